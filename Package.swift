@@ -1,0 +1,43 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// One package, two builds of the same sources:
+//   swift test                                  host build, full Swift, Swift Testing
+//   TINYAGENT_EMBEDDED=1 swift build -c release  host Embedded build of the `tinyagent` binary
+// The armhf device build is driven by cross/build-armhf.sh with swiftc directly.
+let embedded = Context.environment["TINYAGENT_EMBEDDED"] == "1"
+
+let swiftSettings: [SwiftSetting] = embedded
+    ? [.enableExperimentalFeature("Embedded"), .unsafeFlags(["-wmo"])]
+    : []
+
+// Embedded String comparison and hashing need the Unicode tables, which the
+// embedded stdlib ships as a separate archive.
+let embeddedLinker: [LinkerSetting] = embedded
+    ? [.unsafeFlags(["/opt/swift/usr/lib/swift/embedded/x86_64-unknown-linux-gnu/libswiftUnicodeDataTables.a"]), .linkedLibrary("m")]
+    : []
+
+var targets: [Target] = [
+    .target(name: "CShims"),
+    .systemLibrary(name: "CSystemd"),
+    .target(
+        name: "TinyAgent",
+        dependencies: ["CShims", "CSystemd"],
+        swiftSettings: swiftSettings
+    ),
+    .executableTarget(
+        name: "tinyagent",
+        dependencies: ["TinyAgent"],
+        swiftSettings: swiftSettings,
+        linkerSettings: embeddedLinker
+    ),
+]
+if !embedded {
+    targets.append(.testTarget(name: "TinyAgentTests", dependencies: ["TinyAgent"]))
+}
+
+let package = Package(
+    name: "tinyagent",
+    products: [.executable(name: "tinyagent", targets: ["tinyagent"])],
+    targets: targets
+)

@@ -1,0 +1,40 @@
+// Files and descriptors; every descriptor is opened close-on-exec.
+#define _GNU_SOURCE
+#include "cshims.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int ta_open_read(const char *path) { return open(path, O_RDONLY | O_CLOEXEC); }
+int ta_open_write_new(const char *path, unsigned mode) {
+    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+}
+int ta_open_append(const char *path, unsigned mode) {
+    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, mode);
+}
+int ta_open_dir(const char *path) { return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC); }
+ssize_t ta_read(int fd, void *buf, size_t len) { return read(fd, buf, len); }
+ssize_t ta_write(int fd, const void *buf, size_t len) { return write(fd, buf, len); }
+int ta_fsync(int fd) { return fsync(fd); }
+int ta_close(int fd) { return close(fd); }
+int ta_rename(const char *from, const char *to) { return rename(from, to); }
+int ta_unlink(const char *path) { return unlink(path); }
+int ta_mkdir(const char *path, unsigned mode) { return mkdir(path, mode); }
+int ta_ftruncate(int fd, int64_t size) { return ftruncate(fd, (off_t)size); }
+
+int64_t ta_file_size(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    return (int64_t)st.st_size;
+}
+
+int ta_set_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return -1;
+    return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+const char *ta_strerror(int code) { return strerror(code); }

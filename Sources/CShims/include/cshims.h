@@ -1,0 +1,110 @@
+// Thin C layer under the agent: every Linux call the Swift code needs, with
+// macros turned into functions, packed/variadic APIs flattened, and symbols
+// prefixed `ta_`. Functions return -1 and leave errno set on failure unless
+// documented otherwise; Swift reads errno through ta_errno() immediately.
+#pragma once
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+int ta_errno(void);
+void ta_set_errno(int value);
+
+// Clocks, in nanoseconds.
+int64_t ta_monotonic_ns(void);
+int64_t ta_realtime_ns(void);
+
+// epoll. `ta_event` is not packed (struct epoll_event is on x86_64).
+typedef struct { uint32_t events; uint64_t data; } ta_event;
+enum { TA_EPOLLIN = 0x001, TA_EPOLLOUT = 0x004, TA_EPOLLERR = 0x008, TA_EPOLLHUP = 0x010 };
+int ta_epoll_create(void);
+int ta_epoll_add(int epfd, int fd, uint32_t events, uint64_t data);
+int ta_epoll_del(int epfd, int fd);
+int ta_epoll_wait(int epfd, ta_event *events, int max, int timeout_ms);
+
+// timerfd on CLOCK_MONOTONIC, armed to an absolute deadline (0 disarms).
+int ta_timerfd_create(void);
+int ta_timerfd_arm(int fd, int64_t deadline_ns);
+int ta_timerfd_drain(int fd);
+
+// signalfd for SIGTERM, SIGINT, SIGHUP and SIGCHLD, which are blocked for the
+// thread (and unblocked again in spawned children). SIGPIPE is ignored.
+int ta_signalfd_create(void);
+// Returns the signal number, 0 when nothing is pending, -1 on error.
+int ta_signalfd_read(int fd);
+enum { TA_SIGHUP = 1, TA_SIGINT = 2, TA_SIGKILL = 9, TA_SIGTERM = 15, TA_SIGCHLD = 17, TA_SIGSTOP = 19, TA_SIGCONT = 18 };
+
+// UDP on loopback.
+int ta_udp_bind_loopback(uint16_t port);
+int ta_udp_socket(void);
+uint16_t ta_socket_local_port(int fd);
+// Receives one datagram into buf; returns its full length (which may exceed
+// cap: the datagram was truncated) and the sender's port, or -1.
+ssize_t ta_udp_recv(int fd, void *buf, size_t cap, uint16_t *source_port);
+ssize_t ta_udp_send_loopback(int fd, const void *buf, size_t len, uint16_t port);
+
+// Unix stream sockets (the local control socket).
+int ta_unix_listen(const char *path, unsigned mode);
+int ta_unix_connect(const char *path);
+int ta_accept(int fd);
+
+// Files and descriptors.
+int ta_open_read(const char *path);
+int ta_open_write_new(const char *path, unsigned mode);  // O_CREAT|O_TRUNC
+int ta_open_append(const char *path, unsigned mode);
+int ta_open_dir(const char *path);
+ssize_t ta_read(int fd, void *buf, size_t len);
+ssize_t ta_write(int fd, const void *buf, size_t len);
+int ta_fsync(int fd);
+int ta_close(int fd);
+int ta_rename(const char *from, const char *to);
+int ta_unlink(const char *path);
+int ta_mkdir(const char *path, unsigned mode);
+int64_t ta_file_size(const char *path);  // -1 when missing
+int ta_ftruncate(int fd, int64_t size);
+int ta_set_nonblocking(int fd);
+const char *ta_strerror(int code);
+
+// Processes.
+pid_t ta_getpid(void);
+pid_t ta_getppid(void);
+uid_t ta_getuid(void);
+uid_t ta_geteuid(void);
+int ta_kill(pid_t pid, int sig);
+int ta_kill_group(pid_t pgid, int sig);
+pid_t ta_getpgid(pid_t pid);
+// Reaps one exited child without blocking: returns its pid (0 when none,
+// -1 when there are no children) and stores the wait status.
+pid_t ta_reap(int *status);
+int ta_exit_code(int status);    // -1 when killed by a signal
+int ta_exit_signal(int status);  // 0 when it exited normally
+// The primary group and home of uid from the user database; 0 or -1.
+int ta_user_by_uid(uint32_t uid, uint32_t *gid, char *home, size_t home_cap);
+int ta_user_by_name(const char *name, uint32_t *uid, uint32_t *gid);
+
+// Starts `/bin/sh -c command` in a new session with cwd `cwd`, stdin from
+// /dev/null, stdout and stderr to `out_fd`, as uid/gid when `set_ids`
+// (setgroups, setgid, then setuid), with the agent's environment minus the
+// systemd variables and HOME/USER/LOGNAME of the target user.
+// Returns the child's pid, or -errno when the child could not be started or
+// its exec failed (the child is reaped then).
+pid_t ta_spawn(const char *command, const char *cwd, int out_fd,
+               int set_ids, uint32_t uid, uint32_t gid);
+
+// Sender verification helpers (/proc).
+// 1 when /proc/PID/fd holds socket:[inode], 0 when not, -1 on error.
+int ta_pid_has_socket(pid_t pid, uint64_t inode);
+// A direct child of `parent` that holds socket:[inode], or 0 when none.
+pid_t ta_child_with_socket(pid_t parent, uint64_t inode);
+// Field 22 of /proc/PID/stat (start time in clock ticks since boot), or -1.
+int64_t ta_process_start_time(pid_t pid);
+
+// Embedded Swift imports arc4random_buf, which glibc has only from 2.36.
+void arc4random_buf(void *buf, size_t len);
+
+// The process's command-line arguments (Embedded Swift has no CommandLine).
+int ta_argc(void);
+const char *ta_argv(int index);
+
+// Environment look-up (NULL when unset).
+const char *ta_getenv(const char *name);

@@ -1,0 +1,99 @@
+// Sockets: UDP on loopback for heartbeats, Unix stream for the control socket.
+#define _GNU_SOURCE
+#include "cshims.h"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static struct sockaddr_in loopback(uint16_t port) {
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return addr;
+}
+
+int ta_udp_socket(void) {
+    return socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
+
+int ta_udp_bind_loopback(uint16_t port) {
+    int fd = ta_udp_socket();
+    if (fd < 0) return -1;
+    struct sockaddr_in addr = loopback(port);
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+uint16_t ta_socket_local_port(int fd) {
+    struct sockaddr_in addr;
+    socklen_t len = sizeof addr;
+    if (getsockname(fd, (struct sockaddr *)&addr, &len) != 0) return 0;
+    return ntohs(addr.sin_port);
+}
+
+ssize_t ta_udp_recv(int fd, void *buf, size_t cap, uint16_t *source_port) {
+    struct sockaddr_in from;
+    socklen_t len = sizeof from;
+    memset(&from, 0, sizeof from);
+    ssize_t n = recvfrom(fd, buf, cap, MSG_TRUNC, (struct sockaddr *)&from, &len);
+    if (n >= 0) *source_port = from.sin_family == AF_INET ? ntohs(from.sin_port) : 0;
+    return n;
+}
+
+ssize_t ta_udp_send_loopback(int fd, const void *buf, size_t len, uint16_t port) {
+    struct sockaddr_in addr = loopback(port);
+    return sendto(fd, buf, len, 0, (struct sockaddr *)&addr, sizeof addr);
+}
+
+static int unix_address(const char *path, struct sockaddr_un *addr) {
+    memset(addr, 0, sizeof *addr);
+    addr->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof addr->sun_path) { errno = ENAMETOOLONG; return -1; }
+    strcpy(addr->sun_path, path);
+    return 0;
+}
+
+int ta_unix_listen(const char *path, unsigned mode) {
+    struct sockaddr_un addr;
+    if (unix_address(path, &addr) != 0) return -1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    unlink(path);
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || chmod(path, mode) != 0 ||
+        listen(fd, 8) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+int ta_unix_connect(const char *path) {
+    struct sockaddr_un addr;
+    if (unix_address(path, &addr) != 0) return -1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+int ta_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }

@@ -1,0 +1,218 @@
+// Processes: spawning, reaping, signalling, users, and /proc look-ups.
+#define _GNU_SOURCE
+#include "cshims.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+pid_t ta_getpid(void) { return getpid(); }
+pid_t ta_getppid(void) { return getppid(); }
+uid_t ta_getuid(void) { return getuid(); }
+uid_t ta_geteuid(void) { return geteuid(); }
+int ta_kill(pid_t pid, int sig) { return kill(pid, sig); }
+int ta_kill_group(pid_t pgid, int sig) { return kill(-pgid, sig); }
+pid_t ta_getpgid(pid_t pid) { return getpgid(pid); }
+
+pid_t ta_reap(int *status) { return waitpid(-1, status, WNOHANG); }
+int ta_exit_code(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+int ta_exit_signal(int status) { return WIFSIGNALED(status) ? WTERMSIG(status) : 0; }
+
+int ta_user_by_uid(uint32_t uid, uint32_t *gid, char *home, size_t home_cap) {
+    struct passwd pw, *found = NULL;
+    char buf[2048];
+    if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) != 0 || found == NULL) return -1;
+    *gid = pw.pw_gid;
+    if (home_cap > 0) snprintf(home, home_cap, "%s", pw.pw_dir);
+    return 0;
+}
+
+int ta_user_by_name(const char *name, uint32_t *uid, uint32_t *gid) {
+    struct passwd pw, *found = NULL;
+    char buf[2048];
+    if (getpwnam_r(name, &pw, buf, sizeof buf, &found) != 0 || found == NULL) return -1;
+    *uid = pw.pw_uid;
+    *gid = pw.pw_gid;
+    return 0;
+}
+
+static int dropped_variable(const char *entry) {
+    static const char *const names[] = {
+        "NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", "LISTEN_FDS=", "LISTEN_PID=",
+        "LISTEN_FDNAMES=", "JOURNAL_STREAM=", NULL};
+    for (int i = 0; names[i]; i++)
+        if (strncmp(entry, names[i], strlen(names[i])) == 0) return 1;
+    return 0;
+}
+
+static int identity_variable(const char *entry) {
+    return strncmp(entry, "HOME=", 5) == 0 || strncmp(entry, "USER=", 5) == 0 ||
+           strncmp(entry, "LOGNAME=", 8) == 0;
+}
+
+// The child's environment, built in the parent: the child may not allocate.
+static char **child_environment(int set_ids, uint32_t uid, char *storage, size_t cap) {
+    size_t count = 0;
+    while (environ[count]) count++;
+    char **env = calloc(count + 4, sizeof *env);
+    if (!env) return NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (dropped_variable(environ[i])) continue;
+        if (set_ids && identity_variable(environ[i])) continue;
+        env[n++] = environ[i];
+    }
+    if (set_ids) {
+        uint32_t gid;
+        char home[1024];
+        struct passwd pw, *found = NULL;
+        char buf[2048];
+        if (ta_user_by_uid(uid, &gid, home, sizeof home) == 0 &&
+            getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found) {
+            int used = snprintf(storage, cap, "HOME=%s", home) + 1;
+            env[n++] = storage;
+            snprintf(storage + used, cap - used, "USER=%s", pw.pw_name);
+            env[n++] = storage + used;
+            used += (int)strlen(storage + used) + 1;
+            snprintf(storage + used, cap - used, "LOGNAME=%s", pw.pw_name);
+            env[n++] = storage + used;
+        }
+    }
+    env[n] = NULL;
+    return env;
+}
+
+pid_t ta_spawn(const char *command, const char *cwd, int out_fd,
+               int set_ids, uint32_t uid, uint32_t gid) {
+    char storage[3 * 1100];
+    char **env = child_environment(set_ids, uid, storage, sizeof storage);
+    if (!env) return -ENOMEM;
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int report[2];
+    if (devnull < 0 || pipe2(report, O_CLOEXEC) != 0) {
+        int saved = errno;
+        if (devnull >= 0) close(devnull);
+        free(env);
+        return -saved;
+    }
+    char *const argv[] = {"sh", "-c", (char *)command, NULL};
+    pid_t pid = fork();
+    if (pid == 0) {
+        // Child: async-signal-safe calls only, until exec.
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        int err = 0;
+        if (setsid() < 0) err = errno;
+        if (!err && set_ids) {
+            gid_t group = gid;
+            if (setgroups(1, &group) != 0 || setgid(gid) != 0 || setuid(uid) != 0) err = errno;
+        }
+        if (!err && chdir(cwd) != 0) err = errno;
+        if (!err && (dup2(devnull, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)) err = errno;
+        if (!err) {
+            execve("/bin/sh", argv, env);
+            err = errno;
+        }
+        while (write(report[1], &err, sizeof err) < 0 && errno == EINTR) {}
+        _exit(127);
+    }
+    int saved = errno;
+    close(report[1]);
+    close(devnull);
+    free(env);
+    if (pid < 0) {
+        close(report[0]);
+        return -saved;
+    }
+    int child_err = 0;
+    ssize_t n;
+    do { n = read(report[0], &child_err, sizeof child_err); } while (n < 0 && errno == EINTR);
+    close(report[0]);
+    if (n == (ssize_t)sizeof child_err) {
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+        return -(child_err ? child_err : EIO);
+    }
+    return pid;
+}
+
+int ta_pid_has_socket(pid_t pid, uint64_t inode) {
+    char path[64], want[64], link[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    int wanted = snprintf(want, sizeof want, "socket:[%" PRIu64 "]", inode);
+    DIR *dir = opendir(path);
+    if (!dir) return -1;
+    int dfd = dirfd(dir);
+    int found = 0;
+    struct dirent *entry;
+    while (!found && (entry = readdir(dir)) != NULL) {
+        if (entry->d_name[0] == '.') continue;
+        ssize_t n = readlinkat(dfd, entry->d_name, link, sizeof link);
+        found = n == wanted && memcmp(link, want, (size_t)n) == 0;
+    }
+    closedir(dir);
+    return found;
+}
+
+// Reads /proc/PID/stat and returns a pointer just past the ")" that ends the
+// command name (which may itself contain spaces and parentheses).
+static const char *stat_fields(pid_t pid, char *buf, size_t cap) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n <= 0) return NULL;
+    buf[n] = 0;
+    const char *end = strrchr(buf, ')');
+    return end ? end + 1 : NULL;
+}
+
+// Field `index` (1-based, as in proc(5)) of a stat line, from after the ")".
+static const char *stat_field(const char *rest, int index) {
+    const char *p = rest;
+    for (int field = 2; field < index && p; field++) {
+        p = strchr(p + 1, ' ');
+    }
+    return p ? p + 1 : NULL;
+}
+
+pid_t ta_child_with_socket(pid_t parent, uint64_t inode) {
+    DIR *proc = opendir("/proc");
+    if (!proc) return 0;
+    pid_t result = 0;
+    struct dirent *entry;
+    char buf[1024];
+    while (!result && (entry = readdir(proc)) != NULL) {
+        char *end;
+        long pid = strtol(entry->d_name, &end, 10);
+        if (*end != 0 || pid <= 1) continue;
+        const char *rest = stat_fields((pid_t)pid, buf, sizeof buf);
+        const char *ppid = rest ? stat_field(rest, 4) : NULL;
+        if (ppid && strtol(ppid, NULL, 10) == parent && ta_pid_has_socket((pid_t)pid, inode) == 1)
+            result = (pid_t)pid;
+    }
+    closedir(proc);
+    return result;
+}
+
+int64_t ta_process_start_time(pid_t pid) {
+    char buf[1024];
+    const char *rest = stat_fields(pid, buf, sizeof buf);
+    const char *start = rest ? stat_field(rest, 22) : NULL;
+    return start ? strtoll(start, NULL, 10) : -1;
+}
+
+const char *ta_getenv(const char *name) { return getenv(name); }

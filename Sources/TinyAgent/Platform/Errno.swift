@@ -1,0 +1,23 @@
+import CShims
+
+/// An error number from the C library, captured right after the failing call.
+public struct Errno: Error, Equatable, Sendable, CustomStringConvertible {
+    public let rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    /// The calling thread's errno, read now.
+    static var current: Errno { Errno(rawValue: ta_errno()) }
+
+    public static let noSuchFile = Errno(rawValue: 2)
+    public static let noSuchProcess = Errno(rawValue: 3)
+    public static let interrupted = Errno(rawValue: 4)
+    public static let noChildren = Errno(rawValue: 10)
+    public static let wouldBlock = Errno(rawValue: 11)
+    public static let permissionDenied = Errno(rawValue: 13)
+    public static let exists = Errno(rawValue: 17)
+    public static let invalidArgument = Errno(rawValue: 22)
+    public static let connectionRefused = Errno(rawValue: 111)
+
+    /// `strerror(3)`.
+    public var description: String { String(cString: ta_strerror(rawValue)) }
+}

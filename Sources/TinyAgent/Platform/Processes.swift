@@ -1,0 +1,82 @@
+import CShims
+
+/// A user's identity for running a command.
+public struct Identity: Equatable {
+    public var uid: UInt32
+    public var gid: UInt32
+}
+
+/// Process control: spawning, signalling, reaping, and /proc facts.
+public enum Processes {
+    public static var currentPID: Int32 { ta_getpid() }
+    public static var parentPID: Int32 { ta_getppid() }
+    public static var effectiveUID: UInt32 { ta_geteuid() }
+
+    /// Starts `/bin/sh -c command` in a new session (see `ta_spawn`).
+    /// Returns the child's pid, which is also its process group.
+    static func spawn(command: String, in folder: String, output: FileDescriptor, as identity: Identity?) throws(Errno) -> Int32 {
+        let pid = withCString(command) { cmd in
+            withCString(folder) { cwd in
+                ta_spawn(cmd, cwd, output.rawValue, identity == nil ? 0 : 1, identity?.uid ?? 0, identity?.gid ?? 0)
+            }
+        }
+        if pid < 0 { throw Errno(rawValue: -pid) }
+        return pid
+    }
+
+    /// `kill(2)`; sending to a process that is gone is not an error.
+    static func signal(_ pid: Int32, _ signal: Signal) {
+        _ = ta_kill(pid, signal.rawValue)
+    }
+
+    /// Signals the process group `pgid`.
+    static func signalGroup(_ pgid: Int32, _ signal: Signal) {
+        _ = ta_kill_group(pgid, signal.rawValue)
+    }
+
+    static func processGroup(of pid: Int32) -> Int32? {
+        let pgid = ta_getpgid(pid)
+        return pgid < 0 ? nil : pgid
+    }
+
+    /// Whether `pid` exists (it may belong to another user).
+    public static func isAlive(_ pid: Int32) -> Bool {
+        ta_kill(pid, 0) == 0 || ta_errno() == Errno.permissionDenied.rawValue
+    }
+
+    /// An exited child and how it ended, without blocking; nil when none.
+    static func reap() -> (pid: Int32, exitCode: Int32, signal: Int32)? {
+        var status: Int32 = 0
+        let pid = ta_reap(&status)
+        guard pid > 0 else { return nil }
+        return (pid, ta_exit_code(status), ta_exit_signal(status))
+    }
+
+    /// Start time of `pid` in clock ticks since boot, to tell a process from
+    /// a later one that reuses its pid.
+    public static func startTime(of pid: Int32) -> Int64? {
+        let t = ta_process_start_time(pid)
+        return t < 0 ? nil : t
+    }
+
+    /// Whether /proc/PID/fd holds the socket with this inode.
+    static func holdsSocket(pid: Int32, inode: UInt64) -> Bool { ta_pid_has_socket(pid, inode) == 1 }
+
+    /// A direct child of `parent` holding the socket, or nil.
+    static func childHoldingSocket(parent: Int32, inode: UInt64) -> Int32? {
+        let pid = ta_child_with_socket(parent, inode)
+        return pid > 0 ? pid : nil
+    }
+
+    public static func identity(ofUID uid: UInt32) -> Identity {
+        var gid: UInt32 = 0
+        // A uid without a passwd entry keeps a group of the same number.
+        return ta_user_by_uid(uid, &gid, nil, 0) == 0 ? Identity(uid: uid, gid: gid) : Identity(uid: uid, gid: uid)
+    }
+
+    public static func identity(ofUser name: String) -> Identity? {
+        var uid: UInt32 = 0, gid: UInt32 = 0
+        let found = withCString(name) { ta_user_by_name($0, &uid, &gid) } == 0
+        return found ? Identity(uid: uid, gid: gid) : nil
+    }
+}
