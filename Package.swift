@@ -12,9 +12,10 @@ let swiftSettings: [SwiftSetting] = embedded
     : []
 
 // Embedded String comparison and hashing need the Unicode tables, which the
-// embedded stdlib ships as a separate archive.
+// embedded stdlib ships as a separate archive; Embedded objects carry no
+// autolink entries, so the module maps' libraries are named here too.
 let embeddedLinker: [LinkerSetting] = embedded
-    ? [.unsafeFlags(["/opt/swift/usr/lib/swift/embedded/x86_64-unknown-linux-gnu/libswiftUnicodeDataTables.a"]), .linkedLibrary("m")]
+    ? [.unsafeFlags(["/opt/swift/usr/lib/swift/embedded/x86_64-unknown-linux-gnu/libswiftUnicodeDataTables.a"]), .linkedLibrary("m"), .linkedLibrary("systemd")]
     : []
 
 var targets: [Target] = [
@@ -27,7 +28,7 @@ var targets: [Target] = [
     ),
     .executableTarget(
         name: "tinyagent",
-        dependencies: ["TinyAgent"],
+        dependencies: ["TinyAgent", "CShims"],
         swiftSettings: swiftSettings,
         linkerSettings: embeddedLinker
     ),

@@ -89,3 +89,8 @@ int ta_signalfd_read(int fd) {
     if (n < 0 && errno == EAGAIN) return 0;
     return -1;
 }
+
+void ta_sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}

@@ -216,3 +216,5 @@ int64_t ta_process_start_time(pid_t pid) {
 }
 
 const char *ta_getenv(const char *name) { return getenv(name); }
+
+void ta_exit(int status) { exit(status); }

@@ -1,1 +1,119 @@
+// The front door: parses the command line and calls into TinyAgent.
+import CShims
 import TinyAgent
+
+let usage = """
+    usage: tinyagent <command> [options]
+
+    commands:
+      run [--root DIR] [--heartbeat-port N]
+          Run the agent: watch the SmartMeter processes' heartbeats and restart
+          silent or crashed ones. Root default: \(AgentPaths.defaultRoot).
+      heartbeat --name NAME --version X.Y.Z [--pid PID] [--run-command CMD] [--port N]
+          Send one heartbeat (pid defaults to the calling process, so a shell
+          script can use it; port defaults to 4951).
+      status [--root DIR] [--json]
+          Show the running agent's processes.
+      version
+          Print the agent's version.
+
+    exit status: 0 ok, 64 usage error, 65 bad data, 69 agent or service
+    unavailable, 71 system error.
+    """
+
+/// Options after the command: `--flag value` pairs and bare `--switch`es.
+struct Options {
+    var values: [String: String] = [:]
+    var switches: [String] = []
+
+    init(_ args: ArraySlice<String>, takingValues valued: [String], switches allowed: [String]) throws(UsageError) {
+        var i = args.startIndex
+        while i < args.endIndex {
+            let arg = args[i]
+            if valued.contains(arg) {
+                guard i + 1 < args.endIndex else { throw UsageError("\(arg) needs a value") }
+                guard values[arg] == nil else { throw UsageError("\(arg) given twice") }
+                values[arg] = args[i + 1]
+                i += 2
+            } else if allowed.contains(arg) {
+                switches.append(arg)
+                i += 1
+            } else {
+                throw UsageError("unknown option \(arg)")
+            }
+        }
+    }
+
+    func port(_ flag: String) throws(UsageError) -> UInt16? {
+        guard let text = values[flag] else { return nil }
+        guard let n = Int(text), n > 0, n <= 65535 else { throw UsageError("\(flag): not a port number: \(text)") }
+        return UInt16(n)
+    }
+}
+
+struct UsageError: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
+
+func main(_ args: [String]) throws(UsageError) -> Int32 {
+    guard let command = args.first else { throw UsageError("no command given") }
+    let rest = args.dropFirst()
+    switch command {
+    case "run":
+        let o = try Options(rest, takingValues: ["--root", "--heartbeat-port"], switches: [])
+        let port = try o.port("--heartbeat-port")
+        do {
+            return try Agent(root: o.values["--root"] ?? AgentPaths.defaultRoot, heartbeatPort: port).run()
+        } catch {
+            Console.error(error.reason)
+            return ExitStatus.unavailable
+        }
+    case "heartbeat":
+        let o = try Options(rest, takingValues: ["--name", "--version", "--pid", "--run-command", "--port"], switches: [])
+        guard let name = o.values["--name"] else { throw UsageError("heartbeat needs --name") }
+        guard let versionText = o.values["--version"] else { throw UsageError("heartbeat needs --version") }
+        guard let version = Version(versionText) else { throw UsageError("--version: not X.Y.Z: \(versionText)") }
+        var pid = Processes.parentPID
+        if let text = o.values["--pid"] {
+            guard let n = Int32(text), n > 1 else { throw UsageError("--pid: not a pid: \(text)") }
+            pid = n
+        }
+        let port = try o.port("--port") ?? 4951
+        let datagram = HeartbeatClient.datagram(name: name, pid: pid, runCommand: o.values["--run-command"], version: version)
+        do { try HeartbeatClient.send(datagram, port: port) } catch {
+            Console.error("cannot send the heartbeat to 127.0.0.1:\(port): \(error)")
+            return ExitStatus.systemError
+        }
+        return ExitStatus.ok
+    case "status":
+        let o = try Options(rest, takingValues: ["--root"], switches: ["--json"])
+        do {
+            let status = try StatusClient.fetch(root: o.values["--root"] ?? AgentPaths.defaultRoot)
+            Console.out(o.switches.contains("--json") ? status.text : StatusClient.table(status.report))
+            return ExitStatus.ok
+        } catch {
+            switch error {
+            case .notRunning(let path, let errno): Console.error("the agent is not running (\(path): \(errno))")
+            case .badReply(let why): Console.error("unexpected reply from the agent: \(why)")
+            }
+            return ExitStatus.unavailable
+        }
+    case "version":
+        _ = try Options(rest, takingValues: [], switches: [])
+        Console.out("tinyagent \(agentVersion)")
+        return ExitStatus.ok
+    case "help", "--help", "-h":
+        Console.out(usage)
+        return ExitStatus.ok
+    default:
+        throw UsageError("unknown command \(command)")
+    }
+}
+
+do {
+    ta_exit(try main(Console.arguments()))
+} catch {
+    Console.error("\(error.message)\n\(usage)")
+    ta_exit(ExitStatus.usage)
+}

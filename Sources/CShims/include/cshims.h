@@ -108,3 +108,9 @@ const char *ta_argv(int index);
 
 // Environment look-up (NULL when unset).
 const char *ta_getenv(const char *name);
+
+// Sleeps, resuming after signals, for `ms` milliseconds.
+void ta_sleep_ms(int ms);
+
+// Flushes stdio and exits.
+void ta_exit(int status);

@@ -24,12 +24,16 @@ public enum Files {
     /// Writes `name.new`, fsyncs it, renames it over `name` and fsyncs the
     /// folder, so a power cut leaves either the old or the new file whole.
     public static func writeAtomically(_ path: String, _ contents: String, mode: UInt32 = 0o644) throws(Errno) {
+        try writeAtomically(path, bytes: Array(contents.utf8), mode: mode)
+    }
+
+    public static func writeAtomically(_ path: String, bytes contents: [UInt8], mode: UInt32 = 0o644) throws(Errno) {
         let temporary = path + ".new"
         let fd = FileDescriptor(try withCString(temporary) { p throws(Errno) in
             try valueOrErrno { ta_open_write_new(p, mode) }
         })
         do {
-            try fd.writeAll(contents)
+            try withBytes(of: contents) { (raw) throws(Errno) in try fd.writeAll(raw) }
             try fd.sync()
         } catch {
             fd.close()

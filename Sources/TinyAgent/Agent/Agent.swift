@@ -1,0 +1,196 @@
+/// Why the agent could not start.
+public enum AgentError: Error {
+    case folder(String, Errno)
+    case heartbeatPort(UInt16, Errno)
+    case controlSocket(String, Errno)
+    case system(String, Errno)
+
+    public var reason: String {
+        switch self {
+        case .folder(let path, let e): return "cannot create \(path): \(e)"
+        case .heartbeatPort(let port, let e): return "cannot listen for heartbeats on 127.0.0.1:\(port): \(e)"
+        case .controlSocket(let path, let e): return "cannot open the control socket \(path): \(e)"
+        case .system(let what, let e): return "\(what): \(e)"
+        }
+    }
+}
+
+/// The running agent: one thread, one event loop, serving heartbeats,
+/// restarting processes, pinging systemd's watchdog and answering status.
+public final class Agent {
+    public let paths: AgentPaths
+    let logger: Logger
+    let settings: AgentSettings
+    let loop: EventLoop
+    let signals: SignalQueue
+    let receiver: HeartbeatReceiver
+    let supervisor: Supervisor
+    let control: ControlSocket
+    let notifier = SystemdNotifier()
+    let startedAt = Clock.now()
+    let bootID = Registry.currentBootID()
+    private var running = true
+    private var nextWatchdog: Instant?
+    private var nextHousekeeping: Instant
+    private var reportedGeneration = -1
+    static let housekeepingInterval = Duration.seconds(60)
+
+    public init(root: String, heartbeatPort: UInt16?) throws(AgentError) {
+        paths = AgentPaths(root: root)
+        for (folder, mode) in [(paths.wdog, UInt32(0o700)), (paths.logs, UInt32(0o755))] {
+            do { try Files.makeFolder(folder, mode: mode) } catch { throw .folder(folder, error) }
+        }
+        var settings = AgentSettings()
+        var warnings: [String] = []
+        var settingsProblem: String?
+        if Files.size(paths.settingsFile) != nil {
+            do {
+                let bytes = try Files.read(paths.settingsFile)
+                do { (settings, warnings) = try AgentSettings.parse(bytes) } catch {
+                    settingsProblem = "\(paths.settingsFile): \(error.reason); using defaults"
+                }
+            } catch {
+                settingsProblem = "\(paths.settingsFile): \(error); using defaults"
+            }
+        }
+        if let heartbeatPort { settings.heartbeatPort = heartbeatPort }
+        self.settings = settings
+        logger = Logger(file: RotatingLog(path: paths.agentLog, maximumBytes: settings.logMaximumBytes, keep: settings.logKeep))
+        if let settingsProblem { logger.error(settingsProblem) }
+        for warning in warnings { logger.warning(warning) }
+
+        do {
+            signals = try SignalQueue.open()
+            loop = try EventLoop()
+        } catch { throw .system("event loop", error) }
+        do {
+            receiver = HeartbeatReceiver(socket: try UDPSocket.bindLoopback(port: settings.heartbeatPort),
+                                         verifier: SenderVerifier(), logger: logger)
+        } catch { throw .heartbeatPort(settings.heartbeatPort, error) }
+        do { control = try ControlSocket(path: paths.controlSocket) } catch {
+            throw .controlSocket(paths.controlSocket, error)
+        }
+        supervisor = Supervisor(settings: settings, logger: logger, workingFolder: paths.smartMeter,
+                                logsFolder: paths.logs, allowlistIdentity: Agent.allowlistIdentity(settings, logger))
+        nextHousekeeping = startedAt + Agent.housekeepingInterval
+    }
+
+    /// Runs until SIGTERM or SIGINT; returns the exit status.
+    public func run() -> Int32 {
+        restoreRegistry()
+        // The handlers hold the agent strongly (Embedded Swift has no
+        // unowned); the registrations are dropped when the loop ends.
+        var tokens: [EventLoop.Token] = []
+        do {
+            tokens.append(try loop.watch(receiver.socket.fd) { _ in
+                self.receiver.drain(into: self.supervisor, now: Clock.now(), wallClock: Clock.wallSeconds())
+            })
+            tokens.append(try loop.watch(signals.fd) { _ in self.handleSignals() })
+            tokens.append(try loop.watch(control.listener) { _ in self.control.serve { self.statusReport().json() } })
+        } catch {
+            logger.error("event loop: \(error)")
+            return ExitStatus.systemError
+        }
+        defer { for token in tokens { loop.unwatch(token) } }
+        logger.notice("tinyagent \(agentVersion) serving heartbeats on 127.0.0.1:\(receiver.socket.localPort), root \(paths.root)")
+        notifier.ready()
+        if let interval = notifier.watchdogInterval {
+            notifier.watchdog()
+            nextWatchdog = Clock.now() + interval
+        }
+        while running {
+            loop.runOnce(deadline: nextDeadline())
+            let now = Clock.now()
+            supervisor.handleDeadlines(now: now)
+            if let due = nextWatchdog, due <= now, let interval = notifier.watchdogInterval {
+                notifier.watchdog()
+                nextWatchdog = now + interval
+            }
+            if nextHousekeeping <= now {
+                housekeeping()
+                nextHousekeeping = now + Agent.housekeepingInterval
+            }
+            saveChanges()
+        }
+        notifier.stopping()
+        logger.notice("stopping; supervised processes keep running and are re-adopted at the next start")
+        saveChanges()
+        control.close()
+        return 0
+    }
+
+    public func statusReport() -> StatusReport {
+        StatusReport(pid: Processes.currentPID, uptimeSeconds: (Clock.now() - startedAt).seconds,
+                     heartbeatPort: receiver.socket.localPort, heartbeatsAccepted: receiver.accepted,
+                     heartbeatsDropped: receiver.dropped, processes: supervisor.processes, wallClock: Clock.wallSeconds())
+    }
+
+    private func nextDeadline() -> Instant? {
+        var deadline = nextHousekeeping
+        if let d = supervisor.nextDeadline, d < deadline { deadline = d }
+        if let d = nextWatchdog, d < deadline { deadline = d }
+        return deadline
+    }
+
+    private func handleSignals() {
+        while let signal = signals.next() {
+            switch signal {
+            case .terminate, .interrupt:
+                running = false
+            case .child:
+                let now = Clock.now()
+                while let exit = Processes.reap() {
+                    supervisor.childExited(pid: exit.pid, exitCode: exit.exitCode, signal: exit.signal, now: now)
+                }
+            default:
+                logger.info("SIGHUP: nothing to reload (settings are read at start)")
+            }
+        }
+    }
+
+    /// Writes the registry and STATUS= when they changed.
+    private func saveChanges() {
+        if supervisor.registryChanged {
+            supervisor.registryChanged = false
+            do {
+                try Files.writeAtomically(paths.registryFile, Registry.encode(supervisor.processes, bootID: bootID), mode: 0o600)
+            } catch {
+                logger.error("cannot write \(paths.registryFile): \(error)")
+            }
+        }
+        if supervisor.stateGeneration != reportedGeneration {
+            reportedGeneration = supervisor.stateGeneration
+            notifier.status(StatusReport.summary(supervisor.processes))
+        }
+    }
+
+    private func housekeeping() {
+        for p in supervisor.processes {
+            RotatingLog.copyTruncate("\(paths.logs)/\(p.name).log", maximumBytes: settings.processLogMaximumBytes)
+        }
+    }
+
+    private func restoreRegistry() {
+        guard Files.size(paths.registryFile) != nil else { return }
+        do {
+            let saved = try Registry.decode(try readRegistry())
+            supervisor.restore(saved.processes, sameBoot: !bootID.isEmpty && saved.bootID == bootID, now: Clock.now())
+        } catch {
+            logger.error("\(error.reason); starting with no known processes (kept as registry.json.bad)")
+            try? Files.rename(paths.registryFile, to: paths.registryFile + ".bad")
+        }
+    }
+
+    private func readRegistry() throws(RegistryError) -> [UInt8] {
+        do { return try Files.read(paths.registryFile) } catch { throw .unreadable(error) }
+    }
+
+    /// Allowlisted commands run as `run_as`, or as the agent itself.
+    private static func allowlistIdentity(_ settings: AgentSettings, _ logger: Logger) -> Identity {
+        if let user = settings.runAs {
+            if let identity = Processes.identity(ofUser: user) { return identity }
+            logger.error("cfg/agent.json: run_as user \"\(user)\" does not exist; allowlisted commands run as the agent's uid")
+        }
+        return Processes.identity(ofUID: Processes.effectiveUID)
+    }
+}

@@ -1,0 +1,20 @@
+/// The agent's files under its root folder (SPEC §3).
+public struct AgentPaths {
+    public let root: String
+    public init(root: String) { self.root = root }
+
+    public var certs: String { "\(root)/certs" }
+    public var cfg: String { "\(root)/cfg" }
+    public var wdog: String { "\(root)/wdog" }
+    public var downloads: String { "\(root)/downloads" }
+    public var smartMeter: String { "\(root)/SmartMeter" }
+    public var bin: String { "\(root)/bin" }
+    public var logs: String { "\(root)/logs" }
+
+    public var settingsFile: String { "\(cfg)/agent.json" }
+    public var registryFile: String { "\(wdog)/registry.json" }
+    public var controlSocket: String { "\(wdog)/agent.sock" }
+    public var agentLog: String { "\(logs)/tinyagent.log" }
+
+    public static let defaultRoot = "/home/pi/technospurs"
+}

@@ -1,0 +1,20 @@
+import CShims
+
+/// Output of the command-line tool.
+public enum Console {
+    /// A line on stdout.
+    public static func out(_ text: String) { try? FileDescriptor(1).writeAll(text + "\n") }
+    /// One line on stderr, prefixed `tinyagent: `.
+    public static func error(_ text: String) { try? FileDescriptor(2).writeAll("tinyagent: \(text)\n") }
+
+    /// The process's arguments, without the program name.
+    public static func arguments() -> [String] {
+        var result: [String] = []
+        var i: Int32 = 1
+        while i < ta_argc(), let arg = ta_argv(i) {
+            result.append(String(cString: arg))
+            i += 1
+        }
+        return result
+    }
+}

@@ -1,0 +1,12 @@
+/// The exit statuses of `tinyagent`, after sysexits(3).
+public enum ExitStatus {
+    public static let ok: Int32 = 0
+    /// Bad command line.
+    public static let usage: Int32 = 64
+    /// Bad input data (config, archive, reply).
+    public static let dataError: Int32 = 65
+    /// A service the command needs is not there (the agent, the network).
+    public static let unavailable: Int32 = 69
+    /// An operating-system error.
+    public static let systemError: Int32 = 71
+}

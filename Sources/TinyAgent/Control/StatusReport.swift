@@ -1,0 +1,56 @@
+/// The running agent's state as one JSON object: what `tinyagent status`
+/// prints, and (later) the panel's `status` command.
+public struct StatusReport {
+    public var pid: Int32
+    public var uptimeSeconds: Int64
+    public var heartbeatPort: UInt16
+    public var heartbeatsAccepted: Int
+    public var heartbeatsDropped: Int
+    public var processes: [SupervisedProcess]
+    public var wallClock: Int64
+
+    public func json() -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("agent_version"); w.string(TinyAgent.agentVersion)
+        w.key("pid"); w.integer(pid)
+        w.key("uptime_s"); w.integer(uptimeSeconds)
+        w.key("heartbeat_port"); w.integer(heartbeatPort)
+        w.key("heartbeats"); w.beginObject()
+        w.key("accepted"); w.integer(heartbeatsAccepted)
+        w.key("dropped"); w.integer(heartbeatsDropped)
+        w.endObject()
+        w.key("processes"); w.beginArray()
+        for p in processes {
+            w.beginObject()
+            w.key("name"); w.string(p.name)
+            w.key("pid"); w.integer(p.pid)
+            w.key("version"); w.string(p.version.description)
+            w.key("state"); w.string(p.state.name)
+            w.key("since_heartbeat_s")
+            if p.lastHeartbeatWall > 0 { w.integer(max(0, wallClock - p.lastHeartbeatWall)) } else { w.null() }
+            w.key("restarts"); w.integer(p.restarts)
+            w.key("uid"); w.integer(p.uid)
+            w.key("verified"); w.bool(p.verified)
+            w.key("failure"); if let f = p.failure { w.string(f) } else { w.null() }
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        return w.text
+    }
+
+    /// The one-line summary for systemd's `STATUS=`.
+    public static func summary(_ processes: [SupervisedProcess]) -> String {
+        var up = 0, failed = 0
+        for p in processes {
+            if p.state == .running { up += 1 }
+            if p.state == .failed { failed += 1 }
+        }
+        let others = processes.count - up - failed
+        var line = "processes \(up)/\(processes.count) up"
+        if failed > 0 { line += ", \(failed) failed" }
+        if others > 0 { line += ", \(others) restarting" }
+        return line
+    }
+}

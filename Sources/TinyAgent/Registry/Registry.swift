@@ -1,0 +1,80 @@
+/// Why the registry file could not be read.
+public enum RegistryError: Error, Equatable {
+    case unreadable(Errno)
+    case malformed(String)
+
+    public var reason: String {
+        switch self {
+        case .unreadable(let errno): return "registry unreadable: \(errno)"
+        case .malformed(let why): return "registry malformed: \(why)"
+        }
+    }
+}
+
+/// The known processes on disk (`wdog/registry.json`), so an agent restart
+/// re-adopts them (SPEC §4). Small, versioned, written atomically.
+public enum Registry {
+    static let format: Int64 = 1
+
+    public static func encode(_ processes: [SupervisedProcess], bootID: String) -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("format"); w.integer(format)
+        w.key("boot_id"); w.string(bootID)
+        w.key("processes"); w.beginArray()
+        for p in processes {
+            w.beginObject()
+            w.key("name"); w.string(p.name)
+            w.key("pid"); w.integer(p.pid)
+            w.key("start_time"); if let t = p.startTime { w.integer(t) } else { w.null() }
+            w.key("uid"); w.integer(p.uid)
+            w.key("gid"); w.integer(p.gid)
+            w.key("run_command"); if let c = p.runCommand { w.string(c) } else { w.null() }
+            w.key("verified"); w.bool(p.verified)
+            w.key("version"); w.string(p.version.description)
+            w.key("state"); w.string(p.state.name)
+            w.key("restarts"); w.integer(p.restarts)
+            w.key("failure"); if let f = p.failure { w.string(f) } else { w.null() }
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        return w.text + "\n"
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(RegistryError) -> (processes: [SupervisedProcess], bootID: String) {
+        let document: JSONValue
+        do { document = try JSONValue.parse(bytes) } catch { throw .malformed(error.reason) }
+        guard document["format"]?.integerValue == format else { throw .malformed("unknown format") }
+        guard let bootID = document["boot_id"]?.stringValue, let items = document["processes"]?.arrayValue else {
+            throw .malformed("boot_id or processes missing")
+        }
+        var processes: [SupervisedProcess] = []
+        for item in items {
+            guard let name = item["name"]?.stringValue,
+                  let pid = item["pid"]?.integerValue, pid > 1, pid <= HeartbeatParser.maximumPID,
+                  let uid = item["uid"]?.integerValue, uid >= 0, uid <= Int64(UInt32.max),
+                  let gid = item["gid"]?.integerValue, gid >= 0, gid <= Int64(UInt32.max),
+                  let verified = item["verified"]?.boolValue,
+                  let version = item["version"]?.stringValue.flatMap({ Version($0) }),
+                  let state = item["state"]?.stringValue.flatMap({ ProcessState(name: $0) }) else {
+                throw .malformed("a process entry is incomplete")
+            }
+            var p = SupervisedProcess(name: name, pid: Int32(pid), uid: UInt32(uid), gid: UInt32(gid),
+                                      runCommand: item["run_command"]?.stringValue, verified: verified,
+                                      version: version, state: state)
+            p.startTime = item["start_time"]?.integerValue
+            p.restarts = Int(item["restarts"]?.integerValue ?? 0)
+            p.failure = item["failure"]?.stringValue
+            p.lastCommandBytes = []
+            processes.append(p)
+        }
+        return (processes, bootID)
+    }
+
+    /// The kernel's id of this boot: a pid from another boot names nothing.
+    public static func currentBootID() -> String {
+        guard let bytes = try? Files.read("/proc/sys/kernel/random/boot_id", limit: 128) else { return "" }
+        return String(decoding: bytes.filter { $0 != 0x0A }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,124 @@
+/// The agent's settings file, `cfg/agent.json`: optional, plain JSON, every
+/// key has a default. A key the agent does not know, or a value of the wrong
+/// type or range, is reported and the default kept: a typo must not stop the
+/// meter readers from being watched.
+public struct AgentSettings: Equatable {
+    public var heartbeatPort: UInt16 = 4951
+    public var policy = RestartPolicy()
+    /// Per-process heartbeat deadlines overriding `policy.heartbeatTimeout`.
+    public var processTimeouts: [String: Duration] = [:]
+    /// Commands the agent may run for a heartbeat whose sender it could not
+    /// verify (the SmartMeter manifest adds to these).
+    public var allowlist: [String] = []
+    /// The user allowlisted commands run as; default: the owner of the
+    /// SmartMeter folder's parent, i.e. the agent's own uid when unset.
+    public var runAs: String?
+    public var logMaximumBytes: Int64 = 1 << 20
+    public var logKeep = 3
+    public var processLogMaximumBytes: Int64 = 1 << 20
+    public var maximumProcesses = 64
+
+    public init() {}
+
+    public static let keys = [
+        "heartbeat_port", "heartbeat_timeout_ms", "kill_grace_ms", "restart_backoff_initial_ms",
+        "restart_backoff_max_ms", "restart_limit", "restart_window_ms", "stable_after_ms",
+        "process_timeouts_ms", "allowlist", "run_as", "log_max_bytes", "log_keep",
+        "process_log_max_bytes", "max_processes",
+    ]
+
+    /// Reads the settings; `warnings` lists what was ignored and why.
+    public static func parse(_ bytes: [UInt8]) throws(JSONError) -> (settings: AgentSettings, warnings: [String]) {
+        let document = try JSONValue.parse(bytes)
+        var settings = AgentSettings()
+        var warnings: [String] = []
+        guard let members = document.objectValue else {
+            return (settings, ["cfg/agent.json: not a JSON object; using defaults"])
+        }
+        for (key, value) in members {
+            if !keys.contains(key) {
+                warnings.append("cfg/agent.json: unknown key \"\(key)\" ignored")
+                continue
+            }
+            if let problem = settings.apply(key, value) {
+                warnings.append("cfg/agent.json: \"\(key)\" \(problem); default kept")
+            }
+        }
+        return (settings, warnings)
+    }
+
+    /// Sets one key; returns what is wrong with the value, or nil.
+    private mutating func apply(_ key: String, _ value: JSONValue) -> String? {
+        func integer(_ range: ClosedRange<Int64>) -> Int64? {
+            guard let i = value.integerValue, range.contains(i) else { return nil }
+            return i
+        }
+        let anHour: Int64 = 3_600_000
+        let bad = "must be an integer in range"
+        switch key {
+        case "heartbeat_port":
+            guard let i = integer(1...65535) else { return "\(bad) 1...65535" }
+            heartbeatPort = UInt16(i)
+        case "heartbeat_timeout_ms":
+            guard let i = integer(100...anHour) else { return "\(bad) 100...\(anHour)" }
+            policy.heartbeatTimeout = .milliseconds(i)
+        case "kill_grace_ms":
+            guard let i = integer(0...600_000) else { return "\(bad) 0...600000" }
+            policy.killGrace = .milliseconds(i)
+        case "restart_backoff_initial_ms":
+            guard let i = integer(0...anHour) else { return "\(bad) 0...\(anHour)" }
+            policy.initialBackoff = .milliseconds(i)
+        case "restart_backoff_max_ms":
+            guard let i = integer(0...anHour) else { return "\(bad) 0...\(anHour)" }
+            policy.maximumBackoff = .milliseconds(i)
+        case "restart_limit":
+            guard let i = integer(1...1000) else { return "\(bad) 1...1000" }
+            policy.restartLimit = Int(i)
+        case "restart_window_ms":
+            guard let i = integer(1000...(24 * anHour)) else { return "\(bad) 1000...\(24 * anHour)" }
+            policy.restartWindow = .milliseconds(i)
+        case "stable_after_ms":
+            guard let i = integer(0...(24 * anHour)) else { return "\(bad) 0...\(24 * anHour)" }
+            policy.stableAfter = .milliseconds(i)
+        case "process_timeouts_ms":
+            guard let members = value.objectValue else { return "must be an object of name: milliseconds" }
+            var timeouts: [String: Duration] = [:]
+            for (name, ms) in members {
+                guard let i = ms.integerValue, i >= 100, i <= anHour else { return "\"\(name)\": \(bad) 100...\(anHour)" }
+                timeouts[name] = .milliseconds(i)
+            }
+            processTimeouts = timeouts
+        case "allowlist":
+            guard let items = value.arrayValue else { return "must be an array of commands" }
+            var commands: [String] = []
+            for item in items {
+                guard let command = item.stringValue, !command.isEmpty else { return "must hold non-empty strings" }
+                commands.append(command)
+            }
+            allowlist = commands
+        case "run_as":
+            guard let user = value.stringValue, !user.isEmpty else { return "must be a user name" }
+            runAs = user
+        case "log_max_bytes":
+            guard let i = integer(4096...(1 << 30)) else { return "\(bad) 4096...\(1 << 30)" }
+            logMaximumBytes = i
+        case "log_keep":
+            guard let i = integer(1...20) else { return "\(bad) 1...20" }
+            logKeep = Int(i)
+        case "process_log_max_bytes":
+            guard let i = integer(4096...(1 << 30)) else { return "\(bad) 4096...\(1 << 30)" }
+            processLogMaximumBytes = i
+        case "max_processes":
+            guard let i = integer(1...1024) else { return "\(bad) 1...1024" }
+            maximumProcesses = Int(i)
+        default:
+            return "is not a setting"
+        }
+        return nil
+    }
+
+    /// The heartbeat deadline of process `name`.
+    public func heartbeatTimeout(for name: String) -> Duration {
+        processTimeouts[name] ?? policy.heartbeatTimeout
+    }
+}

@@ -1,0 +1,54 @@
+/// One process the agent watches, as the registry keeps it.
+public struct SupervisedProcess: Equatable {
+    public var name: String
+    /// The pid that heartbeats.
+    public var pid: Int32
+    /// The session/process group the agent started it in; nil for a
+    /// process it adopted (started by someone else, or by an earlier run).
+    public var group: Int32?
+    /// Start time of `pid` (clock ticks since boot), which tells it from a
+    /// later process that reuses the number.
+    public var startTime: Int64?
+    public var uid: UInt32
+    public var gid: UInt32
+    /// The command the agent may run to restart it; nil when it may not.
+    public var runCommand: String?
+    /// The run_command bytes as last seen in a heartbeat (still escaped), to
+    /// notice a change without decoding every heartbeat.
+    var lastCommandBytes: [UInt8] = []
+    /// The sender held the socket (SPEC §4); otherwise the command came from
+    /// the allowlist.
+    public var verified: Bool
+    public var version: Version
+    public var state: ProcessState
+    public var deadline: Instant?
+    public var lastHeartbeat: Instant?
+    /// Wall-clock time of the last heartbeat, for status reports.
+    public var lastHeartbeatWall: Int64 = 0
+    var startedAt: Instant?
+    /// When SIGTERM was sent in the current stop.
+    var stopStartedAt: Instant?
+    /// Starts within the restart window, oldest first.
+    var recentStarts: [Instant] = []
+    var consecutiveFailures = 0
+    public var restarts = 0
+    /// Why it is `failed`, for the status report.
+    public var failure: String?
+
+    public init(name: String, pid: Int32, uid: UInt32, gid: UInt32, runCommand: String?, verified: Bool,
+                version: Version, state: ProcessState) {
+        self.name = name
+        self.pid = pid
+        self.uid = uid
+        self.gid = gid
+        self.runCommand = runCommand
+        self.verified = verified
+        self.version = version
+        self.state = state
+    }
+
+    /// Whether `bytes` (a heartbeat's process_name) is this process's name.
+    func hasName(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        name.utf8.count == bytes.count && name.utf8.elementsEqual(bytes)
+    }
+}

@@ -1,0 +1,368 @@
+/// Keeps the SmartMeter processes alive (SPEC §4): learns them from their
+/// heartbeats, notices silence and exits, and drives each through
+/// `SupervisorTable`, carrying out the actions it names.
+public final class Supervisor {
+    public private(set) var processes: [SupervisedProcess] = []
+    let settings: AgentSettings
+    private let logger: Logger
+    /// Where processes run (`SmartMeter/`) and write their output (`logs/`).
+    private let workingFolder: String
+    private let logsFolder: String
+    /// The identity allowlisted commands run as.
+    private let allowlistIdentity: Identity
+    /// Set when something the registry keeps has changed.
+    public var registryChanged = false
+    /// Bumped when a process changes state, for STATUS= and status readers.
+    public private(set) var stateGeneration = 0
+    /// How often a process being stopped that is not the agent's child is
+    /// checked for having exited (no SIGCHLD arrives for it).
+    static let exitPollInterval = Duration.milliseconds(100)
+    private var unverifiedLog = RateLimitedLog(interval: .seconds(10))
+
+    public init(settings: AgentSettings, logger: Logger, workingFolder: String, logsFolder: String,
+                allowlistIdentity: Identity) {
+        self.settings = settings
+        self.logger = logger
+        self.workingFolder = workingFolder
+        self.logsFolder = logsFolder
+        self.allowlistIdentity = allowlistIdentity
+        processes.reserveCapacity(settings.maximumProcesses)
+    }
+
+    /// The earliest deadline of any process.
+    public var nextDeadline: Instant? {
+        var earliest: Instant?
+        for p in processes {
+            if let d = p.deadline, earliest == nil || d < earliest! { earliest = d }
+        }
+        return earliest
+    }
+
+    public func index(of name: String) -> Int? {
+        processes.firstIndex { $0.name == name }
+    }
+
+    // MARK: Events
+
+    /// A heartbeat that parsed. Steady state — a known process, same pid,
+    /// command and version — allocates nothing.
+    func heartbeat(_ beat: Heartbeat, in datagram: UnsafeRawBufferPointer, verdict: SenderVerdict, now: Instant, wallClock: Int64) {
+        let name = UnsafeRawBufferPointer(rebasing: datagram[beat.name.start..<beat.name.end])
+        guard let i = processes.firstIndex(where: { $0.hasName(name) }) else {
+            register(beat, in: datagram, verdict: verdict, now: now, wallClock: wallClock)
+            return
+        }
+        if verdict.verified {
+            guard processes[i].uid == verdict.uid || !processes[i].verified else {
+                if unverifiedLog.shouldLog(now: now) {
+                    logger.warning("heartbeat for \(processes[i].name) from uid \(verdict.uid) refused: the process runs as uid \(processes[i].uid)")
+                }
+                return
+            }
+            if processes[i].pid != beat.pid { adopt(i, pid: beat.pid, now: now) }
+            if !processes[i].verified || !commandUnchanged(i, beat, datagram) {
+                updateCommand(i, beat, datagram, verified: true)
+            }
+        } else if processes[i].pid != beat.pid && !inOwnGroup(i, pid: beat.pid) {
+            // An unverified sender may refresh a known process, but not
+            // point the agent at another pid (which it would later signal).
+            if unverifiedLog.shouldLog(now: now) {
+                logger.warning("unverified heartbeat for \(processes[i].name) claiming pid \(beat.pid) ignored (known pid \(processes[i].pid))")
+            }
+            return
+        } else if processes[i].pid != beat.pid {
+            adopt(i, pid: beat.pid, now: now)
+        }
+        if processes[i].version != beat.version {
+            logger.info("\(processes[i].name): version \(processes[i].version) → \(beat.version)")
+            processes[i].version = beat.version
+            registryChanged = true
+        }
+        processes[i].lastHeartbeat = now
+        processes[i].lastHeartbeatWall = wallClock
+        if let started = processes[i].startedAt, now - started >= settings.policy.stableAfter {
+            processes[i].consecutiveFailures = 0
+        }
+        apply(.heartbeat, to: i, now: now)
+        if processes[i].state == .running {
+            processes[i].deadline = now + timeout(i)
+        }
+    }
+
+    /// A child of the agent exited.
+    func childExited(pid: Int32, exitCode: Int32, signal: Int32, now: Instant) {
+        guard let i = processes.firstIndex(where: { $0.group == pid }) else { return }
+        let how = signal != 0 ? "was killed by signal \(signal)" : "exited with status \(exitCode)"
+        logger.notice("\(processes[i].name) (pid \(pid)) \(how)")
+        processes[i].group = nil
+        apply(.exited, to: i, now: now)
+    }
+
+    /// Restarts a process by name (the panel's `restart_process`); false
+    /// when no such process is known.
+    public func restart(name: String, now: Instant) -> Bool {
+        guard let i = index(of: name) else { return false }
+        logger.notice("\(name): restart requested")
+        processes[i].recentStarts.removeAll()
+        processes[i].consecutiveFailures = 0
+        apply(.restartRequested, to: i, now: now)
+        return true
+    }
+
+    /// Handles every deadline that has passed.
+    public func handleDeadlines(now: Instant) {
+        var i = 0
+        while i < processes.count {
+            if let deadline = processes[i].deadline, deadline <= now {
+                deadlinePassed(i, now: now)
+                continue  // the same process may be due again (a restart due now)
+            }
+            i += 1
+        }
+    }
+
+    private func deadlinePassed(_ i: Int, now: Instant) {
+        let p = processes[i]
+        if (p.state == .stopping || p.state == .killing) && p.group == nil {
+            // Not the agent's child: no SIGCHLD will come, so look.
+            if !isAlive(i) {
+                apply(.exited, to: i, now: now)
+                return
+            }
+            if p.state == .stopping, let sent = p.stopStartedAt, now - sent < settings.policy.killGrace {
+                processes[i].deadline = min(now + Supervisor.exitPollInterval, sent + settings.policy.killGrace)
+                return
+            }
+        }
+        if p.state == .running || p.state == .starting {
+            logger.warning("\(p.name) (pid \(p.pid)): no heartbeat for \(timeout(i).milliseconds) ms")
+        }
+        apply(.deadline, to: i, now: now)
+    }
+
+    // MARK: The table
+
+    private func apply(_ event: SupervisorEvent, to i: Int, now: Instant) {
+        let before = processes[i].state
+        // The heartbeat rows read no facts, and gathering them reads /proc:
+        // skip that on the hot path.
+        let facts = event == .heartbeat
+            ? SupervisorFacts(canSignal: false, canRestart: false, restartLimitReached: false)
+            : facts(i, now: now)
+        let (state, action) = SupervisorTable.next(before, on: event, facts)
+        processes[i].state = state
+        if state != before {
+            stateGeneration += 1
+            registryChanged = true
+            if state != .failed { processes[i].failure = nil }
+        }
+        switch action {
+        case .none:
+            break
+        case .terminate:
+            processes[i].stopStartedAt = now
+            sendSignal(i, .terminate)
+            processes[i].deadline = processes[i].group == nil
+                ? now + min(Supervisor.exitPollInterval, settings.policy.killGrace)
+                : now + settings.policy.killGrace
+        case .kill:
+            sendSignal(i, .kill)
+            processes[i].deadline = now + (processes[i].group == nil ? Supervisor.exitPollInterval : .seconds(1))
+        case .scheduleRestart:
+            let delay = settings.policy.backoff(consecutive: processes[i].consecutiveFailures)
+            if delay.nanoseconds > 0 {
+                logger.notice("\(processes[i].name): restart in \(delay.milliseconds) ms")
+            }
+            processes[i].deadline = now + delay
+        case .spawn:
+            spawn(i, now: now)
+        case .giveUp(let reason):
+            processes[i].deadline = nil
+            let text: String
+            switch reason {
+            case .noTrustedCommand: text = "no run_command the agent may run"
+            case .restartLimit: text = "restarted \(settings.policy.restartLimit) times within \(settings.policy.restartWindow.seconds) s"
+            case .cannotSignal: text = "silent, and its pid is not one the agent may signal"
+            }
+            processes[i].failure = text
+            logger.error("\(processes[i].name): failed: \(text); not restarted until it heartbeats or a restart is asked for")
+        }
+        if state == .running && before != .running {
+            processes[i].deadline = now + timeout(i)
+            if before != .starting { logger.notice("\(processes[i].name) (pid \(processes[i].pid)) is heartbeating again") }
+        }
+    }
+
+    private func facts(_ i: Int, now: Instant) -> SupervisorFacts {
+        let p = processes[i]
+        let windowStart = Instant(nanoseconds: now.nanoseconds - settings.policy.restartWindow.nanoseconds)
+        var recent = 0
+        for start in p.recentStarts where start > windowStart { recent += 1 }
+        return SupervisorFacts(
+            canSignal: p.group != nil || (p.verified && isAlive(i)),
+            canRestart: p.runCommand != nil,
+            restartLimitReached: recent >= settings.policy.restartLimit)
+    }
+
+    // MARK: Actions
+
+    private func sendSignal(_ i: Int, _ signal: Signal) {
+        let p = processes[i]
+        let word = signal == .kill ? "SIGKILL" : "SIGTERM"
+        if let group = p.group {
+            logger.notice("\(p.name): \(word) to process group \(group)")
+            Processes.signalGroup(group, signal)
+        } else if isAlive(i) {
+            // Adopted: its own group only if it leads one, else just the pid.
+            if Processes.processGroup(of: p.pid) == p.pid {
+                logger.notice("\(p.name): \(word) to process group \(p.pid)")
+                Processes.signalGroup(p.pid, signal)
+            } else {
+                logger.notice("\(p.name): \(word) to pid \(p.pid)")
+                Processes.signal(p.pid, signal)
+            }
+        }
+    }
+
+    private func spawn(_ i: Int, now: Instant) {
+        guard let command = processes[i].runCommand else { return }
+        let p = processes[i]
+        let logPath = "\(logsFolder)/\(p.name).log"
+        RotatingLog.copyTruncate(logPath, maximumBytes: settings.processLogMaximumBytes)
+        let identity = p.uid == Processes.effectiveUID ? nil : Identity(uid: p.uid, gid: p.gid)
+        processes[i].startedAt = now
+        processes[i].recentStarts.append(now)
+        let windowStart = Instant(nanoseconds: now.nanoseconds - settings.policy.restartWindow.nanoseconds)
+        processes[i].recentStarts.removeAll { $0 <= windowStart }
+        processes[i].restarts += 1
+        processes[i].consecutiveFailures += 1
+        do {
+            let output = try Files.openAppend(logPath, mode: 0o640)
+            defer { output.close() }
+            let pid = try Processes.spawn(command: command, in: workingFolder, output: output, as: identity)
+            processes[i].pid = pid
+            processes[i].group = pid
+            processes[i].startTime = Processes.startTime(of: pid)
+            processes[i].deadline = now + timeout(i)
+            registryChanged = true
+            logger.notice("\(p.name): started pid \(pid) as uid \(p.uid): \(command)")
+        } catch {
+            logger.error("\(p.name): could not start \"\(command)\": \(error)")
+            apply(.exited, to: i, now: now)
+        }
+    }
+
+    // MARK: Learning processes
+
+    private func register(_ beat: Heartbeat, in datagram: UnsafeRawBufferPointer, verdict: SenderVerdict, now: Instant, wallClock: Int64) {
+        let scanner = JSONScanner(datagram)
+        let name = scanner.decode(beat.name)
+        let command = beat.runCommand.map { scanner.decode($0) }
+        guard processes.count < settings.maximumProcesses else {
+            if unverifiedLog.shouldLog(now: now) {
+                logger.warning("heartbeat for \(name) ignored: already watching \(processes.count) processes")
+            }
+            return
+        }
+        var process: SupervisedProcess
+        if verdict.verified {
+            let identity = Processes.identity(ofUID: verdict.uid)
+            process = SupervisedProcess(name: name, pid: beat.pid, uid: identity.uid, gid: identity.gid,
+                                        runCommand: usable(command), verified: true, version: beat.version, state: .running)
+        } else if let command, settings.allowlist.contains(command) {
+            process = SupervisedProcess(name: name, pid: beat.pid, uid: allowlistIdentity.uid, gid: allowlistIdentity.gid,
+                                        runCommand: command, verified: false, version: beat.version, state: .running)
+        } else {
+            if unverifiedLog.shouldLog(now: now) {
+                logger.warning("heartbeat for \(name) claiming pid \(beat.pid) ignored: sender not verified and its run_command is not allowlisted")
+            }
+            return
+        }
+        process.lastCommandBytes = beat.runCommand.map { Array(UnsafeRawBufferPointer(rebasing: datagram[$0.start..<$0.end])) } ?? []
+        process.startTime = Processes.startTime(of: beat.pid)
+        process.lastHeartbeat = now
+        process.lastHeartbeatWall = wallClock
+        processes.append(process)
+        let i = processes.count - 1
+        processes[i].deadline = now + timeout(i)
+        registryChanged = true
+        stateGeneration += 1
+        let restart = process.runCommand.map { "restart command: \($0)" } ?? "no restart command"
+        logger.notice("watching \(name) (pid \(beat.pid), uid \(process.uid), version \(beat.version), \(process.verified ? "verified" : "allowlisted")); \(restart)")
+    }
+
+    /// A command the agent can run: no NUL bytes, which a C string would cut.
+    private func usable(_ command: String?) -> String? {
+        guard let command, !command.utf8.contains(0) else { return nil }
+        return command
+    }
+
+    private func commandUnchanged(_ i: Int, _ beat: Heartbeat, _ datagram: UnsafeRawBufferPointer) -> Bool {
+        guard let token = beat.runCommand else { return processes[i].lastCommandBytes.isEmpty }
+        let raw = UnsafeRawBufferPointer(rebasing: datagram[token.start..<token.end])
+        return processes[i].lastCommandBytes.count == raw.count && processes[i].lastCommandBytes.elementsEqual(raw)
+    }
+
+    private func updateCommand(_ i: Int, _ beat: Heartbeat, _ datagram: UnsafeRawBufferPointer, verified: Bool) {
+        let scanner = JSONScanner(datagram)
+        processes[i].runCommand = usable(beat.runCommand.map { scanner.decode($0) })
+        processes[i].lastCommandBytes = beat.runCommand.map { Array(UnsafeRawBufferPointer(rebasing: datagram[$0.start..<$0.end])) } ?? []
+        processes[i].verified = verified
+        registryChanged = true
+    }
+
+    /// The process now heartbeats from another pid.
+    private func adopt(_ i: Int, pid: Int32, now: Instant) {
+        if let group = processes[i].group, Processes.processGroup(of: pid) != group {
+            processes[i].group = nil  // no longer in the session the agent started
+        }
+        processes[i].pid = pid
+        processes[i].startTime = Processes.startTime(of: pid)
+        registryChanged = true
+    }
+
+    /// Whether `pid` runs in the session the agent started for process i
+    /// (a shell's child, say): a kernel fact, not a claim.
+    private func inOwnGroup(_ i: Int, pid: Int32) -> Bool {
+        guard let group = processes[i].group else { return false }
+        return Processes.processGroup(of: pid) == group
+    }
+
+    /// Whether process i's pid still names the same process.
+    private func isAlive(_ i: Int) -> Bool {
+        let p = processes[i]
+        guard let expected = p.startTime else { return Processes.isAlive(p.pid) }
+        return Processes.startTime(of: p.pid) == expected
+    }
+
+    private func timeout(_ i: Int) -> Duration {
+        settings.heartbeatTimeout(for: processes[i].name)
+    }
+
+    // MARK: Registry
+
+    /// Takes over the processes of an earlier run (SPEC §4): a live one
+    /// (same pid, same start time) is watched anew with a full deadline; a
+    /// dead one is handled as if it had just exited.
+    public func restore(_ saved: [SupervisedProcess], sameBoot: Bool, now: Instant) {
+        for var p in saved {
+            p.deadline = nil
+            p.group = nil
+            p.recentStarts = []
+            processes.append(p)
+            let i = processes.count - 1
+            if p.state == .failed { continue }
+            let alive = sameBoot && isAlive(i)
+            if alive {
+                processes[i].state = .running
+                processes[i].deadline = now + timeout(i)
+                logger.notice("re-adopted \(p.name) (pid \(p.pid))")
+            } else {
+                processes[i].state = .running
+                logger.notice("\(p.name) (pid \(p.pid)) is gone since the agent's last run")
+                apply(.exited, to: i, now: now)
+            }
+        }
+        registryChanged = true
+    }
+}

@@ -1,0 +1,135 @@
+/// Where a supervised process stands.
+public enum ProcessState: Equatable, Sendable {
+    /// Started by the agent; its first heartbeat is due within the deadline.
+    case starting
+    /// Heartbeating within its deadline.
+    case running
+    /// Missed its deadline (or a restart was asked for): SIGTERM sent.
+    case stopping
+    /// Did not exit within the grace period: SIGKILL sent.
+    case killing
+    /// Gone; a restart is due at the deadline (back-off).
+    case waiting
+    /// Not restarted again until it heartbeats or a restart is asked for.
+    case failed
+
+    public var name: String {
+        switch self {
+        case .starting: return "starting"
+        case .running: return "running"
+        case .stopping: return "stopping"
+        case .killing: return "killing"
+        case .waiting: return "waiting"
+        case .failed: return "failed"
+        }
+    }
+
+    public init?(name: String) {
+        switch name {
+        case "starting": self = .starting
+        case "running": self = .running
+        case "stopping": self = .stopping
+        case "killing": self = .killing
+        case "waiting": self = .waiting
+        case "failed": self = .failed
+        default: return nil
+        }
+    }
+}
+
+/// What happened to a supervised process.
+public enum SupervisorEvent: Equatable, Sendable {
+    case heartbeat
+    /// The state's deadline passed: heartbeat due, grace over, restart due.
+    case deadline
+    case exited
+    case restartRequested
+}
+
+/// What the supervisor must do on a transition.
+public enum SupervisorAction: Equatable, Sendable {
+    case none
+    case terminate
+    case kill
+    case spawn
+    /// Gone, and a restart is allowed: wait out the back-off.
+    case scheduleRestart
+    case giveUp(GiveUpReason)
+}
+
+public enum GiveUpReason: Equatable, Sendable {
+    /// No run_command the agent may run (unverified sender, not allowlisted).
+    case noTrustedCommand
+    /// More restarts in the window than the policy allows.
+    case restartLimit
+    /// Silent, but its pid is not one the agent may signal.
+    case cannotSignal
+}
+
+/// Facts about the process the table needs besides its state.
+public struct SupervisorFacts: Equatable, Sendable {
+    /// Its pid is one the agent may signal (verified sender, or its own child).
+    public var canSignal: Bool
+    /// The agent holds a run_command it may run for it.
+    public var canRestart: Bool
+    /// Restarts in the current window have reached the cap.
+    public var restartLimitReached: Bool
+
+    public init(canSignal: Bool, canRestart: Bool, restartLimitReached: Bool) {
+        self.canSignal = canSignal
+        self.canRestart = canRestart
+        self.restartLimitReached = restartLimitReached
+    }
+}
+
+/// The supervisor as an explicit state × event table: every behaviour of
+/// the watchdog is one row here, and the tests walk the rows.
+public enum SupervisorTable {
+    public static func next(_ state: ProcessState, on event: SupervisorEvent,
+                            _ facts: SupervisorFacts) -> (ProcessState, SupervisorAction) {
+        switch (state, event) {
+        // Alive and expected to heartbeat.
+        case (.starting, .heartbeat), (.running, .heartbeat):
+            return (.running, .none)
+        case (.starting, .deadline), (.running, .deadline), (.starting, .restartRequested), (.running, .restartRequested):
+            if facts.canSignal { return (.stopping, .terminate) }
+            if event == .restartRequested && facts.canRestart { return (.starting, .spawn) }
+            return (.failed, .giveUp(.cannotSignal))
+        case (.starting, .exited), (.running, .exited):
+            return gone(facts)
+
+        // Being stopped: heartbeats from a dying process change nothing.
+        case (.stopping, .heartbeat), (.killing, .heartbeat),
+             (.stopping, .restartRequested), (.killing, .restartRequested):
+            return (state, .none)
+        case (.stopping, .deadline), (.killing, .deadline):
+            return (.killing, .kill)
+        case (.stopping, .exited), (.killing, .exited):
+            return gone(facts)
+
+        // Gone, restart pending.
+        case (.waiting, .heartbeat):
+            return (.running, .none)
+        case (.waiting, .deadline), (.waiting, .restartRequested):
+            return (.starting, .spawn)
+        case (.waiting, .exited):
+            return (.waiting, .none)
+
+        // Given up on.
+        case (.failed, .heartbeat):
+            return (.running, .none)
+        case (.failed, .restartRequested):
+            return facts.canRestart ? (.starting, .spawn) : (.failed, .giveUp(.noTrustedCommand))
+        case (.failed, .deadline), (.failed, .exited):
+            return (.failed, .none)
+        }
+    }
+
+    /// The process is gone: restart it after the back-off, unless it may
+    /// not be restarted or has used up its restarts.
+    private static func gone(_ facts: SupervisorFacts) -> (ProcessState, SupervisorAction) {
+        if !facts.canRestart { return (.failed, .giveUp(.noTrustedCommand)) }
+        if facts.restartLimitReached { return (.failed, .giveUp(.restartLimit)) }
+        return (.waiting, .scheduleRestart)
+    }
+}

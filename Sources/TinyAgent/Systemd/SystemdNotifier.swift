@@ -1,0 +1,29 @@
+import CSystemd
+
+/// The agent's side of the systemd notify protocol (SPEC §5), through
+/// libsystemd's `sd_notify`. Without `$NOTIFY_SOCKET` every call is a no-op.
+public struct SystemdNotifier {
+    /// Half of `$WATCHDOG_USEC` (`sd_watchdog_enabled`), or nil when systemd
+    /// does not watch the agent.
+    public let watchdogInterval: Duration?
+
+    public init() {
+        var usec: UInt64 = 0
+        if sd_watchdog_enabled(0, &usec) > 0 && usec > 0 {
+            watchdogInterval = Duration(nanoseconds: Int64(usec / 2) * 1000)
+        } else {
+            watchdogInterval = nil
+        }
+    }
+
+    public func ready() { send("READY=1") }
+    public func watchdog() { send("WATCHDOG=1") }
+    public func stopping() { send("STOPPING=1") }
+
+    /// `STATUS=` with a one-line summary.
+    public func status(_ line: String) { send("STATUS=\(line)") }
+
+    private func send(_ state: String) {
+        _ = withCString(state) { sd_notify(0, $0) }
+    }
+}
