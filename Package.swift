@@ -8,14 +8,16 @@ import PackageDescription
 let embedded = Context.environment["TINYAGENT_EMBEDDED"] == "1"
 
 let swiftSettings: [SwiftSetting] = embedded
-    ? [.enableExperimentalFeature("Embedded"), .unsafeFlags(["-wmo"])]
+    ? [.enableExperimentalFeature("Embedded"), .unsafeFlags(["-wmo", "-Osize", "-Xfrontend", "-function-sections"])]
     : []
 
 // Embedded String comparison and hashing need the Unicode tables, which the
 // embedded stdlib ships as a separate archive; Embedded objects carry no
 // autolink entries, so the module maps' libraries are named here too.
 let embeddedLinker: [LinkerSetting] = embedded
-    ? [.unsafeFlags(["/opt/swift/usr/lib/swift/embedded/x86_64-unknown-linux-gnu/libswiftUnicodeDataTables.a"]), .linkedLibrary("m"), .linkedLibrary("systemd")]
+    ? [.unsafeFlags(["-Xlinker", "--gc-sections",
+                     "/opt/swift/usr/lib/swift/embedded/x86_64-unknown-linux-gnu/libswiftUnicodeDataTables.a"]),
+       .linkedLibrary("m"), .linkedLibrary("systemd")]
     : []
 
 var targets: [Target] = [
