@@ -183,7 +183,7 @@ static const char *stat_fields(pid_t pid, char *buf, size_t cap) {
 // Field `index` (1-based, as in proc(5)) of a stat line, from after the ")".
 static const char *stat_field(const char *rest, int index) {
     const char *p = rest;
-    for (int field = 2; field < index && p; field++) {
+    for (int field = 3; field < index && p; field++) {
         p = strchr(p + 1, ' ');
     }
     return p ? p + 1 : NULL;

@@ -8,6 +8,7 @@ public struct Instant: Comparable, Hashable, Sendable {
     public static func < (a: Instant, b: Instant) -> Bool { a.nanoseconds < b.nanoseconds }
     public static func + (a: Instant, d: Duration) -> Instant { Instant(nanoseconds: a.nanoseconds + d.nanoseconds) }
     public static func - (a: Instant, b: Instant) -> Duration { Duration(nanoseconds: a.nanoseconds - b.nanoseconds) }
+    public static func - (a: Instant, d: Duration) -> Instant { Instant(nanoseconds: a.nanoseconds - d.nanoseconds) }
 }
 
 /// A span of time, in nanoseconds.

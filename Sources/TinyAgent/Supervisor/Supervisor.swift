@@ -123,12 +123,15 @@ public final class Supervisor {
 
     private func deadlinePassed(_ i: Int, now: Instant) {
         let p = processes[i]
-        if (p.state == .stopping || p.state == .killing) && p.group == nil {
-            // Not the agent's child: no SIGCHLD will come, so look.
-            if !isAlive(i) {
-                apply(.exited, to: i, now: now)
-                return
+        if p.group == nil && p.state != .waiting && !isAlive(i) {
+            // Not the agent's child, so no SIGCHLD came: it is gone.
+            if p.state == .running || p.state == .starting {
+                logger.warning("\(p.name) (pid \(p.pid)): no heartbeat for \(timeout(i).milliseconds) ms, and the process is gone")
             }
+            apply(.exited, to: i, now: now)
+            return
+        }
+        if (p.state == .stopping || p.state == .killing) && p.group == nil {
             if p.state == .stopping, let sent = p.stopStartedAt, now - sent < settings.policy.killGrace {
                 processes[i].deadline = min(now + Supervisor.exitPollInterval, sent + settings.policy.killGrace)
                 return
@@ -195,7 +198,7 @@ public final class Supervisor {
 
     private func facts(_ i: Int, now: Instant) -> SupervisorFacts {
         let p = processes[i]
-        let windowStart = Instant(nanoseconds: now.nanoseconds - settings.policy.restartWindow.nanoseconds)
+        let windowStart = now - settings.policy.restartWindow
         var recent = 0
         for start in p.recentStarts where start > windowStart { recent += 1 }
         return SupervisorFacts(
@@ -232,7 +235,7 @@ public final class Supervisor {
         let identity = p.uid == Processes.effectiveUID ? nil : Identity(uid: p.uid, gid: p.gid)
         processes[i].startedAt = now
         processes[i].recentStarts.append(now)
-        let windowStart = Instant(nanoseconds: now.nanoseconds - settings.policy.restartWindow.nanoseconds)
+        let windowStart = now - settings.policy.restartWindow
         processes[i].recentStarts.removeAll { $0 <= windowStart }
         processes[i].restarts += 1
         processes[i].consecutiveFailures += 1

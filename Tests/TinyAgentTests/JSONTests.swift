@@ -1,0 +1,138 @@
+import Testing
+@testable import TinyAgent
+
+@Suite struct JSONTests {
+    @Test func documentsParseIntoValues() throws {
+        let value = try JSONValue.parse(#"{"a": [1, -2, 3.5, true, false, null], "b": {"c": "d\u00e9\n"}}"#)
+        #expect(value["a"] == .array([.integer(1), .integer(-2), .number("3.5"), .bool(true), .bool(false), .null]))
+        #expect(value["b"]?["c"]?.stringValue == "dé\n")
+    }
+
+    @Test func writerOutputParsesBackToTheSameValue() throws {
+        let original = JSONValue.object([
+            ("quote\"and\\slash", .string("line\nbreak\ttab \u{1} é 😀")),
+            ("n", .integer(Int64.min)), ("list", .array([.null, .bool(true), .object([])])),
+        ])
+        var w = JSONWriter()
+        w.value(original)
+        #expect(try JSONValue.parse(w.text) == original)
+    }
+
+    @Test func surrogatePairsDecodeToOneScalar() throws {
+        #expect(try JSONValue.parse(#""\ud83d\ude00""#).stringValue == "😀")
+    }
+
+    @Test(arguments: [
+        "", "{", "[1,]", #"{"a":1,}"#, #"{"a" 1}"#, "01", "1.", "-", "1e", "tru", #"{"a":1}{"#,
+        #""\x""#, #""\u12""#, #"{"a":1,"a":2}"#, #""\ud800""#,
+    ])
+    func malformedDocumentsAreRefused(_ text: String) {
+        #expect(throws: JSONError.self) { try JSONValue.parse(text) }
+    }
+
+    @Test func nestingIsBounded() {
+        let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        #expect(throws: JSONError.tooDeep) { try JSONValue.parse(deep) }
+    }
+
+    @Test func integersBeyondInt64AreKeptAsText() throws {
+        #expect(try JSONValue.parse("9223372036854775807") == .integer(Int64.max))
+        #expect(try JSONValue.parse("9223372036854775808") == .number("9223372036854775808"))
+        #expect(try JSONValue.parse("-9223372036854775808") == .integer(Int64.min))
+    }
+}
+
+@Suite struct SettingsTests {
+    @Test func everyKeyHasADefault() throws {
+        let (settings, warnings) = try AgentSettings.parse(Array("{}".utf8))
+        #expect(settings == AgentSettings())
+        #expect(warnings.isEmpty)
+        #expect(settings.heartbeatPort == 4951 && settings.policy.heartbeatTimeout == .seconds(30))
+    }
+
+    @Test func knownKeysAreApplied() throws {
+        let text = #"{"heartbeat_port": 5000, "heartbeat_timeout_ms": 1500, "restart_limit": 2, "allowlist": ["python3 a.py"], "process_timeouts_ms": {"ocr": 90000}, "run_as": "pi"}"#
+        let (s, warnings) = try AgentSettings.parse(Array(text.utf8))
+        #expect(warnings.isEmpty)
+        #expect(s.heartbeatPort == 5000 && s.policy.restartLimit == 2 && s.allowlist == ["python3 a.py"] && s.runAs == "pi")
+        #expect(s.heartbeatTimeout(for: "ocr") == .seconds(90) && s.heartbeatTimeout(for: "other") == .milliseconds(1500))
+    }
+
+    @Test func unknownKeysAndBadValuesAreReportedAndDefaultsKept() throws {
+        let text = #"{"heartbeat_prot": 1, "heartbeat_port": 70000, "kill_grace_ms": "5", "allowlist": [1]}"#
+        let (s, warnings) = try AgentSettings.parse(Array(text.utf8))
+        #expect(s == AgentSettings())
+        #expect(warnings.count == 4)
+        #expect(warnings[0] == #"cfg/agent.json: unknown key "heartbeat_prot" ignored"#)
+        #expect(warnings[1].contains("heartbeat_port") && warnings[1].contains("1...65535"))
+    }
+
+    @Test func aFileThatIsNotJSONIsAnError() {
+        #expect(throws: JSONError.self) { try AgentSettings.parse(Array("heartbeat_port=1".utf8)) }
+    }
+}
+
+@Suite struct SmallPartsTests {
+    @Test func versionsParseOnlyAsThreeNumbers() {
+        #expect(Version("1.2.3") == Version(major: 1, minor: 2, patch: 3))
+        for bad in ["", "1.2", "1.2.3.4", "a.b.c", "1..3", "70000.0.0", "1.2.-3", " 1.2.3"] { #expect(Version(bad) == nil, "\(bad)") }
+    }
+
+    @Test func timestampsAreUTC() {
+        #expect(Logger.timestamp(0) == "1970-01-01T00:00:00Z")
+        #expect(Logger.timestamp(1_795_919_241) == "2026-11-29T02:27:21Z")
+        #expect(Logger.timestamp(951_782_400) == "2000-02-29T00:00:00Z")
+    }
+
+    @Test func rateLimitedLogsCountWhatTheyLeaveOut() {
+        var log = RateLimitedLog(interval: .seconds(10))
+        let t0 = Instant(nanoseconds: 1_000_000_000)
+        let answers = [t0, t0 + .seconds(1), t0 + .seconds(9), t0 + .seconds(10)].map { log.shouldLog(now: $0) }
+        #expect(answers == [true, false, false, true])
+        let first = log.takeSuppressed(), second = log.takeSuppressed()
+        #expect(first == 2 && second == 0)
+    }
+
+    @Test func procNetUDPLinesGiveTheSocketOfAPort() {
+        let table = """
+              sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+             1234: 0100007F:1357 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 55123 2 0000000000000000 0
+             1235: 0100007F:E2A4 00000000:0000 07 00000000:00000000 00:00000000 00000000  1000        0 66001 2 0000000000000000 0
+             1236: 00000000:E2A4 00000000:0000 07 00000000:00000000 00:00000000 00000000  1001        0 66002 2 0000000000000000 0
+             garbage line
+            """
+        #expect(ProcNetUDP.sockets(boundTo: 0xE2A4, in: Array(table.utf8)) == [
+            UDPSocketEntry(inode: 66001, uid: 1000), UDPSocketEntry(inode: 66002, uid: 1001),
+        ])
+        #expect(ProcNetUDP.sockets(boundTo: 4951, in: Array(table.utf8)) == [UDPSocketEntry(inode: 55123, uid: 0)])
+        #expect(ProcNetUDP.sockets(boundTo: 1, in: Array(table.utf8)).isEmpty)
+    }
+
+    @Test func theRegistryRoundTrips() throws {
+        var p = SupervisedProcess(name: "ocr", pid: 4321, uid: 1000, gid: 1000, runCommand: "python3 \"ocr.py\"",
+                                  verified: true, version: Version(major: 1, minor: 0, patch: 2), state: .failed)
+        p.startTime = 987_654
+        p.restarts = 3
+        p.failure = "restarted 5 times within 300 s"
+        let q = SupervisedProcess(name: "other", pid: 99, uid: 0, gid: 0, runCommand: nil, verified: false,
+                                  version: Version(major: 0, minor: 0, patch: 0), state: .running)
+        let text = Registry.encode([p, q], bootID: "boot-1")
+        let (decoded, bootID) = try Registry.decode(Array(text.utf8))
+        #expect(bootID == "boot-1")
+        #expect(decoded == [p, q])
+    }
+
+    @Test func aDamagedRegistryIsRefusedNotGuessed() {
+        #expect(throws: RegistryError.self) { try Registry.decode(Array("{\"format\":1,\"boot_id\":\"x\",\"processes\":[{\"name\":\"a\"}]}".utf8)) }
+        #expect(throws: RegistryError.self) { try Registry.decode(Array("{\"format\":1,\"boot_id\":\"x\",\"proc".utf8)) }
+        #expect(throws: RegistryError.self) { try Registry.decode(Array("{\"format\":2,\"boot_id\":\"x\",\"processes\":[]}".utf8)) }
+    }
+
+    @Test func statusSummariesCountStates() {
+        func process(_ state: ProcessState) -> SupervisedProcess {
+            SupervisedProcess(name: "p", pid: 2, uid: 0, gid: 0, runCommand: nil, verified: true, version: Version(major: 1, minor: 0, patch: 0), state: state)
+        }
+        #expect(StatusReport.summary([process(.running), process(.running), process(.failed), process(.waiting)]) == "processes 2/4 up, 1 failed, 1 restarting")
+        #expect(StatusReport.summary([]) == "processes 0/0 up")
+    }
+}

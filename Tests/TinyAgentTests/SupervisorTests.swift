@@ -1,0 +1,151 @@
+import Foundation
+import Testing
+@testable import TinyAgent
+
+/// The supervisor driven with a fake clock: instants are made up, the
+/// processes and signals are real. Serialized: it reaps children.
+@Suite(.serialized) final class SupervisorTests {
+    let folder: String
+    let logger = Logger(file: nil, journal: false)
+    let t0 = Instant(nanoseconds: 1_000_000_000_000)
+
+    init() throws {
+        folder = NSTemporaryDirectory() + "tinyagent-supervisor-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        logger.minimumLevel = .error
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: folder) }
+
+    func supervisor(_ configure: (inout AgentSettings) -> Void = { _ in }) -> Supervisor {
+        var settings = AgentSettings()
+        configure(&settings)
+        return Supervisor(settings: settings, logger: logger, workingFolder: folder, logsFolder: folder,
+                          allowlistIdentity: Processes.identity(ofUID: Processes.effectiveUID))
+    }
+
+    /// Feeds a heartbeat as the receiver would, with a given verdict.
+    func beat(_ s: Supervisor, name: String, pid: Int32, command: String, verified: Bool = true, at now: Instant) {
+        let text = HeartbeatClient.datagram(name: name, pid: pid, runCommand: command, version: Version(major: 1, minor: 0, patch: 0))
+        Array(text.utf8).withUnsafeBytes { raw in
+            let parsed = try! HeartbeatParser.parse(raw)
+            s.heartbeat(parsed, in: raw, verdict: SenderVerdict(verified: verified, uid: Processes.effectiveUID), now: now, wallClock: 0)
+        }
+    }
+
+    /// Waits (really) for the child `pid` to exit and reports it at `now`.
+    func reapExit(of pid: Int32, _ s: Supervisor, at now: Instant) throws {
+        for _ in 0..<500 {
+            if let exit = Processes.reap() {
+                if exit.pid == pid {
+                    s.childExited(pid: exit.pid, exitCode: exit.exitCode, signal: exit.signal, now: now)
+                    return
+                }
+            } else {
+                usleep(10_000)
+            }
+        }
+        Issue.record("pid \(pid) did not exit")
+    }
+
+    @Test func aSilentProcessIsTerminatedAndRestartedWithItsCommand() throws {
+        let s = supervisor { $0.policy.heartbeatTimeout = .seconds(30) }
+        let hung = try Processes.spawn(command: "exec sleep 60", in: folder, output: FileDescriptor(2), as: nil)
+        beat(s, name: "hung", pid: hung, command: "exec sleep 61", at: t0)
+        #expect(s.processes[0].state == .running)
+        #expect(s.nextDeadline == t0 + .seconds(30))
+
+        s.handleDeadlines(now: t0 + .seconds(29))
+        #expect(s.processes[0].state == .running)
+        // Adopted (not spawned through the supervisor): no SIGCHLD reaches
+        // it, so the supervisor polls; reap the test's child for it.
+        s.handleDeadlines(now: t0 + .seconds(30))
+        #expect(s.processes[0].state == .stopping)
+        _ = waitpid(hung, nil, 0)
+        s.handleDeadlines(now: t0 + .seconds(30) + .milliseconds(100))
+        #expect(s.processes[0].state == .starting)
+        let restarted = s.processes[0].pid
+        #expect(restarted != hung && s.processes[0].group == restarted)
+        #expect(try String(contentsOfFile: "/proc/\(restarted)/cmdline", encoding: .utf8).contains("61"))
+
+        // Its first heartbeat is due within one deadline of its start.
+        s.handleDeadlines(now: t0 + .seconds(61))
+        #expect(s.processes[0].state == .stopping)
+        try reapExit(of: restarted, s, at: t0 + .seconds(61) + .milliseconds(5))
+        #expect(s.processes[0].state == .waiting)
+    }
+
+    @Test func crashesAreRestartedWithBackoffUntilTheCapThenFailed() throws {
+        let s = supervisor {
+            $0.policy.restartLimit = 3
+            $0.policy.initialBackoff = .seconds(1)
+        }
+        let first = try Processes.spawn(command: "exec sleep 60", in: folder, output: FileDescriptor(2), as: nil)
+        beat(s, name: "crasher", pid: first, command: "exit 3", at: t0)
+        kill(first, SIGKILL)
+        _ = waitpid(first, nil, 0)
+        s.handleDeadlines(now: t0 + .seconds(30))  // missed; found dead while stopping
+        s.handleDeadlines(now: t0 + .seconds(30) + .milliseconds(100))
+        #expect(s.processes[0].state == .starting, "first restart is immediate")
+        #expect(s.processes[0].restarts == 1)
+
+        var now = t0 + .seconds(31)
+        var delays: [Int64] = []
+        while s.processes[0].state == .starting {
+            try reapExit(of: s.processes[0].pid, s, at: now)
+            guard s.processes[0].state == .waiting, let due = s.processes[0].deadline else { break }
+            delays.append((due - now).milliseconds)
+            s.handleDeadlines(now: due - .milliseconds(1))
+            #expect(s.processes[0].state == .waiting, "not restarted before its back-off")
+            now = due
+            s.handleDeadlines(now: now)
+        }
+        #expect(delays == [1000, 2000])
+        #expect(s.processes[0].state == .failed)
+        #expect(s.processes[0].restarts == 3)
+        #expect(s.processes[0].failure == "restarted 3 times within 300 s")
+        #expect(s.nextDeadline == nil)
+
+        // A heartbeat, or a restart request, brings it back.
+        #expect(s.restart(name: "crasher", now: now + .seconds(1)))
+        #expect(s.processes[0].state == .starting)
+        try reapExit(of: s.processes[0].pid, s, at: now + .seconds(2))
+        #expect(!s.restart(name: "nobody", now: now))
+    }
+
+    @Test func anUnverifiedHeartbeatForAnUnknownProcessIsIgnoredUnlessAllowlisted() {
+        let s = supervisor { $0.allowlist = ["exec sleep 1"] }
+        beat(s, name: "spoof", pid: 4242, command: "touch /tmp/never", verified: false, at: t0)
+        #expect(s.processes.isEmpty)
+        beat(s, name: "allowed", pid: 4243, command: "exec sleep 1", verified: false, at: t0)
+        #expect(s.processes.count == 1 && s.processes[0].verified == false)
+    }
+
+    @Test func anUnverifiedHeartbeatCannotMoveAKnownProcessToAnotherPid() throws {
+        let s = supervisor()
+        let real = try Processes.spawn(command: "exec sleep 60", in: folder, output: FileDescriptor(2), as: nil)
+        defer { kill(real, SIGKILL); _ = waitpid(real, nil, 0) }
+        beat(s, name: "p", pid: real, command: "exec sleep 60", at: t0)
+        beat(s, name: "p", pid: 77777, command: "touch /tmp/never", verified: false, at: t0 + .seconds(1))
+        #expect(s.processes[0].pid == real)
+        #expect(s.processes[0].runCommand == "exec sleep 60")
+        #expect(s.processes[0].lastHeartbeat == t0)
+    }
+
+    @Test func theRegistryOfAnEarlierRunIsReadopted() throws {
+        let alive = try Processes.spawn(command: "exec sleep 60", in: folder, output: FileDescriptor(2), as: nil)
+        defer { kill(alive, SIGKILL); _ = waitpid(alive, nil, 0) }
+        var live = SupervisedProcess(name: "live", pid: alive, uid: Processes.effectiveUID, gid: 0, runCommand: "exec sleep 60",
+                                     verified: true, version: Version(major: 1, minor: 0, patch: 0), state: .running)
+        live.startTime = Processes.startTime(of: alive)
+        var reused = live
+        reused.name = "reused"
+        reused.startTime = (live.startTime ?? 0) + 1  // same pid, another process
+        reused.runCommand = nil
+        let s = supervisor()
+        s.restore([live, reused], sameBoot: true, now: t0)
+        #expect(s.processes[0].state == .running && s.processes[0].deadline == t0 + .seconds(30))
+        #expect(s.processes[1].state == .failed, "a pid now naming another process is not adopted, nor signalled")
+        #expect(Processes.isAlive(alive))
+    }
+}
