@@ -211,7 +211,10 @@ pid_t ta_child_with_socket(pid_t parent, uint64_t inode) {
 int64_t ta_process_start_time(pid_t pid) {
     char buf[1024];
     const char *rest = stat_fields(pid, buf, sizeof buf);
-    const char *start = rest ? stat_field(rest, 22) : NULL;
+    // A zombie has exited; only its parent's wait is missing.
+    const char *state = rest ? stat_field(rest, 3) : NULL;
+    if (!state || *state == 'Z') return -1;
+    const char *start = stat_field(rest, 22);
     return start ? strtoll(start, NULL, 10) : -1;
 }
 

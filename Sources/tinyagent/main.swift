@@ -11,7 +11,7 @@ let usage = """
           silent or crashed ones. Root default: \(AgentPaths.defaultRoot).
       heartbeat --name NAME --version X.Y.Z [--pid PID] [--run-command CMD] [--port N]
           Send one heartbeat (pid defaults to the calling process, so a shell
-          script can use it; port defaults to 4951).
+          script can use it; port defaults to $TINYAGENT_HEARTBEAT_PORT or 4951).
       status [--root DIR] [--json]
           Show the running agent's processes.
       version
@@ -56,6 +56,13 @@ struct UsageError: Error {
     init(_ message: String) { self.message = message }
 }
 
+/// `$TINYAGENT_HEARTBEAT_PORT`, which the Python helper reads too.
+func environmentPort() throws(UsageError) -> UInt16? {
+    guard let text = environment("TINYAGENT_HEARTBEAT_PORT") else { return nil }
+    guard let n = Int(text), n > 0, n <= 65535 else { throw UsageError("TINYAGENT_HEARTBEAT_PORT: not a port number: \(text)") }
+    return UInt16(n)
+}
+
 func main(_ args: [String]) throws(UsageError) -> Int32 {
     guard let command = args.first else { throw UsageError("no command given") }
     let rest = args.dropFirst()
@@ -79,10 +86,11 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
             guard let n = Int32(text), n > 1 else { throw UsageError("--pid: not a pid: \(text)") }
             pid = n
         }
-        let port = try o.port("--port") ?? 4951
+        var port = try o.port("--port")
+        if port == nil { port = try environmentPort() }
         let datagram = HeartbeatClient.datagram(name: name, pid: pid, runCommand: o.values["--run-command"], version: version)
-        do { try HeartbeatClient.send(datagram, port: port) } catch {
-            Console.error("cannot send the heartbeat to 127.0.0.1:\(port): \(error)")
+        do { try HeartbeatClient.send(datagram, port: port ?? 4951) } catch {
+            Console.error("cannot send the heartbeat to 127.0.0.1:\(port ?? 4951): \(error)")
             return ExitStatus.systemError
         }
         return ExitStatus.ok

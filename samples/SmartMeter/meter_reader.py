@@ -4,6 +4,7 @@
 It also misbehaves on request, to exercise the agent's watchdog:
   --hang-after S   stop heartbeating after S seconds but stay alive (a hang)
   --crash-after S  exit with status 3 after S seconds (a crash)
+  --ignore-sigterm only SIGKILL stops it
 
 Prints one line per event (started, hanging, crashing) to stdout.
 
@@ -18,6 +19,7 @@ Python 3.5+, like the helper.
 
 import argparse
 import os
+import signal
 import sys
 import time
 
@@ -48,10 +50,14 @@ def main(argv=None):
                         help="stop heartbeating after SECONDS but stay alive")
     parser.add_argument("--crash-after", type=float, metavar="SECONDS",
                         help="exit with status %d after SECONDS" % EXIT_CRASH)
+    parser.add_argument("--ignore-sigterm", action="store_true",
+                        help="ignore SIGTERM, so only SIGKILL stops it")
     parser.add_argument("--port", type=int, help="agent's UDP port (default: $TINYAGENT_HEARTBEAT_PORT or 4951)")
     args = parser.parse_args(argv)
     if not args.interval > 0:
         parser.error("--interval must be > 0")
+    if args.ignore_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     try:
         hb = Heartbeat(args.name, args.version, port=args.port)

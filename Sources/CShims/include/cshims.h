@@ -96,7 +96,8 @@ pid_t ta_spawn(const char *command, const char *cwd, int out_fd,
 int ta_pid_has_socket(pid_t pid, uint64_t inode);
 // A direct child of `parent` that holds socket:[inode], or 0 when none.
 pid_t ta_child_with_socket(pid_t parent, uint64_t inode);
-// Field 22 of /proc/PID/stat (start time in clock ticks since boot), or -1.
+// Field 22 of /proc/PID/stat (start time in clock ticks since boot), or -1
+// when the process is gone or a zombie.
 int64_t ta_process_start_time(pid_t pid);
 
 // Embedded Swift imports arc4random_buf, which glibc has only from 2.36.

@@ -39,9 +39,9 @@ public enum Processes {
         return pgid < 0 ? nil : pgid
     }
 
-    /// Whether `pid` exists (it may belong to another user).
+    /// Whether `pid` runs (it may belong to another user); a zombie does not.
     public static func isAlive(_ pid: Int32) -> Bool {
-        ta_kill(pid, 0) == 0 || ta_errno() == Errno.permissionDenied.rawValue
+        ta_process_start_time(pid) >= 0
     }
 
     /// An exited child and how it ended, without blocking; nil when none.

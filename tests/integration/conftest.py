@@ -1,0 +1,221 @@
+"""Harness for the integration tests: the Embedded `tinyagent` binary run on a
+temporary root, real sample processes, real signals, and a systemd notify
+socket bound by the test (no systemd needed)."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.environ.get("TINYAGENT_BIN", os.path.join(REPO, ".build-embedded", "release", "tinyagent"))
+# Debian's interpreter: readable by every user (pyenv's lives under /root).
+PYTHON = "/usr/bin/python3"
+
+
+def free_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
+
+
+def pid_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def uid_of(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    raise AssertionError("no Uid line")
+
+
+class NotifySocket:
+    """The systemd side of sd_notify: a datagram socket the agent writes to."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.settimeout(0.05)
+        self.messages = []  # (monotonic time, text)
+
+    def collect(self):
+        while True:
+            try:
+                data = self.sock.recv(4096)
+            except (socket.timeout, BlockingIOError):
+                return self.messages
+            for line in data.decode().split("\n"):
+                if line:
+                    self.messages.append((time.monotonic(), line))
+
+    def texts(self):
+        return [m for _, m in self.collect()]
+
+    def close(self):
+        self.sock.close()
+
+
+class AgentRun:
+    """One `tinyagent run` on a root folder laid out like the device's."""
+
+    def __init__(self, root, settings=None, notify=None, watchdog_usec=None):
+        self.root = root
+        self.port = free_udp_port()
+        self.notify = notify
+        self.watchdog_usec = watchdog_usec
+        self.settings = settings
+        self.proc = None
+        for folder in ("SmartMeter", "bin", "cfg", "logs", "wdog"):
+            os.makedirs(os.path.join(root, folder), exist_ok=True)
+        os.chmod(root, 0o755)
+        shutil.copy(os.path.join(REPO, "helpers", "python", "tinyagent_heartbeat.py"), os.path.join(root, "bin"))
+        for sample in ("meter_reader.py", "meter_script.sh"):
+            shutil.copy(os.path.join(REPO, "samples", "SmartMeter", sample), os.path.join(root, "SmartMeter"))
+        for dirpath, dirnames, filenames in os.walk(root):
+            for d in dirnames:
+                os.chmod(os.path.join(dirpath, d), 0o755)
+            for f in filenames:
+                os.chmod(os.path.join(dirpath, f), 0o755)
+        if settings is not None:
+            with open(os.path.join(root, "cfg", "agent.json"), "w") as f:
+                f.write(settings if isinstance(settings, str) else json.dumps(settings))
+
+    def start(self):
+        env = dict(os.environ)
+        env.pop("NOTIFY_SOCKET", None)
+        env.pop("WATCHDOG_USEC", None)
+        if self.notify:
+            env["NOTIFY_SOCKET"] = self.notify.path
+        if self.watchdog_usec:
+            env["WATCHDOG_USEC"] = str(self.watchdog_usec)
+        self.stderr = open(os.path.join(self.root, "agent.stderr"), "ab")
+        self.proc = subprocess.Popen([BINARY, "run", "--root", self.root, "--heartbeat-port", str(self.port)],
+                                     env=env, stdout=self.stderr, stderr=self.stderr, start_new_session=True)
+        wait_for(lambda: self.status_or_none() is not None, what="the agent's control socket")
+        return self
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=10)
+        if self.proc:
+            self.stderr.close()
+        return self.proc.returncode if self.proc else None
+
+    def cli(self, *args, **kwargs):
+        return subprocess.run([BINARY] + list(args), capture_output=True, text=True, timeout=10, **kwargs)
+
+    def status_or_none(self):
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError("the agent exited with %s:\n%s" % (self.proc.returncode, self.log()))
+        r = self.cli("status", "--root", self.root, "--json")
+        return json.loads(r.stdout) if r.returncode == 0 else None
+
+    def status(self):
+        s = self.status_or_none()
+        assert s is not None, "no status from the agent"
+        return s
+
+    def process(self, name):
+        for p in self.status()["processes"]:
+            if p["name"] == name:
+                return p
+        return None
+
+    def log(self):
+        try:
+            with open(os.path.join(self.root, "logs", "tinyagent.log")) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def start_sample(self, name, *args, user=None, interval=0.2):
+        """meter_reader.py started as a process the agent did not start."""
+        cmd = [PYTHON, os.path.join(self.root, "SmartMeter", "meter_reader.py"), "--name", name,
+               "--interval", str(interval), "--port", str(self.port)] + list(args)
+        proc = subprocess.Popen(cmd, cwd=os.path.join(self.root, "SmartMeter"), user=user,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.samples.append(proc)
+        return proc
+
+    samples = []
+
+
+@pytest.fixture
+def root():
+    path = tempfile.mkdtemp(prefix="tinyagent-it-")
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def agents(root):
+    """Makes agents on `root`; stops them and every process they started."""
+    made = []
+
+    def make(settings=None, **kwargs):
+        agent = AgentRun(root, settings=settings, **kwargs)
+        agent.samples = []
+        made.append(agent)
+        return agent
+
+    yield make
+    for agent in made:
+        pids = []
+        try:
+            if agent.proc and agent.proc.poll() is None:
+                pids = [p["pid"] for p in agent.status()["processes"]]
+        except AssertionError:
+            pass
+        agent.stop(signal.SIGKILL)
+        for pid in pids:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for proc in agent.samples:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            proc.wait()
+    # Anything the agents started runs in sessions of its own; sweep them up.
+    subprocess.run(["pkill", "-KILL", "-f", root], check=False)
+
+
+@pytest.fixture
+def notify(root):
+    sock = NotifySocket(os.path.join(root, "notify.sock"))
+    yield sock
+    sock.close()
+
+
+FAST = {"heartbeat_timeout_ms": 1500, "kill_grace_ms": 500, "restart_backoff_initial_ms": 200}

@@ -1,0 +1,95 @@
+"""The process watchdog end to end: real processes hang, crash and are
+restarted by the Embedded agent binary."""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+from conftest import BINARY, FAST, pid_alive, uid_of, wait_for
+
+
+def test_a_process_that_stops_heartbeating_but_stays_alive_is_killed_and_restarted(agents):
+    agent = agents(FAST).start()
+    hung = agent.start_sample("reader", "--hang-after", "1")
+    wait_for(lambda: agent.process("reader"), what="the sample to be known")
+    assert agent.process("reader")["pid"] == hung.pid
+
+    restarted = wait_for(lambda: (lambda p: p if p and p["pid"] != hung.pid and p["since_heartbeat_s"] is not None
+                                  and p["state"] == "running" else None)(agent.process("reader")),
+                         timeout=8, what="a restarted instance that heartbeats")
+    assert restarted["restarts"] >= 1
+    hung.wait(timeout=5)
+    assert hung.returncode == -signal.SIGTERM, "the hung process was terminated by the agent"
+    assert pid_alive(restarted["pid"])
+    log = agent.log()
+    assert "reader (pid %d): no heartbeat for 1500 ms" % hung.pid in log
+    assert "SIGTERM" in log and "reader: started pid" in log
+
+
+def test_a_process_that_does_not_exit_on_sigterm_is_killed(agents):
+    agent = agents(dict(FAST, kill_grace_ms=300)).start()
+    stubborn = agent.start_sample("stubborn", "--hang-after", "0.5", "--ignore-sigterm")
+    wait_for(lambda: agent.process("stubborn"), what="the sample to be known")
+    stubborn.wait(timeout=8)
+    assert stubborn.returncode == -signal.SIGKILL
+    assert "stubborn: SIGKILL" in agent.log()
+
+
+def test_a_process_that_crashes_is_restarted_and_its_restarted_crashes_at_once(agents):
+    agent = agents(dict(FAST, restart_limit=10)).start()
+    crasher = agent.start_sample("crasher", "--crash-after", "0.5")
+    wait_for(lambda: agent.process("crasher"), what="the sample to be known")
+    crasher.wait(timeout=5)
+    assert crasher.returncode == 3
+    # The first instance was not the agent's child: found at its deadline.
+    # The restarted ones are, and are restarted as soon as they exit.
+    wait_for(lambda: agent.process("crasher")["restarts"] >= 3, timeout=10, what="three restarts")
+    log = agent.log()
+    assert "exited with status 3" in log
+    assert open(os.path.join(agent.root, "logs", "crasher.log")).read().count("crashing") >= 2, \
+        "the restarted instances' output goes to logs/crasher.log"
+
+
+def test_the_restarted_instance_runs_as_the_same_uid(agents):
+    agent = agents(FAST).start()
+    hung = agent.start_sample("as_nobody", "--hang-after", "1", user="nobody")
+    assert uid_of(hung.pid) == 65534
+    wait_for(lambda: agent.process("as_nobody"), what="the sample to be known")
+    restarted = wait_for(lambda: (lambda p: p if p and p["pid"] != hung.pid and p["state"] == "running" else None)(
+        agent.process("as_nobody")), timeout=8, what="the restarted instance")
+    assert uid_of(restarted["pid"]) == 65534
+    assert agent.process("as_nobody")["uid"] == 65534
+
+
+def test_over_the_restart_cap_a_process_is_marked_failed(agents):
+    agent = agents(dict(FAST, restart_limit=2, restart_backoff_initial_ms=100)).start()
+    agent.start_sample("flapper", "--crash-after", "0.3")
+    wait_for(lambda: (agent.process("flapper") or {}).get("state") == "failed", timeout=10, what="the failed state")
+    p = agent.process("flapper")
+    assert p["restarts"] == 2
+    assert "restarted 2 times" in p["failure"]
+    time.sleep(1.0)
+    assert agent.process("flapper")["restarts"] == 2, "no restart loop once failed"
+
+
+def test_a_shell_script_heartbeating_through_the_cli_is_verified_and_restarted(agents):
+    agent = agents(FAST).start()
+    # The installed layout: the CLI in bin/, found by the script from there.
+    shutil.copy(BINARY, os.path.join(agent.root, "bin", "tinyagent"))
+    env = dict(os.environ, TINYAGENT_HEARTBEAT_PORT=str(agent.port))
+    env.pop("TINYAGENT_BIN", None)
+    script = os.path.join(agent.root, "SmartMeter", "meter_script.sh")
+    proc = subprocess.Popen(["/bin/sh", script, "shell_meter", "2.0.1", "0.3"], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    agent.samples.append(proc)
+    p = wait_for(lambda: agent.process("shell_meter"), what="the script to be known")
+    assert p["verified"] is True
+    assert p["pid"] == proc.pid
+    assert p["version"] == "2.0.1"
+    os.killpg(proc.pid, signal.SIGKILL)  # it dies without a word
+    proc.wait()
+    restarted = wait_for(lambda: (lambda q: q if q["pid"] != proc.pid and q["state"] == "running" else None)(
+        agent.process("shell_meter")), timeout=8, what="the script restarted from its run_command")
+    assert pid_alive(restarted["pid"])
