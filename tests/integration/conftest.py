@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -52,7 +53,9 @@ def uid_of(pid):
 
 
 class NotifySocket:
-    """The systemd side of sd_notify: a datagram socket the agent writes to."""
+    """The systemd side of sd_notify: a datagram socket the agent writes to,
+    read all the time as systemd does (sd_notify blocks when the socket's
+    queue is full)."""
 
     def __init__(self, path):
         self.path = path
@@ -60,21 +63,31 @@ class NotifySocket:
         self.sock.bind(path)
         self.sock.settimeout(0.05)
         self.messages = []  # (monotonic time, text)
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
-    def collect(self):
-        while True:
+    def _read(self):
+        while not self.stopped.is_set():
             try:
                 data = self.sock.recv(4096)
             except (socket.timeout, BlockingIOError):
-                return self.messages
-            for line in data.decode().split("\n"):
-                if line:
-                    self.messages.append((time.monotonic(), line))
+                continue
+            now = time.monotonic()
+            with self.lock:
+                self.messages.extend((now, line) for line in data.decode().split("\n") if line)
+
+    def collect(self):
+        with self.lock:
+            return list(self.messages)
 
     def texts(self):
         return [m for _, m in self.collect()]
 
     def close(self):
+        self.stopped.set()
+        self.reader.join()
         self.sock.close()
 
 

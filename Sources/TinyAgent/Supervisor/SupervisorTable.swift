@@ -93,8 +93,11 @@ public enum SupervisorTable {
             return (.running, .none)
         case (.starting, .deadline), (.running, .deadline), (.starting, .restartRequested), (.running, .restartRequested):
             if facts.canSignal { return (.stopping, .terminate) }
-            if event == .restartRequested && facts.canRestart { return (.starting, .spawn) }
-            return (.failed, .giveUp(.cannotSignal))
+            // A pid the agent may not signal (an unverified sender's claim)
+            // is left alone; an allowlisted command still brings the
+            // process back, as if it had exited.
+            if !facts.canRestart { return (.failed, .giveUp(.cannotSignal)) }
+            return event == .restartRequested ? (.starting, .spawn) : gone(facts)
         case (.starting, .exited), (.running, .exited):
             return gone(facts)
 

@@ -1,0 +1,104 @@
+"""The command line: usage errors, status output, settings problems."""
+
+import json
+import os
+import socket
+import subprocess
+
+from conftest import BINARY, FAST, wait_for
+
+
+def run(*args, **kwargs):
+    return subprocess.run([BINARY] + list(args), capture_output=True, text=True, timeout=10, **kwargs)
+
+
+def test_usage_errors_exit_64_with_one_clear_line():
+    for args, message in [((), "no command given"), (("frobnicate",), "unknown command frobnicate"),
+                          (("heartbeat", "--version", "1.0.0"), "heartbeat needs --name"),
+                          (("heartbeat", "--name", "x", "--version", "1.0"), "--version: not X.Y.Z: 1.0"),
+                          (("run", "--heartbeat-port", "99999"), "--heartbeat-port: not a port number: 99999"),
+                          (("status", "--bogus"), "unknown option --bogus"),
+                          (("run", "--root"), "--root needs a value")]:
+        r = run(*args)
+        assert r.returncode == 64, args
+        assert r.stderr.splitlines()[0] == "tinyagent: " + message
+
+
+def test_help_lists_every_command():
+    r = run("--help")
+    assert r.returncode == 0
+    for command in ("run", "heartbeat", "status", "version"):
+        assert "\n  %s" % command in r.stdout
+
+
+def test_version():
+    r = run("version")
+    assert r.returncode == 0 and r.stdout.startswith("tinyagent ")
+
+
+def test_status_without_an_agent_exits_69(root):
+    r = run("status", "--root", root)
+    assert r.returncode == 69
+    assert "the agent is not running" in r.stderr
+
+
+def test_status_json_and_table(agents):
+    agent = agents(FAST).start()
+    agent.start_sample("reader", "--version", "3.1.4")
+    wait_for(lambda: agent.process("reader"), what="the sample to be known")
+    s = json.loads(agent.cli("status", "--root", agent.root, "--json").stdout)
+    (p,) = s["processes"]
+    assert {k: p[k] for k in ("name", "version", "state")} == {"name": "reader", "version": "3.1.4", "state": "running"}
+    assert isinstance(p["pid"], int) and p["restarts"] == 0
+    table = agent.cli("status", "--root", agent.root).stdout
+    assert "NAME" in table and "reader" in table and "3.1.4" in table and "running" in table
+
+
+def test_heartbeat_cli_sends_the_seed_format():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        r = run("heartbeat", "--name", "ocr", "--version", "1.2.3", "--pid", "4242", "--run-command", "python3 ocr.py",
+                "--port", str(s.getsockname()[1]))
+        assert r.returncode == 0
+        datagram = json.loads(s.recv(4096))
+    assert datagram == {"process_name": "ocr", "pid": 4242, "run_command": "python3 ocr.py",
+                        "version": {"major": 1, "minor": 2, "patch": 3}}
+
+
+def test_the_heartbeat_cli_pid_defaults_to_its_parent():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        shell = subprocess.run(["/bin/sh", "-c", 'echo $$; "$0" heartbeat --name x --version 1.0.0 --port %d' % s.getsockname()[1],
+                                BINARY], capture_output=True, text=True, timeout=10)
+        assert json.loads(s.recv(4096))["pid"] == int(shell.stdout.split()[0])
+
+
+def test_a_broken_settings_file_is_reported_and_the_agent_runs_with_defaults(agents):
+    agent = agents('{"heartbeat_timeout_ms": 1500, oops').start()
+    assert "cfg/agent.json: unexpected byte" in agent.log() and "using defaults" in agent.log()
+    assert agent.status()["heartbeat_port"] == agent.port
+
+
+def test_a_port_in_use_is_a_clear_error(agents):
+    agent = agents(FAST).start()
+    missing = run("run", "--root", agent.root + "/other", "--heartbeat-port", str(agent.port))
+    assert missing.returncode == 69
+    assert missing.stderr == "tinyagent: cannot create %s/other/wdog: No such file or directory\n" % agent.root
+    os.makedirs(agent.root + "/other")
+    r = run("run", "--root", agent.root + "/other", "--heartbeat-port", str(agent.port))
+    assert r.returncode == 69
+    assert "cannot listen for heartbeats on 127.0.0.1:%d" % agent.port in r.stderr
+
+
+def test_the_agents_own_log_is_capped_and_rotated(agents, root):
+    agent = agents(dict(FAST, log_max_bytes=4096, log_keep=2)).start()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for i in range(40):
+            s.sendto(b"junk", ("127.0.0.1", agent.port))
+    # Drops log at most every 10 s; settings warnings and starts fill it too.
+    for i in range(60):
+        agent.cli("heartbeat", "--name", "n%d" % i, "--version", "1.0.0", "--pid", "999999", "--port", str(agent.port))
+    logs = os.path.join(root, "logs")
+    wait_for(lambda: os.path.exists(os.path.join(logs, "tinyagent.log.1")), what="a rotation")
+    assert os.path.getsize(os.path.join(logs, "tinyagent.log")) <= 4096
+    assert not os.path.exists(os.path.join(logs, "tinyagent.log.3"))

@@ -1,0 +1,45 @@
+"""The registry in wdog/ survives an agent restart (SPEC §4)."""
+
+import json
+import os
+import signal
+
+from conftest import FAST, pid_alive, wait_for
+
+
+def test_live_processes_are_readopted_and_dead_ones_restarted_after_an_agent_restart(agents, root):
+    first = agents(FAST).start()
+    keeper = first.start_sample("keeper")
+    goner = first.start_sample("goner")
+    wait_for(lambda: first.process("keeper") and first.process("goner"), what="both samples")
+    assert first.stop() == 0
+    registry = json.load(open(os.path.join(root, "wdog", "registry.json")))
+    assert sorted(p["name"] for p in registry["processes"]) == ["goner", "keeper"]
+    assert oct(os.stat(os.path.join(root, "wdog", "registry.json")).st_mode & 0o777) == "0o600"
+
+    os.killpg(goner.pid, signal.SIGKILL)  # dies while no agent watches
+    goner.wait()
+    assert pid_alive(keeper.pid), "stopping the agent leaves the processes running"
+
+    second = agents(FAST)
+    second.port = first.port
+    second.start()
+    assert second.process("keeper")["pid"] == keeper.pid
+    assert second.process("keeper")["restarts"] == 0
+    assert "re-adopted keeper (pid %d)" % keeper.pid in second.log()
+    restarted = wait_for(lambda: (lambda p: p if p["pid"] != goner.pid and p["state"] == "running" else None)(
+        second.process("goner")), timeout=8, what="the dead process restarted")
+    assert pid_alive(restarted["pid"])
+    # And the re-adopted one is still watched: it keeps heartbeating.
+    wait_for(lambda: second.process("keeper")["since_heartbeat_s"] is not None, what="keeper's heartbeat")
+    assert second.process("keeper")["state"] == "running"
+
+
+def test_a_damaged_registry_is_set_aside_and_the_agent_runs(agents, root):
+    os.makedirs(os.path.join(root, "wdog"), exist_ok=True)
+    with open(os.path.join(root, "wdog", "registry.json"), "w") as f:
+        f.write('{"format": 1, "processes": [')
+    agent = agents(FAST).start()
+    assert agent.status()["processes"] == []
+    assert "registry malformed" in agent.log()
+    assert os.path.exists(os.path.join(root, "wdog", "registry.json.bad"))

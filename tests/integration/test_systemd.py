@@ -1,0 +1,78 @@
+"""The systemd notify protocol, read from a socket the test binds."""
+
+import os
+import signal
+import socket
+import threading
+import time
+
+from conftest import FAST, wait_for
+
+
+def test_ready_status_and_stopping_are_sent(agents, notify):
+    agent = agents(FAST, notify=notify).start()
+    assert "READY=1" in wait_for(notify.texts, what="READY=1")
+    agent.start_sample("reader")
+    wait_for(lambda: "STATUS=processes 1/1 up" in notify.texts(), what="STATUS= with the process")
+    assert agent.stop() == 0
+    texts = notify.texts()
+    assert texts[-1] == "STOPPING=1"
+    assert "WATCHDOG=1" not in texts, "no watchdog pings unless WATCHDOG_USEC asks for them"
+
+
+def test_ready_comes_once_heartbeats_are_served(agents, notify):
+    agent = agents(FAST, notify=notify)
+    agent.start()
+    wait_for(lambda: "READY=1" in notify.texts(), what="READY=1")
+    # The heartbeat socket is bound before READY=1: a beat sent now counts.
+    agent.start_sample("early")
+    wait_for(lambda: agent.process("early"), timeout=3, what="the first heartbeat")
+
+
+def test_a_garbage_flood_stops_neither_heartbeats_nor_watchdog_pings(agents, notify):
+    agent = agents(FAST, notify=notify, watchdog_usec=400_000).start()
+    agent.start_sample("reader", interval=0.1)
+    wait_for(lambda: agent.process("reader"), what="the sample to be known")
+    flood_start = time.monotonic()
+    stop = threading.Event()
+    sent = [0]
+
+    def flood():
+        garbage = [b"\xff" * 100, b"{" * 1500, b'{"process_name":"x"}', b"x" * 5000]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            while not stop.is_set():
+                for g in garbage:
+                    try:
+                        s.sendto(g, ("127.0.0.1", agent.port))
+                        sent[0] += 1
+                    except OSError:
+                        pass
+
+    threads = [threading.Thread(target=flood) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(3.0)
+        during = agent.process("reader")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    flood_end = time.monotonic()
+    pings = [t for t, m in notify.collect() if m == "WATCHDOG=1" and flood_start <= t <= flood_end]
+    assert sent[0] > 10_000, "a real flood"
+    assert len(pings) >= 10, "pings every 200 ms went on during the flood: %d" % len(pings)
+    gaps = [b - a for a, b in zip(pings, pings[1:])]
+    assert max(gaps) < 0.4, "longest gap between pings %.3f s" % max(gaps)
+    assert during["state"] == "running" and during["restarts"] == 0
+    assert during["since_heartbeat_s"] <= 1
+    status = agent.status()
+    assert status["heartbeats"]["dropped"] > 10_000
+    assert agent.process("reader")["restarts"] == 0
+
+
+def test_without_a_notify_socket_nothing_breaks(agents):
+    agent = agents(FAST).start()
+    agent.start_sample("reader")
+    wait_for(lambda: agent.process("reader"), what="the sample to be known")
+    assert agent.stop(signal.SIGINT) == 0
