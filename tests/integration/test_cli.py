@@ -91,14 +91,14 @@ def test_a_port_in_use_is_a_clear_error(agents):
 
 
 def test_the_agents_own_log_is_capped_and_rotated(agents, root):
-    agent = agents(dict(FAST, log_max_bytes=4096, log_keep=2)).start()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        for i in range(40):
-            s.sendto(b"junk", ("127.0.0.1", agent.port))
-    # Drops log at most every 10 s; settings warnings and starts fill it too.
-    for i in range(60):
-        agent.cli("heartbeat", "--name", "n%d" % i, "--version", "1.0.0", "--pid", "999999", "--port", str(agent.port))
+    agent = agents(dict(FAST, heartbeat_timeout_ms=60000, log_max_bytes=4096, log_keep=2)).start()
+    # 16 processes appear, each logged with its (long) restart command.
+    script = ('for i in $(seq 16); do "$0" heartbeat --name n$i --version 1.0.0 --port %d --run-command "sleep 1 #%s"; done;'
+              ' exec sleep 30') % (agent.port, "x" * 500)
+    shell = subprocess.Popen(["/bin/sh", "-c", script, BINARY], start_new_session=True)
+    agent.samples.append(shell)
     logs = os.path.join(root, "logs")
-    wait_for(lambda: os.path.exists(os.path.join(logs, "tinyagent.log.1")), what="a rotation")
+    wait_for(lambda: os.path.exists(os.path.join(logs, "tinyagent.log.2")), timeout=15, what="two rotations")
     assert os.path.getsize(os.path.join(logs, "tinyagent.log")) <= 4096
+    assert os.path.getsize(os.path.join(logs, "tinyagent.log.1")) <= 4096
     assert not os.path.exists(os.path.join(logs, "tinyagent.log.3"))
