@@ -15,8 +15,8 @@ def test_ready_status_and_stopping_are_sent(agents, notify):
     agent.start_sample("reader")
     wait_for(lambda: "STATUS=processes 1/1 up" in notify.texts(), what="STATUS= with the process")
     assert agent.stop() == 0
+    wait_for(lambda: notify.texts()[-1] == "STOPPING=1", what="STOPPING=1 last")
     texts = notify.texts()
-    assert texts[-1] == "STOPPING=1"
     assert "WATCHDOG=1" not in texts, "no watchdog pings unless WATCHDOG_USEC asks for them"
 
 
