@@ -4,7 +4,7 @@ import CShims
 public enum HeartbeatClient {
     /// How long the socket stays open after sending, so the agent can see
     /// it in /proc and verify the sender (SPEC §4).
-    static let lingerMilliseconds: Int32 = 200
+    static let lingerMilliseconds: Int32 = 100
 
     /// The datagram for these fields, in the format the agent parses.
     public static func datagram(name: String, pid: Int32, runCommand: String?, version: Version) -> String {
