@@ -102,3 +102,15 @@ def test_the_agents_own_log_is_capped_and_rotated(agents, root):
     assert os.path.getsize(os.path.join(logs, "tinyagent.log")) <= 4096
     assert os.path.getsize(os.path.join(logs, "tinyagent.log.1")) <= 4096
     assert not os.path.exists(os.path.join(logs, "tinyagent.log.3"))
+
+
+def test_under_the_journal_stderr_lines_carry_syslog_priorities(agents, root):
+    port = str(agents(FAST).port)
+    env = dict(os.environ, JOURNAL_STREAM="8:12345")
+    proc = subprocess.Popen([BINARY, "run", "--root", root, "--heartbeat-port", port], env=env,
+                            stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: run("status", "--root", root).returncode == 0, what="the agent")
+    proc.terminate()
+    lines = proc.communicate(timeout=10)[1].splitlines()
+    assert lines[0].startswith("<5>tinyagent ") and "serving heartbeats" in lines[0]
+    assert all(line[:3] in ("<3>", "<4>", "<5>", "<6>") for line in lines), lines
