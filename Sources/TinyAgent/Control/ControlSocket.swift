@@ -28,17 +28,6 @@ final class ControlSocket {
     static func fetch(path: String) throws(Errno) -> [UInt8] {
         let fd = try UnixSocket.connect(path: path)
         defer { fd.close() }
-        var reply: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            var result: Result<Int, Errno> = .success(0)
-            chunk.withUnsafeMutableBytes { buffer in
-                do throws(Errno) { result = .success(try fd.read(into: buffer)) } catch { result = .failure(error) }
-            }
-            let n = try result.get()
-            if n == 0 { return reply }
-            reply.append(contentsOf: chunk[0..<n])
-            if reply.count > 1 << 20 { return reply }
-        }
+        return try fd.readToEnd(limit: 1 << 20)
     }
 }

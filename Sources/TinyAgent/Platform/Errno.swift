@@ -16,6 +16,7 @@ public struct Errno: Error, Equatable, Sendable, CustomStringConvertible {
     public static let permissionDenied = Errno(rawValue: 13)
     public static let exists = Errno(rawValue: 17)
     public static let invalidArgument = Errno(rawValue: 22)
+    public static let fileTooLarge = Errno(rawValue: 27)
     public static let connectionRefused = Errno(rawValue: 111)
 
     /// `strerror(3)`.

@@ -10,6 +10,23 @@ public struct FileDescriptor: Equatable, Hashable {
         try valueOrErrno { ta_read(rawValue, buffer.baseAddress, buffer.count) }
     }
 
+    /// Reads until end of file. More than `limit` bytes is an error
+    /// (`EFBIG`): nothing the agent reads should be large.
+    func readToEnd(limit: Int) throws(Errno) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            var result: Result<Int, Errno> = .success(0)
+            chunk.withUnsafeMutableBytes { buffer in
+                do throws(Errno) { result = .success(try read(into: buffer)) } catch { result = .failure(error) }
+            }
+            let n = try result.get()
+            if n == 0 { return bytes }
+            if bytes.count + n > limit { throw Errno.fileTooLarge }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+    }
+
     /// `write(2)` until every byte is written.
     func writeAll(_ bytes: UnsafeRawBufferPointer) throws(Errno) {
         var offset = 0

@@ -7,18 +7,7 @@ public enum Files {
     public static func read(_ path: String, limit: Int = 1 << 20) throws(Errno) -> [UInt8] {
         let fd = FileDescriptor(try withCString(path) { p throws(Errno) in try valueOrErrno { ta_open_read(p) } })
         defer { fd.close() }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            var result: Result<Int, Errno> = .success(0)
-            chunk.withUnsafeMutableBytes { buffer in
-                do throws(Errno) { result = .success(try fd.read(into: buffer)) } catch { result = .failure(error) }
-            }
-            let n = try result.get()
-            if n == 0 { return bytes }
-            if bytes.count + n > limit { throw Errno(rawValue: 27) }
-            bytes.append(contentsOf: chunk[0..<n])
-        }
+        return try fd.readToEnd(limit: limit)
     }
 
     /// Writes `name.new`, fsyncs it, renames it over `name` and fsyncs the
