@@ -3,7 +3,7 @@ SWIFT ?= /opt/swift/usr/bin/swift
 export PATH := /opt/swift/usr/bin:$(PATH)
 EMBEDDED_BIN := .build-embedded/release/tinyagent
 
-.PHONY: deps embedded unit integration test demo
+.PHONY: deps embedded unit integration test demo bench
 
 deps:
 	scripts/install-deps.sh
@@ -25,3 +25,7 @@ test: deps unit integration
 
 demo: deps embedded
 	scripts/demo.sh
+
+# Figures for BENCHMARKS.md (rewrites it).
+bench:
+	bench/run.sh

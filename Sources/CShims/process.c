@@ -20,6 +20,7 @@ pid_t ta_getpid(void) { return getpid(); }
 pid_t ta_getppid(void) { return getppid(); }
 uid_t ta_getuid(void) { return getuid(); }
 uid_t ta_geteuid(void) { return geteuid(); }
+gid_t ta_getegid(void) { return getegid(); }
 int ta_kill(pid_t pid, int sig) { return kill(pid, sig); }
 int ta_kill_group(pid_t pgid, int sig) { return kill(-pgid, sig); }
 pid_t ta_getpgid(pid_t pid) { return getpgid(pid); }
@@ -221,3 +222,16 @@ int64_t ta_process_start_time(pid_t pid) {
 const char *ta_getenv(const char *name) { return getenv(name); }
 
 void ta_exit(int status) { exit(status); }
+
+int64_t ta_process_gid(pid_t pid) {
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    const char *line = strstr(buf, "\nGid:");
+    return line ? strtoll(line + 5, NULL, 10) : -1;
+}

@@ -20,8 +20,7 @@ import Testing
     func supervisor(_ configure: (inout AgentSettings) -> Void = { _ in }) -> Supervisor {
         var settings = AgentSettings()
         configure(&settings)
-        return Supervisor(settings: settings, logger: logger, workingFolder: folder, logsFolder: folder,
-                          allowlistIdentity: Processes.identity(ofUID: Processes.effectiveUID))
+        return Supervisor(settings: settings, logger: logger, workingFolder: folder, logsFolder: folder)
     }
 
     /// Feeds a heartbeat as the receiver would, with a given verdict.

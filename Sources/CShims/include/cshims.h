@@ -70,6 +70,7 @@ pid_t ta_getpid(void);
 pid_t ta_getppid(void);
 uid_t ta_getuid(void);
 uid_t ta_geteuid(void);
+gid_t ta_getegid(void);
 int ta_kill(pid_t pid, int sig);
 int ta_kill_group(pid_t pgid, int sig);
 pid_t ta_getpgid(pid_t pid);
@@ -94,6 +95,8 @@ pid_t ta_spawn(const char *command, const char *cwd, int out_fd,
 // Sender verification helpers (/proc).
 // 1 when /proc/PID/fd holds socket:[inode], 0 when not, -1 on error.
 int ta_pid_has_socket(pid_t pid, uint64_t inode);
+// The real gid of PID from /proc/PID/status, or -1.
+int64_t ta_process_gid(pid_t pid);
 // A direct child of `parent` that holds socket:[inode], or 0 when none.
 pid_t ta_child_with_socket(pid_t parent, uint64_t inode);
 // Field 22 of /proc/PID/stat (start time in clock ticks since boot), or -1

@@ -71,7 +71,7 @@ public final class Agent {
             throw .controlSocket(paths.controlSocket, error)
         }
         supervisor = Supervisor(settings: settings, logger: logger, workingFolder: paths.smartMeter,
-                                logsFolder: paths.logs, allowlistIdentity: Agent.allowlistIdentity(settings, logger))
+                                logsFolder: paths.logs)
         nextHousekeeping = startedAt + Agent.housekeepingInterval
     }
 
@@ -183,14 +183,5 @@ public final class Agent {
 
     private func readRegistry() throws(RegistryError) -> [UInt8] {
         do { return try Files.read(paths.registryFile) } catch { throw .unreadable(error) }
-    }
-
-    /// Allowlisted commands run as `run_as`, or as the agent itself.
-    private static func allowlistIdentity(_ settings: AgentSettings, _ logger: Logger) -> Identity {
-        if let user = settings.runAs {
-            if let identity = Processes.identity(ofUser: user) { return identity }
-            logger.error("cfg/agent.json: run_as user \"\(user)\" does not exist; allowlisted commands run as the agent's uid")
-        }
-        return Processes.identity(ofUID: Processes.effectiveUID)
     }
 }

@@ -11,6 +11,8 @@ public enum Processes {
     public static var currentPID: Int32 { ta_getpid() }
     public static var parentPID: Int32 { ta_getppid() }
     public static var effectiveUID: UInt32 { ta_geteuid() }
+    /// The agent's own identity (no user database look-up).
+    public static var ownIdentity: Identity { Identity(uid: ta_geteuid(), gid: ta_getegid()) }
 
     /// Starts `/bin/sh -c command` in a new session (see `ta_spawn`).
     /// Returns the child's pid, which is also its process group.
@@ -66,6 +68,12 @@ public enum Processes {
     static func childHoldingSocket(parent: Int32, inode: UInt64) -> Int32? {
         let pid = ta_child_with_socket(parent, inode)
         return pid > 0 ? pid : nil
+    }
+
+    /// The real gid `pid` runs with, or nil.
+    static func gid(of pid: Int32) -> UInt32? {
+        let gid = ta_process_gid(pid)
+        return gid < 0 ? nil : UInt32(gid)
     }
 
     public static func identity(ofUID uid: UInt32) -> Identity {

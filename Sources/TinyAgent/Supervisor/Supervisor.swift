@@ -8,8 +8,14 @@ public final class Supervisor {
     /// Where processes run (`SmartMeter/`) and write their output (`logs/`).
     private let workingFolder: String
     private let logsFolder: String
-    /// The identity allowlisted commands run as.
-    private let allowlistIdentity: Identity
+    /// The identity allowlisted commands run as: `run_as`, else the agent's
+    /// own. Looked up when first needed (the user database pulls in NSS).
+    private lazy var allowlistIdentity: Identity = {
+        guard let user = settings.runAs else { return Processes.ownIdentity }
+        if let identity = Processes.identity(ofUser: user) { return identity }
+        logger.error("cfg/agent.json: run_as user \"\(user)\" does not exist; allowlisted commands run as the agent's uid")
+        return Processes.ownIdentity
+    }()
     /// Set when something the registry keeps has changed.
     public var registryChanged = false
     /// Bumped when a process changes state, for STATUS= and status readers.
@@ -19,13 +25,11 @@ public final class Supervisor {
     static let exitPollInterval = Duration.milliseconds(100)
     private var unverifiedLog = RateLimitedLog(interval: .seconds(10))
 
-    public init(settings: AgentSettings, logger: Logger, workingFolder: String, logsFolder: String,
-                allowlistIdentity: Identity) {
+    public init(settings: AgentSettings, logger: Logger, workingFolder: String, logsFolder: String) {
         self.settings = settings
         self.logger = logger
         self.workingFolder = workingFolder
         self.logsFolder = logsFolder
-        self.allowlistIdentity = allowlistIdentity
         processes.reserveCapacity(settings.maximumProcesses)
     }
 
@@ -269,8 +273,9 @@ public final class Supervisor {
         }
         var process: SupervisedProcess
         if verdict.verified {
-            let identity = Processes.identity(ofUID: verdict.uid)
-            process = SupervisedProcess(name: name, pid: beat.pid, uid: identity.uid, gid: identity.gid,
+            // The gid it runs with now; the user database only as a fallback.
+            let gid = Processes.gid(of: beat.pid) ?? Processes.identity(ofUID: verdict.uid).gid
+            process = SupervisedProcess(name: name, pid: beat.pid, uid: verdict.uid, gid: gid,
                                         runCommand: usable(command), verified: true, version: beat.version, state: .running)
         } else if let command, settings.allowlist.contains(command) {
             process = SupervisedProcess(name: name, pid: beat.pid, uid: allowlistIdentity.uid, gid: allowlistIdentity.gid,
