@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Packages the armhf agent as build/armhf/tinyagent_<version>_armhf.deb.
+#
+#   cross/build-deb.sh [--binary FILE] [--out DIR]
+#     --binary FILE  the armhf binary (default: build/armhf/tinyagent, built if missing)
+#     --out DIR      where the .deb goes (default: build/armhf)
+#
+# Contents: /home/pi/technospurs/{certs,cfg,wdog,downloads,SmartMeter,bin,logs}/ (SPEC §3),
+# bin/tinyagent, bin/tinyagent_heartbeat.py (the Python helper, Python 3.5+),
+# /usr/bin/tinyagent (symlink), /lib/systemd/system/tinyagent.service (cross/deb/).
+# postinst gives the folders to the target's `pi` user, makes cfg/ 0700 and enables the
+# service; Depends lists the Buster packages (minimum versions = Buster's) of the
+# libraries in the binary's DT_NEEDED, the same floor cross/buster-check.py proves.
+set -euo pipefail
+# shellcheck source=cross/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+BIN="$TA_BUILD/armhf/tinyagent"
+OUTDIR="$TA_BUILD/armhf"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --binary) BIN="$2"; shift 2 ;;
+        --out) OUTDIR="$2"; shift 2 ;;
+        -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument '$1' (see --help)" ;;
+    esac
+done
+[ -f "$BIN" ] || "$TA_ROOT/cross/build-armhf.sh"
+need_apt dpkg dpkg-deb
+need_apt binutils readelf
+
+version="$(sed -n 's/.*agentVersion *= *"\([0-9][0-9.]*[0-9]\)".*/\1/p' \
+    $(grep -rl 'agentVersion *=' "$TA_ROOT/Sources") | head -n1)"
+[ -n "$version" ] || die "cannot find agentVersion = \"X.Y.Z\" under Sources/"
+HELPER="$TA_ROOT/helpers/python/tinyagent_heartbeat.py"
+[ -f "$HELPER" ] || die "$HELPER missing"
+
+# Buster package (and minimum version) for each library the binary may need.
+declare -A PKG_OF=(
+    [libc.so.6]="libc6 (>= 2.28)" [libm.so.6]="libc6 (>= 2.28)" [libpthread.so.0]="libc6 (>= 2.28)"
+    [libdl.so.2]="libc6 (>= 2.28)" [librt.so.1]="libc6 (>= 2.28)" [ld-linux-armhf.so.3]="libc6 (>= 2.28)"
+    [libgcc_s.so.1]="libgcc1" [libstrophe.so.0]="libstrophe0 (>= 0.9.2)"
+    [libzip.so.4]="libzip4 (>= 1.5.1)" [libsystemd.so.0]="libsystemd0 (>= 241)"
+)
+depends=()
+while read -r lib; do
+    [ -n "${PKG_OF[$lib]:-}" ] || die "no Buster package known for DT_NEEDED $lib (add it to PKG_OF)"
+    depends+=("${PKG_OF[$lib]}")
+done < <(readelf -d "$BIN" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+depends_line="$(printf '%s\n' "${depends[@]}" | sort -u | paste -sd, | sed 's/,/, /g')"
+
+stage="$OUTDIR/deb-root"
+rm -rf "$stage"
+base="$stage/home/pi/technospurs"
+for d in certs cfg wdog downloads SmartMeter bin logs; do install -d -m 0755 "$base/$d"; done
+chmod 0700 "$base/cfg"
+install -m 0755 "$BIN" "$base/bin/tinyagent"
+install -m 0644 "$HELPER" "$base/bin/tinyagent_heartbeat.py"
+install -d "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/usr/share/doc/tinyagent"
+ln -s /home/pi/technospurs/bin/tinyagent "$stage/usr/bin/tinyagent"
+install -m 0644 "$TA_ROOT/cross/deb/tinyagent.service" "$stage/lib/systemd/system/tinyagent.service"
+printf 'tinyagent %s, built from %s\n' "$version" \
+    "$(git -C "$TA_ROOT" rev-parse --short HEAD 2>/dev/null || echo 'an unversioned tree')" \
+    >"$stage/usr/share/doc/tinyagent/README"
+
+install -d "$stage/DEBIAN"
+for s in postinst prerm postrm; do install -m 0755 "$TA_ROOT/cross/deb/$s" "$stage/DEBIAN/$s"; done
+cat >"$stage/DEBIAN/control" <<EOF
+Package: tinyagent
+Version: $version
+Architecture: armhf
+Maintainer: tinyagent maintainers <root@localhost>
+Installed-Size: $(du -sk --exclude=DEBIAN "$stage" | cut -f1)
+Depends: $depends_line
+Recommends: python3 (>= 3.5)
+Section: admin
+Priority: optional
+Description: always-on device agent for Raspberry Pi SmartMeter fleets
+ Keeps the SmartMeter processes alive (heartbeats over UDP, restarts), is kept
+ alive by systemd (Type=notify, watchdog), and executes the control panel's
+ commands over XMPP, chiefly software updates of the SmartMeter folder.
+EOF
+
+mkdir -p "$OUTDIR"
+deb="$OUTDIR/tinyagent_${version}_armhf.deb"
+dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
+rm -rf "$stage"
+log "package: ${deb#"$TA_ROOT"/} $(stat -c %s "$deb") bytes; Depends: $depends_line"

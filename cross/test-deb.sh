@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Tests the armhf .deb: its control fields and contents (dpkg-deb --info/--contents), then
+# installs it with the armhf root filesystem's own dpkg (chroot, emulated by qemu-user through
+# binfmt_misc) into a copy of that rootfs, runs the installed agent there, and purges it.
+#
+#   cross/test-deb.sh            (builds the binary, the .deb and the cached rootfs if needed)
+#
+# Ends with "N passed, N failed"; exit status 1 when any case failed.
+set -euo pipefail
+# shellcheck source=cross/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+"$TA_ROOT/cross/build-deb.sh"
+ROOTFS="$ARMHF_CACHE/rootfs"
+"$TA_ROOT/cross/rootfs-armhf.sh" "$ROOTFS"
+deb="$(ls -t "$TA_BUILD"/armhf/tinyagent_*_armhf.deb | head -n1)"
+version="$(dpkg-deb -f "$deb" Version)"
+
+T="$(mktemp -d "${TMPDIR:-/tmp}/tinyagent-deb.XXXXXX")"
+trap '[ -n "${KEEP:-}" ] && echo "kept $T" || rm -rf "$T"' EXIT
+passed=0; failed=0
+check() {  # check DESCRIPTION COMMAND...
+    local what="$1"; shift
+    if "$@" >"$T/out" 2>&1; then passed=$((passed + 1)); echo "ok   - $what"
+    else failed=$((failed + 1)); echo "FAIL - $what"; sed 's/^/       /' "$T/out" | tail -n 20; fi
+}
+has() { grep -qE -- "$2" "$1" || { echo "no match for /$2/ in:"; cat "$1"; return 1; }; }
+
+# ---- the package file ---------------------------------------------------------------
+dpkg-deb --info "$deb" >"$T/info"
+dpkg-deb --contents "$deb" >"$T/contents"
+needed="$(readelf -d "$TA_BUILD/armhf/tinyagent" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
+check "control: tinyagent $version for armhf" \
+    sh -c "grep -q '^ Package: tinyagent$' '$T/info' && grep -q '^ Architecture: armhf$' '$T/info' && grep -Eq '^ Version: [0-9]+\.[0-9]+\.[0-9]+$' '$T/info'"
+check "control: Depends on Buster's libc6 and libsystemd0 floors" \
+    has "$T/info" '^ Depends: .*libc6 \(>= 2\.28\).*libsystemd0 \(>= 241\)'
+for pair in "libstrophe.so.0:libstrophe0 \\(>= 0\\.9\\.2\\)" "libzip.so.4:libzip4 \\(>= 1\\.5\\.1\\)"; do
+    so="${pair%%:*}"
+    if grep -qx "$so" <<<"$needed"; then check "control: Depends on ${pair#*:}" has "$T/info" "^ Depends: .*${pair#*:}"; fi
+done
+check "contents: the agent, executable, in bin/" has "$T/contents" '^-rwxr-xr-x root/root +[0-9]+ .* \./home/pi/technospurs/bin/tinyagent$'
+check "contents: the Python heartbeat helper in bin/" has "$T/contents" ' \./home/pi/technospurs/bin/tinyagent_heartbeat\.py$'
+check "contents: cfg/ is 0700" has "$T/contents" '^drwx------ .* \./home/pi/technospurs/cfg/$'
+check "contents: every SPEC folder" sh -c "for d in certs cfg wdog downloads SmartMeter bin logs; do grep -q \" ./home/pi/technospurs/\$d/\$\" '$T/contents' || { echo missing \$d; exit 1; }; done"
+check "contents: the systemd unit" has "$T/contents" ' \./lib/systemd/system/tinyagent\.service$'
+check "unit: Type=notify, WatchdogSec, Restart, NotifyAccess=main" sh -c "dpkg-deb --fsys-tarfile '$deb' | tar -xO ./lib/systemd/system/tinyagent.service > '$T/unit' && grep -q '^Type=notify' '$T/unit' && grep -q '^WatchdogSec=' '$T/unit' && grep -q '^Restart=' '$T/unit' && grep -q '^NotifyAccess=main' '$T/unit'"
+
+# ---- installed into an armhf root filesystem ------------------------------------------
+R="$T/rootfs"
+cp -a "$ROOTFS" "$R"
+mount --bind /proc "$R/proc"
+trap 'umount "$R/proc" 2>/dev/null || true; [ -n "${KEEP:-}" ] && echo "kept $T" || rm -rf "$T"' EXIT
+B=/home/pi/technospurs
+cp "$deb" "$R/tmp/tinyagent.deb"
+check "dpkg -i in the armhf chroot installs it (postinst included)" chroot "$R" dpkg -i /tmp/tinyagent.deb
+check "dpkg sees it installed at $version" sh -c "chroot '$R' dpkg -s tinyagent > '$T/status' && grep -q '^Status: install ok installed' '$T/status' && grep -q '^Version: $version' '$T/status'"
+check "folders are pi's (uid 1000), cfg/ 0700, /home/pi still pi's" sh -c "
+    for d in '' certs cfg wdog downloads SmartMeter bin logs; do
+        [ \"\$(stat -c %u:%g '$R$B/'\$d)\" = 1000:1000 ] || { echo \"$B/\$d: \$(stat -c %U:%G '$R$B/'\$d)\"; exit 1; }
+    done
+    [ \"\$(stat -c %a '$R$B/cfg')\" = 700 ] && [ \"\$(stat -c %u '$R/home/pi')\" = 1000 ]"
+check "the service is enabled (multi-user.target.wants)" \
+    test "$(readlink "$R/etc/systemd/system/multi-user.target.wants/tinyagent.service")" = /lib/systemd/system/tinyagent.service
+check "the installed agent runs in the chroot: tinyagent version" sh -c "chroot '$R' /usr/bin/tinyagent version | grep -qx 'tinyagent $version'"
+check "the heartbeat helper imports with the rootfs's python3" \
+    chroot "$R" python3 -c "import sys; sys.path.insert(0, '$B/bin'); import tinyagent_heartbeat"
+check "reinstalling is harmless" chroot "$R" dpkg -i /tmp/tinyagent.deb
+check "dpkg --purge removes it and disables the service" sh -c "
+    chroot '$R' dpkg --purge tinyagent >/dev/null &&
+    [ ! -e '$R$B/bin/tinyagent' ] && [ ! -L '$R/etc/systemd/system/multi-user.target.wants/tinyagent.service' ] &&
+    [ ! -e '$R/lib/systemd/system/tinyagent.service' ] && [ -d '$R/home/pi' ]"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
