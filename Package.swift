@@ -17,15 +17,17 @@ let swiftSettings: [SwiftSetting] = embedded
 let embeddedLinker: [LinkerSetting] = embedded
     ? [.unsafeFlags(["-Xlinker", "--gc-sections",
                      "/opt/swift/usr/lib/swift/embedded/x86_64-unknown-linux-gnu/libswiftUnicodeDataTables.a"]),
-       .linkedLibrary("m"), .linkedLibrary("systemd")]
+       .linkedLibrary("m"), .linkedLibrary("systemd"), .linkedLibrary("mbedcrypto"), .linkedLibrary("strophe")]
     : []
 
 var targets: [Target] = [
     .target(name: "CShims"),
     .systemLibrary(name: "CSystemd"),
+    .systemLibrary(name: "CMbedTLS"),
+    .systemLibrary(name: "CStrophe"),
     .target(
         name: "TinyAgent",
-        dependencies: ["CShims", "CSystemd"],
+        dependencies: ["CShims", "CSystemd", "CMbedTLS", "CStrophe"],
         swiftSettings: swiftSettings
     ),
     .executableTarget(

@@ -14,11 +14,19 @@ let usage = """
           script can use it; port defaults to $TINYAGENT_HEARTBEAT_PORT or 4951).
       status [--root DIR] [--json]
           Show the running agent's processes.
+      config encrypt --in PLAIN.json --out config_file.bin [--key-file F]
+          Validate a plain JSON config and write it encrypted (mode 0600).
+      config decrypt --in config_file.bin [--show-secrets] [--key-file F]
+          Print the decrypted config; the password is masked unless asked.
+      config check [--root DIR] [--key-file F]
+          Decrypt and validate ROOT/cfg/config_file.bin; one line either way.
+          Key file: lines key=<64 hex digits> and iv=<32 hex digits>, as for
+          openssl enc -aes-256-cbc -K KEY -iv IV; default: the seed's key.
       version
           Print the agent's version.
 
-    exit status: 0 ok, 64 usage error, 65 bad data, 69 agent or service
-    unavailable, 71 system error.
+    exit status: 0 ok, 64 usage error, 65 bad data, 66 input file missing or
+    unreadable, 69 agent or service unavailable, 71 system error.
     """
 
 /// Options after the command: `--flag value` pairs and bare `--switch`es.
@@ -61,6 +69,46 @@ func environmentPort() throws(UsageError) -> UInt16? {
     guard let text = environment("TINYAGENT_HEARTBEAT_PORT") else { return nil }
     guard let n = Int(text), n > 0, n <= 65535 else { throw UsageError("TINYAGENT_HEARTBEAT_PORT: not a port number: \(text)") }
     return UInt16(n)
+}
+
+/// `tinyagent config encrypt|decrypt|check`.
+func config(_ args: ArraySlice<String>) throws(UsageError) -> Int32 {
+    guard let action = args.first else { throw UsageError("config needs encrypt, decrypt or check") }
+    let rest = args.dropFirst()
+    switch action {
+    case "encrypt":
+        let o = try Options(rest, takingValues: ["--in", "--out", "--key-file"], switches: [])
+        guard let input = o.values["--in"] else { throw UsageError("config encrypt needs --in") }
+        guard let output = o.values["--out"] else { throw UsageError("config encrypt needs --out") }
+        return configOutcome { () throws(ConfigError) in
+            try ConfigTool.encrypt(input: input, output: output, keyFile: o.values["--key-file"])
+            return nil
+        }
+    case "decrypt":
+        let o = try Options(rest, takingValues: ["--in", "--key-file"], switches: ["--show-secrets"])
+        guard let input = o.values["--in"] else { throw UsageError("config decrypt needs --in") }
+        return configOutcome { () throws(ConfigError) in
+            try ConfigTool.decrypt(input: input, keyFile: o.values["--key-file"], showSecrets: o.switches.contains("--show-secrets"))
+        }
+    case "check":
+        let o = try Options(rest, takingValues: ["--root", "--key-file"], switches: [])
+        return configOutcome { () throws(ConfigError) in
+            try ConfigTool.check(root: o.values["--root"] ?? AgentPaths.defaultRoot, keyFile: o.values["--key-file"])
+        }
+    default:
+        throw UsageError("unknown config command \(action)")
+    }
+}
+
+/// Prints what a config command returns, or its error as one line, and gives the exit status.
+func configOutcome(_ body: () throws(ConfigError) -> String?) -> Int32 {
+    do {
+        if let text = try body() { Console.out(text) }
+        return ExitStatus.ok
+    } catch {
+        Console.error(error.reason)
+        return error.exitStatus
+    }
 }
 
 func main(_ args: [String]) throws(UsageError) -> Int32 {
@@ -107,6 +155,11 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
             }
             return ExitStatus.unavailable
         }
+    case "xmpp-link":
+        // Internal: the agent's XMPP link process, started by `run`.
+        return runLinkProcess()
+    case "config":
+        return try config(rest)
     case "version":
         _ = try Options(rest, takingValues: [], switches: [])
         Console.out("tinyagent \(agentVersion)")

@@ -13,7 +13,7 @@ def test_ready_status_and_stopping_are_sent(agents, notify):
     agent = agents(FAST, notify=notify).start()
     assert "READY=1" in wait_for(notify.texts, what="READY=1")
     agent.start_sample("reader")
-    wait_for(lambda: "STATUS=processes 1/1 up" in notify.texts(), what="STATUS= with the process")
+    wait_for(lambda: "STATUS=processes 1/1 up; xmpp off" in notify.texts(), what="STATUS= with the process")
     assert agent.stop() == 0
     wait_for(lambda: notify.texts()[-1] == "STOPPING=1", what="STOPPING=1 last")
     texts = notify.texts()

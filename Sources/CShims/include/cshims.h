@@ -118,3 +118,20 @@ void ta_sleep_ms(int ms);
 
 // Flushes stdio and exits.
 void ta_exit(int status);
+
+// A connected pair of SOCK_SEQPACKET Unix sockets (message boundaries kept),
+// both close-on-exec and non-blocking.
+int ta_packet_pair(int fds[2]);
+// Starts `path arg` (a helper process of the agent's own binary) with `fd`
+// as its descriptor 3, stdin from /dev/null, stdout and stderr inherited,
+// signals unblocked. Returns the pid or -errno.
+pid_t ta_spawn_helper(const char *path, const char *arg, int fd);
+// The path of the running executable (readlink /proc/self/exe), or NULL.
+const char *ta_self_path(void);
+// Looks a symbol up at run time (dlsym): for library functions newer than
+// the device's library version.
+void *ta_lookup_symbol(const char *name);
+// Free bytes for unprivileged users on the file system holding `path`, or -1.
+int64_t ta_free_bytes(const char *path);
+// poll(2) for input on one descriptor: 1 readable, 0 timeout, -1 error.
+int ta_wait_readable(int fd, int timeout_ms);

@@ -25,7 +25,10 @@ public final class Agent {
     let signals: SignalQueue
     let receiver: HeartbeatReceiver
     let supervisor: Supervisor
-    let control: ControlSocket
+    let controlSocket: ControlSocket
+    /// The XMPP control channel; nil without a usable `cfg/config_file.bin`.
+    private(set) var control: ControlChannel?
+    private var linkToken: EventLoop.Token?
     let notifier = SystemdNotifier()
     let startedAt = Clock.now()
     let bootID = Registry.currentBootID()
@@ -33,6 +36,7 @@ public final class Agent {
     private var nextWatchdog: Instant?
     private var nextHousekeeping: Instant
     private var reportedGeneration = -1
+    private var reportedLinkState = ""
     static let housekeepingInterval = Duration.seconds(60)
 
     public init(root: String, heartbeatPort: UInt16?) throws(AgentError) {
@@ -67,7 +71,7 @@ public final class Agent {
             receiver = HeartbeatReceiver(socket: try UDPSocket.bindLoopback(port: settings.heartbeatPort),
                                          verifier: SenderVerifier(), logger: logger)
         } catch { throw .heartbeatPort(settings.heartbeatPort, error) }
-        do { control = try ControlSocket(path: paths.controlSocket) } catch {
+        do { controlSocket = try ControlSocket(path: paths.controlSocket) } catch {
             throw .controlSocket(paths.controlSocket, error)
         }
         supervisor = Supervisor(settings: settings, logger: logger, workingFolder: paths.smartMeter,
@@ -86,12 +90,14 @@ public final class Agent {
                 self.receiver.drain(into: self.supervisor, now: Clock.now(), wallClock: Clock.wallSeconds())
             })
             tokens.append(try loop.watch(signals.fd) { _ in self.handleSignals() })
-            tokens.append(try loop.watch(control.listener) { _ in self.control.serve { self.statusReport().json() } })
+            tokens.append(try loop.watch(controlSocket.listener) { _ in self.controlSocket.serve { self.statusReport().json() } })
         } catch {
             logger.error("event loop: \(error)")
             return ExitStatus.systemError
         }
         defer { for token in tokens { loop.unwatch(token) } }
+        control = openControlChannel()
+        startLink()
         logger.notice("tinyagent \(agentVersion) serving heartbeats on 127.0.0.1:\(receiver.socket.localPort), root \(paths.root)")
         notifier.ready()
         if let interval = notifier.watchdogInterval {
@@ -106,6 +112,7 @@ public final class Agent {
                 notifier.watchdog()
                 nextWatchdog = now + interval
             }
+            if let due = control?.restartDeadline, due <= now { startLink() }
             if nextHousekeeping <= now {
                 housekeeping()
                 nextHousekeeping = now + Agent.housekeepingInterval
@@ -115,20 +122,23 @@ public final class Agent {
         notifier.stopping()
         logger.notice("stopping; supervised processes keep running and are re-adopted at the next start")
         saveChanges()
-        control.close()
+        control?.stop()
+        controlSocket.close()
         return 0
     }
 
     public func statusReport() -> StatusReport {
         StatusReport(pid: Processes.currentPID, uptimeSeconds: (Clock.now() - startedAt).seconds,
                      heartbeatPort: receiver.socket.localPort, heartbeatsAccepted: receiver.accepted,
-                     heartbeatsDropped: receiver.dropped, processes: supervisor.processes, wallClock: Clock.wallSeconds())
+                     heartbeatsDropped: receiver.dropped, processes: supervisor.processes, wallClock: Clock.wallSeconds(),
+                     xmpp: control?.link.stateName ?? "off", freeBytes: Files.freeBytes(under: paths.root))
     }
 
     private func nextDeadline() -> Instant? {
         var deadline = nextHousekeeping
         if let d = supervisor.nextDeadline, d < deadline { deadline = d }
         if let d = nextWatchdog, d < deadline { deadline = d }
+        if let d = control?.restartDeadline, d < deadline { deadline = d }
         return deadline
     }
 
@@ -140,6 +150,12 @@ public final class Agent {
             case .child:
                 let now = Clock.now()
                 while let exit = Processes.reap() {
+                    if let control, control.link.processExited(exit.pid, now: now) {
+                        logger.warning("xmpp link process \(exit.pid) exited; restarting it")
+                        if let token = linkToken { loop.unwatch(token) }
+                        linkToken = nil
+                        continue
+                    }
                     supervisor.childExited(pid: exit.pid, exitCode: exit.exitCode, signal: exit.signal, now: now)
                 }
             default:
@@ -158,10 +174,48 @@ public final class Agent {
                 logger.error("cannot write \(paths.registryFile): \(error)")
             }
         }
-        if supervisor.stateGeneration != reportedGeneration {
+        let linkState = control?.link.stateName ?? "off"
+        if supervisor.stateGeneration != reportedGeneration || linkState != reportedLinkState {
             reportedGeneration = supervisor.stateGeneration
-            notifier.status(StatusReport.summary(supervisor.processes))
+            reportedLinkState = linkState
+            let processes = StatusReport.summary(supervisor.processes)
+            notifier.status("\(processes); xmpp \(linkState)")
+            control?.setSummary("tinyagent \(agentVersion) · \(processes) · no update in progress")
         }
+    }
+
+    /// The control channel from `cfg/config_file.bin`; without one (or with
+    /// a bad one) the agent goes on watching processes, channel off.
+    private func openControlChannel() -> ControlChannel? {
+        let file = "\(paths.cfg)/config_file.bin"
+        guard Files.size(file) != nil else {
+            logger.notice("no \(file): XMPP control channel off")
+            return nil
+        }
+        let config: DeviceConfig
+        do { config = try DeviceConfig.load(root: paths.root, keyFile: nil) } catch {
+            logger.error("\(file): \(error.reason); XMPP control channel off")
+            return nil
+        }
+        let journal = CommandJournal(path: "\(paths.wdog)/commands.json")
+        do { try journal.load() } catch {
+            logger.error("command journal: \(error.reason); starting a new one (kept as commands.json.bad)")
+            try? Files.rename(journal.path, to: journal.path + ".bad")
+        }
+        let link = LinkClient(settings: LinkSettings(
+            jid: config.clientJID, password: config.password, host: config.host, port: config.port ?? 0,
+            tlsRequired: config.tlsRequired, caFile: "\(paths.certs)/cacert.pem"))
+        let processor = CommandProcessor(
+            panelJID: config.panelJID, deviceID: config.deviceID, journal: journal, logger: logger,
+            status: { self.statusReport() }, restart: { self.supervisor.restart(name: $0, now: Clock.now()) })
+        logger.notice("XMPP control channel: \(config.clientJID), commands from \(config.panelJID), device id \(config.deviceID)")
+        return ControlChannel(link: link, processor: processor, logger: logger)
+    }
+
+    /// Starts (or restarts) the link process and watches its channel.
+    private func startLink() {
+        guard let control, let fd = control.start() else { return }
+        linkToken = try? loop.watch(fd) { _ in self.control?.handleReadable(now: Clock.now()) }
     }
 
     private func housekeeping() {

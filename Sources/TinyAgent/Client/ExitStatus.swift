@@ -5,6 +5,8 @@ public enum ExitStatus {
     public static let usage: Int32 = 64
     /// Bad input data (config, archive, reply).
     public static let dataError: Int32 = 65
+    /// An input file is missing or unreadable (`config --in`, `--key-file`).
+    public static let noInput: Int32 = 66
     /// A service the command needs is not there (the agent, the network).
     public static let unavailable: Int32 = 69
     /// An operating-system error.

@@ -8,14 +8,26 @@ public struct StatusReport {
     public var heartbeatsDropped: Int
     public var processes: [SupervisedProcess]
     public var wallClock: Int64
+    /// The control channel: "off" (no config), "connecting", "online", "offline".
+    public var xmpp: String
+    /// Free bytes under the agent's root, nil when unknown.
+    public var freeBytes: Int64?
 
     public func json() -> String {
         var w = JSONWriter()
+        write(&w)
+        return w.text
+    }
+
+    /// The report as one JSON object, into a larger document.
+    public func write(_ w: inout JSONWriter) {
         w.beginObject()
         w.key("agent_version"); w.string(TinyAgent.agentVersion)
         w.key("pid"); w.integer(pid)
         w.key("uptime_s"); w.integer(uptimeSeconds)
         w.key("heartbeat_port"); w.integer(heartbeatPort)
+        w.key("xmpp"); w.string(xmpp)
+        w.key("free_bytes"); if let freeBytes { w.integer(freeBytes) } else { w.null() }
         w.key("heartbeats"); w.beginObject()
         w.key("accepted"); w.integer(heartbeatsAccepted)
         w.key("dropped"); w.integer(heartbeatsDropped)
@@ -37,7 +49,6 @@ public struct StatusReport {
         }
         w.endArray()
         w.endObject()
-        return w.text
     }
 
     /// The one-line summary for systemd's `STATUS=`.

@@ -66,6 +66,12 @@ public enum Files {
         return size < 0 ? nil : size
     }
 
+    /// Free bytes for unprivileged users on the file system holding `path`.
+    public static func freeBytes(under path: String) -> Int64? {
+        let free = withCString(path) { ta_free_bytes($0) }
+        return free < 0 ? nil : free
+    }
+
     public static func rename(_ from: String, to: String) throws(Errno) {
         try withCString(from) { (f) throws(Errno) in
             try withCString(to) { (t) throws(Errno) in try nothingOrErrno { ta_rename(f, t) } }

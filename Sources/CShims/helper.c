@@ -1,0 +1,60 @@
+// Helper processes of the agent (the XMPP link) and run-time look-ups.
+#define _GNU_SOURCE
+#include "cshims.h"
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int ta_packet_pair(int fds[2]) {
+    return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds);
+}
+
+pid_t ta_spawn_helper(const char *path, const char *arg, int fd) {
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull < 0) return -errno;
+    char *const argv[] = {"tinyagent", (char *)arg, NULL};
+    pid_t pid = fork();
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        // dup2 clears close-on-exec on the copy; the helper blocks on it.
+        if (dup2(devnull, 0) < 0 || dup2(fd, 3) < 0) _exit(127);
+        int flags = fcntl(3, F_GETFL);
+        fcntl(3, F_SETFL, flags & ~O_NONBLOCK);
+        execv(path, argv);
+        _exit(127);
+    }
+    int saved = errno;
+    close(devnull);
+    return pid < 0 ? -saved : pid;
+}
+
+const char *ta_self_path(void) {
+    static char path[4096];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+    if (n <= 0) return NULL;
+    path[n] = 0;
+    return path;
+}
+
+void *ta_lookup_symbol(const char *name) { return dlsym(RTLD_DEFAULT, name); }
+
+int64_t ta_free_bytes(const char *path) {
+    struct statvfs st;
+    if (statvfs(path, &st) != 0) return -1;
+    return (int64_t)st.f_bavail * (int64_t)st.f_frsize;
+}
+
+int ta_wait_readable(int fd, int timeout_ms) {
+    struct pollfd p = {fd, POLLIN, 0};
+    int n = poll(&p, 1, timeout_ms);
+    return n < 0 ? -1 : n > 0;
+}

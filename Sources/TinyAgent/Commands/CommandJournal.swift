@@ -1,0 +1,81 @@
+/// The answers the agent has given (SPEC §6): a repeated `command_no` is
+/// answered from here, not executed again, and an answer not yet handed to
+/// the XMPP server is kept until the link is back — across agent restarts
+/// too. Bounded, written atomically to `wdog/commands.json`.
+final class CommandJournal {
+    struct Entry: Equatable {
+        var commandNo: Int64
+        var answer: String
+        var delivered: Bool
+    }
+
+    private(set) var entries: [Entry] = []
+    let path: String
+    static let capacity = 200
+    static let format: Int64 = 1
+
+    init(path: String) { self.path = path }
+
+    func answer(for commandNo: Int64) -> String? {
+        entries.last { $0.commandNo == commandNo }?.answer
+    }
+
+    var undelivered: [Entry] { entries.filter { !$0.delivered } }
+
+    /// Records an answer before it is sent: a crash after this line and
+    /// before the send still owes it, and the journal remembers.
+    func record(_ commandNo: Int64, answer: String) throws(Errno) {
+        entries.append(Entry(commandNo: commandNo, answer: answer, delivered: false))
+        if entries.count > CommandJournal.capacity {
+            // The oldest delivered answer goes first; undelivered ones stay.
+            let drop = entries.firstIndex { $0.delivered } ?? 0
+            entries.remove(at: drop)
+        }
+        try save()
+    }
+
+    func markDelivered(_ commandNo: Int64) throws(Errno) {
+        var changed = false
+        for i in entries.indices where entries[i].commandNo == commandNo && !entries[i].delivered {
+            entries[i].delivered = true
+            changed = true
+        }
+        if changed { try save() }
+    }
+
+    private func save() throws(Errno) {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("format"); w.integer(CommandJournal.format)
+        w.key("answers"); w.beginArray()
+        for e in entries {
+            w.beginObject()
+            w.key("command_no"); w.integer(e.commandNo)
+            w.key("answer"); w.string(e.answer)
+            w.key("delivered"); w.bool(e.delivered)
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        try Files.writeAtomically(path, w.text + "\n", mode: 0o600)
+    }
+
+    /// Reads the journal; a missing file is an empty journal.
+    func load() throws(RegistryError) {
+        guard Files.size(path) != nil else { return }
+        let bytes: [UInt8]
+        do { bytes = try Files.read(path) } catch { throw .unreadable(error) }
+        let document: JSONValue
+        do { document = try JSONValue.parse(bytes) } catch { throw .malformed(error.reason) }
+        guard document["format"]?.integerValue == CommandJournal.format, let items = document["answers"]?.arrayValue else {
+            throw .malformed("unknown format")
+        }
+        var loaded: [Entry] = []
+        for item in items {
+            guard let no = item["command_no"]?.integerValue, let answer = item["answer"]?.stringValue,
+                  let delivered = item["delivered"]?.boolValue else { throw .malformed("an answer entry is incomplete") }
+            loaded.append(Entry(commandNo: no, answer: answer, delivered: delivered))
+        }
+        entries = loaded
+    }
+}

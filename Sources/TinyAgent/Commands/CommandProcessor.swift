@@ -1,0 +1,127 @@
+/// Reads the panel's commands and makes their answers (SPEC §6):
+/// `{"command_no": N, "from": "<device id>", "success": …, "remarks": "…"}`.
+/// Only the panel's bare JID is obeyed; every accepted command gets exactly
+/// one answer, repeated from the journal when the same `command_no` returns.
+final class CommandProcessor {
+    let panelJID: String
+    let deviceID: String
+    let journal: CommandJournal
+    private let logger: Logger
+    private let status: () -> StatusReport
+    private let restart: (String) -> Bool
+    private var strangerLog = RateLimitedLog(interval: .seconds(10))
+
+    init(panelJID: String, deviceID: String, journal: CommandJournal, logger: Logger,
+         status: @escaping () -> StatusReport, restart: @escaping (String) -> Bool) {
+        self.panelJID = CommandProcessor.bare(panelJID)
+        self.deviceID = deviceID
+        self.journal = journal
+        self.logger = logger
+        self.status = status
+        self.restart = restart
+    }
+
+    /// The answer to send for a message, or nil when none is owed.
+    func handle(from sender: String, body: String, now: Instant) -> (commandNo: Int64, answer: String)? {
+        guard CommandProcessor.bare(sender) == panelJID else {
+            if strangerLog.shouldLog(now: now) {
+                logger.warning("message from \(sender) ignored: only \(panelJID) gives commands")
+            }
+            return nil
+        }
+        let document: JSONValue
+        do {
+            document = try JSONValue.parse(body)
+        } catch {
+            guard let no = CommandProcessor.commandNumber(in: body) else {
+                logger.warning("command ignored: not JSON (\(error.reason)) and no command_no to answer")
+                return nil
+            }
+            return answerOnce(no) { answer(no, false, "malformed JSON: \(error.reason)") }
+        }
+        guard let no = document["command_no"]?.integerValue, no >= 0 else {
+            logger.warning("command ignored: no command_no to answer")
+            return nil
+        }
+        return answerOnce(no) { execute(no, document) }
+    }
+
+    /// Executes `make` unless the command was answered before.
+    private func answerOnce(_ no: Int64, _ make: () -> String) -> (commandNo: Int64, answer: String) {
+        if let previous = journal.answer(for: no) {
+            logger.notice("command \(no) seen before: answered again from the journal, not executed")
+            return (no, previous)
+        }
+        let text = make()
+        do { try journal.record(no, answer: text) } catch {
+            logger.error("cannot journal the answer to command \(no): \(error)")
+        }
+        return (no, text)
+    }
+
+    private func execute(_ no: Int64, _ command: JSONValue) -> String {
+        guard let name = command["command"]?.stringValue else { return answer(no, false, "no \"command\" given") }
+        logger.notice("command \(no): \(name)")
+        switch name {
+        case "status":
+            return answer(no, true, "") { w in
+                w.key("status")
+                status().write(&w)
+            }
+        case "restart_process":
+            guard let process = command["name"]?.stringValue else { return answer(no, false, "restart_process needs a \"name\"") }
+            return restart(process) ? answer(no, true, "") : answer(no, false, "no process named \"\(process)\"")
+        case "smart_meter_update":
+            return answer(no, false, "software updates are not available in this version of the agent")
+        default:
+            return answer(no, false, "unknown command \"\(name)\"")
+        }
+    }
+
+    private func answer(_ no: Int64, _ success: Bool, _ remarks: String, extra: (inout JSONWriter) -> Void = { _ in }) -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("command_no"); w.integer(no)
+        w.key("from"); w.string(deviceID)
+        w.key("success"); w.bool(success)
+        w.key("remarks"); w.string(remarks)
+        extra(&w)
+        w.endObject()
+        return w.text
+    }
+
+    /// `local@domain/resource` → `local@domain`, lowercased (JIDs compare
+    /// without case in their local part and domain).
+    static func bare(_ jid: String) -> String {
+        var bare = ""
+        for c in jid.utf8 {
+            if c == UInt8(ascii: "/") { break }
+            bare.append(Character(Unicode.Scalar(c >= 0x41 && c <= 0x5A ? c + 32 : c)))
+        }
+        return bare
+    }
+
+    /// The `command_no` of a body that is not valid JSON, when one can be
+    /// read: `"command_no"`, optional spaces, `:`, digits.
+    static func commandNumber(in body: String) -> Int64? {
+        let bytes = Array(body.utf8)
+        let key = Array("\"command_no\"".utf8)
+        guard bytes.count >= key.count else { return nil }
+        for start in 0...(bytes.count - key.count) where Array(bytes[start..<start + key.count]) == key {
+            var i = start + key.count
+            while i < bytes.count && bytes[i] == 0x20 { i += 1 }
+            guard i < bytes.count && bytes[i] == UInt8(ascii: ":") else { continue }
+            i += 1
+            while i < bytes.count && bytes[i] == 0x20 { i += 1 }
+            var value: Int64 = 0
+            var digits = 0
+            while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39, digits < 18 {
+                value = value * 10 + Int64(bytes[i] - 0x30)
+                digits += 1
+                i += 1
+            }
+            if digits > 0 { return value }
+        }
+        return nil
+    }
+}

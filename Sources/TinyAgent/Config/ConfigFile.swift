@@ -1,0 +1,32 @@
+/// `cfg/config_file.bin` on disk: reading and decrypting, encrypting and
+/// writing. Errors carry the file's path.
+enum ConfigFile {
+    /// Far above any real config (a few hundred bytes); bounds what a wrong
+    /// `--in` makes the tool read.
+    static let maximumBytes = 64 * 1024
+
+    /// The file's bytes, with errors in config terms.
+    static func read(_ path: String) throws(ConfigError) -> [UInt8] {
+        do { return try Files.read(path, limit: maximumBytes) } catch {
+            throw .file(path, error == .fileTooLarge ? .tooLarge(limit: maximumBytes) : .cannotRead(error))
+        }
+    }
+
+    /// Reads and decrypts `path`; the caller wipes the result.
+    static func decrypt(_ path: String, key: ConfigKey) throws(ConfigError) -> [UInt8] {
+        let ciphertext = try read(path)
+        do { return try ConfigCipher.decrypt(ciphertext, key: key) } catch { throw .file(path, error) }
+    }
+
+    /// Encrypts `plaintext` into `path`, mode 0600 (the file holds the
+    /// password, and the default key is no secret), written atomically.
+    static func write(_ plaintext: [UInt8], to path: String, key: ConfigKey) throws(ConfigError) {
+        // A stale `path.new` would keep its old mode: open(2) applies the
+        // mode only when it creates the file.
+        Files.remove(path + ".new")
+        do { try Files.writeAtomically(path, bytes: ConfigCipher.encrypt(plaintext, key: key), mode: 0o600) } catch {
+            Files.remove(path + ".new")
+            throw .file(path, .cannotWrite(error))
+        }
+    }
+}

@@ -1,0 +1,147 @@
+/// The decrypted `cfg/config_file.bin`: how the device logs in to the XMPP
+/// server and whom it takes commands from.
+///
+/// ```json
+/// {"xmpp_client": {"client_jid": "rpi-17@example.com", "client_password": "…",
+///                  "cpanel_jid": "panel@example.com", "rpi_unique_id": "mac-address",
+///                  "host": "xmpp.example.com", "port": 5222, "tls": "required"}}
+/// ```
+///
+/// The first four are the seed's and required; `host`, `port` and `tls` are
+/// optional. Members of `xmpp_client` the agent does not know are refused (a
+/// misspelt `port` must not be dropped silently); other top-level members are
+/// ignored.
+public struct DeviceConfig: Equatable {
+    public var clientJID: String
+    public var password: String
+    /// The control panel: only messages from this bare JID are commands.
+    public var panelJID: String
+    /// `rpi_unique_id`, the `from` of every answer. After `load`, the MAC
+    /// address when the file asks for it.
+    public var deviceID: String
+    /// The file says `"mac-address"` (or leaves `rpi_unique_id` empty).
+    public var deviceIDIsMACAddress: Bool
+    /// Server to connect to instead of the client JID's domain (and its SRV records).
+    public var host: String?
+    /// Port to connect to instead of the default (5222, or the SRV record's).
+    public var port: UInt16?
+    /// `tls`: `"required"` (the default) or `"disabled"`, which only a test
+    /// server on loopback should need.
+    public var tlsRequired: Bool
+
+    /// What `rpi_unique_id` says to mean "this device's MAC address".
+    public static let macAddressID = "mac-address"
+    public static let maximumPasswordBytes = 1024
+    public static let maximumDeviceIDBytes = 255
+    static let knownKeys = ["client_jid", "client_password", "cpanel_jid", "rpi_unique_id", "host", "port", "tls"]
+
+    /// `ROOT/cfg/config_file.bin` (the name is the seed's).
+    public static func file(root: String) -> String { "\(root)/cfg/config_file.bin" }
+
+    /// Decrypts and validates `ROOT/cfg/config_file.bin` with the seed's key or
+    /// the one in `keyFile`, and resolves a `"mac-address"` device id.
+    public static func load(root: String, keyFile: String? = nil,
+                            interfaces: NetworkInterfaces = .system) throws(ConfigError) -> DeviceConfig {
+        var key = try ConfigKey.load(keyFile: keyFile)
+        defer { key.wipe() }
+        let path = file(root: root)
+        var plaintext = try ConfigFile.decrypt(path, key: key)
+        defer { zeroize(&plaintext) }
+        var config: DeviceConfig
+        do { config = try parse(plaintext) } catch {
+            if case .notJSON(let why) = error { throw .file(path, .decryptedNotJSON(why)) }
+            throw .file(path, error)
+        }
+        if config.deviceIDIsMACAddress { config.deviceID = try MACAddress.resolve(interfaces).address }
+        return config
+    }
+
+    /// Validates a plain config. A `"mac-address"` device id stays as it is:
+    /// the machine encrypting a config is usually not the device.
+    public static func parse(_ json: [UInt8]) throws(ConfigError) -> DeviceConfig {
+        let document: JSONValue
+        do { document = try JSONValue.parse(json) } catch { throw .notJSON(error) }
+        guard document.objectValue != nil else { throw .wrongType("the config", expected: "a JSON object") }
+        guard let client = document["xmpp_client"] else { throw .missing("xmpp_client") }
+        guard let members = client.objectValue else { throw .wrongType("xmpp_client", expected: "an object") }
+        for (key, _) in members where !knownKeys.contains(key) {
+            throw .unknownKey("xmpp_client." + (printable(key, limit: 64) ?? "<unprintable key>"))
+        }
+
+        func string(_ key: String, required: Bool) throws(ConfigError) -> String? {
+            switch client[key] {
+            case nil, .null?:
+                if required { throw .missing("xmpp_client.\(key)") }
+                return nil
+            case .string(let s)?: return s
+            default: throw .wrongType("xmpp_client.\(key)", expected: "a string")
+            }
+        }
+        func jid(_ key: String) throws(ConfigError) -> String {
+            let text = try string(key, required: true)!
+            if let why = JID.problem(in: text) { throw .badValue("xmpp_client.\(key)", why: why) }
+            return text
+        }
+
+        let clientJID = try jid("client_jid")
+        let password = try string("client_password", required: true)!
+        if password.isEmpty { throw .badValue("xmpp_client.client_password", why: "empty") }
+        if password.utf8.count > maximumPasswordBytes {
+            throw .badValue("xmpp_client.client_password", why: "longer than \(maximumPasswordBytes) bytes")
+        }
+        // libstrophe takes it as a C string.
+        if password.utf8.contains(0) { throw .badValue("xmpp_client.client_password", why: "holds a NUL character") }
+        let panelJID = try jid("cpanel_jid")
+
+        var deviceID = try string("rpi_unique_id", required: true)!
+        let isMAC = deviceID.isEmpty || deviceID == macAddressID
+        if isMAC {
+            deviceID = macAddressID
+        } else if printable(deviceID, limit: maximumDeviceIDBytes) == nil {
+            throw .badValue("xmpp_client.rpi_unique_id", why: "longer than \(maximumDeviceIDBytes) bytes or holds control characters")
+        }
+
+        let host = try string("host", required: false)
+        if let host, let why = hostProblem(host) { throw .badValue("xmpp_client.host", why: why) }
+
+        var port: UInt16?
+        switch client["port"] {
+        case nil, .null?: break
+        case .integer(let n)?:
+            guard n >= 1 && n <= 65535 else { throw .badValue("xmpp_client.port", why: "must be 1...65535") }
+            port = UInt16(n)
+        default: throw .wrongType("xmpp_client.port", expected: "an integer 1...65535")
+        }
+
+        var tlsRequired = true
+        switch try string("tls", required: false) {
+        case nil, "required"?: break
+        case "disabled"?: tlsRequired = false
+        default: throw .badValue("xmpp_client.tls", why: "must be \"required\" or \"disabled\"")
+        }
+
+        return DeviceConfig(clientJID: clientJID, password: password, panelJID: panelJID, deviceID: deviceID,
+                            deviceIDIsMACAddress: isMAC, host: host, port: port, tlsRequired: tlsRequired)
+    }
+
+    /// A host name, an IPv4 address, or an IPv6 address with or without brackets.
+    static func hostProblem(_ host: String) -> String? {
+        let bytes = Array(host.utf8)
+        for b in bytes where b <= 0x20 || b == 0x7F { return "contains a space or control character" }
+        if bytes.contains(UInt8(ascii: ":")) && bytes.first != UInt8(ascii: "[") {
+            for b in bytes where !(JID.isHexDigit(b) || b == UInt8(ascii: ":") || b == UInt8(ascii: ".")) {
+                return "not a host name or IP address"
+            }
+            return nil
+        }
+        return JID.hostNameProblem(bytes[...])
+    }
+
+    /// `text` when it is at most `limit` bytes without control characters,
+    /// so it may go into a one-line message or an answer; otherwise nil.
+    static func printable(_ text: String, limit: Int) -> String? {
+        guard text.utf8.count <= limit else { return nil }
+        for b in text.utf8 where b < 0x20 || b == 0x7F { return nil }
+        return text
+    }
+}

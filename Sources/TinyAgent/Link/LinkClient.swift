@@ -1,0 +1,140 @@
+import CShims
+
+/// The agent's side of the XMPP link: starts the link process
+/// (`LinkProcess`), restarts it when it dies, and turns its packets into
+/// events for the agent. Nothing here blocks: the channel is non-blocking
+/// and watched by the event loop.
+final class LinkClient {
+    enum Event {
+        case online
+        case offline(String)
+        case message(from: String, body: String)
+        case sent(id: String)
+        case log(LogLevel, String)
+    }
+
+    private let settings: LinkSettings
+    private(set) var channel: PacketChannel?
+    private(set) var pid: Int32?
+    private(set) var online = false
+    /// When a dead link process is started again.
+    private(set) var restartAt: Instant?
+    private var restartDelay = Duration.seconds(1)
+    private var presence = ""
+    private(set) var lastOfflineReason = "starting"
+
+    init(settings: LinkSettings) { self.settings = settings }
+
+    /// "connecting", "online" or "offline".
+    var stateName: String { online ? "online" : (pid == nil ? "offline" : "connecting") }
+
+    /// Starts the link process with the credentials.
+    func start() throws(Errno) {
+        restartAt = nil
+        let (channel, theirs) = try PacketChannel.pair()
+        defer { theirs.close() }
+        guard let path = ta_self_path() else { throw Errno.current }
+        let pid = ta_spawn_helper(path, "xmpp-link", theirs.rawValue)
+        if pid < 0 {
+            channel.fd.close()
+            throw Errno(rawValue: -pid)
+        }
+        self.pid = pid
+        self.channel = channel
+        channel.send(settings.packet())
+        if !presence.isEmpty { sendPresence() }
+    }
+
+    /// The link process exited: start it again after a back-off. True when
+    /// `pid` was the link process.
+    func processExited(_ exited: Int32, now: Instant) -> Bool {
+        guard exited == pid else { return false }
+        close()
+        restartAt = now + restartDelay
+        restartDelay = min(restartDelay * 2, .seconds(300))
+        return true
+    }
+
+    /// Stops the link: it sees the channel close and logs out.
+    func close() {
+        channel?.fd.close()
+        channel = nil
+        pid = nil
+        online = false
+    }
+
+    /// The packets queued now, as events.
+    func drain(_ handle: (Event) -> Void) {
+        while let channel {
+            switch channel.receive() {
+            case .empty: return
+            case .closed:
+                online = false
+                return  // the process's exit (SIGCHLD) restarts it
+            case .malformed:
+                handle(.log(.warning, "xmpp link: malformed packet ignored"))
+            case .packet(let packet):
+                if let event = LinkClient.event(packet) {
+                    switch event {
+                    case .online:
+                        online = true
+                        restartDelay = .seconds(1)
+                    case .offline(let reason):
+                        online = false
+                        lastOfflineReason = reason
+                    default: break
+                    }
+                    handle(event)
+                }
+            }
+        }
+    }
+
+    private static func event(_ p: JSONValue) -> Event? {
+        switch p["event"]?.stringValue {
+        case "online": return .online
+        case "offline": return .offline(p["reason"]?.stringValue ?? "")
+        case "message":
+            guard let from = p["from"]?.stringValue, let body = p["body"]?.stringValue else { return nil }
+            return .message(from: from, body: body)
+        case "sent":
+            guard let id = p["id"]?.stringValue else { return nil }
+            return .sent(id: id)
+        case "log":
+            let level = LogLevel(rawValue: Int32(p["level"]?.integerValue ?? 4)) ?? .warning
+            return .log(level, "xmpp: \(p["text"]?.stringValue ?? "")")
+        default: return nil
+        }
+    }
+
+    /// Hands a message to the link; false when the link is not online (the
+    /// caller keeps it and sends it again once the link is back).
+    @discardableResult
+    func send(to: String, body: String, id: String) -> Bool {
+        guard online, let channel else { return false }
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("send"); w.beginObject()
+        w.key("to"); w.string(to)
+        w.key("body"); w.string(body)
+        w.key("id"); w.string(id)
+        w.endObject()
+        w.endObject()
+        return channel.send(w)
+    }
+
+    /// The presence status text, sent now and after every reconnection.
+    func setPresence(_ text: String) {
+        guard text != presence else { return }
+        presence = text
+        sendPresence()
+    }
+
+    private func sendPresence() {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("presence"); w.string(presence)
+        w.endObject()
+        channel?.send(w)
+    }
+}

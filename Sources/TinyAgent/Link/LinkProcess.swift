@@ -1,0 +1,272 @@
+import CShims
+import CStrophe
+
+/// What the agent tells the link process when it starts it.
+struct LinkSettings {
+    var jid: String
+    var password: String
+    /// Server to connect to instead of the JID's domain (and its port; 0 = default).
+    var host: String?
+    var port: UInt16
+    var tlsRequired: Bool
+    /// The CA file to verify the server against (`certs/cacert.pem`).
+    var caFile: String
+
+    func packet() -> JSONWriter {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("jid"); w.string(jid)
+        w.key("password"); w.string(password)
+        w.key("host"); if let host { w.string(host) } else { w.null() }
+        w.key("port"); w.integer(port)
+        w.key("tls_required"); w.bool(tlsRequired)
+        w.key("ca_file"); w.string(caFile)
+        w.endObject()
+        return w
+    }
+
+    init(jid: String, password: String, host: String?, port: UInt16, tlsRequired: Bool, caFile: String) {
+        self.jid = jid
+        self.password = password
+        self.host = host
+        self.port = port
+        self.tlsRequired = tlsRequired
+        self.caFile = caFile
+    }
+
+    init?(packet: JSONValue) {
+        guard let jid = packet["jid"]?.stringValue, let password = packet["password"]?.stringValue,
+              let port = packet["port"]?.integerValue, port >= 0, port <= 65535,
+              let tls = packet["tls_required"]?.boolValue, let ca = packet["ca_file"]?.stringValue else { return nil }
+        self.init(jid: jid, password: password, host: packet["host"]?.stringValue, port: UInt16(port), tlsRequired: tls, caFile: ca)
+    }
+}
+
+/// The XMPP link: a helper process (`tinyagent xmpp-link`) that the agent
+/// starts with a packet channel on descriptor 3. libstrophe blocks — DNS
+/// look-ups, TLS handshakes, a stalled server — so it runs here, where
+/// blocking costs nothing, and never in the agent's event loop. It logs in,
+/// keeps the session up (reconnecting with capped exponential back-off and
+/// jitter, 1 s → 5 min), and relays messages both ways.
+///
+/// Agent → link packets: `{"send": {"to", "body", "id"}}`, `{"presence": "…"}`.
+/// Link → agent: `{"event": "online"}`, `{"event": "offline", "reason"}`,
+/// `{"event": "message", "from", "body"}`, `{"event": "sent", "id"}`,
+/// `{"event": "log", "level", "text"}`.
+final class LinkProcess {
+    private let channel = PacketChannel(fd: FileDescriptor(3))
+    private var settings: LinkSettings?
+    private var ctx: OpaquePointer?
+    private var conn: OpaquePointer?
+    private var online = false
+    private var backoff = Duration.seconds(1)
+    private var nextAttempt = Clock.now()
+    private var lastActivity = Clock.now()
+    private var presence = ""
+    private let logger: UnsafeMutablePointer<xmpp_log_t>
+    static let maximumBackoff = Duration.seconds(300)
+    /// libstrophe sleeps in select(); polled often only while commands flow.
+    static let busyPoll: UInt = 50
+    static let idlePoll: UInt = 1000
+
+    init() {
+        logger = UnsafeMutablePointer<xmpp_log_t>.allocate(capacity: 1)
+    }
+
+    func run() -> Int32 {
+        guard case .packet(let first) = waitForPacket(), let settings = LinkSettings(packet: first) else {
+            return ExitStatus.dataError
+        }
+        self.settings = settings
+        xmpp_initialize()
+        logger.pointee = xmpp_log_t(handler: { userdata, level, area, message in
+            guard let userdata, level.rawValue >= XMPP_LEVEL_WARN.rawValue else { return }
+            let link = Unmanaged<LinkProcess>.fromOpaque(userdata).takeUnretainedValue()
+            let text = "\(String(cString: area!)): \(String(cString: message!))"
+            link.report(level.rawValue >= XMPP_LEVEL_ERROR.rawValue ? .error : .warning, text)
+        }, userdata: Unmanaged.passUnretained(self).toOpaque())
+        ctx = xmpp_ctx_new(nil, logger)
+        while true {
+            let now = Clock.now()
+            if conn == nil && now >= nextAttempt { connect() }
+            if conn != nil {
+                xmpp_run_once(ctx, now - lastActivity < .seconds(5) ? LinkProcess.busyPoll : LinkProcess.idlePoll)
+            } else {
+                let wait = max(Int32(0), Int32(min((nextAttempt - Clock.now()).milliseconds, 1000)))
+                _ = ta_wait_readable(channel.fd.rawValue, wait)
+            }
+            if !drainChannel() { break }
+        }
+        if let conn {
+            xmpp_disconnect(conn)
+            xmpp_run_once(ctx, 100)
+            xmpp_conn_release(conn)
+        }
+        xmpp_ctx_free(ctx)
+        xmpp_shutdown()
+        return ExitStatus.ok
+    }
+
+    // MARK: Connection
+
+    private func connect() {
+        guard let settings else { return }
+        conn = xmpp_conn_new(ctx)
+        xmpp_conn_set_jid(conn, settings.jid)
+        xmpp_conn_set_pass(conn, settings.password)
+        let flags = settings.tlsRequired ? XMPP_CONN_FLAG_MANDATORY_TLS : XMPP_CONN_FLAG_DISABLE_TLS
+        xmpp_conn_set_flags(conn, Int(flags))
+        xmpp_conn_set_keepalive(conn, 60, 30)
+        setCAFile(settings.caFile)
+        xmpp_handler_add(conn, { conn, stanza, userdata in
+            Unmanaged<LinkProcess>.fromOpaque(userdata!).takeUnretainedValue().received(stanza)
+            return 1
+        }, nil, "message", nil, Unmanaged.passUnretained(self).toOpaque())
+        let result = withOptionalCString(settings.host) { host in
+            xmpp_connect_client(conn, host, settings.port, { conn, event, error, streamError, userdata in
+                Unmanaged<LinkProcess>.fromOpaque(userdata!).takeUnretainedValue().connectionEvent(event, error)
+            }, Unmanaged.passUnretained(self).toOpaque())
+        }
+        if result != 0 { lost("cannot start connecting to \(settings.host ?? settings.jid)") }
+    }
+
+    /// `xmpp_conn_set_cafile` exists from libstrophe 0.11; Raspbian Buster
+    /// has 0.9.2, so it is looked up at run time.
+    private func setCAFile(_ path: String) {
+        typealias SetCAFile = @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> Void
+        guard let symbol = ta_lookup_symbol("xmpp_conn_set_cafile") else {
+            report(.warning, "libstrophe has no xmpp_conn_set_cafile: the server is verified against the system store, not \(path)")
+            return
+        }
+        let setCAFile = unsafeBitCast(symbol, to: SetCAFile.self)
+        withCString(path) { setCAFile(conn, $0) }
+    }
+
+    private func connectionEvent(_ event: xmpp_conn_event_t, _ error: Int32) {
+        if event == XMPP_CONN_CONNECT {
+            online = true
+            backoff = .seconds(1)
+            sendPresence()
+            emit { $0.key("event"); $0.string("online") }
+        } else {
+            online = false
+            lost(error != 0 ? "connection lost: \(Errno(rawValue: error))" : "disconnected")
+        }
+    }
+
+    /// Gives the connection up and schedules the next attempt.
+    private func lost(_ reason: String) {
+        online = false
+        // Released from the loop, not from inside libstrophe's callback.
+        let delay = Duration(nanoseconds: backoff.nanoseconds / 2 + Int64.random(in: 0...backoff.nanoseconds / 2))
+        nextAttempt = Clock.now() + delay
+        backoff = min(backoff * 2, LinkProcess.maximumBackoff)
+        emit {
+            $0.key("event"); $0.string("offline")
+            $0.key("reason"); $0.string("\(reason); next attempt in \(delay.milliseconds) ms")
+        }
+        if let conn {
+            self.conn = nil
+            pendingRelease = conn
+        }
+    }
+
+    private var pendingRelease: OpaquePointer?
+
+    // MARK: Messages
+
+    private func received(_ stanza: OpaquePointer?) {
+        guard let stanza else { return }
+        if let type = xmpp_stanza_get_type(stanza), String(cString: type) == "error" { return }
+        guard let from = xmpp_stanza_get_from(stanza), let body = xmpp_stanza_get_child_by_name(stanza, "body"),
+              let text = xmpp_stanza_get_text(body) else { return }
+        lastActivity = Clock.now()
+        let bodyText = String(cString: text)
+        xmpp_free(ctx, text)
+        emit {
+            $0.key("event"); $0.string("message")
+            $0.key("from"); $0.string(String(cString: from))
+            $0.key("body"); $0.string(bodyText)
+        }
+    }
+
+    private func send(to: String, body: String, id: String) {
+        guard online, let conn else { return }
+        let message = withCString(to) { to in withCString(id) { id in xmpp_message_new(ctx, "chat", to, id) } }
+        xmpp_message_set_body(message, body)
+        xmpp_send(conn, message)
+        xmpp_stanza_release(message)
+        lastActivity = Clock.now()
+        emit { $0.key("event"); $0.string("sent"); $0.key("id"); $0.string(id) }
+    }
+
+    private func sendPresence() {
+        guard online, let conn else { return }
+        let stanza = xmpp_presence_new(ctx)
+        let status = xmpp_stanza_new(ctx)
+        xmpp_stanza_set_name(status, "status")
+        let text = xmpp_stanza_new(ctx)
+        xmpp_stanza_set_text(text, presence)
+        xmpp_stanza_add_child(status, text)
+        xmpp_stanza_add_child(stanza, status)
+        xmpp_send(conn, stanza)
+        xmpp_stanza_release(text)
+        xmpp_stanza_release(status)
+        xmpp_stanza_release(stanza)
+    }
+
+    // MARK: The channel to the agent
+
+    /// Handles the agent's packets; false when the agent has gone.
+    private func drainChannel() -> Bool {
+        if let release = pendingRelease {
+            xmpp_conn_release(release)
+            pendingRelease = nil
+        }
+        while true {
+            guard ta_wait_readable(channel.fd.rawValue, 0) == 1 else { return true }
+            switch channel.receive() {
+            case .closed: return false
+            case .empty, .malformed: return true
+            case .packet(let packet):
+                if let send = packet["send"], let to = send["to"]?.stringValue, let body = send["body"]?.stringValue,
+                   let id = send["id"]?.stringValue {
+                    self.send(to: to, body: body, id: id)
+                } else if let text = packet["presence"]?.stringValue {
+                    presence = text
+                    sendPresence()
+                }
+            }
+        }
+    }
+
+    private func waitForPacket() -> PacketChannel.Received {
+        _ = ta_wait_readable(channel.fd.rawValue, 10_000)
+        return channel.receive()
+    }
+
+    private func emit(_ body: (inout JSONWriter) -> Void) {
+        var w = JSONWriter()
+        w.beginObject()
+        body(&w)
+        w.endObject()
+        channel.send(w)
+    }
+
+    private func report(_ level: LogLevel, _ text: String) {
+        emit {
+            $0.key("event"); $0.string("log")
+            $0.key("level"); $0.integer(level.rawValue)
+            $0.key("text"); $0.string(text)
+        }
+    }
+}
+
+/// `tinyagent xmpp-link`: the link process's entry point (the agent starts it).
+public func runLinkProcess() -> Int32 { LinkProcess().run() }
+
+/// `withCString` for an optional string (nil stays NULL).
+func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+    guard let string else { return body(nil) }
+    return withCString(string) { body($0) }
+}

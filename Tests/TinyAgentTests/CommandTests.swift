@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+@testable import TinyAgent
+
+@Suite final class CommandTests {
+    let folder = NSTemporaryDirectory() + "tinyagent-commands-\(UUID().uuidString)"
+    var restarted: [String] = []
+    let logger = Logger(file: nil, journal: false)
+
+    init() throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        logger.minimumLevel = .error
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: folder) }
+
+    func processor() -> CommandProcessor {
+        let journal = CommandJournal(path: "\(folder)/commands.json")
+        try? journal.load()
+        let p = SupervisedProcess(name: "ocr", pid: 4321, uid: 0, gid: 0, runCommand: "x", verified: true,
+                                  version: Version(major: 1, minor: 2, patch: 3), state: .running)
+        return CommandProcessor(
+            panelJID: "Panel@Example.org", deviceID: "b8:27:eb:00:00:01", journal: journal, logger: logger,
+            status: {
+                StatusReport(pid: 99, uptimeSeconds: 5, heartbeatPort: 4951, heartbeatsAccepted: 1, heartbeatsDropped: 0,
+                             processes: [p], wallClock: 0, xmpp: "online", freeBytes: 1000)
+            },
+            restart: { name in
+                self.restarted.append(name)
+                return name == "ocr"
+            })
+    }
+
+    func answer(_ p: CommandProcessor, _ body: String, from: String = "panel@example.org/web") -> JSONValue? {
+        guard let (_, text) = p.handle(from: from, body: body, now: Clock.now()) else { return nil }
+        return try? JSONValue.parse(text)
+    }
+
+    @Test func statusAnswersWithTheProcessesAndTheAgent() throws {
+        let a = try #require(answer(processor(), #"{"command": "status", "command_no": 7}"#))
+        #expect(a["command_no"] == .integer(7) && a["from"]?.stringValue == "b8:27:eb:00:00:01")
+        #expect(a["success"] == .bool(true) && a["remarks"] == .string(""))
+        let status = try #require(a["status"])
+        #expect(status["xmpp"]?.stringValue == "online" && status["free_bytes"] == .integer(1000))
+        let process = try #require(status["processes"]?.arrayValue?.first)
+        #expect(process["name"] == .string("ocr") && process["version"] == .string("1.2.3") && process["state"] == .string("running"))
+    }
+
+    @Test func restartProcessRestartsByName() throws {
+        let p = processor()
+        #expect(answer(p, #"{"command": "restart_process", "command_no": 1, "name": "ocr"}"#)?["success"] == .bool(true))
+        let unknown = answer(p, #"{"command": "restart_process", "command_no": 2, "name": "nope"}"#)
+        #expect(unknown?["success"] == .bool(false) && unknown?["remarks"] == .string("no process named \"nope\""))
+        #expect(restarted == ["ocr", "nope"])
+    }
+
+    @Test func updatesAndUnknownCommandsFailWithARemark() {
+        let p = processor()
+        let update = answer(p, #"{"command": "smart_meter_update", "command_no": 3, "url": "https://x/y.zip", "processes": []}"#)
+        #expect(update?["success"] == .bool(false))
+        #expect(update?["remarks"]?.stringValue?.contains("not available") == true)
+        #expect(answer(p, #"{"command": "reboot", "command_no": 4}"#)?["remarks"] == .string("unknown command \"reboot\""))
+        #expect(answer(p, #"{"command_no": 5}"#)?["remarks"] == .string("no \"command\" given"))
+    }
+
+    @Test func onlyThePanelsBareJIDIsObeyed() {
+        let p = processor()
+        #expect(answer(p, #"{"command": "restart_process", "command_no": 1, "name": "ocr"}"#, from: "intruder@example.org/x") == nil)
+        #expect(answer(p, #"{"command": "restart_process", "command_no": 1, "name": "ocr"}"#, from: "panel@example.org.evil/x") == nil)
+        #expect(restarted.isEmpty)
+        #expect(answer(p, #"{"command": "status", "command_no": 1}"#, from: "PANEL@example.ORG") != nil)
+    }
+
+    @Test func malformedJSONIsAnsweredWhenItsCommandNumberCanBeRead() {
+        let p = processor()
+        let a = answer(p, #"{"command": "status", "command_no": 42, oops"#)
+        #expect(a?["command_no"] == .integer(42) && a?["success"] == .bool(false))
+        #expect(a?["remarks"]?.stringValue?.hasPrefix("malformed JSON") == true)
+        #expect(answer(p, "not json at all") == nil)
+        #expect(answer(p, #"{"command": "status"}"#) == nil)
+        #expect(answer(p, #"{"command": "status", "command_no": -1}"#) == nil)
+    }
+
+    @Test func aRepeatedCommandNumberIsAnsweredFromTheJournalNotExecutedAgain() throws {
+        let p = processor()
+        let body = #"{"command": "restart_process", "command_no": 10, "name": "ocr"}"#
+        let first = try #require(p.handle(from: "panel@example.org", body: body, now: Clock.now()))
+        let second = try #require(p.handle(from: "panel@example.org", body: body, now: Clock.now()))
+        #expect(first.answer == second.answer)
+        #expect(restarted == ["ocr"])
+        // Across a restart of the agent too: the journal is on disk.
+        let again = try #require(processor().handle(from: "panel@example.org", body: body, now: Clock.now()))
+        #expect(again.answer == first.answer && restarted == ["ocr"])
+    }
+
+    @Test func theJournalKeepsUndeliveredAnswersAndIsBounded() throws {
+        let journal = CommandJournal(path: "\(folder)/bounded.json")
+        for no in 0..<Int64(CommandJournal.capacity + 20) {
+            try journal.record(no, answer: "a\(no)")
+            if no != 3 { try journal.markDelivered(no) }
+        }
+        #expect(journal.entries.count == CommandJournal.capacity)
+        #expect(journal.undelivered.map(\.commandNo) == [3], "the undelivered answer outlives delivered ones")
+        let reloaded = CommandJournal(path: "\(folder)/bounded.json")
+        try reloaded.load()
+        #expect(reloaded.entries == journal.entries)
+        let mode = try FileManager.default.attributesOfItem(atPath: "\(folder)/bounded.json")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+    }
+
+    @Test func bareJIDsDropTheResourceAndCase() {
+        #expect(CommandProcessor.bare("Panel@Example.ORG/Web-1") == "panel@example.org")
+        #expect(CommandProcessor.commandNumber(in: #"{"command_no" : 12,"#) == 12)
+        #expect(CommandProcessor.commandNumber(in: #"{"command_no":"12"}"#) == nil)
+    }
+}
