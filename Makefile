@@ -3,7 +3,7 @@ SWIFT ?= /opt/swift/usr/bin/swift
 export PATH := /opt/swift/usr/bin:$(PATH)
 EMBEDDED_BIN := .build-embedded/release/tinyagent
 
-.PHONY: deps embedded unit integration test demo bench
+.PHONY: deps embedded unit integration armhf cross-test deb test demo bench
 
 deps:
 	scripts/install-deps.sh
@@ -21,7 +21,20 @@ unit:
 integration: embedded
 	python3 -m pytest -q -p no:cacheprovider tests/python tests/integration
 
-test: deps unit integration
+# The Raspberry Pi binary (ARMv7 hard-float, Raspbian Buster floor), checked
+# against Buster's library versions; see cross/README.md.
+armhf:
+	cross/build-armhf.sh
+
+# The Buster check's own tests and the armhf binary run under qemu-arm.
+cross-test: armhf
+	cross/test-buster-check.sh
+	cross/smoke-armhf.sh
+
+deb: armhf
+	cross/build-deb.sh
+
+test: deps unit integration cross-test
 
 demo: deps embedded
 	scripts/demo.sh

@@ -13,7 +13,7 @@ final class CommandProcessor {
 
     init(panelJID: String, deviceID: String, journal: CommandJournal, logger: Logger,
          status: @escaping () -> StatusReport, restart: @escaping (String) -> Bool) {
-        self.panelJID = CommandProcessor.bare(panelJID)
+        self.panelJID = CommandProcessor.bare(panelJID) ?? panelJID
         self.deviceID = deviceID
         self.journal = journal
         self.logger = logger
@@ -91,14 +91,10 @@ final class CommandProcessor {
     }
 
     /// `local@domain/resource` → `local@domain`, lowercased (JIDs compare
-    /// without case in their local part and domain).
-    static func bare(_ jid: String) -> String {
-        var bare = ""
-        for c in jid.utf8 {
-            if c == UInt8(ascii: "/") { break }
-            bare.append(Character(Unicode.Scalar(c >= 0x41 && c <= 0x5A ? c + 32 : c)))
-        }
-        return bare
+    /// without case in their local part and domain); nil when not a JID.
+    static func bare(_ jid: String) -> String? {
+        guard let parsed = JID(jid) else { return nil }
+        return String(decoding: parsed.bare.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 32 : $0 }, as: UTF8.self)
     }
 
     /// The `command_no` of a body that is not valid JSON, when one can be
