@@ -78,6 +78,7 @@ final class LinkProcess {
             return ExitStatus.dataError
         }
         self.settings = settings
+        LinkProcess.current = self
         xmpp_initialize()
         logger.pointee = xmpp_log_t(handler: { userdata, level, area, message in
             guard let userdata, level.rawValue >= XMPP_LEVEL_WARN.rawValue else { return }
@@ -140,7 +141,19 @@ final class LinkProcess {
         }
         let setCAFile = unsafeBitCast(symbol, to: SetCAFile.self)
         withCString(path) { setCAFile(conn, $0) }
+        // Same age: with a handler that refuses, the log says why.
+        typealias CertFailHandler = @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> Int32
+        typealias SetCertFailHandler = @convention(c) (OpaquePointer?, CertFailHandler?) -> Void
+        guard let setHandler = ta_lookup_symbol("xmpp_conn_set_certfail_handler") else { return }
+        unsafeBitCast(setHandler, to: SetCertFailHandler.self)(conn) { _, message in
+            let why = message.map { String(cString: $0) } ?? "unknown reason"
+            LinkProcess.current?.report(.error, "server certificate not trusted (CA file \(LinkProcess.current?.settings?.caFile ?? "")): \(why)")
+            return 0
+        }
     }
+
+    /// The running link, for libstrophe callbacks that carry no user data.
+    nonisolated(unsafe) static var current: LinkProcess?
 
     private func connectionEvent(_ event: xmpp_conn_event_t, _ error: Int32) {
         if event == XMPP_CONN_CONNECT {

@@ -1,0 +1,199 @@
+"""The control channel end to end: the Embedded agent logs in to a real
+prosody on loopback (STARTTLS, certificate from the test CA pinned in
+certs/cacert.pem) and answers a panel stand-in (slixmpp)."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import BINARY, FAST, NotifySocket, wait_for
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "xmpp"))
+from panel import Panel  # noqa: E402
+from pki import make_pki  # noqa: E402
+from prosody import Prosody, ensure_installed, free_port  # noqa: E402
+from stall import StallListener  # noqa: E402
+
+DEVICE_ID = "meter-0001"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return make_pki(str(tmp_path_factory.mktemp("pki")))
+
+
+@pytest.fixture
+def server(pki, tmp_path):
+    ensure_installed()
+    p = Prosody(str(tmp_path / "server"), tls="starttls", cert=pki.server_cert, key=pki.server_key)
+    for user in ("device", "panel", "stranger"):
+        p.register(user, user + "-secret")
+    p.start()
+    yield p
+    p.close()
+
+
+def configure(agent, port, pki, ca=None):
+    """cfg/config_file.bin (encrypted by the agent's own CLI) and the CA."""
+    os.makedirs(os.path.join(agent.root, "certs"), exist_ok=True)
+    shutil.copy(ca or pki.ca_cert, os.path.join(agent.root, "certs", "cacert.pem"))
+    plain = os.path.join(agent.root, "plain.json")
+    with open(plain, "w") as f:
+        json.dump({"xmpp_client": {"client_jid": "device@localhost", "client_password": "device-secret",
+                                   "cpanel_jid": "panel@localhost", "rpi_unique_id": DEVICE_ID,
+                                   "host": "127.0.0.1", "port": port}}, f)
+    r = agent.cli("config", "encrypt", "--in", plain, "--out", os.path.join(agent.root, "cfg", "config_file.bin"))
+    assert r.returncode == 0, r.stderr
+    os.unlink(plain)
+
+
+def panel_for(server, pki, user="panel"):
+    return Panel("%s@localhost" % user, user + "-secret", "127.0.0.1", server.port, pki.ca_cert)
+
+
+def online(agent, timeout=10):
+    wait_for(lambda: agent.status()["xmpp"] == "online", timeout=timeout, what="the agent online")
+
+
+def test_status_round_trip_through_prosody(agents, server, pki):
+    agent = agents(FAST)
+    configure(agent, server.port, pki)
+    agent.start()
+    online(agent)
+    agent.start_sample("reader", "--version", "1.0.3")
+    wait_for(lambda: agent.process("reader"), what="the sample to be known")
+    with panel_for(server, pki) as panel:
+        panel.send("device@localhost", {"command": "status", "command_no": 11})
+        (answer,) = panel.wait_reply(timeout=10)
+    assert answer["command_no"] == 11 and answer["from"] == DEVICE_ID
+    assert answer["success"] is True and answer["remarks"] == ""
+    status = answer["status"]
+    assert status["agent_version"] and status["xmpp"] == "online" and status["free_bytes"] > 0
+    (p,) = status["processes"]
+    assert (p["name"], p["version"], p["state"]) == ("reader", "1.0.3", "running")
+
+
+def test_a_message_from_another_jid_gets_no_reply_and_has_no_effect(agents, server, pki):
+    agent = agents(FAST)
+    configure(agent, server.port, pki)
+    agent.start()
+    online(agent)
+    agent.start_sample("reader")
+    wait_for(lambda: agent.process("reader"), what="the sample to be known")
+    with panel_for(server, pki, "stranger") as stranger:
+        stranger.send("device@localhost", {"command": "restart_process", "command_no": 5, "name": "reader"})
+        time.sleep(2)
+        assert stranger.replies == []
+    assert agent.process("reader")["restarts"] == 0
+    assert "message from stranger@localhost" in agent.log() and "ignored" in agent.log()
+
+
+def test_the_same_command_no_twice_is_executed_once_and_answered_twice_alike(agents, server, pki):
+    agent = agents(dict(FAST, heartbeat_timeout_ms=10000))
+    configure(agent, server.port, pki)
+    agent.start()
+    online(agent)
+    agent.start_sample("reader")
+    wait_for(lambda: agent.process("reader"), what="the sample to be known")
+    command = {"command": "restart_process", "command_no": 21, "name": "reader"}
+    with panel_for(server, pki) as panel:
+        panel.send("device@localhost", command)
+        first = panel.wait_reply(timeout=10)
+        panel.send("device@localhost", command)
+        second = panel.wait_reply(timeout=10, count=2)
+    assert first[0]["success"] is True
+    assert second[0] == second[1]
+    time.sleep(1)
+    assert agent.process("reader")["restarts"] == 1, "executed once"
+    assert "command 21 seen before" in agent.log()
+
+
+def test_the_agent_reconnects_after_prosody_is_killed_and_answers(agents, server, pki):
+    agent = agents(FAST)
+    configure(agent, server.port, pki)
+    agent.start()
+    online(agent)
+    server.kill()
+    wait_for(lambda: agent.status()["xmpp"] != "online", timeout=10, what="the link to notice")
+    server.start()
+    online(agent, timeout=20)
+    with panel_for(server, pki) as panel:
+        panel.send("device@localhost", {"command": "status", "command_no": 31})
+        (answer,) = panel.wait_reply(timeout=10)
+    assert answer["command_no"] == 31 and answer["success"] is True
+
+
+def test_a_server_certificate_from_another_ca_is_refused_and_the_log_says_why(agents, server, pki):
+    agent = agents(FAST)
+    configure(agent, server.port, pki, ca=pki.rogue_ca_cert)
+    agent.start()
+    wait_for(lambda: "xmpp: offline" in agent.log(), timeout=10, what="the failed login")
+    time.sleep(1)
+    assert agent.status()["xmpp"] != "online"
+    log = agent.log().lower()
+    assert "certificate" in log or "verify" in log, agent.log()
+    assert "authenticated as device@localhost" not in server.log_tail(200).lower()
+
+
+@pytest.mark.parametrize("kind", ["unreachable", "silent", "stalls mid-handshake"])
+def test_heartbeats_and_watchdog_pings_go_on_while_the_server_is_unreachable_or_stalls(agents, pki, root, kind):
+    notify = NotifySocket(os.path.join(root, "notify.sock"))
+    try:
+        agent = agents(FAST, notify=notify, watchdog_usec=400_000)
+        if kind == "unreachable":
+            listener = None
+            port = free_port()
+        else:
+            listener = StallListener(greeting=kind == "stalls mid-handshake")
+            listener.__enter__()
+            port = listener.port
+        configure(agent, port, pki)
+        agent.start()
+        agent.start_sample("reader", interval=0.1)
+        wait_for(lambda: agent.process("reader"), what="the sample to be known")
+        start = time.monotonic()
+        time.sleep(3)
+        pings = [t for t, m in notify.collect() if m == "WATCHDOG=1" and t >= start]
+        assert len(pings) >= 12, len(pings)
+        assert max(b - a for a, b in zip(pings, pings[1:])) < 0.4
+        p = agent.process("reader")
+        assert p["state"] == "running" and p["since_heartbeat_s"] <= 1 and p["restarts"] == 0
+        assert agent.status()["xmpp"] != "online"
+        if listener:
+            assert listener.accepted >= 1, "the link did try to connect"
+            listener.__exit__(None, None, None)
+    finally:
+        notify.close()
+
+
+def test_an_answer_owed_across_an_agent_restart_is_delivered_when_the_link_is_back(agents, server, pki, root):
+    # The state an agent leaves when it is killed after journaling an
+    # answer and before the link took it.
+    owed = {"command_no": 41, "from": DEVICE_ID, "success": True, "remarks": ""}
+    os.makedirs(os.path.join(root, "wdog"), exist_ok=True)
+    with open(os.path.join(root, "wdog", "commands.json"), "w") as f:
+        json.dump({"format": 1, "answers": [{"command_no": 41, "answer": json.dumps(owed), "delivered": False}]}, f)
+    agent = agents(FAST)
+    configure(agent, server.port, pki)
+    with panel_for(server, pki) as panel:
+        agent.start()
+        (answer,) = panel.wait_reply(timeout=15)
+        assert answer == owed
+        journal = wait_for(lambda: (lambda j: j if j["answers"][0]["delivered"] else None)(
+            json.load(open(os.path.join(root, "wdog", "commands.json")))), what="the journal to record delivery")
+        assert len(journal["answers"]) == 1
+        # And once delivered it is not sent again by the next agent.
+        agent.stop()
+        again = agents(FAST)
+        again.port = agent.port
+        again.start()
+        online(again)
+        time.sleep(1.5)
+        assert len(panel.replies) == 1
