@@ -37,7 +37,7 @@ deb: armhf
 test: deps unit integration cross-test
 
 demo: deps embedded
-	scripts/demo.sh
+	python3 scripts/demo.py
 
 # Figures for BENCHMARKS.md (rewrites it).
 bench:

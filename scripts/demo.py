@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""The agent's job, on loopback.
+
+tinyagent runs on a temporary root supervising two sample SmartMeter
+processes: one hangs (alive but silent), one crashes; both are restarted, and
+`tinyagent status` shows it happen. Meanwhile the agent is logged in to a
+local prosody (STARTTLS, certificate from a test CA pinned in
+certs/cacert.pem), and a control-panel stand-in asks it for its status over
+XMPP and prints the answer.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tests", "xmpp"))
+from panel import Panel  # noqa: E402
+from pki import make_pki  # noqa: E402
+from prosody import Prosody  # noqa: E402
+
+BIN = os.path.join(REPO, ".build-embedded", "release", "tinyagent")
+PY = "/usr/bin/python3"
+PORT = int(os.environ.get("DEMO_PORT", "4951"))
+
+
+def say(text):
+    print("\n== " + text, flush=True)
+
+
+def main():
+    root = tempfile.mkdtemp(prefix="tinyagent-demo.")
+    os.chmod(root, 0o755)
+    agent = server = None
+    samples = []
+    try:
+        # The device's layout (SPEC §3): the helper in bin/, the code in SmartMeter/.
+        for folder in ("bin", "cfg", "certs", "logs", "wdog", "SmartMeter"):
+            os.makedirs(os.path.join(root, folder))
+        shutil.copy(os.path.join(REPO, "helpers", "python", "tinyagent_heartbeat.py"), os.path.join(root, "bin"))
+        shutil.copy(os.path.join(REPO, "samples", "SmartMeter", "meter_reader.py"), os.path.join(root, "SmartMeter"))
+        # Short deadlines so the demo takes seconds, not minutes.
+        with open(os.path.join(root, "cfg", "agent.json"), "w") as f:
+            json.dump({"heartbeat_timeout_ms": 3000, "kill_grace_ms": 1000}, f)
+
+        say("a local XMPP server (prosody) with a test CA, accounts device@localhost and panel@localhost")
+        pki = make_pki(os.path.join(root, "pki"))
+        server = Prosody(os.path.join(root, "xmpp"), tls="starttls", cert=pki.server_cert, key=pki.server_key)
+        server.register("device", "device-secret")
+        server.register("panel", "panel-secret")
+        server.start()
+        shutil.copy(pki.ca_cert, os.path.join(root, "certs", "cacert.pem"))
+        plain = os.path.join(root, "plain.json")
+        with open(plain, "w") as f:
+            json.dump({"xmpp_client": {"client_jid": "device@localhost", "client_password": "device-secret",
+                                       "cpanel_jid": "panel@localhost", "rpi_unique_id": "demo-meter-01",
+                                       "host": "127.0.0.1", "port": server.port}}, f)
+        subprocess.run([BIN, "config", "encrypt", "--in", plain, "--out", os.path.join(root, "cfg", "config_file.bin")],
+                       check=True)
+        os.unlink(plain)
+        subprocess.run([BIN, "config", "check", "--root", root], check=True)
+
+        say("tinyagent on %s, heartbeats on 127.0.0.1:%d (its log lines carry timestamps)" % (root, PORT))
+        agent = subprocess.Popen([BIN, "run", "--root", root, "--heartbeat-port", str(PORT)])
+        time.sleep(0.5)
+
+        say("two meter readers: 'ocr' hangs after 4 s, 'uploader' crashes after 6 s")
+        for name, version, fault in (("ocr", "1.4.0", "--hang-after"), ("uploader", "2.0.1", "--crash-after")):
+            samples.append(subprocess.Popen(
+                [PY, "meter_reader.py", "--name", name, "--version", version, "--interval", "0.5",
+                 fault, "4" if name == "ocr" else "6", "--port", str(PORT)],
+                cwd=os.path.join(root, "SmartMeter"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True))
+
+        with Panel("panel@localhost", "panel-secret", "127.0.0.1", server.port, pki.ca_cert) as panel:
+            for t, wait in ((2, 2), (6, 4), (10, 4), (16, 6)):
+                time.sleep(wait)
+                say("status at %d s" % t)
+                subprocess.run([BIN, "status", "--root", root])
+            say("the panel asks over XMPP: {\"command\": \"status\", \"command_no\": 1}")
+            panel.send("device@localhost", {"command": "status", "command_no": 1})
+            print(json.dumps(panel.wait_reply(timeout=10), indent=2))
+            say("the panel restarts uploader (command_no 2), then sends command_no 2 again: answered from the journal, not run twice")
+            panel.send("device@localhost", {"command": "restart_process", "command_no": 2, "name": "uploader"})
+            print(json.dumps(panel.wait_reply(timeout=10)))
+            panel.send("device@localhost", {"command": "restart_process", "command_no": 2, "name": "uploader"})
+            print(json.dumps(panel.wait_reply(timeout=10)))
+    finally:
+        if agent:
+            agent.send_signal(signal.SIGTERM)
+            agent.wait(timeout=10)
+        subprocess.run(["pkill", "-KILL", "-f", root], check=False)
+        for p in samples:
+            p.wait()
+        if server:
+            server.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
