@@ -42,7 +42,7 @@ def server(pki, tmp_path):
     p.close()
 
 
-def configure(agent, port, pki, ca=None):
+def configure(agent, port, pki, ca=None, host="127.0.0.1"):
     """cfg/config_file.bin (encrypted by the agent's own CLI) and the CA."""
     os.makedirs(os.path.join(agent.root, "certs"), exist_ok=True)
     shutil.copy(ca or pki.ca_cert, os.path.join(agent.root, "certs", "cacert.pem"))
@@ -50,7 +50,7 @@ def configure(agent, port, pki, ca=None):
     with open(plain, "w") as f:
         json.dump({"xmpp_client": {"client_jid": "device@localhost", "client_password": "device-secret",
                                    "cpanel_jid": "panel@localhost", "rpi_unique_id": DEVICE_ID,
-                                   "host": "127.0.0.1", "port": port}}, f)
+                                   "host": host, "port": port}}, f)
     r = agent.cli("config", "encrypt", "--in", plain, "--out", os.path.join(agent.root, "cfg", "config_file.bin"))
     assert r.returncode == 0, r.stderr
     os.unlink(plain)
@@ -144,20 +144,23 @@ def test_a_server_certificate_from_another_ca_is_refused_and_the_log_says_why(ag
     assert "authenticated as device@localhost" not in server.log_tail(200).lower()
 
 
-@pytest.mark.parametrize("kind", ["unreachable", "silent", "stalls mid-handshake"])
+@pytest.mark.parametrize("kind", ["unreachable", "dns failure", "silent", "stalls mid-handshake"])
 def test_heartbeats_and_watchdog_pings_go_on_while_the_server_is_unreachable_or_stalls(agents, pki, root, kind):
     notify = NotifySocket(os.path.join(root, "notify.sock"))
     try:
         agent = agents(FAST, notify=notify, watchdog_usec=400_000)
-        if kind == "unreachable":
+        host = "127.0.0.1"
+        if kind in ("unreachable", "dns failure"):
             listener = None
             port = free_port()
+            if kind == "dns failure":
+                host = "no-such-host.invalid"
         else:
             # "silent" accepts and never answers; the other answers the
             # stream header and then goes quiet in the middle of the handshake.
             listener = StallListener(prefix=STREAM_HEADER if kind == "stalls mid-handshake" else b"")
             port = listener.port
-        configure(agent, port, pki)
+        configure(agent, port, pki, host=host)
         agent.start()
         agent.start_sample("reader", interval=0.1)
         wait_for(lambda: agent.process("reader"), what="the sample to be known")
