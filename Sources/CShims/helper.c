@@ -15,7 +15,7 @@ int ta_packet_pair(int fds[2]) {
     return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds);
 }
 
-pid_t ta_spawn_helper(const char *path, const char *arg, int fd) {
+pid_t ta_spawn_helper(const char *arg, int fd) {
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull < 0) return -errno;
     char *const argv[] = {"tinyagent", (char *)arg, NULL};
@@ -29,20 +29,12 @@ pid_t ta_spawn_helper(const char *path, const char *arg, int fd) {
         if (dup2(devnull, 0) < 0 || dup2(fd, 3) < 0) _exit(127);
         int flags = fcntl(3, F_GETFL);
         fcntl(3, F_SETFL, flags & ~O_NONBLOCK);
-        execv(path, argv);
+        execv("/proc/self/exe", argv);
         _exit(127);
     }
     int saved = errno;
     close(devnull);
     return pid < 0 ? -saved : pid;
-}
-
-const char *ta_self_path(void) {
-    static char path[4096];
-    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-    if (n <= 0) return NULL;
-    path[n] = 0;
-    return path;
 }
 
 void *ta_lookup_symbol(const char *name) { return dlsym(RTLD_DEFAULT, name); }

@@ -122,12 +122,11 @@ void ta_exit(int status);
 // A connected pair of SOCK_SEQPACKET Unix sockets (message boundaries kept),
 // both close-on-exec and non-blocking.
 int ta_packet_pair(int fds[2]);
-// Starts `path arg` (a helper process of the agent's own binary) with `fd`
-// as its descriptor 3, stdin from /dev/null, stdout and stderr inherited,
-// signals unblocked. Returns the pid or -errno.
-pid_t ta_spawn_helper(const char *path, const char *arg, int fd);
-// The path of the running executable (readlink /proc/self/exe), or NULL.
-const char *ta_self_path(void);
+// Starts the agent's own binary (/proc/self/exe: right even after the file
+// was replaced by an upgrade) as `tinyagent arg` with `fd` as its descriptor
+// 3, stdin from /dev/null, stdout and stderr inherited, signals unblocked.
+// Returns the pid or -errno.
+pid_t ta_spawn_helper(const char *arg, int fd);
 // Looks a symbol up at run time (dlsym): for library functions newer than
 // the device's library version.
 void *ta_lookup_symbol(const char *name);

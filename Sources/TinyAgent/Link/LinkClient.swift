@@ -33,8 +33,7 @@ final class LinkClient {
         restartAt = nil
         let (channel, theirs) = try PacketChannel.pair()
         defer { theirs.close() }
-        guard let path = ta_self_path() else { throw Errno.current }
-        let pid = ta_spawn_helper(path, "xmpp-link", theirs.rawValue)
+        let pid = ta_spawn_helper("xmpp-link", theirs.rawValue)
         if pid < 0 {
             channel.fd.close()
             throw Errno(rawValue: -pid)
