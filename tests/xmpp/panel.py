@@ -38,6 +38,19 @@ class XmppError(RuntimeError):
     """A client could not log in (or lost its stream while starting)."""
 
 
+def _describe(what, detail):
+    """WHAT, with DETAIL (an exception, a stanza, a string or nothing) explained;
+    TLS certificate failures always say "server certificate rejected"."""
+    if isinstance(detail, ssl.SSLCertVerificationError):
+        return "server certificate rejected: %s" % (detail.verify_message or detail)
+    if isinstance(detail, ssl.SSLError):
+        return "TLS handshake failed: %s" % detail
+    if detail is None or (not isinstance(detail, Exception) and not str(detail).strip()
+                          ) or detail == {}:
+        return what
+    return "%s: %s" % (what, detail)
+
+
 def _bare(jid):
     return str(jid).split("/", 1)[0]
 
@@ -74,21 +87,25 @@ class XmppClient:
         self.error = None          # XmppError of a failed start
         self.disconnects = 0       # stream losses after login
         self._cond = threading.Condition()
-        self._cursor = 0           # replies already returned by wait_reply
+        self._taken = set()        # indices of replies already returned by wait_reply
         self._thread = None
         self._loop = None
         self._xmpp = None
         self._stop_event = None
         self._ready = threading.Event()
-        self._session_started = False
         self.online = False        # logged in and the stream not lost since
 
     # -- life cycle ---------------------------------------------------------
 
     def start(self, timeout=None):
+        """Connect and log in (presence sent); raises XmppError on failure.
+        May be called again after stop() (messages and replies are kept)."""
         if self._thread is not None:
             raise RuntimeError("client already started")
         timeout = self.timeout if timeout is None else timeout
+        self.error = None
+        self._stop_event = None
+        self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(timeout,),
                                         name="xmpp-%s" % self.jid, daemon=True)
         self._thread.start()
@@ -107,7 +124,7 @@ class XmppClient:
         if t is None:
             return
         loop = self._loop
-        if loop is not None and t.is_alive():
+        if loop is not None and self._stop_event is not None and t.is_alive():
             try:
                 loop.call_soon_threadsafe(self._stop_event.set)
             except RuntimeError:  # loop already closed
@@ -115,6 +132,15 @@ class XmppClient:
         t.join(timeout)
         if t.is_alive():
             raise RuntimeError("%s: client thread did not stop within %.1f s" % (self.jid, timeout))
+        self._thread = None
+        self._loop = None
+        self._xmpp = None
+        self.online = False
+
+    def reconnect(self, timeout=None):
+        """stop() then start(): log in again, e.g. after the server restarted."""
+        self.stop()
+        return self.start(timeout)
 
     close = stop
 
@@ -195,32 +221,33 @@ class XmppClient:
         async def on_session_start(_):
             if self.presence:
                 xmpp.send_presence()
-            self._session_started = True
             self.online = True
             settle(None)
 
         def fail(why):
-            def handler(*args):
-                detail = args[0] if args else None
-                if detail in (None, {}, ""):
-                    detail = None
-                settle(XmppError("%s: %s%s" % (self.jid, why, (": %s" % (detail,)) if detail else "")))
+            def handler(detail=None):
+                settle(XmppError("%s: %s" % (self.jid, _describe(why, detail))))
             return handler
 
         def on_disconnected(reason):
             if self.online:
                 self.online = False
                 self.disconnects += 1
-            settle(XmppError("%s: stream closed before login%s"
-                             % (self.jid, (": %s" % reason) if reason else "")))
+            settle(XmppError("%s: %s" % (self.jid, _describe("stream closed before login", reason))))
 
         xmpp.add_event_handler("session_start", on_session_start)
         xmpp.add_event_handler("connection_failed", fail("connection failed"))
         xmpp.add_event_handler("ssl_invalid_chain", fail("server certificate rejected"))
         xmpp.add_event_handler("ssl_invalid_cert", fail("server certificate rejected"))
-        xmpp.add_event_handler("failed_all_auth", fail("authentication failed"))
-        xmpp.add_event_handler("no_auth", fail("no usable authentication mechanism "
-                                               "(TLS not offered?)"))
+        def on_auth_failed(_=None):
+            if self.tls != "none" and xmpp.transport is not None and \
+                    xmpp.transport.get_extra_info("ssl_object") is None:
+                settle(XmppError("%s: the server did not offer TLS; no login in the clear"
+                                 % self.jid))
+            settle(XmppError("%s: authentication failed" % self.jid))
+
+        xmpp.add_event_handler("failed_all_auth", on_auth_failed)
+        xmpp.add_event_handler("no_auth", on_auth_failed)
         xmpp.add_event_handler("stream_error", fail("stream error"))
         xmpp.add_event_handler("disconnected", on_disconnected)
         xmpp.add_event_handler("message", self._on_message)
@@ -240,6 +267,7 @@ class XmppClient:
             return
         self._ready.set()
         await self._stop_event.wait()
+        self.online = False  # our own disconnect is not counted as a loss
         xmpp.cancel_connection_attempt()
         if xmpp.transport is not None:
             try:
@@ -321,24 +349,19 @@ class XmppClient:
         self._call(lambda: self._xmpp.send_presence(pstatus=status))
 
     def wait_reply(self, timeout=5.0, predicate=None):
-        """The next parsed JSON body not yet returned by wait_reply and matching
-        PREDICATE (any, if None). Raises TimeoutError."""
+        """The first parsed JSON body, in arrival order, not yet returned by
+        wait_reply and matching PREDICATE (any, if None). Raises TimeoutError."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                for i in range(self._cursor, len(self.replies)):
-                    r = self.replies[i]
-                    if predicate is None or predicate(r):
-                        if i == self._cursor:
-                            self._cursor += 1
-                        else:  # skipped ones stay available to a later call
-                            self.replies.insert(self._cursor, self.replies.pop(i))
-                            self._cursor += 1
+                for i, r in enumerate(self.replies):
+                    if i not in self._taken and (predicate is None or predicate(r)):
+                        self._taken.add(i)
                         return r
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError("%s: no matching reply within %.1f s (got %d: %s)"
-                                       % (self.jid, timeout, len(self.replies), self.replies[-5:]))
+                    raise TimeoutError("%s: no matching reply within %.1f s (pending: %s)"
+                                       % (self.jid, timeout, self._pending()[-5:]))
                 self._cond.wait(left)
 
     def wait_replies(self, count, timeout=5.0, predicate=None):
@@ -360,10 +383,13 @@ class XmppClient:
                     raise TimeoutError("%s: no matching message within %.1f s" % (self.jid, timeout))
                 self._cond.wait(left)
 
+    def _pending(self):
+        return [r for i, r in enumerate(self.replies) if i not in self._taken]
+
     def pending_replies(self):
         """Replies received but not yet returned by wait_reply."""
         with self._cond:
-            return list(self.replies[self._cursor:])
+            return self._pending()
 
     def assert_no_reply(self, within=1.0):
         """Fail if any reply not yet returned by wait_reply is there or arrives
@@ -371,9 +397,8 @@ class XmppClient:
         deadline = time.monotonic() + within
         with self._cond:
             while True:
-                if len(self.replies) > self._cursor:
-                    raise AssertionError("%s: unexpected reply: %s"
-                                         % (self.jid, self.replies[self._cursor:]))
+                if self._pending():
+                    raise AssertionError("%s: unexpected reply: %s" % (self.jid, self._pending()))
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return

@@ -29,6 +29,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 __all__ = ["Prosody", "ProsodyError", "ensure_installed", "ensure_user", "free_port"]
@@ -221,7 +222,8 @@ class Prosody:
             "admin_interfaces = {}",
             'modules_enabled = { "roster"; "saslauth"; "tls"; "disco"; "ping"; "posix" }',
             'modules_disabled = { "s2s"; "offline"; "http"; "pep"; "carbons"; "mam"; '
-            '"c2s_csi"; "admin_shell"; "bosh"; "websocket"; "register"; "vcard4"; "vcard_legacy" }',
+            '"c2s_csi"; "admin_shell"; "bosh"; "websocket"; "register"; "vcard4"; "vcard_legacy"%s }'
+            % ('; "tls"' if self.tls == "none" else ""),
             'authentication = "internal_plain"',
             'storage = "internal"',
             "c2s_require_encryption = %s" % ("false" if self.tls == "none" else "true"),
@@ -291,8 +293,14 @@ class Prosody:
         if self.running:
             return self
         self._stdout = open(os.path.join(self.folder, "stdout.log"), "ab")
+        cmd = ["prosody", "--config", self.config_path, "-F"]
+        # Should the test process die hard (CI timeout, SIGKILL), take the
+        # server with it. The death signal is tied to the thread that forks,
+        # so only when started from the main thread.
+        if threading.current_thread() is threading.main_thread() and shutil.which("setpriv"):
+            cmd = ["setpriv", "--pdeathsig", "KILL", "--"] + cmd
         self.proc = subprocess.Popen(
-            ["prosody", "--config", self.config_path, "-F"],
+            cmd,
             stdin=subprocess.DEVNULL, stdout=self._stdout, stderr=subprocess.STDOUT,
             env=self._env(), cwd=self.folder, start_new_session=True, **self._as_user())
         deadline = time.monotonic() + timeout

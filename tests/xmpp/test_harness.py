@@ -88,22 +88,26 @@ def test_offline_recipient_bounces(xmpp_server, xmpp_pki, no_leaked_threads):
         assert panel.replies == []
 
 
-@pytest.mark.parametrize("case", ["client-pins-rogue-ca", "server-has-rogue-cert"])
-def test_wrong_ca_fails_promptly(case, tmp_path, xmpp_pki, xmpp_installed, no_leaked_threads):
+@pytest.mark.parametrize("case,tls", [("client-pins-rogue-ca", "starttls"),
+                                      ("server-has-rogue-cert", "starttls"),
+                                      ("server-has-rogue-cert", "direct")])
+def test_wrong_ca_fails_promptly(case, tls, tmp_path, xmpp_pki, xmpp_installed,
+                                 no_leaked_threads):
     p = xmpp_pki
     if case == "client-pins-rogue-ca":
         cert, key, ca = p.server_cert, p.server_key, p.rogue_ca_cert
     else:
         cert, key, ca = p.rogue_server_cert, p.rogue_server_key, p.ca_cert
-    with Prosody(str(tmp_path / "xmpp"), tls="starttls", cert=cert, key=key) as server:
+    with Prosody(str(tmp_path / "xmpp"), tls=tls, cert=cert, key=key) as server:
         jid = server.register("panel", "pw")
         t0 = time.monotonic()
-        with pytest.raises(XmppError, match="certificate"):
-            Panel(jid, "pw", server.host, server.port, ca, timeout=5).start()
+        with pytest.raises(XmppError, match="server certificate rejected: "
+                                            "unable to get local issuer certificate"):
+            Panel(jid, "pw", server.host, server.port, ca, tls=tls, timeout=5).start()
         assert time.monotonic() - t0 < 3
         # the right CA logs in on the same server
         right = p.rogue_ca_cert if case == "server-has-rogue-cert" else p.ca_cert
-        with Panel(jid, "pw", server.host, server.port, right) as ok:
+        with Panel(jid, "pw", server.host, server.port, right, tls=tls) as ok:
             assert ok.connected
 
 
@@ -124,30 +128,41 @@ def test_other_transports(tls, tmp_path, xmpp_pki, xmpp_installed, no_leaked_thr
             assert panel.wait_reply(5)["echo"] == {"n": 1}
         # a client that wants STARTTLS against a plain server does not log in
         if tls == "none":
-            with pytest.raises(XmppError):
+            with pytest.raises(XmppError, match="did not offer TLS"):
                 Panel(acc["panel"][0], "p", server.host, server.port, xmpp_pki.ca_cert,
                       tls="starttls", timeout=3).start()
 
 
+def wait_until(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def test_kill_and_restart(xmpp_server, xmpp_pki, no_leaked_threads):
     acc = accounts(xmpp_server, panel="p", device="d")
-    with client(EchoDevice, xmpp_server, xmpp_pki.ca_cert, acc["device"]) as device:
-        old_pid = xmpp_server.pid
-        xmpp_server.kill()
-        assert xmpp_server.pid is None
-        deadline = time.monotonic() + 5
-        while device.connected and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert not device.connected and device.disconnects == 1
-        with pytest.raises(XmppError):
-            client(Panel, xmpp_server, xmpp_pki.ca_cert, acc["panel"], timeout=2).start()
-    xmpp_server.start()
-    assert xmpp_server.pid != old_pid
-    # accounts survived the SIGKILL; a client logs in and talks again
-    with client(EchoDevice, xmpp_server, xmpp_pki.ca_cert, acc["device"]) as device, \
-            client(Panel, xmpp_server, xmpp_pki.ca_cert, acc["panel"]) as panel:
-        panel.send(device.jid, {"after": "restart"})
-        assert panel.wait_reply(5)["echo"] == {"after": "restart"}
+    panel = client(Panel, xmpp_server, xmpp_pki.ca_cert, acc["panel"]).start()
+    try:
+        with client(EchoDevice, xmpp_server, xmpp_pki.ca_cert, acc["device"]) as device:
+            old_pid = xmpp_server.pid
+            xmpp_server.kill()
+            assert xmpp_server.pid is None
+            assert wait_until(lambda: not device.connected and not panel.connected)
+            assert device.disconnects == 1 and panel.disconnects == 1
+            with pytest.raises(XmppError, match="connection failed"):
+                panel.reconnect(timeout=2)
+        xmpp_server.start()
+        assert xmpp_server.pid != old_pid
+        # accounts survived the SIGKILL; clients log in (again) and talk
+        panel.reconnect()
+        with client(EchoDevice, xmpp_server, xmpp_pki.ca_cert, acc["device"]) as device:
+            panel.send(device.jid, {"after": "restart"})
+            assert panel.wait_reply(5)["echo"] == {"after": "restart"}
+    finally:
+        panel.stop()
     t0 = time.monotonic()
     xmpp_server.restart()
     assert time.monotonic() - t0 < 2
