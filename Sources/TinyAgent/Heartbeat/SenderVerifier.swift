@@ -51,12 +51,6 @@ final class SenderVerifier {
         return verdict
     }
 
-    /// Forgets what is known about `pid` (it exited or was restarted).
-    func forget(pid: Int32) {
-        let keys = cache.keys.filter { UInt32($0 & 0xffff_ffff) == UInt32(bitPattern: pid) }
-        for key in keys { cache[key] = nil }
-    }
-
     private func lookUp(port: UInt16, pid: Int32) -> SenderVerdict {
         for table in tables {
             guard let text = try? Files.read(table, limit: 8 << 20) else { continue }

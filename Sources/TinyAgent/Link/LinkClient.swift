@@ -21,7 +21,6 @@ final class LinkClient {
     private(set) var restartAt: Instant?
     private var restartDelay = Duration.seconds(1)
     private var presence = ""
-    private(set) var lastOfflineReason = "starting"
 
     init(settings: LinkSettings) { self.settings = settings }
 
@@ -78,9 +77,8 @@ final class LinkClient {
                     case .online:
                         online = true
                         restartDelay = .seconds(1)
-                    case .offline(let reason):
+                    case .offline:
                         online = false
-                        lastOfflineReason = reason
                     default: break
                     }
                     handle(event)

@@ -9,15 +9,11 @@ public struct Errno: Error, Equatable, Sendable, CustomStringConvertible {
     static var current: Errno { Errno(rawValue: ta_errno()) }
 
     public static let noSuchFile = Errno(rawValue: 2)
-    public static let noSuchProcess = Errno(rawValue: 3)
     public static let interrupted = Errno(rawValue: 4)
-    public static let noChildren = Errno(rawValue: 10)
     public static let wouldBlock = Errno(rawValue: 11)
     public static let permissionDenied = Errno(rawValue: 13)
     public static let exists = Errno(rawValue: 17)
-    public static let invalidArgument = Errno(rawValue: 22)
     public static let fileTooLarge = Errno(rawValue: 27)
-    public static let connectionRefused = Errno(rawValue: 111)
 
     /// `strerror(3)`.
     public var description: String { String(cString: ta_strerror(rawValue)) }
