@@ -3,7 +3,7 @@ SWIFT ?= /opt/swift/usr/bin/swift
 export PATH := /opt/swift/usr/bin:$(PATH)
 EMBEDDED_BIN := .build-embedded/release/tinyagent
 
-.PHONY: deps embedded unit integration armhf cross-test deb test demo bench
+.PHONY: deps embedded unit integration armhf cross-test deb deb-test provision-test test demo bench
 
 deps:
 	scripts/install-deps.sh
@@ -34,7 +34,11 @@ cross-test: armhf
 deb: armhf
 	cross/build-deb.sh
 
-test: deps unit integration cross-test
+# The .deb's fields and contents, installed and purged in an armhf chroot.
+deb-test: deb
+	cross/test-deb.sh
+
+test: deps unit integration cross-test deb-test provision-test
 
 demo: deps embedded
 	python3 scripts/demo.py
@@ -42,3 +46,9 @@ demo: deps embedded
 # Figures for BENCHMARKS.md (rewrites it).
 bench:
 	bench/run.sh
+
+# Provisioning an SD card root (buildroot/): a fake root filesystem, the unit file, and a
+# copy of the cached armhf rootfs end to end (cross/rootfs-armhf.sh: ~4 min the first time).
+provision-test: embedded armhf
+	cross/rootfs-armhf.sh
+	python3 -m pytest -q -p no:cacheprovider tests/provision

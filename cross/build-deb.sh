@@ -7,7 +7,8 @@
 #
 # Contents: /home/pi/technospurs/{certs,cfg,wdog,downloads,SmartMeter,bin,logs}/ (SPEC §3),
 # bin/tinyagent, bin/tinyagent_heartbeat.py (the Python helper, Python 3.5+),
-# /usr/bin/tinyagent (symlink), /lib/systemd/system/tinyagent.service (cross/deb/).
+# /usr/bin/tinyagent (symlink), /lib/systemd/system/tinyagent.service (the one unit file,
+# from buildroot/overlay/, which buildroot/provision lays on an SD card too).
 # postinst gives the folders to the target's `pi` user, makes cfg/ 0700 and enables the
 # service; Depends lists the Buster packages (minimum versions = Buster's) of the
 # libraries in the binary's DT_NEEDED, the same floor cross/buster-check.py proves.
@@ -58,7 +59,7 @@ install -m 0755 "$BIN" "$base/bin/tinyagent"
 install -m 0644 "$HELPER" "$base/bin/tinyagent_heartbeat.py"
 install -d "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/usr/share/doc/tinyagent"
 ln -s /home/pi/technospurs/bin/tinyagent "$stage/usr/bin/tinyagent"
-install -m 0644 "$TA_ROOT/cross/deb/tinyagent.service" "$stage/lib/systemd/system/tinyagent.service"
+install -m 0644 "$TA_ROOT/buildroot/overlay/lib/systemd/system/tinyagent.service" "$stage/lib/systemd/system/tinyagent.service"
 printf 'tinyagent %s, built from %s\n' "$version" \
     "$(git -C "$TA_ROOT" rev-parse --short HEAD 2>/dev/null || echo 'an unversioned tree')" \
     >"$stage/usr/share/doc/tinyagent/README"

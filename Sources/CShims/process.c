@@ -97,6 +97,21 @@ pid_t ta_spawn(const char *command, const char *cwd, int out_fd,
                int set_ids, uint32_t uid, uint32_t gid) {
     char storage[3 * 1100];
     char **env = child_environment(set_ids, uid, storage, sizeof storage);
+    // The user's supplementary groups (video, gpio, i2c… for a camera or a
+    // meter interface), looked up here: the child may not allocate.
+    gid_t groups[64];
+    int ngroups = 1;
+    groups[0] = gid;
+    if (set_ids) {
+        struct passwd pw, *found = NULL;
+        char buf[2048];
+        int n = 64;
+        if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found &&
+            getgrouplist(pw.pw_name, gid, groups, &n) >= 0)
+            ngroups = n;
+        else
+            groups[0] = gid, ngroups = 1;
+    }
     if (!env) return -ENOMEM;
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     int report[2];
@@ -117,8 +132,7 @@ pid_t ta_spawn(const char *command, const char *cwd, int out_fd,
         int err = 0;
         if (setsid() < 0) err = errno;
         if (!err && set_ids) {
-            gid_t group = gid;
-            if (setgroups(1, &group) != 0 || setgid(gid) != 0 || setuid(uid) != 0) err = errno;
+            if (setgroups((size_t)ngroups, groups) != 0 || setgid(gid) != 0 || setuid(uid) != 0) err = errno;
         }
         if (!err && chdir(cwd) != 0) err = errno;
         if (!err && (dup2(devnull, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)) err = errno;

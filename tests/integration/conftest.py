@@ -165,11 +165,11 @@ class AgentRun:
         except OSError:
             return ""
 
-    def start_sample(self, name, *args, user=None, interval=0.2):
+    def start_sample(self, name, *args, user=None, extra_groups=None, interval=0.2):
         """meter_reader.py started as a process the agent did not start."""
         cmd = [PYTHON, os.path.join(self.root, "SmartMeter", "meter_reader.py"), "--name", name,
                "--interval", str(interval), "--port", str(self.port)] + list(args)
-        proc = subprocess.Popen(cmd, cwd=os.path.join(self.root, "SmartMeter"), user=user,
+        proc = subprocess.Popen(cmd, cwd=os.path.join(self.root, "SmartMeter"), user=user, extra_groups=extra_groups,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         self.samples.append(proc)
         return proc

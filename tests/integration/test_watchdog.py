@@ -93,3 +93,22 @@ def test_a_shell_script_heartbeating_through_the_cli_is_verified_and_restarted(a
     restarted = wait_for(lambda: (lambda q: q if q["pid"] != proc.pid and q["state"] == "running" else None)(
         agent.process("shell_meter")), timeout=8, what="the script restarted from its run_command")
     assert pid_alive(restarted["pid"])
+
+
+def test_the_restarted_instance_keeps_its_users_supplementary_groups(agents):
+    # A meter reader's user is in groups such as video or gpio; a restart
+    # must not drop them.
+    subprocess.run(["groupadd", "-f", "tinyagent-it-extra"], check=True)
+    if subprocess.run(["id", "tinyagent-it-user"], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                        "-G", "tinyagent-it-extra", "tinyagent-it-user"], check=True)
+    extra = int(subprocess.run(["getent", "group", "tinyagent-it-extra"], capture_output=True, text=True,
+                               check=True).stdout.split(":")[2])
+    agent = agents(FAST).start()
+    hung = agent.start_sample("grouped", "--hang-after", "1", user="tinyagent-it-user", extra_groups=[extra])
+    wait_for(lambda: agent.process("grouped"), what="the sample to be known")
+    restarted = wait_for(lambda: (lambda p: p if p and p["pid"] != hung.pid and p["state"] == "running" else None)(
+        agent.process("grouped")), timeout=8, what="the restarted instance")
+    with open("/proc/%d/status" % restarted["pid"]) as f:
+        groups = next(line for line in f if line.startswith("Groups:")).split()[1:]
+    assert str(extra) in groups

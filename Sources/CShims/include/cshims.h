@@ -85,7 +85,7 @@ int ta_user_by_name(const char *name, uint32_t *uid, uint32_t *gid);
 
 // Starts `/bin/sh -c command` in a new session with cwd `cwd`, stdin from
 // /dev/null, stdout and stderr to `out_fd`, as uid/gid when `set_ids`
-// (setgroups, setgid, then setuid), with the agent's environment minus the
+// (the user's groups, setgid, then setuid), with the agent's environment minus the
 // systemd variables and HOME/USER/LOGNAME of the target user.
 // Returns the child's pid, or -errno when the child could not be started or
 // its exec failed (the child is reaped then).
