@@ -6,6 +6,8 @@
 # Cases:
 #   version      `tinyagent version` exits 0 and prints an X.Y.Z version
 #   help         `tinyagent --help` exits 0 and prints the usage
+#   config       `config encrypt` output decrypts with `openssl enc` to the input, and
+#                `config decrypt --show-secrets` reads it back
 #   restart      the agent (`run --root TMP --heartbeat-port N`) and a sample process that
 #                heartbeats with `tinyagent heartbeat` (both under qemu-arm), then stops;
 #                the agent must start it again, seen in the sample's own start log and in
@@ -65,6 +67,28 @@ else
 fi
 
 # ---- the agent restarts a process that stopped heartbeating -----------------------------
+# Config round trip: encrypted by the armhf binary, decrypted by openssl with the seed's
+# key and IV, and back; decrypted by the armhf binary with --show-secrets.
+config_case() {
+    local plain="$T/plain.json" enc="$T/config_file.bin" rc=0
+    printf '%s' '{"xmpp_client": {"client_jid": "meter@example.org", "client_password": "s3cret",
+        "cpanel_jid": "panel@example.org", "rpi_unique_id": "smoke-01"}}' >"$plain"
+    "${QEMU[@]}" "$BIN" config encrypt --in "$plain" --out "$enc" >"$T/config.out" 2>&1 || rc=$?
+    local key iv
+    key=$(printf '01234567890123456789012345678901' | od -An -tx1 | tr -d ' \n')
+    iv=$(printf '0123456789012345' | od -An -tx1 | tr -d ' \n')
+    if [ "$rc" -ne 0 ] || ! openssl enc -d -aes-256-cbc -K "$key" -iv "$iv" -in "$enc" | cmp -s - "$plain"; then
+        bad "config: armhf encrypt does not decrypt with openssl to the input"; show "$T/config.out"; return
+    fi
+    "${QEMU[@]}" "$BIN" config decrypt --in "$enc" --show-secrets >"$T/config.dec" 2>&1 || rc=$?
+    if [ "$rc" -eq 0 ] && grep -q '"client_password":"s3cret"' "$T/config.dec"; then
+        ok "config: encrypt → openssl → identical; decrypt --show-secrets reads it back"
+    else
+        bad "config: armhf decrypt"; show "$T/config.dec"
+    fi
+}
+config_case
+
 restart_case() {
     local R="$T/root" port
     mkdir -p "$R"/{certs,cfg,wdog,downloads,SmartMeter,bin,logs}
