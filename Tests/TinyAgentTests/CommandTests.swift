@@ -109,7 +109,8 @@ import Testing
     }
 
     @Test func bareJIDsDropTheResourceAndCase() {
-        #expect(CommandProcessor.bare("Panel@Example.ORG/Web-1") == "panel@example.org")
+        #expect(JID.comparable("Panel@Example.ORG/Web-1") == "panel@example.org")
+        #expect(JID.comparable("no-at-sign") == nil)
         #expect(CommandProcessor.commandNumber(in: #"{"command_no" : 12,"#) == 12)
         #expect(CommandProcessor.commandNumber(in: #"{"command_no":"12"}"#) == nil)
     }

@@ -82,6 +82,25 @@ def test_status_round_trip_through_prosody(agents, server, pki):
     assert (p["name"], p["version"], p["state"]) == ("reader", "1.0.3", "running")
 
 
+def test_the_panel_may_subscribe_and_reads_a_status_line_kept_current(agents, server, pki):
+    agent = agents(FAST)
+    configure(agent, server.port, pki)
+    agent.start()
+    online(agent)
+    with panel_for(server, pki) as panel:
+        panel.subscribe("device@localhost")
+        first = panel.wait_presence(timeout=10, predicate=lambda p: p["from"].startswith("device@localhost") and p["status"])
+        assert first["status"].startswith("tinyagent ") and "processes 0/0 up" in first["status"]
+        assert "no update in progress" in first["status"]
+        agent.start_sample("reader")
+        panel.wait_presence(timeout=10, predicate=lambda p: "processes 1/1 up" in p["status"])
+    with panel_for(server, pki, "stranger") as stranger:
+        stranger.subscribe("device@localhost")
+        time.sleep(1.5)
+        assert not [p for p in stranger.presences if p["from"].startswith("device@") and p["status"]]
+    assert "presence subscription from stranger@localhost" in agent.log()
+
+
 def test_a_message_from_another_jid_gets_no_reply_and_has_no_effect(agents, server, pki):
     agent = agents(FAST)
     configure(agent, server.port, pki)

@@ -84,6 +84,7 @@ class XmppClient:
         self.messages = []
         self.replies = []
         self.errors = []
+        self.presences = []  # {"from", "type", "status", "time"} of others' presence
         self.error = None          # XmppError of a failed start
         self.disconnects = 0       # stream losses after login
         self._cond = threading.Condition()
@@ -251,6 +252,7 @@ class XmppClient:
         xmpp.add_event_handler("stream_error", fail("stream error"))
         xmpp.add_event_handler("disconnected", on_disconnected)
         xmpp.add_event_handler("message", self._on_message)
+        xmpp.add_event_handler("presence", self._on_presence)
         xmpp.add_event_handler("message_error", self._on_message_error)
 
         xmpp.connect(self.host, self.port)
@@ -287,6 +289,33 @@ class XmppClient:
         with self._cond:
             self.errors.append(entry)
             self._cond.notify_all()
+
+    def _on_presence(self, presence):
+        if presence["from"].bare == self.jid.split("/")[0]:
+            return
+        entry = {"from": str(presence["from"]), "type": presence["type"], "status": presence["status"],
+                 "time": time.monotonic()}
+        with self._cond:
+            self.presences.append(entry)
+            self._cond.notify_all()
+
+    def subscribe(self, jid):
+        """Ask for JID's presence (roster subscription)."""
+        self._call(lambda: self._xmpp.send_presence(pto=jid, ptype="subscribe"))
+
+    def wait_presence(self, timeout=5.0, predicate=None):
+        """The first presence entry matching PREDICATE. Raises TimeoutError."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for p in self.presences:
+                    if predicate is None or predicate(p):
+                        return p
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("%s: no matching presence within %.1f s (got %s)"
+                                       % (self.jid, timeout, self.presences[-5:]))
+                self._cond.wait(left)
 
     def _on_message(self, msg):
         mtype = msg["type"]

@@ -204,7 +204,7 @@ public final class Agent {
         }
         let link = LinkClient(settings: LinkSettings(
             jid: config.clientJID, password: config.password, host: config.host, port: config.port ?? 0,
-            tlsRequired: config.tlsRequired, caFile: "\(paths.certs)/cacert.pem"))
+            tlsRequired: config.tlsRequired, caFile: "\(paths.certs)/cacert.pem", panel: config.panelJID))
         let processor = CommandProcessor(
             panelJID: config.panelJID, deviceID: config.deviceID, journal: journal, logger: logger,
             status: { self.statusReport() }, restart: { self.supervisor.restart(name: $0, now: Clock.now()) })

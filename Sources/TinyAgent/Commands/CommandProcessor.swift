@@ -13,7 +13,7 @@ final class CommandProcessor {
 
     init(panelJID: String, deviceID: String, journal: CommandJournal, logger: Logger,
          status: @escaping () -> StatusReport, restart: @escaping (String) -> Bool) {
-        self.panelJID = CommandProcessor.bare(panelJID) ?? panelJID
+        self.panelJID = JID.comparable(panelJID) ?? panelJID
         self.deviceID = deviceID
         self.journal = journal
         self.logger = logger
@@ -23,7 +23,7 @@ final class CommandProcessor {
 
     /// The answer to send for a message, or nil when none is owed.
     func handle(from sender: String, body: String, now: Instant) -> (commandNo: Int64, answer: String)? {
-        guard CommandProcessor.bare(sender) == panelJID else {
+        guard JID.comparable(sender) == panelJID else {
             if strangerLog.shouldLog(now: now) {
                 logger.warning("message from \(sender) ignored: only \(panelJID) gives commands")
             }
@@ -88,13 +88,6 @@ final class CommandProcessor {
         extra(&w)
         w.endObject()
         return w.text
-    }
-
-    /// `local@domain/resource` → `local@domain`, lowercased (JIDs compare
-    /// without case in their local part and domain); nil when not a JID.
-    static func bare(_ jid: String) -> String? {
-        guard let parsed = JID(jid) else { return nil }
-        return String(decoding: parsed.bare.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 32 : $0 }, as: UTF8.self)
     }
 
     /// The `command_no` of a body that is not valid JSON, when one can be

@@ -26,6 +26,13 @@ public struct JID: Equatable {
     /// `local@domain`, what a message's sender is compared against.
     public var bare: String { "\(local)@\(domain)" }
 
+    /// The bare JID of `text`, lowercased: local parts and domains compare
+    /// without case. nil when `text` is not a JID.
+    static func comparable(_ text: String) -> String? {
+        guard let parsed = JID(text) else { return nil }
+        return String(decoding: parsed.bare.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 32 : $0 }, as: UTF8.self)
+    }
+
     /// Why `text` is not a well-formed JID, or nil when it is. Never quotes
     /// `text`, so callers may log the reason.
     public static func problem(in text: String) -> String? {

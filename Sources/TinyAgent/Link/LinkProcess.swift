@@ -11,6 +11,8 @@ struct LinkSettings {
     var tlsRequired: Bool
     /// The CA file to verify the server against (`certs/cacert.pem`).
     var caFile: String
+    /// The panel, whose presence subscription the link accepts.
+    var panel: String
 
     func packet() -> JSONWriter {
         var w = JSONWriter()
@@ -21,24 +23,28 @@ struct LinkSettings {
         w.key("port"); w.integer(port)
         w.key("tls_required"); w.bool(tlsRequired)
         w.key("ca_file"); w.string(caFile)
+        w.key("panel"); w.string(panel)
         w.endObject()
         return w
     }
 
-    init(jid: String, password: String, host: String?, port: UInt16, tlsRequired: Bool, caFile: String) {
+    init(jid: String, password: String, host: String?, port: UInt16, tlsRequired: Bool, caFile: String, panel: String) {
         self.jid = jid
         self.password = password
         self.host = host
         self.port = port
         self.tlsRequired = tlsRequired
         self.caFile = caFile
+        self.panel = panel
     }
 
     init?(packet: JSONValue) {
         guard let jid = packet["jid"]?.stringValue, let password = packet["password"]?.stringValue,
               let port = packet["port"]?.integerValue, port >= 0, port <= 65535,
-              let tls = packet["tls_required"]?.boolValue, let ca = packet["ca_file"]?.stringValue else { return nil }
-        self.init(jid: jid, password: password, host: packet["host"]?.stringValue, port: UInt16(port), tlsRequired: tls, caFile: ca)
+              let tls = packet["tls_required"]?.boolValue, let ca = packet["ca_file"]?.stringValue,
+              let panel = packet["panel"]?.stringValue else { return nil }
+        self.init(jid: jid, password: password, host: packet["host"]?.stringValue, port: UInt16(port), tlsRequired: tls,
+                  caFile: ca, panel: panel)
     }
 }
 
@@ -123,6 +129,10 @@ final class LinkProcess {
             Unmanaged<LinkProcess>.fromOpaque(userdata!).takeUnretainedValue().received(stanza)
             return 1
         }, nil, "message", nil, Unmanaged.passUnretained(self).toOpaque())
+        xmpp_handler_add(conn, { conn, stanza, userdata in
+            Unmanaged<LinkProcess>.fromOpaque(userdata!).takeUnretainedValue().receivedPresence(stanza)
+            return 1
+        }, nil, "presence", "subscribe", Unmanaged.passUnretained(self).toOpaque())
         let result = withOptionalCString(settings.host) { host in
             xmpp_connect_client(conn, host, settings.port, { conn, event, error, streamError, userdata in
                 Unmanaged<LinkProcess>.fromOpaque(userdata!).takeUnretainedValue().connectionEvent(event, error)
@@ -201,6 +211,23 @@ final class LinkProcess {
             $0.key("from"); $0.string(String(cString: from))
             $0.key("body"); $0.string(bodyText)
         }
+    }
+
+    /// The panel may subscribe to the device's presence, to read its status
+    /// line; anyone else's request is left unanswered.
+    private func receivedPresence(_ stanza: OpaquePointer?) {
+        guard let stanza, let conn, let from = xmpp_stanza_get_from(stanza), let settings else { return }
+        let sender = String(cString: from)
+        guard JID.comparable(sender) == JID.comparable(settings.panel) else {
+            report(.warning, "presence subscription from \(sender) ignored")
+            return
+        }
+        let answer = xmpp_presence_new(ctx)
+        xmpp_stanza_set_type(answer, "subscribed")
+        xmpp_stanza_set_to(answer, from)
+        xmpp_send(conn, answer)
+        xmpp_stanza_release(answer)
+        sendPresence()
     }
 
     private func send(to: String, body: String, id: String) {
