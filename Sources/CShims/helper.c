@@ -1,6 +1,7 @@
 // Helper processes of the agent (the XMPP link) and run-time look-ups.
 #define _GNU_SOURCE
 #include "cshims.h"
+#include "child.h"
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,10 +22,7 @@ pid_t ta_spawn_helper(const char *arg, int fd) {
     char *const argv[] = {"tinyagent", (char *)arg, NULL};
     pid_t pid = fork();
     if (pid == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
+        ta_child_reset_signals();
         // dup2 clears close-on-exec on the copy; the helper blocks on it.
         if (dup2(devnull, 0) < 0 || dup2(fd, 3) < 0) _exit(127);
         int flags = fcntl(3, F_GETFL);

@@ -1,6 +1,7 @@
 // Processes: spawning, reaping, signalling, users, and /proc look-ups.
 #define _GNU_SOURCE
 #include "cshims.h"
+#include "child.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +46,13 @@ int ta_user_by_name(const char *name, uint32_t *uid, uint32_t *gid) {
     *uid = pw.pw_uid;
     *gid = pw.pw_gid;
     return 0;
+}
+
+void ta_child_reset_signals(void) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
 }
 
 static int dropped_variable(const char *entry) {
@@ -125,10 +133,7 @@ pid_t ta_spawn(const char *command, const char *cwd, int out_fd,
     pid_t pid = fork();
     if (pid == 0) {
         // Child: async-signal-safe calls only, until exec.
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
+        ta_child_reset_signals();
         int err = 0;
         if (setsid() < 0) err = errno;
         if (!err && set_ids) {
