@@ -9,7 +9,10 @@
 //   od -An -t u8 -N 64 FILE  ->  malloc calloc realloc posix_memalign
 //                                aligned_alloc memalign valloc free
 // The library removes LD_PRELOAD and MALLOC_COUNT_FILE from the environment
-// at load, so the program's children are not counted.
+// at load, so the program's children are not counted - unless
+// $MALLOC_COUNT_CHILD_FILE is set: then LD_PRELOAD stays, and the program's
+// children (e.g. the agent's link process, which it execs from
+// /proc/self/exe) count in that file instead, their own children not at all.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -46,8 +49,15 @@ __attribute__((constructor(101))) static void map_counters(void) {
         }
         if (fd >= 0) close(fd);
     }
-    unsetenv("LD_PRELOAD");
-    unsetenv("MALLOC_COUNT_FILE");
+    const char *child = getenv("MALLOC_COUNT_CHILD_FILE");
+    if (child && *child) {
+        setenv("MALLOC_COUNT_FILE", child, 1);
+        unsetenv("MALLOC_COUNT_CHILD_FILE");
+    } else {
+        unsetenv("LD_PRELOAD");
+        unsetenv("MALLOC_COUNT_FILE");
+        unsetenv("MALLOC_COUNT_CHILD_FILE");
+    }
 }
 
 void *malloc(size_t n) { count(MALLOC); return __libc_malloc(n); }

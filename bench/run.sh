@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# bench/run.sh: measures tinyagent's footprint figures (issue 2) and writes
-# BENCHMARKS.md at the repository root.
+# bench/run.sh: measures tinyagent's footprint figures (issue 2) and the
+# control channel's (issue 4, bench/xmpp.py: a private prosody and a panel
+# stand-in from tests/xmpp/) and writes BENCHMARKS.md at the repository root.
 #   bench/run.sh                      build the Embedded binary, measure, write
 #   TINYAGENT_BIN=PATH bench/run.sh   measure that binary instead (no build)
 #   BENCH_KEEP=1 bench/run.sh         keep the work folder (agents' roots, logs)
-# About a minute of measuring, plus the Embedded build when it is stale; the
-# whole run is cut off after 290 s. Agents run on temporary roots and
+# About two and a half minutes of measuring, plus the Embedded build when it
+# is stale; the whole run is cut off after 420 s. Agents run on temporary roots and
 # free loopback ports; everything started here is stopped at the end.
 set -euo pipefail
-if [ -z "${BENCH_TIMED:-}" ]; then BENCH_TIMED=1 exec timeout -k 10 290 "$0" "$@"; fi
+if [ -z "${BENCH_TIMED:-}" ]; then BENCH_TIMED=1 exec timeout -k 10 420 "$0" "$@"; fi
 cd "$(dirname "$0")/.."
 REPO=$PWD
 W=$(mktemp -d /tmp/tinyagent-bench.XXXXXX)
@@ -36,6 +37,17 @@ if ! dpkg -s "${PKGS[@]%%=*}" >/dev/null 2>&1; then
         apt-get install -y -q --no-install-recommends "${PKGS[@]%%=*}" >/dev/null
 fi
 command -v swift >/dev/null || [ -n "${TINYAGENT_BIN:-}" ] || { say "swift is not on PATH (the project's toolchain)"; exit 69; }
+# The control channel's part: a Python with slixmpp (tests/python/requirements.txt)
+# for the panel stand-in; prosody comes from apt (tests/xmpp/prosody.py installs it).
+PY=""
+for p in python3 /usr/bin/python3; do
+    if command -v "$p" >/dev/null && "$p" -c 'import slixmpp' 2>/dev/null; then PY=$p; break; fi
+done
+if [ -z "$PY" ] && command -v python3 >/dev/null; then
+    say "installing tests/python/requirements.txt (slixmpp, for the panel stand-in)"
+    python3 -m pip install -q --disable-pip-version-check -r tests/python/requirements.txt >&2 &&
+        python3 -c 'import slixmpp' 2>/dev/null && PY=python3
+fi
 CC=$(command -v gcc-12 || command -v gcc)
 
 BUILD_CMD="TINYAGENT_EMBEDDED=1 swift build -c release --scratch-path .build-embedded-bench"
@@ -50,6 +62,10 @@ fi
 for f in hb_sender hung_sample udp_sink; do "$CC" -O2 -Wall -o "$W/$f" "bench/$f.c"; done
 "$CC" -O2 -Wall -fPIC -shared -o "$W/malloc_count.so" bench/malloc_count.c
 "$CC" -O2 -Wall -o "$W/idle_ref" bench/idle_ref.c -Wl,--no-as-needed -lsystemd -lm
+closure() { ldd "$1" | awk '$1 !~ /^linux-vdso/ { print $1 }' | sort; }
+AGENT_ONLY_LIBS=$(comm -23 <(closure "$BIN") <(closure "$W/idle_ref") | paste -sd' ' | sed 's/ /, /g')
+if [ -z "$AGENT_ONLY_LIBS" ]; then CLOSURE_NOTE='the same libraries as the agent, `ldd` lists the same closure'
+else CLOSURE_NOTE="the agent's libraries before the control channel; "'`ldd`'": the agent also links $AGENT_ONLY_LIBS (see §7.3)"; fi
 
 # --- Helpers.
 declare -A APID PORT
@@ -229,6 +245,24 @@ SPAWN_STATS=$(awk 'NR > 1 && $3 != "-" { print $3 }' "$W/restart.samples" | stat
 SPAWN_FIRST=$(awk 'NR == 1 { print $3 }' "$W/restart.samples")
 SAMPLES=$(awk '{ printf "%s%s/%s", (NR > 1 ? ", " : ""), $2, $3 }' "$W/restart.samples")
 
+# --- 7. Control channel (XMPP): bench/xmpp.py writes the section and its
+# summary rows; everything it starts it stops (also on SIGTERM).
+XMPP_STATUS=0
+if [ -n "$PY" ]; then
+    say "control channel (XMPP): about 75 s"
+    "$PY" bench/xmpp.py --bin "$BIN" --work "$W/xmpp" --malloc-count "$W/malloc_count.so" \
+        --out "$W/xmpp.md" --rows "$W/xmpp.rows" || XMPP_STATUS=$?
+else
+    XMPP_STATUS=69; echo "no Python with slixmpp (pip install -r tests/python/requirements.txt)" >"$W/xmpp.why"
+fi
+[ "$XMPP_STATUS" = 0 ] || say "the control channel's figures were not measured"
+if [ ! -s "$W/xmpp.md" ]; then  # (on a failure it measured, bench/xmpp.py says why there)
+    [ "$XMPP_STATUS" != 0 ] || XMPP_STATUS=1
+    printf '## 7. Control channel (XMPP)\n\nNot measured in this run (bench/xmpp.py: exit %s%s).\n' \
+        "$XMPP_STATUS" "$([ -s "$W/xmpp.why" ] && echo "; $(cat "$W/xmpp.why")")" >"$W/xmpp.md"
+    : >"$W/xmpp.rows"
+fi
+
 # --- BENCHMARKS.md
 say "writing BENCHMARKS.md"
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
@@ -239,7 +273,8 @@ cat >"$REPO/BENCHMARKS.md" <<EOF
 
 Every figure below comes from one run of \`bench/run.sh\` (it writes this file). It builds the
 Embedded binary with \`$BUILD_CMD\`, compiles the C helpers in \`bench/\` with gcc, and runs each
-agent on a temporary root (\`\$T\` below) and a free loopback port (\`\$P\`).
+agent on a temporary root (\`\$T\` below) and a free loopback port (\`\$P\`); the control channel's
+figures (§7) come from \`bench/xmpp.py\`, which it runs, against a private prosody on loopback.
 
 - Date: $(date -u '+%Y-%m-%d %H:%M UTC')
 - Machine: $(nproc) cores (nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), kernel $(uname -r), Debian $(cat /etc/debian_version); shared and noisy (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))
@@ -256,6 +291,7 @@ agent on a temporary root (\`\$T\` below) and a free loopback port (\`\$P\`).
 | Idle wake-ups, no processes | ${WAKE[idle0]}/s | ≤ 1/s | $(verdict "${WAKE[idle0]} <= 1") |
 | Restart begun (SIGTERM) after a missed deadline | $TERM_STATS | ≤ 50 ms | $(verdict "$TERM_MAX <= 50") |
 | Stripped Embedded binary (x86_64) | $SIZE bytes ($(awk -v s=$SIZE 'BEGIN { printf "%.2f", s / 1048576 }') MiB; unstripped $SIZE_UNSTRIPPED) | — | |
+$(cat "$W/xmpp.rows")
 
 ## 1. Heap allocations per heartbeat
 
@@ -296,8 +332,8 @@ Three agents (settings \`$IDLE_CFG\`) and the reference run side by side; the ag
 0 processes, each heartbeating every 5 s (\`hb_sender -p \$P -n meter_a -r 0.2\`). Read after
 $IDLE_WINDOW s idle from \`/proc/PID/status\` (VmRSS, RssAnon, RssFile, VmHWM) and
 \`/proc/PID/smaps_rollup\` (Private_Dirty). The reference, \`bench/idle_ref.c\`, links libsystemd,
-libm and libc (\`gcc idle_ref.c -Wl,--no-as-needed -lsystemd -lm\`: the same libraries as the agent,
-\`ldd\` lists the same closure) and only sleeps.
+libm and libc (\`gcc idle_ref.c -Wl,--no-as-needed -lsystemd -lm\`: $CLOSURE_NOTE)
+and only sleeps.
 
 | Process | VmRSS KiB | RssAnon KiB | RssFile KiB | Private_Dirty KiB | VmHWM KiB | Threads |
 |---|---|---|---|---|---|---|
@@ -354,6 +390,9 @@ $BUILD_CMD
 cp .build-embedded-bench/release/tinyagent \$T/tinyagent.stripped && strip \$T/tinyagent.stripped && stat -c %s \$T/tinyagent.stripped
 \`\`\`
 Stripped: **$SIZE bytes**; unstripped: $SIZE_UNSTRIPPED bytes.
+
+$(cat "$W/xmpp.md")
 EOF
 say "done: BENCHMARKS.md"
-grep '^|' "$REPO/BENCHMARKS.md" | sed -n '1,12p' >&2
+grep '^|' "$REPO/BENCHMARKS.md" | sed -n '1,16p' >&2
+exit "$XMPP_STATUS"
