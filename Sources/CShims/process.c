@@ -254,3 +254,5 @@ int64_t ta_process_gid(pid_t pid) {
     const char *line = strstr(buf, "\nGid:");
     return line ? strtoll(line + 5, NULL, 10) : -1;
 }
+
+int ta_setenv(const char *name, const char *value) { return setenv(name, value, 1); }

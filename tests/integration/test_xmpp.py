@@ -163,6 +163,19 @@ def test_a_server_certificate_from_another_ca_is_refused_and_the_log_says_why(ag
     assert "authenticated as device@localhost" not in server.log_tail(200).lower()
 
 
+def test_only_the_pinned_ca_is_trusted_not_the_system_store(agents, server, pki, monkeypatch):
+    # The server's CA stands in the "system store" (OpenSSL's default verify
+    # paths) while certs/cacert.pem holds another CA: no login.
+    monkeypatch.setenv("SSL_CERT_FILE", pki.ca_cert)
+    monkeypatch.setenv("SSL_CERT_DIR", os.path.dirname(pki.ca_cert))
+    agent = agents(FAST)
+    configure(agent, server.port, pki, ca=pki.rogue_ca_cert)
+    agent.start()
+    wait_for(lambda: "server certificate not trusted" in agent.log(), timeout=10, what="the refusal")
+    assert agent.status()["xmpp"] != "online"
+    assert "authenticated as device@localhost" not in server.log_tail(200).lower()
+
+
 @pytest.mark.parametrize("kind", ["unreachable", "dns failure", "silent", "stalls mid-handshake"])
 def test_heartbeats_and_watchdog_pings_go_on_while_the_server_is_unreachable_or_stalls(agents, pki, root, kind):
     notify = NotifySocket(os.path.join(root, "notify.sock"))

@@ -134,3 +134,6 @@ void *ta_lookup_symbol(const char *name);
 int64_t ta_free_bytes(const char *path);
 // poll(2) for input on one descriptor: 1 readable, 0 timeout, -1 error.
 int ta_wait_readable(int fd, int timeout_ms);
+
+// setenv(3), overwriting.
+int ta_setenv(const char *name, const char *value);

@@ -85,6 +85,7 @@ final class LinkProcess {
         }
         self.settings = settings
         LinkProcess.current = self
+        pinCA(settings.caFile)
         xmpp_initialize()
         logger.pointee = xmpp_log_t(handler: { userdata, level, area, message in
             guard let userdata, level.rawValue >= XMPP_LEVEL_WARN.rawValue else { return }
@@ -141,17 +142,25 @@ final class LinkProcess {
         if result != 0 { lost("cannot start connecting to \(settings.host ?? settings.jid)") }
     }
 
-    /// `xmpp_conn_set_cafile` exists from libstrophe 0.11; Raspbian Buster
-    /// has 0.9.2, so it is looked up at run time.
+    /// Only `certs/cacert.pem` is trusted (SPEC §3). libstrophe (every
+    /// version, OpenSSL backend) loads OpenSSL's default verify paths, and
+    /// `xmpp_conn_set_cafile` (0.11+) only adds to them: pointing the
+    /// defaults at the CA file — in this process only — is what pins it,
+    /// on Buster's 0.9.2 too.
+    private func pinCA(_ path: String) {
+        _ = withCString("SSL_CERT_FILE") { name in withCString(path) { ta_setenv(name, $0) } }
+        _ = withCString("SSL_CERT_DIR") { name in withCString(Files.parent(of: path)) { ta_setenv(name, $0) } }
+    }
+
+    /// `xmpp_conn_set_cafile` and the certificate-failure handler exist from
+    /// libstrophe 0.11; Raspbian Buster has 0.9.2, so both are looked up at
+    /// run time.
     private func setCAFile(_ path: String) {
         typealias SetCAFile = @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> Void
-        guard let symbol = ta_lookup_symbol("xmpp_conn_set_cafile") else {
-            report(.warning, "libstrophe has no xmpp_conn_set_cafile: the server is verified against the system store, not \(path)")
-            return
-        }
+        guard let symbol = ta_lookup_symbol("xmpp_conn_set_cafile") else { return }
         let setCAFile = unsafeBitCast(symbol, to: SetCAFile.self)
         withCString(path) { setCAFile(conn, $0) }
-        // Same age: with a handler that refuses, the log says why.
+        // With a handler that refuses, the log says why.
         typealias CertFailHandler = @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> Int32
         typealias SetCertFailHandler = @convention(c) (OpaquePointer?, CertFailHandler?) -> Void
         guard let setHandler = ta_lookup_symbol("xmpp_conn_set_certfail_handler") else { return }
