@@ -1,5 +1,5 @@
 // idle_ref.c: the reference for the idle-memory figure in bench/run.sh. It
-// links the agent's shared libraries (libsystemd, libm, libc; built with
+// links the agent's shared libraries (bench/run.sh passes the agent's DT_NEEDED list; built with
 // --no-as-needed so none is dropped) and does nothing but sleep.
 #include <systemd/sd-daemon.h>
 #include <math.h>

@@ -61,7 +61,10 @@ else
 fi
 for f in hb_sender hung_sample udp_sink; do "$CC" -O2 -Wall -o "$W/$f" "bench/$f.c"; done
 "$CC" -O2 -Wall -fPIC -shared -o "$W/malloc_count.so" bench/malloc_count.c
-"$CC" -O2 -Wall -o "$W/idle_ref" bench/idle_ref.c -Wl,--no-as-needed -lsystemd -lm
+# The reference links exactly the agent's DT_NEEDED libraries (the issue's
+# "a C program that links the same shared libraries and only sleeps").
+REF_LIBS=$(readelf -d "$BIN" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | grep -v '^libc\.so' | sed 's/^/-l:/' | paste -sd' ')
+"$CC" -O2 -Wall -o "$W/idle_ref" bench/idle_ref.c -Wl,--no-as-needed $REF_LIBS
 closure() { ldd "$1" | awk '$1 !~ /^linux-vdso/ { print $1 }' | sort; }
 AGENT_ONLY_LIBS=$(comm -23 <(closure "$BIN") <(closure "$W/idle_ref") | paste -sd' ' | sed 's/ /, /g')
 if [ -z "$AGENT_ONLY_LIBS" ]; then CLOSURE_NOTE='the same libraries as the agent, `ldd` lists the same closure'
@@ -331,8 +334,8 @@ than about the agent. Per CPU-second = accepted / agent CPU time: what one core 
 Three agents (settings \`$IDLE_CFG\`) and the reference run side by side; the agents watch 2, 1 and
 0 processes, each heartbeating every 5 s (\`hb_sender -p \$P -n meter_a -r 0.2\`). Read after
 $IDLE_WINDOW s idle from \`/proc/PID/status\` (VmRSS, RssAnon, RssFile, VmHWM) and
-\`/proc/PID/smaps_rollup\` (Private_Dirty). The reference, \`bench/idle_ref.c\`, links libsystemd,
-libm and libc (\`gcc idle_ref.c -Wl,--no-as-needed -lsystemd -lm\`: $CLOSURE_NOTE)
+\`/proc/PID/smaps_rollup\` (Private_Dirty). The reference, \`bench/idle_ref.c\`, links the agent's
+\`DT_NEEDED\` libraries (\`gcc idle_ref.c -Wl,--no-as-needed $REF_LIBS\`: $CLOSURE_NOTE)
 and only sleeps.
 
 | Process | VmRSS KiB | RssAnon KiB | RssFile KiB | Private_Dirty KiB | VmHWM KiB | Threads |
