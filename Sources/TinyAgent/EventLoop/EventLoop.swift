@@ -5,8 +5,6 @@ public struct EpollEvents: OptionSet, Sendable {
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     public static let readable = EpollEvents(rawValue: UInt32(TA_EPOLLIN))
-    public static let error = EpollEvents(rawValue: UInt32(TA_EPOLLERR))
-    public static let hangup = EpollEvents(rawValue: UInt32(TA_EPOLLHUP))
 }
 
 /// One thread's event loop: epoll over the agent's descriptors, one timerfd

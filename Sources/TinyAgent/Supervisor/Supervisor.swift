@@ -65,7 +65,7 @@ public final class Supervisor {
             }
             if processes[i].pid != beat.pid { adopt(i, pid: beat.pid, now: now) }
             if !processes[i].verified || !commandUnchanged(i, beat, datagram) {
-                updateCommand(i, beat, datagram, verified: true)
+                updateCommand(i, beat, datagram)
             }
         } else if processes[i].pid != beat.pid && !inOwnGroup(i, pid: beat.pid) {
             // An unverified sender may refresh a known process, but not
@@ -311,11 +311,12 @@ public final class Supervisor {
         return processes[i].lastCommandBytes.count == raw.count && processes[i].lastCommandBytes.elementsEqual(raw)
     }
 
-    private func updateCommand(_ i: Int, _ beat: Heartbeat, _ datagram: UnsafeRawBufferPointer, verified: Bool) {
+    /// A verified sender's command replaces what was known.
+    private func updateCommand(_ i: Int, _ beat: Heartbeat, _ datagram: UnsafeRawBufferPointer) {
         let scanner = JSONScanner(datagram)
         processes[i].runCommand = usable(beat.runCommand.map { scanner.decode($0) })
         processes[i].lastCommandBytes = beat.runCommand.map { Array(UnsafeRawBufferPointer(rebasing: datagram[$0.start..<$0.end])) } ?? []
-        processes[i].verified = verified
+        processes[i].verified = true
         registryChanged = true
     }
 
