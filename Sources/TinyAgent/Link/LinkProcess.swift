@@ -65,12 +65,11 @@ final class LinkProcess {
     private var ctx: OpaquePointer?
     private var conn: OpaquePointer?
     private var online = false
-    private var backoff = Duration.seconds(1)
+    private var backoff = ReconnectBackoff()
     private var nextAttempt = Clock.now()
     private var lastActivity = Clock.now()
     private var presence = ""
     private let logger: UnsafeMutablePointer<xmpp_log_t>
-    static let maximumBackoff = Duration.seconds(300)
     /// libstrophe sleeps in select(); polled often only while commands flow.
     static let busyPoll: UInt = 50
     static let idlePoll: UInt = 1000
@@ -177,7 +176,7 @@ final class LinkProcess {
     private func connectionEvent(_ event: xmpp_conn_event_t, _ error: Int32) {
         if event == XMPP_CONN_CONNECT {
             online = true
-            backoff = .seconds(1)
+            backoff.reset()
             sendPresence()
             emit { $0.key("event"); $0.string("online") }
         } else {
@@ -190,9 +189,8 @@ final class LinkProcess {
     private func lost(_ reason: String) {
         online = false
         // Released from the loop, not from inside libstrophe's callback.
-        let delay = Duration(nanoseconds: backoff.nanoseconds / 2 + Int64.random(in: 0...backoff.nanoseconds / 2))
+        let delay = backoff.next(random: Double.random(in: 0...1))
         nextAttempt = Clock.now() + delay
-        backoff = min(backoff * 2, LinkProcess.maximumBackoff)
         emit {
             $0.key("event"); $0.string("offline")
             $0.key("reason"); $0.string("\(reason); next attempt in \(delay.milliseconds) ms")
