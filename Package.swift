@@ -17,17 +17,20 @@ let swiftSettings: [SwiftSetting] = embedded
 let embeddedLinker: [LinkerSetting] = embedded
     ? [.unsafeFlags(["-Xlinker", "--gc-sections",
                      "/opt/swift/usr/lib/swift/embedded/x86_64-unknown-linux-gnu/libswiftUnicodeDataTables.a"]),
-       .linkedLibrary("m"), .linkedLibrary("systemd"), .linkedLibrary("mbedcrypto"), .linkedLibrary("strophe")]
+       .linkedLibrary("m"), .linkedLibrary("systemd"), .linkedLibrary("strophe"), .linkedLibrary("zip"),
+       .linkedLibrary("mbedtls"), .linkedLibrary("mbedx509"), .linkedLibrary("mbedcrypto")]
     : []
 
 var targets: [Target] = [
     .target(name: "CShims"),
+    .target(name: "CTLS", linkerSettings: [.linkedLibrary("mbedtls"), .linkedLibrary("mbedx509"), .linkedLibrary("mbedcrypto")]),
+    .systemLibrary(name: "CZip"),
     .systemLibrary(name: "CSystemd"),
     .systemLibrary(name: "CMbedTLS"),
     .systemLibrary(name: "CStrophe"),
     .target(
         name: "TinyAgent",
-        dependencies: ["CShims", "CSystemd", "CMbedTLS", "CStrophe"],
+        dependencies: ["CShims", "CSystemd", "CMbedTLS", "CStrophe", "CTLS", "CZip"],
         swiftSettings: swiftSettings
     ),
     .executableTarget(

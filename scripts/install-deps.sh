@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libsystemd-dev libstrophe-dev libmbedtls-dev openssl python3 procps prosody)
+packages=(libsystemd-dev libstrophe-dev libmbedtls-dev libzip-dev openssl python3 procps prosody curl zip unzip)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
