@@ -3,6 +3,7 @@
 #include "cshims.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -38,3 +39,16 @@ int ta_set_nonblocking(int fd) {
 }
 
 const char *ta_strerror(int code) { return strerror(code); }
+
+// nftw callback: children before their folder (FTW_DEPTH), links not followed.
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+    (void)st; (void)ftw;
+    return type == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+int ta_remove_tree(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : -1;
+    if (!S_ISDIR(st.st_mode)) return unlink(path);
+    return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -20,8 +21,13 @@ pid_t ta_spawn_helper(const char *arg, int fd) {
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull < 0) return -errno;
     char *const argv[] = {"tinyagent", (char *)arg, NULL};
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
+        // A helper never outlives the agent: killed (SIGKILL), the agent's
+        // next run starts its own, which must not find this one still
+        // writing the same files.
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);
         ta_child_reset_signals();
         // dup2 clears close-on-exec on the copy; the helper blocks on it.
         if (dup2(devnull, 0) < 0 || dup2(fd, 3) < 0) _exit(127);

@@ -22,8 +22,16 @@ pid_t ta_getppid(void) { return getppid(); }
 uid_t ta_getuid(void) { return getuid(); }
 uid_t ta_geteuid(void) { return geteuid(); }
 gid_t ta_getegid(void) { return getegid(); }
-int ta_kill(pid_t pid, int sig) { return kill(pid, sig); }
-int ta_kill_group(pid_t pgid, int sig) { return kill(-pgid, sig); }
+// Only ever one process or one group: 0, 1 and negative values would reach
+// the agent's own group, init or every process.
+int ta_kill(pid_t pid, int sig) {
+    if (pid <= 1) { errno = EINVAL; return -1; }
+    return kill(pid, sig);
+}
+int ta_kill_group(pid_t pgid, int sig) {
+    if (pgid <= 1) { errno = EINVAL; return -1; }
+    return kill(-pgid, sig);
+}
 pid_t ta_getpgid(pid_t pid) { return getpgid(pid); }
 
 pid_t ta_reap(int *status) { return waitpid(-1, status, WNOHANG); }

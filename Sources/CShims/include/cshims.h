@@ -60,6 +60,9 @@ int ta_close(int fd);
 int ta_rename(const char *from, const char *to);
 int ta_unlink(const char *path);
 int ta_mkdir(const char *path, unsigned mode);
+// Removes a file or a folder with everything in it (symbolic links are
+// removed, never followed); 0 when the path does not exist.
+int ta_remove_tree(const char *path);
 int64_t ta_file_size(const char *path);  // -1 when missing
 int ta_ftruncate(int fd, int64_t size);
 int ta_set_nonblocking(int fd);

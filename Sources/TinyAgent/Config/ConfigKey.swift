@@ -49,11 +49,11 @@ public struct ConfigKey {
             switch name {
             case "key":
                 guard key == nil else { throw .badKeyFile(line: lineNumber, why: "key given twice") }
-                guard let bytes = hexBytes(value, count: 32) else { throw .badKeyFile(line: lineNumber, why: "key must be 64 hex digits") }
+                guard let bytes = Hex.decode(value, count: 32) else { throw .badKeyFile(line: lineNumber, why: "key must be 64 hex digits") }
                 key = bytes
             case "iv":
                 guard iv == nil else { throw .badKeyFile(line: lineNumber, why: "iv given twice") }
-                guard let bytes = hexBytes(value, count: 16) else { throw .badKeyFile(line: lineNumber, why: "iv must be 32 hex digits") }
+                guard let bytes = Hex.decode(value, count: 16) else { throw .badKeyFile(line: lineNumber, why: "iv must be 32 hex digits") }
                 iv = bytes
             case "salt":
                 continue
@@ -77,27 +77,5 @@ public struct ConfigKey {
         while let b = slice.first, b == 0x20 || b == 0x09 || b == 0x0D { slice.removeFirst() }
         while let b = slice.last, b == 0x20 || b == 0x09 || b == 0x0D { slice.removeLast() }
         return slice
-    }
-
-    private static func hexBytes(_ text: ArraySlice<UInt8>, count: Int) -> [UInt8]? {
-        guard text.count == 2 * count else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(count)
-        var i = text.startIndex
-        while i < text.endIndex {
-            guard let high = hexDigit(text[i]), let low = hexDigit(text[i + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-            i += 2
-        }
-        return bytes
-    }
-
-    private static func hexDigit(_ b: UInt8) -> UInt8? {
-        switch b {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return b - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return b - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return b - UInt8(ascii: "A") + 10
-        default: return nil
-        }
     }
 }

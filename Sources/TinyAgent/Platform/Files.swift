@@ -78,6 +78,12 @@ public enum Files {
         }
     }
 
+    /// Removes a file or a whole folder (links removed, not followed);
+    /// a missing path is no error.
+    public static func removeTree(_ path: String) throws(Errno) {
+        try withCString(path) { (p) throws(Errno) in try nothingOrErrno { ta_remove_tree(p) } }
+    }
+
     public static func remove(_ path: String) {
         _ = withCString(path) { ta_unlink($0) }
     }

@@ -17,6 +17,7 @@ public struct AgentSettings: Equatable {
     public var logKeep = 3
     public var processLogMaximumBytes: Int64 = 1 << 20
     public var maximumProcesses = 64
+    public var update = UpdateSettings()
 
     public init() {}
 
@@ -24,7 +25,9 @@ public struct AgentSettings: Equatable {
         "heartbeat_port", "heartbeat_timeout_ms", "kill_grace_ms", "restart_backoff_initial_ms",
         "restart_backoff_max_ms", "restart_limit", "restart_window_ms", "stable_after_ms",
         "process_timeouts_ms", "allowlist", "run_as", "log_max_bytes", "log_keep",
-        "process_log_max_bytes", "max_processes",
+        "process_log_max_bytes", "max_processes", "update_timeout_s", "download_max_bytes", "download_allow_http",
+        "download_connect_timeout_ms", "download_idle_timeout_ms", "reserve_free_bytes", "unpack_max_bytes",
+        "unpack_max_entries", "unpack_max_ratio",
     ]
 
     /// Reads the settings; `warnings` lists what was ignored and why.
@@ -111,6 +114,33 @@ public struct AgentSettings: Equatable {
         case "max_processes":
             guard let i = integer(1...1024) else { return "\(bad) 1...1024" }
             maximumProcesses = Int(i)
+        case "update_timeout_s":
+            guard let i = integer(1...86_400) else { return "\(bad) 1...86400" }
+            update.verifyTimeout = .seconds(i)
+        case "download_max_bytes":
+            guard let i = integer(1024...(1 << 34)) else { return "\(bad) 1024...\(1 << 34)" }
+            update.downloadMaximumBytes = i
+        case "download_allow_http":
+            guard let b = value.boolValue else { return "must be true or false" }
+            update.allowPlainHTTP = b
+        case "download_connect_timeout_ms":
+            guard let i = integer(100...600_000) else { return "\(bad) 100...600000" }
+            update.connectTimeout = .milliseconds(i)
+        case "download_idle_timeout_ms":
+            guard let i = integer(100...600_000) else { return "\(bad) 100...600000" }
+            update.idleTimeout = .milliseconds(i)
+        case "reserve_free_bytes":
+            guard let i = integer(0...(1 << 40)) else { return "\(bad) 0...\(1 << 40)" }
+            update.reserveBytes = i
+        case "unpack_max_bytes":
+            guard let i = integer(1024...(1 << 36)) else { return "\(bad) 1024...\(1 << 36)" }
+            update.unpackMaximumBytes = i
+        case "unpack_max_entries":
+            guard let i = integer(1...1_000_000) else { return "\(bad) 1...1000000" }
+            update.unpackMaximumEntries = Int(i)
+        case "unpack_max_ratio":
+            guard let i = integer(2...100_000) else { return "\(bad) 2...100000" }
+            update.unpackMaximumRatio = i
         default:
             return "is not a setting"
         }

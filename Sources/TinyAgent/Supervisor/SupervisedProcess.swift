@@ -52,3 +52,18 @@ public struct SupervisedProcess: Equatable {
         name.utf8.count == bytes.count && name.utf8.elementsEqual(bytes)
     }
 }
+
+/// A process to start: what an update's manifest or the table before it names.
+public struct ProcessSpec: Equatable, Sendable {
+    public var name: String
+    public var runCommand: String
+    public var uid: UInt32
+    public var gid: UInt32
+
+    public init(name: String, runCommand: String, uid: UInt32, gid: UInt32) {
+        self.name = name
+        self.runCommand = runCommand
+        self.uid = uid
+        self.gid = gid
+    }
+}

@@ -24,6 +24,11 @@ public final class Supervisor {
     /// checked for having exited (no SIGCHLD arrives for it).
     static let exitPollInterval = Duration.milliseconds(100)
     private var unverifiedLog = RateLimitedLog(interval: .seconds(10))
+    /// Set while an update has the processes stopped.
+    public private(set) var holding = false
+    /// Run commands an update's manifest (`SmartMeter/tinyagent.json`)
+    /// allows, besides the settings' allowlist.
+    public var manifestAllowlist: [String] = []
 
     public init(settings: AgentSettings, logger: Logger, workingFolder: String, logsFolder: String) {
         self.settings = settings
@@ -208,7 +213,8 @@ public final class Supervisor {
         return SupervisorFacts(
             canSignal: p.group != nil || (p.verified && isAlive(i)),
             canRestart: p.runCommand != nil,
-            restartLimitReached: recent >= settings.policy.restartLimit)
+            restartLimitReached: recent >= settings.policy.restartLimit,
+            holding: holding)
     }
 
     // MARK: Actions
@@ -259,6 +265,45 @@ public final class Supervisor {
         }
     }
 
+    // MARK: Software updates
+
+    /// Stops every process and keeps it stopped: an update is about to
+    /// swap the folder they run from.
+    public func stopAll(now: Instant) {
+        holding = true
+        for i in processes.indices { apply(.stopRequested, to: i, now: now) }
+    }
+
+    /// Every process has stopped (or, not the agent's to signal, was left alone).
+    public var allStopped: Bool { processes.allSatisfy { $0.state == .stopped } }
+
+    /// Forgets the stopped processes and starts `specs` in their place.
+    public func start(_ specs: [ProcessSpec], now: Instant) {
+        holding = false
+        processes.removeAll { $0.state == .stopped }
+        for spec in specs {
+            if let i = index(of: spec.name) {
+                logger.warning("\(spec.name) is still running (pid \(processes[i].pid)); not started twice")
+                continue
+            }
+            processes.append(SupervisedProcess(name: spec.name, pid: 0, uid: spec.uid, gid: spec.gid, runCommand: spec.runCommand,
+                                               verified: true, version: Version(major: 0, minor: 0, patch: 0), state: .stopped))
+            apply(.restartRequested, to: processes.count - 1, now: now)
+        }
+        registryChanged = true
+        stateGeneration += 1
+    }
+
+    /// What `start` needs to bring the current processes back later.
+    public var specs: [ProcessSpec] {
+        processes.compactMap { p in
+            p.runCommand.map { ProcessSpec(name: p.name, runCommand: $0, uid: p.uid, gid: p.gid) }
+        }
+    }
+
+    /// The identity for processes an update's manifest names.
+    public var manifestIdentity: Identity { allowlistIdentity }
+
     // MARK: Learning processes
 
     private func register(_ beat: Heartbeat, in datagram: UnsafeRawBufferPointer, verdict: SenderVerdict, now: Instant, wallClock: Int64) {
@@ -277,7 +322,7 @@ public final class Supervisor {
             let gid = Processes.gid(of: beat.pid) ?? Processes.identity(ofUID: verdict.uid).gid
             process = SupervisedProcess(name: name, pid: beat.pid, uid: verdict.uid, gid: gid,
                                         runCommand: usable(command), verified: true, version: beat.version, state: .running)
-        } else if let command, settings.allowlist.contains(command) {
+        } else if let command, settings.allowlist.contains(command) || manifestAllowlist.contains(command) {
             process = SupervisedProcess(name: name, pid: beat.pid, uid: allowlistIdentity.uid, gid: allowlistIdentity.gid,
                                         runCommand: command, verified: false, version: beat.version, state: .running)
         } else {
@@ -360,7 +405,7 @@ public final class Supervisor {
             p.recentStarts = []
             processes.append(p)
             let i = processes.count - 1
-            if p.state == .failed { continue }
+            if p.state == .failed || p.state == .stopped { continue }
             let alive = sameBoot && isAlive(i)
             if alive {
                 processes[i].state = .running

@@ -12,6 +12,9 @@ public enum ProcessState: Equatable, Sendable {
     case waiting
     /// Not restarted again until it heartbeats or a restart is asked for.
     case failed
+    /// Stopped on purpose (a software update swaps its folder): not
+    /// restarted until the update starts it or a restart is asked for.
+    case stopped
 
     public var name: String {
         switch self {
@@ -21,6 +24,7 @@ public enum ProcessState: Equatable, Sendable {
         case .killing: return "killing"
         case .waiting: return "waiting"
         case .failed: return "failed"
+        case .stopped: return "stopped"
         }
     }
 
@@ -32,6 +36,7 @@ public enum ProcessState: Equatable, Sendable {
         case "killing": self = .killing
         case "waiting": self = .waiting
         case "failed": self = .failed
+        case "stopped": self = .stopped
         default: return nil
         }
     }
@@ -44,6 +49,8 @@ public enum SupervisorEvent: Equatable, Sendable {
     case deadline
     case exited
     case restartRequested
+    /// Stop it and keep it stopped (a software update).
+    case stopRequested
 }
 
 /// What the supervisor must do on a transition.
@@ -74,11 +81,15 @@ public struct SupervisorFacts: Equatable, Sendable {
     public var canRestart: Bool
     /// Restarts in the current window have reached the cap.
     public var restartLimitReached: Bool
+    /// The supervisor is stopping everything for an update: a process that
+    /// goes away stays stopped.
+    public var holding: Bool
 
-    public init(canSignal: Bool, canRestart: Bool, restartLimitReached: Bool) {
+    public init(canSignal: Bool, canRestart: Bool, restartLimitReached: Bool, holding: Bool = false) {
         self.canSignal = canSignal
         self.canRestart = canRestart
         self.restartLimitReached = restartLimitReached
+        self.holding = holding
     }
 }
 
@@ -100,10 +111,14 @@ public enum SupervisorTable {
             return event == .restartRequested ? (.starting, .spawn) : gone(facts)
         case (.starting, .exited), (.running, .exited):
             return gone(facts)
+        case (.starting, .stopRequested), (.running, .stopRequested):
+            // One the agent may not signal is left running, and said so.
+            return facts.canSignal ? (.stopping, .terminate) : (.stopped, .giveUp(.cannotSignal))
 
         // Being stopped: heartbeats from a dying process change nothing.
         case (.stopping, .heartbeat), (.killing, .heartbeat),
-             (.stopping, .restartRequested), (.killing, .restartRequested):
+             (.stopping, .restartRequested), (.killing, .restartRequested),
+             (.stopping, .stopRequested), (.killing, .stopRequested):
             return (state, .none)
         case (.stopping, .deadline), (.killing, .deadline):
             return (.killing, .kill)
@@ -117,6 +132,8 @@ public enum SupervisorTable {
             return (.starting, .spawn)
         case (.waiting, .exited):
             return (.waiting, .none)
+        case (.waiting, .stopRequested), (.failed, .stopRequested):
+            return (.stopped, .none)
 
         // Given up on.
         case (.failed, .heartbeat):
@@ -125,12 +142,21 @@ public enum SupervisorTable {
             return facts.canRestart ? (.starting, .spawn) : (.failed, .giveUp(.noTrustedCommand))
         case (.failed, .deadline), (.failed, .exited):
             return (.failed, .none)
+
+        // Stopped for an update.
+        case (.stopped, .heartbeat):
+            return (.running, .none)
+        case (.stopped, .restartRequested):
+            return facts.canRestart ? (.starting, .spawn) : (.stopped, .giveUp(.noTrustedCommand))
+        case (.stopped, .deadline), (.stopped, .exited), (.stopped, .stopRequested):
+            return (.stopped, .none)
         }
     }
 
     /// The process is gone: restart it after the back-off, unless it may
     /// not be restarted or has used up its restarts.
     private static func gone(_ facts: SupervisorFacts) -> (ProcessState, SupervisorAction) {
+        if facts.holding { return (.stopped, .none) }
         if !facts.canRestart { return (.failed, .giveUp(.noTrustedCommand)) }
         if facts.restartLimitReached { return (.failed, .giveUp(.restartLimit)) }
         return (.waiting, .scheduleRestart)
