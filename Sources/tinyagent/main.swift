@@ -158,6 +158,9 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
     case "xmpp-link":
         // Internal: the agent's XMPP link process, started by `run`.
         return runLinkProcess()
+    case "update-worker":
+        // Internal: downloads and unpacks an update for `run`.
+        return runUpdateWorker()
     case "config":
         return try config(rest)
     case "version":

@@ -5,6 +5,8 @@ import Testing
 @Suite final class CommandTests {
     let folder = NSTemporaryDirectory() + "tinyagent-commands-\(UUID().uuidString)"
     var restarted: [String] = []
+    var updates: [UpdateCommand] = []
+    var updateDecision = UpdateManager.Decision.accepted
     let logger = Logger(file: nil, journal: false)
 
     init() throws {
@@ -23,11 +25,15 @@ import Testing
             panelJID: "Panel@Example.org", deviceID: "b8:27:eb:00:00:01", journal: journal, logger: logger,
             status: {
                 StatusReport(pid: 99, uptimeSeconds: 5, heartbeatPort: 4951, heartbeatsAccepted: 1, heartbeatsDropped: 0,
-                             processes: [p], wallClock: 0, xmpp: "online", freeBytes: 1000)
+                             processes: [p], wallClock: 0, xmpp: "online", freeBytes: 1000, update: "no update in progress")
             },
             restart: { name in
                 self.restarted.append(name)
                 return name == "ocr"
+            },
+            update: { command in
+                self.updates.append(command)
+                return self.updateDecision
             })
     }
 
@@ -54,13 +60,45 @@ import Testing
         #expect(restarted == ["ocr", "nope"])
     }
 
-    @Test func updatesAndUnknownCommandsFailWithARemark() {
+    @Test func unknownCommandsFailWithARemark() {
         let p = processor()
-        let update = answer(p, #"{"command": "smart_meter_update", "command_no": 3, "url": "https://x/y.zip", "processes": []}"#)
-        #expect(update?["success"] == .bool(false))
-        #expect(update?["remarks"]?.stringValue?.contains("not available") == true)
         #expect(answer(p, #"{"command": "reboot", "command_no": 4}"#)?["remarks"] == .string("unknown command \"reboot\""))
         #expect(answer(p, #"{"command_no": 5}"#)?["remarks"] == .string("no \"command\" given"))
+    }
+
+    @Test func anUpdateIsAnsweredWhenItEndsAndOnlyOnce() throws {
+        let p = processor()
+        let body = #"{"command": "smart_meter_update", "command_no": 20, "url": "https://h/u.zip", "sha256": "\#(String(repeating: "ab", count: 32))", "timeout_s": 30, "processes": [{"name": "ocr", "version": {"major": 1, "minor": 0, "patch": 2}}]}"#
+        #expect(p.handle(from: "panel@example.org", body: body, now: Clock.now()) == nil, "no answer yet")
+        let update = try #require(updates.first)
+        #expect(update.commandNo == 20 && update.url == "https://h/u.zip" && update.timeout == .seconds(30))
+        #expect(update.sha256 == [UInt8](repeating: 0xab, count: 32))
+        #expect(update.processes == [UpdateCommand.Expected(name: "ocr", version: Version(major: 1, minor: 0, patch: 2))])
+        // The same command again while it runs: still no answer, not started twice (the manager says so).
+        updateDecision = .alreadyRunning
+        #expect(p.handle(from: "panel@example.org", body: body, now: Clock.now()) == nil)
+        let answer = p.finish(20, success: true, remarks: "")
+        #expect(try JSONValue.parse(answer)["success"] == .bool(true))
+        // Once answered, a repeat gets the journal's answer and starts nothing.
+        #expect(p.handle(from: "panel@example.org", body: body, now: Clock.now())?.answer == answer)
+        #expect(updates.count == 2)
+    }
+
+    @Test func badUpdateCommandsAndABusyAgentAreRefusedAtOnce() {
+        let p = processor()
+        func remark(_ no: Int, _ fields: String) -> String? {
+            answer(p, #"{"command": "smart_meter_update", "command_no": \#(no), \#(fields)}"#)?["remarks"]?.stringValue
+        }
+        let one = #""processes": [{"name": "a", "version": {"major": 1, "minor": 0, "patch": 0}}]"#
+        #expect(remark(1, #""processes": []"#) == "smart_meter_update needs a \"url\"")
+        #expect(remark(2, #""url": "https://h/x.zip", "processes": []"#) == "smart_meter_update needs a non-empty \"processes\" list")
+        #expect(remark(3, #""url": "https://h/x.zip", "sha256": "abc", "# + one) == "\"sha256\" must be 64 hex digits")
+        #expect(remark(4, #""url": "https://h/x.zip", "timeout_s": 0, "# + one) == "\"timeout_s\" must be an integer in range 1...86400")
+        #expect(remark(5, #""url": "https://h/x.zip", "processes": [{"name": "a", "version": {"major": 1}}]"#)?.contains("\"version\" must be") == true)
+        #expect(remark(6, #""url": "https://h/x.zip", "processes": [{"name": "a", "version": "1.0.0"}, {"name": "a", "version": "1.0.0"}]"#) == "a is listed twice in \"processes\"")
+        #expect(updates.isEmpty)
+        updateDecision = .refused("an update (command 9) is in progress")
+        #expect(remark(7, #""url": "https://h/x.zip", "# + one) == "an update (command 9) is in progress")
     }
 
     @Test func onlyThePanelsBareJIDIsObeyed() {

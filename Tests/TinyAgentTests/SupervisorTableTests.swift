@@ -17,6 +17,26 @@ import Testing
         #expect(state == .running && action == .none)
     }
 
+    @Test func anUpdateStopsProcessesAndKeepsThemStopped() {
+        let holding = SupervisorFacts(canSignal: true, canRestart: true, restartLimitReached: false, holding: true)
+        var (state, action) = SupervisorTable.next(.running, on: .stopRequested, holding)
+        #expect(state == .stopping && action == .terminate)
+        (state, action) = SupervisorTable.next(state, on: .deadline, holding)
+        #expect(state == .killing && action == .kill)
+        (state, action) = SupervisorTable.next(state, on: .exited, holding)
+        #expect(state == .stopped && action == .none, "not restarted while the update holds it")
+        #expect(SupervisorTable.next(.stopped, on: .deadline, holding) == (.stopped, .none))
+        #expect(SupervisorTable.next(.waiting, on: .stopRequested, holding) == (.stopped, .none))
+        #expect(SupervisorTable.next(.failed, on: .stopRequested, holding) == (.stopped, .none))
+        #expect(SupervisorTable.next(.running, on: .exited, holding) == (.stopped, .none), "a crash while held")
+        // Started again by the update (a restart request) or seen alive.
+        #expect(SupervisorTable.next(.stopped, on: .restartRequested, trusted) == (.starting, .spawn))
+        #expect(SupervisorTable.next(.stopped, on: .heartbeat, trusted) == (.running, .none))
+        // One the agent may not signal is left running, and said so.
+        let foreign = SupervisorFacts(canSignal: false, canRestart: false, restartLimitReached: false, holding: true)
+        #expect(SupervisorTable.next(.running, on: .stopRequested, foreign) == (.stopped, .giveUp(.cannotSignal)))
+    }
+
     @Test func aCrashedProcessWaitsForItsRestart() {
         #expect(SupervisorTable.next(.running, on: .exited, trusted) == (.waiting, .scheduleRestart))
         #expect(SupervisorTable.next(.starting, on: .exited, trusted) == (.waiting, .scheduleRestart))

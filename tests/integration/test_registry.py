@@ -41,5 +41,5 @@ def test_a_damaged_registry_is_set_aside_and_the_agent_runs(agents, root):
         f.write('{"format": 1, "processes": [')
     agent = agents(FAST).start()
     assert agent.status()["processes"] == []
-    assert "registry malformed" in agent.log()
+    assert "registry.json: malformed" in agent.log()
     assert os.path.exists(os.path.join(root, "wdog", "registry.json.bad"))

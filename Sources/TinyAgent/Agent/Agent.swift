@@ -29,6 +29,8 @@ public final class Agent {
     /// The XMPP control channel; nil without a usable `cfg/config_file.bin`.
     private(set) var control: ControlChannel?
     private var linkToken: EventLoop.Token?
+    /// Software updates; created when the loop starts.
+    private var update: UpdateManager?
     let notifier = SystemdNotifier()
     let startedAt = Clock.now()
     let bootID = Registry.currentBootID()
@@ -37,6 +39,7 @@ public final class Agent {
     private var nextHousekeeping: Instant
     private var reportedGeneration = -1
     private var reportedLinkState = ""
+    private var reportedUpdate = -1
     static let housekeepingInterval = Duration.seconds(60)
 
     public init(root: String, heartbeatPort: UInt16?) throws(AgentError) {
@@ -97,6 +100,16 @@ public final class Agent {
         }
         defer { for token in tokens { loop.unwatch(token) } }
         control = openControlChannel()
+        let update = UpdateManager(paths: paths, settings: settings.update, supervisor: supervisor, loop: loop, logger: logger) { no, success, remarks in
+            guard let control = self.control else {
+                self.logger.error("update \(no) ended (success: \(success)) but there is no control channel to answer on")
+                return
+            }
+            control.answerLater(no, success: success, remarks: remarks)
+        }
+        self.update = update
+        supervisor.manifestAllowlist = UpdateManager.manifest(in: paths.smartMeter, logger: logger)?.processes.map { $0.runCommand } ?? []
+        update.resume(answered: { self.control?.processor.journal.answer(for: $0) != nil }, now: Clock.now())
         startLink()
         logger.notice("tinyagent \(agentVersion) serving heartbeats on 127.0.0.1:\(receiver.socket.localPort), root \(paths.root)")
         notifier.ready()
@@ -108,6 +121,7 @@ public final class Agent {
             loop.runOnce(deadline: nextDeadline())
             let now = Clock.now()
             supervisor.handleDeadlines(now: now)
+            update.tick(now: now)
             if let due = nextWatchdog, due <= now, let interval = notifier.watchdogInterval {
                 notifier.watchdog()
                 nextWatchdog = now + interval
@@ -131,7 +145,8 @@ public final class Agent {
         StatusReport(pid: Processes.currentPID, uptimeSeconds: (Clock.now() - startedAt).seconds,
                      heartbeatPort: receiver.socket.localPort, heartbeatsAccepted: receiver.accepted,
                      heartbeatsDropped: receiver.dropped, processes: supervisor.processes, wallClock: Clock.wallSeconds(),
-                     xmpp: control?.link.stateName ?? "off", freeBytes: Files.freeBytes(under: paths.root))
+                     xmpp: control?.link.stateName ?? "off", freeBytes: Files.freeBytes(under: paths.root),
+                     update: update?.summary ?? "no update in progress")
     }
 
     private func nextDeadline() -> Instant? {
@@ -139,6 +154,7 @@ public final class Agent {
         if let d = supervisor.nextDeadline, d < deadline { deadline = d }
         if let d = nextWatchdog, d < deadline { deadline = d }
         if let d = control?.restartDeadline, d < deadline { deadline = d }
+        if let d = update?.nextDeadline, d < deadline { deadline = d }
         return deadline
     }
 
@@ -156,6 +172,7 @@ public final class Agent {
                         linkToken = nil
                         continue
                     }
+                    if let update, update.childExited(pid: exit.pid, exitCode: exit.exitCode, signal: exit.signal, now: now) { continue }
                     supervisor.childExited(pid: exit.pid, exitCode: exit.exitCode, signal: exit.signal, now: now)
                 }
             default:
@@ -175,12 +192,15 @@ public final class Agent {
             }
         }
         let linkState = control?.link.stateName ?? "off"
-        if supervisor.stateGeneration != reportedGeneration || linkState != reportedLinkState {
+        let updateGeneration = update?.generation ?? 0
+        if supervisor.stateGeneration != reportedGeneration || linkState != reportedLinkState || updateGeneration != reportedUpdate {
             reportedGeneration = supervisor.stateGeneration
             reportedLinkState = linkState
+            reportedUpdate = updateGeneration
             let processes = StatusReport.summary(supervisor.processes)
-            notifier.status("\(processes); xmpp \(linkState)")
-            control?.setSummary("tinyagent \(agentVersion) · \(processes) · no update in progress")
+            let updateState = update?.summary ?? "no update in progress"
+            notifier.status("\(processes); xmpp \(linkState); \(updateState)")
+            control?.setSummary("tinyagent \(agentVersion) · \(processes) · \(updateState)")
         }
     }
 
@@ -207,7 +227,8 @@ public final class Agent {
             tlsRequired: config.tlsRequired, caFile: "\(paths.certs)/cacert.pem", panel: config.panelJID))
         let processor = CommandProcessor(
             panelJID: config.panelJID, deviceID: config.deviceID, journal: journal, logger: logger,
-            status: { self.statusReport() }, restart: { self.supervisor.restart(name: $0, now: Clock.now()) })
+            status: { self.statusReport() }, restart: { self.supervisor.restart(name: $0, now: Clock.now()) },
+            update: { self.update?.begin($0, now: Clock.now()) ?? .refused("the agent is starting") })
         logger.notice("XMPP control channel: \(config.clientJID), commands from \(config.panelJID), device id \(config.deviceID)")
         return ControlChannel(link: link, processor: processor, logger: logger)
     }
@@ -230,7 +251,7 @@ public final class Agent {
             let saved = try Registry.decode(try readRegistry())
             supervisor.restore(saved.processes, sameBoot: !bootID.isEmpty && saved.bootID == bootID, now: Clock.now())
         } catch {
-            logger.error("\(error.reason); starting with no known processes (kept as registry.json.bad)")
+            logger.error("\(paths.registryFile): \(error.reason); starting with no known processes (kept as registry.json.bad)")
             try? Files.rename(paths.registryFile, to: paths.registryFile + ".bad")
         }
     }

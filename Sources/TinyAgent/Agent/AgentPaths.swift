@@ -15,6 +15,13 @@ public struct AgentPaths {
     public var registryFile: String { "\(wdog)/registry.json" }
     public var controlSocket: String { "\(wdog)/agent.sock" }
     public var agentLog: String { "\(logs)/tinyagent.log" }
+    public var updateJournal: String { "\(wdog)/update.json" }
+    /// The SmartMeter folder an update replaced, and one that failed.
+    public var previousSmartMeter: String { "\(root)/SmartMeter.prev" }
+    public var failedSmartMeter: String { "\(root)/SmartMeter.failed" }
+    /// An update's archive, and the folder it unpacks into (holding `SmartMeter/`).
+    public func updateArchive(_ commandNo: Int64) -> String { "\(downloads)/update-\(commandNo).zip" }
+    public func updateStaging(_ commandNo: Int64) -> String { "\(downloads)/update-\(commandNo)" }
 
     public static let defaultRoot = "/home/pi/technospurs"
 }

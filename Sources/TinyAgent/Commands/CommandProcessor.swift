@@ -9,19 +9,23 @@ final class CommandProcessor {
     private let logger: Logger
     private let status: () -> StatusReport
     private let restart: (String) -> Bool
+    private let update: (UpdateCommand) -> UpdateManager.Decision
     private var strangerLog = RateLimitedLog(interval: .seconds(10))
 
     init(panelJID: String, deviceID: String, journal: CommandJournal, logger: Logger,
-         status: @escaping () -> StatusReport, restart: @escaping (String) -> Bool) {
+         status: @escaping () -> StatusReport, restart: @escaping (String) -> Bool,
+         update: @escaping (UpdateCommand) -> UpdateManager.Decision) {
         self.panelJID = JID.comparable(panelJID) ?? panelJID
         self.deviceID = deviceID
         self.journal = journal
         self.logger = logger
         self.status = status
         self.restart = restart
+        self.update = update
     }
 
-    /// The answer to send for a message, or nil when none is owed.
+    /// The answer to send for a message, or nil when none is owed now (an
+    /// update answers when it ends, through `finish`).
     func handle(from sender: String, body: String, now: Instant) -> (commandNo: Int64, answer: String)? {
         guard JID.comparable(sender) == panelJID else {
             if strangerLog.shouldLog(now: now) {
@@ -37,29 +41,41 @@ final class CommandProcessor {
                 logger.warning("command ignored: not JSON (\(error.reason)) and no command_no to answer")
                 return nil
             }
-            return answerOnce(no) { answer(no, false, "malformed JSON: \(error.reason)") }
+            return answerOnce(no) { answer(no, false, "malformed JSON: \(error.reason)") }.map { (no, $0) }
         }
         guard let no = document["command_no"]?.integerValue, no >= 0 else {
             logger.warning("command ignored: no command_no to answer")
             return nil
         }
-        return answerOnce(no) { execute(no, document) }
+        return answerOnce(no) { execute(no, document) }.map { (no, $0) }
     }
 
-    /// Executes `make` unless the command was answered before.
-    private func answerOnce(_ no: Int64, _ make: () -> String) -> (commandNo: Int64, answer: String) {
+    /// Journals and returns the answer to a command that finished later.
+    func finish(_ no: Int64, success: Bool, remarks: String) -> String {
+        let text = answer(no, success, remarks)
+        record(no, text)
+        return text
+    }
+
+    /// Executes `make` unless the command was answered before; nil when
+    /// its answer comes later.
+    private func answerOnce(_ no: Int64, _ make: () -> String?) -> String? {
         if let previous = journal.answer(for: no) {
             logger.notice("command \(no) seen before: answered again from the journal, not executed")
-            return (no, previous)
+            return previous
         }
-        let text = make()
+        guard let text = make() else { return nil }
+        record(no, text)
+        return text
+    }
+
+    private func record(_ no: Int64, _ text: String) {
         do { try journal.record(no, answer: text) } catch {
             logger.error("cannot journal the answer to command \(no): \(error)")
         }
-        return (no, text)
     }
 
-    private func execute(_ no: Int64, _ command: JSONValue) -> String {
+    private func execute(_ no: Int64, _ command: JSONValue) -> String? {
         guard let name = command["command"]?.stringValue else { return answer(no, false, "no \"command\" given") }
         logger.notice("command \(no): \(name)")
         switch name {
@@ -72,7 +88,18 @@ final class CommandProcessor {
             guard let process = command["name"]?.stringValue else { return answer(no, false, "restart_process needs a \"name\"") }
             return restart(process) ? answer(no, true, "") : answer(no, false, "no process named \"\(process)\"")
         case "smart_meter_update":
-            return answer(no, false, "software updates are not available in this version of the agent")
+            switch UpdateCommand.parse(no, command) {
+            case .failure(let refusal):
+                return answer(no, false, refusal.remark)
+            case .success(let request):
+                switch update(request) {
+                case .accepted: return nil
+                case .alreadyRunning:
+                    logger.notice("command \(no) is the update already running: answered when it ends")
+                    return nil
+                case .refused(let remark): return answer(no, false, remark)
+                }
+            }
         default:
             return answer(no, false, "unknown command \"\(name)\"")
         }

@@ -52,6 +52,15 @@ final class ControlChannel {
         }
     }
 
+    /// Answers a command that finished after its message was handled (an
+    /// update): journaled first, then sent — or kept until the link is back.
+    func answerLater(_ no: Int64, success: Bool, remarks: String) {
+        let answer = processor.finish(no, success: success, remarks: remarks)
+        if !link.send(to: processor.panelJID, body: answer, id: "answer-\(no)") {
+            logger.notice("answer to command \(no) kept until the link is back")
+        }
+    }
+
     private func deliverOwedAnswers() {
         for entry in processor.journal.undelivered {
             logger.notice("delivering the answer to command \(entry.commandNo), owed since the link was down")

@@ -12,6 +12,8 @@ public struct StatusReport {
     public var xmpp: String
     /// Free bytes under the agent's root, nil when unknown.
     public var freeBytes: Int64?
+    /// The software update's state in one line ("no update in progress").
+    public var update: String
 
     public func json() -> String {
         var w = JSONWriter()
@@ -28,6 +30,7 @@ public struct StatusReport {
         w.key("heartbeat_port"); w.integer(heartbeatPort)
         w.key("xmpp"); w.string(xmpp)
         w.key("free_bytes"); if let freeBytes { w.integer(freeBytes) } else { w.null() }
+        w.key("update"); w.string(update)
         w.key("heartbeats"); w.beginObject()
         w.key("accepted"); w.integer(heartbeatsAccepted)
         w.key("dropped"); w.integer(heartbeatsDropped)

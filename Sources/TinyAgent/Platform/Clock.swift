@@ -28,4 +28,6 @@ public enum Clock {
     public static func now() -> Instant { Instant(nanoseconds: ta_monotonic_ns()) }
     /// Seconds since the Unix epoch, for logs and status reports.
     public static func wallSeconds() -> Int64 { ta_realtime_ns() / 1_000_000_000 }
+    /// Blocks: for helper processes, never the agent's event loop.
+    static func sleep(_ d: Duration) { ta_sleep_ms(Int32(clamping: d.milliseconds)) }
 }

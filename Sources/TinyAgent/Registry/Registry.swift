@@ -5,8 +5,8 @@ public enum RegistryError: Error, Equatable {
 
     public var reason: String {
         switch self {
-        case .unreadable(let errno): return "registry unreadable: \(errno)"
-        case .malformed(let why): return "registry malformed: \(why)"
+        case .unreadable(let errno): return "unreadable: \(errno)"
+        case .malformed(let why): return "malformed: \(why)"
         }
     }
 }
