@@ -1,3 +1,5 @@
+import CShims
+
 /// Why the agent could not start.
 public enum AgentError: Error {
     case folder(String, Errno)
@@ -99,6 +101,9 @@ public final class Agent {
             return ExitStatus.systemError
         }
         defer { for token in tokens { loop.unwatch(token) } }
+        // Processes the agent starts heartbeat to this port (the Python
+        // helper and `tinyagent heartbeat` read it).
+        _ = withCString("TINYAGENT_HEARTBEAT_PORT") { name in withCString("\(receiver.socket.localPort)") { ta_setenv(name, $0) } }
         control = openControlChannel()
         let update = UpdateManager(paths: paths, settings: settings.update, supervisor: supervisor, loop: loop, logger: logger) { no, success, remarks in
             guard let control = self.control else {
