@@ -97,6 +97,10 @@ class _Server(ThreadingHTTPServer):
         pass  # clients hang up on purpose in these tests
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "faultserver"
@@ -269,6 +273,8 @@ class FaultServer:
     with the `localhost` certificate; without it, it speaks plain HTTP."""
 
     def __init__(self, root, pki=None, host="localhost", port=0, stall_seconds=30.0, log_file=None):
+        """`host` "localhost" listens on 127.0.0.1; an IPv6 address such as "::1" works too.
+        `pki` needs only `server_cert` and `server_key`."""
         self.root = root
         self.pki = pki
         self.stall_seconds = stall_seconds
@@ -284,8 +290,9 @@ class FaultServer:
             ctx.load_cert_chain(pki.server_cert, pki.server_key)
             self.ssl_context = ctx
         bind = "127.0.0.1" if host == "localhost" else host
-        self.httpd = _Server((bind, port), _Handler, self)
-        self.host = host
+        server_class = _Server6 if ":" in bind else _Server
+        self.httpd = server_class((bind, port), _Handler, self)
+        self.host = "[%s]" % host if ":" in host else host
         self.port = self.httpd.server_address[1]
         self.thread = None
 
