@@ -15,9 +15,8 @@ final class FaultServerProcess: @unchecked Sendable {
     private let process = Process()
     private let input = Pipe()
 
-    static let shared: FaultServerProcess = {
-        do { return try FaultServerProcess(stallSeconds: 20) } catch { fatalError("fault server: \(error)") }
-    }()
+    /// Started on first use; a failure to start fails each test that needs it.
+    static let shared = Result { try FaultServerProcess(stallSeconds: 20) }
 
     static var repository: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -76,10 +75,11 @@ final class FaultServerProcess: @unchecked Sendable {
 
 /// The Downloader against the fault server: real TLS, real files.
 @Suite final class HTTPDownloaderTests {
-    let server = FaultServerProcess.shared
+    let server: FaultServerProcess
     let folder: String
 
     init() throws {
+        server = try FaultServerProcess.shared.get()
         folder = NSTemporaryDirectory() + "tinyagent-download-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     }
