@@ -29,7 +29,8 @@ final class FaultServerProcess: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", "-m", "tests.https.faultserver", "--port", "0", "--root", root,
-                             "--pki", folder + "/pki", "--log", logFile, "--stall", "\(stallSeconds)"]
+                             "--pki", folder + "/pki", "--log", logFile, "--stall", "\(stallSeconds)",
+                             "--remove-on-exit", folder]
         process.currentDirectoryURL = Self.repository
         process.standardInput = input
         let output = Pipe()

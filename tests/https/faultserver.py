@@ -11,6 +11,7 @@ In a test (a thread in this process):
 From another language (Swift tests start it as a process; it stops when stdin closes):
 
     python3 -m tests.https.faultserver --port 0 --root DIR --pki DIR [--plain] [--log FILE]
+                                       [--stall S] [--remove-on-exit DIR]
     -> prints one JSON line {"port": N, "ca": ".../ca.pem", "rogue_ca": ".../rogue-ca.pem"}
 
 Routes (NAME is a file in ROOT):
@@ -43,6 +44,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import socket
 import ssl
 import sys
@@ -337,6 +339,7 @@ def main(argv=None):
     p.add_argument("--plain", action="store_true", help="plain HTTP instead of HTTPS")
     p.add_argument("--log", help="append each request as a JSON line to this file")
     p.add_argument("--stall", type=float, default=30.0, help="seconds /stall/ stays silent")
+    p.add_argument("--remove-on-exit", metavar="DIR", help="a scratch folder to delete when stopping")
     args = p.parse_args(argv)
     pki = None
     info = {}
@@ -354,6 +357,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         pass
     server.stop()
+    if args.remove_on_exit:
+        shutil.rmtree(args.remove_on_exit, ignore_errors=True)
 
 
 if __name__ == "__main__":
