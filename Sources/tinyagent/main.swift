@@ -22,6 +22,11 @@ let usage = """
           Decrypt and validate ROOT/cfg/config_file.bin; one line either way.
           Key file: lines key=<64 hex digits> and iv=<32 hex digits>, as for
           openssl enc -aes-256-cbc -K KEY -iv IV; default: the seed's key.
+      panelmap --url URL --panel-id ID [--cacert FILE]
+          POST {"panel_id": ID} to URL/api/panelmap (URL: the backend, http or
+          https; a URL ending in /api/panelmap is used as it is) and print the
+          response body. HTTPS trusts only FILE (default:
+          \(PanelMap.defaultCAFile)). A non-2xx status exits 69.
       version
           Print the agent's version.
 
@@ -163,6 +168,11 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
         return runUpdateWorker()
     case "config":
         return try config(rest)
+    case "panelmap":
+        let o = try Options(rest, takingValues: ["--url", "--panel-id", "--cacert"], switches: [])
+        guard let url = o.values["--url"] else { throw UsageError("panelmap needs --url") }
+        guard let panelID = o.values["--panel-id"] else { throw UsageError("panelmap needs --panel-id") }
+        return PanelMap.run(url: url, panelID: panelID, caFile: o.values["--cacert"] ?? PanelMap.defaultCAFile)
     case "version":
         _ = try Options(rest, takingValues: [], switches: [])
         Console.out("tinyagent \(agentVersion)")
