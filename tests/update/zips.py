@@ -98,6 +98,21 @@ class Archive:
         self.zip.writestr(info, data)
         return info
 
+    def filler(self, name, size, mode=0o644):
+        """`size` bytes of seeded random data, deflated (so about `size` in the zip too),
+        streamed in 1 MiB pieces."""
+        info = zipfile.ZipInfo(name, STAMP)
+        info.create_system = self.system
+        info.external_attr = ((0o100000 | mode) << 16) if self.system == UNIX else 0
+        info.compress_type = zipfile.ZIP_DEFLATED
+        rng = random.Random(5)
+        with self.zip.open(info, "w", force_zip64=size >= 1 << 31) as out:
+            left = size
+            while left:
+                n = min(left, 1 << 20)
+                out.write(rng.getrandbits(8 * n).to_bytes(n, "little"))
+                left -= n
+
     def folder(self, name, mode=0o755):
         info = zipfile.ZipInfo(name if name.endswith("/") else name + "/", STAMP)
         info.create_system = self.system
@@ -129,8 +144,7 @@ def write_good(archive, args, manifest=True):
         archive.file("SmartMeter/lib/tinyagent_heartbeat.py", f.read())
     archive.folder("SmartMeter/data/")
     if args.size:
-        rng = random.Random(5)
-        archive.file("SmartMeter/data/filler.bin", rng.randbytes(args.size))
+        archive.filler("SmartMeter/data/filler.bin", args.size)
     if manifest and not args.no_manifest:
         doc = {"processes": [{"name": n, "run_command": c} for n, _, c in processes]}
         archive.file("SmartMeter/tinyagent.json", json.dumps(doc, indent=2) + "\n")
