@@ -72,17 +72,17 @@ public struct EntryName: Equatable, Sendable {
         let shown = name.count > 200 ? Array(name[0..<200]) : name
         var clean = isUTF8(shown)
         for byte in shown where byte < 0x20 || byte == 0x7F { clean = false; break }
-        var text = ""
-        if clean {
-            text = String(decoding: shown, as: UTF8.self)
-        } else {
-            let digits: [Character] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f"]
+        var text = shown
+        if !clean {
+            let digits = Array("0123456789abcdef".utf8)
+            text = []
             for byte in shown {
-                if byte >= 0x20 && byte < 0x7F { text.append(Character(Unicode.Scalar(byte))) }
-                else { text += "\\x"; text.append(digits[Int(byte >> 4)]); text.append(digits[Int(byte & 15)]) }
+                if byte >= 0x20 && byte < 0x7F { text.append(byte) }
+                else { text += [UInt8(ascii: "\\"), UInt8(ascii: "x"), digits[Int(byte >> 4)], digits[Int(byte & 15)]] }
             }
         }
-        return name.count > 200 ? text + "..." : text
+        if name.count > 200 { text += Array("...".utf8) }
+        return String(decoding: text, as: UTF8.self)
     }
 
     func joined(_ parts: ArraySlice<String>) -> String {

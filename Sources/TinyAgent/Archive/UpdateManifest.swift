@@ -30,32 +30,32 @@ public struct UpdateManifest: Equatable, Sendable {
 
     public static func parse(_ bytes: [UInt8]) throws(ArchiveError) -> UpdateManifest {
         func refuse(_ reason: String) -> ArchiveError { .manifest(reason: reason) }
-        if bytes.count > maximumBytes { throw refuse("larger than \(maximumBytes) bytes") }
+        if bytes.count > maximumBytes { throw refuse("larger than " + String(maximumBytes) + " bytes") }
         let document: JSONValue
         do { document = try JSONValue.parse(bytes) } catch { throw refuse(error.reason) }
         guard let members = document.objectValue else { throw refuse("not a JSON object") }
-        for (key, _) in members where key != "processes" { throw refuse("unknown member \"\(shown(key))\"") }
+        for (key, _) in members where key != "processes" { throw refuse("unknown member \"" + shown(key) + "\"") }
         guard let list = document["processes"] else { throw refuse("no \"processes\" list") }
         guard let items = list.arrayValue else { throw refuse("\"processes\" is not a list") }
-        if items.count > maximumProcesses { throw refuse("\(items.count) processes, more than the \(maximumProcesses) allowed") }
+        if items.count > maximumProcesses { throw refuse(String(items.count) + " processes, more than the " + String(maximumProcesses) + " allowed") }
 
         var processes: [Process] = []
         for (i, item) in items.enumerated() {
-            guard let fields = item.objectValue else { throw refuse("process \(i + 1) is not an object") }
+            let which = "process " + String(i + 1)
+            guard let fields = item.objectValue else { throw refuse(which + " is not an object") }
             for (key, _) in fields where key != "name" && key != "run_command" {
-                throw refuse("process \(i + 1): unknown member \"\(shown(key))\"")
+                throw refuse(which + ": unknown member \"" + shown(key) + "\"")
             }
-            guard let name = item["name"]?.stringValue else { throw refuse("process \(i + 1): no \"name\" string") }
-            guard isProcessName(name) else { throw refuse("process \(i + 1): invalid name \"\(shown(name))\"") }
-            guard let command = item["run_command"]?.stringValue else {
-                throw refuse("process \(name): no \"run_command\" string")
-            }
-            if command.utf8.isEmpty { throw refuse("process \(name): empty run_command") }
+            guard let name = item["name"]?.stringValue else { throw refuse(which + ": no \"name\" string") }
+            guard isProcessName(name) else { throw refuse(which + ": invalid name \"" + shown(name) + "\"") }
+            let named = "process " + name
+            guard let command = item["run_command"]?.stringValue else { throw refuse(named + ": no \"run_command\" string") }
+            if command.utf8.isEmpty { throw refuse(named + ": empty run_command") }
             if command.utf8.count > maximumRunCommand {
-                throw refuse("process \(name): run_command longer than \(maximumRunCommand) bytes")
+                throw refuse(named + ": run_command longer than " + String(maximumRunCommand) + " bytes")
             }
-            if command.utf8.contains(0) { throw refuse("process \(name): NUL in run_command") }
-            if processes.contains(where: { $0.name == name }) { throw refuse("process \(name) is listed twice") }
+            if command.utf8.contains(0) { throw refuse(named + ": NUL in run_command") }
+            if processes.contains(where: { $0.name == name }) { throw refuse(named + " is listed twice") }
             processes.append(Process(name: name, runCommand: command))
         }
         return UpdateManifest(processes: processes)

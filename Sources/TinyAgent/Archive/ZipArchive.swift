@@ -55,10 +55,10 @@ struct ZipArchive {
         var stat = zip_stat_t()
         zip_stat_init(&stat)
         guard zip_stat_index(handle, index, ZIP_FL_ENC_RAW, &stat) == 0, let cName = stat.name else {
-            throw .unreadable(reason: "entry \(index): " + archiveError())
+            throw .unreadable(reason: "entry " + String(index) + ": " + archiveError())
         }
         let needed = UInt64(ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE)
-        guard stat.valid & needed == needed else { throw .unreadable(reason: "entry \(index) has no sizes") }
+        guard stat.valid & needed == needed else { throw .unreadable(reason: "entry " + String(index) + " has no sizes") }
         var rawName: [UInt8] = []
         var p = cName
         while p.pointee != 0 { rawName.append(UInt8(bitPattern: p.pointee)); p += 1 }
@@ -66,7 +66,7 @@ struct ZipArchive {
         var system: UInt8 = 0
         var attributes: UInt32 = 0
         guard zip_file_get_external_attributes(handle, index, 0, &system, &attributes) == 0 else {
-            throw .unreadable(reason: "entry \(index): " + archiveError())
+            throw .unreadable(reason: "entry " + String(index) + ": " + archiveError())
         }
         let mode = attributes >> 16
         let encrypted = stat.valid & UInt64(ZIP_STAT_ENCRYPTION_METHOD) != 0 && stat.encryption_method != UInt16(ZIP_EM_NONE)

@@ -51,9 +51,11 @@ public enum ZipExtractor {
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
             defer { buffer.deallocate() }
             for entry in plan.entries where !entry.isFolder {
-                result.bytes += try write(entry, from: zip, to: &staged, buffer: buffer) { written in
-                    progress(result.bytes + written, plan.totalBytes)
+                let before = result.bytes
+                let written = try write(entry, from: zip, to: &staged, buffer: buffer) { written in
+                    progress(before + written, plan.totalBytes)
                 }
+                result.bytes += written
                 result.files += 1
             }
             // Deepest first, so each folder is synced after its entries.
@@ -103,7 +105,7 @@ public enum ZipExtractor {
     /// The manifest's bytes, read (and CRC-checked) before anything is written.
     private static func readManifest(_ zip: ZipArchive, _ entry: Plan.Entry) throws(ArchiveError) -> [UInt8] {
         if entry.size > Int64(UpdateManifest.maximumBytes) {
-            throw .manifest(reason: "larger than \(UpdateManifest.maximumBytes) bytes")
+            throw .manifest(reason: "larger than " + String(UpdateManifest.maximumBytes) + " bytes")
         }
         let reader = try zip.open(entry.zip, name: entry.path)
         defer { reader.close() }
@@ -130,7 +132,7 @@ public enum ZipExtractor {
     private static func checkSpace(_ plan: Plan, staging: String, limits: ExtractionLimits) throws(ArchiveError) {
         let parent = Files.parent(of: staging)
         guard let have = Files.freeBytes(under: parent) else {
-            throw .write(path: parent, reason: "cannot read its free space: " + Errno.current.description)
+            throw .freeSpaceUnknown(path: parent)
         }
         var need = limits.reserveBytes + blockSize * Int64(plan.folders.count + 1)
         for entry in plan.entries where !entry.isFolder {
@@ -227,12 +229,19 @@ private struct Plan {
         }
         if kinds[Plan.top] == nil { throw .noSmartMeter }
 
+        // Parents first: by depth, which is bounded by the name length (a
+        // bucket pass is smaller code than a generic sort in Embedded Swift).
+        var unsorted: [Folder] = []
+        var deepest = 0
         for (path, mode) in folderModes {
             var depth = 0
             for byte in path.utf8 where byte == UInt8(ascii: "/") { depth += 1 }
-            folders.append(Folder(path: path, depth: depth, mode: mode))
+            unsorted.append(Folder(path: path, depth: depth, mode: mode))
+            deepest = max(deepest, depth)
         }
-        folders.sort { $0.depth < $1.depth }
+        for depth in 0...deepest {
+            for folder in unsorted where folder.depth == depth { folders.append(folder) }
+        }
     }
 
     /// Regular files and folders only, told apart by the Unix type bits when
