@@ -1,0 +1,104 @@
+import CZip
+
+/// One entry of an archive's central directory, as libzip reports it.
+struct ZipEntry {
+    var index: UInt64
+    /// The name's bytes as stored (`ZIP_FL_ENC_RAW`).
+    var rawName: [UInt8]
+    /// Declared uncompressed size.
+    var size: UInt64
+    var compressedSize: UInt64
+    var isEncrypted: Bool
+    /// `st_mode` from the external attributes of an entry made on Unix, nil
+    /// when it has none (made elsewhere, or a zero mode).
+    var unixMode: UInt32?
+}
+
+/// A zip archive open for reading: the libzip calls extraction needs, all
+/// present in Buster's libzip 1.5.1.
+struct ZipArchive {
+    private let handle: OpaquePointer
+
+    /// `zip_open` read-only with `ZIP_CHECKCONS`, so every local header must
+    /// agree with the central directory.
+    static func open(_ path: String) throws(ArchiveError) -> ZipArchive {
+        var code: Int32 = 0
+        let handle = withCString(path) { zip_open($0, ZIP_RDONLY | ZIP_CHECKCONS, &code) }
+        if let handle { return ZipArchive(handle: handle) }
+        let reason = describe(code)
+        switch code {
+        case ZIP_ER_NOENT, ZIP_ER_OPEN: throw .cannotOpen(path: path, reason: reason)
+        case ZIP_ER_NOZIP: throw .notAZip(reason: reason)
+        // ZIP_CHECKCONS refuses a name that appears twice.
+        case ZIP_ER_EXISTS: throw .unreadable(reason: "two entries have the same name")
+        default: throw .unreadable(reason: reason)
+        }
+    }
+
+    /// libzip's text for an error code (`zip_error_strerror`); for a system
+    /// error it appends errno, so call it right after the failing call.
+    private static func describe(_ code: Int32) -> String {
+        var error = zip_error_t()
+        zip_error_init_with_code(&error, code)
+        defer { zip_error_fini(&error) }
+        return String(cString: zip_error_strerror(&error))
+    }
+
+    /// `zip_discard`: read-only, nothing to write back.
+    func close() { zip_discard(handle) }
+
+    /// `zip_get_num_entries`.
+    var entryCount: Int64 { zip_get_num_entries(handle, 0) }
+
+    /// `zip_stat_index` and `zip_file_get_external_attributes` of entry `index`.
+    func entry(at index: UInt64) throws(ArchiveError) -> ZipEntry {
+        var stat = zip_stat_t()
+        zip_stat_init(&stat)
+        guard zip_stat_index(handle, index, ZIP_FL_ENC_RAW, &stat) == 0, let cName = stat.name else {
+            throw .unreadable(reason: "entry " + String(index) + ": " + archiveError())
+        }
+        let needed = UInt64(ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE)
+        guard stat.valid & needed == needed else { throw .unreadable(reason: "entry " + String(index) + " has no sizes") }
+        var rawName: [UInt8] = []
+        var p = cName
+        while p.pointee != 0 { rawName.append(UInt8(bitPattern: p.pointee)); p += 1 }
+
+        var system: UInt8 = 0
+        var attributes: UInt32 = 0
+        guard zip_file_get_external_attributes(handle, index, 0, &system, &attributes) == 0 else {
+            throw .unreadable(reason: "entry " + String(index) + ": " + archiveError())
+        }
+        let mode = attributes >> 16
+        let encrypted = stat.valid & UInt64(ZIP_STAT_ENCRYPTION_METHOD) != 0 && stat.encryption_method != UInt16(ZIP_EM_NONE)
+        return ZipEntry(index: index, rawName: rawName, size: stat.size, compressedSize: stat.comp_size,
+                        isEncrypted: encrypted, unixMode: UInt32(system) == ZIP_OPSYS_UNIX && mode != 0 ? mode : nil)
+    }
+
+    /// `zip_fopen_index`: the entry's data, decompressed, CRC-checked at its end.
+    func open(_ entry: ZipEntry, name: String) throws(ArchiveError) -> ZipEntryReader {
+        guard let file = zip_fopen_index(handle, entry.index, 0) else {
+            throw .readFailed(name: name, reason: archiveError())
+        }
+        return ZipEntryReader(handle: file, name: name)
+    }
+
+    private func archiveError() -> String { String(cString: zip_strerror(handle)) }
+}
+
+/// One entry's data being read.
+struct ZipEntryReader {
+    fileprivate let handle: OpaquePointer
+    let name: String
+
+    /// `zip_fread`: bytes read, 0 at the end. libzip compares the CRC when
+    /// the data ends and fails the read on a mismatch.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
+        let n = zip_fread(handle, buffer.baseAddress!, UInt64(buffer.count))
+        if n >= 0 { return Int(n) }
+        if zip_error_code_zip(zip_file_get_error(handle)) == ZIP_ER_CRC { throw .crc(name: name) }
+        throw .readFailed(name: name, reason: String(cString: zip_file_strerror(handle)))
+    }
+
+    /// `zip_fclose`.
+    func close() { _ = zip_fclose(handle) }
+}

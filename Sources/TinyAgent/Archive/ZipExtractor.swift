@@ -1,0 +1,339 @@
+import CShims
+import CZip
+
+/// Unpacks the `SmartMeter/` tree of an update archive into a staging folder,
+/// refusing anything that could write outside it or fill the disk.
+///
+/// Two passes. The first reads only the central directory: every entry's
+/// name (`EntryName.check`) and type, the entry count, the declared sizes,
+/// the compression ratios, name clashes, and the manifest; then the free
+/// space. Nothing is written unless all of it passes. The second streams
+/// each file through one 64 KiB buffer, holding it to its declared size
+/// (a lying header cannot make it write more) and letting libzip check the
+/// CRC. Files are created `O_EXCL|O_NOFOLLOW` and fsynced; folders get their
+/// modes and are fsynced after their entries, the staging folder last.
+///
+/// Types come from the Unix mode in the external attributes (entries made
+/// on Unix): regular files and folders only; links, devices, FIFOs and
+/// sockets are refused wherever they are in the archive. Entries without a
+/// Unix mode are files, or folders when the name ends in `/`. Modes: the
+/// permission bits (`mode & 0o777`; setuid, setgid and sticky dropped), plus
+/// owner read and write for files and owner rwx for folders, so the agent can
+/// always remove what it unpacked; 0644 and 0755 without a Unix mode.
+public enum ZipExtractor {
+    public static let bufferSize = 64 * 1024
+    /// Space a file or folder is assumed to take beyond its bytes, rounded up
+    /// to this block size, in the free-space check.
+    static let blockSize: Int64 = 4096
+
+    /// Extracts the `SmartMeter/` tree of `archive` into `staging` (which
+    /// must not exist; created 0755): entry `SmartMeter/a/b` becomes
+    /// `staging/SmartMeter/a/b`. On any error the partial staging folder is
+    /// removed and the error thrown. `progress` is called after each chunk
+    /// with the bytes written so far and the declared total.
+    public static func extract(
+        archive: String, into staging: String, limits: ExtractionLimits = ExtractionLimits(),
+        progress: (_ bytesWritten: Int64, _ total: Int64) -> Void = { _, _ in }
+    ) throws(ArchiveError) -> Extraction {
+        let zip = try ZipArchive.open(archive)
+        defer { zip.close() }
+        let plan = try Plan(zip, limits: limits)
+        var result = Extraction(files: 0, folders: plan.folders.count + 1, bytes: 0, ignored: plan.ignored)
+        if let index = plan.manifest {
+            result.manifest = try UpdateManifest.parse(try readManifest(zip, plan.entries[index]))
+        }
+        try checkSpace(plan, staging: staging, limits: limits)
+
+        var staged = Staging(root: staging)
+        do {
+            try staged.makeRoot()
+            for folder in plan.folders { try staged.makeFolder(folder.path) }
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
+            defer { buffer.deallocate() }
+            for entry in plan.entries where !entry.isFolder {
+                let before = result.bytes
+                let written = try write(entry, from: zip, to: &staged, buffer: buffer) { written in
+                    progress(before + written, plan.totalBytes)
+                }
+                result.bytes += written
+                result.files += 1
+            }
+            // Deepest first, so each folder is synced after its entries.
+            for folder in plan.folders.reversed() { try staged.finishFolder(folder.path, mode: folder.mode) }
+            try staged.finishRoot()
+        } catch {
+            staged.removeAll()
+            throw error
+        }
+        return result
+    }
+
+    /// Streams one file entry into a new file; returns the bytes written.
+    private static func write(
+        _ entry: Plan.Entry, from zip: ZipArchive, to staged: inout Staging,
+        buffer: UnsafeMutableRawBufferPointer, progress: (Int64) -> Void
+    ) throws(ArchiveError) -> Int64 {
+        let reader = try zip.open(entry.zip, name: entry.path)
+        defer { reader.close() }
+        let file = try staged.makeFile(entry.path)
+        var written: Int64 = 0
+        do throws(ArchiveError) {
+            while true {
+                let n = try reader.read(into: buffer)
+                if n == 0 { break }
+                if written + Int64(n) > entry.size { throw .longerThanDeclared(name: entry.path, declared: entry.size) }
+                do {
+                    try file.writeAll(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                } catch {
+                    throw staged.failure(entry.path, error)
+                }
+                written += Int64(n)
+                progress(written)
+            }
+            if written != entry.size {
+                throw .shorterThanDeclared(name: entry.path, declared: entry.size, read: written)
+            }
+            try staged.finishFile(file, entry.path, mode: entry.mode)
+        } catch {
+            file.close()
+            throw error
+        }
+        file.close()
+        return written
+    }
+
+    /// The manifest's bytes, read (and CRC-checked) before anything is written.
+    private static func readManifest(_ zip: ZipArchive, _ entry: Plan.Entry) throws(ArchiveError) -> [UInt8] {
+        if entry.size > Int64(UpdateManifest.maximumBytes) {
+            throw .manifest(reason: "larger than " + String(UpdateManifest.maximumBytes) + " bytes")
+        }
+        let reader = try zip.open(entry.zip, name: entry.path)
+        defer { reader.close() }
+        var bytes = [UInt8](repeating: 0, count: Int(entry.size) + 1)
+        var count = 0
+        var failure: ArchiveError?
+        bytes.withUnsafeMutableBytes { raw in
+            do throws(ArchiveError) {
+                while true {
+                    let n = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[count...]))
+                    if n == 0 { break }
+                    count += n
+                    if count > Int(entry.size) { throw .longerThanDeclared(name: entry.path, declared: entry.size) }
+                }
+            } catch { failure = error }
+        }
+        if let failure { throw failure }
+        if count != Int(entry.size) { throw .shorterThanDeclared(name: entry.path, declared: entry.size, read: Int64(count)) }
+        return Array(bytes[0..<count])
+    }
+
+    /// Declared bytes, each file and folder rounded up to a block, plus the
+    /// reserve, must fit in the free space of the staging folder's file system.
+    private static func checkSpace(_ plan: Plan, staging: String, limits: ExtractionLimits) throws(ArchiveError) {
+        let parent = Files.parent(of: staging)
+        guard let have = Files.freeBytes(under: parent) else {
+            throw .freeSpaceUnknown(path: parent)
+        }
+        var need = limits.reserveBytes + blockSize * Int64(plan.folders.count + 1)
+        for entry in plan.entries where !entry.isFolder {
+            need += (entry.size + blockSize - 1) / blockSize * blockSize
+        }
+        if need > have { throw .noSpace(need: need, have: have) }
+    }
+}
+
+/// The first pass: what will be written, checked from the central directory.
+private struct Plan {
+    struct Entry {
+        var zip: ZipEntry
+        /// The path below the staging folder, e.g. `SmartMeter/bin/run.sh`.
+        var path: String
+        var isFolder: Bool
+        var size: Int64
+        var mode: UInt32
+    }
+
+    struct Folder {
+        var path: String
+        var depth: Int
+        var mode: UInt32
+    }
+
+    private enum Kind: Equatable { case file, implicitFolder, folder }
+
+    /// The `SmartMeter/` entries, in archive order.
+    var entries: [Entry] = []
+    /// Every folder below the staging folder (`SmartMeter` included), parents first.
+    var folders: [Folder] = []
+    var ignored: [String] = []
+    /// Index in `entries` of the manifest.
+    var manifest: Int?
+    /// Declared bytes of the files.
+    var totalBytes: Int64 = 0
+
+    static let top = "SmartMeter"
+
+    init(_ zip: ZipArchive, limits: ExtractionLimits) throws(ArchiveError) {
+        let count = zip.entryCount
+        if count < 0 { throw .unreadable(reason: "no entry count") }
+        if count > Int64(limits.maximumEntries) { throw .tooManyEntries(count: Int(count), allowed: limits.maximumEntries) }
+
+        var kinds: [String: Kind] = [:]
+        var folderModes: [String: UInt32] = [:]
+        for index in 0..<UInt64(count) {
+            let raw = try zip.entry(at: index)
+            let name = try EntryName.check(raw.rawName)
+            let path = name.path
+            let isFolder = try Plan.isFolder(raw, name, path)
+
+            if name.components[0] != Plan.top {
+                let top = name.topLevel
+                if !ignored.contains(top) { ignored.append(top) }
+                continue
+            }
+            if name.components.count == 1 && !isFolder { throw .smartMeterIsFile }
+            if raw.isEncrypted { throw .encrypted(name: path) }
+            guard raw.size <= UInt64(limits.maximumBytes) else { throw .tooLarge(limit: limits.maximumBytes) }
+            let size = Int64(raw.size)
+
+            // Clashes: a file where a folder is (or will be), or a file twice.
+            var parent = ""
+            for component in name.components.dropLast() {
+                parent = parent.isEmpty ? component : parent + "/" + component
+                switch kinds[parent] {
+                case .file: throw .conflict(name: parent)
+                case nil: kinds[parent] = .implicitFolder; folderModes[parent] = 0o755
+                default: break
+                }
+            }
+            if isFolder {
+                if size > 0 { throw .folderWithData(name: path) }
+                if kinds[path] == .file { throw .conflict(name: path) }
+                kinds[path] = .folder
+                folderModes[path] = raw.unixMode.map { $0 & 0o777 | 0o700 } ?? 0o755
+            } else {
+                if kinds[path] != nil { throw .conflict(name: path) }
+                kinds[path] = .file
+                if raw.size > UInt64(limits.maximumBytes) - UInt64(totalBytes) { throw .tooLarge(limit: limits.maximumBytes) }
+                totalBytes += size
+                if size > ExtractionLimits.ratioFloor {
+                    let (product, overflow) = limits.maximumRatio.multipliedReportingOverflow(by: Int64(clamping: raw.compressedSize))
+                    if raw.compressedSize == 0 || (!overflow && size > product) {
+                        throw .ratio(name: path, ratio: size / max(Int64(clamping: raw.compressedSize), 1))
+                    }
+                }
+                if path == UpdateManifest.path { manifest = entries.count }
+            }
+            entries.append(Entry(zip: raw, path: path, isFolder: isFolder, size: size,
+                                 mode: raw.unixMode.map { $0 & 0o777 | 0o600 } ?? 0o644))
+        }
+        if kinds[Plan.top] == nil { throw .noSmartMeter }
+
+        // Parents first: by depth, which is bounded by the name length (a
+        // bucket pass is smaller code than a generic sort in Embedded Swift).
+        var unsorted: [Folder] = []
+        var deepest = 0
+        for (path, mode) in folderModes {
+            var depth = 0
+            for byte in path.utf8 where byte == UInt8(ascii: "/") { depth += 1 }
+            unsorted.append(Folder(path: path, depth: depth, mode: mode))
+            deepest = max(deepest, depth)
+        }
+        for depth in 0...deepest {
+            for folder in unsorted where folder.depth == depth { folders.append(folder) }
+        }
+    }
+
+    /// Regular files and folders only, told apart by the Unix type bits when
+    /// there are any, else by the trailing `/`.
+    private static func isFolder(_ raw: ZipEntry, _ name: EntryName, _ path: String) throws(ArchiveError) -> Bool {
+        guard let mode = raw.unixMode else { return name.isFolder }
+        switch mode & 0o170000 {
+        case 0, 0o100000: return name.isFolder
+        case 0o040000: return true
+        case 0o120000: throw .symbolicLink(name: path)
+        default: throw .specialFile(name: path)
+        }
+    }
+}
+
+/// The staging folder as it is being filled: remembers what it created so a
+/// failure can remove exactly that.
+private struct Staging {
+    let root: String
+    private var created: [(path: String, isFolder: Bool)] = []
+
+    init(root: String) { self.root = root }
+
+    func failure(_ path: String, _ error: Errno) -> ArchiveError {
+        .write(path: root + "/" + path, reason: error.description)
+    }
+
+    /// `mkdir` 0700 until finished; an existing folder is not ours to fill.
+    mutating func makeRoot() throws(ArchiveError) {
+        do {
+            try withCString(root) { (p) throws(Errno) in try nothingOrErrno { ta_mkdir(p, 0o700) } }
+        } catch {
+            if error == .exists { throw .stagingExists(path: root) }
+            throw .write(path: root, reason: error.description)
+        }
+        created.append((root, true))
+    }
+
+    mutating func makeFolder(_ path: String) throws(ArchiveError) {
+        let full = root + "/" + path
+        do {
+            try withCString(full) { (p) throws(Errno) in try nothingOrErrno { ta_mkdir(p, 0o700) } }
+        } catch {
+            throw failure(path, error)
+        }
+        created.append((full, true))
+    }
+
+    mutating func makeFile(_ path: String) throws(ArchiveError) -> FileDescriptor {
+        let full = root + "/" + path
+        let fd: Int32
+        do {
+            fd = try withCString(full) { (p) throws(Errno) in try valueOrErrno { ta_zip_create_file(p, 0o600) } }
+        } catch {
+            throw failure(path, error)
+        }
+        created.append((full, false))
+        return FileDescriptor(fd)
+    }
+
+    /// Exact mode (no umask), then fsync.
+    func finishFile(_ file: FileDescriptor, _ path: String, mode: UInt32) throws(ArchiveError) {
+        do {
+            try nothingOrErrno { ta_zip_fchmod(file.rawValue, mode) }
+            try file.sync()
+        } catch {
+            throw failure(path, error)
+        }
+    }
+
+    func finishFolder(_ path: String, mode: UInt32) throws(ArchiveError) {
+        do { try syncFolder(root + "/" + path, mode: mode) } catch { throw failure(path, error) }
+    }
+
+    /// The staging folder gets 0755 and is synced, then the folder holding it.
+    func finishRoot() throws(ArchiveError) {
+        do { try syncFolder(root, mode: 0o755) } catch { throw .write(path: root, reason: error.description) }
+        Files.syncFolder(of: root)
+    }
+
+    private func syncFolder(_ full: String, mode: UInt32) throws(Errno) {
+        let fd = FileDescriptor(try withCString(full) { (p) throws(Errno) in try valueOrErrno { ta_zip_open_folder(p) } })
+        defer { fd.close() }
+        try nothingOrErrno { ta_zip_fchmod(fd.rawValue, mode) }
+        try fd.sync()
+    }
+
+    /// Removes what was created, newest first (files before their folders).
+    mutating func removeAll() {
+        for item in created.reversed() {
+            if item.isFolder { _ = withCString(item.path) { ta_zip_rmdir($0) } } else { Files.remove(item.path) }
+        }
+        created.removeAll()
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import Testing
+@testable import TinyAgent
+
+/// Real zips from tests/update/zips.py, extracted by ZipExtractor.
+@Suite final class ArchiveTests {
+    let folder = NSTemporaryDirectory() + "tinyagent-archive-\(UUID().uuidString)"
+    var staging: String { folder + "/staging" }
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().path
+
+    init() throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: folder) }
+
+    @discardableResult
+    func run(_ tool: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [tool] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "\(tool) \(arguments): \(output)"])
+        }
+        return output
+    }
+
+    /// `zips.py KIND` into the test folder.
+    func zip(_ kind: String, _ options: [String] = []) throws -> String {
+        let path = "\(folder)/\(kind).zip"
+        try run("python3", ["\(Self.repository)/tests/update/zips.py", kind, path] + options)
+        return path
+    }
+
+    func refusal(_ archive: String, limits: ExtractionLimits = ExtractionLimits()) -> String? {
+        do {
+            _ = try ZipExtractor.extract(archive: archive, into: staging, limits: limits) { _, _ in }
+            return nil
+        } catch {
+            return error.remark
+        }
+    }
+
+    func mode(_ path: String) throws -> Int {
+        (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? -1
+    }
+
+    /// Relative path → (bytes, mode) for everything under `root`; folders have nil bytes.
+    func tree(_ root: String) throws -> [String: (Data?, Int)] {
+        var out: [String: (Data?, Int)] = [:]
+        let enumerator = try #require(FileManager.default.enumerator(atPath: root))
+        while let relative = enumerator.nextObject() as? String {
+            let full = root + "/" + relative
+            var isFolder: ObjCBool = false
+            FileManager.default.fileExists(atPath: full, isDirectory: &isFolder)
+            out[relative] = (isFolder.boolValue ? nil : try Data(contentsOf: URL(fileURLWithPath: full)), try mode(full))
+        }
+        return out
+    }
+
+    @Test func aGoodArchiveUnpacksItsSmartMeterTreeOnly() throws {
+        var calls: [(Int64, Int64)] = []
+        let result = try ZipExtractor.extract(archive: try zip("good"), into: staging) { calls.append(($0, $1)) }
+        #expect(result.files == 3 && result.folders == 4)  // staging, SmartMeter, lib, data
+        #expect(result.ignored == ["__MACOSX/", "README.txt"])
+        #expect(result.manifest == UpdateManifest(processes: [.init(name: "meter_reader", runCommand: "python3 meter_reader.py")]))
+        let files = try tree(staging)
+        #expect(Set(files.keys) == ["SmartMeter", "SmartMeter/meter_reader.py", "SmartMeter/lib",
+                                    "SmartMeter/lib/tinyagent_heartbeat.py", "SmartMeter/data", "SmartMeter/tinyagent.json"])
+        #expect(files["SmartMeter/meter_reader.py"]?.1 == 0o755)
+        #expect(files["SmartMeter/lib/tinyagent_heartbeat.py"]?.1 == 0o644)
+        #expect(files["SmartMeter/data"]?.1 == 0o755 && files["SmartMeter/lib"]?.1 == 0o755)
+        #expect(try mode(staging) == 0o755)
+        let helper = try Data(contentsOf: URL(fileURLWithPath: "\(Self.repository)/helpers/python/tinyagent_heartbeat.py"))
+        #expect(files["SmartMeter/lib/tinyagent_heartbeat.py"]?.0 == helper)
+        #expect(result.bytes == files.values.reduce(0) { $0 + Int64($1.0?.count ?? 0) })
+        #expect(calls.last.map { $0.0 == result.bytes && $0.1 == result.bytes } == true)
+        #expect(Swift.zip(calls.dropLast(), calls.dropFirst()).allSatisfy { $0.0 <= $1.0 })
+    }
+
+    /// Info-ZIP's unzip is the reference: same files, same bytes, same
+    /// executable bits.
+    @Test(arguments: [[], ["--process", "a:1.0.1", "--process", "b:2.0.0:python3 b.py --fast", "--size", "3000000"]])
+    func extractionMatchesInfoZipUnzip(options: [String]) throws {
+        let archive = try zip("good", options)
+        _ = try ZipExtractor.extract(archive: archive, into: staging) { _, _ in }
+        let reference = folder + "/unzip"
+        try run("unzip", ["-q", archive, "SmartMeter/*", "-d", reference])
+        let ours = try tree(staging), theirs = try tree(reference)
+        #expect(Set(ours.keys) == Set(theirs.keys))
+        for (path, (bytes, mode)) in theirs {
+            #expect(ours[path]?.0 == bytes, "\(path)")
+            #expect(ours[path].map { $0.1 & 0o111 } == mode & 0o111, "\(path)")
+        }
+    }
+
+    @Test func entriesWithoutUnixModesGetDefaultModes() throws {
+        let result = try ZipExtractor.extract(archive: try zip("dos"), into: staging) { _, _ in }
+        #expect(result.files == 3)
+        #expect(try mode(staging + "/SmartMeter/meter_reader.py") == 0o644)
+        #expect(try mode(staging + "/SmartMeter/data") == 0o755)
+    }
+
+    @Test(arguments: [
+        ("no-smartmeter", "archive: no SmartMeter/ folder"),
+        ("smartmeter-file", "archive: SmartMeter is a file, not a folder"),
+        ("zip-slip", "archive: entry SmartMeter/../../evil escapes the folder"),
+        ("absolute", "archive: entry /tmp/evil is an absolute path"),
+        ("backslash", "archive: entry SmartMeter\\evil has a backslash in its name"),
+        ("symlink", "archive: entry SmartMeter/link is a symbolic link"),
+        ("device", "archive: entry SmartMeter/dev is a special file"),
+        ("fifo", "archive: entry SmartMeter/fifo is a special file"),
+        ("duplicate", "archive: cannot read the archive (two entries have the same name)"),
+        ("conflict", "archive: entry SmartMeter/data appears twice or is both a file and a folder"),
+        ("bomb-ratio", "archive: entry SmartMeter/zeros.bin compresses 1028:1 (zip bomb?)"),
+        ("over-cap", "archive: 10001 entries, more than the 10000 allowed"),
+        ("crc-corrupt", "archive: CRC error in SmartMeter/stored.bin"),
+        ("lying-size", "archive: entry SmartMeter/big.txt holds more than the 1000 bytes its header says"),
+        ("encrypted", "archive: entry SmartMeter/tinyagent.json is encrypted"),
+        ("bad-manifest", "archive: SmartMeter/tinyagent.json: process 1: invalid name \"../x\""),
+        ("not-a-zip", "archive: not a zip file (Not a zip archive)"),
+    ])
+    func hostileArchivesAreRefusedAndLeaveNothing(kind: String, remark: String) throws {
+        let refused = refusal(try zip(kind))
+        #expect(refused == remark)
+        #expect(!FileManager.default.fileExists(atPath: staging))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["\(kind).zip"])
+    }
+
+    @Test func declaredSizesAreCappedBeforeAnythingIsRead() throws {
+        #expect(refusal(try zip("over-cap", ["--declared"])) == "archive: unpacks to more than 536870912 bytes")
+        let good = try zip("good", ["--size", "2000000"])
+        #expect(refusal(good, limits: ExtractionLimits(maximumBytes: 1_000_000)) == "archive: unpacks to more than 1000000 bytes")
+        #expect(refusal(good, limits: ExtractionLimits(maximumEntries: 8)) == "archive: 9 entries, more than the 8 allowed")
+        #expect(!FileManager.default.fileExists(atPath: staging))
+    }
+
+    @Test func theRatioRuleSparesSmallFilesAndHonoursTheLimit() throws {
+        // A 64 KiB file of zeros compresses far beyond 100:1 but is under 1 MiB.
+        let small = try zip("good", ["--no-extras"])
+        #expect(refusal(small, limits: ExtractionLimits(maximumRatio: 1)) == nil)
+        try FileManager.default.removeItem(atPath: staging)
+        let bomb = try zip("bomb-ratio")
+        let result = try ZipExtractor.extract(archive: bomb, into: staging, limits: ExtractionLimits(maximumRatio: 2000)) { _, _ in }
+        #expect(result.bytes > 50 << 20)
+    }
+
+    @Test func aFreeSpaceShortageIsFoundBeforeWriting() throws {
+        let message = try #require(refusal(try zip("good"), limits: ExtractionLimits(reserveBytes: 1 << 60)))
+        #expect(message.hasPrefix("archive: not enough free space (need "))
+        #expect(!FileManager.default.fileExists(atPath: staging))
+    }
+
+    @Test func anExistingStagingFolderIsNotTouched() throws {
+        try FileManager.default.createDirectory(atPath: staging + "/keep", withIntermediateDirectories: true)
+        #expect(refusal(try zip("good")) == "archive: staging folder \(staging) already exists")
+        #expect(FileManager.default.fileExists(atPath: staging + "/keep"))
+    }
+
+    @Test func aMissingArchiveIsNamed() {
+        #expect(refusal(folder + "/none.zip")?.hasPrefix("archive: cannot open \(folder)/none.zip (") == true)
+    }
+
+    @Test func aMissingParentFolderIsReported() throws {
+        let archive = try zip("good")
+        do {
+            _ = try ZipExtractor.extract(archive: archive, into: folder + "/no/such/staging") { _, _ in }
+            Issue.record("extracted")
+        } catch {
+            #expect(error.remark == "archive: cannot read the free space of \(folder)/no/such")
+        }
+    }
+}
