@@ -135,8 +135,8 @@ final class FaultServerProcess: @unchecked Sendable {
         var bad = good
         bad[0] ^= 1
         let error = fetch(request("/file/\(file.name)") { $0.sha256 = bad })
-        #expect(error == .sha256Mismatch(got: SHA256.hex(good), expected: SHA256.hex(bad)))
-        #expect(error?.remark.hasPrefix("download: sha256 mismatch (got \(SHA256.hex(good).prefix(16))…") == true)
+        #expect(error == .sha256Mismatch(got: Hex.encode(good), expected: Hex.encode(bad)))
+        #expect(error?.remark.hasPrefix("download: sha256 mismatch (got \(Hex.encode(good).prefix(16))…") == true)
         #expect(!exists(destination) && !exists(part) && !exists(sidecar))
         #expect(fetch(request("/file/\(file.name)") { $0.sha256 = [1, 2, 3] }) == .badRequest("sha256 must be 32 bytes, not 3"))
     }

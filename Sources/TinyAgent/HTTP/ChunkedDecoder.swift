@@ -52,7 +52,7 @@ public struct ChunkedDecoder {
         switch state {
         case .size:
             try countLine()
-            if let v = ASCII.hexValue(b) {
+            if let v = Hex.value(b) {
                 guard digits < 15 else { throw .badResponse("chunk size too large") }
                 size = size << 4 | Int64(v)
                 digits += 1

@@ -45,6 +45,24 @@ public enum DownloadError: Error, Equatable {
         }
     }
 
+    /// Whether trying again soon may succeed, resuming from the partial
+    /// file: the connection broke, stalled or was refused, or the server
+    /// was briefly unavailable — not a refusal, a bad certificate or a bad file.
+    var isResumable: Bool {
+        switch self {
+        case .bodyEnded: return true
+        case .httpStatus(let status, _): return status >= 500
+        case .transfer(let error):
+            switch error {
+            case .connectTimeout, .idleTimeout, .bodyEnded: return true
+            case .network(let failure):
+                return !(failure.isCertificateNotTrusted || failure.isHostnameMismatch || failure.isCAFileProblem)
+            default: return false
+            }
+        default: return false
+        }
+    }
+
     /// An HTTP failure while receiving a body that starts at byte `offset` of the file.
     init(_ error: HTTPError, offset: Int64, limit: Int64) {
         switch error {

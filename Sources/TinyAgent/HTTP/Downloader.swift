@@ -159,7 +159,7 @@ public enum Downloader {
             }
             if got != expected {
                 discardPartialFile(request)
-                throw .sha256Mismatch(got: SHA256.hex(got), expected: SHA256.hex(expected))
+                throw .sha256Mismatch(got: Hex.encode(got), expected: Hex.encode(expected))
             }
         }
         do { try Files.rename(request.partPath, to: request.destination) } catch { throw .file(request.destination, error) }

@@ -116,7 +116,7 @@ public struct HTTPURL: Equatable, Sendable {
             guard let close = bytes.firstIndex(of: UInt8(ascii: "]")) else { throw .badURL("IPv6 address without ']'") }
             hostBytes = bytes[(bytes.startIndex + 1)..<close]
             let isIPv6 = !hostBytes.isEmpty && hostBytes.contains(UInt8(ascii: ":"))
-                && hostBytes.allSatisfy { ASCII.hexValue($0) != nil || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }
+                && hostBytes.allSatisfy { Hex.value($0) != nil || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }
             guard isIPv6 else { throw .badURL("bad IPv6 address [\(String(decoding: hostBytes, as: UTF8.self))]") }
             let after = bytes[(close + 1)...]
             if !after.isEmpty {

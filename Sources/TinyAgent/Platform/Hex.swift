@@ -7,7 +7,7 @@ enum Hex {
         bytes.reserveCapacity(count)
         var i = text.startIndex
         while i < text.endIndex {
-            guard let high = digit(text[i]), let low = digit(text[i + 1]) else { return nil }
+            guard let high = value(text[i]), let low = value(text[i + 1]) else { return nil }
             bytes.append(high << 4 | low)
             i += 2
         }
@@ -26,7 +26,8 @@ enum Hex {
         return String(decoding: out, as: UTF8.self)
     }
 
-    private static func digit(_ b: UInt8) -> UInt8? {
+    /// The value of one hex digit.
+    static func value(_ b: UInt8) -> UInt8? {
         switch b {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): return b - UInt8(ascii: "0")
         case UInt8(ascii: "a")...UInt8(ascii: "f"): return b - UInt8(ascii: "a") + 10

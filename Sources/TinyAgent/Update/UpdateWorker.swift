@@ -76,7 +76,7 @@ struct UpdateJob: Equatable {
 enum UpdateWorker {
     /// Attempts at a download cut short (the server closed, a stall):
     /// each resumes where the last stopped.
-    static let attempts = 4
+    static let attempts = 3
     static let progressInterval = Duration.milliseconds(250)
 
     static func run() -> Int32 {
@@ -95,10 +95,13 @@ enum UpdateWorker {
 
     /// Downloads the archive (resuming), or says why not.
     private static func fetch(_ job: UpdateJob, _ reporter: inout ProgressReporter) -> String? {
-        let request = DownloadRequest(
-            url: job.url, destination: job.archive, caFile: job.caFile, maximumBytes: job.settings.downloadMaximumBytes,
-            allowPlainHTTP: job.settings.allowPlainHTTP, connectTimeout: job.settings.connectTimeout,
-            idleTimeout: job.settings.idleTimeout, sha256: job.sha256, reserveBytes: job.settings.reserveBytes)
+        var request = DownloadRequest(url: job.url, destination: job.archive, caFile: job.caFile)
+        request.maximumBytes = job.settings.downloadMaximumBytes
+        request.allowPlainHTTP = job.settings.allowPlainHTTP
+        request.connectTimeout = job.settings.connectTimeout
+        request.idleTimeout = job.settings.idleTimeout
+        request.sha256 = job.sha256
+        request.reserveBytes = job.settings.reserveBytes
         var attempt = 1
         while true {
             do throws(DownloadError) {
