@@ -22,6 +22,7 @@ Routes (NAME is a file in ROOT):
     /truncated/NAME       Content-Length of the file, half the body, then close
     /short/NAME           Content-Length 1000 bytes larger than the body, whole body, close
     /stall/NAME           half the body, then nothing for --stall seconds (default 30)
+    /slow/NAME            like /file/NAME, sent at `slow_rate` bytes a second (default 256 KiB)
     /cut-once/NAME        the first request gets half the body and a close; later ones are
                           served like /file/NAME (with Range)
     /redirect/NAME        302 to /file/NAME
@@ -182,6 +183,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._simple(404, "no such file\n")
         if route == "file":
             return self._serve_file(data, etag, modified)
+        if route == "slow":
+            return self._serve_file(data, etag, modified, rate=self.owner.slow_rate)
         if route == "cut-once":
             with self.owner.lock:
                 first = self.owner.cut_once_seen.get(rest) is None
@@ -228,7 +231,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         return self._simple(404, "no such route\n")
 
-    def _serve_file(self, data, etag, modified):
+    def _serve_file(self, data, etag, modified, rate=None):
         size = len(data)
         common = [("ETag", etag), ("Last-Modified", modified), ("Accept-Ranges", "bytes"),
                   ("Content-Type", "application/octet-stream")]
@@ -246,10 +249,22 @@ class _Handler(BaseHTTPRequestHandler):
             body = data[first:last + 1]
             self._head(206, common + [("Content-Range", "bytes %d-%d/%d" % (first, last, size)),
                                       ("Content-Length", str(len(body)))])
+            return self._write(body, rate)
+        self._head(200, common + [("Content-Length", str(size))])
+        self._write(data, rate)
+
+    def _write(self, body, rate):
+        """All of `body`, or at `rate` bytes a second in 16 KiB pieces."""
+        if rate is None:
             self.wfile.write(body)
             return
-        self._head(200, common + [("Content-Length", str(size))])
-        self.wfile.write(data)
+        piece = 16384
+        for offset in range(0, len(body), piece):
+            if self.owner.stopping.is_set():
+                return self._cut()
+            self.wfile.write(body[offset:offset + piece])
+            self.wfile.flush()
+            time.sleep(piece / rate)
 
     # ---- POST ---------------------------------------------------------------------------
     def do_POST(self):
@@ -280,6 +295,7 @@ class FaultServer:
         self.root = root
         self.pki = pki
         self.stall_seconds = stall_seconds
+        self.slow_rate = 256 * 1024
         self.log_file = log_file
         self.requests = []
         self.cut_once_seen = {}

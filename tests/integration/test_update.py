@@ -120,7 +120,10 @@ def https(device):
 def update(device, server, body, timeout=40):  # noqa: F811
     with panel_for(server, device.pki) as panel:
         panel.send("device@localhost", body)
-        return panel.wait_reply(timeout=timeout)
+        try:
+            return panel.wait_reply(timeout=timeout)
+        except TimeoutError as e:
+            raise AssertionError("%s\nagent log:\n%s" % (e, device.agent.log()[-4000:]))
 
 
 def test_a_good_update_installs_the_new_folder_and_keeps_the_previous_one(device, https, server):  # noqa: F811
@@ -246,7 +249,7 @@ def test_an_archive_that_unpacks_past_the_cap_is_refused(agents, server, pki, tm
 
 
 def test_not_enough_free_space_is_refused_before_downloading(agents, server, pki, tmp_path):  # noqa: F811
-    device = Device(agents, server, pki, tmp_path, settings=dict(SETTINGS, reserve_free_bytes=1 << 50))
+    device = Device(agents, server, pki, tmp_path, settings=dict(SETTINGS, reserve_free_bytes=1 << 40))
     device.serve("v2.zip", "good", *processes(NEW))
     with FaultServer(root=device.files, pki=pki) as s:
         answer = update(device, server, command(36, s.url("/file/v2.zip")))
@@ -303,8 +306,8 @@ def test_killed_during_the_download_the_next_start_resumes_it(agents, server, pk
     device = Device(agents, server, pki, tmp_path)
     archive = device.serve("v2.zip", "good", *processes(NEW), "--size", "3000000")
     with FaultServer(root=device.files, pki=pki) as s, panel_for(server, pki) as panel:
-        s.drip = 256 * 1024  # bytes a second: the download takes seconds
-        panel.send("device@localhost", command(60, s.url("/drip/v2.zip"), sha256=sha256(archive)))
+        s.slow_rate = 512 * 1024  # bytes a second: the download takes seconds
+        panel.send("device@localhost", command(60, s.url("/slow/v2.zip"), sha256=sha256(archive)))
         wait_for(lambda: " of " in device.agent.status()["update"], what="download progress")
         time.sleep(1)
         restart(device)

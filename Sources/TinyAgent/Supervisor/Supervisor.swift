@@ -167,6 +167,7 @@ public final class Supervisor {
             stateGeneration += 1
             registryChanged = true
             if state != .failed { processes[i].failure = nil }
+            if state == .stopped { processes[i].deadline = nil }  // nothing is due until it is started
         }
         switch action {
         case .none:

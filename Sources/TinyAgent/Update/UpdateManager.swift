@@ -25,6 +25,8 @@ final class UpdateManager {
     /// Bumped whenever `summary` changes.
     private(set) var generation = 0
     private var lastProgressLog = Instant(nanoseconds: 0)
+    /// When the verify step gives up (monotonic: a clock set by NTP mid-update changes nothing).
+    private var verifyDeadline: Instant?
 
     private struct Worker {
         var pid: Int32
@@ -101,6 +103,9 @@ final class UpdateManager {
         case .swap, .rollback:
             supervisor.stopAll(now: now)
         case .verify:
+            // The journal's wall-clock start gives what is left, at most the whole timeout.
+            let left = loaded.verifySince + loaded.timeoutSeconds - Clock.wallSeconds()
+            verifyDeadline = now + .seconds(min(max(0, left), loaded.timeoutSeconds))
             startNewProcesses(now: now)
         }
         changed()
@@ -109,10 +114,7 @@ final class UpdateManager {
     // MARK: The loop's calls
 
     /// The verify deadline, when one is running.
-    var nextDeadline: Instant? {
-        guard let record, record.step == .verify else { return nil }
-        return verifyDeadline(record)
-    }
+    var nextDeadline: Instant? { record?.step == .verify ? verifyDeadline : nil }
 
     /// Moves the update on as far as it can go now; called after every
     /// loop iteration.
@@ -266,6 +268,7 @@ final class UpdateManager {
         }
         record.step = .verify
         record.verifySince = Clock.wallSeconds()
+        verifyDeadline = now + .seconds(record.timeoutSeconds)
         do { try save(record) } catch {
             logger.error("cannot write \(paths.updateJournal): \(error)")
         }
@@ -308,14 +311,9 @@ final class UpdateManager {
         } else if missing.isEmpty {
             logger.notice("update \(record.command.commandNo): every listed process runs its new version")
             finish(success: true, "")
-        } else if verifyDeadline(record) <= now {
+        } else if let deadline = verifyDeadline, deadline <= now {
             rollback("\(missing.joined(separator: ", ")) sent no heartbeat within \(record.timeoutSeconds) s", now: now)
         }
-    }
-
-    private func verifyDeadline(_ record: UpdateRecord) -> Instant {
-        let remaining = record.verifySince + record.timeoutSeconds - Clock.wallSeconds()
-        return Clock.now() + .seconds(max(0, remaining))
     }
 
     private func rollback(_ cause: String, now: Instant) {
@@ -364,6 +362,7 @@ final class UpdateManager {
         Files.remove(paths.updateJournal)
         Files.syncFolder(of: paths.updateJournal)
         self.record = nil
+        verifyDeadline = nil
         progress = ""
         changed()
     }
