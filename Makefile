@@ -19,7 +19,7 @@ unit:
 	$(SWIFT) test
 
 integration: embedded
-	python3 -m pytest -q -p no:cacheprovider tests/python tests/xmpp tests/integration
+	python3 -m pytest -q -p no:cacheprovider tests/python tests/xmpp tests/https tests/integration
 
 # The Raspberry Pi binary (ARMv7 hard-float, Raspbian Buster floor), checked
 # against Buster's library versions; see cross/README.md.

@@ -6,8 +6,14 @@ processes: one hangs (alive but silent), one crashes; both are restarted, and
 `tinyagent status` shows it happen. Meanwhile the agent is logged in to a
 local prosody (STARTTLS, certificate from a test CA pinned in
 certs/cacert.pem), and a control-panel stand-in asks it for its status over
-XMPP and prints the answer.
+XMPP and prints the answer. Then the panel updates the SmartMeter folder:
+a local HTTPS server (same test CA) serves an update archive, the panel
+sends `smart_meter_update`, the agent downloads, checks and unpacks it,
+swaps the folder (keeping the previous one), starts the new processes and
+answers once every listed process heartbeats its new version.
 """
+
+import hashlib
 
 import json
 import os
@@ -23,6 +29,9 @@ sys.path.insert(0, os.path.join(REPO, "tests", "xmpp"))
 from panel import Panel  # noqa: E402
 from pki import make_pki  # noqa: E402
 from prosody import Prosody  # noqa: E402
+
+sys.path.insert(0, os.path.join(REPO, "tests", "https"))
+from faultserver import FaultServer  # noqa: E402
 
 BIN = os.path.join(REPO, ".build-embedded", "release", "tinyagent")
 PY = "/usr/bin/python3"
@@ -90,6 +99,34 @@ def main():
             print(json.dumps(panel.wait_reply(timeout=10)))
             panel.send("device@localhost", {"command": "restart_process", "command_no": 2, "name": "uploader"})
             print(json.dumps(panel.wait_reply(timeout=10)))
+
+            say("an update archive: SmartMeter/ with ocr 1.5.0 and uploader 2.1.0 and a tinyagent.json manifest,"
+                " served over HTTPS by a local server with a certificate from the same test CA")
+            files = os.path.join(root, "www")
+            os.makedirs(files)
+            archive = os.path.join(files, "imageSets.zip")
+            subprocess.run([PY, os.path.join(REPO, "tests", "update", "zips.py"), "good", archive,
+                            "--process", "ocr:1.5.0", "--process", "uploader:2.1.0", "--interval", "0.5"], check=True)
+            with open(archive, "rb") as f:
+                digest = hashlib.sha256(f.read()).hexdigest()
+            with FaultServer(root=files, pki=pki) as https:
+                update = {"command": "smart_meter_update", "command_no": 3, "url": https.url("/file/imageSets.zip"),
+                          "sha256": digest, "timeout_s": 30,
+                          "processes": [{"name": "ocr", "version": {"major": 1, "minor": 5, "patch": 0}},
+                                        {"name": "uploader", "version": {"major": 2, "minor": 1, "patch": 0}}]}
+                say("the panel sends:\n" + json.dumps(update, indent=2))
+                started = time.monotonic()
+                panel.send("device@localhost", update)
+                answer = panel.wait_reply(timeout=60)
+                say("the answer, %.1f s later:" % (time.monotonic() - started))
+                print(json.dumps(answer))
+            subprocess.run([BIN, "status", "--root", root])
+            say("the folders: SmartMeter is the new version, SmartMeter.prev the one before")
+            for folder in ("SmartMeter", "SmartMeter.prev"):
+                print("%-16s %s" % (folder, " ".join(sorted(os.listdir(os.path.join(root, folder))))))
+            say("the agent's log of the update")
+            with open(os.path.join(root, "logs", "tinyagent.log")) as f:
+                print("".join(line for line in f if "update" in line or "SmartMeter" in line), end="")
     finally:
         if agent:
             agent.send_signal(signal.SIGTERM)
