@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # bench/run.sh: measures tinyagent's footprint figures (issue 2) and the
 # control channel's (issue 4, bench/xmpp.py: a private prosody and a panel
-# stand-in from tests/xmpp/) and writes BENCHMARKS.md at the repository root.
+# stand-in from tests/xmpp/) and the software update's (issue 5, bench/update.py)
+# and writes BENCHMARKS.md at the repository root.
 #   bench/run.sh                      build the Embedded binary, measure, write
 #   TINYAGENT_BIN=PATH bench/run.sh   measure that binary instead (no build)
 #   BENCH_KEEP=1 bench/run.sh         keep the work folder (agents' roots, logs)
-# About two and a half minutes of measuring, plus the Embedded build when it
-# is stale; the whole run is cut off after 420 s. Agents run on temporary roots and
+# About three minutes of measuring, plus the Embedded build when it
+# is stale; the whole run is cut off after 600 s. Agents run on temporary roots and
 # free loopback ports; everything started here is stopped at the end.
 set -euo pipefail
-if [ -z "${BENCH_TIMED:-}" ]; then BENCH_TIMED=1 exec timeout -k 10 420 "$0" "$@"; fi
+if [ -z "${BENCH_TIMED:-}" ]; then BENCH_TIMED=1 exec timeout -k 10 600 "$0" "$@"; fi
 cd "$(dirname "$0")/.."
 REPO=$PWD
 W=$(mktemp -d /tmp/tinyagent-bench.XXXXXX)
@@ -266,6 +267,25 @@ if [ ! -s "$W/xmpp.md" ]; then  # (on a failure it measured, bench/xmpp.py says 
     : >"$W/xmpp.rows"
 fi
 
+# --- 8. Software update: bench/update.py (the update worker vs curl and unzip,
+# a whole update through XMPP) writes the section and its summary rows;
+# everything it starts it stops (also on SIGTERM).
+UPDATE_STATUS=0
+if [ -n "$PY" ]; then
+    say "software update: about 30 s"
+    "$PY" bench/update.py --bin "$BIN" --work "$W/update" \
+        --out "$W/update.md" --rows "$W/update.rows" || UPDATE_STATUS=$?
+else
+    UPDATE_STATUS=69; echo "no Python with slixmpp (pip install -r tests/python/requirements.txt)" >"$W/update.why"
+fi
+[ "$UPDATE_STATUS" = 0 ] || say "the software update's figures were not measured"
+if [ ! -s "$W/update.md" ]; then  # (on a failure it measured, bench/update.py says why there)
+    [ "$UPDATE_STATUS" != 0 ] || UPDATE_STATUS=1
+    printf '## 8. Software update\n\nNot measured in this run (bench/update.py: exit %s%s).\n' \
+        "$UPDATE_STATUS" "$([ -s "$W/update.why" ] && echo "; $(cat "$W/update.why")")" >"$W/update.md"
+    : >"$W/update.rows"
+fi
+
 # --- BENCHMARKS.md
 say "writing BENCHMARKS.md"
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
@@ -277,7 +297,8 @@ cat >"$REPO/BENCHMARKS.md" <<EOF
 Every figure below comes from one run of \`bench/run.sh\` (it writes this file). It builds the
 Embedded binary with \`$BUILD_CMD\`, compiles the C helpers in \`bench/\` with gcc, and runs each
 agent on a temporary root (\`\$T\` below) and a free loopback port (\`\$P\`); the control channel's
-figures (§7) come from \`bench/xmpp.py\`, which it runs, against a private prosody on loopback.
+figures (§7) come from \`bench/xmpp.py\`, which it runs, against a private prosody on loopback, and
+the software update's (§8) from \`bench/update.py\`.
 
 - Date: $(date -u '+%Y-%m-%d %H:%M UTC')
 - Machine: $(nproc) cores (nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), kernel $(uname -r), Debian $(cat /etc/debian_version); shared and noisy (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))
@@ -294,7 +315,7 @@ figures (§7) come from \`bench/xmpp.py\`, which it runs, against a private pros
 | Idle wake-ups, no processes | ${WAKE[idle0]}/s | ≤ 1/s | $(verdict "${WAKE[idle0]} <= 1") |
 | Restart begun (SIGTERM) after a missed deadline | $TERM_STATS | ≤ 50 ms | $(verdict "$TERM_MAX <= 50") |
 | Stripped Embedded binary (x86_64) | $SIZE bytes ($(awk -v s=$SIZE 'BEGIN { printf "%.2f", s / 1048576 }') MiB; unstripped $SIZE_UNSTRIPPED) | — | |
-$(cat "$W/xmpp.rows")
+$(cat "$W/xmpp.rows" "$W/update.rows")
 
 ## 1. Heap allocations per heartbeat
 
@@ -395,7 +416,9 @@ cp .build-embedded-bench/release/tinyagent \$T/tinyagent.stripped && strip \$T/t
 Stripped: **$SIZE bytes**; unstripped: $SIZE_UNSTRIPPED bytes.
 
 $(cat "$W/xmpp.md")
+
+$(cat "$W/update.md")
 EOF
 say "done: BENCHMARKS.md"
-grep '^|' "$REPO/BENCHMARKS.md" | sed -n '1,16p' >&2
-exit "$XMPP_STATUS"
+grep '^|' "$REPO/BENCHMARKS.md" | sed -n '1,19p' >&2
+exit "$((XMPP_STATUS != 0 ? XMPP_STATUS : UPDATE_STATUS))"

@@ -5,7 +5,7 @@ import os
 import socket
 import types
 
-from conftest import pki_module, run_agent
+from .conftest import pki_module, run_agent
 from faultserver import FaultServer
 
 

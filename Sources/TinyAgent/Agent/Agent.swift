@@ -204,7 +204,7 @@ public final class Agent {
             reportedUpdate = updateGeneration
             let processes = StatusReport.summary(supervisor.processes)
             let updateState = update?.summary ?? "no update in progress"
-            notifier.status("\(processes); xmpp \(linkState); \(updateState)")
+            notifier.status("\(processes); xmpp \(linkState)" + (update?.record == nil ? "" : "; \(updateState)"))
             control?.setSummary("tinyagent \(agentVersion) · \(processes) · \(updateState)")
         }
     }
