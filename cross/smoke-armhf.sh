@@ -12,6 +12,8 @@
 #                heartbeats with `tinyagent heartbeat` (both under qemu-arm), then stops;
 #                the agent must start it again, seen in the sample's own start log and in
 #                `tinyagent status --root TMP --json`.
+#   update-worker  cross/smoke_update.py: HTTPS download (chunked) + sha256 + unzip of a real
+#                archive with the device's mbedTLS and libzip; a rogue CA and a zip-slip refused.
 # The restart case is skipped while the CLI has no run/heartbeat/status subcommands
 # (SMOKE_REQUIRE_ALL=1 turns that skip into a failure). Its time budget is
 # SMOKE_RESTART_TIMEOUT seconds (default 150: the default heartbeat deadline is 30 s);
@@ -176,6 +178,17 @@ elif [ "${SMOKE_REQUIRE_ALL:-0}" = 1 ]; then
 else
     skip "restart: the CLI has no run/heartbeat/status subcommands yet"
 fi
+
+# ---- updates: HTTPS download and unzip with the device's mbedTLS and libzip ---------------
+mkdir -p "$T/update"
+python3 "$TA_ROOT/cross/smoke_update.py" "$SYSROOT" "$BIN" "$T/update" >"$T/update.out" 2>&1 || true
+while read -r line; do
+    case $line in
+        "ok   - "*) ok "${line#ok   - }" ;;
+        "FAIL - "*) bad "${line#FAIL - }" ;;
+    esac
+done <"$T/update.out"
+grep -q '^\(ok\|FAIL\) ' "$T/update.out" || { bad "update-worker: cross/smoke_update.py ran no case"; show "$T/update.out"; }
 
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
