@@ -74,20 +74,27 @@ static int errno_error(int e) {
     }
 }
 
+// After recv/send failed: 0 to try again (interrupted, or the socket is
+// ready within the idle timeout), -1 when the failure is recorded in c.
+static int wait_or_fail(ta_conn *c, short events) {
+    if (errno == EINTR) return 0;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        int e = errno_error(errno);
+        fail(c, e, e == TA_NET_TIMED_OUT ? 1 : errno);
+        return -1;
+    }
+    int r = wait_until(c->fd, events, now_ms() + c->idle_ms);
+    if (r == 0) { fail(c, TA_NET_TIMED_OUT, 1); return -1; }
+    if (r < 0) { fail(c, TA_NET_SYSTEM, errno); return -1; }
+    return 0;
+}
+
 // >0 bytes, 0 end of stream, -1 failure (recorded in c).
 static ssize_t raw_recv(ta_conn *c, void *buf, size_t cap) {
     for (;;) {
         ssize_t n = recv(c->fd, buf, cap, 0);
         if (n >= 0) return n;
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            int e = errno_error(errno);
-            fail(c, e, e == TA_NET_TIMED_OUT ? 1 : errno);
-            return -1;
-        }
-        int r = wait_until(c->fd, POLLIN, now_ms() + c->idle_ms);
-        if (r == 0) { fail(c, TA_NET_TIMED_OUT, 1); return -1; }
-        if (r < 0) { fail(c, TA_NET_SYSTEM, errno); return -1; }
+        if (wait_or_fail(c, POLLIN) < 0) return -1;
     }
 }
 
@@ -96,15 +103,7 @@ static ssize_t raw_send(ta_conn *c, const void *buf, size_t len) {
     for (;;) {
         ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
         if (n >= 0) return n;
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            int e = errno_error(errno);
-            fail(c, e, e == TA_NET_TIMED_OUT ? 1 : errno);
-            return -1;
-        }
-        int r = wait_until(c->fd, POLLOUT, now_ms() + c->idle_ms);
-        if (r == 0) { fail(c, TA_NET_TIMED_OUT, 1); return -1; }
-        if (r < 0) { fail(c, TA_NET_SYSTEM, errno); return -1; }
+        if (wait_or_fail(c, POLLOUT) < 0) return -1;
     }
 }
 

@@ -152,14 +152,12 @@ def test_a_repeated_command_is_answered_again_not_run_again(device, https, serve
         panel.send("device@localhost", body)  # while it runs: no second answer
         first = panel.wait_reply(timeout=40)
         assert first["success"] is True
-        other = command(12, https.url("/file/v2.zip"))
         panel.send("device@localhost", body)
         again = panel.wait_reply(timeout=10)
         assert again == first
         time.sleep(1)
         assert [r for r in panel.replies if r.get("command_no") == 11] == [first, again]
     assert sum(1 for r in https.requests if r["path"] == "/file/v2.zip") == 1
-    del other
 
 
 def test_a_second_update_while_one_runs_is_refused(device, https, server):  # noqa: F811
@@ -333,18 +331,25 @@ def test_killed_during_unpacking_the_next_start_unpacks_again(agents, server, pk
     device.wait_versions(NEW)
 
 
+def ignoring_sigterm(device, names):
+    """Replaces the running processes NAMES with ones that ignore SIGTERM:
+    the agent then sits in the swap step for its kill grace."""
+    for sample in device.agent.samples:
+        if [n for n in names if sample.args[-1] == n + ".py"]:
+            os.killpg(sample.pid, signal.SIGKILL)
+    env = dict(os.environ, TINYAGENT_HEARTBEAT_PORT=str(device.agent.port))
+    for name in names:
+        device.agent.samples.append(subprocess.Popen(
+            [PYTHON, os.path.join(device.agent.root, "SmartMeter", "meter_reader.py"), "--name", name, "--version", OLD,
+             "--interval", "0.2", "--ignore-sigterm"], cwd=device.smart_meter, env=env, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    device.wait_versions(OLD)
+
+
 def test_killed_while_stopping_the_processes_the_swap_completes(agents, server, pki, tmp_path):  # noqa: F811
     device = Device(agents, server, pki, tmp_path, settings=dict(SETTINGS, kill_grace_ms=3000))
     device.serve("v2.zip", "good", *processes(NEW))
-    # p2 ignores SIGTERM: the agent sits in the swap step for the kill grace.
-    p2 = device.agent.samples[1]
-    os.kill(p2.pid, signal.SIGKILL)
-    env = dict(os.environ, TINYAGENT_HEARTBEAT_PORT=str(device.agent.port))
-    device.agent.samples.append(subprocess.Popen(
-        [PYTHON, os.path.join(device.agent.root, "SmartMeter", "meter_reader.py"), "--name", "p2", "--version", OLD,
-         "--interval", "0.2", "--ignore-sigterm"], cwd=device.smart_meter, env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    device.wait_versions(OLD)
+    ignoring_sigterm(device, ["p2"])
     with FaultServer(root=device.files, pki=pki) as s, panel_for(server, pki) as panel:
         panel.send("device@localhost", command(62, s.url("/file/v2.zip")))
         wait_for(lambda: "stopping processes" in device.agent.status()["update"], timeout=30, what="the swap step")
@@ -362,15 +367,7 @@ def test_killed_between_the_two_renames_the_next_start_finishes_the_swap(agents,
     no SmartMeter folder at all."""
     device = Device(agents, server, pki, tmp_path, settings=dict(SETTINGS, kill_grace_ms=3000))
     device.serve("v2.zip", "good", *processes(NEW))
-    for sample in device.agent.samples:
-        os.killpg(sample.pid, signal.SIGKILL)
-    env = dict(os.environ, TINYAGENT_HEARTBEAT_PORT=str(device.agent.port))
-    for name in ("p1", "p2"):
-        device.agent.samples.append(subprocess.Popen(
-            [PYTHON, os.path.join(device.agent.root, "SmartMeter", "meter_reader.py"), "--name", name, "--version", OLD,
-             "--interval", "0.2", "--ignore-sigterm"], cwd=device.smart_meter, env=env, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    device.wait_versions(OLD)
+    ignoring_sigterm(device, ["p1", "p2"])
     with FaultServer(root=device.files, pki=pki) as s, panel_for(server, pki) as panel:
         panel.send("device@localhost", command(63, s.url("/file/v2.zip")))
         wait_for(lambda: "stopping processes" in device.agent.status()["update"], timeout=30, what="the swap step")

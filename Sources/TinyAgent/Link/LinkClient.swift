@@ -1,5 +1,3 @@
-import CShims
-
 /// The agent's side of the XMPP link: starts the link process
 /// (`LinkProcess`), restarts it when it dies, and turns its packets into
 /// events for the agent. Nothing here blocks: the channel is non-blocking
@@ -30,13 +28,7 @@ final class LinkClient {
     /// Starts the link process with the credentials.
     func start() throws(Errno) {
         restartAt = nil
-        let (channel, theirs) = try PacketChannel.pair()
-        defer { theirs.close() }
-        let pid = ta_spawn_helper("xmpp-link", theirs.rawValue)
-        if pid < 0 {
-            channel.fd.close()
-            throw Errno(rawValue: -pid)
-        }
+        let (channel, pid) = try PacketChannel.startHelper("xmpp-link")
         self.pid = pid
         self.channel = channel
         channel.send(settings.packet())

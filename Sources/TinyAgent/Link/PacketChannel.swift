@@ -16,6 +16,19 @@ struct PacketChannel {
         return (PacketChannel(fd: FileDescriptor(fds.0)), FileDescriptor(fds.1))
     }
 
+    /// Starts `tinyagent NAME` (a helper process: the link, the update
+    /// worker) with the other end of a new channel as its descriptor 3.
+    static func startHelper(_ name: String) throws(Errno) -> (channel: PacketChannel, pid: Int32) {
+        let (channel, theirs) = try pair()
+        defer { theirs.close() }
+        let pid = withCString(name) { ta_spawn_helper($0, theirs.rawValue) }
+        if pid < 0 {
+            channel.fd.close()
+            throw Errno(rawValue: -pid)
+        }
+        return (channel, pid)
+    }
+
     /// Sends one packet; false when the peer is gone or its queue is full.
     @discardableResult
     func send(_ writer: JSONWriter) -> Bool {

@@ -1,5 +1,3 @@
-import CShims
-
 /// Runs a software update (SPEC §6) inside the agent's event loop, one
 /// step at a time, journaling each step in `wdog/update.json` first:
 ///
@@ -173,13 +171,7 @@ final class UpdateManager {
                             caFile: "\(paths.certs)/cacert.pem", sha256: record.command.sha256, settings: settings)
         do throws(Errno) {
             try Files.makeFolder(paths.downloads, mode: 0o755)
-            let (channel, theirs) = try PacketChannel.pair()
-            defer { theirs.close() }
-            let pid = ta_spawn_helper("update-worker", theirs.rawValue)
-            if pid < 0 {
-                channel.fd.close()
-                throw Errno(rawValue: -pid)
-            }
+            let (channel, pid) = try PacketChannel.startHelper("update-worker")
             var worker = Worker(pid: pid, channel: channel)
             worker.token = try? loop.watch(channel.fd) { _ in self.workerReadable() }
             self.worker = worker
