@@ -29,7 +29,7 @@ import Testing
             },
             restart: { name in
                 self.restarted.append(name)
-                return name == "ocr"
+                return name == "ocr" ? nil : "no process named \"\(name)\""
             },
             update: { command in
                 self.updates.append(command)

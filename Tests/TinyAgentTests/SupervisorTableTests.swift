@@ -29,7 +29,12 @@ import Testing
         #expect(SupervisorTable.next(.waiting, on: .stopRequested, holding) == (.stopped, .none))
         #expect(SupervisorTable.next(.failed, on: .stopRequested, holding) == (.stopped, .none))
         #expect(SupervisorTable.next(.running, on: .exited, holding) == (.stopped, .none), "a crash while held")
-        // Started again by the update (a restart request) or seen alive.
+        // A heartbeat while held: one that was on its way when the process
+        // died changes nothing; a process still alive is stopped again.
+        let gone = SupervisorFacts(canSignal: false, canRestart: true, restartLimitReached: false, holding: true)
+        #expect(SupervisorTable.next(.stopped, on: .heartbeat, gone) == (.stopped, .none))
+        #expect(SupervisorTable.next(.stopped, on: .heartbeat, holding) == (.stopping, .terminate))
+        // Started again by the update (a restart request) or seen alive once the update is over.
         #expect(SupervisorTable.next(.stopped, on: .restartRequested, trusted) == (.starting, .spawn))
         #expect(SupervisorTable.next(.stopped, on: .heartbeat, trusted) == (.running, .none))
         // One the agent may not signal is left running, and said so.

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -420,3 +421,28 @@ def test_heartbeats_and_watchdog_pings_go_on_during_a_large_update(agents, serve
     assert any("update 70: unpacking" in m for m in notify.texts())
     # Heartbeats were counted all along (status answered every 0.2 s, count rising).
     assert len(accepted) > 5 and accepted[-1][1] > accepted[0][1]
+
+
+def test_a_heartbeat_still_on_its_way_from_a_stopped_process_does_not_revive_it(agents, server, pki, tmp_path):  # noqa: F811
+    """While the update holds the processes (p2 ignores SIGTERM, so for the
+    kill grace), a heartbeat for the dead p1 — as one sent just before it
+    died arrives late — must leave p1 stopped, not make the update wait for
+    a heartbeat deadline."""
+    device = Device(agents, server, pki, tmp_path, settings=dict(SETTINGS, kill_grace_ms=4000, heartbeat_timeout_ms=20000))
+    device.serve("v2.zip", "good", *processes(NEW))
+    ignoring_sigterm(device, ["p2"])
+    old_p1 = device.agent.process("p1")["pid"]
+    with FaultServer(root=device.files, pki=pki) as s, panel_for(server, pki) as panel:
+        panel.send("device@localhost", command(65, s.url("/file/v2.zip")))
+        wait_for(lambda: device.agent.process("p1")["state"] == "stopped", timeout=30, interval=0.02, what="p1 stopped")
+        beat = {"process_name": "p1", "pid": old_p1, "run_command": "python3 p1.py",
+                "version": {"major": 1, "minor": 0, "patch": 0}}
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(json.dumps(beat).encode(), ("127.0.0.1", device.agent.port))
+        time.sleep(0.3)
+        assert device.agent.process("p1")["state"] == "stopped"
+        started = time.monotonic()
+        answer = panel.wait_reply(timeout=30)
+        assert answer["success"] is True, answer
+        assert time.monotonic() - started < 15, "the update waited for a heartbeat deadline"
+    assert "p1 (pid %d) is heartbeating again" % old_p1 not in device.agent.log()

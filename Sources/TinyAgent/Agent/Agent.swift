@@ -232,10 +232,16 @@ public final class Agent {
             tlsRequired: config.tlsRequired, caFile: "\(paths.certs)/cacert.pem", panel: config.panelJID))
         let processor = CommandProcessor(
             panelJID: config.panelJID, deviceID: config.deviceID, journal: journal, logger: logger,
-            status: { self.statusReport() }, restart: { self.supervisor.restart(name: $0, now: Clock.now()) },
+            status: { self.statusReport() }, restart: { self.restartProcess($0) },
             update: { self.update?.begin($0, now: Clock.now()) ?? .refused("the agent is starting") })
         logger.notice("XMPP control channel: \(config.clientJID), commands from \(config.panelJID), device id \(config.deviceID)")
         return ControlChannel(link: link, processor: processor, logger: logger)
+    }
+
+    /// The panel's `restart_process`: nil, or why not.
+    private func restartProcess(_ name: String) -> String? {
+        if supervisor.holding { return "an update has the processes stopped; try again when it ends" }
+        return supervisor.restart(name: name, now: Clock.now()) ? nil : "no process named \"\(name)\""
     }
 
     /// Starts (or restarts) the link process and watches its channel.

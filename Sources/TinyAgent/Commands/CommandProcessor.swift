@@ -8,12 +8,13 @@ final class CommandProcessor {
     let journal: CommandJournal
     private let logger: Logger
     private let status: () -> StatusReport
-    private let restart: (String) -> Bool
+    /// Restarts a process by name; nil, or why not.
+    private let restart: (String) -> String?
     private let update: (UpdateCommand) -> UpdateManager.Decision
     private var strangerLog = RateLimitedLog(interval: .seconds(10))
 
     init(panelJID: String, deviceID: String, journal: CommandJournal, logger: Logger,
-         status: @escaping () -> StatusReport, restart: @escaping (String) -> Bool,
+         status: @escaping () -> StatusReport, restart: @escaping (String) -> String?,
          update: @escaping (UpdateCommand) -> UpdateManager.Decision) {
         self.panelJID = JID.comparable(panelJID) ?? panelJID
         self.deviceID = deviceID
@@ -86,7 +87,8 @@ final class CommandProcessor {
             }
         case "restart_process":
             guard let process = command["name"]?.stringValue else { return answer(no, false, "restart_process needs a \"name\"") }
-            return restart(process) ? answer(no, true, "") : answer(no, false, "no process named \"\(process)\"")
+            if let refusal = restart(process) { return answer(no, false, refusal) }
+            return answer(no, true, "")
         case "smart_meter_update":
             switch UpdateCommand.parse(no, command) {
             case .failure(let refusal):

@@ -156,9 +156,9 @@ public final class Supervisor {
 
     private func apply(_ event: SupervisorEvent, to i: Int, now: Instant) {
         let before = processes[i].state
-        // The heartbeat rows read no facts, and gathering them reads /proc:
-        // skip that on the hot path.
-        let facts = event == .heartbeat
+        // The heartbeat rows read no facts (but a stopped process's), and
+        // gathering them reads /proc: skip that on the hot path.
+        let facts = event == .heartbeat && before != .stopped
             ? SupervisorFacts(canSignal: false, canRestart: false, restartLimitReached: false)
             : facts(i, now: now)
         let (state, action) = SupervisorTable.next(before, on: event, facts)

@@ -143,8 +143,11 @@ public enum SupervisorTable {
         case (.failed, .deadline), (.failed, .exited):
             return (.failed, .none)
 
-        // Stopped for an update.
+        // Stopped for an update. While the update holds the processes, a
+        // heartbeat is one that was on its way when the process died, or
+        // the process is still alive and must be stopped again.
         case (.stopped, .heartbeat):
+            if facts.holding { return facts.canSignal ? (.stopping, .terminate) : (.stopped, .none) }
             return (.running, .none)
         case (.stopped, .restartRequested):
             return facts.canRestart ? (.starting, .spawn) : (.stopped, .giveUp(.noTrustedCommand))

@@ -186,8 +186,8 @@ final class UpdateManager {
     private func workerReadable() {
         guard var worker else { return }
         drain(&worker)
-        if worker.outcome != nil || worker.token == nil, let token = worker.token {
-            // Finished or gone: stop watching; its exit (SIGCHLD) moves on.
+        if worker.outcome != nil, let token = worker.token {
+            // Finished: stop watching; its exit (SIGCHLD) moves the update on.
             loop.unwatch(token)
             worker.token = nil
         }
