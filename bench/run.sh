@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # bench/run.sh: measures tinyagent's footprint figures (issue 2) and the
 # control channel's (issue 4, bench/xmpp.py: a private prosody and a panel
-# stand-in from tests/xmpp/) and the software update's (issue 5, bench/update.py)
+# stand-in from tests/xmpp/), the software update's (issue 5, bench/update.py)
+# and the comparison with monit and supervisord (issue 6, bench/compare.py),
 # and writes BENCHMARKS.md at the repository root.
 #   bench/run.sh                      build the Embedded binary, measure, write
 #   TINYAGENT_BIN=PATH bench/run.sh   measure that binary instead (no build)
 #   BENCH_KEEP=1 bench/run.sh         keep the work folder (agents' roots, logs)
-# About three minutes of measuring, plus the Embedded build when it
-# is stale; the whole run is cut off after 600 s. Agents run on temporary roots and
+# About six minutes of measuring, plus the Embedded build when it
+# is stale; the whole run is cut off after 900 s. Agents run on temporary roots and
 # free loopback ports; everything started here is stopped at the end.
 set -euo pipefail
-if [ -z "${BENCH_TIMED:-}" ]; then BENCH_TIMED=1 exec timeout -k 10 600 "$0" "$@"; fi
+if [ -z "${BENCH_TIMED:-}" ]; then BENCH_TIMED=1 exec timeout -k 10 900 "$0" "$@"; fi
 cd "$(dirname "$0")/.."
 REPO=$PWD
 W=$(mktemp -d /tmp/tinyagent-bench.XXXXXX)
@@ -60,7 +61,7 @@ else
         { tail -40 "$W/build.log"; exit 1; }
     BIN=$REPO/.build-embedded-bench/release/tinyagent
 fi
-for f in hb_sender hung_sample udp_sink; do "$CC" -O2 -Wall -o "$W/$f" "bench/$f.c"; done
+for f in hb_sender hung_sample udp_sink dummy; do "$CC" -O2 -Wall -o "$W/$f" "bench/$f.c"; done
 "$CC" -O2 -Wall -fPIC -shared -o "$W/malloc_count.so" bench/malloc_count.c
 # The reference links exactly the agent's DT_NEEDED libraries (the issue's
 # "a C program that links the same shared libraries and only sleeps").
@@ -286,6 +287,19 @@ if [ ! -s "$W/update.md" ]; then  # (on a failure it measured, bench/update.py s
     : >"$W/update.rows"
 fi
 
+# --- 9. Against monit and supervisord: bench/compare.py (installs both from
+# Debian, runs each in the foreground from a temporary config with bench/dummy.c).
+COMPARE_STATUS=0
+say "monit and supervisord: about 3 minutes"
+python3 bench/compare.py --bin "$BIN" --dummy "$W/dummy" --work "$W/compare" \
+    --out "$W/compare.md" --rows "$W/compare.rows" || COMPARE_STATUS=$?
+if [ ! -s "$W/compare.md" ]; then
+    [ "$COMPARE_STATUS" != 0 ] || COMPARE_STATUS=1
+    printf '## 9. Against monit and supervisord\n\nNot measured in this run (bench/compare.py: exit %s).\n' \
+        "$COMPARE_STATUS" >"$W/compare.md"
+    : >"$W/compare.rows"
+fi
+
 # --- BENCHMARKS.md
 say "writing BENCHMARKS.md"
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
@@ -315,7 +329,7 @@ the software update's (§8) from \`bench/update.py\`.
 | Idle wake-ups, no processes | ${WAKE[idle0]}/s | ≤ 1/s | $(verdict "${WAKE[idle0]} <= 1") |
 | Restart begun (SIGTERM) after a missed deadline | $TERM_STATS | ≤ 50 ms | $(verdict "$TERM_MAX <= 50") |
 | Stripped Embedded binary (x86_64) | $SIZE bytes ($(awk -v s=$SIZE 'BEGIN { printf "%.2f", s / 1048576 }') MiB; unstripped $SIZE_UNSTRIPPED) | — | |
-$(cat "$W/xmpp.rows" "$W/update.rows")
+$(cat "$W/xmpp.rows" "$W/update.rows" "$W/compare.rows")
 
 ## 1. Heap allocations per heartbeat
 
@@ -418,7 +432,9 @@ Stripped: **$SIZE bytes**; unstripped: $SIZE_UNSTRIPPED bytes.
 $(cat "$W/xmpp.md")
 
 $(cat "$W/update.md")
+
+$(cat "$W/compare.md")
 EOF
 say "done: BENCHMARKS.md"
-grep '^|' "$REPO/BENCHMARKS.md" | sed -n '1,19p' >&2
-exit "$((XMPP_STATUS != 0 ? XMPP_STATUS : UPDATE_STATUS))"
+grep '^|' "$REPO/BENCHMARKS.md" | sed -n '1,22p' >&2
+exit "$((XMPP_STATUS != 0 ? XMPP_STATUS : UPDATE_STATUS != 0 ? UPDATE_STATUS : COMPARE_STATUS))"
