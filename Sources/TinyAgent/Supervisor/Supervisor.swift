@@ -123,8 +123,15 @@ public final class Supervisor {
         var i = 0
         while i < processes.count {
             if let deadline = processes[i].deadline, deadline <= now {
+                let state = processes[i].state
                 deadlinePassed(i, now: now)
-                continue  // the same process may be due again (a restart due now)
+                // The same process may be due again (a restart due now); one
+                // whose passed deadline changed nothing has none left.
+                if processes[i].state == state && processes[i].deadline == deadline {
+                    processes[i].deadline = nil
+                    i += 1
+                }
+                continue
             }
             i += 1
         }
