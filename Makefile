@@ -3,7 +3,7 @@ SWIFT ?= /opt/swift/usr/bin/swift
 export PATH := /opt/swift/usr/bin:$(PATH)
 EMBEDDED_BIN := .build-embedded/release/tinyagent
 
-.PHONY: deps embedded unit integration armhf cross-test deb deb-test provision-test test demo bench
+.PHONY: deps embedded unit integration sanitize armhf cross-test deb deb-test provision-test test demo bench
 
 deps:
 	scripts/install-deps.sh
@@ -20,6 +20,13 @@ unit:
 
 integration: embedded
 	python3 -m pytest -q -p no:cacheprovider tests/python tests/xmpp tests/https tests/integration
+
+# Sanitizers and leak checks (tests/sanitize/README.md): the HTTPS and integration suites
+# against a host build under ASan + UBSan (~6 min), then the Embedded binary, its helpers
+# and the CLI under valgrind memcheck with a heartbeat, command and update workload (~1.5 min).
+sanitize: deps embedded
+	tests/sanitize/asan.sh
+	tests/sanitize/valgrind.sh
 
 # The Raspberry Pi binary (ARMv7 hard-float, Raspbian Buster floor), checked
 # against Buster's library versions; see cross/README.md.
@@ -38,7 +45,7 @@ deb: armhf
 deb-test: deb
 	cross/test-deb.sh
 
-test: deps unit integration cross-test deb-test provision-test
+test: deps unit integration sanitize cross-test deb-test provision-test
 
 demo: deps embedded
 	python3 scripts/demo.py

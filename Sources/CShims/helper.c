@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
@@ -20,6 +21,19 @@ int ta_packet_pair(int fds[2]) {
 pid_t ta_spawn_helper(const char *arg, int fd) {
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull < 0) return -errno;
+    // The binary is run through a descriptor opened on /proc/self/exe: the
+    // same file (also after an upgrade replaced it), and one that valgrind
+    // --trace-children can follow (execve("/proc/self/exe") under valgrind
+    // would start valgrind's own tool binary). Close-on-exec is fine for an
+    // ELF file: the kernel has opened it before the descriptors are closed.
+    int exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (exe < 0) {
+        int saved = errno;
+        close(devnull);
+        return -saved;
+    }
+    char path[32];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", exe);
     char *const argv[] = {"tinyagent", (char *)arg, NULL};
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -33,11 +47,12 @@ pid_t ta_spawn_helper(const char *arg, int fd) {
         if (dup2(devnull, 0) < 0 || dup2(fd, 3) < 0) _exit(127);
         int flags = fcntl(3, F_GETFL);
         fcntl(3, F_SETFL, flags & ~O_NONBLOCK);
-        execv("/proc/self/exe", argv);
+        execv(path, argv);
         _exit(127);
     }
     int saved = errno;
     close(devnull);
+    close(exe);
     return pid < 0 ? -saved : pid;
 }
 

@@ -4,6 +4,7 @@ socket bound by the test (no systemd needed)."""
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -20,6 +21,18 @@ BINARY = os.environ.get("TINYAGENT_BIN", os.path.join(REPO, ".build-embedded", "
 PYTHON = "/usr/bin/python3"
 
 
+def wrapper():
+    """TINYAGENT_WRAPPER: a command put in front of `tinyagent run` (valgrind,
+    see tests/sanitize); the CLI the tests run is not wrapped."""
+    return shlex.split(os.environ.get("TINYAGENT_WRAPPER", ""))
+
+
+def timeout_scale():
+    """TINYAGENT_TIMEOUT_SCALE: waits are this many times longer (an agent
+    under valgrind is slow to start, to log in and to stop)."""
+    return float(os.environ.get("TINYAGENT_TIMEOUT_SCALE", "1"))
+
+
 def free_udp_port():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -27,6 +40,7 @@ def free_udp_port():
 
 
 def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
+    timeout *= timeout_scale()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -125,7 +139,7 @@ class AgentRun:
         if self.watchdog_usec:
             env["WATCHDOG_USEC"] = str(self.watchdog_usec)
         self.stderr = open(os.path.join(self.root, "agent.stderr"), "ab")
-        self.proc = subprocess.Popen([BINARY, "run", "--root", self.root, "--heartbeat-port", str(self.port)],
+        self.proc = subprocess.Popen(wrapper() + [BINARY, "run", "--root", self.root, "--heartbeat-port", str(self.port)],
                                      env=env, stdout=self.stderr, stderr=self.stderr, start_new_session=True)
         wait_for(lambda: self.status_or_none() is not None, what="the agent's control socket")
         return self
@@ -133,7 +147,7 @@ class AgentRun:
     def stop(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=10 * timeout_scale())
         if self.proc:
             self.stderr.close()
         return self.proc.returncode if self.proc else None
@@ -201,7 +215,9 @@ def agents(root):
         pids = []
         try:
             if agent.proc and agent.proc.poll() is None:
-                pids = [p["pid"] for p in agent.status()["processes"]]
+                # Never the tests' own group or process: pid 0 (not running) means the caller's
+                # group, and a test may have made the agent adopt pytest itself.
+                pids = [p["pid"] for p in agent.status()["processes"] if p["pid"] > 1 and p["pid"] != os.getpid()]
         except AssertionError:
             pass
         agent.stop(signal.SIGKILL)

@@ -125,8 +125,8 @@ void ta_exit(int status);
 // A connected pair of SOCK_SEQPACKET Unix sockets (message boundaries kept),
 // both close-on-exec and non-blocking.
 int ta_packet_pair(int fds[2]);
-// Starts the agent's own binary (/proc/self/exe: right even after the file
-// was replaced by an upgrade) as `tinyagent arg` with `fd` as its descriptor
+// Starts the agent's own binary (/proc/self/exe, through a descriptor: right
+// even after the file was replaced by an upgrade, and valgrind can follow it) as `tinyagent arg` with `fd` as its descriptor
 // 3, stdin from /dev/null, stdout and stderr inherited, signals unblocked.
 // Returns the pid or -errno.
 pid_t ta_spawn_helper(const char *arg, int fd);

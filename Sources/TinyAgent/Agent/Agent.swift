@@ -143,6 +143,13 @@ public final class Agent {
         saveChanges()
         control?.stop()
         controlSocket.close()
+        // The closures given to the loop, the command processor and the
+        // update manager hold the agent; drop them so that it is freed on
+        // return (leak checkers then report only real leaks).
+        if let token = linkToken { loop.unwatch(token) }
+        linkToken = nil
+        control = nil
+        self.update = nil
         return 0
     }
 
