@@ -26,9 +26,10 @@ nonisolated(unsafe) let process = SupervisedProcess(name: "ocr", pid: 4321, uid:
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let input = bytes(data, size)
+    // A message body arrives as a String: invalid UTF-8 is already replaced.
     let body = String(decoding: input, as: UTF8.self)
 
-    let document = try? JSONValue.parse(input)
+    let document = try? JSONValue.parse(body)
     if let document {
         var writer = JSONWriter()
         writer.value(document)
