@@ -1,7 +1,7 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-// One package, two builds of the same sources:
+// One package, three builds of the same sources:
 //   swift test                                  host build, full Swift, Swift Testing
 //   TINYAGENT_EMBEDDED=1 swift build -c release  host Embedded build of the `tinyagent` binary
 //   TINYAGENT_FUZZ=1 swift build -c release      libFuzzer targets of Fuzz/ (make fuzz, Fuzz/README.md)
