@@ -3,7 +3,7 @@ SWIFT ?= /opt/swift/usr/bin/swift
 export PATH := /opt/swift/usr/bin:$(PATH)
 EMBEDDED_BIN := .build-embedded/release/tinyagent
 
-.PHONY: deps embedded unit integration sanitize armhf cross-test deb deb-test provision-test test demo bench
+.PHONY: deps embedded unit integration sanitize armhf cross-test deb deb-test provision-test test demo bench fuzz fuzz-ci
 
 deps:
 	scripts/install-deps.sh
@@ -45,10 +45,20 @@ deb: armhf
 deb-test: deb
 	cross/test-deb.sh
 
-test: deps unit integration sanitize cross-test deb-test provision-test
+test: deps unit integration sanitize cross-test deb-test provision-test fuzz-ci
 
 demo: deps embedded
 	python3 scripts/demo.py
+
+# libFuzzer over every parser of outside bytes (Fuzz/README.md). fuzz-ci: 20 s per target,
+# two at a time, about 3 min with the build; fuzz: FUZZ_SECONDS per target (default 600)
+# and rewrites FUZZING.md with the figures.
+FUZZ_SECONDS ?= 600
+fuzz-ci:
+	FUZZ_JOBS=2 Fuzz/run.sh 20
+
+fuzz:
+	FUZZ_REPORT=FUZZING.md FUZZ_COMMAND="make fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)" Fuzz/run.sh $(FUZZ_SECONDS)
 
 # Figures for BENCHMARKS.md (rewrites it).
 bench:

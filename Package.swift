@@ -1,15 +1,24 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-// One package, two builds of the same sources:
+// One package, three builds of the same sources:
 //   swift test                                  host build, full Swift, Swift Testing
 //   TINYAGENT_EMBEDDED=1 swift build -c release  host Embedded build of the `tinyagent` binary
+//   TINYAGENT_FUZZ=1 swift build -c release      libFuzzer targets of Fuzz/ (make fuzz, Fuzz/README.md)
 // The armhf device build is driven by cross/build-armhf.sh with swiftc directly.
 let embedded = Context.environment["TINYAGENT_EMBEDDED"] == "1"
+let fuzz = !embedded && Context.environment["TINYAGENT_FUZZ"] == "1"
+
+// The fuzz build instruments the library for libFuzzer and AddressSanitizer, and
+// opens its internal parsers to `@testable import` (-enable-testing) in an optimized
+// build; the C shims are not instrumented.
+let fuzzFlags = ["-sanitize=fuzzer,address", "-enable-testing"]
+let fuzzTargets = ["heartbeat", "command", "config", "http-head", "http-chunked", "http-url",
+                   "zip-entry", "zip-archive", "settings-manifest"]
 
 let swiftSettings: [SwiftSetting] = embedded
     ? [.enableExperimentalFeature("Embedded"), .unsafeFlags(["-wmo", "-Osize", "-Xfrontend", "-function-sections"])]
-    : []
+    : fuzz ? [.unsafeFlags(fuzzFlags)] : []
 
 // Embedded String comparison and hashing need the Unicode tables, which the
 // embedded stdlib ships as a separate archive; Embedded objects carry no
@@ -40,12 +49,24 @@ var targets: [Target] = [
         linkerSettings: embeddedLinker
     ),
 ]
-if !embedded {
+if fuzz {
+    // Only the library and the fuzz targets: one executable per parser, libFuzzer's main.
+    targets.removeAll { $0.name == "tinyagent" }
+    targets.append(.target(name: "CFuzzDriver", path: "Fuzz/CFuzzDriver"))
+    targets.append(.target(name: "FuzzSupport", dependencies: ["CFuzzDriver", "TinyAgent"], path: "Fuzz/Support",
+                           swiftSettings: [.unsafeFlags(fuzzFlags)]))
+    for name in fuzzTargets {
+        targets.append(.executableTarget(
+            name: "fuzz-" + name, dependencies: ["FuzzSupport", "TinyAgent"], path: "Fuzz/Targets/" + name,
+            swiftSettings: [.unsafeFlags(fuzzFlags + ["-parse-as-library"])],
+            linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]))
+    }
+} else if !embedded {
     targets.append(.testTarget(name: "TinyAgentTests", dependencies: ["TinyAgent"]))
 }
 
 let package = Package(
     name: "tinyagent",
-    products: [.executable(name: "tinyagent", targets: ["tinyagent"])],
+    products: fuzz ? [] : [.executable(name: "tinyagent", targets: ["tinyagent"])],
     targets: targets
 )

@@ -68,10 +68,9 @@ struct ZipArchive {
         guard zip_file_get_external_attributes(handle, index, 0, &system, &attributes) == 0 else {
             throw .unreadable(reason: "entry " + String(index) + ": " + archiveError())
         }
-        let mode = attributes >> 16
         let encrypted = stat.valid & UInt64(ZIP_STAT_ENCRYPTION_METHOD) != 0 && stat.encryption_method != UInt16(ZIP_EM_NONE)
         return ZipEntry(index: index, rawName: rawName, size: stat.size, compressedSize: stat.comp_size,
-                        isEncrypted: encrypted, unixMode: UInt32(system) == ZIP_OPSYS_UNIX && mode != 0 ? mode : nil)
+                        isEncrypted: encrypted, unixMode: EntryAttributes.unixMode(system: system, attributes: attributes))
     }
 
     /// `zip_fopen_index`: the entry's data, decompressed, CRC-checked at its end.

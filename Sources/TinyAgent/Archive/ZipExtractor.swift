@@ -13,13 +13,9 @@ import CZip
 /// CRC. Files are created `O_EXCL|O_NOFOLLOW` and fsynced; folders get their
 /// modes and are fsynced after their entries, the staging folder last.
 ///
-/// Types come from the Unix mode in the external attributes (entries made
-/// on Unix): regular files and folders only; links, devices, FIFOs and
-/// sockets are refused wherever they are in the archive. Entries without a
-/// Unix mode are files, or folders when the name ends in `/`. Modes: the
-/// permission bits (`mode & 0o777`; setuid, setgid and sticky dropped), plus
-/// owner read and write for files and owner rwx for folders, so the agent can
-/// always remove what it unpacked; 0644 and 0755 without a Unix mode.
+/// Types and modes come from the external attributes (`EntryAttributes`):
+/// regular files and folders only; links, devices, FIFOs and sockets are
+/// refused wherever they are in the archive.
 public enum ZipExtractor {
     public static let bufferSize = 64 * 1024
     /// Space a file or folder is assumed to take beyond its bytes, rounded up
@@ -184,7 +180,7 @@ private struct Plan {
             let raw = try zip.entry(at: index)
             let name = try EntryName.check(raw.rawName)
             let path = name.path
-            let isFolder = try Plan.isFolder(raw, name, path)
+            let isFolder = try EntryAttributes.isFolder(unixMode: raw.unixMode, name: name, path: path)
 
             if name.components[0] != Plan.top {
                 let top = name.topLevel
@@ -210,7 +206,7 @@ private struct Plan {
                 if size > 0 { throw .folderWithData(name: path) }
                 if kinds[path] == .file { throw .conflict(name: path) }
                 kinds[path] = .folder
-                folderModes[path] = raw.unixMode.map { $0 & 0o777 | 0o700 } ?? 0o755
+                folderModes[path] = EntryAttributes.folderMode(unixMode: raw.unixMode)
             } else {
                 if kinds[path] != nil { throw .conflict(name: path) }
                 kinds[path] = .file
@@ -225,7 +221,7 @@ private struct Plan {
                 if path == UpdateManifest.path { manifest = entries.count }
             }
             entries.append(Entry(zip: raw, path: path, isFolder: isFolder, size: size,
-                                 mode: raw.unixMode.map { $0 & 0o777 | 0o600 } ?? 0o644))
+                                 mode: EntryAttributes.fileMode(unixMode: raw.unixMode)))
         }
         if kinds[Plan.top] == nil { throw .noSmartMeter }
 
@@ -241,18 +237,6 @@ private struct Plan {
         }
         for depth in 0...deepest {
             for folder in unsorted where folder.depth == depth { folders.append(folder) }
-        }
-    }
-
-    /// Regular files and folders only, told apart by the Unix type bits when
-    /// there are any, else by the trailing `/`.
-    private static func isFolder(_ raw: ZipEntry, _ name: EntryName, _ path: String) throws(ArchiveError) -> Bool {
-        guard let mode = raw.unixMode else { return name.isFolder }
-        switch mode & 0o170000 {
-        case 0, 0o100000: return name.isFolder
-        case 0o040000: return true
-        case 0o120000: throw .symbolicLink(name: path)
-        default: throw .specialFile(name: path)
         }
     }
 }

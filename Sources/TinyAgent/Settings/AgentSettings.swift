@@ -40,7 +40,7 @@ public struct AgentSettings: Equatable {
         }
         for (key, value) in members {
             if !keys.contains(key) {
-                warnings.append("cfg/agent.json: unknown key \"\(key)\" ignored")
+                warnings.append("cfg/agent.json: unknown key \"\(shown(key))\" ignored")
                 continue
             }
             if let problem = settings.apply(key, value) {
@@ -87,7 +87,7 @@ public struct AgentSettings: Equatable {
             guard let members = value.objectValue else { return "must be an object of name: milliseconds" }
             var timeouts: [String: Duration] = [:]
             for (name, ms) in members {
-                guard let i = ms.integerValue, i >= 100, i <= anHour else { return "\"\(name)\": \(bad) 100...\(anHour)" }
+                guard let i = ms.integerValue, i >= 100, i <= anHour else { return "\"\(Self.shown(name))\": \(bad) 100...\(anHour)" }
                 timeouts[name] = .milliseconds(i)
             }
             processTimeouts = timeouts
@@ -146,6 +146,10 @@ public struct AgentSettings: Equatable {
         }
         return nil
     }
+
+    /// A key from the file as a warning may show it: a warning is one log line,
+    /// and JSON escapes can put newlines and control characters in a key.
+    private static func shown(_ key: String) -> String { EntryName.printable(Array(key.utf8)) }
 
     /// The heartbeat deadline of process `name`.
     public func heartbeatTimeout(for name: String) -> Duration {

@@ -1,0 +1,59 @@
+// Whole update archives through libzip and ZipExtractor into a staging
+// folder on tmpfs (slow: run with a small -max_len). Invariants: a refused
+// archive leaves no staging folder and a one-line remark; an accepted one
+// wrote only regular files and folders under staging/SmartMeter, no
+// setuid/setgid/sticky bits, exactly the files and bytes it reports, and a
+// valid manifest when it has one.
+import Foundation
+import FuzzSupport
+@testable import TinyAgent
+
+@_cdecl("fuzz_zip_archive_main")
+func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
+    runFuzzer(argc, argv, fuzz)
+}
+
+let folder = scratchFolder("zip")
+let archive = folder + "/update.zip"
+let staging = folder + "/staging"
+let limits = ExtractionLimits(maximumEntries: 64, maximumBytes: 1 << 20, maximumRatio: 100, reserveBytes: 0)
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    let input = bytes(data, size)
+    do { try Files.writeAtomically(archive, bytes: input) } catch { fatalError("cannot write \(archive): \(error)") }
+    defer { try? Files.removeTree(staging) }
+
+    let extraction: Extraction
+    do {
+        extraction = try ZipExtractor.extract(archive: archive, into: staging, limits: limits)
+    } catch {
+        expect(isOneLine(error.remark), "refusal: \(error.remark)")
+        expect(!FileManager.default.fileExists(atPath: staging), "refused archive left \(staging)")
+        return 0
+    }
+    var files = 0
+    var bytes: Int64 = 0
+    let fm = FileManager.default
+    for item in (fm.subpaths(atPath: staging) ?? []) {
+        expect(item == "SmartMeter" || item.hasPrefix("SmartMeter/"), "wrote \(item) outside SmartMeter/")
+        let attributes: [FileAttributeKey: Any]
+        do { attributes = try fm.attributesOfItem(atPath: staging + "/" + item) } catch { fatalError("cannot stat \(item)") }
+        let type = attributes[.type] as? FileAttributeType
+        let permissions = (attributes[.posixPermissions] as? Int) ?? 0
+        expect(permissions & ~0o777 == 0, "\(item) has mode \(String(permissions, radix: 8))")
+        if type == .typeRegular {
+            files += 1
+            bytes += (attributes[.size] as? Int64) ?? Int64((attributes[.size] as? Int) ?? 0)
+            expect(permissions & 0o600 == 0o600, "file \(item) not owner read-write")
+        } else {
+            expect(type == .typeDirectory && permissions & 0o700 == 0o700, "\(item) is not a file or an owned folder")
+        }
+    }
+    expect(files == extraction.files && bytes == extraction.bytes, "wrote \(files) files, \(bytes) bytes; reported \(extraction.files), \(extraction.bytes)")
+    expect(bytes <= limits.maximumBytes, "wrote more than the limit")
+    if let manifest = extraction.manifest {
+        expect(manifest.processes.allSatisfy { UpdateManifest.isProcessName($0.name) }, "manifest names")
+    }
+    return 0
+}

@@ -1,0 +1,16 @@
+import Testing
+@testable import TinyAgent
+
+/// Inputs the fuzz targets (Fuzz/, `make fuzz`) found, kept as tests.
+@Suite struct FuzzRegressionTests {
+    /// fuzz-settings-manifest: JSON escapes put a newline and a BEL into keys, and the
+    /// warnings logged them as they were, splitting one warning over two log lines.
+    @Test func settingsWarningsShowEscapedKeysOnOneLine() throws {
+        let text = #"{"unknown\nkey": 1, "process_timeouts_ms": {"a\u0007": 1}}"#
+        let (_, warnings) = try AgentSettings.parse(Array(text.utf8))
+        #expect(warnings == [
+            #"cfg/agent.json: unknown key "unknown\x0akey" ignored"#,
+            #"cfg/agent.json: "process_timeouts_ms" "a\x07": must be an integer in range 100...3600000; default kept"#,
+        ])
+    }
+}
