@@ -32,6 +32,8 @@ import Testing
         // Started again by the update (a restart request) or seen alive.
         #expect(SupervisorTable.next(.stopped, on: .restartRequested, trusted) == (.starting, .spawn))
         #expect(SupervisorTable.next(.stopped, on: .heartbeat, trusted) == (.running, .none))
+        // While held, a late heartbeat (queued before it died) does not bring it back.
+        #expect(SupervisorTable.next(.stopped, on: .heartbeat, holding) == (.stopped, .none))
         // One the agent may not signal is left running, and said so.
         let foreign = SupervisorFacts(canSignal: false, canRestart: false, restartLimitReached: false, holding: true)
         #expect(SupervisorTable.next(.running, on: .stopRequested, foreign) == (.stopped, .giveUp(.cannotSignal)))

@@ -24,8 +24,9 @@ import Testing
     }
 
     /// Feeds a heartbeat as the receiver would, with a given verdict.
-    func beat(_ s: Supervisor, name: String, pid: Int32, command: String, verified: Bool = true, at now: Instant) {
-        let text = HeartbeatClient.datagram(name: name, pid: pid, runCommand: command, version: Version(major: 1, minor: 0, patch: 0))
+    func beat(_ s: Supervisor, name: String, pid: Int32, command: String, verified: Bool = true,
+              version: Version = Version(major: 1, minor: 0, patch: 0), at now: Instant) {
+        let text = HeartbeatClient.datagram(name: name, pid: pid, runCommand: command, version: version)
         Array(text.utf8).withUnsafeBytes { raw in
             let parsed = try! HeartbeatParser.parse(raw)
             s.heartbeat(parsed, in: raw, verdict: SenderVerdict(verified: verified, uid: Processes.effectiveUID), now: now, wallClock: 0)
@@ -129,6 +130,36 @@ import Testing
         #expect(s.processes[0].pid == real)
         #expect(s.processes[0].runCommand == "exec sleep 60")
         #expect(s.processes[0].lastHeartbeat == t0)
+    }
+
+    @Test func anUnverifiedHeartbeatCannotChangeTheVersionAVerifiedSenderReported() throws {
+        let s = supervisor()
+        let real = try Processes.spawn(command: "exec sleep 60", in: folder, output: FileDescriptor(2), as: nil)
+        defer { kill(real, SIGKILL); _ = waitpid(real, nil, 0) }
+        beat(s, name: "p", pid: real, command: "exec sleep 60", at: t0)
+        // Same pid, so it may refresh; but an update is verified against the version.
+        beat(s, name: "p", pid: real, command: "exec sleep 60", verified: false, version: Version(major: 9, minor: 9, patch: 9),
+             at: t0 + .seconds(1))
+        #expect(s.processes[0].version == Version(major: 1, minor: 0, patch: 0))
+        #expect(s.processes[0].lastHeartbeat == t0)
+        beat(s, name: "p", pid: real, command: "exec sleep 60", verified: false, at: t0 + .seconds(2))
+        #expect(s.processes[0].lastHeartbeat == t0 + .seconds(2), "the same version refreshes it")
+        beat(s, name: "p", pid: real, command: "exec sleep 60", version: Version(major: 1, minor: 0, patch: 1), at: t0 + .seconds(3))
+        #expect(s.processes[0].version == Version(major: 1, minor: 0, patch: 1), "the verified sender itself may")
+    }
+
+    @Test func aLateHeartbeatFromAProcessStoppedForAnUpdateDoesNotBringItBack() throws {
+        let s = supervisor()
+        let real = try Processes.spawn(command: "exec sleep 60", in: folder, output: FileDescriptor(2), as: nil)
+        defer { kill(real, SIGKILL); _ = waitpid(real, nil, 0) }
+        beat(s, name: "p", pid: real, command: "exec sleep 60", at: t0)
+        s.stopAll(now: t0 + .seconds(1))
+        #expect(s.processes[0].state == .stopping)
+        _ = waitpid(real, nil, 0)  // SIGTERM: gone (it is not the supervisor's child: polled)
+        s.handleDeadlines(now: t0 + .seconds(2))
+        #expect(s.processes[0].state == .stopped && s.allStopped)
+        beat(s, name: "p", pid: real, command: "exec sleep 60", at: t0 + .seconds(2))
+        #expect(s.processes[0].state == .stopped && s.allStopped, "the swap goes on")
     }
 
     @Test func theRegistryOfAnEarlierRunIsReadopted() throws {

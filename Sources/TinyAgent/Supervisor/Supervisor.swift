@@ -81,6 +81,13 @@ public final class Supervisor {
             return
         } else if processes[i].pid != beat.pid {
             adopt(i, pid: beat.pid, now: now)
+        } else if processes[i].version != beat.version && processes[i].verified && !inOwnGroup(i, pid: beat.pid) {
+            // The version is what an update is verified against: an
+            // unverified claim may not change what a verified sender said.
+            if unverifiedLog.shouldLog(now: now) {
+                logger.warning("unverified heartbeat for \(processes[i].name) claiming version \(beat.version) ignored (verified version \(processes[i].version))")
+            }
+            return
         }
         if processes[i].version != beat.version {
             logger.info("\(processes[i].name): version \(processes[i].version) → \(beat.version)")
@@ -159,7 +166,7 @@ public final class Supervisor {
         // The heartbeat rows read no facts, and gathering them reads /proc:
         // skip that on the hot path.
         let facts = event == .heartbeat
-            ? SupervisorFacts(canSignal: false, canRestart: false, restartLimitReached: false)
+            ? SupervisorFacts(canSignal: false, canRestart: false, restartLimitReached: false, holding: holding)
             : facts(i, now: now)
         let (state, action) = SupervisorTable.next(before, on: event, facts)
         processes[i].state = state

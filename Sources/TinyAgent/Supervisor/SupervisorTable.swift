@@ -143,9 +143,11 @@ public enum SupervisorTable {
         case (.failed, .deadline), (.failed, .exited):
             return (.failed, .none)
 
-        // Stopped for an update.
+        // Stopped for an update. While the update holds it, a heartbeat is
+        // a late datagram from the process just stopped (or one the agent
+        // could not signal): the swap must not wait for it to time out.
         case (.stopped, .heartbeat):
-            return (.running, .none)
+            return facts.holding ? (.stopped, .none) : (.running, .none)
         case (.stopped, .restartRequested):
             return facts.canRestart ? (.starting, .spawn) : (.stopped, .giveUp(.noTrustedCommand))
         case (.stopped, .deadline), (.stopped, .exited), (.stopped, .stopRequested):
