@@ -162,6 +162,29 @@ import Testing
         #expect(s.processes[0].state == .stopped && s.allStopped, "the swap goes on")
     }
 
+    @Test func aStopWaitsUntilWhatTheShellRanIsGoneNotJustTheShell() throws {
+        let s = supervisor()  // kill grace 5 s
+        let me = Processes.ownIdentity
+        // The shell execs the first sleep (it dies of SIGTERM); the second ignores SIGTERM.
+        s.start([ProcessSpec(name: "p", runCommand: "(trap '' TERM; exec sleep 62) & exec sleep 61", uid: me.uid, gid: me.gid)],
+                now: t0)
+        let group = try #require(s.processes[0].group)
+        usleep(300_000)  // the subshell has set its trap
+        s.stopAll(now: t0 + .seconds(1))
+        try reapExit(of: group, s, at: t0 + .seconds(1) + .milliseconds(10))
+        #expect(Processes.groupExists(group))
+        #expect(s.processes[0].state == .stopping && !s.allStopped, "the group still has a member")
+        s.handleDeadlines(now: t0 + .seconds(3))
+        #expect(s.processes[0].state == .stopping)
+        s.handleDeadlines(now: t0 + .seconds(6))  // the grace is over: SIGKILL to the group
+        #expect(s.processes[0].state == .killing)
+        for step in 1...40 where !s.allStopped {
+            usleep(50_000)
+            s.handleDeadlines(now: t0 + .seconds(6) + .milliseconds(Int64(step) * 10))
+        }
+        #expect(s.allStopped && !Processes.groupExists(group))
+    }
+
     @Test func theRegistryOfAnEarlierRunIsReadopted() throws {
         let alive = try Processes.spawn(command: "exec sleep 60", in: folder, output: FileDescriptor(2), as: nil)
         defer { kill(alive, SIGKILL); _ = waitpid(alive, nil, 0) }

@@ -110,6 +110,14 @@ public final class Supervisor {
         guard let i = processes.firstIndex(where: { $0.group == pid }) else { return }
         let how = signal != 0 ? "was killed by signal \(signal)" : "exited with status \(exitCode)"
         logger.notice("\(processes[i].name) (pid \(pid)) \(how)")
+        if processes[i].state == .stopping || processes[i].state == .killing, Processes.groupExists(pid) {
+            // `sh -c` is gone but what it ran may not be: until the group is
+            // empty the old process can still heartbeat (an update would
+            // read its old version) or keep running beside its successor.
+            processes[i].leaderExited = true
+            processes[i].deadline = now + Supervisor.exitPollInterval
+            return
+        }
         processes[i].group = nil
         apply(.exited, to: i, now: now)
     }
@@ -139,6 +147,10 @@ public final class Supervisor {
 
     private func deadlinePassed(_ i: Int, now: Instant) {
         let p = processes[i]
+        if p.leaderExited, let group = p.group {
+            groupDeadline(i, group: group, now: now)
+            return
+        }
         if p.group == nil && p.state != .waiting && !isAlive(i) {
             // Not the agent's child, so no SIGCHLD came: it is gone.
             if p.state == .running || p.state == .starting {
@@ -157,6 +169,27 @@ public final class Supervisor {
             logger.warning("\(p.name) (pid \(p.pid)): no heartbeat for \(timeout(i).milliseconds) ms")
         }
         apply(.deadline, to: i, now: now)
+    }
+
+    /// A stop whose shell has exited: polls the group until it is empty,
+    /// SIGKILLs it after the grace; a group that outlives SIGKILL by a second
+    /// (zombies no one reaps) is taken as gone.
+    private func groupDeadline(_ i: Int, group: Int32, now: Instant) {
+        let p = processes[i]
+        let sent = p.stopStartedAt ?? now
+        let killAt = sent + settings.policy.killGrace
+        let empty = !Processes.groupExists(group)
+        if empty || (p.state == .killing && now >= killAt + .seconds(1)) {
+            if !empty { logger.warning("\(p.name): process group \(group) still has members a second after SIGKILL; taken as gone") }
+            processes[i].group = nil
+            processes[i].leaderExited = false
+            apply(.exited, to: i, now: now)
+        } else if p.state == .stopping && now >= killAt {
+            apply(.deadline, to: i, now: now)  // SIGKILL to the group
+            processes[i].deadline = now + Supervisor.exitPollInterval
+        } else {
+            processes[i].deadline = min(now + Supervisor.exitPollInterval, p.state == .stopping ? killAt : now + .seconds(1))
+        }
     }
 
     // MARK: The table
