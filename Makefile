@@ -3,7 +3,7 @@ SWIFT ?= /opt/swift/usr/bin/swift
 export PATH := /opt/swift/usr/bin:$(PATH)
 EMBEDDED_BIN := .build-embedded/release/tinyagent
 
-.PHONY: deps embedded unit integration sanitize armhf cross-test deb deb-test provision-test test demo bench fuzz fuzz-ci
+.PHONY: deps embedded unit integration sanitize armhf cross-test deb deb-test provision-test test demo bench fuzz fuzz-ci soak soak-ci
 
 deps:
 	scripts/install-deps.sh
@@ -45,7 +45,7 @@ deb: armhf
 deb-test: deb
 	cross/test-deb.sh
 
-test: deps unit integration sanitize cross-test deb-test provision-test fuzz-ci
+test: deps unit integration sanitize soak-ci cross-test deb-test provision-test fuzz-ci
 
 demo: deps embedded
 	python3 scripts/demo.py
@@ -69,3 +69,14 @@ bench:
 provision-test: embedded armhf
 	cross/rootfs-armhf.sh
 	python3 -m pytest -q -p no:cacheprovider tests/provision
+
+# The soak test (tests/soak/soak.py): 50 processes heartbeating 10×/s, 1000 bad datagrams/s,
+# a status command every second over XMPP, updates, prosody restarts; SOAK_SECONDS long
+# (default 600). Writes its figures into RELIABILITY.md.
+SOAK_SECONDS ?= 600
+soak: deps embedded
+	python3 tests/soak/soak.py --seconds $(SOAK_SECONDS) --write RELIABILITY.md
+
+# The same, 90 s, as a pytest test (part of `make test`; about 2 minutes).
+soak-ci: embedded
+	SOAK_SECONDS=90 python3 -m pytest -q -s -p no:cacheprovider tests/soak

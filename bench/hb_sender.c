@@ -2,7 +2,7 @@
 // pid in every datagram (so the agent can verify it), a fixed datagram:
 //   {"process_name":NAME,"pid":PID,"run_command":CMD,"version":{"major":1,"minor":0,"patch":0}}
 //
-// usage: hb_sender -p PORT [-n NAME] [-c COUNT] [-r RATE] [-q KIB] [-t SECONDS] [-w WARMUP] [-g] [-C CMD]
+// usage: hb_sender -p PORT [-n NAME] [-c COUNT] [-r RATE] [-q KIB] [-t SECONDS] [-w WARMUP] [-g] [-C CMD | -A] [-V X.Y.Z]
 //   -c COUNT    heartbeats to send (default: no limit)
 //   -r RATE     heartbeats per second, fractions allowed (0: as fast as possible)
 //   -q KIB      flow control: before each burst of 32, wait while the receiving
@@ -11,6 +11,11 @@
 //   -t SECONDS  stop after this long (default: no limit)
 //   -w WARMUP   first send WARMUP heartbeats, 10 ms apart (registration)
 //   -g          after the warm-up print "ready" and wait for a line on stdin
+//   -C CMD      the run_command sent (default "/bin/sleep 3600")
+//   -A          the run_command sent is this program's own command line (arguments
+//               joined by spaces: none may hold a space), so that the agent restarts it
+//               as it is (tests/soak)
+//   -V X.Y.Z    the version sent (default 1.0.0)
 // Prints "sent N errors E seconds S rate R" at the end.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -53,7 +58,9 @@ int main(int argc, char **argv) {
     long long count = -1, warmup = 0;
     double rate = 0, seconds = 0;
     const char *name = "bench", *cmd = "/bin/sleep 3600";
-    for (int c; (c = getopt(argc, argv, "p:n:c:r:q:t:w:gC:")) != -1;) {
+    unsigned major = 1, minor = 0, patch = 0;
+    char self[512] = "";
+    for (int c; (c = getopt(argc, argv, "p:n:c:r:q:t:w:gC:AV:")) != -1;) {
         switch (c) {
         case 'p': port = atoi(optarg); break;
         case 'n': name = optarg; break;
@@ -64,6 +71,19 @@ int main(int argc, char **argv) {
         case 'w': warmup = atoll(optarg); break;
         case 'g': gate = 1; break;
         case 'C': cmd = optarg; break;
+        case 'A':
+            for (int i = 0; i < argc; i++) {
+                size_t used = strlen(self);
+                if (snprintf(self + used, sizeof self - used, "%s%s", i ? " " : "", argv[i]) >= (int)(sizeof self - used)) {
+                    fprintf(stderr, "hb_sender: command line too long for -A\n");
+                    return 64;
+                }
+            }
+            cmd = self;
+            break;
+        case 'V':
+            if (sscanf(optarg, "%u.%u.%u", &major, &minor, &patch) != 3) { fprintf(stderr, "hb_sender: -V wants X.Y.Z\n"); return 64; }
+            break;
         default: fprintf(stderr, "usage: see the comment at the top of hb_sender.c\n"); return 64;
         }
     }
@@ -72,8 +92,8 @@ int main(int argc, char **argv) {
     char msg[1024];
     int len = snprintf(msg, sizeof msg,
                        "{\"process_name\":\"%s\",\"pid\":%d,\"run_command\":\"%s\","
-                       "\"version\":{\"major\":1,\"minor\":0,\"patch\":0}}",
-                       name, (int)getpid(), cmd);
+                       "\"version\":{\"major\":%u,\"minor\":%u,\"patch\":%u}}",
+                       name, (int)getpid(), cmd, major, minor, patch);
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
     to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

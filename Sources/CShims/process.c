@@ -32,6 +32,10 @@ int ta_kill_group(pid_t pgid, int sig) {
     if (pgid <= 1) { errno = EINVAL; return -1; }
     return kill(-pgid, sig);
 }
+int ta_group_exists(pid_t pgid) {
+    if (pgid <= 1) return 0;
+    return kill(-pgid, 0) == 0 || errno == EPERM;
+}
 pid_t ta_getpgid(pid_t pid) { return getpgid(pid); }
 
 pid_t ta_reap(int *status) { return waitpid(-1, status, WNOHANG); }

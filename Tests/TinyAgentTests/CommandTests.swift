@@ -146,6 +146,24 @@ import Testing
         #expect(mode == 0o600)
     }
 
+    @Test func largeAnswersShareABoundedPartOfTheJournal() throws {
+        let journal = CommandJournal(path: "\(folder)/large.json")
+        let status = String(repeating: "s", count: 8000)
+        try journal.record(1, answer: "update 1 done")
+        try journal.markDelivered(1)
+        for no in Int64(2)..<60 {
+            try journal.record(no, answer: status)
+            if no != 2 { try journal.markDelivered(no) }
+        }
+        let large = journal.entries.filter { $0.answer.utf8.count > CommandJournal.largeAnswer }
+        #expect(large.reduce(0) { $0 + $1.answer.utf8.count } <= CommandJournal.largeBudget)
+        #expect(journal.answer(for: 1) == "update 1 done", "small answers are not pushed out by large ones")
+        #expect(journal.answer(for: 2) == status, "nor undelivered ones")
+        #expect(journal.answer(for: 59) == status && journal.answer(for: 3) == nil)
+        let size = try FileManager.default.attributesOfItem(atPath: "\(folder)/large.json")[.size] as? Int
+        #expect((size ?? .max) < 80_000)
+    }
+
     @Test func bareJIDsDropTheResourceAndCase() {
         #expect(JID.comparable("Panel@Example.ORG/Web-1") == "panel@example.org")
         #expect(JID.comparable("no-at-sign") == nil)

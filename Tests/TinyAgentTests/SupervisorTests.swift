@@ -24,8 +24,9 @@ import Testing
     }
 
     /// Feeds a heartbeat as the receiver would, with a given verdict.
-    func beat(_ s: Supervisor, name: String, pid: Int32, command: String, verified: Bool = true, at now: Instant) {
-        let text = HeartbeatClient.datagram(name: name, pid: pid, runCommand: command, version: Version(major: 1, minor: 0, patch: 0))
+    func beat(_ s: Supervisor, name: String, pid: Int32, command: String, verified: Bool = true,
+              version: Version = Version(major: 1, minor: 0, patch: 0), at now: Instant) {
+        let text = HeartbeatClient.datagram(name: name, pid: pid, runCommand: command, version: version)
         Array(text.utf8).withUnsafeBytes { raw in
             let parsed = try! HeartbeatParser.parse(raw)
             s.heartbeat(parsed, in: raw, verdict: SenderVerdict(verified: verified, uid: Processes.effectiveUID), now: now, wallClock: 0)
@@ -65,7 +66,13 @@ import Testing
         #expect(s.processes[0].state == .starting)
         let restarted = s.processes[0].pid
         #expect(restarted != hung && s.processes[0].group == restarted)
-        #expect(try String(contentsOfFile: "/proc/\(restarted)/cmdline", encoding: .utf8).contains("61"))
+        // Just forked, the child may not have exec'd yet: its cmdline is still ours for a moment.
+        var cmdline = ""
+        for _ in 0..<100 where !cmdline.contains("61") {
+            cmdline = (try? String(contentsOfFile: "/proc/\(restarted)/cmdline", encoding: .utf8)) ?? ""
+            usleep(10_000)
+        }
+        #expect(cmdline.contains("61"))
 
         // Its first heartbeat is due within one deadline of its start.
         s.handleDeadlines(now: t0 + .seconds(61))
@@ -129,6 +136,59 @@ import Testing
         #expect(s.processes[0].pid == real)
         #expect(s.processes[0].runCommand == "exec sleep 60")
         #expect(s.processes[0].lastHeartbeat == t0)
+    }
+
+    @Test func anUnverifiedHeartbeatCannotChangeTheVersionAVerifiedSenderReported() throws {
+        let s = supervisor()
+        let real = try Processes.spawn(command: "exec sleep 60", in: folder, output: FileDescriptor(2), as: nil)
+        defer { kill(real, SIGKILL); _ = waitpid(real, nil, 0) }
+        beat(s, name: "p", pid: real, command: "exec sleep 60", at: t0)
+        // Same pid, so it may refresh; but an update is verified against the version.
+        beat(s, name: "p", pid: real, command: "exec sleep 60", verified: false, version: Version(major: 9, minor: 9, patch: 9),
+             at: t0 + .seconds(1))
+        #expect(s.processes[0].version == Version(major: 1, minor: 0, patch: 0))
+        #expect(s.processes[0].lastHeartbeat == t0)
+        beat(s, name: "p", pid: real, command: "exec sleep 60", verified: false, at: t0 + .seconds(2))
+        #expect(s.processes[0].lastHeartbeat == t0 + .seconds(2), "the same version refreshes it")
+        beat(s, name: "p", pid: real, command: "exec sleep 60", version: Version(major: 1, minor: 0, patch: 1), at: t0 + .seconds(3))
+        #expect(s.processes[0].version == Version(major: 1, minor: 0, patch: 1), "the verified sender itself may")
+    }
+
+    @Test func aLateHeartbeatFromAProcessStoppedForAnUpdateDoesNotBringItBack() throws {
+        let s = supervisor()
+        let real = try Processes.spawn(command: "exec sleep 60", in: folder, output: FileDescriptor(2), as: nil)
+        defer { kill(real, SIGKILL); _ = waitpid(real, nil, 0) }
+        beat(s, name: "p", pid: real, command: "exec sleep 60", at: t0)
+        s.stopAll(now: t0 + .seconds(1))
+        #expect(s.processes[0].state == .stopping)
+        _ = waitpid(real, nil, 0)  // SIGTERM: gone (it is not the supervisor's child: polled)
+        s.handleDeadlines(now: t0 + .seconds(2))
+        #expect(s.processes[0].state == .stopped && s.allStopped)
+        beat(s, name: "p", pid: real, command: "exec sleep 60", at: t0 + .seconds(2))
+        #expect(s.processes[0].state == .stopped && s.allStopped, "the swap goes on")
+    }
+
+    @Test func aStopWaitsUntilWhatTheShellRanIsGoneNotJustTheShell() throws {
+        let s = supervisor()  // kill grace 5 s
+        let me = Processes.ownIdentity
+        // The shell execs the first sleep (it dies of SIGTERM); the second ignores SIGTERM.
+        s.start([ProcessSpec(name: "p", runCommand: "(trap '' TERM; exec sleep 62) & exec sleep 61", uid: me.uid, gid: me.gid)],
+                now: t0)
+        let group = try #require(s.processes[0].group)
+        usleep(300_000)  // the subshell has set its trap
+        s.stopAll(now: t0 + .seconds(1))
+        try reapExit(of: group, s, at: t0 + .seconds(1) + .milliseconds(10))
+        #expect(Processes.groupExists(group))
+        #expect(s.processes[0].state == .stopping && !s.allStopped, "the group still has a member")
+        s.handleDeadlines(now: t0 + .seconds(3))
+        #expect(s.processes[0].state == .stopping)
+        s.handleDeadlines(now: t0 + .seconds(6))  // the grace is over: SIGKILL to the group
+        #expect(s.processes[0].state == .killing)
+        for step in 1...40 where !s.allStopped {
+            usleep(50_000)
+            s.handleDeadlines(now: t0 + .seconds(6) + .milliseconds(Int64(step) * 10))
+        }
+        #expect(s.allStopped && !Processes.groupExists(group))
     }
 
     @Test func theRegistryOfAnEarlierRunIsReadopted() throws {

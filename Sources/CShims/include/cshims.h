@@ -76,6 +76,8 @@ uid_t ta_geteuid(void);
 gid_t ta_getegid(void);
 int ta_kill(pid_t pid, int sig);
 int ta_kill_group(pid_t pgid, int sig);
+/* 1 while process group `pgid` has a member (zombies included), else 0. */
+int ta_group_exists(pid_t pgid);
 pid_t ta_getpgid(pid_t pid);
 // Reaps one exited child without blocking: returns its pid (0 when none,
 // -1 when there are no children) and stores the wait status.

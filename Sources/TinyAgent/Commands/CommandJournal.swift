@@ -12,6 +12,12 @@ final class CommandJournal {
     private(set) var entries: [Entry] = []
     let path: String
     static let capacity = 200
+    /// Answers longer than this (status reports, ~150 bytes a process)…
+    static let largeAnswer = 1024
+    /// …share this many bytes, the oldest delivered going first: 200 of
+    /// them would be megabytes held in memory and rewritten, fsynced, twice
+    /// for every command. An old `status` asked again is answered afresh.
+    static let largeBudget = 64 * 1024
     static let format: Int64 = 1
 
     init(path: String) { self.path = path }
@@ -29,6 +35,13 @@ final class CommandJournal {
         if entries.count > CommandJournal.capacity {
             // The oldest delivered answer goes first; undelivered ones stay.
             let drop = entries.firstIndex { $0.delivered } ?? 0
+            entries.remove(at: drop)
+        }
+        var large = 0
+        for e in entries where e.answer.utf8.count > CommandJournal.largeAnswer { large += e.answer.utf8.count }
+        while large > CommandJournal.largeBudget,
+              let drop = entries.firstIndex(where: { $0.delivered && $0.answer.utf8.count > CommandJournal.largeAnswer }) {
+            large -= entries[drop].answer.utf8.count
             entries.remove(at: drop)
         }
         try save()

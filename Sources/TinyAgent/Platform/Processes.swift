@@ -36,6 +36,11 @@ public enum Processes {
         _ = ta_kill_group(pgid, signal.rawValue)
     }
 
+    /// Whether process group `pgid` still has a member (`kill(-pgid, 0)`).
+    static func groupExists(_ pgid: Int32) -> Bool {
+        ta_group_exists(pgid) != 0
+    }
+
     static func processGroup(of pid: Int32) -> Int32? {
         let pgid = ta_getpgid(pid)
         return pgid < 0 ? nil : pgid

@@ -28,6 +28,9 @@ public struct SupervisedProcess: Equatable {
     var startedAt: Instant?
     /// When SIGTERM was sent in the current stop.
     var stopStartedAt: Instant?
+    /// The shell the agent started exited during a stop while its group
+    /// still had members: the stop waits for the group to empty.
+    var leaderExited = false
     /// Starts within the restart window, oldest first.
     var recentStarts: [Instant] = []
     var consecutiveFailures = 0

@@ -81,6 +81,13 @@ public final class Supervisor {
             return
         } else if processes[i].pid != beat.pid {
             adopt(i, pid: beat.pid, now: now)
+        } else if processes[i].version != beat.version && processes[i].verified && !inOwnGroup(i, pid: beat.pid) {
+            // The version is what an update is verified against: an
+            // unverified claim may not change what a verified sender said.
+            if unverifiedLog.shouldLog(now: now) {
+                logger.warning("unverified heartbeat for \(processes[i].name) claiming version \(beat.version) ignored (verified version \(processes[i].version))")
+            }
+            return
         }
         if processes[i].version != beat.version {
             logger.info("\(processes[i].name): version \(processes[i].version) → \(beat.version)")
@@ -103,6 +110,14 @@ public final class Supervisor {
         guard let i = processes.firstIndex(where: { $0.group == pid }) else { return }
         let how = signal != 0 ? "was killed by signal \(signal)" : "exited with status \(exitCode)"
         logger.notice("\(processes[i].name) (pid \(pid)) \(how)")
+        if processes[i].state == .stopping || processes[i].state == .killing, Processes.groupExists(pid) {
+            // `sh -c` is gone but what it ran may not be: until the group is
+            // empty the old process can still heartbeat (an update would
+            // read its old version) or keep running beside its successor.
+            processes[i].leaderExited = true
+            processes[i].deadline = now + Supervisor.exitPollInterval
+            return
+        }
         processes[i].group = nil
         apply(.exited, to: i, now: now)
     }
@@ -139,6 +154,10 @@ public final class Supervisor {
 
     private func deadlinePassed(_ i: Int, now: Instant) {
         let p = processes[i]
+        if p.leaderExited, let group = p.group {
+            groupDeadline(i, group: group, now: now)
+            return
+        }
         if p.group == nil && p.state != .waiting && !isAlive(i) {
             // Not the agent's child, so no SIGCHLD came: it is gone.
             if p.state == .running || p.state == .starting {
@@ -159,6 +178,27 @@ public final class Supervisor {
         apply(.deadline, to: i, now: now)
     }
 
+    /// A stop whose shell has exited: polls the group until it is empty,
+    /// SIGKILLs it after the grace; a group that outlives SIGKILL by a second
+    /// (zombies no one reaps) is taken as gone.
+    private func groupDeadline(_ i: Int, group: Int32, now: Instant) {
+        let p = processes[i]
+        let sent = p.stopStartedAt ?? now
+        let killAt = sent + settings.policy.killGrace
+        let empty = !Processes.groupExists(group)
+        if empty || (p.state == .killing && now >= killAt + .seconds(1)) {
+            if !empty { logger.warning("\(p.name): process group \(group) still has members a second after SIGKILL; taken as gone") }
+            processes[i].group = nil
+            processes[i].leaderExited = false
+            apply(.exited, to: i, now: now)
+        } else if p.state == .stopping && now >= killAt {
+            apply(.deadline, to: i, now: now)  // SIGKILL to the group
+            processes[i].deadline = now + Supervisor.exitPollInterval
+        } else {
+            processes[i].deadline = min(now + Supervisor.exitPollInterval, p.state == .stopping ? killAt : now + .seconds(1))
+        }
+    }
+
     // MARK: The table
 
     private func apply(_ event: SupervisorEvent, to i: Int, now: Instant) {
@@ -166,7 +206,7 @@ public final class Supervisor {
         // The heartbeat rows read no facts (but a stopped process's), and
         // gathering them reads /proc: skip that on the hot path.
         let facts = event == .heartbeat && before != .stopped
-            ? SupervisorFacts(canSignal: false, canRestart: false, restartLimitReached: false)
+            ? SupervisorFacts(canSignal: false, canRestart: false, restartLimitReached: false, holding: holding)
             : facts(i, now: now)
         let (state, action) = SupervisorTable.next(before, on: event, facts)
         processes[i].state = state
