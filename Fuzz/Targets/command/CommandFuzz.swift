@@ -45,7 +45,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             StatusReport(pid: 99, uptimeSeconds: 5, heartbeatPort: 4951, heartbeatsAccepted: 1, heartbeatsDropped: 0,
                          processes: [process], wallClock: 0, xmpp: "online", freeBytes: 1000, update: "no update in progress")
         },
-        restart: { $0 == "ocr" },
+        restart: { $0 == "ocr" ? nil : "no process named \"\($0)\"" },
         update: { command in
             updates.append(command)
             switch command.commandNo % 3 {
