@@ -30,6 +30,8 @@ from panel import Panel  # noqa: E402
 from pki import make_pki  # noqa: E402
 from prosody import Prosody  # noqa: E402
 
+sys.path.insert(0, os.path.join(REPO, "tests"))
+import runguard  # noqa: E402
 sys.path.insert(0, os.path.join(REPO, "tests", "https"))
 from faultserver import FaultServer  # noqa: E402
 
@@ -131,13 +133,21 @@ def main():
         if agent:
             agent.send_signal(signal.SIGTERM)
             agent.wait(timeout=10)
-        subprocess.run(["pkill", "-KILL", "-f", root], check=False)
-        for p in samples:
+        for p in samples:  # adopted by the agent, they outlive it
+            p.kill()
             p.wait()
         if server:
             server.close()
         shutil.rmtree(root, ignore_errors=True)
 
 
+def interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
-    main()
+    # Ctrl-C or SIGTERM: main's clean-up runs, then whatever the demo started
+    # (the agent's processes outlive it by design) is killed.
+    signal.signal(signal.SIGTERM, interrupted)
+    with runguard.Scope():
+        main()
