@@ -1,9 +1,13 @@
 # tinyagent: `make demo` and `make test` are the two entry points (README).
 SWIFT ?= /opt/swift/usr/bin/swift
-export PATH := /opt/swift/usr/bin:$(PATH)
+# The project's own Python (scripts/venv.sh, made by `make deps`) comes first on PATH, so
+# every `python3` a script or test runs is it, whatever python3 the machine has.
+VENV := $(CURDIR)/build/venv
+PY := $(VENV)/bin/python
+export PATH := $(VENV)/bin:/opt/swift/usr/bin:$(PATH)
 EMBEDDED_BIN := .build-embedded/release/tinyagent
 
-.PHONY: deps embedded unit integration sanitize armhf cross-test deb deb-test provision-test test demo bench fuzz fuzz-ci soak soak-ci
+.PHONY: deps embedded unit integration demo-test sanitize armhf cross-test deb deb-test provision-test test demo bench fuzz fuzz-ci soak soak-ci
 
 deps:
 	scripts/install-deps.sh
@@ -18,8 +22,8 @@ embedded:
 unit:
 	$(SWIFT) test
 
-integration: embedded
-	python3 -m pytest -q -p no:cacheprovider tests/python tests/xmpp tests/https tests/integration
+integration: deps embedded
+	$(PY) -m pytest -q -p no:cacheprovider tests/python tests/xmpp tests/https tests/integration
 
 # Sanitizers and leak checks (tests/sanitize/README.md): the HTTPS and integration suites
 # against a host build under ASan + UBSan (~6 min), then the Embedded binary, its helpers
@@ -45,10 +49,14 @@ deb: armhf
 deb-test: deb
 	cross/test-deb.sh
 
-test: deps unit integration sanitize soak-ci cross-test deb-test provision-test fuzz-ci
+test: deps unit integration demo-test sanitize soak-ci cross-test deb-test provision-test fuzz-ci
 
 demo: deps embedded
-	python3 scripts/demo.py
+	$(PY) scripts/demo.py
+
+# `make demo` as a new user runs it: stock PATH, nothing else from this environment.
+demo-test: deps embedded
+	$(PY) -m pytest -q -p no:cacheprovider tests/demo
 
 # libFuzzer over every parser of outside bytes (Fuzz/README.md). fuzz-ci: 20 s per target,
 # two at a time, about 3 min with the build; fuzz: FUZZ_SECONDS per target (default 600)
@@ -66,17 +74,17 @@ bench:
 
 # Provisioning an SD card root (buildroot/): a fake root filesystem, the unit file, and a
 # copy of the cached armhf rootfs end to end (cross/rootfs-armhf.sh: ~4 min the first time).
-provision-test: embedded armhf
+provision-test: deps embedded armhf
 	cross/rootfs-armhf.sh
-	python3 -m pytest -q -p no:cacheprovider tests/provision
+	$(PY) -m pytest -q -p no:cacheprovider tests/provision
 
 # The soak test (tests/soak/soak.py): 50 processes heartbeating 10×/s, 1000 bad datagrams/s,
 # a status command every second over XMPP, updates, prosody restarts; SOAK_SECONDS long
 # (default 600). Writes its figures into RELIABILITY.md.
 SOAK_SECONDS ?= 600
 soak: deps embedded
-	python3 tests/soak/soak.py --seconds $(SOAK_SECONDS) --write RELIABILITY.md
+	$(PY) tests/soak/soak.py --seconds $(SOAK_SECONDS) --write RELIABILITY.md
 
 # The same, 90 s, as a pytest test (part of `make test`; about 2 minutes).
-soak-ci: embedded
-	SOAK_SECONDS=90 python3 -m pytest -q -s -p no:cacheprovider tests/soak
+soak-ci: deps embedded
+	SOAK_SECONDS=90 $(PY) -m pytest -q -s -p no:cacheprovider tests/soak

@@ -42,6 +42,31 @@ def say(text):
     print("\n== " + text, flush=True)
 
 
+def stop_processes_under(root):
+    """The agent leaves its processes running when it stops (the next agent adopts them).
+    The demo's are ended here: every process whose working folder or command line lies
+    under the demo's root (manifest commands such as `python3 ocr.py` name no path)."""
+    def under(pid):
+        try:
+            cwd = os.readlink("/proc/%s/cwd" % pid)
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmdline = f.read().decode(errors="replace")
+        except OSError:
+            return False
+        return cwd == root or cwd.startswith(root + "/") or root + "/" in cmdline
+    for _ in range(50):
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid() and under(p)]
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.1)
+    print("demo: processes under %s would not stop" % root, file=sys.stderr)
+
+
 def main():
     root = tempfile.mkdtemp(prefix="tinyagent-demo.")
     os.chmod(root, 0o755)
@@ -131,7 +156,7 @@ def main():
         if agent:
             agent.send_signal(signal.SIGTERM)
             agent.wait(timeout=10)
-        subprocess.run(["pkill", "-KILL", "-f", root], check=False)
+        stop_processes_under(root)
         for p in samples:
             p.wait()
         if server:
