@@ -44,7 +44,7 @@ def say(text):
     print("\n== " + text, flush=True)
 
 
-def main():
+def main(scope):
     root = tempfile.mkdtemp(prefix="tinyagent-demo.")
     os.chmod(root, 0o755)
     agent = server = None
@@ -133,8 +133,8 @@ def main():
         if agent:
             agent.send_signal(signal.SIGTERM)
             agent.wait(timeout=10)
-        for p in samples:  # adopted by the agent, they outlive it
-            p.kill()
+        scope.end()  # what the demo started, the agent's processes and the server included
+        for p in samples:
             p.wait()
         if server:
             server.close()
@@ -149,5 +149,5 @@ if __name__ == "__main__":
     # Ctrl-C or SIGTERM: main's clean-up runs, then whatever the demo started
     # (the agent's processes outlive it by design) is killed.
     signal.signal(signal.SIGTERM, interrupted)
-    with runguard.Scope():
-        main()
+    with runguard.Scope() as scope:
+        main(scope)

@@ -137,8 +137,12 @@ class Scope:
         os.environ[SCOPE] = env[SCOPE]
         return self
 
+    def end(self):
+        """Kills what is left of the scope now; returns their descriptions."""
+        return end_scope(self.id)
+
     def __exit__(self, *exc):
-        end_scope(self.id)
+        self.end()
         if self.outer is None:
             del os.environ[SCOPE]
         else:
