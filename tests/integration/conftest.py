@@ -144,7 +144,8 @@ class AgentRun:
             with open(os.path.join(root, "cfg", "agent.json"), "w") as f:
                 f.write(settings if isinstance(settings, str) else json.dumps(settings))
 
-    def start(self):
+    def start(self, wait=True):
+        """Runs the agent; waits until it answers on its control socket, unless not `wait`."""
         env = dict(os.environ)
         env.pop("NOTIFY_SOCKET", None)
         env.pop("WATCHDOG_USEC", None)
@@ -155,7 +156,8 @@ class AgentRun:
         self.stderr = open(os.path.join(self.root, "agent.stderr"), "ab")
         self.proc = subprocess.Popen(wrapper() + [BINARY, "run", "--root", self.root, "--heartbeat-port", str(self.port)],
                                      env=env, stdout=self.stderr, stderr=self.stderr, start_new_session=True)
-        wait_for(lambda: self.status_or_none() is not None, what="the agent's control socket")
+        if wait:
+            wait_for(lambda: self.status_or_none() is not None, what="the agent's control socket")
         return self
 
     def stop(self, sig=signal.SIGTERM):

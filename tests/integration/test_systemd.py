@@ -1,12 +1,14 @@
 """The systemd notify protocol, read from a socket the test binds."""
 
+import contextlib
 import os
 import signal
 import socket
 import threading
 import time
+import types
 
-from conftest import FAST, wait_for
+from conftest import FAST, kernel_drops, wait_for
 
 
 def test_ready_status_and_stopping_are_sent(agents, notify):
@@ -20,12 +22,42 @@ def test_ready_status_and_stopping_are_sent(agents, notify):
     assert "WATCHDOG=1" not in texts, "no watchdog pings unless WATCHDOG_USEC asks for them"
 
 
-def test_ready_comes_once_heartbeats_are_served(agents, notify):
-    agent = agents(FAST, notify=notify)
-    agent.start()
-    wait_for(lambda: "READY=1" in notify.texts(), what="READY=1")
-    # The heartbeat socket is bound before READY=1: a beat sent now counts.
+SENDMSG = 46  # x86_64
+
+
+def blocked_in(pid, syscall):
+    """Whether `pid` sits in system call number `syscall` (/proc/PID/syscall)."""
+    try:
+        with open("/proc/%d/syscall" % pid) as f:
+            return f.read().split()[0] == str(syscall)
+    except (OSError, IndexError):
+        return False
+
+
+def test_ready_comes_once_heartbeats_are_served(agents, root):
+    # systemd's end, full and unread: the agent's READY=1 (sd_notify's
+    # sendmsg) blocks until the test reads, which holds the agent there.
+    path = os.path.join(root, "notify-held.sock")
+    held = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    held.bind(path)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as filler:
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                filler.sendto(b"FILLER=1", path)
+    agent = agents(FAST, notify=types.SimpleNamespace(path=path)).start(wait=False)
+    wait_for(lambda: blocked_in(agent.proc.pid, SENDMSG), what="the agent to block in sd_notify")
+
+    # Held at its first notification: the heartbeat socket has been bound
+    # (it has a line in /proc/net/udp), and a beat sent now waits there.
+    assert kernel_drops(agent.port) is not None, "READY=1 before the heartbeat socket was bound"
     agent.start_sample("early")
+    messages = []
+    held.settimeout(5)
+    while "READY=1" not in messages:
+        messages.append(held.recv(4096).decode())
+    held.close()  # later notifications are refused, not queued
+    assert [m for m in messages if m != "FILLER=1"] == ["READY=1"], "READY=1 is the first notification"
     wait_for(lambda: agent.process("early"), timeout=3, what="the first heartbeat")
 
 

@@ -38,17 +38,22 @@ def test_a_process_that_does_not_exit_on_sigterm_is_killed(agents):
 
 
 def test_a_process_that_crashes_is_restarted_and_its_restarted_crashes_at_once(agents):
-    agent = agents(dict(FAST, restart_limit=10)).start()
+    # A heartbeat deadline (5 s) ten times as long as an instance lives (0.5 s),
+    # and no back-off: restarts that waited for a deadline would come 5 s apart.
+    agent = agents(dict(FAST, heartbeat_timeout_ms=5000, restart_backoff_initial_ms=0, restart_limit=10)).start()
     crasher = agent.start_sample("crasher", "--crash-after", "0.5")
     wait_for(lambda: agent.process("crasher"), what="the sample to be known")
     crasher.wait(timeout=5)
     assert crasher.returncode == 3
     # The first instance was not the agent's child: found at its deadline.
+    wait_for(lambda: agent.process("crasher")["restarts"] >= 1, timeout=10, what="the first restart")
+    first = time.monotonic()
     # The restarted ones are, and are restarted as soon as they exit.
-    wait_for(lambda: agent.process("crasher")["restarts"] >= 3, timeout=10, what="three restarts")
+    wait_for(lambda: agent.process("crasher")["restarts"] >= 4, timeout=10, what="three more restarts")
+    assert time.monotonic() - first < 5.0, "three restarts within one heartbeat deadline"
     log = agent.log()
     assert "exited with status 3" in log
-    assert open(os.path.join(agent.root, "logs", "crasher.log")).read().count("crashing") >= 2, \
+    assert open(os.path.join(agent.root, "logs", "crasher.log")).read().count("crashing") >= 3, \
         "the restarted instances' output goes to logs/crasher.log"
 
 
