@@ -384,6 +384,25 @@ def test_killed_between_the_two_renames_the_next_start_finishes_the_swap(agents,
     assert device.folder_version() == NEW
 
 
+def test_killed_during_a_rollback_the_next_start_finishes_it_and_answers_once(agents, server, pki, tmp_path):  # noqa: F811
+    # p2 never heartbeats: a rollback; p1 ignores SIGTERM: the rollback waits out the kill grace.
+    device = Device(agents, server, pki, tmp_path, settings=dict(SETTINGS, kill_grace_ms=3000))
+    device.serve("v2.zip", "good", *processes(NEW), "--silent", "p2", "--stubborn", "p1")
+    with FaultServer(root=device.files, pki=pki) as s, panel_for(server, pki) as panel:
+        panel.send("device@localhost", command(65, s.url("/file/v2.zip"), timeout_s=3))
+        wait_for(lambda: "rolling back" in device.agent.status()["update"], timeout=30, what="the rollback")
+        device.agent.stop(signal.SIGKILL)
+        with open(os.path.join(device.agent.root, "wdog", "update.json")) as f:
+            assert json.load(f)["step"] == "rollback"
+        device.agent.start()
+        online(device.agent)
+        answer = panel.wait_reply(timeout=30)
+        assert answer["success"] is False and answer["remarks"] == "p2 sent no heartbeat within 3 s", answer
+        assert answers(panel, 65) == [answer]
+    device.assert_old_and_running()
+    assert os.path.isdir(device.smart_meter + ".failed"), "the failed version is kept aside"
+
+
 def test_killed_during_verification_the_next_start_waits_on_and_answers_once(agents, server, pki, tmp_path):  # noqa: F811
     device = Device(agents, server, pki, tmp_path)
     device.serve("v2.zip", "good", *processes(NEW), "--silent", "p2")
