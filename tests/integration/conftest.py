@@ -122,8 +122,9 @@ class NotifySocket:
 class AgentRun:
     """One `tinyagent run` on a root folder laid out like the device's."""
 
-    def __init__(self, root, settings=None, notify=None, watchdog_usec=None):
+    def __init__(self, root, settings=None, notify=None, watchdog_usec=None, env=None):
         self.root = root
+        self.env = env or {}  # more environment for `tinyagent run` only
         self.port = free_udp_port()
         self.notify = notify
         self.watchdog_usec = watchdog_usec
@@ -153,6 +154,7 @@ class AgentRun:
             env["NOTIFY_SOCKET"] = self.notify.path
         if self.watchdog_usec:
             env["WATCHDOG_USEC"] = str(self.watchdog_usec)
+        env.update(self.env)
         self.stderr = open(os.path.join(self.root, "agent.stderr"), "ab")
         self.proc = subprocess.Popen(wrapper() + [BINARY, "run", "--root", self.root, "--heartbeat-port", str(self.port)],
                                      env=env, stdout=self.stderr, stderr=self.stderr, start_new_session=True)

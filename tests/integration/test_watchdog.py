@@ -117,3 +117,31 @@ def test_the_restarted_instance_keeps_its_users_supplementary_groups(agents):
     with open("/proc/%d/status" % restarted["pid"]) as f:
         groups = next(line for line in f if line.startswith("Groups:")).split()[1:]
     assert str(extra) in groups
+
+
+def test_beyond_max_processes_a_new_name_is_ignored_and_the_known_ones_stay_watched(agents):
+    agent = agents(dict(FAST, max_processes=2)).start()
+    agent.start_sample("one")
+    agent.start_sample("two")
+    wait_for(lambda: agent.process("one") and agent.process("two"), what="two processes known")
+    agent.start_sample("three")
+    wait_for(lambda: "heartbeat for three ignored: already watching 2 processes" in agent.log(),
+             what="the third refused")
+    assert sorted(p["name"] for p in agent.status()["processes"]) == ["one", "two"]
+    assert all(p["state"] == "running" for p in agent.status()["processes"])
+
+
+def test_a_process_log_is_capped_at_process_log_max_bytes_on_each_start(agents):
+    agent = agents(dict(FAST, process_log_max_bytes=4096, restart_backoff_initial_ms=0, restart_limit=10)).start()
+    # Each instance the agent starts writes 5001 bytes to logs/chatty.log and exits.
+    command = "head -c 5000 /dev/zero | tr '\\0' x; echo; exit 3"
+    first = subprocess.Popen(["/bin/sh", "-c", '"$0" heartbeat --name chatty --version 1.0.0 --port %d'
+                              ' --run-command "$1"; exec sleep 1' % agent.port, BINARY, command],
+                             start_new_session=True)
+    agent.samples.append(first)
+    wait_for(lambda: (agent.process("chatty") or {}).get("restarts", 0) >= 4, timeout=15, what="four restarts")
+    log = os.path.join(agent.root, "logs", "chatty.log")
+    # Four instances wrote 20 KB; each start moved a log over the cap aside.
+    assert os.path.getsize(log) <= 5001
+    assert os.path.getsize(log + ".1") == 5001
+    assert not os.path.exists(log + ".2")
