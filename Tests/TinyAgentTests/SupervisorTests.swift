@@ -20,7 +20,7 @@ import Testing
     func supervisor(_ configure: (inout AgentSettings) -> Void = { _ in }) -> Supervisor {
         var settings = AgentSettings()
         configure(&settings)
-        return Supervisor(settings: settings, logger: logger, workingFolder: folder, logsFolder: folder)
+        return Supervisor(settings: settings, logger: logger, workingFolder: folder, logs: ProcessLogs(folder: try! Folder.open(folder), group: 0))
     }
 
     /// Feeds a heartbeat as the receiver would, with a given verdict.

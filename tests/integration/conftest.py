@@ -136,11 +136,13 @@ class AgentRun:
         shutil.copy(os.path.join(REPO, "helpers", "python", "tinyagent_heartbeat.py"), os.path.join(root, "bin"))
         for sample in ("meter_reader.py", "meter_script.sh"):
             shutil.copy(os.path.join(REPO, "samples", "SmartMeter", sample), os.path.join(root, "SmartMeter"))
-        for dirpath, dirnames, filenames in os.walk(root):
-            for d in dirnames:
-                os.chmod(os.path.join(dirpath, d), 0o755)
-            for f in filenames:
-                os.chmod(os.path.join(dirpath, f), 0o755)
+        # What the test copied must be reachable by the other users of the tests; the
+        # agent's own state (wdog/, root's 0600 files) is left as the agent made it.
+        for folder in ("SmartMeter", "bin"):
+            for dirpath, dirnames, filenames in os.walk(os.path.join(root, folder)):
+                os.chmod(dirpath, 0o755)
+                for f in filenames:
+                    os.chmod(os.path.join(dirpath, f), 0o755)
         if settings is not None:
             with open(os.path.join(root, "cfg", "agent.json"), "w") as f:
                 f.write(settings if isinstance(settings, str) else json.dumps(settings))

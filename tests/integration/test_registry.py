@@ -65,7 +65,8 @@ def test_after_a_reboot_a_pid_in_the_registry_is_not_readopted_nor_signalled(age
 
 def test_a_damaged_registry_is_set_aside_and_the_agent_runs(agents, root):
     os.makedirs(os.path.join(root, "wdog"), exist_ok=True)
-    with open(os.path.join(root, "wdog", "registry.json"), "w") as f:
+    # Root's 0600 file, as the agent writes it (any other is not trusted: tests/security).
+    with open(os.open(os.path.join(root, "wdog", "registry.json"), os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
         f.write('{"format": 1, "processes": [')
     agent = agents(FAST).start()
     assert agent.status()["processes"] == []
