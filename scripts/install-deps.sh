@@ -13,7 +13,7 @@ swift=/opt/swift/usr/bin/swift
 "$swift" --version 2>/dev/null | grep -q "Swift version $swift_wanted" \
     || echo "install-deps: warning: $("$swift" --version 2>/dev/null | head -1); the project is built and tested with Swift $swift_wanted" >&2
 
-packages=(libsystemd-dev libstrophe-dev libmbedtls-dev libzip-dev openssl python3 python3-venv procps prosody curl zip unzip)
+packages=(libsystemd-dev libstrophe-dev libmbedtls-dev libzip-dev openssl python3 python3-venv procps prosody curl zip unzip libarchive-tools p7zip-full)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
