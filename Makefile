@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export PATH := $(VENV)/bin:/opt/swift/usr/bin:$(PATH)
 EMBEDDED_BIN := .build-embedded/release/tinyagent
 
-.PHONY: deps embedded unit integration fleet-test demo-test sanitize armhf cross-test deb deb-test provision-test test demo bench fuzz fuzz-ci soak soak-ci
+.PHONY: deps embedded unit integration fleet-test bench-fleet demo-test sanitize armhf cross-test deb deb-test provision-test test demo bench fuzz fuzz-ci soak soak-ci
 
 deps:
 	scripts/install-deps.sh
@@ -31,6 +31,13 @@ integration: deps embedded
 # other and answering within the bound the test justifies. About 2 minutes.
 fleet-test: deps embedded
 	$(PY) -m pytest -q -s -p no:cacheprovider tests/fleet
+
+# N real agents (default 200) against one prosody and a two-node ejabberd cluster: cold
+# start, a fleet-wide status, a server restart and a killed node, footprint. Rewrites the
+# fleet section of BENCHMARKS.md. Not in `make test` (~10 min at N = 200).
+FLEET_DEVICES ?= 200
+bench-fleet: deps embedded
+	$(PY) bench/fleet.py --bin $(EMBEDDED_BIN) --devices $(FLEET_DEVICES) --write BENCHMARKS.md
 
 # Sanitizers and leak checks (tests/sanitize/README.md): the HTTPS and integration suites
 # against a host build under ASan + UBSan (~6 min), then the Embedded binary, its helpers

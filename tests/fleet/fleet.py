@@ -10,9 +10,10 @@ that watches them (tests/fleet/test_cluster.py, bench/fleet.py).
 
 Each device has its own root (cfg/config_file.bin encrypted by the agent's
 CLI, certs/cacert.pem, cfg/agent.json), account `device-NNN@localhost`,
-heartbeat port, and optionally a heartbeating process: a shell loop running
-`tinyagent heartbeat` every 5 s, which the agent adopts (verified: the loop
-is the heartbeat's parent). The panel (tests/xmpp/panel.py) stamps every
+heartbeat port, and a heartbeating process the agent adopts: by default a
+shell loop running `tinyagent heartbeat` every 5 s (verified: the loop is
+the heartbeat's parent); `heartbeat=lambda device: argv` gives another
+command (bench/hb_sender), `heartbeat=None` none. The panel (tests/xmpp/panel.py) stamps every
 presence it receives; a device counts as online from its last available
 presence on.
 """
@@ -46,6 +47,7 @@ class Device:
         self.port = free_udp_port()
         self.proc = None
         self.heartbeat = None
+        self.started = None
 
     def log(self):
         try:
@@ -56,7 +58,7 @@ class Device:
 
 
 class Fleet:
-    def __init__(self, work, binary, pki, count, servers, settings=None, heartbeat=True):
+    def __init__(self, work, binary, pki, count, servers, settings=None, heartbeat="loop"):
         self.work = os.path.abspath(work)
         self.binary = binary
         self.pki = pki
@@ -94,10 +96,12 @@ class Fleet:
             d.proc = subprocess.Popen([self.binary, "run", "--root", d.root, "--heartbeat-port", str(d.port)],
                                       stdout=out, stderr=out, env=env, start_new_session=True)
             out.close()
+            d.started = time.monotonic()
             if self.heartbeat:
-                loop = ("while :; do %s heartbeat --name meter --version 1.0.0 --port %d >/dev/null 2>&1; sleep 5; done"
-                        % (self.binary, d.port))
-                d.heartbeat = subprocess.Popen(["/bin/sh", "-c", loop], cwd=os.path.join(d.root, "SmartMeter"),
+                argv = self.heartbeat(d) if callable(self.heartbeat) else ["/bin/sh", "-c", (
+                    "while :; do %s heartbeat --name meter --version 1.0.0 --port %d >/dev/null 2>&1; sleep 5; done"
+                    % (self.binary, d.port))]
+                d.heartbeat = subprocess.Popen(argv, cwd=os.path.join(d.root, "SmartMeter"),
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                                start_new_session=True)
             if gap:

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import harness
+from fleet_harness import harness
 from ejabberd import EjabberdCluster, ensure_installed
 from fleet import PANEL, Fleet, established_to
 from panel import Panel
