@@ -11,7 +11,11 @@
 # is stale; the whole run is cut off after 900 s. Agents run on temporary roots and
 # free loopback ports; everything started here is stopped at the end.
 set -euo pipefail
-if [ -z "${BENCH_TIMED:-}" ]; then BENCH_TIMED=1 exec timeout -k 10 900 "$0" "$@"; fi
+# tests/runguard.py: whatever the run leaves behind (an agent's processes
+# outlive it by design) is killed however it ends, and listed.
+if [ -z "${BENCH_TIMED:-}" ]; then
+    BENCH_TIMED=1 exec timeout -k 10 900 /usr/bin/python3 "$(dirname "$0")/../tests/runguard.py" run -- "$0" "$@"
+fi
 cd "$(dirname "$0")/.."
 REPO=$PWD
 W=$(mktemp -d /tmp/tinyagent-bench.XXXXXX)

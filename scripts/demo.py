@@ -30,6 +30,8 @@ from panel import Panel  # noqa: E402
 from pki import make_pki  # noqa: E402
 from prosody import Prosody  # noqa: E402
 
+sys.path.insert(0, os.path.join(REPO, "tests"))
+import runguard  # noqa: E402
 sys.path.insert(0, os.path.join(REPO, "tests", "https"))
 from faultserver import FaultServer  # noqa: E402
 
@@ -42,32 +44,7 @@ def say(text):
     print("\n== " + text, flush=True)
 
 
-def stop_processes_under(root):
-    """The agent leaves its processes running when it stops (the next agent adopts them).
-    The demo's are ended here: every process whose working folder or command line lies
-    under the demo's root (manifest commands such as `python3 ocr.py` name no path)."""
-    def under(pid):
-        try:
-            cwd = os.readlink("/proc/%s/cwd" % pid)
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                cmdline = f.read().decode(errors="replace")
-        except OSError:
-            return False
-        return cwd == root or cwd.startswith(root + "/") or root + "/" in cmdline
-    for _ in range(50):
-        pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid() and under(p)]
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        time.sleep(0.1)
-    print("demo: processes under %s would not stop" % root, file=sys.stderr)
-
-
-def main():
+def main(scope):
     root = tempfile.mkdtemp(prefix="tinyagent-demo.")
     os.chmod(root, 0o755)
     agent = server = None
@@ -156,7 +133,7 @@ def main():
         if agent:
             agent.send_signal(signal.SIGTERM)
             agent.wait(timeout=10)
-        stop_processes_under(root)
+        scope.end()  # what the demo started, the agent's processes and the server included
         for p in samples:
             p.wait()
         if server:
@@ -164,5 +141,13 @@ def main():
         shutil.rmtree(root, ignore_errors=True)
 
 
+def interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
-    main()
+    # Ctrl-C or SIGTERM: main's clean-up runs, then whatever the demo started
+    # (the agent's processes outlive it by design) is killed.
+    signal.signal(signal.SIGTERM, interrupted)
+    with runguard.Scope() as scope:
+        main(scope)

@@ -25,7 +25,11 @@ import signal
 import socket
 import subprocess
 import threading
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from runguard import marked  # noqa: E402 - the test run's mark, kept in a fresh environment
 
 DOMAIN = "localhost"
 PANEL = "panel@localhost"
@@ -92,7 +96,7 @@ class Fleet:
     def start(self, devices=None, gap=0.0):
         for d in devices or self.devices:
             out = open(os.path.join(d.root, "agent.out"), "ab")
-            env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+            env = marked({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
             d.proc = subprocess.Popen([self.binary, "run", "--root", d.root, "--heartbeat-port", str(d.port)],
                                       stdout=out, stderr=out, env=env, start_new_session=True)
             out.close()
