@@ -28,14 +28,10 @@ BOUND_S = SPREAD_S + 10
 
 
 @pytest.fixture
-def cluster(pki, tmp_path_factory):
+def cluster(pki, root):
+    """The cluster's folders under the test's root (0755: ejabberd runs as its own user)."""
     ensure_installed()
-    folder = tmp_path_factory.mktemp("cluster")
-    path = str(folder)
-    while path != "/":  # ejabberd runs as its own user: make the way there traversable
-        os.chmod(path, os.stat(path).st_mode | 0o011)
-        path = os.path.dirname(path)
-    c = EjabberdCluster(str(folder / "ejabberd"), pki)
+    c = EjabberdCluster(os.path.join(root, "ejabberd"), pki)
     try:
         c.start()
         yield c
@@ -43,7 +39,7 @@ def cluster(pki, tmp_path_factory):
         c.close()
 
 
-def test_a_killed_cluster_node_sends_every_device_to_the_other_and_all_answer_within_the_bound(cluster, pki, tmp_path):
+def test_a_killed_cluster_node_sends_every_device_to_the_other_and_all_answer_within_the_bound(cluster, pki, root):
     assert cluster.listeners(), "the cluster listens somewhere"
     assert all(ipaddress.ip_address(addr).is_loopback for addr, _ in cluster.listeners()), cluster.listeners()
     for i in range(DEVICES):
@@ -52,7 +48,7 @@ def test_a_killed_cluster_node_sends_every_device_to_the_other_and_all_answer_wi
     ports = cluster.ports
     # Half the devices list node 1 first, half node 2 (the link starts from a
     # random one of its list anyway).
-    fleet = Fleet(str(tmp_path / "fleet"), harness.BINARY, pki, DEVICES,
+    fleet = Fleet(os.path.join(root, "fleet"), harness.BINARY, pki, DEVICES,
                   servers=lambda i: ["127.0.0.1:%d" % p for p in (ports if i % 2 else ports[::-1])],
                   settings={"reconnect_spread_ms": SPREAD_S * 1000})
     panel = Panel(PANEL, "panel-secret", "127.0.0.1", ports[1], pki.ca_cert).start()
@@ -84,48 +80,6 @@ def test_a_killed_cluster_node_sends_every_device_to_the_other_and_all_answer_wi
             if d.jid in moved:
                 lost = [l for l in d.log().splitlines() if "xmpp: offline: connection lost" in l]
                 assert len(lost) == 1, d.log()
-    finally:
-        c.close()
-
-
-def test_a_killed_cluster_node_sends_every_device_to_the_other_and_all_answer_within_the_bound(cluster, pki, tmp_path):
-    assert cluster.listeners(), "the cluster listens somewhere"
-    assert all(ipaddress.ip_address(addr).is_loopback for addr, _ in cluster.listeners()), cluster.listeners()
-    for i in range(DEVICES):
-        cluster.register("device-%03d" % i, "secret-%03d" % i)
-    cluster.register("panel", "panel-secret")
-    ports = cluster.ports
-    # Half the devices list node 1 first, half node 2 (the link starts from a
-    # random one of its list anyway).
-    fleet = Fleet(str(tmp_path / "fleet"), harness.BINARY, pki, DEVICES,
-                  servers=lambda i: ["127.0.0.1:%d" % p for p in (ports if i % 2 else ports[::-1])],
-                  settings={"reconnect_spread_ms": SPREAD_S * 1000})
-    panel = Panel(PANEL, "panel-secret", "127.0.0.1", ports[1], pki.ca_cert).start()
-    try:
-        fleet.watch(panel)
-        fleet.start()
-        fleet.subscribe(timeout=60)
-        on_first = established_to(ports[0])
-        assert 0 < on_first < DEVICES, "devices spread over both nodes (%d on node 1)" % on_first
-        answers = fleet.status_round(1, timeout=15)
-        assert sorted(answers) == sorted(d.jid for d in fleet.devices)
-
-        killed = time.monotonic()
-        cluster.kill(0)
-        back = fleet.wait_all_online(killed, timeout=BOUND_S + 30) if False else None
-        moved = [d for d in fleet.devices if "stream error" in d.log() or True]
-        del moved
-        # Devices that were on node 1 log in again on node 2.
-        deadline = killed + BOUND_S
-        while established_to(ports[1]) < DEVICES + 1 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        took = time.monotonic() - killed
-        assert established_to(ports[1]) == DEVICES + 1, "devices + panel on node 2 after %.1f s" % took
-        answers = fleet.status_round(2, timeout=15)
-        assert sorted(answers) == sorted(d.jid for d in fleet.devices), "all answer"
-        assert all(len(a) == 1 for a in answers.values()), "exactly once each: %s" % answers
-        for d in fleet.devices:
-            assert "xmpp: offline:" not in d.log() or "next attempt in" in d.log()
     finally:
         fleet.stop()
         panel.stop()
