@@ -69,17 +69,15 @@ def test_a_killed_cluster_node_sends_every_device_to_the_other_and_all_answer_wi
             time.sleep(0.1)
         took = time.monotonic() - killed
         assert established_to(ports[1]) == DEVICES + 1, "devices + panel on node 2 %.1f s after the kill" % took
-        moved = fleet.online_since(killed)
-        assert len(moved) >= on_first, "each moved device's presence reached the panel"
+        assert len(fleet.online_since(killed)) >= on_first, "each moved device's presence reached the panel"
         print("fleet: %d of %d devices were on the killed node; all %d on the other one after %.1f s (bound %d s)"
               % (on_first, DEVICES, DEVICES, took, BOUND_S))
         answers = fleet.status_round(2, timeout=15)
         assert sorted(answers) == sorted(d.jid for d in fleet.devices), "all answer"
         assert all(len(a) == 1 for a in answers.values()), "exactly once each: %s" % answers
-        for d in fleet.devices:
-            if d.jid in moved:
-                lost = [l for l in d.log().splitlines() if "xmpp: offline: connection lost" in l]
-                assert len(lost) == 1, d.log()
+        # The loss is one line in each moved device's log, whatever the retries.
+        lost = [len([l for l in d.log().splitlines() if "xmpp: offline: connection lost" in l]) for d in fleet.devices]
+        assert sorted(lost) == [0] * (DEVICES - on_first) + [1] * on_first, lost
     finally:
         fleet.stop()
         panel.stop()
