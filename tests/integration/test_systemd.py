@@ -35,8 +35,9 @@ def blocked_in(pid, syscall):
 
 
 def test_ready_comes_once_heartbeats_are_served(agents, root):
-    # systemd's end, full and unread: the agent's READY=1 (sd_notify's
-    # sendmsg) blocks until the test reads, which holds the agent there.
+    # systemd's end, kept full and read one message at a time: each notification
+    # waits in sd_notify's sendmsg until the test frees a slot, so the test sees
+    # the agent held before each one, in order, and looks at it there.
     path = os.path.join(root, "notify-held.sock")
     held = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     held.bind(path)
@@ -46,18 +47,26 @@ def test_ready_comes_once_heartbeats_are_served(agents, root):
             while True:
                 filler.sendto(b"FILLER=1", path)
     agent = agents(FAST, notify=types.SimpleNamespace(path=path)).start(wait=False)
-    wait_for(lambda: blocked_in(agent.proc.pid, SENDMSG), what="the agent to block in sd_notify")
-
-    # Held at its first notification: the heartbeat socket has been bound
-    # (it has a line in /proc/net/udp), and a beat sent now waits there.
-    assert kernel_drops(agent.port) is not None, "READY=1 before the heartbeat socket was bound"
-    agent.start_sample("early")
-    messages = []
-    held.settimeout(5)
-    while "READY=1" not in messages:
-        messages.append(held.recv(4096).decode())
+    bound = []  # per notification held: was the heartbeat socket bound (a line in /proc/net/udp)
+    read = []
+    while len(bound) < 20:
+        try:
+            wait_for(lambda: blocked_in(agent.proc.pid, SENDMSG), timeout=2, what="a held notification")
+        except AssertionError:
+            break  # no more notifications for now
+        bound.append(kernel_drops(agent.port) is not None)
+        read.append(held.recv(4096).decode())  # the held one goes in
+    held.setblocking(False)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            read.append(held.recv(4096).decode())
     held.close()  # later notifications are refused, not queued
-    assert [m for m in messages if m != "FILLER=1"] == ["READY=1"], "READY=1 is the first notification"
+    sent = [m for m in read if m != "FILLER=1"]
+    assert "READY=1" in sent, sent
+    ready = sent.index("READY=1")
+    assert ready < len(bound) and bound[ready], "READY=1 before the heartbeat socket was bound: %s %s" % (sent, bound)
+    # And a beat is read once it is sent.
+    agent.start_sample("early")
     wait_for(lambda: agent.process("early"), timeout=3, what="the first heartbeat")
 
 
