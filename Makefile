@@ -3,7 +3,7 @@ SWIFT ?= /opt/swift/usr/bin/swift
 export PATH := /opt/swift/usr/bin:$(PATH)
 EMBEDDED_BIN := .build-embedded/release/tinyagent
 
-.PHONY: deps embedded unit integration sanitize armhf cross-test deb deb-test provision-test test demo bench fuzz fuzz-ci soak soak-ci
+.PHONY: deps embedded unit integration sanitize armhf arm64 cross-test deb deb-test provision-test test demo bench fuzz fuzz-ci soak soak-ci
 
 deps:
 	scripts/install-deps.sh
@@ -28,22 +28,34 @@ sanitize: deps embedded
 	tests/sanitize/asan.sh
 	tests/sanitize/valgrind.sh
 
-# The Raspberry Pi binary (ARMv7 hard-float, Raspbian Buster floor), checked
-# against Buster's library versions; see cross/README.md.
+# The Raspberry Pi binaries (cross/README.md). armhf: every Pi from the Zero (ARMv6 + VFPv2
+# hard-float), Raspbian Buster floor, checked against Buster's library versions and for
+# ARMv6 (attributes, disassembly). arm64: 64-bit Raspberry Pi OS, Bullseye floor.
 armhf:
-	cross/build-armhf.sh
+	cross/build.sh armhf
 
-# The Buster check's own tests and the armhf binary run under qemu-arm.
-cross-test: armhf
+arm64:
+	cross/build.sh arm64
+
+# The checks' own tests; both binaries under qemu-user (armhf: default CPU, arm64:
+# cortex-a53); the agent's code linked statically against musl run under qemu-arm's
+# arm1176 (the Pi Zero's CPU).
+cross-test: armhf arm64
 	cross/test-buster-check.sh
-	cross/smoke-armhf.sh
+	cross/test-armv6-check.sh
+	cross/armv6-probe.sh
+	cross/smoke.sh armhf
+	cross/smoke.sh arm64
 
-deb: armhf
-	cross/build-deb.sh
+deb: armhf arm64
+	cross/build-deb.sh --arch armhf
+	cross/build-deb.sh --arch arm64
 
-# The .deb's fields and contents, installed and purged in an armhf chroot.
+# Each .deb's fields and contents, installed and purged in a chroot of its architecture
+# (armhf: bookworm; arm64: Bullseye, its floor).
 deb-test: deb
-	cross/test-deb.sh
+	cross/test-deb.sh armhf
+	cross/test-deb.sh arm64
 
 test: deps unit integration sanitize soak-ci cross-test deb-test provision-test fuzz-ci
 
@@ -67,7 +79,7 @@ bench:
 # Provisioning an SD card root (buildroot/): a fake root filesystem, the unit file, and a
 # copy of the cached armhf rootfs end to end (cross/rootfs-armhf.sh: ~4 min the first time).
 provision-test: embedded armhf
-	cross/rootfs-armhf.sh
+	cross/rootfs.sh armhf
 	python3 -m pytest -q -p no:cacheprovider tests/provision
 
 # The soak test (tests/soak/soak.py): 50 processes heartbeating 10×/s, 1000 bad datagrams/s,

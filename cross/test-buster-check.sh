@@ -12,7 +12,7 @@ set -euo pipefail
 
 OUT="$ARMHF_CACHE"
 ensure_zig
-"$TA_ROOT/cross/sysroot-armhf.sh" "$OUT" >/dev/null 2>&1 || "$TA_ROOT/cross/sysroot-armhf.sh" "$OUT"
+"$TA_ROOT/cross/sysroot.sh" armhf "$OUT" >/dev/null 2>&1 || "$TA_ROOT/cross/sysroot.sh" armhf "$OUT"
 need_apt binutils readelf
 need_apt python3 python3
 CHECK=(python3 "$TA_ROOT/cross/buster-check.py" --control "$OUT/control")
