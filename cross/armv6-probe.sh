@@ -17,6 +17,7 @@ set -euo pipefail
 
 pi_arch armhf
 "$TA_ROOT/cross/build.sh" armhf --musl-probe
+ensure_zig
 need_apt qemu-user "$QEMU_USER"
 PROBE="$TA_BUILD/armhf/armv6-probe"
 QEMU=(qemu-arm -cpu arm1176)
@@ -28,7 +29,7 @@ passed=0; failed=0
 # The control: movw is ARMv6T2 and later.
 printf 'int main(void) { unsigned r; __asm__ volatile("movw %%0, #0x1234" : "=r"(r)); return r == 0x1234 ? 0 : 1; }\n' >"$T/v7.c"
 "$ZIG" cc -target arm-linux-musleabihf -mcpu=cortex_a7 -static -Os -o "$T/v7" "$T/v7.c"
-rc=0; "${QEMU[@]}" "$T/v7" >"$T/v7.out" 2>&1 || rc=$?
+rc=0; ( "${QEMU[@]}" "$T/v7" ) >"$T/v7.out" 2>&1 || rc=$?  # the subshell reports the signal into v7.out
 if [ $rc -eq $((128 + 4)) ] || grep -q "Illegal instruction" "$T/v7.out"; then
     passed=$((passed + 1)); echo "ok   - control: an ARMv7 program dies with SIGILL under ${QEMU[*]}"
 else
@@ -36,7 +37,7 @@ else
 fi
 
 rc=0; "${QEMU[@]}" "$PROBE" >"$T/probe.out" 2>&1 || rc=$?
-sed 's/^/# probe: /' "$T/probe.out"
+sed 's/^/    probe> /' "$T/probe.out"
 last="$(tail -n1 "$T/probe.out")"
 if [ $rc -eq 0 ] && [[ "$last" =~ ^([0-9]+)\ passed,\ 0\ failed$ ]] && [ "${BASH_REMATCH[1]}" -gt 0 ]; then
     passed=$((passed + 1)); echo "ok   - the agent's code (static musl, arm1176jzf-s) under ${QEMU[*]}: $last"
