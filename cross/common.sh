@@ -6,7 +6,6 @@ TA_BUILD="${TA_BUILD:-$TA_ROOT/build}"
 # Downloads and things derived only from them (zig, apt indexes, sysroot, mbedTLS, rootfs)
 # may live elsewhere, e.g. a folder that survives CI's fresh clones: TA_CACHE=/var/cache/x.
 TA_CACHE="${TA_CACHE:-$TA_BUILD}"
-ARMHF_CACHE="$TA_CACHE/armhf"
 
 # Pinned tools and distribution. Bump deliberately: the zig version decides the
 # glibc stubs we link against, the suite decides the headers and the symbols files.
@@ -73,10 +72,8 @@ pi_arch() {
     ZIG_ARCH_TARGET="$GNU_TRIPLE.$GLIBC_FLOOR"
     ARCH_CACHE="$TA_CACHE/$PI_ARCH"
 }
-# The Raspbian Buster floor of the armhf build (kept for scripts that predate pi_arch).
+# The glibc floor of builds for this machine (the host mbedTLS): Buster's, like armhf.
 GLIBC_FLOOR=2.28
-ARM_ZIG_TARGET="arm-linux-gnueabihf.$GLIBC_FLOOR"
-ARM_ZIG_CPU="arm1176jzf_s"
 
 log() { printf '[cross] %s\n' "$*" >&2; }
 die() { printf '[cross] error: %s\n' "$*" >&2; exit 1; }

@@ -12,6 +12,7 @@ set -euo pipefail
 # shellcheck source=cross/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
+pi_arch armhf
 ensure_zig
 need_apt binutils readelf
 SWIFTC="${SWIFTC:-$(command -v swiftc || echo /opt/swift/usr/bin/swiftc)}"
@@ -63,11 +64,11 @@ expect armv7-arm fail "Tag_CPU_arch: v7" "Tag_Advanced_SIMD_arch" "movw" "movt" 
     "vld1" "NEON data type" "d16-d31"
 object armv7-thumb thumb-linux-gnueabihf cortex_a7
 expect armv7-thumb fail "Tag_THUMB_ISA_use: Thumb-2" "32-bit Thumb-2 encoding" "Thumb-2 IT block"
-object armv6-arm arm-linux-gnueabihf "$ARM_ZIG_CPU"
+object armv6-arm arm-linux-gnueabihf "$ZIG_CPU"
 expect armv6-arm pass "OK: ARMv6 + VFPv2"
-object armv6-thumb thumb-linux-gnueabihf "$ARM_ZIG_CPU"
+object armv6-thumb thumb-linux-gnueabihf "$ZIG_CPU"
 expect armv6-thumb pass "OK: ARMv6 + VFPv2"
-object armv6-softfp arm-linux-gnueabi "$ARM_ZIG_CPU" -mfloat-abi=softfp
+object armv6-softfp arm-linux-gnueabi "$ZIG_CPU" -mfloat-abi=softfp
 expect armv6-softfp fail "Tag_ABI_VFP_args"
 
 echo "$passed passed, $failed failed"

@@ -11,7 +11,8 @@ set -euo pipefail
 # shellcheck source=cross/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-OUT="$ARMHF_CACHE"
+pi_arch armhf
+OUT="$ARCH_CACHE"
 ensure_zig
 "$TA_ROOT/cross/sysroot.sh" armhf "$OUT" >/dev/null 2>&1 || "$TA_ROOT/cross/sysroot.sh" armhf "$OUT"
 need_apt binutils readelf
@@ -26,7 +27,7 @@ passed=0; failed=0
 build() {
     local name="$1" glibc="$2"; shift 2
     cat >"$T/$name.c"
-    "$ZIG" cc -target "arm-linux-gnueabihf.$glibc" -mcpu="$ARM_ZIG_CPU" -Os -w \
+    "$ZIG" cc -target "arm-linux-gnueabihf.$glibc" -mcpu="$ZIG_CPU" -Os -w \
         -isystem "$OUT/libinclude" -o "$T/$name" "$T/$name.c" -L "$OUT/linklibs" "$@"
 }
 

@@ -71,9 +71,10 @@ func supervisorTable() {
     let holding = SupervisorFacts(canSignal: true, canRestart: true, restartLimitReached: false, holding: true)
     check(SupervisorTable.next(.killing, on: .exited, holding) == (.stopped, .none),
           "supervisor: a process stopped for an update stays stopped")
+    // Full jitter: a draw of 0.5 in the first 1 s window, then 1.0 in the doubled one.
     var backoff = ReconnectBackoff()
     let first = backoff.next(random: 0.5), second = backoff.next(random: 1.0)
-    check(first == .milliseconds(750) && second == .seconds(2),
+    check(first == .milliseconds(500) && second == .seconds(2),
           "reconnect back-off: Double jitter through VFP registers")
 }
 
