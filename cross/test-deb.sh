@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# Tests the armhf .deb: its control fields and contents (dpkg-deb --info/--contents), then
-# installs it with the armhf root filesystem's own dpkg (chroot, emulated by qemu-user through
-# binfmt_misc) into a copy of that rootfs, runs the installed agent there, and purges it.
+# Tests a Pi .deb: its control fields and contents (dpkg-deb --info/--contents), then
+# installs it with the root filesystem's own dpkg (chroot, emulated by qemu-user through
+# binfmt_misc) into a copy of that rootfs (cross/rootfs.sh: armhf bookworm, arm64 Bullseye,
+# its floor), runs the installed agent there, and purges it.
 #
-#   cross/test-deb.sh            (builds the binary, the .deb and the cached rootfs if needed)
+#   cross/test-deb.sh [ARCH]     (armhf by default or arm64; builds the binary, the .deb
+#                                 and the cached rootfs if needed)
 #
 # Ends with "N passed, N failed"; exit status 1 when any case failed.
 set -euo pipefail
 # shellcheck source=cross/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-"$TA_ROOT/cross/build-deb.sh"
-ROOTFS="$ARMHF_CACHE/rootfs"
-"$TA_ROOT/cross/rootfs-armhf.sh" "$ROOTFS"
-deb="$(ls -t "$TA_BUILD"/armhf/tinyagent_*_armhf.deb | head -n1)"
+pi_arch "${1:-armhf}"
+"$TA_ROOT/cross/build-deb.sh" --arch "$PI_ARCH"
+ROOTFS="$ARCH_CACHE/rootfs"
+"$TA_ROOT/cross/rootfs.sh" "$PI_ARCH" "$ROOTFS"
+deb="$(ls -t "$TA_BUILD/$PI_ARCH"/tinyagent_*_"$PI_ARCH".deb | head -n1)"
 version="$(dpkg-deb -f "$deb" Version)"
 
 T="$(mktemp -d "${TMPDIR:-/tmp}/tinyagent-deb.XXXXXX")"
@@ -29,12 +32,18 @@ has() { grep -qE -- "$2" "$1" || { echo "no match for /$2/ in:"; cat "$1"; retur
 # ---- the package file ---------------------------------------------------------------
 dpkg-deb --info "$deb" >"$T/info"
 dpkg-deb --contents "$deb" >"$T/contents"
-needed="$(readelf -d "$TA_BUILD/armhf/tinyagent" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
-check "control: tinyagent $version for armhf" \
-    sh -c "grep -q '^ Package: tinyagent$' '$T/info' && grep -q '^ Architecture: armhf$' '$T/info' && grep -Eq '^ Version: [0-9]+\.[0-9]+\.[0-9]+$' '$T/info'"
-check "control: Depends on Buster's libc6 and libsystemd0 floors" \
-    has "$T/info" '^ Depends: .*libc6 \(>= 2\.28\).*libsystemd0 \(>= 241\)'
-for pair in "libstrophe.so.0:libstrophe0 \\(>= 0\\.9\\.2\\)" "libzip.so.4:libzip4 \\(>= 1\\.5\\.1\\)"; do
+needed="$(readelf -d "$TA_BUILD/$PI_ARCH/tinyagent" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
+check "control: tinyagent $version for $PI_ARCH" \
+    sh -c "grep -q '^ Package: tinyagent$' '$T/info' && grep -q '^ Architecture: $PI_ARCH$' '$T/info' && grep -Eq '^ Version: [0-9]+\.[0-9]+\.[0-9]+$' '$T/info'"
+# The floor: Buster's for armhf, Bullseye's (as its packages say) for arm64.
+if [ "$PI_ARCH" = armhf ]; then
+    glibc='2\.28' systemd='241' strophe='0\.9\.2' zip='1\.5\.1' floor_name=Buster
+else
+    glibc='2\.31' systemd='247\.3' strophe='0\.10\.1' zip='1\.7\.3' floor_name=Bullseye
+fi
+check "control: Depends on $floor_name's libc6 and libsystemd0 floors" \
+    has "$T/info" "^ Depends: .*libc6 \\(>= $glibc\\).*libsystemd0 \\(>= $systemd\\)"
+for pair in "libstrophe.so.0:libstrophe0 \\(>= $strophe\\)" "libzip.so.4:libzip4 \\(>= $zip\\)"; do
     so="${pair%%:*}"
     if grep -qx "$so" <<<"$needed"; then check "control: Depends on ${pair#*:}" has "$T/info" "^ Depends: .*${pair#*:}"; fi
 done
@@ -45,14 +54,14 @@ check "contents: every SPEC folder" sh -c "for d in certs cfg wdog downloads Sma
 check "contents: the systemd unit" has "$T/contents" ' \./lib/systemd/system/tinyagent\.service$'
 check "unit: Type=notify, WatchdogSec, Restart, NotifyAccess=main" sh -c "dpkg-deb --fsys-tarfile '$deb' | tar -xO ./lib/systemd/system/tinyagent.service > '$T/unit' && grep -q '^Type=notify' '$T/unit' && grep -q '^WatchdogSec=' '$T/unit' && grep -q '^Restart=' '$T/unit' && grep -q '^NotifyAccess=main' '$T/unit'"
 
-# ---- installed into an armhf root filesystem ------------------------------------------
+# ---- installed into a root filesystem of the architecture ----------------------------
 R="$T/rootfs"
 cp -a "$ROOTFS" "$R"
 mount --bind /proc "$R/proc"
 trap 'umount "$R/proc" 2>/dev/null || true; [ -n "${KEEP:-}" ] && echo "kept $T" || rm -rf "$T"' EXIT
 B=/home/pi/technospurs
 cp "$deb" "$R/tmp/tinyagent.deb"
-check "dpkg -i in the armhf chroot installs it (postinst included)" chroot "$R" dpkg -i /tmp/tinyagent.deb
+check "dpkg -i in the $PI_ARCH chroot ($(. "$R/etc/os-release" && echo "$VERSION_CODENAME")) installs it (postinst included)" chroot "$R" dpkg -i /tmp/tinyagent.deb
 check "dpkg sees it installed at $version" sh -c "chroot '$R' dpkg -s tinyagent > '$T/status' && grep -q '^Status: install ok installed' '$T/status' && grep -q '^Version: $version' '$T/status'"
 check "folders are pi's (uid 1000), cfg/ 0700, /home/pi still pi's" sh -c "
     for d in '' certs cfg wdog downloads SmartMeter bin logs; do
