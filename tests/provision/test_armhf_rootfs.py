@@ -135,11 +135,15 @@ def test_the_deb_is_unpacked_with_pis_owners_from_the_cards_passwd(card):
     root = card["root"]
     with open(os.path.join(root, "etc/passwd")) as f:
         pi = [line.split(":") for line in f if line.startswith("pi:")][0]
-    ids = (int(pi[2]), int(pi[3]))
-    for name in ("", "/cfg", "/SmartMeter", "/bin", "/wdog", "/logs"):
+    uid, gid = int(pi[2]), int(pi[3])
+    # SPEC §3's tree (the .deb's postinst lays the same): root's but for SmartMeter/ (pi's)
+    # and pi's group on wdog/ and logs/.
+    layout = {"": (0, 0, 0o755), "/cfg": (0, 0, 0o700), "/SmartMeter": (uid, gid, 0o755), "/bin": (0, 0, 0o755),
+              "/wdog": (0, gid, 0o710), "/logs": (0, gid, 0o750), "/downloads": (0, 0, 0o700)}
+    for name, want in layout.items():
         st = os.stat(os.path.join(root, BASE + name))
-        assert (st.st_uid, st.st_gid) == ids, name
-    assert oct(os.stat(os.path.join(root, BASE, "cfg")).st_mode & 0o777) == "0o700"
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == want, name
+    assert os.readlink(os.path.join(root, BASE, "bin/tinyagent")) == "/usr/lib/tinyagent/tinyagent"
     with open(os.path.join(root, "lib/systemd/system/tinyagent.service"), "rb") as a, open(UNIT, "rb") as b:
         assert a.read() == b.read()
     assert os.readlink(os.path.join(root, "etc/systemd/system/multi-user.target.wants/tinyagent.service")) \
@@ -173,8 +177,9 @@ def test_systemd_analyze_verifies_the_provisioned_unit(card, tmp_path):
     shutil.copy(os.path.join(card["root"], "lib/systemd/system/tinyagent.service"), str(scratch / "lib/systemd/system"))
     (scratch / "etc/systemd/system/multi-user.target.wants").mkdir(parents=True)
     os.symlink("/lib/systemd/system/tinyagent.service", str(scratch / "etc/systemd/system/multi-user.target.wants/tinyagent.service"))
-    (scratch / BASE / "bin").mkdir(parents=True)
-    shutil.copy(os.path.join(card["root"], BASE, "bin/tinyagent"), str(scratch / BASE / "bin"))
+    (scratch / "usr/lib/tinyagent").mkdir(parents=True)  # ExecStart's path, outside /home/pi
+    shutil.copy(os.path.join(card["root"], "usr/lib/tinyagent/tinyagent"), str(scratch / "usr/lib/tinyagent"))
+    (scratch / BASE).mkdir(parents=True)
     result = subprocess.run(["systemd-analyze", "verify", "--root=%s" % scratch, "tinyagent.service"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert (result.returncode, result.stdout.decode()) == (0, "")
