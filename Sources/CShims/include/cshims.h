@@ -70,7 +70,9 @@ int ta_rename(const char *from, const char *to);
 int ta_unlink(const char *path);
 int ta_mkdir(const char *path, unsigned mode);
 // Removes a file or a folder with everything in it (symbolic links are
-// removed, never followed); 0 when the path does not exist.
+// removed, never followed; folders are walked through descriptors opened
+// O_NOFOLLOW, so a folder swapped for a link during the walk is not
+// followed); 0 when the path does not exist.
 int ta_remove_tree(const char *path);
 int64_t ta_file_size(const char *path);  // -1 when missing
 int ta_ftruncate(int fd, int64_t size);
