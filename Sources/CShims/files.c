@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 int ta_open_read(const char *path) { return open(path, O_RDONLY | O_CLOEXEC); }
@@ -122,6 +123,9 @@ int ta_openat_new(int dirfd, const char *name, unsigned mode) {
 }
 int ta_mkdirat(int dirfd, const char *name, unsigned mode) { return mkdirat(dirfd, name, mode); }
 int ta_renameat(int dirfd, const char *from, const char *to) { return renameat(dirfd, from, dirfd, to); }
+int ta_renameat_exchange(int dirfd, const char *a, const char *b) {
+    return (int)syscall(SYS_renameat2, dirfd, a, dirfd, b, 2 /* RENAME_EXCHANGE */);
+}
 int ta_unlinkat(int dirfd, const char *name) { return unlinkat(dirfd, name, 0); }
 int ta_fchown(int fd, uint32_t uid, uint32_t gid) { return fchown(fd, uid, gid); }
 int ta_fchmod(int fd, unsigned mode) { return fchmod(fd, mode); }

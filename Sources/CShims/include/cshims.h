@@ -99,6 +99,9 @@ int ta_openat_append(int dirfd, const char *name, unsigned mode, int create, int
 int ta_openat_new(int dirfd, const char *name, unsigned mode);  // O_CREAT|O_EXCL|O_NOFOLLOW
 int ta_mkdirat(int dirfd, const char *name, unsigned mode);
 int ta_renameat(int dirfd, const char *from, const char *to);
+// Swaps two names in `dirfd` in one step (renameat2 RENAME_EXCHANGE, Linux 3.15,
+// by syscall: no newer glibc symbol); EINVAL or ENOSYS where unsupported.
+int ta_renameat_exchange(int dirfd, const char *a, const char *b);
 int ta_unlinkat(int dirfd, const char *name);
 int ta_fchown(int fd, uint32_t uid, uint32_t gid);
 int ta_fchmod(int fd, unsigned mode);
