@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -133,3 +134,4 @@ int ta_fchownat_nofollow(int dirfd, const char *name, uint32_t uid, uint32_t gid
     return fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
 }
 int ta_fchdir(int fd) { return fchdir(fd); }
+int ta_flock_exclusive_nowait(int fd) { return flock(fd, LOCK_EX | LOCK_NB); }
