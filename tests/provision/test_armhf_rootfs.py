@@ -12,11 +12,15 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
 
 from provisioning import BASE, CONFIG, REPO, UNIT, XMPP_PASSWORD, provision_args, requires_root, run_provision
+
+sys.path.insert(0, os.path.join(REPO, "tests"))
+import runguard  # noqa: E402
 
 CACHE = os.path.join(os.environ.get("TA_CACHE", os.path.join(REPO, "build")), "armhf")
 ROOTFS = os.path.join(CACHE, "rootfs")
@@ -194,7 +198,7 @@ def test_in_the_chroot_the_agent_restarts_a_hung_python_process_as_pi(card):
     agent = None
     try:
         agent = subprocess.Popen(["chroot", root, "/usr/bin/tinyagent", "run", "--root", "/home/pi/technospurs"],
-                                 env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, stdout=subprocess.DEVNULL,
+                                 env=runguard.marked({"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}), stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL, start_new_session=True)
         sample = subprocess.Popen(
             ["chroot", "--userspec=1000:1000", root, "env", "HOME=/home/pi", "python3",
