@@ -52,3 +52,12 @@ int ta_remove_tree(const char *path) {
     if (!S_ISDIR(st.st_mode)) return unlink(path);
     return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+int64_t ta_folder_owner(const char *path) {
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct stat st;
+    int ok = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+    close(fd);
+    return ok ? (int64_t)st.st_uid : -1;
+}

@@ -5,6 +5,8 @@ import os
 import socket
 import subprocess
 
+import pytest
+
 from conftest import BINARY, FAST, wait_for
 
 
@@ -71,6 +73,24 @@ def test_the_heartbeat_cli_pid_defaults_to_its_parent():
         shell = subprocess.run(["/bin/sh", "-c", 'echo $$; "$0" heartbeat --name x --version 1.0.0 --port %d' % s.getsockname()[1],
                                 BINARY], capture_output=True, text=True, timeout=10)
         assert json.loads(s.recv(4096))["pid"] == int(shell.stdout.split()[0])
+
+
+def test_the_heartbeat_cli_sends_to_the_unix_socket_when_named_else_over_udp(tmp_path):
+    path = str(tmp_path / "heartbeat.sock")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as unix:
+        udp.bind(("127.0.0.1", 0))
+        udp.settimeout(2)
+        unix.settimeout(2)
+        port = str(udp.getsockname()[1])
+        assert run("heartbeat", "--name", "x", "--version", "1.0.0", "--port", port, "--socket", path).returncode == 0
+        assert json.loads(udp.recv(4096))["process_name"] == "x", "no socket there: UDP"
+        unix.bind(path)
+        env = dict(os.environ, TINYAGENT_HEARTBEAT_SOCKET=path)
+        assert run("heartbeat", "--name", "y", "--version", "1.0.0", "--port", port, env=env).returncode == 0
+        assert json.loads(unix.recv(4096))["process_name"] == "y"
+        udp.settimeout(0.3)
+        with pytest.raises(socket.timeout):
+            udp.recv(4096)
 
 
 def test_a_broken_settings_file_is_reported_and_the_agent_runs_with_defaults(agents):

@@ -1,8 +1,41 @@
-/// Reads heartbeat datagrams from the loopback socket (SPEC §4): parses each
-/// in place, asks who sent it, and hands it to the supervisor. Bad
-/// datagrams are dropped, counted and logged at a limited rate.
+/// Where heartbeats arrive: the seed's UDP port, or the Unix datagram
+/// socket whose senders the kernel names (`wdog/heartbeat.sock`).
+enum HeartbeatEndpoint {
+    case udp(UDPSocket)
+    case unix(UnixDatagramSocket)
+
+    var fd: FileDescriptor {
+        switch self {
+        case .udp(let socket): return socket.fd
+        case .unix(let socket): return socket.fd
+        }
+    }
+
+    /// One datagram: its full length and who sent it; nil when none is queued.
+    func receive(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> (length: Int, sender: HeartbeatSender)? {
+        switch self {
+        case .udp(let socket):
+            guard let (length, source) = try socket.receive(into: buffer) else { return nil }
+            return (length, .udp(source))
+        case .unix(let socket):
+            guard let (length, credentials) = try socket.receive(into: buffer) else { return nil }
+            return (length, .kernel(credentials))
+        }
+    }
+
+    func close() {
+        switch self {
+        case .udp(let socket): socket.close()
+        case .unix(let socket): socket.close()
+        }
+    }
+}
+
+/// Reads heartbeat datagrams from one endpoint (SPEC §4): parses each in
+/// place, asks who sent it, and hands it to the supervisor. Bad datagrams
+/// are dropped, counted and logged at a limited rate.
 final class HeartbeatReceiver {
-    let socket: UDPSocket
+    let endpoint: HeartbeatEndpoint
     let verifier: SenderVerifier
     private let buffer: UnsafeMutableRawBufferPointer
     private let logger: Logger
@@ -13,8 +46,8 @@ final class HeartbeatReceiver {
     /// watchdog ping get their turn during a flood.
     static let batch = 256
 
-    init(socket: UDPSocket, verifier: SenderVerifier, logger: Logger) {
-        self.socket = socket
+    init(endpoint: HeartbeatEndpoint, verifier: SenderVerifier, logger: Logger) {
+        self.endpoint = endpoint
         self.verifier = verifier
         self.logger = logger
         // One byte more than the largest accepted datagram: MSG_TRUNC
@@ -27,33 +60,38 @@ final class HeartbeatReceiver {
     /// Handles the datagrams queued now.
     func drain(into supervisor: Supervisor, now: Instant, wallClock: Int64) {
         for _ in 0..<HeartbeatReceiver.batch {
-            let received: (length: Int, sourcePort: UInt16)?
-            do { received = try socket.receive(into: buffer) } catch {
+            let received: (length: Int, sender: HeartbeatSender)?
+            do { received = try endpoint.receive(into: buffer) } catch {
                 logger.error("heartbeat socket: \(error)")
                 return
             }
-            guard let (length, port) = received else { return }
+            guard let (length, sender) = received else { return }
             guard length <= HeartbeatParser.maximumDatagram else {
-                drop(.tooLarge, port: port, now: now)
+                drop(.tooLarge, from: sender, now: now)
                 continue
             }
             let datagram = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
             do {
                 let beat = try HeartbeatParser.parse(datagram)
-                let verdict = verifier.verify(port: port, pid: beat.pid, now: now)
+                let verdict = verifier.verify(sender, pid: beat.pid, now: now)
                 supervisor.heartbeat(beat, in: datagram, verdict: verdict, now: now, wallClock: wallClock)
                 accepted &+= 1
             } catch {
-                drop(error, port: port, now: now)
+                drop(error, from: sender, now: now)
             }
         }
     }
 
-    private func drop(_ error: HeartbeatError, port: UInt16, now: Instant) {
+    private func drop(_ error: HeartbeatError, from sender: HeartbeatSender, now: Instant) {
         dropped &+= 1
         guard dropLog.shouldLog(now: now) else { return }
         let suppressed = dropLog.takeSuppressed()
         let more = suppressed > 0 ? " (\(suppressed) more dropped before this)" : ""
-        logger.warning("dropped heartbeat from port \(port): \(error.reason)\(more)")
+        let source: String
+        switch sender {
+        case .udp(let udp): source = "port \(udp.port)"
+        case .kernel(let credentials): source = credentials.map { "pid \($0.pid) (uid \($0.uid))" } ?? "an unnamed sender"
+        }
+        logger.warning("dropped heartbeat from \(source): \(error.reason)\(more)")
     }
 }

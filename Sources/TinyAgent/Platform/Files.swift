@@ -51,6 +51,13 @@ public enum Files {
         return utf8.isEmpty ? "." : String(decoding: utf8, as: UTF8.self)
     }
 
+    /// The uid owning the folder at `path`; nil when it is missing, not a
+    /// folder, or a symbolic link (`O_NOFOLLOW`, then `fstat`).
+    public static func folderOwner(_ path: String) -> UInt32? {
+        let uid = withCString(path) { ta_folder_owner($0) }
+        return uid < 0 ? nil : UInt32(uid)
+    }
+
     /// Creates a folder unless it exists.
     public static func makeFolder(_ path: String, mode: UInt32 = 0o755) throws(Errno) {
         do {
