@@ -8,10 +8,12 @@ public final class Supervisor {
     /// Where processes run (`SmartMeter/`) and write their output (`logs/`).
     private let workingFolder: String
     private let logsFolder: String
-    /// The app user, as found at start (`AppUser.resolve`): an update's
-    /// new SmartMeter/ must not change who SmartMeter code runs as.
-    public let appUser: Identity?
-    private let noAppUser: String?
+    /// The app user (`AppUser.resolve`), kept once found: an update's new
+    /// SmartMeter/ must not change who SmartMeter code runs as. Looked for
+    /// again while there is none (SmartMeter/ is missing while an update
+    /// interrupted by a crash finishes its swap).
+    public private(set) var appUser: Identity?
+    private var noAppUser: String?
     private var appUserLog = RateLimitedLog(interval: .seconds(60))
     /// Set when something the registry keeps has changed.
     public var registryChanged = false
@@ -406,7 +408,8 @@ public final class Supervisor {
 
     /// The app user, or nil, said in the log (at a limited rate) when it matters.
     private func knownAppUser(now: Instant) -> Identity? {
-        if let noAppUser, appUserLog.shouldLog(now: now) {
+        if appUser == nil { (appUser, noAppUser) = AppUser.resolve(runAs: settings.runAs, smartMeter: workingFolder) }
+        if appUser == nil, let noAppUser, appUserLog.shouldLog(now: now) {
             logger.error("no app user: \(noAppUser); SmartMeter code is never run as root")
         }
         return appUser
