@@ -190,13 +190,13 @@ final class FaultServerProcess: @unchecked Sendable {
     @Test func aClientErrorDropsAPartialFileAndAServerErrorKeepsIt() throws {
         let url = server.url("/status/404")
         try Data([1, 2, 3]).write(to: URL(fileURLWithPath: part))
-        try PartialDownload(url: url, etag: nil, lastModified: nil, total: 10).json.write(toFile: sidecar, atomically: true, encoding: .utf8)
+        try Files.writeAtomically(sidecar, PartialDownload(url: url, etag: nil, lastModified: nil, total: 10).json, mode: 0o600)
         #expect(fetch(request("/status/404")) == .httpStatus(404, "Not Found"))
         #expect(!exists(part) && !exists(sidecar))
 
         let url503 = server.url("/status/503")
         try Data([1, 2, 3]).write(to: URL(fileURLWithPath: part))
-        try PartialDownload(url: url503, etag: nil, lastModified: nil, total: 10).json.write(toFile: sidecar, atomically: true, encoding: .utf8)
+        try Files.writeAtomically(sidecar, PartialDownload(url: url503, etag: nil, lastModified: nil, total: 10).json, mode: 0o600)
         #expect(fetch(request("/status/503")) == .httpStatus(503, "Service Unavailable"))
         #expect(exists(part) && exists(sidecar))
         #expect(server.requests(endingWith: "/status/503").contains { $0["range"] as? String == "bytes=3-" })
@@ -272,8 +272,7 @@ final class FaultServerProcess: @unchecked Sendable {
         let file = try server.addFile(size: 50_000)
         let url = server.url("/file/\(file.name)")
         try Data(repeating: 7, count: 20_000).write(to: URL(fileURLWithPath: part))
-        try PartialDownload(url: url, etag: "\"stale\"", lastModified: nil, total: 50_000).json
-            .write(toFile: sidecar, atomically: true, encoding: .utf8)
+        try Files.writeAtomically(sidecar, PartialDownload(url: url, etag: "\"stale\"", lastModified: nil, total: 50_000).json, mode: 0o600)
         #expect(fetch(request("/file/\(file.name)")) == nil)
         #expect(contents(destination) == file.bytes)
         let logged = server.requests(endingWith: file.name)
@@ -283,8 +282,7 @@ final class FaultServerProcess: @unchecked Sendable {
     @Test func aPartForAnotherURLIsDiscarded() throws {
         let file = try server.addFile(size: 20_000)
         try Data(repeating: 7, count: 5_000).write(to: URL(fileURLWithPath: part))
-        try PartialDownload(url: "https://elsewhere/x", etag: nil, lastModified: nil, total: nil).json
-            .write(toFile: sidecar, atomically: true, encoding: .utf8)
+        try Files.writeAtomically(sidecar, PartialDownload(url: "https://elsewhere/x", etag: nil, lastModified: nil, total: nil).json, mode: 0o600)
         #expect(fetch(request("/file/\(file.name)")) == nil)
         #expect(contents(destination) == file.bytes)
         #expect(server.requests(endingWith: file.name)[0]["range"] is NSNull)
@@ -294,8 +292,7 @@ final class FaultServerProcess: @unchecked Sendable {
         let file = try server.addFile(size: 30_000)
         let url = server.url("/file/\(file.name)")
         try Data(file.bytes).write(to: URL(fileURLWithPath: part))
-        try PartialDownload(url: url, etag: nil, lastModified: nil, total: 30_000).json
-            .write(toFile: sidecar, atomically: true, encoding: .utf8)
+        try Files.writeAtomically(sidecar, PartialDownload(url: url, etag: nil, lastModified: nil, total: 30_000).json, mode: 0o600)
         #expect(fetch(request("/file/\(file.name)") { $0.sha256 = SHA256.digest(file.bytes) }) == nil)
         #expect(contents(destination) == file.bytes)
         #expect(!exists(part) && !exists(sidecar))

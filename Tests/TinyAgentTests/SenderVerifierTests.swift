@@ -133,27 +133,29 @@ import Testing
     @Test func aKernelAttestedSenderSpeaksForItselfAndForAParentOnlyOfItsOwnUid() throws {
         let verifier = SenderVerifier(agentPID: 1)
         let me = getpid()
-        #expect(verifier.verify(.kernel(Credentials(pid: me, uid: 0, gid: 0)), pid: me, now: t0) == SenderVerdict(verified: true, uid: 0))
+        #expect(verifier.verify(.kernel(PeerCredentials(pid: me, uid: 0, gid: 0)), pid: me, now: t0) == SenderVerdict(verified: true, uid: 0))
         #expect(verifier.verify(.kernel(nil), pid: me, now: t0) == .unverified)
         let rootChild = try holder(of: 2)
         defer { end(rootChild) }
-        #expect(verifier.verify(.kernel(Credentials(pid: rootChild, uid: 0, gid: 0)), pid: me, now: t0).verified, "its parent, root as it is")
+        #expect(verifier.verify(.kernel(PeerCredentials(pid: rootChild, uid: 0, gid: 0)), pid: me, now: t0).verified, "its parent, root as it is")
         // nobody's process naming its root parent (a su or cron above it).
         let nobodyChild = try holder(of: 2, as: Identity(uid: 65534, gid: 65534))
         defer { end(nobodyChild) }
-        #expect(verifier.verify(.kernel(Credentials(pid: nobodyChild, uid: 65534, gid: 65534)), pid: me, now: t0) == .unverified)
-        #expect(verifier.verify(.kernel(Credentials(pid: rootChild, uid: 0, gid: 0)), pid: nobodyChild, now: t0) == .unverified,
+        #expect(verifier.verify(.kernel(PeerCredentials(pid: nobodyChild, uid: 65534, gid: 65534)), pid: me, now: t0) == .unverified)
+        #expect(verifier.verify(.kernel(PeerCredentials(pid: rootChild, uid: 0, gid: 0)), pid: nobodyChild, now: t0) == .unverified,
                 "not a parent")
     }
 
     @Test func theAgentsOwnPidIsNeverVerified() {
         let verifier = SenderVerifier(agentPID: getpid())
-        #expect(verifier.verify(.kernel(Credentials(pid: getpid(), uid: 0, gid: 0)), pid: getpid(), now: t0) == .unverified)
+        #expect(verifier.verify(.kernel(PeerCredentials(pid: getpid(), uid: 0, gid: 0)), pid: getpid(), now: t0) == .unverified)
     }
 
     @Test func theUnixSocketNamesTheSenderAsTheKernelSaysWhateverTheDatagramClaims() throws {
         let path = folder + "/hb.sock"
-        let receiver = try UnixDatagramSocket.bind(path: path, mode: 0o620, group: 65534)
+        let dir = try Folder.open(folder)
+        defer { dir.close() }
+        let receiver = try UnixDatagramSocket.attested(try dir.bindUnixSocket("hb.sock", mode: 0o620, gid: 65534, datagram: true))
         defer { receiver.close() }
         var st = stat()
         #expect(lstat(path, &st) == 0 && st.st_mode & 0o777 == 0o620 && st.st_gid == 65534 && st.st_uid == 0)
@@ -165,7 +167,7 @@ import Testing
         defer { buffer.deallocate() }
         let got = try #require(try receiver.receive(into: buffer))
         #expect(got.length == text.count)
-        #expect(got.sender == Credentials(pid: getpid(), uid: 0, gid: getgid()))
+        #expect(got.sender == PeerCredentials(pid: getpid(), uid: 0, gid: getgid()))
     }
 }
 
@@ -195,19 +197,5 @@ struct RunIdentityTests {
             return
         }
         #expect(why.contains("never run as root"))
-    }
-
-    @Test func theAppUserIsRunAsOrTheOwnerOfSmartMeterButNeverRoot() throws {
-        let folder = NSTemporaryDirectory() + "tinyagent-appuser-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        #expect(AppUser.resolve(runAs: nil, smartMeter: folder).identity == nil, "root's folder")
-        #expect(chown(folder, 65534, 65534) == 0)
-        #expect(AppUser.resolve(runAs: nil, smartMeter: folder).identity?.uid == 65534)
-        #expect(AppUser.resolve(runAs: "root", smartMeter: folder).identity == nil)
-        #expect(AppUser.resolve(runAs: "ta-no-such-user", smartMeter: folder).identity == nil)
-        #expect(AppUser.resolve(runAs: nil, smartMeter: folder + "/missing").identity == nil)
-        try FileManager.default.createSymbolicLink(atPath: folder + "/link", withDestinationPath: folder)
-        #expect(AppUser.resolve(runAs: nil, smartMeter: folder + "/link").identity == nil, "a link is not followed")
     }
 }

@@ -57,7 +57,7 @@ public enum Downloader {
             Files.remove(request.destination)
         }
 
-        var sidecar = (try? Files.read(request.sidecarPath, limit: 16 * 1024)).flatMap(PartialDownload.parse)
+        var sidecar = ((try? Files.readTrusted(request.sidecarPath, limit: 16 * 1024)) ?? nil).flatMap(PartialDownload.parse)
         var offset = PartialDownload.resumeOffset(sidecar: sidecar, partSize: Files.size(request.partPath), url: request.url)
         if offset == 0 { sidecar = nil }
         var startedOver = false
@@ -116,7 +116,7 @@ public enum Downloader {
                                      etag: head.etag ?? (from > 0 ? earlier?.etag : nil),
                                      lastModified: head.lastModified ?? (from > 0 ? earlier?.lastModified : nil),
                                      total: total)
-        do { try Files.writeAtomically(request.sidecarPath, record.json) } catch { throw .file(request.sidecarPath, error) }
+        do { try Files.writeAtomically(request.sidecarPath, record.json, mode: 0o600) } catch { throw .file(request.sidecarPath, error) }
 
         let part: FileDescriptor
         do {

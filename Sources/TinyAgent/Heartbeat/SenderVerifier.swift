@@ -14,7 +14,7 @@ enum HeartbeatSender {
     case udp(UDPSource)
     /// The Unix socket: the sender's pid, uid and gid from `SCM_CREDENTIALS`
     /// (nil when the kernel attached none).
-    case kernel(Credentials?)
+    case kernel(PeerCredentials?)
 }
 
 /// Decides whether a heartbeat's sender speaks for the pid it claims

@@ -44,23 +44,19 @@ struct UDPSource: Hashable {
     var port: UInt16
 }
 
-/// What the kernel states about a Unix datagram's sender (`SCM_CREDENTIALS`).
-struct Credentials: Equatable {
-    var pid: Int32
-    var uid: UInt32
-    var gid: UInt32
-}
-
 /// A Unix datagram socket whose receiver learns each sender's pid, uid and
-/// gid from the kernel (`SO_PASSCRED`).
+/// gid from the kernel (`SO_PASSCRED`, `SCM_CREDENTIALS`).
 public struct UnixDatagramSocket {
     let fd: FileDescriptor
 
-    /// Binds `path` with file mode `mode` and group `group` (nil: the agent's).
-    static func bind(path: String, mode: UInt32, group: UInt32?) throws(Errno) -> UnixDatagramSocket {
-        UnixDatagramSocket(fd: FileDescriptor(try withCString(path) { (p) throws(Errno) in
-            try valueOrErrno { ta_unix_dgram_bind(p, mode, group ?? UInt32.max) }
-        }))
+    /// Takes a bound datagram socket (`Folder.bindUnixSocket`) and asks the
+    /// kernel to name every sender; closes it if it cannot.
+    static func attested(_ bound: FileDescriptor) throws(Errno) -> UnixDatagramSocket {
+        do { try nothingOrErrno { ta_set_passcred(bound.rawValue) } } catch {
+            bound.close()
+            throw error
+        }
+        return UnixDatagramSocket(fd: bound)
     }
 
     /// An unbound socket for sending.
@@ -70,11 +66,11 @@ public struct UnixDatagramSocket {
 
     /// One datagram into `buffer`: its full length and its sender as the
     /// kernel states it (nil when it stated nothing); nil when none is queued.
-    func receive(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> (length: Int, sender: Credentials?)? {
+    func receive(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> (length: Int, sender: PeerCredentials?)? {
         var sender = ta_credentials(pid: -1, uid: 0, gid: 0)
         do {
             let n = try valueOrErrno { ta_unix_dgram_recv(fd.rawValue, buffer.baseAddress, buffer.count, &sender) }
-            return (n, sender.pid > 0 ? Credentials(pid: sender.pid, uid: sender.uid, gid: sender.gid) : nil)
+            return (n, sender.pid > 0 ? PeerCredentials(pid: sender.pid, uid: sender.uid, gid: sender.gid) : nil)
         } catch {
             if error == .wouldBlock { return nil }
             throw error
@@ -90,12 +86,29 @@ public struct UnixDatagramSocket {
     public func close() { fd.close() }
 }
 
-/// Unix stream sockets for the local control socket.
-enum UnixSocket {
-    static func listen(path: String, mode: UInt32) throws(Errno) -> FileDescriptor {
-        FileDescriptor(try withCString(path) { (p) throws(Errno) in try valueOrErrno { ta_unix_listen(p, mode) } })
+/// Who is at the other end of a Unix socket, as the kernel recorded it at
+/// `connect(2)` (`SO_PEERCRED`): nothing the peer can claim.
+public struct PeerCredentials: Equatable {
+    public var pid: Int32
+    public var uid: UInt32
+    public var gid: UInt32
+
+    public init(pid: Int32, uid: UInt32, gid: UInt32) {
+        self.pid = pid
+        self.uid = uid
+        self.gid = gid
     }
 
+    static func of(_ socket: FileDescriptor) throws(Errno) -> PeerCredentials {
+        var pid: Int32 = 0, uid: UInt32 = 0, gid: UInt32 = 0
+        try nothingOrErrno { ta_peer_credentials(socket.rawValue, &pid, &uid, &gid) }
+        return PeerCredentials(pid: pid, uid: uid, gid: gid)
+    }
+}
+
+/// Unix stream sockets for the local control socket (bound by
+/// `Folder.bindUnixSocket`).
+enum UnixSocket {
     static func connect(path: String) throws(Errno) -> FileDescriptor {
         FileDescriptor(try withCString(path) { (p) throws(Errno) in try valueOrErrno { ta_unix_connect(p) } })
     }

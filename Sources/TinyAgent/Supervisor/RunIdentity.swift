@@ -1,5 +1,3 @@
-import CShims
-
 /// Whom the agent runs a process's command as (SPEC §3, RELIABILITY.md
 /// "Threat model"), or why it will not run it.
 public enum RunIdentity: Equatable {
@@ -26,23 +24,5 @@ public enum RunIdentity: Equatable {
         if let appUser = appUser() { return .user(appUser) }
         let whose = verified ? "a root process not listed in root_processes" : "an allowlisted command"
         return .refused("\(whose) runs as the app user, and there is none (run_as unset and SmartMeter/ owned by root or missing); never run as root")
-    }
-}
-
-/// The app user, who SmartMeter code runs as (SPEC §3): `run_as` in root's
-/// `cfg/agent.json`, else the owner of `SmartMeter/`; never root.
-public enum AppUser {
-    /// The app user's identity (its primary group as gid), or why there is none.
-    public static func resolve(runAs: String?, smartMeter: String) -> (identity: Identity?, problem: String?) {
-        if let runAs {
-            guard let identity = Processes.identity(ofUser: runAs) else {
-                return (nil, "run_as user \"\(runAs)\" does not exist")
-            }
-            guard identity.uid != 0 else { return (nil, "run_as names root, which cannot be the app user") }
-            return (identity, nil)
-        }
-        guard let owner = Files.folderOwner(smartMeter) else { return (nil, "\(smartMeter) is missing or not a folder") }
-        guard owner != 0 else { return (nil, "\(smartMeter) is owned by root") }
-        return (Processes.identity(ofUID: owner), nil)
     }
 }

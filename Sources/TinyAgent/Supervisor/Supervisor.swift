@@ -5,13 +5,14 @@ public final class Supervisor {
     public private(set) var processes: [SupervisedProcess] = []
     let settings: AgentSettings
     private let logger: Logger
-    /// Where processes run (`SmartMeter/`) and write their output (`logs/`).
+    /// Where processes run (`SmartMeter/`) and write their output (`logs/`;
+    /// nil: to /dev/null, when the folder cannot be used).
     private let workingFolder: String
-    private let logsFolder: String
-    /// The app user (`AppUser.resolve`), kept once found: an update's new
-    /// SmartMeter/ must not change who SmartMeter code runs as. Looked for
-    /// again while there is none (SmartMeter/ is missing while an update
-    /// interrupted by a crash finishes its swap).
+    private let logs: ProcessLogs?
+    /// The app user (`AppUser`), kept once found: an update's new SmartMeter/
+    /// must not change who SmartMeter code runs as. Looked for again while
+    /// there is none (a start mid-update may find no SmartMeter/ until the
+    /// swap is finished).
     public private(set) var appUser: Identity?
     private var noAppUser: String?
     private var appUserLog = RateLimitedLog(interval: .seconds(60))
@@ -29,12 +30,12 @@ public final class Supervisor {
     /// allows, besides the settings' allowlist.
     public var manifestAllowlist: [String] = []
 
-    public init(settings: AgentSettings, logger: Logger, workingFolder: String, logsFolder: String) {
+    public init(settings: AgentSettings, logger: Logger, workingFolder: String, logs: ProcessLogs?, appUser: Identity? = nil) {
         self.settings = settings
         self.logger = logger
         self.workingFolder = workingFolder
-        self.logsFolder = logsFolder
-        (appUser, noAppUser) = AppUser.resolve(runAs: settings.runAs, smartMeter: workingFolder)
+        self.logs = logs
+        self.appUser = appUser
         processes.reserveCapacity(settings.maximumProcesses)
     }
 
@@ -294,8 +295,6 @@ public final class Supervisor {
         processes[i].uid = user.uid
         processes[i].gid = user.gid
         let p = processes[i]
-        let logPath = "\(logsFolder)/\(p.name).log"
-        RotatingLog.copyTruncate(logPath, maximumBytes: settings.processLogMaximumBytes)
         let identity = user.uid == Processes.effectiveUID ? nil : user
         processes[i].startedAt = now
         processes[i].recentStarts.append(now)
@@ -304,7 +303,7 @@ public final class Supervisor {
         processes[i].restarts += 1
         processes[i].consecutiveFailures += 1
         do {
-            let output = try Files.openAppend(logPath, mode: 0o640)
+            let output = try openOutput(p.name)
             defer { output.close() }
             let pid = try Processes.spawn(command: command, in: workingFolder, output: output, as: identity)
             processes[i].pid = pid
@@ -316,6 +315,15 @@ public final class Supervisor {
         } catch {
             logger.error("\(p.name): could not start \"\(command)\": \(error)")
             apply(.exited, to: i, now: now)
+        }
+    }
+
+    /// `logs/NAME.log`, or /dev/null without a logs folder.
+    private func openOutput(_ name: String) throws(Errno) -> FileDescriptor {
+        guard let logs else { return try Files.openAppend("/dev/null") }
+        do { return try logs.openForProcess(name, maximumBytes: settings.processLogMaximumBytes) } catch {
+            logger.error("\(name): logs/\(name).log \(error); its output goes to /dev/null")
+            return try Files.openAppend("/dev/null")
         }
     }
 
@@ -408,7 +416,13 @@ public final class Supervisor {
 
     /// The app user, or nil, said in the log (at a limited rate) when it matters.
     private func knownAppUser(now: Instant) -> Identity? {
-        if appUser == nil { (appUser, noAppUser) = AppUser.resolve(runAs: settings.runAs, smartMeter: workingFolder) }
+        if appUser == nil {
+            let owner = (try? Folder.open(workingFolder)).flatMap { folder in
+                defer { folder.close() }
+                return try? folder.status().uid
+            }
+            (appUser, noAppUser) = AppUser.resolve(runAs: settings.runAs, smartMeterOwner: owner)
+        }
         if appUser == nil, let noAppUser, appUserLog.shouldLog(now: now) {
             logger.error("no app user: \(noAppUser); SmartMeter code is never run as root")
         }

@@ -359,7 +359,7 @@ final class UpdateManager {
     }
 
     private func readJournal() throws(RegistryError) -> [UInt8] {
-        do { return try Files.read(paths.updateJournal) } catch { throw .unreadable(error) }
+        do { return try Files.readTrusted(paths.updateJournal) ?? [] } catch { throw .unreadable(error) }
     }
 
     private func save(_ new: UpdateRecord) throws(Errno) {
