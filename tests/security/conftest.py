@@ -19,8 +19,10 @@ _spec = importlib.util.spec_from_file_location("integration_harness", os.path.jo
 harness = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(harness)
 
-root = harness.root
-agents = harness.agents
+# Every fixture of the harness (agents, root, notify, …), whatever they depend on.
+for _name in dir(harness):
+    if isinstance(getattr(harness, _name), type(harness.agents)):
+        globals()[_name] = getattr(harness, _name)
 FAST = harness.FAST
 PYTHON = harness.PYTHON
 
@@ -59,6 +61,15 @@ def make_tree(root, app):
         os.makedirs(path, exist_ok=True)
         os.chown(path, uid, gid)
         os.chmod(path, mode)
+
+
+def make_old_tree(root, app):
+    """The tree as versions before SPEC §3's owners left it: every folder the app
+    user's (cfg/ 0700), as `make_tree` then an upgrade has to fix."""
+    make_tree(root, app)
+    for folder in ("", "bin", "cfg", "wdog", "logs", "SmartMeter"):
+        os.chown(os.path.join(root, folder), app.pw_uid, app.pw_gid)
+        os.chmod(os.path.join(root, folder), 0o700 if folder == "cfg" else 0o755)
 
 
 def run_as(user, code, *args, timeout=10, **kwargs):

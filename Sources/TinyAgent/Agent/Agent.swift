@@ -3,7 +3,8 @@ import CShims
 /// Why the agent could not start.
 public enum AgentError: Error {
     case root(String, FileError)
-    /// The folders are unsafe to run on (`FolderCheck`): one line each.
+    /// The folders are unsafe to run on (`FolderCheck`): one line each,
+    /// already logged (journal and stderr) when this is thrown.
     case unsafeFolders([String])
     case heartbeatPort(UInt16, Errno)
     case controlSocket(String, Errno)
@@ -12,7 +13,8 @@ public enum AgentError: Error {
     public var reason: String {
         switch self {
         case .root(let path, let e): return "root folder \(path)\(e == .symbolicLink ? " " : ": ")\(e)"
-        case .unsafeFolders(let lines): return lines.joined(separator: "\ntinyagent: ")
+        case .unsafeFolders(let lines):
+            return "refusing to run: \(lines.count) problem\(lines.count == 1 ? "" : "s") with the agent's folders (above)"
         case .heartbeatPort(let port, let e): return "cannot listen for heartbeats on 127.0.0.1:\(port): \(e)"
         case .controlSocket(let path, let e): return "cannot open the control socket \(path): \(e)"
         case .system(let what, let e): return "\(what): \(e)"
@@ -166,6 +168,8 @@ public final class Agent {
         self.update = update
         supervisor.manifestAllowlist = UpdateManager.manifest(in: paths.smartMeter, logger: logger)?.processes.map { $0.runCommand } ?? []
         update.resume(answered: { self.control?.processor.journal.answer(for: $0) != nil }, now: Clock.now())
+        // The status line first, so that the link's first presence carries it.
+        saveChanges()
         startLink()
         let attested = attestedReceiver == nil ? "" : " and wdog/\(AgentPaths.heartbeatSocketName)"
         logger.notice("tinyagent \(agentVersion) serving heartbeats on 127.0.0.1:\(heartbeatPort)\(attested), root \(top.path)")
@@ -289,8 +293,9 @@ public final class Agent {
             try? Files.rename(journal.path, to: journal.path + ".bad")
         }
         let link = LinkClient(settings: LinkSettings(
-            jid: config.clientJID, password: config.password, host: config.host, port: config.port ?? 0,
-            tlsRequired: config.tlsRequired, caFile: "\(paths.certs)/cacert.pem", panel: config.panelJID))
+            jid: config.clientJID, password: config.password, servers: config.endpoints,
+            tlsRequired: config.tlsRequired, caFile: "\(paths.certs)/cacert.pem", panel: config.panelJID,
+            spread: settings.reconnectSpread))
         let processor = CommandProcessor(
             panelJID: config.panelJID, deviceID: config.deviceID, journal: journal, logger: logger,
             status: { self.statusReport() }, restart: { self.restartProcess($0) },
