@@ -156,8 +156,10 @@ class AgentRun:
                 os.chmod(dirpath, 0o755)
                 for f in filenames:
                     os.chmod(os.path.join(dirpath, f), 0o755)
-        app = app_user()
-        os.chown(os.path.join(root, "SmartMeter"), app.pw_uid, app.pw_gid)
+        # SmartMeter/ is the app user's (unless the test gave it to its own).
+        if os.stat(os.path.join(root, "SmartMeter")).st_uid == 0:
+            app = app_user()
+            os.chown(os.path.join(root, "SmartMeter"), app.pw_uid, app.pw_gid)
         if settings is not None:
             with open(os.path.join(root, "cfg", "agent.json"), "w") as f:
                 f.write(settings if isinstance(settings, str) else json.dumps(settings))
