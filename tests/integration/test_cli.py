@@ -112,7 +112,7 @@ def test_a_port_in_use_is_a_clear_error(agents):
 
 
 def test_the_agents_own_log_is_capped_and_rotated(agents, root):
-    agent = agents(dict(FAST, heartbeat_timeout_ms=60000, log_max_bytes=4096, log_keep=2)).start()
+    agent = agents(dict(FAST, heartbeat_timeout_ms=60000, log_max_bytes=4096, log_keep=2, max_names_per_uid=40)).start()
     # 40 processes appear, each logged with its (long) restart command: over
     # 20 KiB, five files' worth, so older files must have been dropped.
     script = ('for i in $(seq 40); do "$0" heartbeat --name n$i --version 1.0.0 --port %d --run-command "sleep 1 #%s"; done;'
