@@ -227,7 +227,9 @@ public final class Agent {
     public func statusReport() -> StatusReport {
         StatusReport(pid: Processes.currentPID, uptimeSeconds: (Clock.now() - startedAt).seconds,
                      heartbeatPort: heartbeatPort, heartbeatsAccepted: receiver.accepted + (attestedReceiver?.accepted ?? 0),
-                     heartbeatsDropped: receiver.dropped + (attestedReceiver?.dropped ?? 0), processes: supervisor.processes, wallClock: Clock.wallSeconds(),
+                     heartbeatsDropped: receiver.dropped + (attestedReceiver?.dropped ?? 0),
+                     heartbeatsWithUnknownFields: receiver.withUnknownFields + (attestedReceiver?.withUnknownFields ?? 0),
+                     processes: supervisor.processes, wallClock: Clock.wallSeconds(),
                      xmpp: control?.link.stateName ?? "off", freeBytes: Files.freeBytes(under: paths.root),
                      update: update?.summary ?? "no update in progress")
     }

@@ -39,9 +39,11 @@ final class HeartbeatReceiver {
     let verifier: SenderVerifier
     private let buffer: UnsafeMutableRawBufferPointer
     private let logger: Logger
-    private var dropLog = RateLimitedLog(interval: .seconds(10))
+    private var refusals = RefusalLog()
     public private(set) var accepted = 0
     public private(set) var dropped = 0
+    /// Accepted heartbeats that carried fields this agent does not know.
+    public private(set) var withUnknownFields = 0
     /// At most this many datagrams per wake-up, so timers, signals and the
     /// watchdog ping get their turn during a flood.
     static let batch = 256
@@ -67,7 +69,7 @@ final class HeartbeatReceiver {
             }
             guard let (length, sender) = received else { return }
             guard length <= HeartbeatParser.maximumDatagram else {
-                drop(.tooLarge, from: sender, now: now)
+                drop(HeartbeatRejection(.tooLarge), in: nil, from: sender, now: now)
                 continue
             }
             let datagram = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
@@ -76,22 +78,43 @@ final class HeartbeatReceiver {
                 let verdict = verifier.verify(sender, pid: beat.pid, now: now)
                 supervisor.heartbeat(beat, in: datagram, verdict: verdict, now: now, wallClock: wallClock)
                 accepted &+= 1
+                if beat.unknownFields > 0 { withUnknownFields &+= 1 }
             } catch {
-                drop(error, from: sender, now: now)
+                drop(error, in: datagram, from: sender, now: now)
             }
         }
     }
 
-    private func drop(_ error: HeartbeatError, from sender: HeartbeatSender, now: Instant) {
+    /// Counts a refused datagram and, within `RefusalLog`'s limits, logs
+    /// who sent it (the kernel's word, or the verifier's /proc look-up) and
+    /// where it broke.
+    private func drop(_ rejection: HeartbeatRejection, in datagram: UnsafeRawBufferPointer?, from sender: HeartbeatSender,
+                      now: Instant) {
         dropped &+= 1
-        guard dropLog.shouldLog(now: now) else { return }
-        let suppressed = dropLog.takeSuppressed()
-        let more = suppressed > 0 ? " (\(suppressed) more dropped before this)" : ""
-        let source: String
+        let key: UInt64
         switch sender {
-        case .udp(let udp): source = "port \(udp.port)"
-        case .kernel(let credentials): source = credentials.map { "pid \($0.pid) (uid \($0.uid))" } ?? "an unnamed sender"
+        case .udp(let source): key = UInt64(source.address) << 16 | UInt64(source.port)
+        case .kernel(let credentials): key = 1 << 63 | UInt64(UInt32(bitPattern: credentials?.pid ?? 0))
         }
-        logger.warning("dropped heartbeat from \(source): \(error.reason)\(more)")
+        guard let suppressed = refusals.admit(sender: key, problem: rejection.error.code, now: now) else { return }
+        let more = suppressed > 0 ? " (\(suppressed) more like it from this sender before this)" : ""
+        let what = datagram.map { rejection.describe($0) } ?? "\(rejection.error.reason)"
+        logger.warning("dropped heartbeat from \(describe(sender, claimedPID: rejection.claimedPID, now: now)): \(what)\(more)")
+    }
+
+    /// "pid P (uid U)" when the kernel named the sender or the pid the
+    /// datagram claimed holds its socket, else "port N (uid U)" from the
+    /// socket tables.
+    private func describe(_ sender: HeartbeatSender, claimedPID: Int32?, now: Instant) -> String {
+        switch sender {
+        case .kernel(let credentials):
+            return credentials.map { "pid \($0.pid) (uid \($0.uid))" } ?? "an unnamed sender on the Unix socket"
+        case .udp(let source):
+            if let claimedPID {
+                let verdict = verifier.verify(sender, pid: claimedPID, now: now)
+                if verdict.verified { return "pid \(claimedPID) (uid \(verdict.uid))" }
+            }
+            return "port \(source.port)" + (verifier.socketOwner(source).map { " (uid \($0))" } ?? "")
+        }
     }
 }

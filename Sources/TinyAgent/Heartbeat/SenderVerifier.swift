@@ -98,12 +98,8 @@ final class SenderVerifier {
     }
 
     private func lookUp(_ source: UDPSource, pid: Int32) -> SenderVerdict {
-        var candidates: [UDPSocketEntry] = []
-        for table in tables {
-            guard let text = try? Files.read(table, limit: 8 << 20) else { continue }
-            ProcNetUDP.candidates(for: source, in: text, into: &candidates)
-        }
-        guard candidates.count == 1, let socket = candidates.first else { return .unverified }
+        let found = candidates(for: source)
+        guard found.count == 1, let socket = found.first else { return .unverified }
         guard Processes.soleUID(of: pid) == socket.uid else { return .unverified }
         if Processes.holdsSocket(pid: pid, inode: socket.inode) || Processes.childHoldingSocket(parent: pid, inode: socket.inode) != nil {
             return SenderVerdict(verified: true, uid: socket.uid)
@@ -115,5 +111,22 @@ final class SenderVerifier {
     private func parentRule(claimed: Int32, sender: Int32, uid: UInt32) -> SenderVerdict {
         guard Processes.parent(of: sender) == claimed, Processes.soleUID(of: claimed) == uid else { return .unverified }
         return SenderVerdict(verified: true, uid: uid)
+    }
+
+    /// The uid owning the one socket a datagram from `source` may have left
+    /// by, from the same tables; for naming the sender of a datagram too
+    /// broken to claim a pid.
+    func socketOwner(_ source: UDPSource) -> UInt32? {
+        let found = candidates(for: source)
+        return found.count == 1 ? found[0].uid : nil
+    }
+
+    private func candidates(for source: UDPSource) -> [UDPSocketEntry] {
+        var found: [UDPSocketEntry] = []
+        for table in tables {
+            guard let text = try? Files.read(table, limit: 8 << 20) else { continue }
+            ProcNetUDP.candidates(for: source, in: text, into: &found)
+        }
+        return found
     }
 }
