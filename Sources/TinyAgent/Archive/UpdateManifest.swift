@@ -24,7 +24,6 @@ public struct UpdateManifest: Equatable, Sendable {
     public static let path = "SmartMeter/tinyagent.json"
     public static let maximumBytes = 64 * 1024
     public static let maximumProcesses = 64
-    public static let maximumName = 64
     /// Same cap as a heartbeat's run_command.
     public static let maximumRunCommand = 1024
 
@@ -32,9 +31,14 @@ public struct UpdateManifest: Equatable, Sendable {
         func refuse(_ reason: String) -> ArchiveError { .manifest(reason: reason) }
         if bytes.count > maximumBytes { throw refuse("larger than " + String(maximumBytes) + " bytes") }
         let document: JSONValue
-        do { document = try JSONValue.parse(bytes) } catch { throw refuse(error.reason) }
+        do { document = try JSONValue.parse(bytes) } catch {
+            let explained = withBytes(of: bytes) { raw in
+                "not valid JSON at \(TextPosition(of: error.offset ?? raw.count, in: raw)): \(error.explanation(in: raw))"
+            }
+            throw refuse(explained)
+        }
         guard let members = document.objectValue else { throw refuse("not a JSON object") }
-        for (key, _) in members where key != "processes" { throw refuse("unknown member \"" + shown(key) + "\"") }
+        for (key, _) in members where key != "processes" { throw refuse("unknown member \"" + shown(key) + "\"" + didYouMean(key, ["processes"])) }
         guard let list = document["processes"] else { throw refuse("no \"processes\" list") }
         guard let items = list.arrayValue else { throw refuse("\"processes\" is not a list") }
         if items.count > maximumProcesses { throw refuse(String(items.count) + " processes, more than the " + String(maximumProcesses) + " allowed") }
@@ -44,7 +48,7 @@ public struct UpdateManifest: Equatable, Sendable {
             let which = "process " + String(i + 1)
             guard let fields = item.objectValue else { throw refuse(which + " is not an object") }
             for (key, _) in fields where key != "name" && key != "run_command" {
-                throw refuse(which + ": unknown member \"" + shown(key) + "\"")
+                throw refuse(which + ": unknown member \"" + shown(key) + "\"" + didYouMean(key, ["name", "run_command"]))
             }
             guard let name = item["name"]?.stringValue else { throw refuse(which + ": no \"name\" string") }
             guard isProcessName(name) else { throw refuse(which + ": invalid name \"" + shown(name) + "\"") }
@@ -64,18 +68,11 @@ public struct UpdateManifest: Equatable, Sendable {
     /// 1–64 of `[A-Za-z0-9._-]`, not `.` or `..`: the heartbeat parser's rule
     /// (a name also names a log file).
     public static func isProcessName(_ name: String) -> Bool {
-        let bytes = name.utf8
-        guard bytes.count >= 1 && bytes.count <= maximumName else { return false }
-        for byte in bytes {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
-                continue
-            default:
-                return false
-            }
-        }
-        return name != "." && name != ".."
+        Array(name.utf8).withUnsafeBytes { HeartbeatParser.isValidName($0) }
+    }
+
+    private static func didYouMean(_ key: String, _ known: [String]) -> String {
+        closestMatch(to: key, among: known).map { "; did you mean \"\($0)\"?" } ?? ""
     }
 
     /// A string from the file as it may appear in a remark.

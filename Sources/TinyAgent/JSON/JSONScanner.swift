@@ -17,10 +17,38 @@ public enum JSONError: Error, Equatable {
         case .trailingBytes(let at): return "extra bytes after the JSON value at offset \(at)"
         }
     }
+
+    /// What is wrong, for a person looking at `bytes` (the byte found is
+    /// shown; the place is the caller's to say, as line:column).
+    func explanation(in bytes: UnsafeRawBufferPointer) -> String {
+        switch self {
+        case .unexpectedEnd: return "the text ends early"
+        case .unexpectedByte(let at): return "unexpected \(JSONError.shown(at, in: bytes))"
+        case .invalidString: return "invalid string (a control character, a bad escape or bad UTF-8)"
+        case .invalidNumber: return "invalid number"
+        case .tooDeep: return "nested too deeply"
+        case .trailingBytes: return "extra text after the value"
+        }
+    }
+
+    /// The byte at `offset`, quoted when printable.
+    static func shown(_ offset: Int, in bytes: UnsafeRawBufferPointer) -> String {
+        guard offset < bytes.count else { return "end of text" }
+        let byte = bytes[offset]
+        return byte >= 0x20 && byte < 0x7F ? "'\(String(decoding: [byte], as: UTF8.self))'" : "byte \(byte)"
+    }
+
+    /// Where it broke, when the scanner knew.
+    public var offset: Int? {
+        switch self {
+        case .unexpectedByte(let at), .invalidString(let at), .invalidNumber(let at), .trailingBytes(let at): return at
+        case .unexpectedEnd, .tooDeep: return nil
+        }
+    }
 }
 
 /// A string token: the bytes between the quotes, still escaped.
-struct JSONStringToken {
+struct JSONStringToken: Equatable {
     var start: Int
     var end: Int
     var hasEscapes: Bool
@@ -212,6 +240,38 @@ struct JSONScanner {
         for i in 0..<count where bytes[offset + i] != expected[i] { throw .unexpectedByte(offset: offset + i) }
         offset += count
     }
+
+    /// Skips one value of any kind, checked as `string()` and `number()`
+    /// check theirs (duplicate keys inside it are not looked for). Nesting
+    /// deeper than `maximumSkipDepth` is refused, which keeps a skipped value
+    /// within what `JSONValue` reads.
+    mutating func skipValue(depth: Int = 0) throws(JSONError) {
+        guard depth < JSONScanner.maximumSkipDepth else { throw .tooDeep }
+        switch try peek() {
+        case UInt8(ascii: "\""):
+            _ = try string()
+        case UInt8(ascii: "{"):
+            offset += 1
+            if try consume(UInt8(ascii: "}")) { return }
+            repeat {
+                _ = try string()
+                try expect(UInt8(ascii: ":"))
+                try skipValue(depth: depth + 1)
+            } while try consume(UInt8(ascii: ","))
+            try expect(UInt8(ascii: "}"))
+        case UInt8(ascii: "["):
+            offset += 1
+            if try consume(UInt8(ascii: "]")) { return }
+            repeat { try skipValue(depth: depth + 1) } while try consume(UInt8(ascii: ","))
+            try expect(UInt8(ascii: "]"))
+        case UInt8(ascii: "t"): try literal("true")
+        case UInt8(ascii: "f"): try literal("false")
+        case UInt8(ascii: "n"): try literal("null")
+        default: _ = try number()
+        }
+    }
+
+    static let maximumSkipDepth = 16
 
     /// Whether a raw string token equals `text` (ASCII, unescaped).
     func token(_ token: JSONStringToken, equals text: StaticString) -> Bool {
