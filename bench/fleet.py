@@ -62,6 +62,14 @@ def say(text):
 
 # --- /proc -------------------------------------------------------------------
 
+def listen_backlog(port):
+    """The accept queue's length limit of the socket listening on PORT (`ss`'s Send-Q)."""
+    r = subprocess.run(["ss", "-ltnH", "sport = :%d" % port], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                       text=True)
+    fields = r.stdout.split()
+    return int(fields[2]) if len(fields) > 2 else None
+
+
 def cpu_ms(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -177,11 +185,15 @@ class Run:
             panel_port = ports[1]
             self.figures["listeners"] = sorted(set(a for a, _ in self.cluster.listeners()))
         self.ports = ports
+        self.figures["backlog"] = [listen_backlog(p) for p in ports]
         hb = os.path.join(self.work, "hb_sender")
         self.fleet = Fleet(os.path.join(self.work, "fleet-" + self.kind), self.args.bin, self.pki, self.n,
                            servers=lambda i: ["127.0.0.1:%d" % p for p in (ports if i % 2 else ports[::-1])],
                            settings={"reconnect_spread_ms": self.args.spread_ms, "heartbeat_timeout_ms": 30000},
                            heartbeat=lambda d: [hb, "-p", str(d.port), "-n", "meter", "-r", "0.2"])
+        # The server's memory before any session: the warm-up's sessions leave
+        # it grown (neither Lua's nor Erlang's heap shrinks back at once).
+        self.rss_fresh = sum(status_kib(p, "VmRSS") for p in self.server_pids())
         self.panel = Panel(PANEL, "panel-secret", "127.0.0.1", panel_port, self.pki.ca_cert, timeout=30).start()
         self.fleet.watch(self.panel)
         say("%s: warm-up (start, subscribe, stop)" % self.kind)
@@ -201,7 +213,6 @@ class Run:
         say("%s: cold start of %d agents" % (self.kind, self.n))
         pids = self.server_pids()
         cpu0 = sum(cpu_ms(p) for p in pids)
-        rss0 = sum(status_kib(p, "VmRSS") for p in pids)
         t0 = time.monotonic()
         self.fleet.start()
         started = time.monotonic() - t0
@@ -209,7 +220,7 @@ class Run:
         all_online = max(first.values()) - t0
         time.sleep(2)
         cpu = sum(cpu_ms(p) for p in pids) - cpu0
-        rss = sum(status_kib(p, "VmRSS") for p in pids) - rss0
+        rss = sum(status_kib(p, "VmRSS") for p in pids) - self.rss_fresh
         latency = [first[d.jid] - d.started for d in self.fleet.devices]
         self.figures.update(
             start_spawn_s=started, all_online_s=all_online, login=distribution(latency),
@@ -309,13 +320,15 @@ def section(args, runs, command):
         if "all_online_s" in f:
             out += ["**Cold start**: %d agents started in %.1f s; all online **%.1f s** after the first start. "
                     "Login latency (agent started → presence at the panel): %s. Server CPU per login **%.1f ms**, "
-                    "memory per session %s (server RSS %.0f MiB with all online). Available presences per "
+                    "memory per session %s (server RSS with all online − before the first login, / N; %.0f MiB with all online). Available presences per "
                     "login: %.2f, of them empty: %d."
                     % (f["n"], f["start_spawn_s"], f["all_online_s"], f["login"], f["cpu_per_login_ms"],
                        "**%.0f KiB**" % f["kib_per_session"] if f["kib_per_session"] > 0
                        else "not measurable here (the server's RSS fell: garbage collection)",
                        f["server_rss_mib"], f["presences_per_login"], f["empty_presences"]),
                     "", "Logins per second after the first start:", "", "```", f["login_hist"], "```", ""]
+            out += ["Accept queue limit of the c2s listener(s) (`ss -ltn`, Send-Q): %s."
+                    % ", ".join(str(b) for b in f.get("backlog", [])), ""]
             if kind != "prosody":
                 out += ["Devices on node 1 after the cold start: %d of %d. Listeners of both nodes and epmd: %s."
                         % (f["on_first"], f["n"], ", ".join(f.get("listeners", []))), ""]

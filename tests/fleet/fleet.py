@@ -141,7 +141,28 @@ class Fleet:
                         os.killpg(p.pid, signal.SIGKILL)
                         p.wait(5)
             d.proc = d.heartbeat = None
+            self._end_supervised(d)
         # The link process is the agent's child in the agent's session: gone with its group.
+
+    @staticmethod
+    def _end_supervised(d):
+        """The processes an agent started outlive it by design (the next agent
+        adopts them): end them, and forget them, so that each start of the
+        fleet begins alike."""
+        registry = os.path.join(d.root, "wdog", "registry.json")
+        try:
+            with open(registry) as f:
+                processes = json.load(f).get("processes", [])
+        except (OSError, ValueError):
+            return
+        for p in processes:
+            if p.get("pid", 0) > 1:
+                for kill in (os.killpg, os.kill):
+                    try:
+                        kill(p["pid"], signal.SIGKILL)
+                    except OSError:
+                        pass
+        os.unlink(registry)
 
     def pids(self):
         """Every agent and its link process (for footprint figures)."""
