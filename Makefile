@@ -31,7 +31,7 @@ unit:
 	$(GUARD) $(SWIFT) test
 
 integration: deps embedded
-	$(GUARD) $(PY) -m pytest -q -p no:cacheprovider tests/python tests/xmpp tests/https tests/integration
+	$(GUARD) $(PY) -m pytest -q -p no:cacheprovider tests/python tests/xmpp tests/https tests/integration tests/security
 
 # The fleet side of the XMPP link (tests/fleet): each failure cause logged once, the server
 # list, the first presence, and 20 agents on a two-node ejabberd cluster (installed from apt,

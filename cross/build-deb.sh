@@ -7,14 +7,17 @@
 #     --binary FILE  the binary (default: build/ARCH/tinyagent, built if missing)
 #     --out DIR      where the .deb goes (default: build/ARCH)
 #
-# Contents: /home/pi/technospurs/{certs,cfg,wdog,downloads,SmartMeter,bin,logs}/ (SPEC §3),
-# bin/tinyagent, bin/tinyagent_heartbeat.py (the Python helper, Python 3.5+),
-# /usr/bin/tinyagent (symlink), /lib/systemd/system/tinyagent.service (the one unit file,
-# from buildroot/overlay/, which buildroot/provision lays on an SD card too).
-# postinst gives the folders to the target's `pi` user, makes cfg/ 0700 and enables the
-# service; Depends lists the floor release's packages (minimum versions = the floor's:
-# Buster's for armhf, Bullseye's for arm64, read from its packages) of the libraries in
-# the binary's DT_NEEDED, the same floor cross/buster-check.py proves.
+# Contents: /usr/lib/tinyagent/tinyagent (the agent, outside /home/pi: pi could rename a
+# folder on its path), /usr/bin/tinyagent and technospurs/bin/tinyagent (symlinks to it),
+# /home/pi/technospurs/{certs,cfg,wdog,downloads,SmartMeter,bin,logs}/ (SPEC §3),
+# bin/tinyagent_heartbeat.py (the Python helper, Python 3.5+),
+# /lib/systemd/system/tinyagent.service (the one unit file, from buildroot/overlay/, which
+# buildroot/provision lays on an SD card too).
+# postinst sets the owners and modes of SPEC §3 (also fixing a tree an older version gave
+# to pi), creates the helper user `tinyagent` and enables the service; Depends lists the
+# floor release's packages (minimum versions = the floor's: Buster's for armhf, Bullseye's
+# for arm64, read from its packages) of the libraries in the binary's DT_NEEDED, the same
+# floor cross/buster-check.py proves.
 set -euo pipefail
 # shellcheck source=cross/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -73,11 +76,15 @@ stage="$OUTDIR/deb-root"
 rm -rf "$stage"
 base="$stage/home/pi/technospurs"
 for d in certs cfg wdog downloads SmartMeter bin logs; do install -d -m 0755 "$base/$d"; done
-chmod 0700 "$base/cfg"
-install -m 0755 "$BIN" "$base/bin/tinyagent"
+chmod 0700 "$base/cfg" "$base/downloads"
+chmod 0710 "$base/wdog"
+chmod 0750 "$base/logs"
+install -d "$stage/usr/lib/tinyagent"
+install -m 0755 "$BIN" "$stage/usr/lib/tinyagent/tinyagent"
+ln -s /usr/lib/tinyagent/tinyagent "$base/bin/tinyagent"
 install -m 0644 "$HELPER" "$base/bin/tinyagent_heartbeat.py"
 install -d "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/usr/share/doc/tinyagent"
-ln -s /home/pi/technospurs/bin/tinyagent "$stage/usr/bin/tinyagent"
+ln -s /usr/lib/tinyagent/tinyagent "$stage/usr/bin/tinyagent"
 install -m 0644 "$TA_ROOT/buildroot/overlay/lib/systemd/system/tinyagent.service" "$stage/lib/systemd/system/tinyagent.service"
 printf 'tinyagent %s, built from %s\n' "$version" \
     "$(git -C "$TA_ROOT" rev-parse --short HEAD 2>/dev/null || echo 'an unversioned tree')" \
@@ -91,7 +98,7 @@ Version: $version
 Architecture: $PI_ARCH
 Maintainer: tinyagent maintainers <root@localhost>
 Installed-Size: $(du -sk --exclude=DEBIAN "$stage" | cut -f1)
-Depends: $depends_line
+Depends: $depends_line, passwd
 Recommends: python3 (>= 3.5)
 Section: admin
 Priority: optional

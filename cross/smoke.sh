@@ -106,17 +106,25 @@ exec ${QEMU[*]} '$BIN' "\$@"
 EOF
     # The sample: logs each start, heartbeats once a second; its first run stops after
     # three heartbeats (exits), a restarted one goes on until told to stop (or 300 s).
+    # Its children run in the background and are waited for, so that SIGTERM (the clean-up
+    # below) ends the one running too: a bare `sleep 1` would outlive the shell.
     cat >"$R/SmartMeter/sample.sh" <<EOF
 #!/bin/sh
 echo \$\$ >>'$R/starts'
 first=no; [ "\$(wc -l <'$R/starts')" -eq 1 ] && first=yes
+child=
+trap 'kill \$child 2>/dev/null; exit 0' TERM
 n=0
 while [ ! -e '$R/stop' ] && [ \$n -lt 300 ]; do
     '$R/bin/tinyagent' heartbeat --name sample --version 1.0.0 --port $port \\
-        --run-command "/bin/sh '$R/SmartMeter/sample.sh'" >>'$R/sample.log' 2>&1 || echo "heartbeat failed" >>'$R/sample.log'
+        --run-command "/bin/sh '$R/SmartMeter/sample.sh'" >>'$R/sample.log' 2>&1 &
+    child=\$!
+    wait \$child || echo "heartbeat failed" >>'$R/sample.log'
     n=\$((n + 1))
     [ \$first = yes ] && [ \$n -ge 3 ] && exit 0
-    sleep 1
+    sleep 1 &
+    child=\$!
+    wait \$child
 done
 EOF
     chmod +x "$R/bin/tinyagent" "$R/SmartMeter/sample.sh"

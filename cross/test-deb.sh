@@ -47,7 +47,8 @@ for pair in "libstrophe.so.0:libstrophe0 \\(>= $strophe\\)" "libzip.so.4:libzip4
     so="${pair%%:*}"
     if grep -qx "$so" <<<"$needed"; then check "control: Depends on ${pair#*:}" has "$T/info" "^ Depends: .*${pair#*:}"; fi
 done
-check "contents: the agent, executable, in bin/" has "$T/contents" '^-rwxr-xr-x root/root +[0-9]+ .* \./home/pi/technospurs/bin/tinyagent$'
+check "contents: the agent, executable, outside /home/pi" has "$T/contents" '^-rwxr-xr-x root/root +[0-9]+ .* \./usr/lib/tinyagent/tinyagent$'
+check "contents: bin/tinyagent links to it" has "$T/contents" ' \./home/pi/technospurs/bin/tinyagent -> /usr/lib/tinyagent/tinyagent$'
 check "contents: the Python heartbeat helper in bin/" has "$T/contents" ' \./home/pi/technospurs/bin/tinyagent_heartbeat\.py$'
 check "contents: cfg/ is 0700" has "$T/contents" '^drwx------ .* \./home/pi/technospurs/cfg/$'
 check "contents: every SPEC folder" sh -c "for d in certs cfg wdog downloads SmartMeter bin logs; do grep -q \" ./home/pi/technospurs/\$d/\$\" '$T/contents' || { echo missing \$d; exit 1; }; done"
@@ -63,11 +64,13 @@ B=/home/pi/technospurs
 cp "$deb" "$R/tmp/tinyagent.deb"
 check "dpkg -i in the $PI_ARCH chroot ($(. "$R/etc/os-release" && echo "$VERSION_CODENAME")) installs it (postinst included)" chroot "$R" dpkg -i /tmp/tinyagent.deb
 check "dpkg sees it installed at $version" sh -c "chroot '$R' dpkg -s tinyagent > '$T/status' && grep -q '^Status: install ok installed' '$T/status' && grep -q '^Version: $version' '$T/status'"
-check "folders are pi's (uid 1000), cfg/ 0700, /home/pi still pi's" sh -c "
-    for d in '' certs cfg wdog downloads SmartMeter bin logs; do
-        [ \"\$(stat -c %u:%g '$R$B/'\$d)\" = 1000:1000 ] || { echo \"$B/\$d: \$(stat -c %U:%G '$R$B/'\$d)\"; exit 1; }
+check "the tree is SPEC §3's: root's, SmartMeter/ pi's, pi's group on wdog/ and logs/" sh -c "
+    for e in ':0:0:755' certs:0:0:755 cfg:0:0:700 wdog:0:1000:710 downloads:0:0:700 SmartMeter:1000:1000:755 bin:0:0:755 logs:0:1000:750; do
+        d=\${e%%:*}
+        [ \"\$(stat -c %u:%g:%a '$R$B/'\$d)\" = \"\${e#*:}\" ] || { echo \"$B/\$d: \$(stat -c %u:%g:%a '$R$B/'\$d)\"; exit 1; }
     done
-    [ \"\$(stat -c %a '$R$B/cfg')\" = 700 ] && [ \"\$(stat -c %u '$R/home/pi')\" = 1000 ]"
+    [ \"\$(stat -c %u '$R/home/pi')\" = 1000 ]"
+check "the helper user tinyagent exists, without a shell" sh -c "grep -q '^tinyagent:.*:/usr/sbin/nologin$' '$R/etc/passwd'"
 check "the service is enabled (multi-user.target.wants)" \
     test "$(readlink "$R/etc/systemd/system/multi-user.target.wants/tinyagent.service")" = /lib/systemd/system/tinyagent.service
 check "the installed agent runs in the chroot: tinyagent version" sh -c "chroot '$R' /usr/bin/tinyagent version | grep -qx 'tinyagent $version'"
@@ -76,7 +79,7 @@ check "the heartbeat helper imports with the rootfs's python3" \
 check "reinstalling is harmless" chroot "$R" dpkg -i /tmp/tinyagent.deb
 check "dpkg --purge removes it and disables the service" sh -c "
     chroot '$R' dpkg --purge tinyagent >/dev/null &&
-    [ ! -e '$R$B/bin/tinyagent' ] && [ ! -L '$R/etc/systemd/system/multi-user.target.wants/tinyagent.service' ] &&
+    [ ! -e '$R/usr/lib/tinyagent/tinyagent' ] && [ ! -L '$R$B/bin/tinyagent' ] && [ ! -L '$R/etc/systemd/system/multi-user.target.wants/tinyagent.service' ] &&
     [ ! -e '$R/lib/systemd/system/tinyagent.service' ] && [ -d '$R/home/pi' ]"
 
 echo "$passed passed, $failed failed"
