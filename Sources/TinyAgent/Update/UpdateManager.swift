@@ -274,8 +274,7 @@ final class UpdateManager {
         guard let record else { return }
         var specs = record.previous
         if let manifest = UpdateManager.manifest(in: paths.smartMeter, logger: logger) {
-            let identity = supervisor.manifestIdentity
-            specs = manifest.processes.map { ProcessSpec(name: $0.name, runCommand: $0.runCommand, uid: identity.uid, gid: identity.gid) }
+            specs = manifest.processes.map { ProcessSpec.manifestProcess(name: $0.name, runCommand: $0.runCommand) }
             supervisor.manifestAllowlist = manifest.processes.map { $0.runCommand }
         }
         supervisor.start(specs, now: now)
