@@ -99,10 +99,18 @@ def kill_all(find):
     of what was found alive."""
     seen = {}
     deadline = time.monotonic() + 10
+    quiet = 0
     while True:
         pids = find()
         if not pids:
-            return list(seen.values())
+            # A process in the middle of an exec shows no environment for a
+            # moment: done only when a second look, a little later, agrees.
+            quiet += 1
+            if quiet == 2:
+                return list(seen.values())
+            time.sleep(0.05)
+            continue
+        quiet = 0
         if time.monotonic() > deadline:
             raise RuntimeError("processes survive SIGKILL: " + "; ".join(_describe(p) for p in pids))
         for pid in pids:
