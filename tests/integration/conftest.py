@@ -191,6 +191,20 @@ class AgentRun:
     samples = []
 
 
+HELPER_USER = "tinyagent"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def helper_user():
+    """The system user the agent runs its XMPP link and update worker as
+    (the .deb and provisioning create it; without it the agent falls back to
+    `nobody` with a warning)."""
+    if subprocess.run(["id", "-u", HELPER_USER], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", HELPER_USER],
+                       check=True)
+    return HELPER_USER
+
+
 @pytest.fixture
 def root():
     path = tempfile.mkdtemp(prefix="tinyagent-it-")

@@ -29,6 +29,8 @@ Kinds:
   bad-manifest    good with tinyagent.json replaced by --manifest TEXT (default: a process
                   named "../x")
   not-a-zip       text, not a zip
+  world-writable  good, but every file mode 6777 (setuid, setgid, rwx for all) and every
+                  folder 1777 (sticky, rwx for all)
 
 Options for good (and the kinds built on it):
   --process NAME:VERSION[:RUN_COMMAND]   a process SmartMeter/NAME.py heartbeating as NAME
@@ -86,11 +88,16 @@ while True:
 class Archive:
     """A zip being written, entries with explicit modes and a fixed timestamp."""
 
-    def __init__(self, path, system=UNIX):
+    def __init__(self, path, system=UNIX, file_mode=None, folder_mode=None):
         self.zip = zipfile.ZipFile(path, "w")
         self.system = system
+        # Modes every entry gets instead of its own (None: its own).
+        self.file_mode = file_mode
+        self.folder_mode = folder_mode
 
     def file(self, name, data, mode=0o644, compress=zipfile.ZIP_DEFLATED, kind=0o100000):
+        if self.file_mode is not None and kind == 0o100000:
+            mode = self.file_mode
         info = zipfile.ZipInfo(name, STAMP)
         info.create_system = self.system
         info.external_attr = ((kind | mode) << 16) if self.system == UNIX else 0
@@ -101,6 +108,7 @@ class Archive:
     def filler(self, name, size, mode=0o644):
         """`size` bytes of seeded random data, deflated (so about `size` in the zip too),
         streamed in 1 MiB pieces."""
+        mode = mode if self.file_mode is None else self.file_mode
         info = zipfile.ZipInfo(name, STAMP)
         info.create_system = self.system
         info.external_attr = ((0o100000 | mode) << 16) if self.system == UNIX else 0
@@ -114,6 +122,7 @@ class Archive:
                 left -= n
 
     def folder(self, name, mode=0o755):
+        mode = mode if self.folder_mode is None else self.folder_mode
         info = zipfile.ZipInfo(name if name.endswith("/") else name + "/", STAMP)
         info.create_system = self.system
         info.external_attr = (((0o040000 | mode) << 16) if self.system == UNIX else 0) | 0x10
@@ -202,9 +211,12 @@ def build(kind, out, args):
         with open(out, "w") as f:
             f.write("This is not a zip archive.\n" * 10)
         return
-    archive = Archive(out, system=DOS if kind == "dos" else UNIX)
+    if kind == "world-writable":
+        archive = Archive(out, file_mode=0o6777, folder_mode=0o1777)
+    else:
+        archive = Archive(out, system=DOS if kind == "dos" else UNIX)
     after = None
-    if kind in ("good", "dos"):
+    if kind in ("good", "dos", "world-writable"):
         write_good(archive, args)
     elif kind == "no-smartmeter":
         archive.folder("App/")

@@ -31,6 +31,10 @@ public final class Agent {
     /// The XMPP control channel; nil without a usable `cfg/config_file.bin`.
     private(set) var control: ControlChannel?
     private var linkToken: EventLoop.Token?
+    /// Who the link and the update worker run as (nil: the agent is not
+    /// root and they run as it); `helperRefusal` when no such user exists.
+    private var helperIdentity: Identity?
+    private var helperRefusal: String?
     /// Software updates; created when the loop starts.
     private var update: UpdateManager?
     let notifier = SystemdNotifier()
@@ -104,8 +108,14 @@ public final class Agent {
         // Processes the agent starts heartbeat to this port (the Python
         // helper and `tinyagent heartbeat` read it).
         _ = withCString("TINYAGENT_HEARTBEAT_PORT") { name in withCString("\(receiver.socket.localPort)") { ta_setenv(name, $0) } }
+        let helper = HelperUser.resolve(settings.helperUser)
+        if let warning = helper.warning { logger.warning(warning) }
+        if let error = helper.error { logger.error(error) }
+        helperIdentity = helper.identity
+        helperRefusal = helper.error
         control = openControlChannel()
-        let update = UpdateManager(paths: paths, settings: settings.update, supervisor: supervisor, loop: loop, logger: logger) { no, success, remarks in
+        let update = UpdateManager(paths: paths, settings: settings.update, supervisor: supervisor, loop: loop, logger: logger,
+                                   helper: helper.identity, helperRefusal: helper.error) { no, success, remarks in
             guard let control = self.control else {
                 self.logger.error("update \(no) ended (success: \(success)) but there is no control channel to answer on")
                 return
@@ -236,7 +246,7 @@ public final class Agent {
         }
         let link = LinkClient(settings: LinkSettings(
             jid: config.clientJID, password: config.password, host: config.host, port: config.port ?? 0,
-            tlsRequired: config.tlsRequired, caFile: "\(paths.certs)/cacert.pem", panel: config.panelJID))
+            tlsRequired: config.tlsRequired, caFile: "\(paths.certs)/cacert.pem", panel: config.panelJID), user: helperIdentity)
         let processor = CommandProcessor(
             panelJID: config.panelJID, deviceID: config.deviceID, journal: journal, logger: logger,
             status: { self.statusReport() }, restart: { self.restartProcess($0) },
@@ -253,7 +263,7 @@ public final class Agent {
 
     /// Starts (or restarts) the link process and watches its channel.
     private func startLink() {
-        guard let control, let fd = control.start() else { return }
+        guard let control, helperRefusal == nil, let fd = control.start() else { return }
         linkToken = try? loop.watch(fd) { _ in self.control?.handleReadable(now: Clock.now()) }
     }
 

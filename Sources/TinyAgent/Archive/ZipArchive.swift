@@ -19,15 +19,20 @@ struct ZipEntry {
 struct ZipArchive {
     private let handle: OpaquePointer
 
-    /// `zip_open` read-only with `ZIP_CHECKCONS`, so every local header must
-    /// agree with the central directory.
-    static func open(_ path: String) throws(ArchiveError) -> ZipArchive {
+    /// `zip_fdopen` with `ZIP_CHECKCONS`, so every local header must agree
+    /// with the central directory. It reads the open file `archive` (through
+    /// a copy of the descriptor, which libzip closes): the very file that was
+    /// downloaded and hashed, never whatever a path names later.
+    static func open(_ archive: FileDescriptor) throws(ArchiveError) -> ZipArchive {
+        let copy: FileDescriptor
+        do { copy = try archive.duplicate() } catch { throw .cannotOpen(path: "the archive", reason: error.description) }
         var code: Int32 = 0
-        let handle = withCString(path) { zip_open($0, ZIP_RDONLY | ZIP_CHECKCONS, &code) }
+        let handle = zip_fdopen(copy.rawValue, ZIP_CHECKCONS, &code)
         if let handle { return ZipArchive(handle: handle) }
+        copy.close()
         let reason = describe(code)
         switch code {
-        case ZIP_ER_NOENT, ZIP_ER_OPEN: throw .cannotOpen(path: path, reason: reason)
+        case ZIP_ER_NOENT, ZIP_ER_OPEN: throw .cannotOpen(path: "the archive", reason: reason)
         case ZIP_ER_NOZIP: throw .notAZip(reason: reason)
         // ZIP_CHECKCONS refuses a name that appears twice.
         case ZIP_ER_EXISTS: throw .unreadable(reason: "two entries have the same name")

@@ -112,7 +112,7 @@ final class CommandJournal {
         if let floor = document["forgotten_up_to"]?.integerValue {
             forgottenUpTo = floor
         } else if loaded.count >= CommandJournal.capacity {
-            forgottenUpTo = (loaded.map(\.commandNo).min() ?? 1) - 1
+            forgottenUpTo = (loaded.map { $0.commandNo }.min() ?? 1) - 1
         }
     }
 }

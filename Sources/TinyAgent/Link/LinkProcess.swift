@@ -69,6 +69,8 @@ final class LinkProcess {
     private var nextAttempt = Clock.now()
     private var lastActivity = Clock.now()
     private var presence = ""
+    /// Where libstrophe reads the pinned CA.
+    private var caPath = ""
     private let logger: UnsafeMutablePointer<xmpp_log_t>
     /// libstrophe sleeps in select(); polled often only while commands flow.
     static let busyPoll: UInt = 50
@@ -79,12 +81,22 @@ final class LinkProcess {
     }
 
     func run() -> Int32 {
-        guard case .packet(let first) = waitForPacket(), let settings = LinkSettings(packet: first) else {
+        guard HelperUser.dropPrivileges() else {
+            Console.error("xmpp-link: cannot drop to the helper user: \(Errno.current)")
+            return ExitStatus.systemError
+        }
+        // The agent hands over the credentials in the packet and the CA
+        // file as a descriptor: this process can read nothing of the
+        // agent's by path (cfg/ is root's alone).
+        guard let (first, descriptors) = channel.receiveWithDescriptors(timeout: .seconds(10)),
+              let settings = LinkSettings(packet: first) else {
             return ExitStatus.dataError
         }
         self.settings = settings
         LinkProcess.current = self
-        pinCA(settings.caFile)
+        // Its own descriptor, through /proc/self/fd: libstrophe and OpenSSL
+        // take a path, and a process may always open its own.
+        pinCA(descriptors.first.map { "/proc/self/fd/\($0.rawValue)" } ?? settings.caFile)
         xmpp_initialize()
         logger.pointee = xmpp_log_t(handler: { userdata, level, area, message in
             guard let userdata, level.rawValue >= XMPP_LEVEL_WARN.rawValue else { return }
@@ -124,7 +136,7 @@ final class LinkProcess {
         let flags = settings.tlsRequired ? XMPP_CONN_FLAG_MANDATORY_TLS : XMPP_CONN_FLAG_DISABLE_TLS
         xmpp_conn_set_flags(conn, Int(flags))
         xmpp_conn_set_keepalive(conn, 60, 30)
-        setCAFile(settings.caFile)
+        setCAFile(caPath)
         xmpp_handler_add(conn, { conn, stanza, userdata in
             Unmanaged<LinkProcess>.fromOpaque(userdata!).takeUnretainedValue().received(stanza)
             return 1
@@ -147,6 +159,7 @@ final class LinkProcess {
     /// defaults at the CA file — in this process only — is what pins it,
     /// on Buster's 0.9.2 too.
     private func pinCA(_ path: String) {
+        caPath = path
         _ = withCString("SSL_CERT_FILE") { name in withCString(path) { ta_setenv(name, $0) } }
         _ = withCString("SSL_CERT_DIR") { name in withCString(Files.parent(of: path)) { ta_setenv(name, $0) } }
     }
@@ -285,11 +298,6 @@ final class LinkProcess {
                 }
             }
         }
-    }
-
-    private func waitForPacket() -> PacketChannel.Received {
-        _ = ta_wait_readable(channel.fd.rawValue, 10_000)
-        return channel.receive()
     }
 
     private func emit(_ body: (inout JSONWriter) -> Void) {

@@ -18,6 +18,9 @@ public struct AgentSettings: Equatable {
     public var processLogMaximumBytes: Int64 = 1 << 20
     public var maximumProcesses = 64
     public var update = UpdateSettings()
+    /// The unprivileged user the XMPP link and the update worker run as
+    /// (`nobody`, with a warning, when it does not exist).
+    public var helperUser = "tinyagent"
 
     public init() {}
 
@@ -27,7 +30,7 @@ public struct AgentSettings: Equatable {
         "process_timeouts_ms", "allowlist", "run_as", "log_max_bytes", "log_keep",
         "process_log_max_bytes", "max_processes", "update_timeout_s", "download_max_bytes", "download_allow_http",
         "download_connect_timeout_ms", "download_idle_timeout_ms", "reserve_free_bytes", "unpack_max_bytes",
-        "unpack_max_entries", "unpack_max_ratio",
+        "unpack_max_entries", "unpack_max_ratio", "helper_user",
     ]
 
     /// Reads the settings; `warnings` lists what was ignored and why.
@@ -102,6 +105,9 @@ public struct AgentSettings: Equatable {
         case "run_as":
             guard let user = value.stringValue, !user.isEmpty else { return "must be a user name" }
             runAs = user
+        case "helper_user":
+            guard let user = value.stringValue, !user.isEmpty else { return "must be a user name" }
+            helperUser = user
         case "log_max_bytes":
             guard let i = integer(4096...(1 << 30)) else { return "\(bad) 4096...\(1 << 30)" }
             logMaximumBytes = i

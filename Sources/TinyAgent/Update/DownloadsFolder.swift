@@ -1,0 +1,125 @@
+/// `downloads/`: root's folder (0700) for an update's archive and staging
+/// folder (SPEC §3). The update worker runs as the helper user and cannot
+/// reach it by path: it gets an open archive file and an open staging folder
+/// (the only place it may write), and after it exits the agent takes the
+/// staged tree back (`adopt`) before anything of it is installed.
+struct DownloadsFolder {
+    let folder: Directory
+
+    /// Opens (making it when missing) `path`; it must be the agent's own,
+    /// and is set to 0700 whatever it was.
+    static func open(_ path: String) throws(Errno) -> DownloadsFolder {
+        try Files.makeFolder(path, mode: 0o700)
+        let folder = try Directory.open(path)
+        do throws(Errno) {
+            guard try folder.fd.status().uid == Processes.effectiveUID else { throw Errno.permissionDenied }
+            try folder.fd.changeMode(0o700)
+        } catch {
+            folder.close()
+            throw error
+        }
+        return DownloadsFolder(folder: folder)
+    }
+
+    func close() { folder.close() }
+
+    /// A new, empty archive file, read-write, the agent's alone (0600). An
+    /// archive already there is never used: it was not written by this run.
+    func newArchive(_ name: String) throws(Errno) -> FileDescriptor {
+        try folder.removeTree(name)
+        return try folder.create(name, mode: 0o600, readWrite: true)
+    }
+
+    /// A new, empty staging folder (0700) owned by `worker` (nil: the agent's
+    /// own user), open.
+    func newStaging(_ name: String, for worker: Identity?) throws(Errno) -> Directory {
+        try folder.removeTree(name)
+        try folder.makeFolder(name, mode: 0o700)
+        let staging = try folder.folder(name)
+        if let worker {
+            do { try staging.fd.changeOwner(uid: worker.uid, gid: worker.gid) } catch {
+                staging.close()
+                throw error
+            }
+        }
+        return staging
+    }
+
+    /// Takes back the staging folder `name` the worker filled, which must
+    /// hold exactly a `SmartMeter` folder: every folder is locked (the
+    /// agent's, 0700) before it is read, so a process the helper user left
+    /// running can change nothing the agent has checked; then each entry is
+    /// opened relative to its locked folder without following links and
+    /// checked on its descriptor — folders and regular files with one link
+    /// only — and handed to the app user with group and other write, setuid,
+    /// setgid and sticky removed (`fchown`/`fchmod`, never by path).
+    func adopt(_ name: String, for app: Identity) throws(StagingError) {
+        let staging = try checked(name) { () throws(Errno) in try folder.folder(name) }
+        defer { staging.close() }
+        let names = try checked(name) { () throws(Errno) in
+            try staging.lock()
+            return try staging.names()
+        }
+        for entry in names where entry != "SmartMeter" { throw .unexpected(entry, "is not the SmartMeter/ folder") }
+        guard !names.isEmpty else { throw .unexpected("SmartMeter", "is missing") }
+        try adoptFolder(in: staging, "SmartMeter", path: "SmartMeter", for: app)
+    }
+
+    private func adoptFolder(in parent: Directory, _ name: String, path: String, for app: Identity) throws(StagingError) {
+        guard try checked(path, { () throws(Errno) in try parent.status(of: name) }).isFolder else {
+            throw .unexpected(path, "is not a folder")
+        }
+        let child = try checked(path) { () throws(Errno) in try parent.folder(name) }
+        defer { child.close() }
+        let (mode, entries) = try checked(path) { () throws(Errno) in
+            let mode = try child.fd.status().permissions
+            try child.lock()
+            return (mode, try child.names())
+        }
+        for entry in entries {
+            let entryPath = path + "/" + entry
+            let status = try checked(entryPath) { () throws(Errno) in try child.status(of: entry) }
+            if status.isFolder {
+                try adoptFolder(in: child, entry, path: entryPath, for: app)
+            } else if status.isRegularFile {
+                try adoptFile(in: child, entry, path: entryPath, for: app)
+            } else {
+                throw .unexpected(entryPath, "is not a regular file or a folder")
+            }
+        }
+        try checked(path) { () throws(Errno) in
+            try child.fd.changeOwner(uid: app.uid, gid: app.gid)
+            try child.fd.changeMode(mode & EntryAttributes.allowedBits | 0o700)
+        }
+    }
+
+    private func adoptFile(in folder: Directory, _ name: String, path: String, for app: Identity) throws(StagingError) {
+        let file = try checked(path) { () throws(Errno) in try folder.openForReading(name) }
+        defer { file.close() }
+        let status = try checked(path) { () throws(Errno) in try file.status() }
+        guard status.isRegularFile else { throw .unexpected(path, "is not a regular file") }
+        guard status.links == 1 else { throw .unexpected(path, "has \(status.links) links") }
+        try checked(path) { () throws(Errno) in
+            try file.changeOwner(uid: app.uid, gid: app.gid)
+            try file.changeMode(status.permissions & EntryAttributes.allowedBits)
+        }
+    }
+
+    /// Runs system calls about `path`, naming it in the error.
+    private func checked<T>(_ path: String, _ body: () throws(Errno) -> T) throws(StagingError) -> T {
+        do { return try body() } catch { throw .system(path, error) }
+    }
+}
+
+/// Why a staged tree is not installed.
+enum StagingError: Error {
+    case unexpected(String, String)
+    case system(String, Errno)
+
+    var remark: String {
+        switch self {
+        case .unexpected(let path, let why): return "staging: \(path) \(why)"
+        case .system(let path, let error): return "staging: \(path): \(error)"
+        }
+    }
+}
