@@ -1,9 +1,21 @@
 # tinyagent: `make demo` and `make test` are the two entry points (README).
 SWIFT ?= /opt/swift/usr/bin/swift
-export PATH := /opt/swift/usr/bin:$(PATH)
+# The project's own Python (scripts/venv.sh, made by `make deps`) comes first on PATH, so
+# every `python3` a script or test runs is it, whatever python3 the machine has.
+VENV := $(CURDIR)/build/venv
+PY := $(VENV)/bin/python
+export PATH := $(VENV)/bin:/opt/swift/usr/bin:$(PATH)
 EMBEDDED_BIN := .build-embedded/release/tinyagent
+# Every process a run starts carries TINYAGENT_TEST_RUN in its environment; each
+# step runs under GUARD, which kills what the step left behind, however it ended,
+# and fails a step that succeeded but left processes (tests/runguard.py).
+ifndef TINYAGENT_TEST_RUN
+TINYAGENT_TEST_RUN := make-$(shell od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+endif
+export TINYAGENT_TEST_RUN
+GUARD := /usr/bin/python3 tests/runguard.py run --
 
-.PHONY: deps embedded unit integration sanitize armhf cross-test deb deb-test provision-test test demo bench fuzz fuzz-ci soak soak-ci
+.PHONY: deps embedded unit integration demo-test sanitize armhf cross-test deb deb-test provision-test test demo bench fuzz fuzz-ci soak soak-ci
 
 deps:
 	scripts/install-deps.sh
@@ -16,17 +28,17 @@ embedded:
 
 # Host build, full Swift, Swift Testing.
 unit:
-	$(SWIFT) test
+	$(GUARD) $(SWIFT) test
 
-integration: embedded
-	python3 -m pytest -q -p no:cacheprovider tests/python tests/xmpp tests/https tests/integration
+integration: deps embedded
+	$(GUARD) $(PY) -m pytest -q -p no:cacheprovider tests/python tests/xmpp tests/https tests/integration
 
 # Sanitizers and leak checks (tests/sanitize/README.md): the HTTPS and integration suites
 # against a host build under ASan + UBSan (~6 min), then the Embedded binary, its helpers
 # and the CLI under valgrind memcheck with a heartbeat, command and update workload (~1.5 min).
 sanitize: deps embedded
-	tests/sanitize/asan.sh
-	tests/sanitize/valgrind.sh
+	$(GUARD) tests/sanitize/asan.sh
+	$(GUARD) tests/sanitize/valgrind.sh
 
 # The Raspberry Pi binary (ARMv7 hard-float, Raspbian Buster floor), checked
 # against Buster's library versions; see cross/README.md.
@@ -35,27 +47,33 @@ armhf:
 
 # The Buster check's own tests and the armhf binary run under qemu-arm.
 cross-test: armhf
-	cross/test-buster-check.sh
-	cross/smoke-armhf.sh
+	$(GUARD) cross/test-buster-check.sh
+	$(GUARD) cross/smoke-armhf.sh
 
 deb: armhf
 	cross/build-deb.sh
 
 # The .deb's fields and contents, installed and purged in an armhf chroot.
 deb-test: deb
-	cross/test-deb.sh
+	$(GUARD) cross/test-deb.sh
 
-test: deps unit integration sanitize soak-ci cross-test deb-test provision-test fuzz-ci
+# Ends by proving that no process the run started is left.
+test: deps unit integration demo-test sanitize soak-ci cross-test deb-test provision-test fuzz-ci
+	/usr/bin/python3 tests/runguard.py check
 
 demo: deps embedded
-	python3 scripts/demo.py
+	$(GUARD) $(PY) scripts/demo.py
+
+# `make demo` as a new user runs it: stock PATH, nothing else from this environment.
+demo-test: deps embedded
+	$(GUARD) $(PY) -m pytest -q -p no:cacheprovider tests/demo
 
 # libFuzzer over every parser of outside bytes (Fuzz/README.md). fuzz-ci: 20 s per target,
 # two at a time, about 3 min with the build; fuzz: FUZZ_SECONDS per target (default 600)
 # and rewrites FUZZING.md with the figures.
 FUZZ_SECONDS ?= 600
 fuzz-ci:
-	FUZZ_JOBS=2 Fuzz/run.sh 20
+	FUZZ_JOBS=2 $(GUARD) Fuzz/run.sh 20
 
 fuzz:
 	FUZZ_REPORT=FUZZING.md FUZZ_COMMAND="make fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)" Fuzz/run.sh $(FUZZ_SECONDS)
@@ -66,17 +84,17 @@ bench:
 
 # Provisioning an SD card root (buildroot/): a fake root filesystem, the unit file, and a
 # copy of the cached armhf rootfs end to end (cross/rootfs-armhf.sh: ~4 min the first time).
-provision-test: embedded armhf
-	cross/rootfs-armhf.sh
-	python3 -m pytest -q -p no:cacheprovider tests/provision
+provision-test: deps embedded armhf
+	$(GUARD) cross/rootfs-armhf.sh
+	$(GUARD) $(PY) -m pytest -q -p no:cacheprovider tests/provision
 
 # The soak test (tests/soak/soak.py): 50 processes heartbeating 10×/s, 1000 bad datagrams/s,
 # a status command every second over XMPP, updates, prosody restarts; SOAK_SECONDS long
 # (default 600). Writes its figures into RELIABILITY.md.
 SOAK_SECONDS ?= 600
 soak: deps embedded
-	python3 tests/soak/soak.py --seconds $(SOAK_SECONDS) --write RELIABILITY.md
+	$(GUARD) $(PY) tests/soak/soak.py --seconds $(SOAK_SECONDS) --write RELIABILITY.md
 
 # The same, 90 s, as a pytest test (part of `make test`; about 2 minutes).
-soak-ci: embedded
-	SOAK_SECONDS=90 python3 -m pytest -q -s -p no:cacheprovider tests/soak
+soak-ci: deps embedded
+	SOAK_SECONDS=90 $(GUARD) $(PY) -m pytest -q -s -p no:cacheprovider tests/soak

@@ -36,16 +36,10 @@ need_apt() {
     command -v "$cmd" >/dev/null 2>&1 || die "$pkg installed but $cmd still missing"
 }
 
-# host_python: a python3 that has pip (Debian's or any on PATH).
+# host_python: the project's own Python (build/venv, scripts/venv.sh), which has pip.
 host_python() {
-    local py
-    for py in python3 /usr/bin/python3; do
-        if command -v "$py" >/dev/null 2>&1 && "$py" -m pip --version >/dev/null 2>&1; then
-            command -v "$py"; return 0
-        fi
-    done
-    need_apt python3-pip pip3 >/dev/null
-    command -v /usr/bin/python3
+    "$TA_ROOT/scripts/venv.sh" >&2 || die "scripts/venv.sh failed"
+    echo "$TA_ROOT/build/venv/bin/python"
 }
 
 # ensure_zig: install ziglang==$ZIG_VERSION from PyPI under build/tools and set $ZIG.

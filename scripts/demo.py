@@ -30,6 +30,8 @@ from panel import Panel  # noqa: E402
 from pki import make_pki  # noqa: E402
 from prosody import Prosody  # noqa: E402
 
+sys.path.insert(0, os.path.join(REPO, "tests"))
+import runguard  # noqa: E402
 sys.path.insert(0, os.path.join(REPO, "tests", "https"))
 from faultserver import FaultServer  # noqa: E402
 
@@ -42,7 +44,7 @@ def say(text):
     print("\n== " + text, flush=True)
 
 
-def main():
+def main(scope):
     root = tempfile.mkdtemp(prefix="tinyagent-demo.")
     os.chmod(root, 0o755)
     agent = server = None
@@ -131,7 +133,7 @@ def main():
         if agent:
             agent.send_signal(signal.SIGTERM)
             agent.wait(timeout=10)
-        subprocess.run(["pkill", "-KILL", "-f", root], check=False)
+        scope.end()  # what the demo started, the agent's processes and the server included
         for p in samples:
             p.wait()
         if server:
@@ -139,5 +141,13 @@ def main():
         shutil.rmtree(root, ignore_errors=True)
 
 
+def interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
-    main()
+    # Ctrl-C or SIGTERM: main's clean-up runs, then whatever the demo started
+    # (the agent's processes outlive it by design) is killed.
+    signal.signal(signal.SIGTERM, interrupted)
+    with runguard.Scope() as scope:
+        main(scope)

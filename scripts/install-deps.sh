@@ -1,11 +1,19 @@
 #!/bin/bash
 # Installs what building and testing tinyagent needs on a Debian 12 machine
-# that has Swift at /opt/swift: Debian packages (apt) and pinned PyPI tools.
+# that has Swift at /opt/swift: Debian packages (apt, needs root) and pinned PyPI tools
+# (into build/venv, scripts/venv.sh).
 # Quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libsystemd-dev libstrophe-dev libmbedtls-dev libzip-dev openssl python3 procps prosody curl zip unzip)
+# The toolchain is not installed here: the README names the one the project builds with.
+swift_wanted="6.3.1"
+swift=/opt/swift/usr/bin/swift
+[ -x "$swift" ] || { echo "install-deps: no Swift at /opt/swift (needs Swift $swift_wanted)" >&2; exit 1; }
+"$swift" --version 2>/dev/null | grep -q "Swift version $swift_wanted" \
+    || echo "install-deps: warning: $("$swift" --version 2>/dev/null | head -1); the project is built and tested with Swift $swift_wanted" >&2
+
+packages=(libsystemd-dev libstrophe-dev libmbedtls-dev libzip-dev openssl python3 python3-venv procps prosody curl zip unzip libarchive-tools p7zip-full)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -23,4 +31,5 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-python3 -m pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+# The Python tools go into the project's own venv, never into the system Python.
+scripts/venv.sh

@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -16,6 +17,8 @@ import time
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+import runguard  # noqa: E402
 BINARY = os.environ.get("TINYAGENT_BIN", os.path.join(REPO, ".build-embedded", "release", "tinyagent"))
 # Debian's interpreter: readable by every user (pyenv's lives under /root).
 PYTHON = "/usr/bin/python3"
@@ -206,16 +209,31 @@ def helper_user():
 
 
 @pytest.fixture
-def root():
+def scoped(monkeypatch):
+    """Every process the test starts, and everything those start (the
+    agents' supervised processes and helpers, in sessions of their own, as
+    other users), carries a scope of the test's own in its environment
+    (tests/runguard.py); when the test ends, whatever is left of it is
+    killed."""
+    sid, env = runguard.scope()
+    monkeypatch.setenv(runguard.SCOPE, env[runguard.SCOPE])
+    yield sid
+    runguard.end_scope(sid)
+
+
+@pytest.fixture
+def root(scoped):
     path = tempfile.mkdtemp(prefix="tinyagent-it-")
     os.chmod(path, 0o755)
     yield path
+    runguard.end_scope(scoped)  # before the folder goes: nothing left writing into it
     shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
 def agents(root):
-    """Makes agents on `root`; stops them and every process they started."""
+    """Makes agents on `root`; stops them (SIGKILL) when the test ends (the
+    `scoped` fixture then ends the processes they started)."""
     made = []
 
     def make(settings=None, **kwargs):
@@ -226,32 +244,10 @@ def agents(root):
 
     yield make
     for agent in made:
-        pids = []
-        try:
-            if agent.proc and agent.proc.poll() is None:
-                # Never the tests' own group or process: pid 0 (not running) means the caller's
-                # group, and a test may have made the agent adopt pytest itself.
-                pids = [p["pid"] for p in agent.status()["processes"] if p["pid"] > 1 and p["pid"] != os.getpid()]
-        except AssertionError:
-            pass
         agent.stop(signal.SIGKILL)
-        for pid in pids:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
         for proc in agent.samples:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
+            proc.kill()
             proc.wait()
-    # Anything the agents started runs in sessions of its own; sweep them up.
-    subprocess.run(["pkill", "-KILL", "-f", root], check=False)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ damaged files, validation, and nothing secret on the terminal."""
 
 import json
 import os
-import secrets
 import stat
 import subprocess
 
@@ -53,10 +52,23 @@ def assert_one_line_without_secrets(r, *fragments):
     assert PASSWORD not in r.stderr
 
 
-def key_file(path):
-    key, iv = secrets.token_hex(32), secrets.token_hex(16)
+# A key file that is not the seed's. Fixed, not random: about 1 wrong key in
+# 256 decrypts to a valid PKCS#7 padding (a different refusal, tested below);
+# with these, CONFIG's padding comes out wrong both ways (asserted where used).
+OTHER_KEY, OTHER_IV = "a5" * 32, "5a" * 16
+# A wrong key whose decryption of CONFIG (encrypted with the seed's key) ends
+# in a valid padding byte 0x01: the 644th of sha256("wrong key %d").
+LUCKY_KEY = "3375974b99d351ca356223e98e425b7d5662837008d1aa86fd575ee4269f1fcb"
+
+
+def key_file(path, key=OTHER_KEY, iv=OTHER_IV):
     write(path, "key=%s\niv=%s\n" % (key, iv))
     return key, iv
+
+
+def padding_is_valid(ciphertext, key, iv):
+    plain = openssl(ciphertext, "-d", "-nopad", key=key, iv=iv).stdout
+    return 1 <= plain[-1] <= 16 and plain.endswith(bytes([plain[-1]]) * plain[-1])
 
 
 def test_what_the_agent_encrypts_openssl_decrypts_and_the_file_is_0600(root):
@@ -128,6 +140,8 @@ def test_the_output_of_openssl_dash_p_is_a_key_file(root):
 def test_a_wrong_key_exits_65_without_printing_secrets(root):
     key, iv = key_file(os.path.join(root, "key"))
     path = openssl_encrypt(os.path.join(root, "config_file.bin"), CONFIG)
+    with open(path, "rb") as f:
+        assert not padding_is_valid(f.read(), key, iv)
     for extra in ([], ["--show-secrets"]):
         r = run("config", "decrypt", "--in", path, "--key-file", os.path.join(root, "key"), *extra)
         assert r.returncode == 65
@@ -138,6 +152,18 @@ def test_a_wrong_key_exits_65_without_printing_secrets(root):
     r = run("config", "check", "--root", root_with(root, path))
     assert r.returncode == 65
     assert_one_line_without_secrets(r, "wrong key or corrupted file")
+
+
+def test_a_wrong_key_whose_padding_comes_out_valid_is_refused_as_a_wrong_key(root):
+    key, iv = key_file(os.path.join(root, "key"), key=LUCKY_KEY, iv=SEED_IV)
+    path = openssl_encrypt(os.path.join(root, "config_file.bin"), CONFIG)
+    with open(path, "rb") as f:
+        assert padding_is_valid(f.read(), key, iv), "LUCKY_KEY no longer tests this case"
+    for args in (("decrypt", "--in", path, "--show-secrets"), ("check", "--root", root_with(root, path))):
+        r = run("config", *args, "--key-file", os.path.join(root, "key"))
+        assert r.returncode == 65
+        assert_one_line_without_secrets(r, "wrong key or corrupted file (decrypts to noise")
+        assert key not in r.stderr
 
 
 def root_with(folder, encrypted):

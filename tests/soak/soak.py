@@ -56,6 +56,7 @@ sys.path.append(os.path.join(REPO, "tests", "https"))  # after tests/integration
 from faultserver import FaultServer  # noqa: E402
 from pki import make_pki  # noqa: E402  (tests/xmpp, on the path through test_xmpp)
 from prosody import Prosody, ensure_installed  # noqa: E402
+import runguard  # noqa: E402  (tests/, on the path through conftest)
 
 ZIPS = os.path.join(REPO, "tests", "update", "zips.py")
 GARBAGE = os.path.join(HERE, "garbage.py")
@@ -109,6 +110,9 @@ class Soak:
     def __init__(self, seconds, keep=False):
         self.seconds = seconds
         self.keep = keep
+        # Everything started from here on (and what the agent starts) carries
+        # the soak's scope; close() ends it (tests/runguard.py).
+        self.scope = runguard.Scope().__enter__()
         self.warmup = min(120.0, seconds / 2)
         self.work = tempfile.mkdtemp(prefix="tinyagent-soak-")
         os.chmod(self.work, 0o755)
@@ -441,35 +445,13 @@ class Soak:
             fail.append("agent log (tail):\n" + log[-3000:])
 
     def close(self):
-        """Stops everything started here, by pid."""
-        pids = []
-        try:
-            if self.agent and self.agent.proc and self.agent.proc.poll() is None:
-                pids = [p["pid"] for p in self.agent.status()["processes"]]
-        except AssertionError:
-            pass
+        """Stops everything started here: the agent, then the rest of the scope."""
         if self.garbage and self.garbage.poll() is None:
             self.garbage.kill()
             self.garbage.wait()
         if self.agent:
             self.agent.stop(signal.SIGKILL)
         self.sampling.set()
-        # The 50 (started here or by the agent) run the sender copied into the work folder.
-        for pid in os.listdir("/proc"):
-            if pid.isdigit():
-                try:
-                    with open("/proc/%s/cmdline" % pid, "rb") as f:
-                        if f.read().startswith(self.sender.encode()):
-                            pids.append(int(pid))
-                except OSError:
-                    pass
-        for pid in set(pids):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        for p in self.started:
-            p.wait()
         for closer in (self.panel and self.panel.stop, self.https and (lambda: self.https.__exit__(None, None, None)),
                        self.server and self.server.close, self.notify and self.notify.close):
             if closer:
@@ -477,6 +459,9 @@ class Soak:
                     closer()
                 except Exception as e:  # noqa: BLE001 - clean up the rest
                     say("clean-up: %r" % e)
+        self.scope.__exit__(None, None, None)
+        for p in self.started:
+            p.wait()
         if self.keep or self.failures:
             say("work folder kept: %s" % self.work)
         else:

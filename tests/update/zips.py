@@ -31,6 +31,10 @@ Kinds:
   not-a-zip       text, not a zip
   world-writable  good, but every file mode 6777 (setuid, setgid, rwx for all) and every
                   folder 1777 (sticky, rwx for all)
+  macos           good, shaped as macOS's Archive Utility writes it: general purpose flag 8
+                  with a data descriptor after the data, the sizes also in the local header
+                  but its CRC zero, made by Unix 3.21, and an old Info-ZIP Unix extra field
+                  (0x5855) that carries uid and gid in the local header only
 
 Options for good (and the kinds built on it):
   --process NAME:VERSION[:RUN_COMMAND]   a process SmartMeter/NAME.py heartbeating as NAME
@@ -48,6 +52,7 @@ inside the archive run on the Pis' Python 3.5).
 """
 
 import argparse
+import io
 import json
 import os
 import random
@@ -58,6 +63,7 @@ import zipfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 HELPER = os.path.join(HERE, os.pardir, os.pardir, "helpers", "python", "tinyagent_heartbeat.py")
 STAMP = (2024, 1, 1, 0, 0, 0)
+STAMP_SECONDS = 1704067200  # STAMP as a Unix time
 UNIX = 3
 DOS = 0
 
@@ -85,12 +91,31 @@ while True:
 '''
 
 
+class Unseekable(io.RawIOBase):
+    """A file zipfile cannot seek in, so it writes data descriptors."""
+
+    def __init__(self, path):
+        self.file = open(path, "wb")
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        return self.file.write(data)
+
+    def close(self):
+        self.file.close()
+        super().close()
+
+
 class Archive:
     """A zip being written, entries with explicit modes and a fixed timestamp."""
 
-    def __init__(self, path, system=UNIX, file_mode=None, folder_mode=None):
-        self.zip = zipfile.ZipFile(path, "w")
+    def __init__(self, path, system=UNIX, streamed=False, file_mode=None, folder_mode=None):
+        self.stream = Unseekable(path) if streamed else None
+        self.zip = zipfile.ZipFile(self.stream or path, "w")
         self.system = system
+        self.extra = b""
         # Modes every entry gets instead of its own (None: its own).
         self.file_mode = file_mode
         self.folder_mode = folder_mode
@@ -102,6 +127,7 @@ class Archive:
         info.create_system = self.system
         info.external_attr = ((kind | mode) << 16) if self.system == UNIX else 0
         info.compress_type = compress
+        info.extra = self.extra
         self.zip.writestr(info, data)
         return info
 
@@ -126,11 +152,14 @@ class Archive:
         info = zipfile.ZipInfo(name if name.endswith("/") else name + "/", STAMP)
         info.create_system = self.system
         info.external_attr = (((0o040000 | mode) << 16) if self.system == UNIX else 0) | 0x10
+        info.extra = self.extra
         self.zip.writestr(info, b"")
         return info
 
     def close(self):
         self.zip.close()
+        if self.stream:
+            self.stream.close()
 
 
 def parse_process(text):
@@ -204,6 +233,38 @@ def patch(path, name, uncompressed=None, flags_or=None, flip_data_byte=False):
         f.write(data)
 
 
+def ux_extra(local):
+    """Info-ZIP's old Unix extra field (0x5855): atime, mtime, and in local headers only
+    uid and gid."""
+    data = struct.pack("<II", STAMP_SECONDS, STAMP_SECONDS) + (struct.pack("<HH", 501, 20) if local else b"")
+    return struct.pack("<HH", 0x5855, len(data)) + data
+
+
+def as_archive_utility(path):
+    """Rewrites a streamed zip the way macOS's Archive Utility writes it: the sizes in the
+    local headers too (their CRC stays zero; the data descriptors stay); in the central
+    directory made by Unix 3.21 (789) and the 0x5855 field without uid and gid (zipfile
+    wrote `ux_extra(local=True)` into both)."""
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    for at, _, local in central_entries(data):
+        data[local + 18:local + 26] = data[at + 20:at + 28]
+    eocd = data.rfind(b"PK\x05\x06")
+    count, _, cd_offset = struct.unpack_from("<HII", data, eocd + 10)
+    central = bytearray()
+    for at, _, _ in central_entries(data):
+        n, m, k = struct.unpack_from("<HHH", data, at + 28)
+        header = bytearray(data[at:at + 46])
+        struct.pack_into("<H", header, 4, 789)
+        extra = ux_extra(local=False)
+        struct.pack_into("<H", header, 30, len(extra))
+        central += header + data[at + 46:at + 46 + n] + extra + data[at + 46 + n + m:at + 46 + n + m + k]
+    end = bytearray(data[eocd:])
+    struct.pack_into("<II", end, 12, len(central), cd_offset)
+    with open(path, "wb") as f:
+        f.write(data[:cd_offset] + central + end)
+
+
 # ---- kinds --------------------------------------------------------------------------------
 
 def build(kind, out, args):
@@ -214,10 +275,14 @@ def build(kind, out, args):
     if kind == "world-writable":
         archive = Archive(out, file_mode=0o6777, folder_mode=0o1777)
     else:
-        archive = Archive(out, system=DOS if kind == "dos" else UNIX)
+        archive = Archive(out, system=DOS if kind == "dos" else UNIX, streamed=kind == "macos")
     after = None
     if kind in ("good", "dos", "world-writable"):
         write_good(archive, args)
+    elif kind == "macos":
+        archive.extra = ux_extra(local=True)
+        write_good(archive, args)
+        after = lambda: as_archive_utility(out)
     elif kind == "no-smartmeter":
         archive.folder("App/")
         archive.file("App/run.sh", "#!/bin/sh\necho hello\n", mode=0o755)

@@ -28,9 +28,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import runguard  # noqa: E402
 
 __all__ = ["Prosody", "ProsodyError", "ensure_installed", "ensure_user", "free_port"]
 
@@ -155,6 +159,9 @@ class Prosody:
         self.requested_folder = os.path.abspath(folder)
         os.makedirs(self.requested_folder, exist_ok=True)
         self.proc = None
+        # The server belongs to whoever made it: restarted later (by a test,
+        # in a scope of its own), it keeps the maker's marks.
+        self._marks = runguard.marked({})
 
         self._as_root = os.geteuid() == 0
         if self._as_root:
@@ -256,8 +263,8 @@ class Prosody:
         return dict(user=self._uid, group=self._gid, extra_groups=[])
 
     def _env(self):
-        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-               "LANG": "C.UTF-8"}
+        env = dict(self._marks, PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                   LANG="C.UTF-8")
         if self._as_root:
             env["HOME"] = self.folder
         return env

@@ -15,6 +15,7 @@ public enum ArchiveError: Error, Equatable {
     case symbolicLink(name: String)
     case specialFile(name: String)
     case encrypted(name: String)
+    case unsupportedMethod(name: String, method: UInt16)
     case folderWithData(name: String)
     case conflict(name: String)
     case noSmartMeter
@@ -54,6 +55,8 @@ public enum ArchiveError: Error, Equatable {
         case .symbolicLink(let name): return "entry " + name + " is a symbolic link"
         case .specialFile(let name): return "entry " + name + " is a special file"
         case .encrypted(let name): return "entry " + name + " is encrypted"
+        case .unsupportedMethod(let name, let method):
+            return "entry " + name + " is compressed with " + CompressionMethod.name(method) + ", which the agent cannot unpack (use Deflate)"
         case .folderWithData(let name): return "folder entry " + name + " holds data"
         case .conflict(let name): return "entry " + name + " appears twice or is both a file and a folder"
         case .noSmartMeter: return "no SmartMeter/ folder"

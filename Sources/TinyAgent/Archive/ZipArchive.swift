@@ -9,6 +9,8 @@ struct ZipEntry {
     var size: UInt64
     var compressedSize: UInt64
     var isEncrypted: Bool
+    /// The compression method (`ZIP_CM_*`), as stored.
+    var compressionMethod: UInt16
     /// `st_mode` from the external attributes of an entry made on Unix, nil
     /// when it has none (made elsewhere, or a zero mode).
     var unixMode: UInt32?
@@ -19,23 +21,27 @@ struct ZipEntry {
 struct ZipArchive {
     private let handle: OpaquePointer
 
-    /// `zip_fdopen` with `ZIP_CHECKCONS`, so every local header must agree
-    /// with the central directory. It reads the open file `archive` (through
-    /// a copy of the descriptor, which libzip closes): the very file that was
-    /// downloaded and hashed, never whatever a path names later.
+    /// `zip_fdopen` on the open file `archive` (through a copy of the
+    /// descriptor, which libzip closes): the very file that was downloaded
+    /// and hashed, never whatever a path names later. Not with
+    /// `ZIP_CHECKCONS`: it refuses valid archives that common tools write
+    /// (bsdtar, Info-ZIP's forced zip64 and its output to a pipe, data
+    /// descriptors as macOS writes them). What it guarded is checked here
+    /// instead: only the central directory's names are used (and checked by
+    /// `EntryName`), a name twice is a conflict in the plan, each entry is
+    /// held to its declared size while it is read and libzip checks its CRC
+    /// at the end.
     static func open(_ archive: FileDescriptor) throws(ArchiveError) -> ZipArchive {
         let copy: FileDescriptor
         do { copy = try archive.duplicate() } catch { throw .cannotOpen(path: "the archive", reason: error.description) }
         var code: Int32 = 0
-        let handle = zip_fdopen(copy.rawValue, ZIP_CHECKCONS, &code)
+        let handle = zip_fdopen(copy.rawValue, 0, &code)
         if let handle { return ZipArchive(handle: handle) }
         copy.close()
         let reason = describe(code)
         switch code {
         case ZIP_ER_NOENT, ZIP_ER_OPEN: throw .cannotOpen(path: "the archive", reason: reason)
         case ZIP_ER_NOZIP: throw .notAZip(reason: reason)
-        // ZIP_CHECKCONS refuses a name that appears twice.
-        case ZIP_ER_EXISTS: throw .unreadable(reason: "two entries have the same name")
         default: throw .unreadable(reason: reason)
         }
     }
@@ -62,7 +68,7 @@ struct ZipArchive {
         guard zip_stat_index(handle, index, ZIP_FL_ENC_RAW, &stat) == 0, let cName = stat.name else {
             throw .unreadable(reason: "entry " + String(index) + ": " + archiveError())
         }
-        let needed = UInt64(ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE)
+        let needed = UInt64(ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD)
         guard stat.valid & needed == needed else { throw .unreadable(reason: "entry " + String(index) + " has no sizes") }
         var rawName: [UInt8] = []
         var p = cName
@@ -75,7 +81,7 @@ struct ZipArchive {
         }
         let encrypted = stat.valid & UInt64(ZIP_STAT_ENCRYPTION_METHOD) != 0 && stat.encryption_method != UInt16(ZIP_EM_NONE)
         return ZipEntry(index: index, rawName: rawName, size: stat.size, compressedSize: stat.comp_size,
-                        isEncrypted: encrypted, unixMode: EntryAttributes.unixMode(system: system, attributes: attributes))
+                        isEncrypted: encrypted, compressionMethod: stat.comp_method, unixMode: EntryAttributes.unixMode(system: system, attributes: attributes))
     }
 
     /// `zip_fopen_index`: the entry's data, decompressed, CRC-checked at its end.

@@ -186,6 +186,9 @@ private struct Plan {
             }
             if name.components.count == 1 && !isFolder { throw .smartMeterIsFile }
             if raw.isEncrypted { throw .encrypted(name: path) }
+            if !isFolder && !CompressionMethod.isSupported(raw.compressionMethod) {
+                throw .unsupportedMethod(name: path, method: raw.compressionMethod)
+            }
             guard raw.size <= UInt64(limits.maximumBytes) else { throw .tooLarge(limit: limits.maximumBytes) }
             let size = Int64(raw.size)
 

@@ -21,6 +21,10 @@ public enum ConfigError: Error, Equatable {
     /// The decrypted text is not JSON although its padding was right: a
     /// damaged block in the middle (CBC garbles it and the next one only).
     case decryptedNotJSON(JSONError)
+    /// The decrypted text is not JSON and begins with bytes no config holds:
+    /// every block is noise, so the key (or IV) is wrong and the padding
+    /// came out valid by chance (about 1 in 256 wrong keys).
+    case noise
     /// A required member is missing (`xmpp_client.client_jid`).
     case missing(String)
     /// A member has the wrong JSON type.
@@ -47,6 +51,7 @@ public enum ConfigError: Error, Equatable {
         case .badPadding: return "wrong key or corrupted file (bad padding after decryption)"
         case .notJSON(let error): return "not JSON: \(error.reason)"
         case .decryptedNotJSON(let error): return "decrypts to something that is not JSON (\(error.reason)): corrupted file or wrong key"
+        case .noise: return "wrong key or corrupted file (decrypts to noise; its padding was valid by chance)"
         case .missing(let field): return "\(field): missing"
         case .wrongType(let field, let expected): return "\(field): must be \(expected)"
         case .badValue(let field, let why): return "\(field): \(why)"
@@ -54,6 +59,15 @@ public enum ConfigError: Error, Equatable {
         case .noMACAddress(let why): return "rpi_unique_id asks for the MAC address, but \(why)"
         case .file(let path, let error): return "\(path): \(error.reason)"
         }
+    }
+
+    /// Why a decrypted config is not JSON: noise from the first block on (a
+    /// wrong key), or text garbled further on (a damaged block). Only the
+    /// message depends on it; the file is refused either way.
+    static func decryptedNotJSON(_ plaintext: [UInt8], _ error: JSONError) -> ConfigError {
+        let firstBlock = plaintext.prefix(16)
+        let text = firstBlock.allSatisfy { ($0 >= 0x20 && $0 < 0x7F) || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
+        return text ? .decryptedNotJSON(error) : .noise
     }
 
     /// The `tinyagent` exit status for this error.

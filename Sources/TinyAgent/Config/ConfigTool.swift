@@ -25,7 +25,7 @@ public enum ConfigTool {
         var plaintext = try ConfigFile.decrypt(input, key: key)
         defer { zeroize(&plaintext) }
         var document: JSONValue
-        do { document = try JSONValue.parse(plaintext) } catch { throw .file(input, .decryptedNotJSON(error)) }
+        do { document = try JSONValue.parse(plaintext) } catch { throw .file(input, .decryptedNotJSON(plaintext, error)) }
         if !showSecrets { document = masked(document) }
         var writer = JSONWriter()
         writer.value(document)

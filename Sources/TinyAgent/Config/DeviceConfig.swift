@@ -49,7 +49,7 @@ public struct DeviceConfig: Equatable {
         defer { zeroize(&plaintext) }
         var config: DeviceConfig
         do { config = try parse(plaintext) } catch {
-            if case .notJSON(let why) = error { throw .file(path, .decryptedNotJSON(why)) }
+            if case .notJSON(let why) = error { throw .file(path, .decryptedNotJSON(plaintext, why)) }
             throw .file(path, error)
         }
         if config.deviceIDIsMACAddress { config.deviceID = try MACAddress.resolve(interfaces).address }
