@@ -31,7 +31,7 @@ unit:
 	$(GUARD) $(SWIFT) test
 
 integration: deps embedded
-	$(GUARD) $(PY) -m pytest -q -p no:cacheprovider tests/python tests/xmpp tests/https tests/integration
+	$(GUARD) $(PY) -m pytest -q -p no:cacheprovider tests/python tests/xmpp tests/https tests/integration tests/security
 
 # Sanitizers and leak checks (tests/sanitize/README.md): the HTTPS and integration suites
 # against a host build under ASan + UBSan (~6 min), then the Embedded binary, its helpers
