@@ -122,6 +122,11 @@ def scope(env=None):
     return sid, env
 
 
+def current_scope():
+    """The innermost scope this process runs in."""
+    return os.environ[SCOPE].split()[-1]
+
+
 def end_scope(sid):
     """Kills what is left of the scope; returns their descriptions."""
     return kill_all(lambda: in_scope(sid))

@@ -52,3 +52,53 @@ int ta_remove_tree(const char *path) {
     if (!S_ISDIR(st.st_mode)) return unlink(path);
     return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+static void copy_stat(const struct stat *st, ta_stat *out);
+
+int ta_fstat(int fd, ta_stat *out) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return -1;
+    copy_stat(&st, out);
+    return 0;
+}
+
+int ta_lstat_at(int dirfd, const char *name, ta_stat *out) {
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return -1;
+    copy_stat(&st, out);
+    return 0;
+}
+
+static void copy_stat(const struct stat *st, ta_stat *out) {
+    out->mode = st->st_mode;
+    out->uid = st->st_uid;
+    out->gid = st->st_gid;
+    out->size = (int64_t)st->st_size;
+    out->links = (uint64_t)st->st_nlink;
+}
+
+int ta_open_folder(const char *path) {
+    return open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+int ta_openat_folder(int dirfd, const char *name) {
+    return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+int ta_openat_read(int dirfd, const char *name) {
+    return openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+}
+int ta_openat_append(int dirfd, const char *name, unsigned mode, int create, int read) {
+    int flags = (read ? O_RDWR : O_WRONLY) | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (create ? O_CREAT : 0);
+    return openat(dirfd, name, flags, mode);
+}
+int ta_openat_new(int dirfd, const char *name, unsigned mode) {
+    return openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode);
+}
+int ta_mkdirat(int dirfd, const char *name, unsigned mode) { return mkdirat(dirfd, name, mode); }
+int ta_renameat(int dirfd, const char *from, const char *to) { return renameat(dirfd, from, dirfd, to); }
+int ta_unlinkat(int dirfd, const char *name) { return unlinkat(dirfd, name, 0); }
+int ta_fchown(int fd, uint32_t uid, uint32_t gid) { return fchown(fd, uid, gid); }
+int ta_fchmod(int fd, unsigned mode) { return fchmod(fd, mode); }
+int ta_fchownat_nofollow(int dirfd, const char *name, uint32_t uid, uint32_t gid) {
+    return fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
+}
+int ta_fchdir(int fd) { return fchdir(fd); }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -66,20 +67,38 @@ static int unix_address(const char *path, struct sockaddr_un *addr) {
     return 0;
 }
 
-int ta_unix_listen(const char *path, unsigned mode) {
+int ta_unix_bind_at(int dirfd, const char *name, unsigned mode, uint32_t gid, int datagram) {
+    char path[64 + 108];
     struct sockaddr_un addr;
-    if (unix_address(path, &addr) != 0) return -1;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    unlink(path);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || chmod(path, mode) != 0 ||
-        listen(fd, 8) != 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
+    if (snprintf(path, sizeof path, "/proc/self/fd/%d/%s", dirfd, name) >= (int)sizeof path) {
+        errno = ENAMETOOLONG;
         return -1;
     }
+    if (unix_address(path, &addr) != 0) return -1;
+    int fd = socket(AF_UNIX, (datagram ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    if (unlinkat(dirfd, name, 0) != 0 && errno != ENOENT) goto fail;
+    mode_t old = umask(~mode & 0777);
+    int bound = bind(fd, (struct sockaddr *)&addr, sizeof addr);
+    umask(old);
+    if (bound != 0 || fchownat(dirfd, name, (uid_t)-1, gid, AT_SYMLINK_NOFOLLOW) != 0) goto fail;
+    if (!datagram && listen(fd, 8) != 0) goto fail;
     return fd;
+fail:;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+}
+
+int ta_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid) {
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return -1;
+    *pid = cred.pid;
+    *uid = cred.uid;
+    *gid = cred.gid;
+    return 0;
 }
 
 int ta_unix_connect(const char *path) {

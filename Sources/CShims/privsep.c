@@ -1,7 +1,7 @@
 // Privilege separation: the calls that let root hand an unprivileged helper
 // exactly the descriptors it needs (SCM_RIGHTS), let the helper drop to its
-// user, and let root walk a tree the helper wrote without following anything
-// the helper could still change (openat relative to checked descriptors).
+// user and work on those descriptors, and let root walk a tree the helper
+// wrote (files.c has the openat family).
 #define _GNU_SOURCE
 #include "cshims.h"
 #include <dirent.h>
@@ -97,45 +97,10 @@ int ta_drop_privileges(uint32_t uid, uint32_t gid) {
     return 0;
 }
 
-int ta_openat_dir(int dir, const char *name) {
-    return openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+int ta_openat_new_rw(int dir, const char *name, unsigned mode) {
+    return openat(dir, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, (mode_t)mode);
 }
-int ta_openat_read(int dir, const char *name) {
-    return openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-}
-int ta_openat_create(int dir, const char *name, unsigned mode, int read_write) {
-    return openat(dir, name, (read_write ? O_RDWR : O_WRONLY) | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
-}
-int ta_mkdirat(int dir, const char *name, unsigned mode) { return mkdirat(dir, name, (mode_t)mode); }
-int ta_unlinkat(int dir, const char *name, int folder) { return unlinkat(dir, name, folder ? AT_REMOVEDIR : 0); }
-int ta_fchown(int fd, uint32_t uid, uint32_t gid) { return fchown(fd, uid, gid); }
-int ta_fchmod(int fd, unsigned mode) { return fchmod(fd, (mode_t)mode); }
-
-int ta_fstat(int fd, ta_file_status *out) {
-    struct stat st;
-    if (fstat(fd, &st) != 0) return -1;
-    out->mode = st.st_mode;
-    out->uid = st.st_uid;
-    out->gid = st.st_gid;
-    out->links = (uint64_t)st.st_nlink;
-    out->size = (int64_t)st.st_size;
-    out->device = (uint64_t)st.st_dev;
-    out->inode = (uint64_t)st.st_ino;
-    return 0;
-}
-
-int ta_fstatat(int dir, const char *name, ta_file_status *out) {
-    struct stat st;
-    if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return -1;
-    out->mode = st.st_mode;
-    out->uid = st.st_uid;
-    out->gid = st.st_gid;
-    out->links = (uint64_t)st.st_nlink;
-    out->size = (int64_t)st.st_size;
-    out->device = (uint64_t)st.st_dev;
-    out->inode = (uint64_t)st.st_ino;
-    return 0;
-}
+int ta_rmdirat(int dir, const char *name) { return unlinkat(dir, name, AT_REMOVEDIR); }
 
 int64_t ta_free_bytes_fd(int fd) {
     struct statvfs st;

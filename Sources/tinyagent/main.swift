@@ -31,7 +31,10 @@ let usage = """
           Print the agent's version.
 
     exit status: 0 ok, 64 usage error, 65 bad data, 66 input file missing or
-    unreadable, 69 agent or service unavailable, 71 system error.
+    unreadable, 69 agent or service unavailable, 71 system error, 77 permission
+    denied (status: not root or the app user's group), 78 run: the agent's
+    folders are unsafe (owned by or writable for another user; the log says
+    what, one line per problem).
     """
 
 /// Options after the command: `--flag value` pairs and bare `--switch`es.
@@ -127,7 +130,7 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
             return try Agent(root: o.values["--root"] ?? AgentPaths.defaultRoot, heartbeatPort: port).run()
         } catch {
             Console.error(error.reason)
-            return ExitStatus.unavailable
+            return error.exitStatus
         }
     case "heartbeat":
         let o = try Options(rest, takingValues: ["--name", "--version", "--pid", "--run-command", "--port"], switches: [])
@@ -156,6 +159,9 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
         } catch {
             switch error {
             case .notRunning(let path, let errno): Console.error("the agent is not running (\(path): \(errno))")
+            case .refused(let why):
+                Console.error(why)
+                return ExitStatus.noPermission
             case .badReply(let why): Console.error("unexpected reply from the agent: \(why)")
             }
             return ExitStatus.unavailable

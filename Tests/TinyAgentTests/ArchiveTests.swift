@@ -46,10 +46,10 @@ import Testing
                  progress: (Int64, Int64) -> Void = { _, _ in }) throws(ArchiveError) -> Extraction {
         try? FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
         let file: FileDescriptor
-        let folder: Directory
+        let folder: Folder
         do {
-            file = try Directory.openRegularFile(archive)
-            folder = try Directory.open(staging)
+            file = try Folder.openRegularFile(archive)
+            folder = try Folder.open(staging)
         } catch {
             throw .cannotOpen(path: archive, reason: error.description)
         }
@@ -248,13 +248,13 @@ import Testing
 
     @Test func theArchiveIsReadFromTheDescriptorNotItsPath() throws {
         let good = try zip("good")
-        let file = try Directory.openRegularFile(good)
+        let file = try Folder.openRegularFile(good)
         defer { file.close() }
         // Replaced by another archive after it was opened: the open one is unpacked.
         try FileManager.default.removeItem(atPath: good)
         try FileManager.default.copyItem(atPath: try zip("no-smartmeter"), toPath: good)
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
-        let folder = try Directory.open(staging)
+        let folder = try Folder.open(staging)
         defer { folder.close() }
         #expect(try ZipExtractor.extract(archive: file, into: folder).files == 3)
     }

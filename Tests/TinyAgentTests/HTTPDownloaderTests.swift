@@ -85,9 +85,9 @@ final class FaultServerProcess: @unchecked Sendable {
         server = try FaultServerProcess.shared.get()
         folder = NSTemporaryDirectory() + "tinyagent-download-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let directory = try Directory.open(folder)
+        let directory = try Folder.open(folder)
         defer { directory.close() }
-        target = DownloadTarget(file: try directory.create("archive.zip", mode: 0o600, readWrite: true))
+        target = DownloadTarget(file: try directory.createNewForReadingAndWriting("archive.zip", mode: 0o600))
     }
 
     deinit {

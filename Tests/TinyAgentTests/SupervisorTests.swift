@@ -20,7 +20,7 @@ import Testing
     func supervisor(_ configure: (inout AgentSettings) -> Void = { _ in }) -> Supervisor {
         var settings = AgentSettings()
         configure(&settings)
-        return Supervisor(settings: settings, logger: logger, workingFolder: folder, logsFolder: folder)
+        return Supervisor(settings: settings, logger: logger, workingFolder: folder, logs: ProcessLogs(folder: try! Folder.open(folder), group: 0))
     }
 
     /// Feeds a heartbeat as the receiver would, with a given verdict.
@@ -30,6 +30,32 @@ import Testing
         Array(text.utf8).withUnsafeBytes { raw in
             let parsed = try! HeartbeatParser.parse(raw)
             s.heartbeat(parsed, in: raw, verdict: SenderVerdict(verified: verified, uid: Processes.effectiveUID), now: now, wallClock: 0)
+        }
+    }
+
+    /// Polls `condition` every 10 ms, for up to 5 s of real time.
+    func waitUntil(_ what: String, _ condition: () -> Bool) {
+        for _ in 0..<500 {
+            if condition() { return }
+            usleep(10_000)
+        }
+        Issue.record("timed out waiting until \(what)")
+    }
+
+    /// The command line of `pid`, its arguments joined by spaces ("" when gone).
+    func commandLine(_ pid: Int32) -> String {
+        let raw = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+        return raw.split(separator: "\0").joined(separator: " ")
+    }
+
+    /// Whether a member of process group `group` runs `command`.
+    func group(_ group: Int32, runs command: String) -> Bool {
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap { Int32($0) } ?? []
+        return pids.contains { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 2 && Int32(fields[2]) == group && commandLine(pid) == command
         }
     }
 
@@ -67,12 +93,7 @@ import Testing
         let restarted = s.processes[0].pid
         #expect(restarted != hung && s.processes[0].group == restarted)
         // Just forked, the child may not have exec'd yet: its cmdline is still ours for a moment.
-        var cmdline = ""
-        for _ in 0..<100 where !cmdline.contains("61") {
-            cmdline = (try? String(contentsOfFile: "/proc/\(restarted)/cmdline", encoding: .utf8)) ?? ""
-            usleep(10_000)
-        }
-        #expect(cmdline.contains("61"))
+        waitUntil("the restarted child runs its command") { commandLine(restarted) == "sleep 61" }
 
         // Its first heartbeat is due within one deadline of its start.
         s.handleDeadlines(now: t0 + .seconds(61))
@@ -175,7 +196,8 @@ import Testing
         s.start([ProcessSpec(name: "p", runCommand: "(trap '' TERM; exec sleep 62) & exec sleep 61", uid: me.uid, gid: me.gid)],
                 now: t0)
         let group = try #require(s.processes[0].group)
-        usleep(300_000)  // the subshell has set its trap
+        // The subshell has set its trap once it has exec'd the sleep after it.
+        waitUntil("the subshell ignores SIGTERM") { self.group(group, runs: "sleep 62") }
         s.stopAll(now: t0 + .seconds(1))
         try reapExit(of: group, s, at: t0 + .seconds(1) + .milliseconds(10))
         #expect(Processes.groupExists(group))

@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 import runguard  # noqa: E402
 BINARY = os.environ.get("TINYAGENT_BIN", os.path.join(REPO, ".build-embedded", "release", "tinyagent"))
@@ -53,6 +54,18 @@ def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
     raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
 
 
+def kernel_drops(port):
+    """Datagrams the kernel dropped (a full receive queue) at the socket bound to
+    127.0.0.1:PORT: the drops column of /proc/net/udp."""
+    key = "0100007F:%04X" % port
+    with open("/proc/net/udp") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 12 and fields[1] == key:
+                return int(fields[-1])
+    return None
+
+
 def pid_alive(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -72,28 +85,25 @@ def uid_of(pid):
 class NotifySocket:
     """The systemd side of sd_notify: a datagram socket the agent writes to,
     read all the time as systemd does (sd_notify blocks when the socket's
-    queue is full)."""
+    queue is full), by a process of its own (notify_reader.py) that stamps
+    each message with CLOCK_MONOTONIC as it arrives; comparable with the
+    test's time.monotonic()."""
 
     def __init__(self, path):
         self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(path)
-        self.sock.settimeout(0.05)
+        self.reader = subprocess.Popen([PYTHON, os.path.join(HERE, "notify_reader.py"), path],
+                                       stdout=subprocess.PIPE, text=True)
+        assert self.reader.stdout.readline() == "ready\n", "the notify reader did not start"
         self.messages = []  # (monotonic time, text)
         self.lock = threading.Lock()
-        self.stopped = threading.Event()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
+        self.collector = threading.Thread(target=self._collect, daemon=True)
+        self.collector.start()
 
-    def _read(self):
-        while not self.stopped.is_set():
-            try:
-                data = self.sock.recv(4096)
-            except (socket.timeout, BlockingIOError):
-                continue
-            now = time.monotonic()
+    def _collect(self):
+        for line in self.reader.stdout:
+            stamp, text = line.rstrip("\n").split(" ", 1)
             with self.lock:
-                self.messages.extend((now, line) for line in data.decode().split("\n") if line)
+                self.messages.append((float(stamp), text))
 
     def collect(self):
         with self.lock:
@@ -103,9 +113,10 @@ class NotifySocket:
         return [m for _, m in self.collect()]
 
     def close(self):
-        self.stopped.set()
-        self.reader.join()
-        self.sock.close()
+        self.reader.kill()
+        self.reader.wait()
+        self.collector.join()
+        self.reader.stdout.close()
 
 
 class AgentRun:
@@ -124,11 +135,13 @@ class AgentRun:
         shutil.copy(os.path.join(REPO, "helpers", "python", "tinyagent_heartbeat.py"), os.path.join(root, "bin"))
         for sample in ("meter_reader.py", "meter_script.sh"):
             shutil.copy(os.path.join(REPO, "samples", "SmartMeter", sample), os.path.join(root, "SmartMeter"))
-        for dirpath, dirnames, filenames in os.walk(root):
-            for d in dirnames:
-                os.chmod(os.path.join(dirpath, d), 0o755)
-            for f in filenames:
-                os.chmod(os.path.join(dirpath, f), 0o755)
+        # What the test copied must be reachable by the other users of the tests; the
+        # agent's own state (wdog/, root's 0600 files) is left as the agent made it.
+        for folder in ("SmartMeter", "bin"):
+            for dirpath, dirnames, filenames in os.walk(os.path.join(root, folder)):
+                os.chmod(dirpath, 0o755)
+                for f in filenames:
+                    os.chmod(os.path.join(dirpath, f), 0o755)
         if settings is not None:
             with open(os.path.join(root, "cfg", "agent.json"), "w") as f:
                 f.write(settings if isinstance(settings, str) else json.dumps(settings))
@@ -209,31 +222,25 @@ def helper_user():
 
 
 @pytest.fixture
-def scoped(monkeypatch):
-    """Every process the test starts, and everything those start (the
-    agents' supervised processes and helpers, in sessions of their own, as
-    other users), carries a scope of the test's own in its environment
-    (tests/runguard.py); when the test ends, whatever is left of it is
-    killed."""
+def root(monkeypatch):
+    """A temporary root folder. Every process the test starts, and everything
+    those start (the agents' supervised processes and helpers, in sessions of
+    their own, as other users), carries a scope of the test's own in its
+    environment (tests/runguard.py); when the test ends, whatever is left of
+    it is killed, then the folder removed."""
     sid, env = runguard.scope()
     monkeypatch.setenv(runguard.SCOPE, env[runguard.SCOPE])
-    yield sid
-    runguard.end_scope(sid)
-
-
-@pytest.fixture
-def root(scoped):
     path = tempfile.mkdtemp(prefix="tinyagent-it-")
     os.chmod(path, 0o755)
     yield path
-    runguard.end_scope(scoped)  # before the folder goes: nothing left writing into it
+    runguard.end_scope(sid)
     shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
 def agents(root):
-    """Makes agents on `root`; stops them (SIGKILL) when the test ends (the
-    `scoped` fixture then ends the processes they started)."""
+    """Makes agents on `root`; stops them (SIGKILL) when the test ends (`root`
+    then ends the processes they started)."""
     made = []
 
     def make(settings=None, **kwargs):

@@ -83,7 +83,7 @@ def test_a_port_in_use_is_a_clear_error(agents):
     agent = agents(FAST).start()
     missing = run("run", "--root", agent.root + "/other", "--heartbeat-port", str(agent.port))
     assert missing.returncode == 69
-    assert missing.stderr == "tinyagent: cannot create %s/other/wdog: No such file or directory\n" % agent.root
+    assert missing.stderr == "tinyagent: root folder %s/other: No such file or directory\n" % agent.root
     os.makedirs(agent.root + "/other")
     r = run("run", "--root", agent.root + "/other", "--heartbeat-port", str(agent.port))
     assert r.returncode == 69

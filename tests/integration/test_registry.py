@@ -37,7 +37,8 @@ def test_live_processes_are_readopted_and_dead_ones_restarted_after_an_agent_res
 
 def test_a_damaged_registry_is_set_aside_and_the_agent_runs(agents, root):
     os.makedirs(os.path.join(root, "wdog"), exist_ok=True)
-    with open(os.path.join(root, "wdog", "registry.json"), "w") as f:
+    # Root's 0600 file, as the agent writes it (any other is not trusted: tests/security).
+    with open(os.open(os.path.join(root, "wdog", "registry.json"), os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
         f.write('{"format": 1, "processes": [')
     agent = agents(FAST).start()
     assert agent.status()["processes"] == []

@@ -28,7 +28,7 @@ def cmdline(pid):
         return f.read()
 
 
-def test_a_process_the_agent_restarted_as_another_user_in_its_own_session_is_ended_with_the_test(agents, scoped):
+def test_a_process_the_agent_restarted_as_another_user_in_its_own_session_is_ended_with_the_test(agents):
     agent = agents(FAST).start()
     hung = agent.start_sample("as_nobody", "--hang-after", "1", user="nobody")
     wait_for(lambda: agent.process("as_nobody"), what="the sample to be known")
@@ -37,9 +37,9 @@ def test_a_process_the_agent_restarted_as_another_user_in_its_own_session_is_end
     assert uid_of(restarted) == 65534 and os.getsid(restarted) not in (os.getsid(0), agent.proc.pid)
     agent.stop(signal.SIGKILL)
     assert pid_alive(restarted), "the agent leaves its processes running when it dies"
-    assert restarted in runguard.in_scope(scoped)
+    assert restarted in runguard.in_scope(runguard.current_scope())
 
-    ended = runguard.end_scope(scoped)
+    ended = runguard.end_scope(runguard.current_scope())
 
     assert any(line.startswith("pid %d uid 65534 " % restarted) for line in ended), ended
     assert not pid_alive(restarted)

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import time
 
-from conftest import FAST, PYTHON, pid_alive, wait_for
+from conftest import FAST, PYTHON, kernel_drops, pid_alive, wait_for
 
 
 def heartbeat(name, pid, run_command, major=1):
@@ -48,7 +48,11 @@ def test_a_heartbeat_from_another_user_claiming_a_root_process_is_not_trusted(ag
     victim = subprocess.Popen(["sleep", "60"], start_new_session=True)
     agent.samples.append(victim)
     send_as("nobody", agent.port, heartbeat("spoof2", victim.pid, "touch " + marker))
-    time.sleep(3.0)
+    # Proof that the agent read and judged them (not lost on the way).
+    wait_for(lambda: "heartbeat for spoof2 claiming pid %d ignored: sender not verified" % victim.pid in agent.log(),
+             what="the agent to refuse the claim")
+    assert agent.status()["heartbeats"]["accepted"] == 5, "all five read and parsed"
+    time.sleep(2 * FAST["heartbeat_timeout_ms"] / 1000)  # and nothing comes of it later
     assert not os.path.exists(marker)
     assert pid_alive(victim.pid)
     assert agent.process("spoof2") is None
@@ -97,9 +101,12 @@ def test_a_flood_of_garbage_is_dropped_and_counted(agents):
         for i in range(700):
             s.sendto(payloads[i % len(payloads)], ("127.0.0.1", agent.port))
             if i % 50 == 49:
-                time.sleep(0.01)  # within the socket's buffer: every datagram reaches the agent
-    status = wait_for(lambda: (lambda s: s if s["heartbeats"]["dropped"] == 700 else None)(agent.status()),
-                      timeout=5, what="700 drops")
+                time.sleep(0.01)  # mostly within the socket's buffer
+    # Each of the 700 was either read and dropped by the agent or, on a loaded
+    # machine, dropped by the kernel before the agent could read it.
+    status = wait_for(lambda: (lambda s: s if s["heartbeats"]["dropped"] + kernel_drops(agent.port) == 700 else None)(
+        agent.status()), timeout=5, what="700 drops, the agent's and the kernel's")
+    assert status["heartbeats"]["dropped"] >= 350, "the agent read and refused most of them"
     assert status["heartbeats"]["accepted"] == 0
     assert status["processes"] == []
     log = agent.log()

@@ -216,7 +216,8 @@ def test_an_answer_owed_across_an_agent_restart_is_delivered_when_the_link_is_ba
     # answer and before the link took it.
     owed = {"command_no": 41, "from": DEVICE_ID, "success": True, "remarks": ""}
     os.makedirs(os.path.join(root, "wdog"), exist_ok=True)
-    with open(os.path.join(root, "wdog", "commands.json"), "w") as f:
+    # Root's 0600 file, as the agent writes it (any other is not trusted: tests/security).
+    with open(os.open(os.path.join(root, "wdog", "commands.json"), os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
         json.dump({"format": 1, "answers": [{"command_no": 41, "answer": json.dumps(owed), "delivered": False}]}, f)
     agent = agents(FAST)
     configure(agent, server.port, pki)

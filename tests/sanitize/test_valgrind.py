@@ -130,6 +130,21 @@ def read_logs(logs):
     return found
 
 
+def stop_letting_the_link_report(agent, link, logs):
+    """SIGTERM for the agent, its link process ended first so that memcheck
+    writes the link's summary: the agent would otherwise take it down with
+    SIGKILL (PR_SET_PDEATHSIG), which leaves no summary. The agent is
+    stopped meanwhile so that it cannot start another link: when it goes
+    on, SIGTERM (15) and the link's SIGCHLD (17) wait in its signalfd, which
+    hands out the lower number first, and the loop ends before any restart."""
+    os.kill(agent.proc.pid, signal.SIGSTOP)
+    os.kill(link, signal.SIGTERM)
+    wait_for(lambda: read_logs(logs)[link][1] is not None, timeout=30, what="the last link's summary")
+    os.kill(agent.proc.pid, signal.SIGTERM)
+    os.kill(agent.proc.pid, signal.SIGCONT)
+    return agent.stop(signal.SIGTERM)
+
+
 def run_cli_under_memcheck(logs, *args):
     r = subprocess.run(memcheck_command(logs) + [conftest.BINARY] + list(args), capture_output=True, text=True,
                        timeout=120)
@@ -198,13 +213,18 @@ def test_the_agent_and_its_helpers_under_memcheck(memcheck, agents, server, pki,
         assert answer == {"command_no": 12, "from": "meter-0001", "success": True, "remarks": ""}, answer
         device.wait_versions(NEW)
 
-    status = agent.stop(signal.SIGTERM)
+    last_link = link_pid(agent)
+    assert last_link, "no xmpp-link child of the agent"
+    status = stop_letting_the_link_report(agent, last_link, logs)
     elapsed = time.monotonic() - started
     found = read_logs(logs)
     report = "\n".join("pid %d: %s: errors %s, definitely lost %s" % (pid, cmd, e, lost)
                        for pid, (cmd, e, lost, _) in sorted(found.items()))
     print("memcheck workload: %.0f s\n%s" % (elapsed, report))
 
+    # A log without a summary is a process memcheck could not finish checking.
+    unfinished = [pid for pid, (_, e, _, _) in found.items() if e is None]
+    assert not unfinished, "no ERROR SUMMARY from pid(s) %s:\n%s" % (unfinished, report)
     bad = [(pid, text) for pid, (_, e, lost, text) in found.items() if (e or 0) > 0 or (lost or 0) > 0]
     assert not bad, "memcheck found errors or definite leaks:\n" + "\n\n".join(text for _, text in bad)
     assert status == 0, "the agent exited %s under valgrind\n%s" % (status, found.get(agent.proc.pid, ("",) * 4)[3])
@@ -214,6 +234,6 @@ def test_the_agent_and_its_helpers_under_memcheck(memcheck, agents, server, pki,
         return [pid for pid, (cmd, e, _, _) in found.items() if kind in cmd and e is not None]
 
     assert agent.proc.pid in finished(" run "), report
-    assert first_link in finished("xmpp-link"), report
+    assert first_link in finished("xmpp-link") and last_link in finished("xmpp-link"), report
     assert len(finished("update-worker")) >= 3, report
     assert len(finished(" status ")) == 1 and len(finished(" heartbeat --name")) == 1, report

@@ -50,7 +50,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
-from conftest import PYTHON, AgentRun, NotifySocket, pid_alive, wait_for  # noqa: E402
+from conftest import PYTHON, AgentRun, NotifySocket, kernel_drops, pid_alive, wait_for  # noqa: E402
 from test_xmpp import DEVICE_ID, configure, panel_for  # noqa: E402
 sys.path.append(os.path.join(REPO, "tests", "https"))  # after tests/integration: its conftest.py is the one used
 from faultserver import FaultServer  # noqa: E402
@@ -93,17 +93,6 @@ def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def kernel_drops(port):
-    """The drops column of the socket bound to 127.0.0.1:PORT (/proc/net/udp)."""
-    key = "0100007F:%04X" % port
-    with open("/proc/net/udp") as f:
-        for line in f:
-            fields = line.split()
-            if len(fields) > 12 and fields[1] == key:
-                return int(fields[-1])
-    return None
 
 
 class Soak:

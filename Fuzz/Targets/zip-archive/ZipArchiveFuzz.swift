@@ -23,12 +23,12 @@ let limits = ExtractionLimits(maximumEntries: 64, maximumBytes: 1 << 20, maximum
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let input = bytes(data, size)
     let file: FileDescriptor
-    let folder: Directory
+    let folder: Folder
     do {
         try Files.writeAtomically(archive, bytes: input)
         try Files.makeFolder(staging, mode: 0o700)
-        file = try Directory.openRegularFile(archive)
-        folder = try Directory.open(staging)
+        file = try Folder.openRegularFile(archive)
+        folder = try Folder.open(staging)
     } catch { fatalError("cannot set up \(archive): \(error)") }
     defer {
         file.close()

@@ -44,7 +44,16 @@ ssize_t ta_udp_recv(int fd, void *buf, size_t cap, uint16_t *source_port);
 ssize_t ta_udp_send_loopback(int fd, const void *buf, size_t len, uint16_t port);
 
 // Unix stream sockets (the local control socket).
-int ta_unix_listen(const char *path, unsigned mode);
+// Binds `name` in the folder `dirfd` (through /proc/self/fd, so a rename of
+// the folder's path changes nothing) with the file's mode set by the umask
+// at bind time, never by a chmod of the path, then gives it group `gid`
+// (fchownat without following links). A stale entry of that name is removed
+// first (unlinkat: a link is removed, not followed). A stream socket also
+// listens; `datagram` makes a SOCK_DGRAM one. Non-blocking, close-on-exec.
+int ta_unix_bind_at(int dirfd, const char *name, unsigned mode, uint32_t gid, int datagram);
+// The connected peer's pid, uid and gid (SO_PEERCRED), as the kernel saw
+// them at connect(2).
+int ta_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid);
 int ta_unix_connect(const char *path);
 int ta_accept(int fd);
 
@@ -67,6 +76,32 @@ int64_t ta_file_size(const char *path);  // -1 when missing
 int ta_ftruncate(int fd, int64_t size);
 int ta_set_nonblocking(int fd);
 const char *ta_strerror(int code);
+
+// Files relative to a folder descriptor, for folders another user may write
+// (SPEC §3): no symbolic link is followed in the last component, no open
+// blocks (O_NONBLOCK: a FIFO opens at once, then fstat refuses it).
+typedef struct { uint32_t mode; uint32_t uid; uint32_t gid; int64_t size; uint64_t links; } ta_stat;
+int ta_fstat(int fd, ta_stat *out);
+// lstat of `name` in `dirfd` (TA_AT_FDCWD: the working folder): what is
+// there, never followed.
+int ta_lstat_at(int dirfd, const char *name, ta_stat *out);
+enum { TA_AT_FDCWD = -100 };
+enum { TA_S_IFMT = 0170000, TA_S_IFREG = 0100000, TA_S_IFDIR = 0040000, TA_S_IFLNK = 0120000,
+       TA_S_IFIFO = 0010000, TA_S_IFSOCK = 0140000, TA_S_IFCHR = 0020000, TA_S_IFBLK = 0060000 };
+int ta_open_folder(const char *path);                 // O_DIRECTORY|O_NOFOLLOW
+int ta_openat_folder(int dirfd, const char *name);    // O_DIRECTORY|O_NOFOLLOW
+int ta_openat_read(int dirfd, const char *name);      // O_RDONLY|O_NOFOLLOW|O_NONBLOCK
+// O_APPEND|O_NOFOLLOW|O_NONBLOCK, O_RDWR when `read` else O_WRONLY, plus
+// O_CREAT when `create`.
+int ta_openat_append(int dirfd, const char *name, unsigned mode, int create, int read);
+int ta_openat_new(int dirfd, const char *name, unsigned mode);  // O_CREAT|O_EXCL|O_NOFOLLOW
+int ta_mkdirat(int dirfd, const char *name, unsigned mode);
+int ta_renameat(int dirfd, const char *from, const char *to);
+int ta_unlinkat(int dirfd, const char *name);
+int ta_fchown(int fd, uint32_t uid, uint32_t gid);
+int ta_fchmod(int fd, unsigned mode);
+int ta_fchownat_nofollow(int dirfd, const char *name, uint32_t uid, uint32_t gid);
+int ta_fchdir(int fd);
 
 // Processes.
 pid_t ta_getpid(void);
@@ -151,25 +186,10 @@ ssize_t ta_packet_recv_fds(int sock, void *buf, size_t cap, int *fds, int max, i
 // setgroups([]), setresgid, setresuid to a non-root user, PR_SET_NO_NEW_PRIVS,
 // the capability bounding set emptied (best effort); 0 or -1.
 int ta_drop_privileges(uint32_t uid, uint32_t gid);
-// Relative to a directory descriptor, never through a symbolic link, with
-// O_NONBLOCK (a FIFO cannot block) and close-on-exec.
-int ta_openat_dir(int dir, const char *name);
-int ta_openat_read(int dir, const char *name);
-// O_CREAT|O_EXCL: a new file only.
-int ta_openat_create(int dir, const char *name, unsigned mode, int read_write);
-int ta_mkdirat(int dir, const char *name, unsigned mode);
-int ta_unlinkat(int dir, const char *name, int folder);
-int ta_fchown(int fd, uint32_t uid, uint32_t gid);
-int ta_fchmod(int fd, unsigned mode);
-typedef struct {
-    uint32_t mode, uid, gid;
-    uint64_t links;
-    int64_t size;
-    uint64_t device, inode;
-} ta_file_status;
-int ta_fstat(int fd, ta_file_status *out);
-// fstatat with AT_SYMLINK_NOFOLLOW.
-int ta_fstatat(int dir, const char *name, ta_file_status *out);
+// ta_openat_new, read-write: a new file to fill and read back.
+int ta_openat_new_rw(int dir, const char *name, unsigned mode);
+// unlinkat with AT_REMOVEDIR: an empty folder.
+int ta_rmdirat(int dir, const char *name);
 int64_t ta_free_bytes_fd(int fd);
 ssize_t ta_pread(int fd, void *buf, size_t len, int64_t offset);
 // lseek to the end; the new offset or -1.

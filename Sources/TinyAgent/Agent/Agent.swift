@@ -2,18 +2,28 @@ import CShims
 
 /// Why the agent could not start.
 public enum AgentError: Error {
-    case folder(String, Errno)
+    case root(String, FileError)
+    /// The folders are unsafe to run on (`FolderCheck`): one line each.
+    case unsafeFolders([String])
     case heartbeatPort(UInt16, Errno)
     case controlSocket(String, Errno)
     case system(String, Errno)
 
     public var reason: String {
         switch self {
-        case .folder(let path, let e): return "cannot create \(path): \(e)"
+        case .root(let path, let e): return "root folder \(path)\(e == .symbolicLink ? " " : ": ")\(e)"
+        case .unsafeFolders(let lines): return lines.joined(separator: "\ntinyagent: ")
         case .heartbeatPort(let port, let e): return "cannot listen for heartbeats on 127.0.0.1:\(port): \(e)"
         case .controlSocket(let path, let e): return "cannot open the control socket \(path): \(e)"
         case .system(let what, let e): return "\(what): \(e)"
         }
+    }
+
+    /// 78 (EX_CONFIG) for unsafe folders: systemd's restarts cannot fix
+    /// that, an operator must; 69 for the rest.
+    public var exitStatus: Int32 {
+        if case .unsafeFolders = self { return ExitStatus.unsafeFolders }
+        return ExitStatus.unavailable
     }
 }
 
@@ -21,6 +31,14 @@ public enum AgentError: Error {
 /// restarting processes, pinging systemd's watchdog and answering status.
 public final class Agent {
     public let paths: AgentPaths
+    /// The root folder, `wdog/` and `logs/`, open for the agent's lifetime:
+    /// everything in them is reached through these descriptors or through
+    /// paths relative to the root (the agent's working folder).
+    let top: Folder
+    let wdog: Folder?
+    let logs: Folder?
+    /// Who the SmartMeter code runs as; nil when there is none (`AppUser`).
+    let appUser: Identity?
     let logger: Logger
     let settings: AgentSettings
     let loop: EventLoop
@@ -48,29 +66,36 @@ public final class Agent {
     private var reportedUpdate = -1
     static let housekeepingInterval = Duration.seconds(60)
 
+    /// Opens `root` (not following a link) and works inside it from then on
+    /// (`fchdir`: a rename of its path changes nothing), checks the folders,
+    /// reads the settings, prepares `wdog/` and `logs/`, opens the sockets.
     public init(root: String, heartbeatPort: UInt16?) throws(AgentError) {
-        paths = AgentPaths(root: root)
-        for (folder, mode) in [(paths.wdog, UInt32(0o700)), (paths.logs, UInt32(0o755))] {
-            do { try Files.makeFolder(folder, mode: mode) } catch { throw .folder(folder, error) }
-        }
-        var settings = AgentSettings()
-        var warnings: [String] = []
-        var settingsProblem: String?
-        if Files.size(paths.settingsFile) != nil {
-            do {
-                let bytes = try Files.read(paths.settingsFile)
-                do { (settings, warnings) = try AgentSettings.parse(bytes) } catch {
-                    settingsProblem = "\(paths.settingsFile): \(error.reason); using defaults"
-                }
-            } catch {
-                settingsProblem = "\(paths.settingsFile): \(error); using defaults"
-            }
-        }
+        do { top = try Folder.open(root) } catch { throw .root(root, error) }
+        do { try top.makeCurrent() } catch { throw .root(root, .system(error)) }
+        paths = AgentPaths(root: ".")
+        let agentUID = Processes.effectiveUID
+        var problems = FolderCheck.check(top, agentUID: agentUID)
+        var (settings, notes) = Agent.readSettings(paths.settingsFile)
         if let heartbeatPort { settings.heartbeatPort = heartbeatPort }
         self.settings = settings
-        logger = Logger(file: RotatingLog(path: paths.agentLog, maximumBytes: settings.logMaximumBytes, keep: settings.logKeep))
-        if let settingsProblem { logger.error(settingsProblem) }
-        for warning in warnings { logger.warning(warning) }
+        let smartMeterOwner = (try? top.folder("SmartMeter")).flatMap { folder in
+            defer { folder.close() }
+            return try? folder.status().uid
+        }
+        let app = AppUser.resolve(runAs: settings.runAs, smartMeterOwner: smartMeterOwner)
+        appUser = app.identity
+        let group = app.identity?.gid ?? 0
+        wdog = FolderCheck.prepare("wdog", in: top, mode: 0o710, group: group, agentUID: agentUID, &problems)
+        logs = FolderCheck.prepare("logs", in: top, mode: 0o750, group: group, agentUID: agentUID, &problems)
+        logger = Logger(file: logs.map { RotatingLog(folder: $0, name: "tinyagent.log", maximumBytes: settings.logMaximumBytes,
+                                                     keep: settings.logKeep, group: group) })
+        for problem in problems { problem.fatal ? logger.error(problem.message) : logger.warning(problem.message) }
+        for note in notes.errors { logger.error(note) }
+        for note in notes.warnings { logger.warning(note) }
+        if let problem = app.problem { logger.warning(problem) }
+        guard let wdog, !problems.contains(where: { $0.fatal }) else {
+            throw .unsafeFolders(problems.filter { $0.fatal }.map { $0.message })
+        }
 
         do {
             signals = try SignalQueue.open()
@@ -80,12 +105,25 @@ public final class Agent {
             receiver = HeartbeatReceiver(socket: try UDPSocket.bindLoopback(port: settings.heartbeatPort),
                                          verifier: SenderVerifier(), logger: logger)
         } catch { throw .heartbeatPort(settings.heartbeatPort, error) }
-        do { controlSocket = try ControlSocket(path: paths.controlSocket) } catch {
-            throw .controlSocket(paths.controlSocket, error)
-        }
+        do {
+            controlSocket = try ControlSocket(in: wdog, gate: ControlGate(appUser: appUser))
+        } catch { throw .controlSocket(paths.controlSocket, error) }
         supervisor = Supervisor(settings: settings, logger: logger, workingFolder: paths.smartMeter,
-                                logsFolder: paths.logs)
+                                logs: logs.map { ProcessLogs(folder: $0, group: group) })
         nextHousekeeping = startedAt + Agent.housekeepingInterval
+    }
+
+    /// `cfg/agent.json`, or the defaults; what was wrong with it, as log lines.
+    private static func readSettings(_ path: String) -> (AgentSettings, (errors: [String], warnings: [String])) {
+        guard Files.size(path) != nil else { return (AgentSettings(), ([], [])) }
+        let bytes: [UInt8]
+        do { bytes = try Files.read(path) } catch { return (AgentSettings(), (["\(path): \(error); using defaults"], [])) }
+        do {
+            let (settings, warnings) = try AgentSettings.parse(bytes)
+            return (settings, ([], warnings))
+        } catch {
+            return (AgentSettings(), (["\(path): \(error.reason); using defaults"], []))
+        }
     }
 
     /// Runs until SIGTERM or SIGINT; returns the exit status.
@@ -126,7 +164,7 @@ public final class Agent {
         supervisor.manifestAllowlist = UpdateManager.manifest(in: paths.smartMeter, logger: logger)?.processes.map { $0.runCommand } ?? []
         update.resume(answered: { self.control?.processor.journal.answer(for: $0) != nil }, now: Clock.now())
         startLink()
-        logger.notice("tinyagent \(agentVersion) serving heartbeats on 127.0.0.1:\(receiver.socket.localPort), root \(paths.root)")
+        logger.notice("tinyagent \(agentVersion) serving heartbeats on 127.0.0.1:\(receiver.socket.localPort), root \(top.path)")
         notifier.ready()
         if let interval = notifier.watchdogInterval {
             notifier.watchdog()
@@ -208,7 +246,8 @@ public final class Agent {
         if supervisor.registryChanged {
             supervisor.registryChanged = false
             do {
-                try Files.writeAtomically(paths.registryFile, Registry.encode(supervisor.processes, bootID: bootID), mode: 0o600)
+                guard let wdog else { return }
+                try wdog.writeAtomically("registry.json", bytes: Array(Registry.encode(supervisor.processes, bootID: bootID).utf8), mode: 0o600)
             } catch {
                 logger.error("cannot write \(paths.registryFile): \(error)")
             }
@@ -268,23 +307,24 @@ public final class Agent {
     }
 
     private func housekeeping() {
+        guard let logs else { return }
         for p in supervisor.processes {
-            RotatingLog.copyTruncate("\(paths.logs)/\(p.name).log", maximumBytes: settings.processLogMaximumBytes)
+            RotatingLog.capRunning("\(p.name).log", in: logs, maximumBytes: settings.processLogMaximumBytes, group: appUser?.gid ?? 0)
         }
     }
 
     private func restoreRegistry() {
-        guard Files.size(paths.registryFile) != nil else { return }
         do {
-            let saved = try Registry.decode(try readRegistry())
+            guard let bytes = try readRegistry() else { return }
+            let saved = try Registry.decode(bytes)
             supervisor.restore(saved.processes, sameBoot: !bootID.isEmpty && saved.bootID == bootID, now: Clock.now())
         } catch {
             logger.error("\(paths.registryFile): \(error.reason); starting with no known processes (kept as registry.json.bad)")
-            try? Files.rename(paths.registryFile, to: paths.registryFile + ".bad")
+            try? wdog?.rename("registry.json", to: "registry.json.bad")
         }
     }
 
-    private func readRegistry() throws(RegistryError) -> [UInt8] {
-        do { return try Files.read(paths.registryFile) } catch { throw .unreadable(error) }
+    private func readRegistry() throws(RegistryError) -> [UInt8]? {
+        do { return try wdog?.readTrusted("registry.json") ?? nil } catch { throw .unreadable(error) }
     }
 }

@@ -29,7 +29,7 @@ public enum ZipExtractor {
     /// and the error thrown. `progress` is called after each chunk with the
     /// bytes written so far and the declared total.
     static func extract(
-        archive: FileDescriptor, into staging: Directory, limits: ExtractionLimits = ExtractionLimits(),
+        archive: FileDescriptor, into staging: Folder, limits: ExtractionLimits = ExtractionLimits(),
         progress: (_ bytesWritten: Int64, _ total: Int64) -> Void = { _, _ in }
     ) throws(ArchiveError) -> Extraction {
         let zip = try ZipArchive.open(archive)
@@ -125,7 +125,7 @@ public enum ZipExtractor {
 
     /// Declared bytes, each file and folder rounded up to a block, plus the
     /// reserve, must fit in the free space of the staging folder's file system.
-    private static func checkSpace(_ plan: Plan, staging: Directory, limits: ExtractionLimits) throws(ArchiveError) {
+    private static func checkSpace(_ plan: Plan, staging: Folder, limits: ExtractionLimits) throws(ArchiveError) {
         guard let have = staging.fd.freeBytes else { throw .freeSpaceUnknown(path: "the staging folder") }
         var need = limits.reserveBytes + blockSize * Int64(plan.folders.count)
         for entry in plan.entries where !entry.isFolder {
@@ -245,10 +245,10 @@ private struct Plan {
 /// failure can remove exactly that. Every name is relative to the folder's
 /// descriptor, and made only by this process (so its parents are its own).
 private struct Staging {
-    let root: Directory
+    let root: Folder
     private var created: [(path: String, isFolder: Bool)] = []
 
-    init(root: Directory) { self.root = root }
+    init(root: Folder) { self.root = root }
 
     func failure(_ path: String, _ error: Errno) -> ArchiveError {
         .write(path: path, reason: error.description)
@@ -256,13 +256,15 @@ private struct Staging {
 
     /// `mkdirat` 0700 until finished.
     mutating func makeFolder(_ path: String) throws(ArchiveError) {
-        do { try root.makeFolder(path, mode: 0o700) } catch { throw failure(path, error) }
+        do throws(Errno) {
+            guard try root.makeFolder(path, mode: 0o700) else { throw Errno.exists }
+        } catch { throw failure(path, error) }
         created.append((path, true))
     }
 
     mutating func makeFile(_ path: String) throws(ArchiveError) -> FileDescriptor {
         let file: FileDescriptor
-        do { file = try root.create(path, mode: 0o600) } catch { throw failure(path, error) }
+        do { file = try root.createNew(path, mode: 0o600) } catch { throw failure(path, error.errno) }
         created.append((path, false))
         return file
     }
@@ -270,7 +272,7 @@ private struct Staging {
     /// Exact mode (no umask), then fsync.
     func finishFile(_ file: FileDescriptor, _ path: String, mode: UInt32) throws(ArchiveError) {
         do {
-            try file.changeMode(mode)
+            try file.setPermissions(mode)
             try file.sync()
         } catch {
             throw failure(path, error)
@@ -278,10 +280,11 @@ private struct Staging {
     }
 
     func finishFolder(_ path: String, mode: UInt32) throws(ArchiveError) {
+        let folder: Folder
+        do { folder = try root.folder(path) } catch { throw failure(path, error.errno) }
+        defer { folder.close() }
         do {
-            let folder = try root.folder(path)
-            defer { folder.close() }
-            try folder.fd.changeMode(mode)
+            try folder.fd.setPermissions(mode)
             try folder.fd.sync()
         } catch {
             throw failure(path, error)
@@ -295,7 +298,9 @@ private struct Staging {
 
     /// Removes what was created, newest first (files before their folders).
     mutating func removeAll() {
-        for item in created.reversed() { try? root.remove(item.path, isFolder: item.isFolder) }
+        for item in created.reversed() {
+            if item.isFolder { try? root.removeFolder(item.path) } else { root.remove(item.path) }
+        }
         created.removeAll()
     }
 }

@@ -11,4 +11,9 @@ public enum ExitStatus {
     public static let unavailable: Int32 = 69
     /// An operating-system error.
     public static let systemError: Int32 = 71
+    /// Not allowed: `status` by a user outside root and the app group.
+    public static let noPermission: Int32 = 77
+    /// `run`: the agent's folders are unsafe (owned by or writable for a
+    /// non-root user, links where folders belong); the log says what.
+    public static let unsafeFolders: Int32 = 78
 }

@@ -92,9 +92,11 @@ final class CommandJournal {
 
     /// Reads the journal; a missing file is an empty journal.
     func load() throws(RegistryError) {
-        guard Files.size(path) != nil else { return }
         let bytes: [UInt8]
-        do { bytes = try Files.read(path) } catch { throw .unreadable(error) }
+        do {
+            guard let trusted = try Files.readTrusted(path) else { return }
+            bytes = trusted
+        } catch { throw .unreadable(error) }
         let document: JSONValue
         do { document = try JSONValue.parse(bytes) } catch { throw .malformed(error.reason) }
         guard document["format"]?.integerValue == CommandJournal.format, let items = document["answers"]?.arrayValue else {

@@ -19,13 +19,12 @@ enum ConfigFile {
     }
 
     /// Encrypts `plaintext` into `path`, mode 0600 (the file holds the
-    /// password, and the default key is no secret), written atomically.
+    /// password, and the default key is no secret), written atomically:
+    /// `path.new` created with O_EXCL in the output folder opened without
+    /// following a link, renamed inside that folder. Root may be writing
+    /// into a user's folder: nothing that user plants there is followed.
     static func write(_ plaintext: [UInt8], to path: String, key: ConfigKey) throws(ConfigError) {
-        // A stale `path.new` would keep its old mode: open(2) applies the
-        // mode only when it creates the file.
-        Files.remove(path + ".new")
         do { try Files.writeAtomically(path, bytes: ConfigCipher.encrypt(plaintext, key: key), mode: 0o600) } catch {
-            Files.remove(path + ".new")
             throw .file(path, .cannotWrite(error))
         }
     }

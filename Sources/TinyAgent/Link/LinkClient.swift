@@ -38,7 +38,7 @@ final class LinkClient {
         let (channel, pid) = try PacketChannel.startHelper("xmpp-link", as: user)
         self.pid = pid
         self.channel = channel
-        let ca = try? Directory.openRegularFile(settings.caFile)
+        let ca = try? Folder.openRegularFile(settings.caFile)
         channel.send(settings.packet(), descriptors: ca.map { [$0] } ?? [])
         ca?.close()
         if !presence.isEmpty { sendPresence() }

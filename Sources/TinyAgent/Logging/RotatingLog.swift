@@ -1,56 +1,96 @@
-/// A log file capped at `maximumBytes`: when full it becomes `name.1`,
-/// `name.1` becomes `name.2`, … and the oldest of `keep` is dropped.
+/// A log file in the logs folder capped at `maximumBytes`: when full it
+/// becomes `name.1`, `name.1` becomes `name.2`, … and the oldest of `keep`
+/// is dropped. Every open and rename is relative to the folder's
+/// descriptor, never following a link (`Folder`); the files are
+/// root:`group` 0640 so the app user's group can read them (SPEC §3).
 public final class RotatingLog {
-    public let path: String
+    let folder: Folder
+    public let name: String
     let maximumBytes: Int64
     let keep: Int
+    let group: UInt32
     private var fd: FileDescriptor?
-    private var size: Int64
+    private var size: Int64 = 0
+    static let mode: UInt32 = 0o640
 
-    public init(path: String, maximumBytes: Int64, keep: Int) {
-        self.path = path
+    /// `folder` stays open for as long as the log is used; the caller owns it.
+    public init(folder: Folder, name: String, maximumBytes: Int64, keep: Int, group: UInt32) {
+        self.folder = folder
+        self.name = name
         self.maximumBytes = maximumBytes
         self.keep = max(keep, 1)
-        self.size = Files.size(path) ?? 0
-        self.fd = try? Files.openAppend(path)
+        self.group = group
+        reopen()
     }
 
     deinit { fd?.close() }
 
     func append(_ line: String) {
         let length = Int64(line.utf8.count)
-        if size > 0 && size + length > maximumBytes { rotate() }
+        if size > 0 && size + length > maximumBytes {
+            fd?.close()
+            fd = nil
+            RotatingLog.shift(name, in: folder, keep: keep)
+            reopen()
+        }
         guard let fd else { return }
         if (try? fd.writeAll(line)) != nil { size += length }
     }
 
-    private func rotate() {
-        fd?.close()
-        fd = nil
-        RotatingLog.shift(path, keep: keep)
-        fd = try? Files.openAppend(path)
-        size = 0
+    private func reopen() {
+        fd = try? RotatingLog.open(name, in: folder, group: group)
+        size = (try? fd?.status().size) ?? 0
     }
 
-    /// Renames `path.(keep-1)` → `path.keep`, …, `path` → `path.1`.
-    static func shift(_ path: String, keep: Int) {
+    /// Opens (creating) `name` for appending as root:`group` 0640, owner and
+    /// mode set on the descriptor. A link, a FIFO, a device or a file with a
+    /// second name is refused (`Folder.openForAppending`).
+    static func open(_ name: String, in folder: Folder, group: UInt32, existing: Bool = false) throws(FileError) -> FileDescriptor {
+        let fd = try folder.openForAppending(name, mode: mode, create: !existing, reading: existing)
+        do {
+            try fd.setOwner(uid: 0, gid: group)
+            try fd.setPermissions(mode)
+        } catch {
+            // Not root (a test, a developer's run): the file stays the caller's.
+            if error != .notPermitted {
+                fd.close()
+                throw .system(error)
+            }
+        }
+        return fd
+    }
+
+    /// Renames `name.(keep-1)` → `name.keep`, …, `name` → `name.1`, inside
+    /// the folder: a rename replaces whatever is at the new name and follows
+    /// nothing.
+    static func shift(_ name: String, in folder: Folder, keep: Int) {
         var index = keep
         while index > 1 {
-            try? Files.rename("\(path).\(index - 1)", to: "\(path).\(index)")
+            try? folder.rename("\(name).\(index - 1)", to: "\(name).\(index)")
             index -= 1
         }
-        try? Files.rename(path, to: "\(path).1")
+        try? folder.rename(name, to: "\(name).1")
     }
 
-    /// Caps a log that another process appends to (a supervised process's
-    /// output): copies it to `path.1` and truncates it in place, so the
-    /// writer's O_APPEND descriptor goes on writing at the new end.
-    static func copyTruncate(_ path: String, maximumBytes: Int64) {
-        guard let size = Files.size(path), size > maximumBytes else { return }
-        guard let source = try? Files.read(path, limit: Int(size) + 65536) else { return }
-        try? Files.writeAtomically("\(path).1", bytes: source)
-        guard let fd = try? Files.openAppend(path) else { return }
-        try? fd.truncate(to: 0)
+    /// The log a (re)started process writes to (`NAME.log`, handed to it as
+    /// stdout and stderr): rotated by rename first when it is over the cap.
+    static func openProcessLog(_ name: String, in folder: Folder, maximumBytes: Int64, group: UInt32) throws(FileError) -> FileDescriptor {
+        let fd = try open(name, in: folder, group: group)
+        guard let size = try? fd.status().size, size > maximumBytes else { return fd }
         fd.close()
+        shift(name, in: folder, keep: 1)
+        return try open(name, in: folder, group: group)
+    }
+
+    /// Caps the log of a process that is running and appending to it: copies
+    /// it to `name.1` and truncates the same descriptor that was checked
+    /// (never a path: no link is followed), so the writer's O_APPEND
+    /// descriptor goes on writing at the new end.
+    static func capRunning(_ name: String, in folder: Folder, maximumBytes: Int64, group: UInt32) {
+        guard let fd = try? open(name, in: folder, group: group, existing: true) else { return }
+        defer { fd.close() }
+        guard let size = try? fd.status().size, size > maximumBytes,
+              let copy = try? fd.readToEnd(limit: Int(size) + 65536), (try? folder.writeAtomically("\(name).1", bytes: copy, mode: mode, group: group)) != nil else { return }
+        try? fd.truncate(to: 0)
     }
 }

@@ -11,28 +11,26 @@ public enum Files {
     }
 
     /// Writes `name.new`, fsyncs it, renames it over `name` and fsyncs the
-    /// folder, so a power cut leaves either the old or the new file whole.
+    /// folder, so a power cut leaves either the old or the new file whole
+    /// (`Folder.writeAtomically`: nothing planted at either name is followed).
     public static func writeAtomically(_ path: String, _ contents: String, mode: UInt32 = 0o644) throws(Errno) {
         try writeAtomically(path, bytes: Array(contents.utf8), mode: mode)
     }
 
     public static func writeAtomically(_ path: String, bytes contents: [UInt8], mode: UInt32 = 0o644) throws(Errno) {
-        let temporary = path + ".new"
-        let fd = FileDescriptor(try withCString(temporary) { p throws(Errno) in
-            try valueOrErrno { ta_open_write_new(p, mode) }
-        })
         do {
-            try withBytes(of: contents) { (raw) throws(Errno) in try fd.writeAll(raw) }
-            try fd.sync()
-        } catch {
-            fd.close()
-            throw error
-        }
-        fd.close()
-        try withCString(temporary) { (from) throws(Errno) in
-            try withCString(path) { (to) throws(Errno) in try nothingOrErrno { ta_rename(from, to) } }
-        }
-        syncFolder(of: path)
+            let folder = try Folder.open(parent(of: path))
+            defer { folder.close() }
+            try folder.writeAtomically(name(of: path), bytes: contents, mode: mode)
+        } catch { throw error.errno }
+    }
+
+    /// A state file the agent wrote (`Folder.readTrusted`): nil when missing;
+    /// refused unless it is a regular file of `owner`'s, mode 0600 or stricter.
+    public static func readTrusted(_ path: String, owner: UInt32 = Processes.effectiveUID, limit: Int = 1 << 20) throws(FileError) -> [UInt8]? {
+        let folder = try Folder.open(parent(of: path))
+        defer { folder.close() }
+        return try folder.readTrusted(name(of: path), owner: owner, limit: limit)
     }
 
     /// fsync of the folder holding `path`, so a rename in it is durable.
@@ -42,6 +40,14 @@ public enum Files {
         let fd = FileDescriptor(raw)
         try? fd.sync()
         fd.close()
+    }
+
+    /// The last component of `path`.
+    static func name(of path: String) -> String {
+        var utf8 = Array(path.utf8)
+        while utf8.count > 1, utf8.last == UInt8(ascii: "/") { utf8.removeLast() }
+        guard let slash = utf8.lastIndex(of: UInt8(ascii: "/")) else { return path }
+        return String(decoding: utf8[(slash + 1)...], as: UTF8.self)
     }
 
     static func parent(of path: String) -> String {

@@ -37,12 +37,29 @@ public struct UDPSocket {
     public func close() { fd.close() }
 }
 
-/// Unix stream sockets for the local control socket.
-enum UnixSocket {
-    static func listen(path: String, mode: UInt32) throws(Errno) -> FileDescriptor {
-        FileDescriptor(try withCString(path) { (p) throws(Errno) in try valueOrErrno { ta_unix_listen(p, mode) } })
+/// Who is at the other end of a Unix socket, as the kernel recorded it at
+/// `connect(2)` (`SO_PEERCRED`): nothing the peer can claim.
+public struct PeerCredentials: Equatable {
+    public var pid: Int32
+    public var uid: UInt32
+    public var gid: UInt32
+
+    public init(pid: Int32, uid: UInt32, gid: UInt32) {
+        self.pid = pid
+        self.uid = uid
+        self.gid = gid
     }
 
+    static func of(_ socket: FileDescriptor) throws(Errno) -> PeerCredentials {
+        var pid: Int32 = 0, uid: UInt32 = 0, gid: UInt32 = 0
+        try nothingOrErrno { ta_peer_credentials(socket.rawValue, &pid, &uid, &gid) }
+        return PeerCredentials(pid: pid, uid: uid, gid: gid)
+    }
+}
+
+/// Unix stream sockets for the local control socket (bound by
+/// `Folder.bindUnixSocket`).
+enum UnixSocket {
     static func connect(path: String) throws(Errno) -> FileDescriptor {
         FileDescriptor(try withCString(path) { (p) throws(Errno) in try valueOrErrno { ta_unix_connect(p) } })
     }

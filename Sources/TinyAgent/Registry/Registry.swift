@@ -1,11 +1,11 @@
 /// Why the registry file could not be read.
 public enum RegistryError: Error, Equatable {
-    case unreadable(Errno)
+    case unreadable(FileError)
     case malformed(String)
 
     public var reason: String {
         switch self {
-        case .unreadable(let errno): return "unreadable: \(errno)"
+        case .unreadable(let error): return "unreadable: \(error)"
         case .malformed(let why): return "malformed: \(why)"
         }
     }

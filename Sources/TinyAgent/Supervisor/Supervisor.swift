@@ -5,9 +5,10 @@ public final class Supervisor {
     public private(set) var processes: [SupervisedProcess] = []
     let settings: AgentSettings
     private let logger: Logger
-    /// Where processes run (`SmartMeter/`) and write their output (`logs/`).
+    /// Where processes run (`SmartMeter/`) and write their output (`logs/`;
+    /// nil: to /dev/null, when the folder cannot be used).
     private let workingFolder: String
-    private let logsFolder: String
+    private let logs: ProcessLogs?
     /// The identity allowlisted commands run as: `run_as`, else the agent's
     /// own. Looked up when first needed (the user database pulls in NSS).
     private lazy var allowlistIdentity: Identity = {
@@ -30,11 +31,11 @@ public final class Supervisor {
     /// allows, besides the settings' allowlist.
     public var manifestAllowlist: [String] = []
 
-    public init(settings: AgentSettings, logger: Logger, workingFolder: String, logsFolder: String) {
+    public init(settings: AgentSettings, logger: Logger, workingFolder: String, logs: ProcessLogs?) {
         self.settings = settings
         self.logger = logger
         self.workingFolder = workingFolder
-        self.logsFolder = logsFolder
+        self.logs = logs
         processes.reserveCapacity(settings.maximumProcesses)
     }
 
@@ -288,8 +289,6 @@ public final class Supervisor {
     private func spawn(_ i: Int, now: Instant) {
         guard let command = processes[i].runCommand else { return }
         let p = processes[i]
-        let logPath = "\(logsFolder)/\(p.name).log"
-        RotatingLog.copyTruncate(logPath, maximumBytes: settings.processLogMaximumBytes)
         let identity = p.uid == Processes.effectiveUID ? nil : Identity(uid: p.uid, gid: p.gid)
         processes[i].startedAt = now
         processes[i].recentStarts.append(now)
@@ -298,7 +297,7 @@ public final class Supervisor {
         processes[i].restarts += 1
         processes[i].consecutiveFailures += 1
         do {
-            let output = try Files.openAppend(logPath, mode: 0o640)
+            let output = try openOutput(p.name)
             defer { output.close() }
             let pid = try Processes.spawn(command: command, in: workingFolder, output: output, as: identity)
             processes[i].pid = pid
@@ -310,6 +309,15 @@ public final class Supervisor {
         } catch {
             logger.error("\(p.name): could not start \"\(command)\": \(error)")
             apply(.exited, to: i, now: now)
+        }
+    }
+
+    /// `logs/NAME.log`, or /dev/null without a logs folder.
+    private func openOutput(_ name: String) throws(Errno) -> FileDescriptor {
+        guard let logs else { return try Files.openAppend("/dev/null") }
+        do { return try logs.openForProcess(name, maximumBytes: settings.processLogMaximumBytes) } catch {
+            logger.error("\(name): logs/\(name).log \(error); its output goes to /dev/null")
+            return try Files.openAppend("/dev/null")
         }
     }
 

@@ -4,16 +4,17 @@
 /// (the only place it may write), and after it exits the agent takes the
 /// staged tree back (`adopt`) before anything of it is installed.
 struct DownloadsFolder {
-    let folder: Directory
+    let folder: Folder
 
     /// Opens (making it when missing) `path`; it must be the agent's own,
     /// and is set to 0700 whatever it was.
     static func open(_ path: String) throws(Errno) -> DownloadsFolder {
         try Files.makeFolder(path, mode: 0o700)
-        let folder = try Directory.open(path)
+        let folder: Folder
+        do { folder = try Folder.open(path) } catch { throw error.errno }
         do throws(Errno) {
             guard try folder.fd.status().uid == Processes.effectiveUID else { throw Errno.permissionDenied }
-            try folder.fd.changeMode(0o700)
+            try folder.fd.setPermissions(0o700)
         } catch {
             folder.close()
             throw error
@@ -27,17 +28,18 @@ struct DownloadsFolder {
     /// archive already there is never used: it was not written by this run.
     func newArchive(_ name: String) throws(Errno) -> FileDescriptor {
         try folder.removeTree(name)
-        return try folder.create(name, mode: 0o600, readWrite: true)
+        return try folder.createNewForReadingAndWriting(name, mode: 0o600)
     }
 
     /// A new, empty staging folder (0700) owned by `worker` (nil: the agent's
     /// own user), open.
-    func newStaging(_ name: String, for worker: Identity?) throws(Errno) -> Directory {
+    func newStaging(_ name: String, for worker: Identity?) throws(Errno) -> Folder {
         try folder.removeTree(name)
-        try folder.makeFolder(name, mode: 0o700)
-        let staging = try folder.folder(name)
+        guard try folder.makeFolder(name, mode: 0o700) else { throw Errno.exists }
+        let staging: Folder
+        do { staging = try folder.folder(name) } catch { throw error.errno }
         if let worker {
-            do { try staging.fd.changeOwner(uid: worker.uid, gid: worker.gid) } catch {
+            do { try staging.fd.setOwner(uid: worker.uid, gid: worker.gid) } catch {
                 staging.close()
                 throw error
             }
@@ -54,7 +56,7 @@ struct DownloadsFolder {
     /// only — and handed to the app user with group and other write, setuid,
     /// setgid and sticky removed (`fchown`/`fchmod`, never by path).
     func adopt(_ name: String, for app: Identity) throws(StagingError) {
-        let staging = try checked(name) { () throws(Errno) in try folder.folder(name) }
+        let staging = try checked(name) { () throws(Errno) in try folder.subfolder(name) }
         defer { staging.close() }
         let names = try checked(name) { () throws(Errno) in
             try staging.lock()
@@ -65,11 +67,11 @@ struct DownloadsFolder {
         try adoptFolder(in: staging, "SmartMeter", path: "SmartMeter", for: app)
     }
 
-    private func adoptFolder(in parent: Directory, _ name: String, path: String, for app: Identity) throws(StagingError) {
-        guard try checked(path, { () throws(Errno) in try parent.status(of: name) }).isFolder else {
+    private func adoptFolder(in parent: Folder, _ name: String, path: String, for app: Identity) throws(StagingError) {
+        guard try checked(path, { () throws(Errno) in try parent.status(of: name) }).kind == .folder else {
             throw .unexpected(path, "is not a folder")
         }
-        let child = try checked(path) { () throws(Errno) in try parent.folder(name) }
+        let child = try checked(path) { () throws(Errno) in try parent.subfolder(name) }
         defer { child.close() }
         let (mode, entries) = try checked(path) { () throws(Errno) in
             let mode = try child.fd.status().permissions
@@ -79,29 +81,31 @@ struct DownloadsFolder {
         for entry in entries {
             let entryPath = path + "/" + entry
             let status = try checked(entryPath) { () throws(Errno) in try child.status(of: entry) }
-            if status.isFolder {
+            if status.kind == .folder {
                 try adoptFolder(in: child, entry, path: entryPath, for: app)
-            } else if status.isRegularFile {
+            } else if status.kind == .regular {
                 try adoptFile(in: child, entry, path: entryPath, for: app)
             } else {
                 throw .unexpected(entryPath, "is not a regular file or a folder")
             }
         }
         try checked(path) { () throws(Errno) in
-            try child.fd.changeOwner(uid: app.uid, gid: app.gid)
-            try child.fd.changeMode(mode & EntryAttributes.allowedBits | 0o700)
+            try child.fd.setOwner(uid: app.uid, gid: app.gid)
+            try child.fd.setPermissions(mode & EntryAttributes.allowedBits | 0o700)
         }
     }
 
-    private func adoptFile(in folder: Directory, _ name: String, path: String, for app: Identity) throws(StagingError) {
-        let file = try checked(path) { () throws(Errno) in try folder.openForReading(name) }
+    private func adoptFile(in folder: Folder, _ name: String, path: String, for app: Identity) throws(StagingError) {
+        let file = try checked(path) { () throws(Errno) in
+            do throws(FileError) { return try folder.openForReading(name) } catch { throw error.errno }
+        }
         defer { file.close() }
         let status = try checked(path) { () throws(Errno) in try file.status() }
-        guard status.isRegularFile else { throw .unexpected(path, "is not a regular file") }
+        guard status.kind == .regular else { throw .unexpected(path, "is not a regular file") }
         guard status.links == 1 else { throw .unexpected(path, "has \(status.links) links") }
         try checked(path) { () throws(Errno) in
-            try file.changeOwner(uid: app.uid, gid: app.gid)
-            try file.changeMode(status.permissions & EntryAttributes.allowedBits)
+            try file.setOwner(uid: app.uid, gid: app.gid)
+            try file.setPermissions(status.permissions & EntryAttributes.allowedBits)
         }
     }
 

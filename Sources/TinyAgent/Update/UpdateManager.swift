@@ -188,7 +188,8 @@ final class UpdateManager {
             defer { archive.close() }
             let staging = try downloads.newStaging(AgentPaths.updateStagingName(no), for: helper)
             defer { staging.close() }
-            let ca = try Directory.openRegularFile("\(paths.certs)/cacert.pem")
+            let ca: FileDescriptor
+            do { ca = try Folder.openRegularFile("\(paths.certs)/cacert.pem") } catch { throw error.errno }
             defer { ca.close() }
             let (channel, pid) = try PacketChannel.startHelper("update-worker", as: helper)
             var worker = Worker(pid: pid, channel: channel)
@@ -380,7 +381,7 @@ final class UpdateManager {
         // The staging folder may still be the helper user's: removed without
         // following anything in it.
         for path in [paths.updateArchive(no), paths.updateStaging(no)] {
-            do { try Directory.removeTree(path) } catch { logger.warning("cannot remove \(path): \(error)") }
+            do { try Folder.removeTree(path) } catch { logger.warning("cannot remove \(path): \(error)") }
         }
         Files.remove(paths.updateJournal)
         Files.syncFolder(of: paths.updateJournal)
@@ -391,7 +392,7 @@ final class UpdateManager {
     }
 
     private func readJournal() throws(RegistryError) -> [UInt8] {
-        do { return try Files.read(paths.updateJournal) } catch { throw .unreadable(error) }
+        do { return try Files.readTrusted(paths.updateJournal) ?? [] } catch { throw .unreadable(error) }
     }
 
     private func save(_ new: UpdateRecord) throws(Errno) {

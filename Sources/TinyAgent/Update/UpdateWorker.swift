@@ -89,7 +89,7 @@ enum UpdateWorker {
             return ExitStatus.dataError
         }
         var target = DownloadTarget(file: fds[UpdateJob.Descriptor.archive.rawValue])
-        let staging = Directory(fd: fds[UpdateJob.Descriptor.staging.rawValue])
+        let staging = Folder(fd: fds[UpdateJob.Descriptor.staging.rawValue], path: "the staging folder")
         let ca = "/proc/self/fd/\(fds[UpdateJob.Descriptor.ca.rawValue].rawValue)"
         var reporter = ProgressReporter(channel: channel)
         if let remark = fetch(job, ca: ca, into: &target, &reporter) ?? unpack(job, target.file, into: staging, &reporter) {
@@ -125,7 +125,7 @@ enum UpdateWorker {
     }
 
     /// Unpacks into a fresh staging folder, or says why not.
-    private static func unpack(_ job: UpdateJob, _ archive: FileDescriptor, into staging: Directory,
+    private static func unpack(_ job: UpdateJob, _ archive: FileDescriptor, into staging: Folder,
                                _ reporter: inout ProgressReporter) -> String? {
         let limits = ExtractionLimits(maximumEntries: job.settings.unpackMaximumEntries, maximumBytes: job.settings.unpackMaximumBytes,
                                       maximumRatio: job.settings.unpackMaximumRatio, reserveBytes: job.settings.reserveBytes)
