@@ -171,6 +171,7 @@ import Testing
         }
         let text = #"{"format": 1, "answers": [\#(entries.joined(separator: ", "))]}"#
         try text.write(toFile: "\(folder)/commands.json", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: "\(folder)/commands.json")
         let p = processor()
         #expect(p.journal.isForgotten(299) && !p.journal.isForgotten(300) && !p.journal.isForgotten(600))
     }

@@ -208,7 +208,8 @@ def test_a_command_older_than_the_journals_window_is_refused_not_run_again(agent
     configure(agent, server.port, pki)
     answers = [{"command_no": n, "answer": json.dumps({"command_no": n, "from": "meter-0001", "success": True, "remarks": ""}),
                 "delivered": True} for n in range(1000, 1200)]
-    with open(os.path.join(agent.root, "wdog", "commands.json"), "w") as f:
+    journal = os.path.join(agent.root, "wdog", "commands.json")
+    with open(os.open(journal, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
         json.dump({"format": 1, "answers": answers}, f)
     agent.start()
     online(agent)
