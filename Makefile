@@ -15,7 +15,7 @@ endif
 export TINYAGENT_TEST_RUN
 GUARD := /usr/bin/python3 tests/runguard.py run --
 
-.PHONY: deps embedded unit integration demo-test sanitize armhf cross-test deb deb-test provision-test test demo bench fuzz fuzz-ci soak soak-ci
+.PHONY: deps embedded unit integration fleet-test bench-fleet demo-test sanitize armhf cross-test deb deb-test provision-test test demo bench fuzz fuzz-ci soak soak-ci
 
 deps:
 	scripts/install-deps.sh
@@ -32,6 +32,20 @@ unit:
 
 integration: deps embedded
 	$(GUARD) $(PY) -m pytest -q -p no:cacheprovider tests/python tests/xmpp tests/https tests/integration tests/security
+
+# The fleet side of the XMPP link (tests/fleet): each failure cause logged once, the server
+# list, the first presence, and 20 agents on a two-node ejabberd cluster (installed from apt,
+# its service never started; every listener on loopback) losing one node: all back on the
+# other and answering within the bound the test justifies. About 2 minutes.
+fleet-test: deps embedded
+	$(GUARD) $(PY) -m pytest -q -s -p no:cacheprovider tests/fleet
+
+# N real agents (default 200) against one prosody and a two-node ejabberd cluster: cold
+# start, a fleet-wide status, a server restart and a killed node, footprint. Rewrites the
+# fleet section of BENCHMARKS.md. Not in `make test` (~10 min at N = 200).
+FLEET_DEVICES ?= 200
+bench-fleet: deps embedded
+	$(GUARD) $(PY) bench/fleet.py --bin $(EMBEDDED_BIN) --devices $(FLEET_DEVICES) --write BENCHMARKS.md
 
 # Sanitizers and leak checks (tests/sanitize/README.md): the HTTPS and integration suites
 # against a host build under ASan + UBSan (~6 min), then the Embedded binary, its helpers
@@ -58,7 +72,7 @@ deb-test: deb
 	$(GUARD) cross/test-deb.sh
 
 # Ends by proving that no process the run started is left.
-test: deps unit integration demo-test sanitize soak-ci cross-test deb-test provision-test fuzz-ci
+test: deps unit integration fleet-test demo-test sanitize soak-ci cross-test deb-test provision-test fuzz-ci
 	/usr/bin/python3 tests/runguard.py check
 
 demo: deps embedded

@@ -296,6 +296,8 @@ fi
 
 # --- BENCHMARKS.md
 say "writing BENCHMARKS.md"
+# The fleet section (`make bench-fleet`, bench/fleet.py) is measured separately: kept as it is.
+FLEET_SECTION=$(sed -n '/^<!-- fleet:begin -->$/,/^<!-- fleet:end -->$/p' "$REPO/BENCHMARKS.md" 2>/dev/null || true)
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
 git diff --quiet HEAD -- Sources Package.swift 2>/dev/null || COMMIT+=" + uncommitted changes in Sources/"
 MEM_TARGET=$(verdict "$RSS_ABOVE <= 1024 && ${PDIRTY[idle2]} <= 1024")
@@ -435,6 +437,7 @@ $(cat "$W/update.md")
 
 $(cat "$W/compare.md")
 EOF
+if [ -n "$FLEET_SECTION" ]; then printf '\n%s\n' "$FLEET_SECTION" >>"$REPO/BENCHMARKS.md"; fi
 say "done: BENCHMARKS.md"
 grep '^|' "$REPO/BENCHMARKS.md" | sed -n '1,22p' >&2
 exit "$((XMPP_STATUS != 0 ? XMPP_STATUS : UPDATE_STATUS != 0 ? UPDATE_STATUS : COMPARE_STATUS))"

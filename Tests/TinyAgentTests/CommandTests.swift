@@ -201,20 +201,3 @@ import Testing
         #expect(CommandProcessor.commandNumber(in: #"{"command_no":"12"}"#) == nil)
     }
 }
-
-@Suite struct ReconnectBackoffTests {
-    @Test func delaysDoubleFromOneSecondUpToFiveMinutesWithJitterInTheUpperHalf() {
-        var low = ReconnectBackoff(), high = ReconnectBackoff()
-        let lows = (0..<12).map { _ in low.next(random: 0).milliseconds }
-        let highs = (0..<12).map { _ in high.next(random: 1).milliseconds }
-        #expect(lows == [500, 1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000, 150000, 150000, 150000])
-        #expect(highs == [1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000, 256000, 300000, 300000, 300000])
-    }
-
-    @Test func aSuccessfulLoginStartsOver() {
-        var b = ReconnectBackoff()
-        for _ in 0..<5 { _ = b.next(random: 1) }
-        b.reset()
-        #expect(b.next(random: 1) == .seconds(1))
-    }
-}

@@ -282,6 +282,13 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         #expect(throws: ConfigError.self) { try parse(Self.json(["tls": #""disabled""#])) }
     }
 
+    @Test func tlsDisabledNeedsEveryServerOfTheListOnLoopback() throws {
+        #expect(throws: ConfigError.self) {
+            try parse(Self.json(["servers": #"["127.0.0.1:5222", "10.0.0.6"]"#, "tls": #""disabled""#]))
+        }
+        #expect(try !parse(Self.json(["servers": #"["127.0.0.1:5222", "localhost:5223"]"#, "tls": #""disabled""#])).tlsRequired)
+    }
+
     @Test(arguments: [#""localhost""#, #""LocalHost""#, #""127.0.0.1""#, #""127.1.2.3""#, #""::1""#, #""[::1]""#])
     func tlsDisabledIsAcceptedForALoopbackServer(_ host: String) throws {
         #expect(try !parse(Self.json(["host": host, "tls": #""disabled""#])).tlsRequired)

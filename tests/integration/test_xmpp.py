@@ -137,7 +137,9 @@ def test_the_same_command_no_twice_is_executed_once_and_answered_twice_alike(age
 
 
 def test_the_agent_reconnects_after_prosody_is_killed_and_answers(agents, server, pki):
-    agent = agents(FAST)
+    # A lost session's first retry is spread over reconnect_spread_ms (60 s
+    # by default, for a fleet); one device need not wait.
+    agent = agents(dict(FAST, reconnect_spread_ms=1000))
     configure(agent, server.port, pki)
     agent.start()
     online(agent)

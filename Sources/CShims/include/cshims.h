@@ -203,3 +203,8 @@ void ta_dir_list_close(void *list);
 
 // setenv(3), overwriting.
 int ta_setenv(const char *name, const char *value);
+
+// getaddrinfo(HOST) for TCP: 0 when it resolves, else its EAI_* code (the
+// link's diagnosis of a failed connection attempt: DNS, or not DNS).
+int ta_resolve(const char *host);
+const char *ta_gai_strerror(int code);

@@ -163,6 +163,8 @@ public final class Agent {
         self.update = update
         supervisor.manifestAllowlist = UpdateManager.manifest(in: paths.smartMeter, logger: logger)?.processes.map { $0.runCommand } ?? []
         update.resume(answered: { self.control?.processor.journal.answer(for: $0) != nil }, now: Clock.now())
+        // The status line first, so that the link's first presence carries it.
+        saveChanges()
         startLink()
         logger.notice("tinyagent \(agentVersion) serving heartbeats on 127.0.0.1:\(receiver.socket.localPort), root \(top.path)")
         notifier.ready()
@@ -284,8 +286,9 @@ public final class Agent {
             try? Files.rename(journal.path, to: journal.path + ".bad")
         }
         let link = LinkClient(settings: LinkSettings(
-            jid: config.clientJID, password: config.password, host: config.host, port: config.port ?? 0,
-            tlsRequired: config.tlsRequired, caFile: "\(paths.certs)/cacert.pem", panel: config.panelJID), user: helperIdentity)
+            jid: config.clientJID, password: config.password, servers: config.endpoints,
+            tlsRequired: config.tlsRequired, caFile: "\(paths.certs)/cacert.pem", panel: config.panelJID,
+            spread: settings.reconnectSpread), user: helperIdentity)
         let processor = CommandProcessor(
             panelJID: config.panelJID, deviceID: config.deviceID, journal: journal, logger: logger,
             status: { self.statusReport() }, restart: { self.restartProcess($0) },

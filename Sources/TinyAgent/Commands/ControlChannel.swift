@@ -34,8 +34,8 @@ final class ControlChannel {
             case .online:
                 logger.notice("xmpp: online")
                 deliverOwedAnswers()
-            case .offline(let reason):
-                logger.warning("xmpp: offline: \(reason)")
+            case .offline:
+                break  // the link logs each cause once (FailureLog), not each attempt
             case .message(let from, let body):
                 guard let (no, answer) = processor.handle(from: from, body: body, now: now) else { return }
                 if !link.send(to: processor.panelJID, body: answer, id: "answer-\(no)") {

@@ -8,7 +8,10 @@
 /// ```
 ///
 /// The first four are the seed's and required; `host`, `port` and `tls` are
-/// optional. Members of `xmpp_client` the agent does not know are refused (a
+/// optional. Instead of `host` and `port`, `servers` may list several
+/// (`["xmpp1.example.com:5222", "xmpp2.example.com", "[2001:db8::5]:5222"]`):
+/// the link tries them in turn, from a random one, so a fleet spreads over
+/// them and fails over when one goes away. Members of `xmpp_client` the agent does not know are refused (a
 /// misspelt `port` must not be dropped silently); other top-level members are
 /// ignored.
 public struct DeviceConfig: Equatable {
@@ -25,15 +28,27 @@ public struct DeviceConfig: Equatable {
     public var host: String?
     /// Port to connect to instead of the default (5222, or the SRV record's).
     public var port: UInt16?
-    /// `tls`: `"required"` (the default) or `"disabled"`, refused unless the
-    /// server (`host`, else the JID's domain) is on loopback: a test server.
+    /// `servers`: several servers or cluster nodes, tried in turn.
+    public var servers: [ServerEndpoint] = []
+    /// `tls`: `"required"` (the default) or `"disabled"`, refused unless
+    /// every server (`servers`, else `host`, else the JID's domain) is on
+    /// loopback: a test server.
     public var tlsRequired: Bool
 
     /// What `rpi_unique_id` says to mean "this device's MAC address".
     public static let macAddressID = "mac-address"
     public static let maximumPasswordBytes = 1024
     public static let maximumDeviceIDBytes = 255
-    static let knownKeys = ["client_jid", "client_password", "cpanel_jid", "rpi_unique_id", "host", "port", "tls"]
+    static let knownKeys = ["client_jid", "client_password", "cpanel_jid", "rpi_unique_id", "host", "port", "servers", "tls"]
+    public static let maximumServers = 16
+
+    /// The servers the link tries in turn: `servers`, else `host` (and
+    /// `port`); empty means the JID's domain and its SRV records.
+    public var endpoints: [ServerEndpoint] {
+        if !servers.isEmpty { return servers }
+        guard let host else { return [] }
+        return [ServerEndpoint(host: host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host, port: port ?? 0)]
+    }
 
     /// `ROOT/cfg/config_file.bin` (the name is the seed's).
     public static func file(root: String) -> String { "\(root)/cfg/config_file.bin" }
@@ -113,6 +128,11 @@ public struct DeviceConfig: Equatable {
         default: throw .wrongType("xmpp_client.port", expected: "an integer 1...65535")
         }
 
+        let servers = try serverList(client["servers"])
+        if !servers.isEmpty && (host != nil || port != nil) {
+            throw .badValue("xmpp_client.servers", why: "give either servers or host and port, not both")
+        }
+
         var tlsRequired = true
         switch try string("tls", required: false) {
         case nil, "required"?: break
@@ -121,13 +141,34 @@ public struct DeviceConfig: Equatable {
         }
         // Without TLS the password crosses the network in the clear and any
         // machine on the path can pose as the panel: loopback only.
-        let server = host ?? JID(clientJID)?.domain ?? ""
-        if !tlsRequired && !isLoopback(server) {
-            throw .badValue("xmpp_client.tls", why: "\"disabled\" is allowed only for a loopback server (localhost, 127.0.0.0/8, ::1), not \(server)")
+        let targets = servers.isEmpty ? [host ?? JID(clientJID)?.domain ?? ""] : servers.map { $0.host }
+        if !tlsRequired, let remote = targets.first(where: { !isLoopback($0) }) {
+            throw .badValue("xmpp_client.tls", why: "\"disabled\" is allowed only for a loopback server (localhost, 127.0.0.0/8, ::1), not \(remote)")
         }
 
         return DeviceConfig(clientJID: clientJID, password: password, panelJID: panelJID, deviceID: deviceID,
-                            deviceIDIsMACAddress: isMAC, host: host, port: port, tlsRequired: tlsRequired)
+                            deviceIDIsMACAddress: isMAC, host: host, port: port, servers: servers, tlsRequired: tlsRequired)
+    }
+
+    /// `servers`: absent, or 1...16 strings `host[:port]`.
+    static func serverList(_ value: JSONValue?) throws(ConfigError) -> [ServerEndpoint] {
+        let key = "xmpp_client.servers"
+        switch value {
+        case nil, .null?: return []
+        case .array(let items)?:
+            guard !items.isEmpty, items.count <= maximumServers else {
+                throw .badValue(key, why: "must list 1...\(maximumServers) servers")
+            }
+            var servers: [ServerEndpoint] = []
+            for (i, item) in items.enumerated() {
+                guard case .string(let text) = item else { throw .wrongType("\(key)[\(i)]", expected: "a string HOST:PORT") }
+                let (endpoint, problem) = ServerEndpoint.parse(text)
+                guard let endpoint else { throw .badValue("\(key)[\(i)]", why: problem ?? "bad") }
+                servers.append(endpoint)
+            }
+            return servers
+        default: throw .wrongType(key, expected: "a list of strings HOST:PORT")
+        }
     }
 
     /// A host name, an IPv4 address, or an IPv6 address with or without brackets.

@@ -5,46 +5,55 @@ import CStrophe
 struct LinkSettings {
     var jid: String
     var password: String
-    /// Server to connect to instead of the JID's domain (and its port; 0 = default).
-    var host: String?
-    var port: UInt16
+    /// Servers to try in turn instead of the JID's domain (and its SRV records).
+    var servers: [ServerEndpoint]
     var tlsRequired: Bool
     /// The CA file to verify the server against (`certs/cacert.pem`).
     var caFile: String
     /// The panel, whose presence subscription the link accepts.
     var panel: String
+    /// The window the first retry after a lost session is spread over.
+    var spread: Duration
 
     func packet() -> JSONWriter {
         var w = JSONWriter()
         w.beginObject()
         w.key("jid"); w.string(jid)
         w.key("password"); w.string(password)
-        w.key("host"); if let host { w.string(host) } else { w.null() }
-        w.key("port"); w.integer(port)
+        w.key("servers"); w.beginArray()
+        for server in servers { w.string(server.description) }
+        w.endArray()
         w.key("tls_required"); w.bool(tlsRequired)
         w.key("ca_file"); w.string(caFile)
         w.key("panel"); w.string(panel)
+        w.key("spread_ms"); w.integer(spread.milliseconds)
         w.endObject()
         return w
     }
 
-    init(jid: String, password: String, host: String?, port: UInt16, tlsRequired: Bool, caFile: String, panel: String) {
+    init(jid: String, password: String, servers: [ServerEndpoint], tlsRequired: Bool, caFile: String, panel: String,
+         spread: Duration = ReconnectBackoff.defaultSpread) {
         self.jid = jid
         self.password = password
-        self.host = host
-        self.port = port
+        self.servers = servers
         self.tlsRequired = tlsRequired
         self.caFile = caFile
         self.panel = panel
+        self.spread = spread
     }
 
     init?(packet: JSONValue) {
         guard let jid = packet["jid"]?.stringValue, let password = packet["password"]?.stringValue,
-              let port = packet["port"]?.integerValue, port >= 0, port <= 65535,
+              case .array(let list)? = packet["servers"],
               let tls = packet["tls_required"]?.boolValue, let ca = packet["ca_file"]?.stringValue,
-              let panel = packet["panel"]?.stringValue else { return nil }
-        self.init(jid: jid, password: password, host: packet["host"]?.stringValue, port: UInt16(port), tlsRequired: tls,
-                  caFile: ca, panel: panel)
+              let panel = packet["panel"]?.stringValue, let spread = packet["spread_ms"]?.integerValue else { return nil }
+        var servers: [ServerEndpoint] = []
+        for item in list {
+            guard let text = item.stringValue, let server = ServerEndpoint.parse(text).endpoint else { return nil }
+            servers.append(server)
+        }
+        self.init(jid: jid, password: password, servers: servers, tlsRequired: tls, caFile: ca, panel: panel,
+                  spread: .milliseconds(spread))
     }
 }
 
@@ -52,8 +61,10 @@ struct LinkSettings {
 /// starts with a packet channel on descriptor 3. libstrophe blocks — DNS
 /// look-ups, TLS handshakes, a stalled server — so it runs here, where
 /// blocking costs nothing, and never in the agent's event loop. It logs in,
-/// keeps the session up (reconnecting with capped exponential back-off and
-/// jitter, 1 s → 5 min), and relays messages both ways.
+/// keeps the session up (reconnecting with full-jitter back-off, spread over
+/// a window after a lost session: `ReconnectBackoff`), tries the configured
+/// servers in turn, says once per cause why it is offline (`FailureLog`),
+/// and relays messages both ways.
 ///
 /// Agent → link packets: `{"send": {"to", "body", "id"}}`, `{"presence": "…"}`.
 /// Link → agent: `{"event": "online"}`, `{"event": "offline", "reason"}`,
@@ -66,11 +77,17 @@ final class LinkProcess {
     private var conn: OpaquePointer?
     private var online = false
     private var backoff = ReconnectBackoff()
+    private var failures = FailureLog()
     private var nextAttempt = Clock.now()
     private var lastActivity = Clock.now()
     private var presence = ""
     /// Where libstrophe reads the pinned CA.
     private var caPath = ""
+    /// The server of the attempt under way, and the next one's index.
+    private var endpoint = ""
+    private var nextServer = 0
+    /// What libstrophe said in passing during the attempt under way.
+    private var clues = AttemptClues()
     private let logger: UnsafeMutablePointer<xmpp_log_t>
     /// libstrophe sleeps in select(); polled often only while commands flow.
     static let busyPoll: UInt = 50
@@ -93,18 +110,21 @@ final class LinkProcess {
             return ExitStatus.dataError
         }
         self.settings = settings
+        backoff = ReconnectBackoff(spread: settings.spread)
+        if !settings.servers.isEmpty { nextServer = Int.random(in: 0..<settings.servers.count) }
         LinkProcess.current = self
         // Its own descriptor, through /proc/self/fd: libstrophe and OpenSSL
         // take a path, and a process may always open its own.
         pinCA(descriptors.first.map { "/proc/self/fd/\($0.rawValue)" } ?? settings.caFile)
         xmpp_initialize()
         logger.pointee = xmpp_log_t(handler: { userdata, level, area, message in
-            guard let userdata, level.rawValue >= XMPP_LEVEL_WARN.rawValue else { return }
-            let link = Unmanaged<LinkProcess>.fromOpaque(userdata).takeUnretainedValue()
-            let text = "\(String(cString: area!)): \(String(cString: message!))"
-            link.report(level.rawValue >= XMPP_LEVEL_ERROR.rawValue ? .error : .warning, text)
+            guard let userdata, let area, let message else { return }
+            Unmanaged<LinkProcess>.fromOpaque(userdata).takeUnretainedValue().libstropheSaid(level, area, message)
         }, userdata: Unmanaged.passUnretained(self).toOpaque())
         ctx = xmpp_ctx_new(nil, logger)
+        // The agent sends the status line right after the settings: read it
+        // before logging in, so that the first presence carries it.
+        guard drainChannel() else { return ExitStatus.ok }
         while true {
             let now = Clock.now()
             if conn == nil && now >= nextAttempt { connect() }
@@ -145,12 +165,31 @@ final class LinkProcess {
             Unmanaged<LinkProcess>.fromOpaque(userdata!).takeUnretainedValue().receivedPresence(stanza)
             return 1
         }, nil, "presence", "subscribe", Unmanaged.passUnretained(self).toOpaque())
-        let result = withOptionalCString(settings.host) { host in
-            xmpp_connect_client(conn, host, settings.port, { conn, event, error, streamError, userdata in
-                Unmanaged<LinkProcess>.fromOpaque(userdata!).takeUnretainedValue().connectionEvent(event, error)
+        var server: ServerEndpoint?
+        if !settings.servers.isEmpty {
+            server = settings.servers[nextServer % settings.servers.count]
+            nextServer += 1
+        }
+        endpoint = server?.description ?? (JID(settings.jid)?.domain ?? settings.jid)
+        clues = AttemptClues()
+        let result = withOptionalCString(server?.host) { host in
+            xmpp_connect_client(conn, host, server?.port ?? 0, { conn, event, error, streamError, userdata in
+                let link = Unmanaged<LinkProcess>.fromOpaque(userdata!).takeUnretainedValue()
+                link.connectionEvent(event, error, streamError.map { (Int($0.pointee.type.rawValue), $0.pointee.text) },
+                                     secured: xmpp_conn_is_secured(conn) != 0)
             }, Unmanaged.passUnretained(self).toOpaque())
         }
-        if result != 0 { lost("cannot start connecting to \(settings.host ?? settings.jid)") }
+        // libstrophe resolves and starts connecting before it returns: a
+        // name that does not resolve, or a refusal on loopback, ends here.
+        if result != 0 { lost(LinkProcess.startFailure(errno: Errno.current, host: server?.host ?? endpoint, endpoint: endpoint)) }
+    }
+
+    /// Why `xmpp_connect_client` failed at once: the name did not resolve,
+    /// or every address refused (errno is still connect's).
+    private static func startFailure(errno: Errno, host: String, endpoint: String) -> LinkFailure {
+        let gai = withCString(host) { ta_resolve($0) }
+        if gai != 0 { return .dns(host: host, reason: String(cString: ta_gai_strerror(gai))) }
+        return errno.rawValue != 0 ? .connect(endpoint: endpoint, errno) : .other("cannot start connecting to \(endpoint)")
     }
 
     /// Only `certs/cacert.pem` is trusted (SPEC §3). libstrophe (every
@@ -177,8 +216,9 @@ final class LinkProcess {
         typealias SetCertFailHandler = @convention(c) (OpaquePointer?, CertFailHandler?) -> Void
         guard let setHandler = ta_lookup_symbol("xmpp_conn_set_certfail_handler") else { return }
         unsafeBitCast(setHandler, to: SetCertFailHandler.self)(conn) { _, message in
+            guard let link = LinkProcess.current else { return 0 }
             let why = message.map { String(cString: $0) } ?? "unknown reason"
-            LinkProcess.current?.report(.error, "server certificate not trusted (CA file \(LinkProcess.current?.settings?.caFile ?? "")): \(why)")
+            link.clues.certificate = "server certificate not trusted (CA file \(link.settings?.caFile ?? "")): \(why)"
             return 0
         }
     }
@@ -186,31 +226,60 @@ final class LinkProcess {
     /// The running link, for libstrophe callbacks that carry no user data.
     nonisolated(unsafe) static var current: LinkProcess?
 
-    private func connectionEvent(_ event: xmpp_conn_event_t, _ error: Int32) {
+    private func connectionEvent(_ event: xmpp_conn_event_t, _ error: Int32, _ streamError: (Int, UnsafeMutablePointer<CChar>?)?,
+                                 secured: Bool) {
         if event == XMPP_CONN_CONNECT {
             online = true
             backoff.reset()
+            if let line = failures.succeeded(now: Clock.now()) { report(.notice, line) }
             sendPresence()
             emit { $0.key("event"); $0.string("online") }
-        } else {
-            online = false
-            lost(error != 0 ? "connection lost: \(Errno(rawValue: error))" : "disconnected")
+            return
         }
+        let wasOnline = online
+        online = false
+        let failure = clues.failure(error: error, streamError: streamError.map { (LinkFailure.condition($0.0), $0.1.map { String(cString: $0) } ?? "") },
+                                    secured: secured, wasOnline: wasOnline, jid: settings?.jid ?? "", endpoint: endpoint)
+        // The whole fleet lost the server in the same instant: spread the
+        // retries (ReconnectBackoff).
+        if wasOnline || failure.serverClosedOnPurpose { backoff.sessionLost() }
+        lost(failure)
     }
 
     /// Gives the connection up and schedules the next attempt.
-    private func lost(_ reason: String) {
+    private func lost(_ failure: LinkFailure) {
         online = false
-        // Released from the loop, not from inside libstrophe's callback.
-        let delay = backoff.next(random: Double.random(in: 0...1))
-        nextAttempt = Clock.now() + delay
+        let now = Clock.now()
+        let delay = backoff.next(random: Double.random(in: 0..<1))
+        nextAttempt = now + delay
+        for line in failures.failed(failure.description, retryIn: delay, now: now) { report(.warning, line) }
         emit {
             $0.key("event"); $0.string("offline")
-            $0.key("reason"); $0.string("\(reason); next attempt in \(delay.milliseconds) ms")
+            $0.key("reason"); $0.string(failure.description)
         }
+        // Released from the loop, not from inside libstrophe's callback.
         if let conn {
             self.conn = nil
             pendingRelease = conn
+        }
+    }
+
+    /// libstrophe's log: debug lines are read for the clues to a failure,
+    /// warnings and errors are clues while connecting and logged once online.
+    private func libstropheSaid(_ level: xmpp_log_level_t, _ area: UnsafePointer<CChar>, _ message: UnsafePointer<CChar>) {
+        if level.rawValue < XMPP_LEVEL_WARN.rawValue {
+            // Only lines from area "xmpp" carry clues; skip the rest (every
+            // stanza sent and received is logged at debug) without copying.
+            guard area[0] == 0x78, area[1] == 0x6D, area[2] == 0x70, area[3] == 0x70, area[4] == 0 else { return }
+            guard message[0] == 0x63 || message[0] == 0x53 else { return }  // "connection failed…", "SASL … auth failed"
+            clues.debug(String(cString: message))
+            return
+        }
+        let text = "\(String(cString: area)): \(String(cString: message))"
+        if online {
+            report(level.rawValue >= XMPP_LEVEL_ERROR.rawValue ? .error : .warning, text)
+        } else {
+            clues.problem(area: String(cString: area), text: text)
         }
     }
 

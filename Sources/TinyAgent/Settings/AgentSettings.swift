@@ -21,6 +21,9 @@ public struct AgentSettings: Equatable {
     /// The unprivileged user the XMPP link and the update worker run as
     /// (`nobody`, with a warning, when it does not exist).
     public var helperUser = "tinyagent"
+    /// `reconnect_spread_ms`: the window the XMPP link's first retry after a
+    /// lost session is drawn from (ReconnectBackoff); size it to the fleet.
+    public var reconnectSpread = Duration.seconds(60)
 
     public init() {}
 
@@ -30,7 +33,7 @@ public struct AgentSettings: Equatable {
         "process_timeouts_ms", "allowlist", "run_as", "log_max_bytes", "log_keep",
         "process_log_max_bytes", "max_processes", "update_timeout_s", "download_max_bytes", "download_allow_http",
         "download_connect_timeout_ms", "download_idle_timeout_ms", "reserve_free_bytes", "unpack_max_bytes",
-        "unpack_max_entries", "unpack_max_ratio", "helper_user",
+        "unpack_max_entries", "unpack_max_ratio", "reconnect_spread_ms", "helper_user",
     ]
 
     /// Reads the settings; `warnings` lists what was ignored and why.
@@ -147,6 +150,9 @@ public struct AgentSettings: Equatable {
         case "unpack_max_ratio":
             guard let i = integer(2...100_000) else { return "\(bad) 2...100000" }
             update.unpackMaximumRatio = i
+        case "reconnect_spread_ms":
+            guard let i = integer(0...300_000) else { return "\(bad) 0...300000" }
+            reconnectSpread = .milliseconds(i)
         default:
             return "is not a setting"
         }

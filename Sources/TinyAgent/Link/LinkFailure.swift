@@ -1,0 +1,119 @@
+/// Why a connection attempt failed or a session ended, as the log says it.
+/// libstrophe reports most of it only in passing — a refused connection is a
+/// plain "disconnected" with its errno in a debug line, a TLS or SASL
+/// failure an error line before it — so the link gathers these per attempt
+/// (`LinkProcess`) and this names them.
+enum LinkFailure: Equatable {
+    case dns(host: String, reason: String)
+    case connect(endpoint: String, Errno)
+    case tls(String)
+    case authentication(jid: String)
+    case streamError(condition: String, text: String)
+    /// The server closed the stream (`</stream:stream>`).
+    case closedByServer
+    /// The session's connection broke (reset, timeout).
+    case lost(Errno)
+    /// The TLS layer ended the connection; `SSL_get_error`'s code, which is
+    /// what libstrophe passes as the error once TLS is up.
+    case tlsEnded(Int32, online: Bool)
+    case other(String)
+
+    var description: String {
+        switch self {
+        case .dns(let host, let reason): return "DNS: cannot resolve \(host): \(reason)"
+        case .connect(let endpoint, let e) where e == LinkFailure.refused: return "connection refused by \(endpoint)"
+        case .connect(let endpoint, let e) where e == LinkFailure.timedOut: return "timed out connecting to \(endpoint)"
+        case .connect(let endpoint, let e): return "cannot connect to \(endpoint): \(e)"
+        case .tls(let reason): return "TLS: \(reason)"
+        case .authentication(let jid): return "authentication failed for \(jid)"
+        case .streamError(let condition, let text): return "stream error: \(condition)" + (text.isEmpty ? "" : " (\(text))")
+        case .closedByServer: return "the server closed the session"
+        case .lost(let e): return "connection lost: \(e)"
+        case .tlsEnded(let code, let online):
+            let what = code == 6 ? "the server closed the TLS session" : code == 5 ? "closed or reset under TLS"
+                : code == 1 ? "TLS protocol error" : "TLS error \(code)"
+            return (online ? "connection lost: " : "connection lost while logging in: ") + what
+        case .other(let text): return text
+        }
+    }
+
+    /// The server ended the session on purpose (shutting down or sending
+    /// the device elsewhere): every device it served got the same.
+    var serverClosedOnPurpose: Bool {
+        switch self {
+        case .closedByServer: return true
+        case .streamError(let condition, _): return condition == "system-shutdown" || condition == "see-other-host"
+        default: return false
+        }
+    }
+
+    static let refused = Errno(rawValue: 111)   // ECONNREFUSED
+    static let timedOut = Errno(rawValue: 110)  // ETIMEDOUT
+
+    /// RFC 6120 §4.9.3's conditions, in the order of libstrophe's
+    /// `xmpp_error_type_t` (the same from 0.9 to 0.12).
+    static let conditions = [
+        "bad-format", "bad-namespace-prefix", "conflict", "connection-timeout", "host-gone", "host-unknown",
+        "improper-addressing", "internal-server-error", "invalid-from", "invalid-id", "invalid-namespace",
+        "invalid-xml", "not-authorized", "policy-violation", "remote-connection-failed", "resource-constraint",
+        "restricted-xml", "see-other-host", "system-shutdown", "undefined-condition", "unsupported-encoding",
+        "unsupported-stanza-type", "unsupported-version", "xml-not-well-formed",
+    ]
+
+    static func condition(_ type: Int) -> String {
+        type >= 0 && type < conditions.count ? conditions[type] : "condition \(type)"
+    }
+
+    /// The errno in libstrophe's debug line for a failed non-blocking
+    /// connect, `connection failed, error 111` (area `xmpp`), else nil.
+    static func connectErrno(inDebugLine line: String) -> Errno? {
+        let prefix = "connection failed, error "
+        guard line.hasPrefix(prefix), let n = Int32(String(line.dropFirst(prefix.count))), n > 0 else { return nil }
+        return Errno(rawValue: n)
+    }
+}
+
+/// What libstrophe said in passing during one attempt, read when it ends.
+struct AttemptClues {
+    /// The certificate-failure handler's reason (libstrophe 0.11+).
+    var certificate: String?
+    var connectErrno: Errno?
+    var saslFailed = false
+    var tlsProblem: String?
+    var otherProblem: String?
+
+    mutating func debug(_ line: String) {
+        if let e = LinkFailure.connectErrno(inDebugLine: line) {
+            connectErrno = e
+        } else if line.hasPrefix("SASL "), line.hasSuffix(" auth failed") {
+            saslFailed = true
+        }
+    }
+
+    /// A warning or error line (`area: text`), the first of each kind kept.
+    mutating func problem(area: String, text: String) {
+        if area == "tls" {
+            if tlsProblem == nil { tlsProblem = text }
+        } else if otherProblem == nil {
+            otherProblem = text
+        }
+    }
+
+    /// The most specific cause: what the server said, then what failed
+    /// (certificate, password, TLS, connect), then the bare error number.
+    func failure(error: Int32, streamError: (condition: String, text: String)?, secured: Bool, wasOnline: Bool,
+                 jid: String, endpoint: String) -> LinkFailure {
+        if let streamError { return .streamError(condition: streamError.condition, text: streamError.text) }
+        if let certificate { return .tls(certificate) }
+        if saslFailed { return .authentication(jid: JID.comparable(jid) ?? jid) }
+        if let tlsProblem { return .tls(tlsProblem) }
+        if let connectErrno { return .connect(endpoint: endpoint, connectErrno) }
+        if error == 0 {
+            if wasOnline { return .closedByServer }
+            return .other(otherProblem ?? "\(endpoint) closed the connection while logging in")
+        }
+        if secured { return .tlsEnded(error, online: wasOnline) }
+        if !wasOnline && Errno(rawValue: error) == LinkFailure.timedOut { return .connect(endpoint: endpoint, LinkFailure.timedOut) }
+        return .lost(Errno(rawValue: error))
+    }
+}
