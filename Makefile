@@ -15,7 +15,7 @@ endif
 export TINYAGENT_TEST_RUN
 GUARD := /usr/bin/python3 tests/runguard.py run --
 
-.PHONY: deps embedded unit integration fleet-test bench-fleet demo-test sanitize armhf cross-test deb deb-test provision-test test demo bench fuzz fuzz-ci soak soak-ci
+.PHONY: deps embedded unit integration fleet-test bench-fleet demo-test sanitize armhf arm64 cross-test deb deb-test provision-test test demo bench fuzz fuzz-ci soak soak-ci
 
 deps:
 	scripts/install-deps.sh
@@ -54,22 +54,34 @@ sanitize: deps embedded
 	$(GUARD) tests/sanitize/asan.sh
 	$(GUARD) tests/sanitize/valgrind.sh
 
-# The Raspberry Pi binary (ARMv7 hard-float, Raspbian Buster floor), checked
-# against Buster's library versions; see cross/README.md.
+# The Raspberry Pi binaries (cross/README.md). armhf: every Pi from the Zero (ARMv6 + VFPv2
+# hard-float), Raspbian Buster floor, checked against Buster's library versions and for
+# ARMv6 (attributes, disassembly). arm64: 64-bit Raspberry Pi OS, Bullseye floor.
 armhf:
-	cross/build-armhf.sh
+	cross/build.sh armhf
 
-# The Buster check's own tests and the armhf binary run under qemu-arm.
-cross-test: armhf
+arm64:
+	cross/build.sh arm64
+
+# The checks' own tests; both binaries under qemu-user (armhf: default CPU, arm64:
+# cortex-a53); the agent's code linked statically against musl run under qemu-arm's
+# arm1176 (the Pi Zero's CPU).
+cross-test: armhf arm64
 	$(GUARD) cross/test-buster-check.sh
-	$(GUARD) cross/smoke-armhf.sh
+	$(GUARD) cross/test-armv6-check.sh
+	$(GUARD) cross/armv6-probe.sh
+	$(GUARD) cross/smoke.sh armhf
+	$(GUARD) cross/smoke.sh arm64
 
-deb: armhf
-	cross/build-deb.sh
+deb: armhf arm64
+	cross/build-deb.sh --arch armhf
+	cross/build-deb.sh --arch arm64
 
-# The .deb's fields and contents, installed and purged in an armhf chroot.
+# Each .deb's fields and contents, installed and purged in a chroot of its architecture
+# (armhf: bookworm; arm64: Bullseye, its floor).
 deb-test: deb
-	$(GUARD) cross/test-deb.sh
+	$(GUARD) cross/test-deb.sh armhf
+	$(GUARD) cross/test-deb.sh arm64
 
 # Ends by proving that no process the run started is left.
 test: deps unit integration fleet-test demo-test sanitize soak-ci cross-test deb-test provision-test fuzz-ci
@@ -97,9 +109,9 @@ bench:
 	bench/run.sh
 
 # Provisioning an SD card root (buildroot/): a fake root filesystem, the unit file, and a
-# copy of the cached armhf rootfs end to end (cross/rootfs-armhf.sh: ~4 min the first time).
+# copy of the cached armhf rootfs end to end (cross/rootfs.sh armhf: ~4 min the first time).
 provision-test: deps embedded armhf
-	$(GUARD) cross/rootfs-armhf.sh
+	$(GUARD) cross/rootfs.sh armhf
 	$(GUARD) $(PY) -m pytest -q -p no:cacheprovider tests/provision
 
 # The soak test (tests/soak/soak.py): 50 processes heartbeating 10×/s, 1000 bad datagrams/s,

@@ -1,32 +1,41 @@
 #!/usr/bin/env bash
-# Packages the armhf agent as build/armhf/tinyagent_<version>_armhf.deb.
+# Packages the Pi agent as build/ARCH/tinyagent_<version>_ARCH.deb (ARCH armhf or arm64;
+# the same contents and Depends logic for both).
 #
-#   cross/build-deb.sh [--binary FILE] [--out DIR]
-#     --binary FILE  the armhf binary (default: build/armhf/tinyagent, built if missing)
-#     --out DIR      where the .deb goes (default: build/armhf)
+#   cross/build-deb.sh [--arch ARCH] [--binary FILE] [--out DIR]
+#     --arch ARCH    armhf (default) or arm64
+#     --binary FILE  the binary (default: build/ARCH/tinyagent, built if missing)
+#     --out DIR      where the .deb goes (default: build/ARCH)
 #
-# Contents: /home/pi/technospurs/{certs,cfg,wdog,downloads,SmartMeter,bin,logs}/ (SPEC §3),
-# bin/tinyagent, bin/tinyagent_heartbeat.py (the Python helper, Python 3.5+),
-# /usr/bin/tinyagent (symlink), /lib/systemd/system/tinyagent.service (the one unit file,
-# from buildroot/overlay/, which buildroot/provision lays on an SD card too).
-# postinst gives the folders to the target's `pi` user, makes cfg/ 0700 and enables the
-# service; Depends lists the Buster packages (minimum versions = Buster's) of the
-# libraries in the binary's DT_NEEDED, the same floor cross/buster-check.py proves.
+# Contents: /usr/lib/tinyagent/tinyagent (the agent, outside /home/pi: pi could rename a
+# folder on its path), /usr/bin/tinyagent and technospurs/bin/tinyagent (symlinks to it),
+# /home/pi/technospurs/{certs,cfg,wdog,downloads,SmartMeter,bin,logs}/ (SPEC §3),
+# bin/tinyagent_heartbeat.py (the Python helper, Python 3.5+),
+# /lib/systemd/system/tinyagent.service (the one unit file, from buildroot/overlay/, which
+# buildroot/provision lays on an SD card too).
+# postinst sets the owners and modes of SPEC §3 (also fixing a tree an older version gave
+# to pi), creates the helper user `tinyagent` and enables the service; Depends lists the
+# floor release's packages (minimum versions = the floor's: Buster's for armhf, Bullseye's
+# for arm64, read from its packages) of the libraries in the binary's DT_NEEDED, the same
+# floor cross/buster-check.py proves.
 set -euo pipefail
 # shellcheck source=cross/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-BIN="$TA_BUILD/armhf/tinyagent"
-OUTDIR="$TA_BUILD/armhf"
+pi_arch armhf
+BIN=""; OUTDIR=""
 while [ $# -gt 0 ]; do
     case "$1" in
+        --arch) pi_arch "$2"; shift 2 ;;
         --binary) BIN="$2"; shift 2 ;;
         --out) OUTDIR="$2"; shift 2 ;;
-        -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
-[ -f "$BIN" ] || "$TA_ROOT/cross/build-armhf.sh"
+BIN="${BIN:-$TA_BUILD/$PI_ARCH/tinyagent}"
+OUTDIR="${OUTDIR:-$TA_BUILD/$PI_ARCH}"
+[ -f "$BIN" ] || "$TA_ROOT/cross/build.sh" "$PI_ARCH"
 need_apt dpkg dpkg-deb
 need_apt binutils readelf
 
@@ -36,16 +45,29 @@ version="$(sed -n 's/.*agentVersion *= *"\([0-9][0-9.]*[0-9]\)".*/\1/p' \
 HELPER="$TA_ROOT/helpers/python/tinyagent_heartbeat.py"
 [ -f "$HELPER" ] || die "$HELPER missing"
 
-# Buster package (and minimum version) for each library the binary may need.
+# The floor's package (and minimum version) for each library the binary may need:
+# Buster's for armhf; for arm64 the upstream versions of Bullseye's own packages, kept by
+# cross/sysroot.sh in build/arm64/floor-control.
+floor() {  # floor PACKAGE ARMHF_VERSION: " (>= VERSION)"
+    local v="$2" control="$ARCH_CACHE/floor-control/$1/control"
+    if [ -n "$FLOOR_SUITE" ]; then
+        [ -f "$control" ] || "$TA_ROOT/cross/sysroot.sh" "$PI_ARCH" >&2
+        v="$(sed -n 's/^Version: \(.*:\)\{0,1\}\([0-9.]*[0-9]\).*/\2/p' "$control")"
+        [ -n "$v" ] || die "no Version in $control"
+    fi
+    printf ' (>= %s)' "$v"
+}
+libc="libc6$(floor libc6 2.28)"
+libgcc="libgcc1"; [ "$PI_ARCH" = arm64 ] && libgcc="libgcc-s1"
 declare -A PKG_OF=(
-    [libc.so.6]="libc6 (>= 2.28)" [libm.so.6]="libc6 (>= 2.28)" [libpthread.so.0]="libc6 (>= 2.28)"
-    [libdl.so.2]="libc6 (>= 2.28)" [librt.so.1]="libc6 (>= 2.28)" [ld-linux-armhf.so.3]="libc6 (>= 2.28)"
-    [libgcc_s.so.1]="libgcc1" [libstrophe.so.0]="libstrophe0 (>= 0.9.2)"
-    [libzip.so.4]="libzip4 (>= 1.5.1)" [libsystemd.so.0]="libsystemd0 (>= 241)"
+    [libc.so.6]="$libc" [libm.so.6]="$libc" [libpthread.so.0]="$libc"
+    [libdl.so.2]="$libc" [librt.so.1]="$libc" ["${LOADER#/lib/}"]="$libc"
+    [libgcc_s.so.1]="$libgcc" [libstrophe.so.0]="libstrophe0$(floor libstrophe0 0.9.2)"
+    [libzip.so.4]="libzip4$(floor libzip4 1.5.1)" [libsystemd.so.0]="libsystemd0$(floor libsystemd0 241)"
 )
 depends=()
 while read -r lib; do
-    [ -n "${PKG_OF[$lib]:-}" ] || die "no Buster package known for DT_NEEDED $lib (add it to PKG_OF)"
+    [ -n "${PKG_OF[$lib]:-}" ] || die "no floor package known for DT_NEEDED $lib (add it to PKG_OF)"
     depends+=("${PKG_OF[$lib]}")
 done < <(readelf -d "$BIN" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
 depends_line="$(printf '%s\n' "${depends[@]}" | sort -u | paste -sd, | sed 's/,/, /g')"
@@ -54,11 +76,15 @@ stage="$OUTDIR/deb-root"
 rm -rf "$stage"
 base="$stage/home/pi/technospurs"
 for d in certs cfg wdog downloads SmartMeter bin logs; do install -d -m 0755 "$base/$d"; done
-chmod 0700 "$base/cfg"
-install -m 0755 "$BIN" "$base/bin/tinyagent"
+chmod 0700 "$base/cfg" "$base/downloads"
+chmod 0710 "$base/wdog"
+chmod 0750 "$base/logs"
+install -d "$stage/usr/lib/tinyagent"
+install -m 0755 "$BIN" "$stage/usr/lib/tinyagent/tinyagent"
+ln -s /usr/lib/tinyagent/tinyagent "$base/bin/tinyagent"
 install -m 0644 "$HELPER" "$base/bin/tinyagent_heartbeat.py"
 install -d "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/usr/share/doc/tinyagent"
-ln -s /home/pi/technospurs/bin/tinyagent "$stage/usr/bin/tinyagent"
+ln -s /usr/lib/tinyagent/tinyagent "$stage/usr/bin/tinyagent"
 install -m 0644 "$TA_ROOT/buildroot/overlay/lib/systemd/system/tinyagent.service" "$stage/lib/systemd/system/tinyagent.service"
 printf 'tinyagent %s, built from %s\n' "$version" \
     "$(git -C "$TA_ROOT" rev-parse --short HEAD 2>/dev/null || echo 'an unversioned tree')" \
@@ -69,10 +95,10 @@ for s in postinst prerm postrm; do install -m 0755 "$TA_ROOT/cross/deb/$s" "$sta
 cat >"$stage/DEBIAN/control" <<EOF
 Package: tinyagent
 Version: $version
-Architecture: armhf
+Architecture: $PI_ARCH
 Maintainer: tinyagent maintainers <root@localhost>
 Installed-Size: $(du -sk --exclude=DEBIAN "$stage" | cut -f1)
-Depends: $depends_line
+Depends: $depends_line, passwd
 Recommends: python3 (>= 3.5)
 Section: admin
 Priority: optional
@@ -83,7 +109,7 @@ Description: always-on device agent for Raspberry Pi SmartMeter fleets
 EOF
 
 mkdir -p "$OUTDIR"
-deb="$OUTDIR/tinyagent_${version}_armhf.deb"
+deb="$OUTDIR/tinyagent_${version}_$PI_ARCH.deb"
 dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
 rm -rf "$stage"
 log "package: ${deb#"$TA_ROOT"/} $(stat -c %s "$deb") bytes; Depends: $depends_line"

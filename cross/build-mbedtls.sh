@@ -3,7 +3,8 @@
 # configuration (cross/mbedtls-config.h), compiled by zig.
 #
 #   [MBEDTLS_CONFIG=FILE] [MBEDTLS_CFLAGS=...] cross/build-mbedtls.sh TARGET OUT
-#     TARGET  armhf   ARMv7 hard-float, glibc 2.28 (the Raspberry Pi build)
+#     TARGET  armhf   ARMv6 + VFPv2 hard-float (arm1176jzf-s), glibc 2.28 (every Pi, 32-bit)
+#             arm64   ARMv8.0-A, glibc 2.31 (64-bit Raspberry Pi OS)
 #             host    x86_64 Linux (for the host build and tests; objects are PIC)
 #     OUT     gets include/{mbedtls,psa}/ (config.h = the trimmed configuration) and
 #             lib/libmbedtls.a lib/libmbedx509.a lib/libmbedcrypto.a
@@ -19,9 +20,9 @@ set -euo pipefail
 TARGET="$1"
 OUT="$2"
 case "$TARGET" in
-    armhf) zig_target=(-target "$ARM_ZIG_TARGET" -mcpu="$ARM_ZIG_CPU") ;;
+    armhf|arm64) pi_arch "$TARGET"; zig_target=(-target "$ZIG_ARCH_TARGET" -mcpu="$ZIG_CPU") ;;
     host|x86_64) TARGET=host; zig_target=(-target "x86_64-linux-gnu.$GLIBC_FLOOR" -mcpu=baseline) ;;
-    *) die "unknown target '$TARGET' (armhf or host)" ;;
+    *) die "unknown target '$TARGET' (armhf, arm64 or host)" ;;
 esac
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"

@@ -1,7 +1,16 @@
 #!/usr/bin/env python3
-"""Proves that an armhf binary can run on Raspbian Buster.
+"""Proves that a Raspberry Pi binary can run on its architecture's floor release:
+armhf on Raspbian Buster, arm64 on Raspberry Pi OS Bullseye (64-bit).
 
-    cross/buster-check.py [--control DIR] [--allow FILE] [--floor PKG=VERSION]... BINARY
+    cross/buster-check.py [--arch armhf|arm64] [--floor-control DIR] [--control DIR]
+                          [--allow FILE] [--floor PKG=VERSION]... BINARY
+
+For armhf the floor is Buster's (below: BUSTER_PACKAGES, glibc 2.28), which cannot be
+fetched here. For arm64 it is read from Bullseye's own packages (--floor-control: the
+control areas of libc6, libgcc-s1, libstrophe0, libzip4 and libsystemd0 from Bullseye,
+kept by cross/sysroot.sh arm64): their Version fields are the floor, libc6's gives the
+highest GLIBC_x.y allowed and libgcc-s1's the highest GCC_x.y.z. The rules below are the
+same for both; "Buster" stands for the architecture's floor.
 
 Checks, using only the binary (read with binutils' readelf) and the DEBIAN/symbols files of
 the Debian packages it was linked against (kept by cross/sysroot-armhf.sh in
@@ -57,6 +66,48 @@ BUSTER_PACKAGES = {
 GLIBC_FLOOR = "2.28"
 GCC_FLOOR = "8.3.0"
 INTERPRETER = "/lib/ld-linux-armhf.so.3"
+
+
+class Release:
+    """An architecture's floor: the loader, the libraries it has, its packages' versions."""
+
+    def __init__(self, name, arch, interpreter, packages, glibc, gcc, short=None):
+        self.name, self.arch, self.interpreter = name, arch, interpreter
+        self.short = short or name  # in "libzip4 >= 1.6.0 (Buster has 1.5.1-4)"
+        self.packages, self.glibc, self.gcc = dict(packages), glibc, gcc
+        self.sonames = (BUSTER_SONAMES - {"ld-linux-armhf.so.3"}) | {os.path.basename(interpreter)}
+
+
+def control_version(control_dir, package):
+    """The Version field of an unpacked control area, CONTROL_DIR/PACKAGE/control."""
+    path = os.path.join(control_dir, package, "control")
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("Version:"):
+                    return line.split(":", 1)[1].strip()
+    except OSError as e:
+        raise SystemExit(f"buster-check: {path}: {e.strerror} (run cross/sysroot.sh)")
+    raise SystemExit(f"buster-check: {path} has no Version field")
+
+
+def upstream_version(version):
+    """'2.31-13+deb11u11' -> '2.31', '10.2.1-6' -> '10.2.1'."""
+    return re.match(r"(?:\d+:)?([0-9.]+)", version).group(1).rstrip(".")
+
+
+def release_for(arch, floor_control=None):
+    if arch == "armhf" and floor_control is None:
+        return Release("Raspbian Buster", "armhf", INTERPRETER, BUSTER_PACKAGES, GLIBC_FLOOR, GCC_FLOOR, "Buster")
+    if floor_control is None:
+        raise SystemExit(f"buster-check: --arch {arch} needs --floor-control (its floor release's control areas)")
+    packages = {pkg: control_version(floor_control, pkg) for pkg in BUSTER_PACKAGES}
+    glibc = upstream_version(control_version(floor_control, "libc6"))
+    gcc = upstream_version(control_version(floor_control, "libgcc-s1"))
+    if arch == "arm64":
+        return Release("Raspberry Pi OS Bullseye (arm64)", "arm64", "/lib/ld-linux-aarch64.so.1", packages, glibc, gcc,
+                       "Bullseye")
+    return Release("the armhf floor in " + floor_control, "armhf", INTERPRETER, packages, glibc, gcc)
 
 
 # ---- Debian version ordering (deb-version(7)), as dpkg --compare-versions does ----------
@@ -223,14 +274,14 @@ def parse_symbols(path, arch="armhf"):
     return libs
 
 
-def load_symbols(control_dir, packages):
+def load_symbols(control_dir, packages, arch="armhf"):
     """soname -> SymbolsFile for the given packages' control areas."""
     by_soname = {}
     for pkg in packages:
         path = os.path.join(control_dir, pkg, "symbols")
         if not os.path.isfile(path):
-            raise SystemExit(f"buster-check: {path} missing (run cross/sysroot-armhf.sh)")
-        for lib in parse_symbols(path):
+            raise SystemExit(f"buster-check: {path} missing (run cross/sysroot.sh)")
+        for lib in parse_symbols(path, arch):
             by_soname[lib.soname] = lib
     return by_soname
 
@@ -253,20 +304,21 @@ def load_allow_list(path):
 
 # ---- the check ------------------------------------------------------------------------
 
-def check(binary, control_dir, allow, floors, glibc_floor=GLIBC_FLOOR):
+def check(binary, control_dir, allow, release):
     """Returns (violations, notes): lists of one-line strings."""
     violations, notes = [], []
+    floors, glibc_floor, gcc_floor = release.packages, release.glibc, release.gcc
 
     interp = interpreter(binary)
     if interp is None:
         violations.append("no program interpreter: not a dynamically linked executable")
-    elif interp != INTERPRETER:
-        violations.append(f"program interpreter {interp}: Buster armhf has {INTERPRETER}")
+    elif interp != release.interpreter:
+        violations.append(f"program interpreter {interp}: {release.name} has {release.interpreter}")
 
     needed = needed_libraries(binary)
     for lib in needed:
-        if lib not in BUSTER_SONAMES:
-            violations.append(f"DT_NEEDED {lib}: not available on Raspbian Buster")
+        if lib not in release.sonames:
+            violations.append(f"DT_NEEDED {lib}: not available on {release.name}")
 
     def too_new_tag(version):
         """The reason a symbol version tag is too new for Buster, or None."""
@@ -278,8 +330,8 @@ def check(binary, control_dir, allow, floors, glibc_floor=GLIBC_FLOOR):
         if m and numeric_version(m.group(1)) > numeric_version(glibc_floor):
             return f"{version} (glibc {m.group(1)} > {glibc_floor})"
         m = re.fullmatch(r"GCC_(\d+(?:\.\d+)*)", version)
-        if m and numeric_version(m.group(1)) > numeric_version(GCC_FLOOR):
-            return f"{version} (libgcc {m.group(1)} > {GCC_FLOOR})"
+        if m and numeric_version(m.group(1)) > numeric_version(gcc_floor):
+            return f"{version} (libgcc {m.group(1)} > {gcc_floor})"
         return None
 
     for file, version in needed_versions(binary):
@@ -287,7 +339,7 @@ def check(binary, control_dir, allow, floors, glibc_floor=GLIBC_FLOOR):
         if reason:
             violations.append(f"{file} version {version}: needs {reason}")
 
-    libs = load_symbols(control_dir, floors.keys())
+    libs = load_symbols(control_dir, floors.keys(), release.arch)
     judged = [libs[s] for s in needed if s in libs]
 
     for imp in imported_symbols(binary):
@@ -303,7 +355,7 @@ def check(binary, control_dir, allow, floors, glibc_floor=GLIBC_FLOOR):
                 minimum = where.symbols[key]
                 floor = floors[where.package]
                 if compare_versions(minimum, floor) > 0:
-                    reason = f"{where.package} >= {minimum} (Buster has {floor})"
+                    reason = f"{where.package} >= {minimum} ({release.short} has {floor})"
             elif not imp.weak and imp.version is None and needed:
                 reason = ("a library none of " + ", ".join(needed)
                           + " is known to export (no symbols file lists it)")
@@ -330,28 +382,33 @@ def main(argv=None):
     here = os.path.dirname(os.path.abspath(__file__))
     default_control = os.path.join(here, "..", "build", "armhf", "control")
     p = argparse.ArgumentParser(
-        description="Fail when an armhf binary imports anything Raspbian Buster lacks.",
+        description="Fail when a Pi binary imports anything its floor release (armhf: Raspbian Buster, arm64: Bullseye) lacks.",
         epilog="See the module docstring (head of this file) for the rules and the allow-list.")
     p.add_argument("binary")
     p.add_argument("--control", default=default_control,
                    help="folder of unpacked .deb control areas, one per package (default: build/armhf/control)")
+    p.add_argument("--arch", default="armhf", choices=("armhf", "arm64"), help="the binary's architecture (default armhf)")
+    p.add_argument("--floor-control", metavar="DIR",
+                   help="control areas of the floor release's packages (required for arm64: Bullseye's)")
     p.add_argument("--allow", help="allow-list of symbols used only when present (run-time lookups)")
     p.add_argument("--floor", action="append", default=[], metavar="PKG=VERSION",
                    help="override or add a package's Buster version, e.g. libzip4=1.5.1-4")
-    p.add_argument("--glibc", default=GLIBC_FLOOR, help=f"highest glibc version allowed (default {GLIBC_FLOOR})")
+    p.add_argument("--glibc", help=f"highest glibc version allowed (default: the floor's; armhf {GLIBC_FLOOR})")
     p.add_argument("-q", "--quiet", action="store_true", help="print violations only")
     a = p.parse_args(argv)
 
-    floors = dict(BUSTER_PACKAGES)
+    release = release_for(a.arch, a.floor_control)
     for f in a.floor:
         pkg, sep, ver = f.partition("=")
         if not sep:
             p.error(f"--floor {f}: expected PKG=VERSION")
-        floors[pkg] = ver
+        release.packages[pkg] = ver
+    if a.glibc:
+        release.glibc = a.glibc
     if not os.path.isfile(a.binary):
         p.error(f"{a.binary}: no such file")
 
-    violations, notes = check(a.binary, a.control, load_allow_list(a.allow), floors, a.glibc)
+    violations, notes = check(a.binary, a.control, load_allow_list(a.allow), release)
     name = os.path.basename(a.binary)
     if not a.quiet:
         for n in notes:
@@ -359,12 +416,12 @@ def main(argv=None):
     for v in violations:
         print(f"buster-check: {name}: VIOLATION: {v}", file=sys.stderr)
     if violations:
-        print(f"buster-check: {name}: FAILED, {len(violations)} violation(s): it would not run on Raspbian Buster",
+        print(f"buster-check: {name}: FAILED, {len(violations)} violation(s): it would not run on {release.name}",
               file=sys.stderr)
         return 1
     if not a.quiet:
-        print(f"buster-check: {name}: OK for Raspbian Buster (glibc <= {a.glibc}, "
-              + ", ".join(f"{k} {v}" for k, v in sorted(floors.items()))
+        print(f"buster-check: {name}: OK for {release.name} (glibc <= {release.glibc}, libgcc <= {release.gcc}, "
+              + ", ".join(f"{k} {v}" for k, v in sorted(release.packages.items()))
               + f"; needs {', '.join(needed_libraries(a.binary))})")
     return 0
 

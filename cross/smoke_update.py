@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""The armhf update worker under qemu-arm (called by cross/smoke-armhf.sh):
+"""The Pi update worker under qemu-user (called by cross/smoke.sh):
 `tinyagent update-worker` downloads a real zip over HTTPS from the fault
 server (test CA pinned), checks its SHA-256 and unpacks it with the
 device's TLS (trimmed static mbedTLS) and libzip; a certificate from
 another CA and a zip-slip archive are refused.
 
-    smoke_update.py QEMU_SYSROOT BINARY WORKDIR
+    smoke_update.py QEMU_SYSROOT BINARY WORKDIR [QEMU [QEMU_ARG...]]
+
+QEMU defaults to qemu-arm (the armhf binary); e.g. `qemu-aarch64 -cpu cortex-a53` for arm64.
 
 Prints one line per case, "ok   - …" or "FAIL - …"; exit status 1 on a failure."""
 
@@ -26,7 +28,7 @@ def run_worker(sysroot, binary, job, timeout=120):
     """The worker's packets until it exits: [(event, packet)]."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     # The worker reads its channel on descriptor 3 (the shell moves it there).
-    command = ["qemu-arm", "-L", sysroot, binary, "update-worker"]
+    command = (sys.argv[4:] or ["qemu-arm"]) + ["-L", sysroot, binary, "update-worker"]
     proc = subprocess.Popen(["/bin/sh", "-c", 'exec "$@" 3<&%d' % theirs.fileno(), "sh"] + command,
                             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
     theirs.close()
@@ -73,7 +75,7 @@ def main():
     with FaultServer(root=files, pki=pki) as s:
         out = run_worker(sysroot, binary, job(s.url("/chunked/good.zip"), work, "good", pki.ca_cert, digest))
         script = os.path.join(work, "good", "SmartMeter", "p1.py")
-        check("update-worker: HTTPS download (chunked), sha256 and unpack on armhf",
+        check("update-worker: HTTPS download (chunked), sha256 and unpack under " + os.path.basename((sys.argv[4:] or ["qemu-arm"])[0]),
               out and out[-1] == {"event": "done"} and os.access(script, os.X_OK), out[-3:])
         out = run_worker(sysroot, binary, job(s.url("/file/slip.zip"), work, "slip", pki.ca_cert))
         check("update-worker: a zip-slip archive is refused",

@@ -2,6 +2,7 @@
 # Tests cross/buster-check.py on tiny armhf programs linked like the agent (zig, glibc
 # stubs, the sysroot's libstrophe/libzip/libsystemd): one that Buster can run must pass,
 # each deliberately too-new import must fail, naming the symbol and the version it needs.
+# Then the same for arm64 against Bullseye's floor, read from Bullseye's own packages.
 #
 #   cross/test-buster-check.sh        (prepares zig and the sysroot under build/ if needed)
 #
@@ -10,9 +11,10 @@ set -euo pipefail
 # shellcheck source=cross/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-OUT="$ARMHF_CACHE"
+pi_arch armhf
+OUT="$ARCH_CACHE"
 ensure_zig
-"$TA_ROOT/cross/sysroot-armhf.sh" "$OUT" >/dev/null 2>&1 || "$TA_ROOT/cross/sysroot-armhf.sh" "$OUT"
+"$TA_ROOT/cross/sysroot.sh" armhf "$OUT" >/dev/null 2>&1 || "$TA_ROOT/cross/sysroot.sh" armhf "$OUT"
 need_apt binutils readelf
 need_apt python3 python3
 CHECK=(python3 "$TA_ROOT/cross/buster-check.py" --control "$OUT/control")
@@ -25,7 +27,7 @@ passed=0; failed=0
 build() {
     local name="$1" glibc="$2"; shift 2
     cat >"$T/$name.c"
-    "$ZIG" cc -target "arm-linux-gnueabihf.$glibc" -mcpu="$ARM_ZIG_CPU" -Os -w \
+    "$ZIG" cc -target "arm-linux-gnueabihf.$glibc" -mcpu="$ZIG_CPU" -Os -w \
         -isystem "$OUT/libinclude" -o "$T/$name" "$T/$name.c" -L "$OUT/linklibs" "$@"
 }
 
@@ -130,6 +132,28 @@ extern int OPENSSL_init_ssl(unsigned long long, const void *);
 int main(void) { return OPENSSL_init_ssl(0, 0); }
 EOF
 expect needs_ssl3 fail -- "DT_NEEDED libssl.so.3: not available on Raspbian Buster"
+
+# ---- arm64: the floor is Bullseye's, read from its packages (build/arm64/floor-control) --
+OUT64="$TA_CACHE/arm64"
+"$TA_ROOT/cross/sysroot.sh" arm64 "$OUT64" >/dev/null 2>&1 || "$TA_ROOT/cross/sysroot.sh" arm64 "$OUT64"
+ARM64=(--arch arm64 --floor-control "$OUT64/floor-control" --control "$OUT64/control")
+build64() {  # build64 NAME GLIBC [EXTRA_LINK_ARGS...] < C source
+    local name="$1" glibc="$2"; shift 2
+    cat >"$T/$name.c"
+    "$ZIG" cc -target "aarch64-linux-gnu.$glibc" -Os -w \
+        -isystem "$OUT64/libinclude" -o "$T/$name" "$T/$name.c" -L "$OUT64/linklibs" "$@"
+}
+build64 good64 2.31 -lstrophe -lzip -lsystemd <"$T/good.c"
+expect good64 pass "${ARM64[@]}" -- "OK for Raspberry Pi OS Bullseye (arm64)" "libstrophe0 0.10.1-1"
+# sd_notify_barrier is systemd 246: too new for Buster (above), there on Bullseye (247).
+build64 systemd_246_64 2.31 -lsystemd <"$T/systemd_246.c"
+expect systemd_246_64 pass "${ARM64[@]}" -- "OK for Raspberry Pi OS Bullseye"
+build64 strophe_cafile64 2.31 -lstrophe <"$T/strophe_cafile.c"
+expect strophe_cafile64 fail "${ARM64[@]}" -- "xmpp_conn_set_cafile" "libstrophe0 >= 0.11.0" "Bullseye has 0.10.1-1"
+build64 glibc_234_64 2.34 <"$T/glibc_234.c"
+expect glibc_234_64 fail "${ARM64[@]}" -- "GLIBC_2.34" "glibc 2.34 > 2.31"
+# An armhf binary is not an arm64 one: wrong loader.
+expect good fail "${ARM64[@]}" -- "program interpreter /lib/ld-linux-armhf.so.3"
 
 # The --floor override: with a (pretend) newer libstrophe the same binary passes.
 expect strophe_cafile pass --floor libstrophe0=0.12.2-1 -- "OK for Raspbian Buster"

@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# Tests the armhf .deb: its control fields and contents (dpkg-deb --info/--contents), then
-# installs it with the armhf root filesystem's own dpkg (chroot, emulated by qemu-user through
-# binfmt_misc) into a copy of that rootfs, runs the installed agent there, and purges it.
+# Tests a Pi .deb: its control fields and contents (dpkg-deb --info/--contents), then
+# installs it with the root filesystem's own dpkg (chroot, emulated by qemu-user through
+# binfmt_misc) into a copy of that rootfs (cross/rootfs.sh: armhf bookworm, arm64 Bullseye,
+# its floor), runs the installed agent there, and purges it.
 #
-#   cross/test-deb.sh            (builds the binary, the .deb and the cached rootfs if needed)
+#   cross/test-deb.sh [ARCH]     (armhf by default or arm64; builds the binary, the .deb
+#                                 and the cached rootfs if needed)
 #
 # Ends with "N passed, N failed"; exit status 1 when any case failed.
 set -euo pipefail
 # shellcheck source=cross/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-"$TA_ROOT/cross/build-deb.sh"
-ROOTFS="$ARMHF_CACHE/rootfs"
-"$TA_ROOT/cross/rootfs-armhf.sh" "$ROOTFS"
-deb="$(ls -t "$TA_BUILD"/armhf/tinyagent_*_armhf.deb | head -n1)"
+pi_arch "${1:-armhf}"
+"$TA_ROOT/cross/build-deb.sh" --arch "$PI_ARCH"
+ROOTFS="$ARCH_CACHE/rootfs"
+"$TA_ROOT/cross/rootfs.sh" "$PI_ARCH" "$ROOTFS"
+deb="$(ls -t "$TA_BUILD/$PI_ARCH"/tinyagent_*_"$PI_ARCH".deb | head -n1)"
 version="$(dpkg-deb -f "$deb" Version)"
 
 T="$(mktemp -d "${TMPDIR:-/tmp}/tinyagent-deb.XXXXXX")"
@@ -29,36 +32,45 @@ has() { grep -qE -- "$2" "$1" || { echo "no match for /$2/ in:"; cat "$1"; retur
 # ---- the package file ---------------------------------------------------------------
 dpkg-deb --info "$deb" >"$T/info"
 dpkg-deb --contents "$deb" >"$T/contents"
-needed="$(readelf -d "$TA_BUILD/armhf/tinyagent" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
-check "control: tinyagent $version for armhf" \
-    sh -c "grep -q '^ Package: tinyagent$' '$T/info' && grep -q '^ Architecture: armhf$' '$T/info' && grep -Eq '^ Version: [0-9]+\.[0-9]+\.[0-9]+$' '$T/info'"
-check "control: Depends on Buster's libc6 and libsystemd0 floors" \
-    has "$T/info" '^ Depends: .*libc6 \(>= 2\.28\).*libsystemd0 \(>= 241\)'
-for pair in "libstrophe.so.0:libstrophe0 \\(>= 0\\.9\\.2\\)" "libzip.so.4:libzip4 \\(>= 1\\.5\\.1\\)"; do
+needed="$(readelf -d "$TA_BUILD/$PI_ARCH/tinyagent" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
+check "control: tinyagent $version for $PI_ARCH" \
+    sh -c "grep -q '^ Package: tinyagent$' '$T/info' && grep -q '^ Architecture: $PI_ARCH$' '$T/info' && grep -Eq '^ Version: [0-9]+\.[0-9]+\.[0-9]+$' '$T/info'"
+# The floor: Buster's for armhf, Bullseye's (as its packages say) for arm64.
+if [ "$PI_ARCH" = armhf ]; then
+    glibc='2\.28' systemd='241' strophe='0\.9\.2' zip='1\.5\.1' floor_name=Buster
+else
+    glibc='2\.31' systemd='247\.3' strophe='0\.10\.1' zip='1\.7\.3' floor_name=Bullseye
+fi
+check "control: Depends on $floor_name's libc6 and libsystemd0 floors" \
+    has "$T/info" "^ Depends: .*libc6 \\(>= $glibc\\).*libsystemd0 \\(>= $systemd\\)"
+for pair in "libstrophe.so.0:libstrophe0 \\(>= $strophe\\)" "libzip.so.4:libzip4 \\(>= $zip\\)"; do
     so="${pair%%:*}"
     if grep -qx "$so" <<<"$needed"; then check "control: Depends on ${pair#*:}" has "$T/info" "^ Depends: .*${pair#*:}"; fi
 done
-check "contents: the agent, executable, in bin/" has "$T/contents" '^-rwxr-xr-x root/root +[0-9]+ .* \./home/pi/technospurs/bin/tinyagent$'
+check "contents: the agent, executable, outside /home/pi" has "$T/contents" '^-rwxr-xr-x root/root +[0-9]+ .* \./usr/lib/tinyagent/tinyagent$'
+check "contents: bin/tinyagent links to it" has "$T/contents" ' \./home/pi/technospurs/bin/tinyagent -> /usr/lib/tinyagent/tinyagent$'
 check "contents: the Python heartbeat helper in bin/" has "$T/contents" ' \./home/pi/technospurs/bin/tinyagent_heartbeat\.py$'
 check "contents: cfg/ is 0700" has "$T/contents" '^drwx------ .* \./home/pi/technospurs/cfg/$'
 check "contents: every SPEC folder" sh -c "for d in certs cfg wdog downloads SmartMeter bin logs; do grep -q \" ./home/pi/technospurs/\$d/\$\" '$T/contents' || { echo missing \$d; exit 1; }; done"
 check "contents: the systemd unit" has "$T/contents" ' \./lib/systemd/system/tinyagent\.service$'
 check "unit: Type=notify, WatchdogSec, Restart, NotifyAccess=main" sh -c "dpkg-deb --fsys-tarfile '$deb' | tar -xO ./lib/systemd/system/tinyagent.service > '$T/unit' && grep -q '^Type=notify' '$T/unit' && grep -q '^WatchdogSec=' '$T/unit' && grep -q '^Restart=' '$T/unit' && grep -q '^NotifyAccess=main' '$T/unit'"
 
-# ---- installed into an armhf root filesystem ------------------------------------------
+# ---- installed into a root filesystem of the architecture ----------------------------
 R="$T/rootfs"
 cp -a "$ROOTFS" "$R"
 mount --bind /proc "$R/proc"
 trap 'umount "$R/proc" 2>/dev/null || true; [ -n "${KEEP:-}" ] && echo "kept $T" || rm -rf "$T"' EXIT
 B=/home/pi/technospurs
 cp "$deb" "$R/tmp/tinyagent.deb"
-check "dpkg -i in the armhf chroot installs it (postinst included)" chroot "$R" dpkg -i /tmp/tinyagent.deb
+check "dpkg -i in the $PI_ARCH chroot ($(. "$R/etc/os-release" && echo "$VERSION_CODENAME")) installs it (postinst included)" chroot "$R" dpkg -i /tmp/tinyagent.deb
 check "dpkg sees it installed at $version" sh -c "chroot '$R' dpkg -s tinyagent > '$T/status' && grep -q '^Status: install ok installed' '$T/status' && grep -q '^Version: $version' '$T/status'"
-check "folders are pi's (uid 1000), cfg/ 0700, /home/pi still pi's" sh -c "
-    for d in '' certs cfg wdog downloads SmartMeter bin logs; do
-        [ \"\$(stat -c %u:%g '$R$B/'\$d)\" = 1000:1000 ] || { echo \"$B/\$d: \$(stat -c %U:%G '$R$B/'\$d)\"; exit 1; }
+check "the tree is SPEC §3's: root's, SmartMeter/ pi's, pi's group on wdog/ and logs/" sh -c "
+    for e in ':0:0:755' certs:0:0:755 cfg:0:0:700 wdog:0:1000:710 downloads:0:0:700 SmartMeter:1000:1000:755 bin:0:0:755 logs:0:1000:750; do
+        d=\${e%%:*}
+        [ \"\$(stat -c %u:%g:%a '$R$B/'\$d)\" = \"\${e#*:}\" ] || { echo \"$B/\$d: \$(stat -c %u:%g:%a '$R$B/'\$d)\"; exit 1; }
     done
-    [ \"\$(stat -c %a '$R$B/cfg')\" = 700 ] && [ \"\$(stat -c %u '$R/home/pi')\" = 1000 ]"
+    [ \"\$(stat -c %u '$R/home/pi')\" = 1000 ]"
+check "the helper user tinyagent exists, without a shell" sh -c "grep -q '^tinyagent:.*:/usr/sbin/nologin$' '$R/etc/passwd'"
 check "the service is enabled (multi-user.target.wants)" \
     test "$(readlink "$R/etc/systemd/system/multi-user.target.wants/tinyagent.service")" = /lib/systemd/system/tinyagent.service
 check "the installed agent runs in the chroot: tinyagent version" sh -c "chroot '$R' /usr/bin/tinyagent version | grep -qx 'tinyagent $version'"
@@ -67,7 +79,7 @@ check "the heartbeat helper imports with the rootfs's python3" \
 check "reinstalling is harmless" chroot "$R" dpkg -i /tmp/tinyagent.deb
 check "dpkg --purge removes it and disables the service" sh -c "
     chroot '$R' dpkg --purge tinyagent >/dev/null &&
-    [ ! -e '$R$B/bin/tinyagent' ] && [ ! -L '$R/etc/systemd/system/multi-user.target.wants/tinyagent.service' ] &&
+    [ ! -e '$R/usr/lib/tinyagent/tinyagent' ] && [ ! -L '$R$B/bin/tinyagent' ] && [ ! -L '$R/etc/systemd/system/multi-user.target.wants/tinyagent.service' ] &&
     [ ! -e '$R/lib/systemd/system/tinyagent.service' ] && [ -d '$R/home/pi' ]"
 
 echo "$passed passed, $failed failed"

@@ -89,6 +89,8 @@ int ta_drop_privileges(uint32_t uid, uint32_t gid) {
     // and effective capability sets.
     if (setresuid(uid, uid, uid) != 0) return -1;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
+    // Not the agent's root folder (its working folder): nothing by path.
+    if (chdir("/") != 0) return -1;
     // Prove it cannot be undone.
     if (setuid(0) == 0 || setgid(0) == 0) {
         errno = EPERM;

@@ -10,7 +10,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "xmpp"))
 sys.path.insert(0, HERE)
 
-from fleet_harness import agents, root, scoped  # noqa: E402,F401 - fixtures
+from fleet_harness import agents, root  # noqa: E402,F401 - fixtures
 from pki import make_pki  # noqa: E402
 from prosody import Prosody, ensure_installed  # noqa: E402
 

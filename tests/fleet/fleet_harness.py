@@ -15,7 +15,6 @@ _spec = importlib.util.spec_from_file_location("integration_harness", os.path.jo
 harness = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(harness)
 
-scoped = harness.scoped
 root = harness.root
 agents = harness.agents
 FAST = harness.FAST

@@ -13,7 +13,10 @@ from provisioning import (BASE, CONFIG, OVERLAY, PASSWORD, UNIT, XMPP_PASSWORD, 
                           make_fake_rootfs, provision_args, requires_root, run_provision)
 
 pytestmark = requires_root
-FOLDERS = ("certs", "cfg", "wdog", "downloads", "SmartMeter", "bin", "logs")
+# SPEC §3: (uid, gid, mode) of each folder; pi is 1000:1000 on the fake card.
+LAYOUT = {"": (0, 0, 0o755), "certs": (0, 0, 0o755), "cfg": (0, 0, 0o700), "wdog": (0, 1000, 0o710),
+          "downloads": (0, 0, 0o700), "SmartMeter": (1000, 1000, 0o755), "bin": (0, 0, 0o755),
+          "logs": (0, 1000, 0o750)}
 
 
 @pytest.fixture
@@ -115,11 +118,10 @@ def test_python_packages_go_to_pis_user_site_packages_of_the_cards_python(provis
     assert not os.path.exists(at(root, "home/pi/.local/lib/python2.7"))
 
 
-def test_the_folders_of_spec_3_are_pis_and_cfg_is_private(provisioned):
+def test_the_folders_of_spec_3_are_roots_but_smartmeter_and_the_app_group_reads_wdog_and_logs(provisioned):
     root = provisioned["root"]
-    assert ids_and_mode(at(root, BASE)) == (1000, 1000, 0o755)
-    for name in FOLDERS:
-        assert ids_and_mode(at(root, BASE + "/" + name)) == (1000, 1000, 0o700 if name == "cfg" else 0o755), name
+    for name, expected in LAYOUT.items():
+        assert ids_and_mode(at(root, BASE + ("/" + name if name else ""))) == expected, name
     leftovers = [os.path.join(d, n) for d, _, names in os.walk(root) for n in names if n == ".keep"]
     assert leftovers == [], "the overlay's .keep placeholders stay in git"
 
@@ -127,24 +129,25 @@ def test_the_folders_of_spec_3_are_pis_and_cfg_is_private(provisioned):
 def test_the_ca_certificate_the_smartmeter_code_the_agent_and_the_helper_are_in_place(provisioned):
     root, inputs = provisioned["root"], provisioned["inputs"]
     assert read(at(root, BASE + "/certs/cacert.pem")) == read(inputs["cacert"])
-    assert ids_and_mode(at(root, BASE + "/certs/cacert.pem")) == (1000, 1000, 0o644)
+    assert ids_and_mode(at(root, BASE + "/certs/cacert.pem")) == (0, 0, 0o644)
     sm = at(root, BASE + "/SmartMeter")
     assert read(at(sm, "meter_reader.py")) == read(os.path.join(inputs["smartmeter"], "meter_reader.py"))
     assert ids_and_mode(at(sm, "meter_reader.py")) == (1000, 1000, 0o755)
     assert ids_and_mode(at(sm, "models/digits.txt")) == (1000, 1000, 0o644)
     assert ids_and_mode(at(sm, "models")) == (1000, 1000, 0o755)
     assert not os.path.exists(at(sm, "__pycache__")), "host bytecode is left out"
-    assert read(at(root, BASE + "/bin/tinyagent")) == read(provisioned["agent"])
-    assert ids_and_mode(at(root, BASE + "/bin/tinyagent")) == (0, 0, 0o755), "run by root: root's, like the .deb"
+    assert read(at(root, "usr/lib/tinyagent/tinyagent")) == read(provisioned["agent"])
+    assert ids_and_mode(at(root, "usr/lib/tinyagent/tinyagent")) == (0, 0, 0o755), "run by root: root's, like the .deb"
     helper = os.path.join(os.path.dirname(OVERLAY), os.pardir, "helpers", "python", "tinyagent_heartbeat.py")
     assert read(at(root, BASE + "/bin/tinyagent_heartbeat.py")) == read(helper)
-    assert os.readlink(at(root, "usr/bin/tinyagent")) == "/home/pi/technospurs/bin/tinyagent"
+    assert os.readlink(at(root, "usr/bin/tinyagent")) == "/usr/lib/tinyagent/tinyagent"
+    assert os.readlink(at(root, BASE + "/bin/tinyagent")) == "/usr/lib/tinyagent/tinyagent"
 
 
 def test_the_config_is_encrypted_and_decrypts_back_to_the_input(provisioned):
     root, agent = provisioned["root"], provisioned["agent"]
     path = at(root, BASE + "/cfg/config_file.bin")
-    assert ids_and_mode(path) == (1000, 1000, 0o600)
+    assert ids_and_mode(path) == (0, 0, 0o600)
     out = subprocess.run([agent, "config", "decrypt", "--in", path, "--show-secrets"],
                          stdout=subprocess.PIPE, check=True).stdout
     assert json.loads(out.decode()) == CONFIG
@@ -180,7 +183,7 @@ def test_a_changed_input_or_a_wrong_mode_is_the_only_thing_rewritten(provisioned
     assert result.returncode == 0, result.stderr.decode()
     actions = [line.strip() for line in result.stdout.decode().splitlines() if line.startswith("  ")]
     assert actions == ["chmod 0700 %s/cfg" % BASE,
-                       "write %s/certs/cacert.pem (0644 1000:1000)" % BASE], actions
+                       "write %s/certs/cacert.pem (0644 0:0)" % BASE], actions
     hashed = shadow_hash(root)
     again = run_provision(provision_args(root, inputs, agent=provisioned["agent"]), password="another one")
     assert again.returncode == 0 and shadow_hash(root) != hashed
@@ -193,16 +196,49 @@ def test_a_dry_run_lists_every_action_and_changes_nothing(rootfs, inputs, host_a
     assert result.returncode == 0, result.stderr.decode()
     assert listing(rootfs) == before
     out = result.stdout.decode()
-    for expected in ("would write etc/shadow", "would mkdir %s/cfg (0700 1000:1000)" % BASE,
+    for expected in ("would write etc/shadow", "would mkdir %s/cfg (0700 0:0)" % BASE,
                      "would write usr/local/lib/libexample.so.1.2.3",
                      "would write home/pi/.local/lib/python3.7/site-packages/meterlib/__init__.py",
                      "would write %s/certs/cacert.pem" % BASE, "would write %s/SmartMeter/meter_reader.py" % BASE,
-                     "would write %s/bin/tinyagent (0755 0:0)" % BASE,
-                     "would write %s/cfg/config_file.bin (0600 1000:1000)" % BASE,
+                     "would write usr/lib/tinyagent/tinyagent (0755 0:0)",
+                     "would write %s/cfg/config_file.bin (0600 0:0)" % BASE,
                      "would link etc/systemd/system/multi-user.target.wants/tinyagent.service"):
         assert expected in out, expected
     assert out.splitlines()[-1].endswith("changes would be made")
     assert PASSWORD not in out
+
+
+def test_the_helper_user_is_added_once_as_a_system_user_without_a_shell(provisioned):
+    root = provisioned["root"]
+    lines = [l for l in read(at(root, "etc/passwd"), "r").splitlines() if l.startswith("tinyagent:")]
+    assert len(lines) == 1
+    name, _, uid, gid, _, home, shell = lines[0].split(":")
+    assert 100 <= int(uid) < 1000 and uid == gid and (home, shell) == ("/nonexistent", "/usr/sbin/nologin")
+    assert "tinyagent:x:%s:" % gid in read(at(root, "etc/group"), "r")
+    assert read(at(root, "etc/shadow"), "r").count("\ntinyagent:!:") == 1
+    assert ids_and_mode(at(root, "etc/shadow")) == (0, 42, 0o640)
+
+
+def test_an_older_cards_pi_owned_tree_is_given_back_to_root(provisioned):
+    """Re-provisioning a card laid out by an older version (every folder and file pi's)
+    leaves SPEC §3's owners: pi could otherwise edit root's state or settings."""
+    root, base = provisioned["root"], at(provisioned["root"], BASE)
+    os.symlink("/etc/passwd", at(base, "logs/evil.log"))
+    with open(at(base, "wdog/registry.json"), "w") as f:
+        f.write("{}")
+    with open(at(base, "logs/ocr.log"), "w") as f:
+        f.write("x")
+    for dirpath, dirnames, filenames in os.walk(base):
+        for name in [""] + dirnames + filenames:
+            os.chown(os.path.join(dirpath, name), 1000, 1000, follow_symlinks=False)
+    result = run_provision(provision_args(root, provisioned["inputs"], agent=provisioned["agent"]))
+    assert result.returncode == 0, result.stderr.decode()
+    for name, expected in LAYOUT.items():
+        assert ids_and_mode(at(base, name) if name else base) == expected, name
+    assert ids_and_mode(at(base, "wdog/registry.json")) == (0, 0, 0o600)
+    assert ids_and_mode(at(base, "logs/ocr.log")) == (0, 1000, 0o640)
+    assert ids_and_mode(at(base, "cfg/config_file.bin")) == (0, 0, 0o600)
+    assert os.lstat(at(base, "logs/evil.log")).st_uid == 0 and ids_and_mode("/etc/passwd") == (0, 0, 0o644)
 
 
 def test_a_dry_run_after_a_run_says_unchanged(provisioned):
@@ -211,7 +247,7 @@ def test_a_dry_run_after_a_run_says_unchanged(provisioned):
     assert result.returncode == 0 and result.stdout.decode().splitlines()[-1] == "provision: unchanged"
 
 
-@pytest.mark.parametrize("layout", ["empty", "no pi user", "no shadow", "a file"])
+@pytest.mark.parametrize("layout", ["empty", "no shadow", "a file"])
 def test_a_folder_that_is_not_a_root_filesystem_is_refused(tmp_path, inputs, layout):
     root = tmp_path / "notroot"
     if layout == "a file":
@@ -219,11 +255,8 @@ def test_a_folder_that_is_not_a_root_filesystem_is_refused(tmp_path, inputs, lay
     elif layout == "empty":
         root.mkdir()
     else:
-        make_fake_rootfs(str(root))
-        if layout == "no pi user":
-            (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
-        else:
-            (root / "etc" / "shadow").unlink()
+        make_fake_rootfs(str(root))  # no pi user at all is a Bookworm card: test_bookworm_card.py
+        (root / "etc" / "shadow").unlink()
     before = listing(str(root)) if root.is_dir() else None
     result = run_provision(provision_args(root, inputs))
     err = result.stderr.decode().strip()

@@ -20,7 +20,7 @@ KNOWN_KEYS = {
     "ProtectSystem": 214, "ProtectHome": 214, "ReadWritePaths": 231, "ProtectKernelTunables": 232,
     "ProtectKernelModules": 232, "ProtectControlGroups": 232, "RestrictAddressFamilies": 211,
     "RestrictNamespaces": 233, "RestrictRealtime": 231, "LockPersonality": 235,
-    "SystemCallArchitectures": 233,
+    "SystemCallArchitectures": 233, "AmbientCapabilities": 229, "PrivateMounts": 239,
 }
 BUSTER_SYSTEMD = 241
 
@@ -40,7 +40,8 @@ def test_the_unit_has_what_the_agent_needs():
     assert s["Type"] == "notify" and s["NotifyAccess"] == "main"
     assert int(s["WatchdogSec"]) > 0 and s["Restart"] == "always"
     assert s["KillMode"] == "process", "the SmartMeter processes outlive an agent restart"
-    assert s["ExecStart"] == "/home/pi/technospurs/bin/tinyagent run --root /home/pi/technospurs"
+    assert s["ExecStart"] == "/usr/lib/tinyagent/tinyagent run --root /home/pi/technospurs"
+    assert not s["ExecStart"].startswith("/home/"), "pi owns /home/pi: it could rename a folder on the path"
     assert s["WantedBy"] == "multi-user.target"
     assert "User" not in s, "runs as root: it restarts processes as their own uids"
     assert "PrivateTmp" not in s, "the processes outliving the agent would lose their /tmp"
@@ -66,8 +67,8 @@ def test_systemd_analyze_verify_accepts_the_unit_without_a_warning(tmp_path):
     root = tmp_path / "root"
     shutil.copytree("/lib/systemd/system", str(root / "lib" / "systemd" / "system"), symlinks=True)
     shutil.copy(UNIT, str(root / "lib" / "systemd" / "system"))
-    (root / "home" / "pi" / "technospurs" / "bin").mkdir(parents=True)
-    shutil.copy(HOST_AGENT, str(root / "home" / "pi" / "technospurs" / "bin" / "tinyagent"))
+    (root / "usr" / "lib" / "tinyagent").mkdir(parents=True)
+    shutil.copy(HOST_AGENT, str(root / "usr" / "lib" / "tinyagent" / "tinyagent"))
     result = subprocess.run(["systemd-analyze", "verify", "--root=%s" % root, "tinyagent.service"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert (result.returncode, result.stdout.decode()) == (0, "")

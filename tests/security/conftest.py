@@ -19,7 +19,7 @@ _spec = importlib.util.spec_from_file_location("integration_harness", os.path.jo
 harness = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(harness)
 
-# Every fixture of the harness (agents, root, the helper user, …), whatever
+# Every fixture of the harness (agents, root, notify, the helper user, …), whatever
 # they depend on.
 for _name in dir(harness):
     if isinstance(getattr(harness, _name), type(harness.agents)):
@@ -47,6 +47,30 @@ def make_user():
     for name in made:
         subprocess.run(["pkill", "-KILL", "-u", name], check=False)
         subprocess.run(["userdel", name], check=False)
+
+
+def make_tree(root, app):
+    """Lays `root` out as SPEC §3 says, for app user `app` (a pwd entry):
+    root-owned 0755 base and bin/, cfg/ 0700, wdog/ root:app-group 0710,
+    logs/ root:app-group 0750, SmartMeter/ the app user's."""
+    modes = {"bin": (0, 0, 0o755), "cfg": (0, 0, 0o700), "wdog": (0, app.pw_gid, 0o710),
+             "logs": (0, app.pw_gid, 0o750), "SmartMeter": (app.pw_uid, app.pw_gid, 0o755)}
+    os.chown(root, 0, 0)
+    os.chmod(root, 0o755)
+    for folder, (uid, gid, mode) in modes.items():
+        path = os.path.join(root, folder)
+        os.makedirs(path, exist_ok=True)
+        os.chown(path, uid, gid)
+        os.chmod(path, mode)
+
+
+def make_old_tree(root, app):
+    """The tree as versions before SPEC §3's owners left it: every folder the app
+    user's (cfg/ 0700), as `make_tree` then an upgrade has to fix."""
+    make_tree(root, app)
+    for folder in ("", "bin", "cfg", "wdog", "logs", "SmartMeter"):
+        os.chown(os.path.join(root, folder), app.pw_uid, app.pw_gid)
+        os.chmod(os.path.join(root, folder), 0o700 if folder == "cfg" else 0o755)
 
 
 def run_as(user, code, *args, timeout=10, **kwargs):

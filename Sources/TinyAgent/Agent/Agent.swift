@@ -3,7 +3,8 @@ import CShims
 /// Why the agent could not start.
 public enum AgentError: Error {
     case root(String, FileError)
-    /// The folders are unsafe to run on (`FolderCheck`): one line each.
+    /// The folders are unsafe to run on (`FolderCheck`): one line each,
+    /// already logged (journal and stderr) when this is thrown.
     case unsafeFolders([String])
     case heartbeatPort(UInt16, Errno)
     case controlSocket(String, Errno)
@@ -12,7 +13,8 @@ public enum AgentError: Error {
     public var reason: String {
         switch self {
         case .root(let path, let e): return "root folder \(path)\(e == .symbolicLink ? " " : ": ")\(e)"
-        case .unsafeFolders(let lines): return lines.joined(separator: "\ntinyagent: ")
+        case .unsafeFolders(let lines):
+            return "refusing to run: \(lines.count) problem\(lines.count == 1 ? "" : "s") with the agent's folders (above)"
         case .heartbeatPort(let port, let e): return "cannot listen for heartbeats on 127.0.0.1:\(port): \(e)"
         case .controlSocket(let path, let e): return "cannot open the control socket \(path): \(e)"
         case .system(let what, let e): return "\(what): \(e)"

@@ -89,9 +89,10 @@ struct DownloadsFolder {
                 throw .unexpected(entryPath, "is not a regular file or a folder")
             }
         }
+        // Mode while still the agent's (no CAP_FOWNER needed), then the owner.
         try checked(path) { () throws(Errno) in
-            try child.fd.setOwner(uid: app.uid, gid: app.gid)
             try child.fd.setPermissions(mode & EntryAttributes.allowedBits | 0o700)
+            try child.fd.setOwner(uid: app.uid, gid: app.gid)
         }
     }
 
@@ -103,9 +104,13 @@ struct DownloadsFolder {
         let status = try checked(path) { () throws(Errno) in try file.status() }
         guard status.kind == .regular else { throw .unexpected(path, "is not a regular file") }
         guard status.links == 1 else { throw .unexpected(path, "has \(status.links) links") }
+        // The agent's first (CAP_CHOWN), so that it may set the mode without
+        // CAP_FOWNER (the unit does not grant it), then the app user's.
+        let me = Processes.ownIdentity
         try checked(path) { () throws(Errno) in
-            try file.setOwner(uid: app.uid, gid: app.gid)
+            try file.setOwner(uid: me.uid, gid: me.gid)
             try file.setPermissions(status.permissions & EntryAttributes.allowedBits)
+            try file.setOwner(uid: app.uid, gid: app.gid)
         }
     }
 

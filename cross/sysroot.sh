@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
-# Builds an armhf (ARMv7 hard-float) sysroot from Debian's .debs, without touching the
+# Builds an armhf or arm64 sysroot from Debian's (DEBIAN_SUITE) .debs, without touching the
 # system's dpkg state or architectures: a private apt configuration (build/apt, see common.sh) fetches
 # the packages with `apt-get download`, each is unpacked with `dpkg-deb -x`, and each
 # package's control area (DEBIAN/symbols, shlibs, control) is kept under OUT/control/PKG
 # for cross/buster-check.py.
 #
-#   cross/sysroot-armhf.sh [--refresh] [OUT]      (OUT defaults to build/armhf)
+#   cross/sysroot.sh ARCH [--refresh] [OUT]      (ARCH armhf or arm64; OUT: build/ARCH)
 #
 # Produces OUT/sysroot, OUT/control, OUT/linklibs (symlinks to just the .so files the
 # agent links) and OUT/libinclude (just those libraries' headers, for zig cc, which
 # brings its own glibc 2.28 headers). Cached: a second run with the same package list
 # does nothing; --refresh fetches the package indexes and packages again.
+# For an architecture whose floor is a suite reachable here (arm64: Bullseye), the floor's
+# own runtime packages' control areas go to OUT/floor-control/PKG: their Version fields
+# are the floor the checks and the .deb's Depends use.
 set -euo pipefail
 # shellcheck source=cross/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
+pi_arch "${1:?usage: cross/sysroot.sh armhf|arm64 [--refresh] [OUT]}"; shift
 refresh=0
 if [ "${1:-}" = "--refresh" ]; then refresh=1; shift; fi
-OUT="${1:-$ARMHF_CACHE}"
+OUT="${1:-$ARCH_CACHE}"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 
@@ -33,8 +37,10 @@ ROOT_PACKAGES=(
 LINK_LIBS=(strophe zip systemd)
 LIB_HEADERS=(usr/include/systemd usr/include/strophe.h usr/include/zip.h
              usr/include/zipconf.h)
+# The floor's runtime packages (their control areas give its versions).
+FLOOR_PACKAGES=(libc6 libgcc-s1 libstrophe0 libzip4 libsystemd0)
 
-stamp_value="$(printf '%s\n' "$DEBIAN_MIRROR" "$DEBIAN_SUITE" "${ROOT_PACKAGES[@]}" "${LINK_LIBS[@]}" \
+stamp_value="$(printf '%s\n' "$DEBIAN_MIRROR" "$DEBIAN_SUITE" "$PI_ARCH" "$FLOOR_SUITE" "${ROOT_PACKAGES[@]}" "${LINK_LIBS[@]}" \
     "${LIB_HEADERS[@]}" | cat - "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1)"
 if [ $refresh = 0 ] && [ -f "$OUT/sysroot.stamp" ] && [ "$(cat "$OUT/sysroot.stamp")" = "$stamp_value" ]; then
     log "sysroot up to date ($OUT/sysroot)"
@@ -49,11 +55,20 @@ mapfile -t packages < <(apt-cache "${APT_OPTS[@]}" depends --recurse --no-recomm
     | grep -v '^[ <]' | sort -u)
 [ "${#packages[@]}" -gt 0 ] || die "could not resolve ${ROOT_PACKAGES[*]}"
 
-log "downloading ${#packages[@]} armhf packages"
+log "downloading ${#packages[@]} $PI_ARCH packages"
 rm -rf "$OUT/debs.new"; mkdir -p "$OUT/debs.new"
 (cd "$OUT/debs.new" && apt-get "${APT_OPTS[@]}" download "${packages[@]}" >"$OUT/download.log" 2>&1) \
     || { cat "$OUT/download.log" >&2; die "apt-get download failed"; }
 rm -rf "$OUT/debs" && mv "$OUT/debs.new" "$OUT/debs"
+rm -rf "$OUT/floor-control"
+if [ -n "$FLOOR_SUITE" ]; then
+    log "the $FLOOR_SUITE floor: control areas of ${FLOOR_PACKAGES[*]}"
+    mkdir -p "$OUT/floor-debs" "$OUT/floor-control"
+    (cd "$OUT/floor-debs" && rm -f ./*.deb && apt-get "${APT_OPTS[@]}" download "${FLOOR_PACKAGES[@]/%//$FLOOR_SUITE}" >"$OUT/floor-download.log" 2>&1) \
+        || { cat "$OUT/floor-download.log" >&2; die "apt-get download from $FLOOR_SUITE failed"; }
+    for deb in "$OUT/floor-debs/"*.deb; do dpkg-deb -e "$deb" "$OUT/floor-control/$(dpkg-deb -f "$deb" Package)"; done
+    rm -rf "$OUT/floor-debs"
+fi
 
 log "unpacking into ${OUT#"$TA_ROOT"/}/sysroot"
 rm -rf "$OUT/sysroot" "$OUT/control"

@@ -1,0 +1,116 @@
+// The ARMv6 run-time proof (cross/armv6-probe.sh): compiled into one module with the
+// agent's Sources/TinyAgent, linked statically against musl for the arm1176jzf-s and run
+// under `qemu-arm -cpu arm1176`, where any ARMv7 instruction would stop it with SIGILL.
+// It drives the code the agent's loop lives on — the heartbeat parser, the supervisor's
+// state table, the config cipher (mbedTLS AES) and JSON — and checks every answer, so a
+// miscompiled or mis-linked path fails here rather than merely running.
+import CShims
+
+var passed = 0
+var failed = 0
+
+func check(_ ok: Bool, _ what: StaticString) {
+    if ok { passed += 1; print("ok   - \(what)") } else { failed += 1; print("FAIL - \(what)") }
+}
+
+func heartbeat(_ text: String) -> Result<(name: String, pid: Int32, command: String?, version: String), HeartbeatError> {
+    Array(text.utf8).withUnsafeBytes { raw in
+        do throws(HeartbeatError) {
+            let beat = try HeartbeatParser.parse(raw)
+            let scanner = JSONScanner(raw)
+            return .success((scanner.decode(beat.name), beat.pid, beat.runCommand.map { scanner.decode($0) },
+                             beat.version.description))
+        } catch {
+            return .failure(error)
+        }
+    }
+}
+
+func refusal(_ text: String) -> HeartbeatError? {
+    if case .failure(let error) = heartbeat(text) { return error }
+    return nil
+}
+
+func heartbeatParser() {
+    let seed = #"{"process_name": "ocr", "pid": 444, "run_command": "python3 /home/pi/technospurs/SmartMeter/ocr.py", "version": {"major": 1, "minor": 2, "patch": 3}}"#
+    if case .success(let beat) = heartbeat(seed) {
+        check(beat.name == "ocr" && beat.pid == 444 && beat.version == "1.2.3"
+              && beat.command == "python3 /home/pi/technospurs/SmartMeter/ocr.py", "heartbeat: the seed's datagram is read")
+    } else {
+        check(false, "heartbeat: the seed's datagram is read")
+    }
+    if case .success(let beat) = heartbeat(#"{"version":{"patch":9,"minor":4,"major":0},"pid":77,"process_name":"meter","run_command":"sh -c \"echo \u00e9\\n\""}"#) {
+        check(beat.version == "0.4.9" && beat.command == "sh -c \"echo é\\n\"", "heartbeat: any field order, escapes decoded")
+    } else {
+        check(false, "heartbeat: any field order, escapes decoded")
+    }
+    let version = #""version": {"major": 1, "minor": 0, "patch": 0}"#
+    check(refusal(#"{"process_name":"ocr","pid":4194305,\#(version)}"#) == .pidOutOfRange,
+          "heartbeat: a pid above pid_max is refused")
+    check(refusal(#"{"process_name":"../etc","pid":44,\#(version)}"#) == .invalidName,
+          "heartbeat: a name with a slash is refused")
+    check(refusal(#"{"process_name":"ocr","pid":44,"pid":45,\#(version)}"#) == .duplicateField,
+          "heartbeat: a duplicate field is refused")
+    check(refusal(#"{"process_name":"ocr","pid":44"#) == .malformed(.unexpectedEnd),
+          "heartbeat: a truncated datagram is refused")
+}
+
+func supervisorTable() {
+    let trusted = SupervisorFacts(canSignal: true, canRestart: true, restartLimitReached: false)
+    var (state, action) = SupervisorTable.next(.running, on: .deadline, trusted)
+    var steps = state == .stopping && action == .terminate
+    (state, action) = SupervisorTable.next(state, on: .deadline, trusted)
+    steps = steps && state == .killing && action == .kill
+    (state, action) = SupervisorTable.next(state, on: .exited, trusted)
+    steps = steps && state == .waiting && action == .scheduleRestart
+    (state, action) = SupervisorTable.next(state, on: .deadline, trusted)
+    steps = steps && state == .starting && action == .spawn
+    (state, action) = SupervisorTable.next(state, on: .heartbeat, trusted)
+    check(steps && state == .running && action == .none,
+          "supervisor: a silent process is terminated, killed, restarted and running again")
+    let holding = SupervisorFacts(canSignal: true, canRestart: true, restartLimitReached: false, holding: true)
+    check(SupervisorTable.next(.killing, on: .exited, holding) == (.stopped, .none),
+          "supervisor: a process stopped for an update stays stopped")
+    // Full jitter: a draw of 0.5 in the first 1 s window, then 1.0 in the doubled one.
+    var backoff = ReconnectBackoff()
+    let first = backoff.next(random: 0.5), second = backoff.next(random: 1.0)
+    check(first == .milliseconds(500) && second == .seconds(2),
+          "reconnect back-off: Double jitter through VFP registers")
+}
+
+func hex(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var out = [UInt8]()
+    for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+    return String(decoding: out, as: UTF8.self)
+}
+
+func configCipher() {
+    // openssl enc -aes-256-cbc -K <seed key> -iv <seed iv> of {"panel":"x"}
+    let plain = Array(#"{"panel":"x"}"#.utf8)
+    let sealed = ConfigCipher.encrypt(plain, key: .seed)
+    check(hex(sealed) == "741433b64efc2f30b10a08584583e7fe", "config cipher: AES-256-CBC output equals openssl's")
+    check((try? ConfigCipher.decrypt(sealed, key: .seed)) == plain, "config cipher: decrypts back to the input")
+    var tampered = sealed
+    tampered[15] ^= 1
+    var refused = false
+    do throws(ConfigError) { _ = try ConfigCipher.decrypt(tampered, key: .seed) } catch { refused = error == .badPadding }
+    check(refused, "config cipher: a damaged last block fails the padding check")
+}
+
+func json() {
+    let text = #"{"a": [1, -2, 3.5e2, true, false, null], "b": {"c": "d\u00e9\n\ud83d\ude00"}, "n": 9223372036854775807}"#
+    guard let value = try? JSONValue.parse(text) else { check(false, "json: a nested document parses"); return }
+    var writer = JSONWriter()
+    writer.value(value)
+    check(writer.text == #"{"a":[1,-2,3.5e2,true,false,null],"b":{"c":"dé\n😀"},"n":9223372036854775807}"#,
+          "json: parsed and written back compactly")
+    check((try? JSONValue.parse(#"{"a": 1,}"#)) == nil, "json: a trailing comma is refused")
+}
+
+heartbeatParser()
+supervisorTable()
+configCipher()
+json()
+print("\(passed) passed, \(failed) failed")
+ta_exit(failed == 0 ? 0 : 1)

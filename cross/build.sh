@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# Builds build/ARCH/tinyagent for the Raspberry Pi, an Embedded Swift binary of the same
+# sources as the host build, then proves that it runs on the architecture's floor release:
+#   armhf  every Pi from the Zero and 1 (ARMv6 + VFPv2 hard-float, arm1176jzf-s, no NEON,
+#          no Thumb-2) to the Pi 4 in 32-bit mode; floor Raspbian Buster (glibc 2.28).
+#          Checked by cross/buster-check.py and cross/armv6-check.py (attributes of every
+#          object and of the executable, and a scan of its disassembly).
+#   arm64  64-bit Raspberry Pi OS on the Pi 3, 4, 400, Zero 2 W; floor Bullseye (glibc
+#          2.31; library versions from Bullseye's own packages), cross/buster-check.py.
+#
+#   cross/build.sh ARCH [--src DIR] [--out FILE] [--refresh] [--no-check] [--musl-probe]
+#     --src DIR    package root to build (default: this repository)
+#     --out FILE   output binary (default: build/ARCH/tinyagent)
+#     --refresh    fetch Debian's package indexes and packages again
+#     --no-check   skip the checks (never in CI)
+#     --musl-probe armhf only: build build/armhf/armv6-probe instead, the agent's Swift code
+#                  (with cross/armv6-probe/main.swift) and C shims linked statically against
+#                  musl for the arm1176jzf-s (zig builds that musl), which runs under
+#                  `qemu-arm -cpu arm1176`: Debian's armhf libraries are ARMv7, so the
+#                  dynamic binary cannot (cross/armv6-probe.sh runs it)
+#   Environment: TA_CACHE=DIR keeps zig, apt indexes, the sysroot and mbedTLS in DIR instead
+#   of build/ (e.g. a folder that outlives CI's fresh clones); SWIFTC=path/to/swiftc.
+#
+# Steps, each cached under build/ and skipped when its inputs are unchanged:
+#   1. zig from PyPI (ziglang, pinned in common.sh)           -> build/tools/
+#   2. sysroot from Debian's .debs (sysroot.sh ARCH)          -> build/ARCH/sysroot, control/
+#   3. static mbedTLS, trimmed (build-mbedtls.sh ARCH)        -> build/ARCH/mbedtls/
+#   4. C targets (Sources/*/ with .c files) compiled by zig for the glibc floor
+#   5. swiftc, Embedded (armv6-none-none-eabi / aarch64-none-none-elf): module TinyAgent,
+#      then the tinyagent main
+#   6. zig links against the floor's glibc stubs and build/ARCH/linklibs, --gc-sections;
+#      build/ARCH/tinyagent.unstripped keeps the symbols (the ARMv6 scan reads its
+#      mapping symbols), build/ARCH/tinyagent is stripped
+#   7. the checks
+set -euo pipefail
+# shellcheck source=cross/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+case "${1:-}" in -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+[ $# -gt 0 ] && [ "${1#-}" = "$1" ] || die "usage: cross/build.sh armhf|arm64 [options] (see --help)"
+pi_arch "$1"; shift
+SRC="$TA_ROOT"
+BIN="$TA_BUILD/$PI_ARCH/tinyagent"
+refresh=()
+check=1
+probe=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --musl-probe) probe=1; BIN="$TA_BUILD/$PI_ARCH/armv6-probe"; shift ;;
+        --src) SRC="$(cd "$2" && pwd)"; shift 2 ;;
+        --out) BIN="$2"; shift 2 ;;
+        --refresh) refresh=(--refresh); shift ;;
+        --no-check) check=0; shift ;;
+        -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument '$1' (see --help)" ;;
+    esac
+done
+
+OUT="$TA_BUILD/$PI_ARCH"
+CACHE="$ARCH_CACHE"
+SYSROOT="$CACHE/sysroot"
+MBEDTLS="$CACHE/mbedtls"
+OBJ="$OUT/obj"
+[ $probe = 0 ] || [ "$PI_ARCH" = armhf ] || die "--musl-probe is the ARMv6 run-time proof: armhf only"
+[ $probe = 0 ] || OBJ="$OUT/probe-obj"
+SWIFTC="${SWIFTC:-$(command -v swiftc || echo /opt/swift/usr/bin/swiftc)}"
+[ -x "$SWIFTC" ] || die "swiftc not found (set SWIFTC or put the Swift toolchain on PATH)"
+SWIFT_LIB="$(dirname "$(dirname "$(realpath "$SWIFTC")")")/lib/swift"
+LLVM_BIN="$(dirname "$(realpath "$SWIFTC")")"  # the toolchain's llvm-objcopy, llvm-objdump
+UNICODE_TABLES="$SWIFT_LIB/embedded/$SWIFT_TARGET/libswiftUnicodeDataTables.a"
+[ -f "$UNICODE_TABLES" ] || die "$UNICODE_TABLES missing: this toolchain has no $SWIFT_TARGET Embedded stdlib"
+[ -d "$SRC/Sources/TinyAgent" ] && [ -d "$SRC/Sources/tinyagent" ] \
+    || die "$SRC has no Sources/TinyAgent and Sources/tinyagent"
+
+start_ns=$(date +%s%N)
+need_apt binutils readelf
+need_apt python3 python3
+ensure_zig
+"$TA_ROOT/cross/sysroot.sh" "$PI_ARCH" "${refresh[@]}" "$CACHE"
+"$TA_ROOT/cross/build-mbedtls.sh" "$PI_ARCH" "$MBEDTLS"
+
+# ---- what to build --------------------------------------------------------------------
+# C targets: folders of Sources/ with .c files (SwiftPM's rule: public headers in include/).
+# System-library targets: folders with a module.modulemap at the top (e.g. CSystemd).
+c_targets=(); sys_targets=()
+for dir in "$SRC"/Sources/*/; do
+    dir="${dir%/}"
+    if [ -f "$dir/module.modulemap" ]; then
+        sys_targets+=("$dir")
+    elif [ -n "$(find "$dir" -name '*.c' -print -quit)" ]; then
+        c_targets+=("$dir")
+    fi
+done
+mapfile -t lib_swift < <(find "$SRC/Sources/TinyAgent" -name '*.swift' | LC_ALL=C sort)
+mapfile -t main_swift < <(find "$SRC/Sources/tinyagent" -name '*.swift' | LC_ALL=C sort)
+[ $probe = 0 ] || main_swift=("$TA_ROOT/cross/armv6-probe/main.swift")
+[ "${#lib_swift[@]}" -gt 0 ] || die "no Swift files in Sources/TinyAgent"
+[ "${#main_swift[@]}" -gt 0 ] || die "no Swift files in Sources/tinyagent"
+mapfile -t c_files < <(for t in "${c_targets[@]}"; do find "$t" -name '*.c'; done | LC_ALL=C sort)
+[ $probe = 0 ] || c_files+=("$TA_ROOT/cross/armv6-probe/no-systemd.c")
+mapfile -t all_inputs < <(find "$SRC/Sources" -type f | LC_ALL=C sort)
+all_inputs+=("${main_swift[@]}" "${c_files[@]}")
+
+ZIG_TARGET=(-target "$ZIG_ARCH_TARGET" -mcpu="$ZIG_CPU")
+C_FLAGS=(-Os -g0 -ffunction-sections -fdata-sections -fno-omit-frame-pointer -Wall)
+# The C library's headers: the sysroot's glibc, or for the probe zig's musl (with just
+# the agent's libraries' headers from the sysroot).
+libc_include=("$SYSROOT/usr/include/$GNU_TRIPLE" "$SYSROOT/usr/include")
+if [ $probe = 1 ]; then
+    ZIG_TARGET=(-target arm-linux-musleabihf -mcpu="$ZIG_CPU")
+    zig_libc="$(dirname "$ZIG")/lib/libc/include"
+    libc_include=("$zig_libc/arm-linux-musl" "$zig_libc/arm-linux-any" "$zig_libc/generic-musl"
+                  "$zig_libc/any-linux-any" "$CACHE/libinclude")
+fi
+SWIFT_FLAGS=(
+    -target "$SWIFT_TARGET" -enable-experimental-feature Embedded -wmo -Osize "${SWIFT_CPU_FLAGS[@]}"
+    -Xcc -D__linux__ -Xcc -D__linux -Xcc -D__gnu_linux__ -Xcc -D__unix__ -Xcc -D__unix
+    -Xcc -I -Xcc "$MBEDTLS/include"
+    -Xfrontend -function-sections
+    -module-cache-path "$OBJ/module-cache"
+)
+for d in "${libc_include[@]}"; do SWIFT_FLAGS+=(-Xcc -isystem -Xcc "$d"); done
+# Every shared library in linklibs/ is offered to the linker; --as-needed keeps only
+# those the code really uses in DT_NEEDED.
+link_libs=()
+for so in "$CACHE"/linklibs/lib*.so; do n="$(basename "$so" .so)"; link_libs+=("-l${n#lib}"); done
+
+# ---- Swift ----------------------------------------------------------------------------
+compile_agent() {
+    log "swiftc (Embedded, $SWIFT_TARGET): TinyAgent, ${#lib_swift[@]} files"
+    "$SWIFTC" "${SWIFT_FLAGS[@]}" "${module_dirs[@]}" -parse-as-library -module-name TinyAgent \
+        -emit-module -emit-module-path "$OBJ/swift/TinyAgent.swiftmodule" \
+        -c "${lib_swift[@]}" -o "$OBJ/swift/TinyAgent.o"
+    local main_mode=(-parse-as-library) f
+    for f in "${main_swift[@]}"; do [ "$(basename "$f")" = main.swift ] && main_mode=(); done
+    log "swiftc (Embedded, $SWIFT_TARGET): tinyagent, ${#main_swift[@]} files (TinyAgent took $((SECONDS - t0)) s)"
+    t0=$SECONDS
+    "$SWIFTC" "${SWIFT_FLAGS[@]}" "${module_dirs[@]}" -I "$OBJ/swift" "${main_mode[@]}" \
+        -module-name tinyagent -c "${main_swift[@]}" -o "$OBJ/swift/tinyagent.o"
+}
+
+# The probe's main.swift joins the TinyAgent module, so it reaches internal types as the
+# unit tests do (@testable is not available in Embedded Swift).
+compile_probe() {
+    log "swiftc (Embedded, $SWIFT_TARGET, musl headers): TinyAgent + ${main_swift[*]#"$TA_ROOT"/}"
+    "$SWIFTC" "${SWIFT_FLAGS[@]}" "${module_dirs[@]}" -module-name TinyAgent \
+        -c "${lib_swift[@]}" "${main_swift[@]}" -o "$OBJ/swift/probe.o"
+}
+
+# ---- link -----------------------------------------------------------------------------
+# zig links against its glibc stubs of the floor's version; the 32-bit Unicode tables are
+# soft-float but take integers only, so mixing them in is safe. The unstripped executable
+# (-g: zig strips by default) stays beside the stripped one: the ARMv6 scan reads its
+# mapping symbols.
+link_agent() {
+    log "linking (tinyagent took $((SECONDS - t0)) s) with zig cc (${ZIG_ARCH_TARGET}, ${ZIG_CPU}), static mbedTLS, ${link_libs[*]}"
+    "$ZIG" cc "${ZIG_TARGET[@]}" -Os -g -o "$BIN.unstripped" \
+        "$OBJ/swift/tinyagent.o" "$OBJ/swift/TinyAgent.o" "${c_objs[@]}" \
+        -Wl,--gc-sections -Wl,--as-needed \
+        -L "$CACHE/linklibs" "${link_libs[@]}" \
+        "$MBEDTLS/lib/libmbedtls.a" "$MBEDTLS/lib/libmbedx509.a" "$MBEDTLS/lib/libmbedcrypto.a" \
+        "$UNICODE_TABLES" -lm
+}
+
+# Static musl; --gc-sections drops the code that would need libstrophe or libzip (the
+# probe never reaches it; cross/armv6-probe/no-systemd.c answers the one libsystemd call a
+# global keeps). mbedTLS is the armhf build's: ARMv6, and what the probe runs of it (AES)
+# touches no libc type whose layout differs between glibc and musl.
+link_probe() {
+    log "linking (took $((SECONDS - t0)) s) with zig cc (arm-linux-musleabihf, ${ZIG_CPU}), static"
+    "$ZIG" cc "${ZIG_TARGET[@]}" -static -Os -g -o "$BIN.unstripped" \
+        "$OBJ/swift/probe.o" "${c_objs[@]}" -Wl,--gc-sections \
+        "$MBEDTLS/lib/libmbedtls.a" "$MBEDTLS/lib/libmbedx509.a" "$MBEDTLS/lib/libmbedcrypto.a" \
+        "$UNICODE_TABLES" -lm
+}
+
+stamp_value="$( {
+    printf '%s\n' "$SRC" "$BIN" "$ZIG_VERSION" "${SWIFT_FLAGS[*]}" "${C_FLAGS[*]}" "${link_libs[*]}"
+    "$SWIFTC" --version 2>&1
+    cat "$CACHE/sysroot.stamp" "$MBEDTLS/mbedtls.stamp" "${BASH_SOURCE[0]}"
+    hash_inputs "${all_inputs[@]}"
+} | sha256sum | cut -d' ' -f1)"
+
+if [ -f "$OBJ/build.stamp" ] && [ "$(cat "$OBJ/build.stamp")" = "$stamp_value" ] && [ -f "$BIN" ]; then
+    log "$(basename "$BIN") up to date"
+else
+    rm -rf "$OBJ.new"; mkdir -p "$OBJ.new/modulemaps" "$OBJ.new/c" "$OBJ.new/swift"
+    [ -d "$OBJ/module-cache" ] && mv "$OBJ/module-cache" "$OBJ.new/"
+    rm -rf "$OBJ"; mv "$OBJ.new" "$OBJ"
+
+    # ---- module maps ------------------------------------------------------------------
+    module_dirs=()
+    for t in "${sys_targets[@]}"; do module_dirs+=(-I "$t"); done
+    for t in "${c_targets[@]}"; do
+        name="$(basename "$t")"; inc="$t/include"
+        [ -d "$inc" ] || continue
+        if [ -f "$inc/module.modulemap" ]; then
+            module_dirs+=(-I "$inc")
+        else
+            # SwiftPM's generated module map: an umbrella header named after the target
+            # (include/NAME.h or include/NAME/NAME.h), else the whole include/ folder.
+            mkdir -p "$OBJ/modulemaps/$name"
+            if [ -f "$inc/$name.h" ]; then umbrella="umbrella header \"$inc/$name.h\""
+            elif [ -f "$inc/$name/$name.h" ]; then umbrella="umbrella header \"$inc/$name/$name.h\""
+            else umbrella="umbrella \"$inc\""; fi
+            printf 'module %s {\n    %s\n    export *\n}\n' "$name" "$umbrella" >"$OBJ/modulemaps/$name/module.modulemap"
+            module_dirs+=(-I "$OBJ/modulemaps/$name")
+        fi
+        SWIFT_FLAGS+=(-Xcc -I -Xcc "$inc")
+    done
+
+    # ---- C targets ----------------------------------------------------------------------
+    c_includes=(-isystem "$CACHE/libinclude" -isystem "$MBEDTLS/include")
+    for t in "${c_targets[@]}"; do [ -d "$t/include" ] && c_includes+=(-I "$t/include"); done
+    log "compiling ${#c_files[@]} C files with zig cc ${ZIG_TARGET[*]}"
+    c_objs=()
+    pids=()
+    for f in "${c_files[@]}"; do
+        rel="${f#"$SRC"/Sources/}"; rel="${rel#"$TA_ROOT"/}"
+        o="$OBJ/c/${rel//\//_}.o"
+        c_objs+=("$o")
+        "$ZIG" cc "${ZIG_TARGET[@]}" "${C_FLAGS[@]}" "${c_includes[@]}" -I "$(dirname "$f")" -c "$f" -o "$o" &
+        pids+=($!)
+        if [ "${#pids[@]}" -ge "$(nproc)" ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
+    done
+    for p in "${pids[@]}"; do wait "$p"; done
+
+    t0=$SECONDS
+    if [ $probe = 1 ]; then compile_probe; else compile_agent; fi
+    mkdir -p "$(dirname "$BIN")"
+    if [ $probe = 1 ]; then link_probe; else link_agent; fi
+    "$LLVM_BIN/llvm-objcopy" --strip-all "$BIN.unstripped" "$BIN.tmp"
+    mv "$BIN.tmp" "$BIN"
+    printf '%s\n' "$stamp_value" >"$OBJ/build.stamp"
+fi
+
+size=$(stat -c %s "$BIN")
+abi="$(readelf -h "$BIN" | sed -n 's/^ *Machine: *//p')"
+if [ "$PI_ARCH" = armhf ]; then
+    abi="$abi $(readelf -A "$BIN" | sed -n 's/^ *Tag_CPU_arch: *//p' | head -n1), $(readelf -h "$BIN" | sed -n 's/^ *Flags: *[0-9a-fx]*, *//p')"
+fi
+log "binary: ${BIN#"$TA_ROOT"/} $size bytes ($(( (size + 1023) / 1024 )) KiB), $abi, stripped"
+if [ $check = 1 ]; then
+    floor_args=(--arch "$PI_ARCH")
+    [ -n "$FLOOR_SUITE" ] && floor_args+=(--floor-control "$CACHE/floor-control")
+    # The probe is static: no loader, no libraries to check against a release.
+    [ $probe = 1 ] || python3 "$TA_ROOT/cross/buster-check.py" "${floor_args[@]}" --control "$CACHE/control" \
+        --allow "$TA_ROOT/cross/buster-allow.txt" "$BIN"
+    if [ "$PI_ARCH" = armhf ]; then
+        # The objects as linked: ours, mbedTLS's archive members, the toolchain's tables.
+        # The probe's executable is not scanned: musl chooses its memory barrier at run
+        # time and carries a DMB for ARMv7 CPUs; running it under arm1176 is its proof.
+        scan=(--scan "$BIN.unstripped"); [ $probe = 0 ] || scan=()
+        python3 "$TA_ROOT/cross/armv6-check.py" --objdump "$LLVM_BIN/llvm-objdump" \
+            "${scan[@]}" --toolchain "$UNICODE_TABLES" \
+            "$OBJ"/swift/*.o "$OBJ"/c/*.o "$MBEDTLS"/lib/*.a
+    fi
+fi
+elapsed_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+log "done in $((elapsed_ms / 1000)).$(printf %03d $((elapsed_ms % 1000))) s"
