@@ -223,3 +223,33 @@ def test_a_command_older_than_the_journals_window_is_refused_not_run_again(agent
         panel.send("device@localhost", {"command": "status", "command_no": 1300})
         new = panel.wait_reply(timeout=10)
         assert new["success"] is True and "status" in new
+
+
+def unit_capabilities():
+    """The capabilities the systemd unit leaves the agent (CapabilityBoundingSet=)."""
+    unit = os.path.join(harness.REPO, "buildroot", "overlay", "lib", "systemd", "system", "tinyagent.service")
+    with open(unit) as f:
+        for line in f:
+            if line.startswith("CapabilityBoundingSet="):
+                return [c.lower()[len("cap_"):] for c in line.split("=", 1)[1].split()]
+    raise AssertionError("no CapabilityBoundingSet= in %s" % unit)
+
+
+def test_an_update_installs_with_only_the_units_capabilities(agents, server, pki, tmp_path, make_user, monkeypatch):  # noqa: F811
+    """The legitimate path as systemd runs the agent: without CAP_FOWNER or CAP_SETPCAP the
+    staged tree is still taken back, its modes set and handed to the app user, and the
+    helpers still drop to the helper user."""
+    caps = unit_capabilities()
+    assert "fowner" not in caps
+    monkeypatch.setenv("TINYAGENT_WRAPPER", "setpriv --bounding-set -all,%s --" % ",".join("+" + c for c in caps))
+    app = make_user()
+    device = Device(agents, server, pki, tmp_path, settings=dict(SETTINGS, run_as=app.pw_name))
+    assert int(status_fields(device.agent.proc.pid)["CapBnd"][0], 16) & (1 << 3) == 0  # CAP_FOWNER
+    device.serve("v2.zip", "world-writable", "--interval", "0.2",
+                 *[arg for name in ("p1", "p2") for arg in ("--process", "%s:%s:/usr/bin/python3 %s.py" % (name, NEW, name))])
+    with FaultServer(root=device.files, pki=device.pki) as https:
+        answer = update(device, server, command(74, https.url("/file/v2.zip")))
+    assert answer["success"] is True, answer
+    for path, st in tree_of(device.smart_meter):
+        assert stat.S_IMODE(st.st_mode) & 0o7022 == 0 and st.st_uid == app.pw_uid, (path, oct(st.st_mode), st.st_uid)
+    device.wait_versions(NEW)
