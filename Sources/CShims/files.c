@@ -6,6 +6,7 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -102,3 +103,4 @@ int ta_fchownat_nofollow(int dirfd, const char *name, uint32_t uid, uint32_t gid
     return fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
 }
 int ta_fchdir(int fd) { return fchdir(fd); }
+int ta_flock_exclusive_nowait(int fd) { return flock(fd, LOCK_EX | LOCK_NB); }

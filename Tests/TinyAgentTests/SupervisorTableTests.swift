@@ -81,13 +81,41 @@ import Testing
         #expect(SupervisorTable.next(.killing, on: .heartbeat, trusted) == (.killing, .none))
     }
 
-    @Test func everyStateHandlesEveryEvent() {
-        // The table is total: no (state, event) pair traps or is left out.
-        let states: [ProcessState] = [.starting, .running, .stopping, .killing, .waiting, .failed]
-        let events: [SupervisorEvent] = [.heartbeat, .deadline, .exited, .restartRequested]
-        for state in states {
+    @Test func everyStateHandlesEveryEventAsTheTableSays() {
+        // The whole table for a trusted process outside an update, row by
+        // row; a state or event added later has no row here and fails.
+        let rows: [(ProcessState, SupervisorEvent, ProcessState, SupervisorAction)] = [
+            (.starting, .heartbeat, .running, .none), (.starting, .deadline, .stopping, .terminate),
+            (.starting, .exited, .waiting, .scheduleRestart), (.starting, .restartRequested, .stopping, .terminate),
+            (.starting, .stopRequested, .stopping, .terminate),
+            (.running, .heartbeat, .running, .none), (.running, .deadline, .stopping, .terminate),
+            (.running, .exited, .waiting, .scheduleRestart), (.running, .restartRequested, .stopping, .terminate),
+            (.running, .stopRequested, .stopping, .terminate),
+            (.stopping, .heartbeat, .stopping, .none), (.stopping, .deadline, .killing, .kill),
+            (.stopping, .exited, .waiting, .scheduleRestart), (.stopping, .restartRequested, .stopping, .none),
+            (.stopping, .stopRequested, .stopping, .none),
+            (.killing, .heartbeat, .killing, .none), (.killing, .deadline, .killing, .kill),
+            (.killing, .exited, .waiting, .scheduleRestart), (.killing, .restartRequested, .killing, .none),
+            (.killing, .stopRequested, .killing, .none),
+            (.waiting, .heartbeat, .running, .none), (.waiting, .deadline, .starting, .spawn),
+            (.waiting, .exited, .waiting, .none), (.waiting, .restartRequested, .starting, .spawn),
+            (.waiting, .stopRequested, .stopped, .none),
+            (.failed, .heartbeat, .running, .none), (.failed, .deadline, .failed, .none),
+            (.failed, .exited, .failed, .none), (.failed, .restartRequested, .starting, .spawn),
+            (.failed, .stopRequested, .stopped, .none),
+            (.stopped, .heartbeat, .running, .none), (.stopped, .deadline, .stopped, .none),
+            (.stopped, .exited, .stopped, .none), (.stopped, .restartRequested, .starting, .spawn),
+            (.stopped, .stopRequested, .stopped, .none),
+        ]
+        #expect(rows.count == ProcessState.allCases.count * SupervisorEvent.allCases.count)
+        for state in ProcessState.allCases {
             #expect(ProcessState(name: state.name) == state)
-            for event in events { _ = SupervisorTable.next(state, on: event, trusted) }
+            for event in SupervisorEvent.allCases {
+                let row = rows.first { $0.0 == state && $0.1 == event }
+                #expect(row != nil, "no row for \(state.name) on \(event)")
+                guard let row else { continue }
+                #expect(SupervisorTable.next(state, on: event, trusted) == (row.2, row.3), "\(state.name) on \(event)")
+            }
         }
     }
 

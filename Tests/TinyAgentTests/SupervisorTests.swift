@@ -189,6 +189,39 @@ import Testing
         #expect(s.processes[0].state == .stopped && s.allStopped, "the swap goes on")
     }
 
+    @Test func aHeartbeatAfterStableAfterResetsTheBackOff() throws {
+        let s = supervisor {
+            $0.policy.initialBackoff = .seconds(1)
+            $0.policy.stableAfter = .seconds(10)
+            $0.policy.restartLimit = 10
+        }
+        let me = Processes.ownIdentity
+        s.start([ProcessSpec(name: "p", runCommand: "exec sleep 60", uid: me.uid, gid: me.gid)], now: t0)
+        /// Kills the running instance at `time`; restarts it when due and
+        /// returns the back-off it waited.
+        func crash(at time: Instant) throws -> Int64 {
+            let pid = s.processes[0].pid
+            kill(pid, SIGKILL)
+            try reapExit(of: pid, s, at: time)
+            let due = try #require(s.processes[0].deadline)
+            s.handleDeadlines(now: due)
+            #expect(s.processes[0].state == .starting && s.processes[0].pid != pid)
+            return (due - time).milliseconds
+        }
+        func beat(at time: Instant) {
+            self.beat(s, name: "p", pid: s.processes[0].pid, command: "exec sleep 60", at: time)
+        }
+        var delays = [try crash(at: t0 + .seconds(1))]  // restarted at 2 s
+        delays.append(try crash(at: t0 + .seconds(3)))  // restarted at 5 s
+        beat(at: t0 + .seconds(14))  // up 9 s: not yet stable
+        delays.append(try crash(at: t0 + .seconds(15)))  // restarted at 19 s
+        beat(at: t0 + .seconds(30))  // up 11 s: stable, the failures are forgotten
+        delays.append(try crash(at: t0 + .seconds(31)))
+        #expect(delays == [1000, 2000, 4000, 0])
+        kill(s.processes[0].pid, SIGKILL)
+        try reapExit(of: s.processes[0].pid, s, at: t0 + .seconds(32))
+    }
+
     @Test func aStopWaitsUntilWhatTheShellRanIsGoneNotJustTheShell() throws {
         let s = supervisor()  // kill grace 5 s
         let me = Processes.ownIdentity

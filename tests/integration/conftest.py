@@ -122,8 +122,9 @@ class NotifySocket:
 class AgentRun:
     """One `tinyagent run` on a root folder laid out like the device's."""
 
-    def __init__(self, root, settings=None, notify=None, watchdog_usec=None):
+    def __init__(self, root, settings=None, notify=None, watchdog_usec=None, env=None):
         self.root = root
+        self.env = env or {}  # more environment for `tinyagent run` only
         self.port = free_udp_port()
         self.notify = notify
         self.watchdog_usec = watchdog_usec
@@ -146,7 +147,8 @@ class AgentRun:
             with open(os.path.join(root, "cfg", "agent.json"), "w") as f:
                 f.write(settings if isinstance(settings, str) else json.dumps(settings))
 
-    def start(self):
+    def start(self, wait=True):
+        """Runs the agent; waits until it answers on its control socket, unless not `wait`."""
         env = dict(os.environ)
         env.pop("NOTIFY_SOCKET", None)
         env.pop("WATCHDOG_USEC", None)
@@ -154,10 +156,12 @@ class AgentRun:
             env["NOTIFY_SOCKET"] = self.notify.path
         if self.watchdog_usec:
             env["WATCHDOG_USEC"] = str(self.watchdog_usec)
+        env.update(self.env)
         self.stderr = open(os.path.join(self.root, "agent.stderr"), "ab")
         self.proc = subprocess.Popen(wrapper() + [BINARY, "run", "--root", self.root, "--heartbeat-port", str(self.port)],
                                      env=env, stdout=self.stderr, stderr=self.stderr, start_new_session=True)
-        wait_for(lambda: self.status_or_none() is not None, what="the agent's control socket")
+        if wait:
+            wait_for(lambda: self.status_or_none() is not None, what="the agent's control socket")
         return self
 
     def stop(self, sig=signal.SIGTERM):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import socket
 import subprocess
 
@@ -92,16 +93,28 @@ def test_a_port_in_use_is_a_clear_error(agents):
 
 def test_the_agents_own_log_is_capped_and_rotated(agents, root):
     agent = agents(dict(FAST, heartbeat_timeout_ms=60000, log_max_bytes=4096, log_keep=2)).start()
-    # 16 processes appear, each logged with its (long) restart command.
-    script = ('for i in $(seq 16); do "$0" heartbeat --name n$i --version 1.0.0 --port %d --run-command "sleep 1 #%s"; done;'
+    # 40 processes appear, each logged with its (long) restart command: over
+    # 20 KiB, five files' worth, so older files must have been dropped.
+    script = ('for i in $(seq 40); do "$0" heartbeat --name n$i --version 1.0.0 --port %d --run-command "sleep 1 #%s"; done;'
               ' exec sleep 30') % (agent.port, "x" * 500)
     shell = subprocess.Popen(["/bin/sh", "-c", script, BINARY], start_new_session=True)
     agent.samples.append(shell)
     logs = os.path.join(root, "logs")
-    wait_for(lambda: os.path.exists(os.path.join(logs, "tinyagent.log.2")), timeout=15, what="two rotations")
-    assert os.path.getsize(os.path.join(logs, "tinyagent.log")) <= 4096
-    assert os.path.getsize(os.path.join(logs, "tinyagent.log.1")) <= 4096
-    assert not os.path.exists(os.path.join(logs, "tinyagent.log.3"))
+
+    def text(name):
+        try:
+            with open(os.path.join(logs, name)) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+    wait_for(lambda: re.search(r"\bn40\b", text("tinyagent.log") + text("tinyagent.log.1")), timeout=15,
+             what="the last process logged")
+    assert sorted(n for n in os.listdir(logs) if n.startswith("tinyagent.log")) == [
+        "tinyagent.log", "tinyagent.log.1", "tinyagent.log.2"], "log_keep=2: two old files kept"
+    for name in ("tinyagent.log", "tinyagent.log.1", "tinyagent.log.2"):
+        assert os.path.getsize(os.path.join(logs, name)) <= 4096, name
+    kept = text("tinyagent.log.2") + text("tinyagent.log.1") + text("tinyagent.log")
+    assert not re.search(r"\bn1\b", kept), "the oldest lines were dropped with the files beyond log_keep"
 
 
 def test_under_the_journal_stderr_lines_carry_syslog_priorities(agents, root):

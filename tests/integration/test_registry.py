@@ -35,6 +35,34 @@ def test_live_processes_are_readopted_and_dead_ones_restarted_after_an_agent_res
     assert second.process("keeper")["state"] == "running"
 
 
+def test_after_a_reboot_a_pid_in_the_registry_is_not_readopted_nor_signalled(agents, root):
+    first = agents(FAST).start()
+    keeper = first.start_sample("keeper")
+    wait_for(lambda: first.process("keeper"), what="the sample")
+    assert first.stop() == 0
+    path = os.path.join(root, "wdog", "registry.json")
+    with open(path) as f:
+        registry = json.load(f)
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        assert registry["boot_id"] == f.read().strip()
+    # As after a reboot: the registry names another boot, whatever runs under its pids now.
+    registry["boot_id"] = "00000000-0000-4000-8000-000000000000"
+    with open(path, "w") as f:
+        json.dump(registry, f)
+
+    second = agents(FAST)
+    second.port = first.port
+    second.start()
+
+    log = second.log()
+    assert "keeper (pid %d) is gone since the agent's last run" % keeper.pid in log
+    assert "re-adopted keeper" not in log
+    assert pid_alive(keeper.pid), "a pid from another boot is never signalled"
+    restarted = wait_for(lambda: (lambda p: p if p["pid"] != keeper.pid else None)(second.process("keeper")),
+                         what="keeper started anew with its run_command")
+    assert pid_alive(restarted["pid"])
+
+
 def test_a_damaged_registry_is_set_aside_and_the_agent_runs(agents, root):
     os.makedirs(os.path.join(root, "wdog"), exist_ok=True)
     # Root's 0600 file, as the agent writes it (any other is not trusted: tests/security).

@@ -1,12 +1,14 @@
 """The systemd notify protocol, read from a socket the test binds."""
 
+import contextlib
 import os
 import signal
 import socket
 import threading
 import time
+import types
 
-from conftest import FAST, wait_for
+from conftest import FAST, kernel_drops, wait_for
 
 
 def test_ready_status_and_stopping_are_sent(agents, notify):
@@ -20,11 +22,50 @@ def test_ready_status_and_stopping_are_sent(agents, notify):
     assert "WATCHDOG=1" not in texts, "no watchdog pings unless WATCHDOG_USEC asks for them"
 
 
-def test_ready_comes_once_heartbeats_are_served(agents, notify):
-    agent = agents(FAST, notify=notify)
-    agent.start()
-    wait_for(lambda: "READY=1" in notify.texts(), what="READY=1")
-    # The heartbeat socket is bound before READY=1: a beat sent now counts.
+SENDMSG = 46  # x86_64
+
+
+def blocked_in(pid, syscall):
+    """Whether `pid` sits in system call number `syscall` (/proc/PID/syscall)."""
+    try:
+        with open("/proc/%d/syscall" % pid) as f:
+            return f.read().split()[0] == str(syscall)
+    except (OSError, IndexError):
+        return False
+
+
+def test_ready_comes_once_heartbeats_are_served(agents, root):
+    # systemd's end, kept full and read one message at a time: each notification
+    # waits in sd_notify's sendmsg until the test frees a slot, so the test sees
+    # the agent held before each one, in order, and looks at it there.
+    path = os.path.join(root, "notify-held.sock")
+    held = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    held.bind(path)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as filler:
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                filler.sendto(b"FILLER=1", path)
+    agent = agents(FAST, notify=types.SimpleNamespace(path=path)).start(wait=False)
+    bound = []  # per notification held: was the heartbeat socket bound (a line in /proc/net/udp)
+    read = []
+    while len(bound) < 20:
+        try:
+            wait_for(lambda: blocked_in(agent.proc.pid, SENDMSG), timeout=2, what="a held notification")
+        except AssertionError:
+            break  # no more notifications for now
+        bound.append(kernel_drops(agent.port) is not None)
+        read.append(held.recv(4096).decode())  # the held one goes in
+    held.setblocking(False)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            read.append(held.recv(4096).decode())
+    held.close()  # later notifications are refused, not queued
+    sent = [m for m in read if m != "FILLER=1"]
+    assert "READY=1" in sent, sent
+    ready = sent.index("READY=1")
+    assert ready < len(bound) and bound[ready], "READY=1 before the heartbeat socket was bound: %s %s" % (sent, bound)
+    # And a beat is read once it is sent.
     agent.start_sample("early")
     wait_for(lambda: agent.process("early"), timeout=3, what="the first heartbeat")
 

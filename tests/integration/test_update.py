@@ -326,8 +326,15 @@ def test_killed_during_unpacking_the_next_start_unpacks_again(agents, server, pk
     device.serve("v2.zip", "good", *processes(NEW), "--size", str(150 << 20))
     with FaultServer(root=device.files, pki=pki) as s, panel_for(server, pki) as panel:
         panel.send("device@localhost", command(61, s.url("/file/v2.zip")))
-        wait_for(lambda: "unpacking" in device.agent.status()["update"], timeout=60, interval=0.01, what="unpacking")
-        restart(device)
+        # The unpacking takes a second or so: watched on the file system (cheap,
+        # every millisecond), not by a `tinyagent status` per poll, which can
+        # miss it on a loaded machine.
+        filler = os.path.join(device.agent.root, "downloads", "update-61", "SmartMeter", "data", "filler.bin")
+        wait_for(lambda: os.path.exists(filler), timeout=120, interval=0.001, what="the big file being unpacked")
+        device.agent.stop(signal.SIGKILL)
+        assert os.path.getsize(filler) < 150 << 20, "killed after the unpacking, not during it"
+        device.agent.start()
+        online(device.agent)
         answer = panel.wait_reply(timeout=90)
         assert answer["success"] is True, answer
         assert answers(panel, 61) == [answer]
@@ -384,6 +391,25 @@ def test_killed_between_the_two_renames_the_next_start_finishes_the_swap(agents,
         assert answer["success"] is True, answer
         assert answers(panel, 63) == [answer]
     assert device.folder_version() == NEW
+
+
+def test_killed_during_a_rollback_the_next_start_finishes_it_and_answers_once(agents, server, pki, tmp_path):  # noqa: F811
+    # p2 never heartbeats: a rollback; p1 ignores SIGTERM: the rollback waits out the kill grace.
+    device = Device(agents, server, pki, tmp_path, settings=dict(SETTINGS, kill_grace_ms=3000))
+    device.serve("v2.zip", "good", *processes(NEW), "--silent", "p2", "--stubborn", "p1")
+    with FaultServer(root=device.files, pki=pki) as s, panel_for(server, pki) as panel:
+        panel.send("device@localhost", command(65, s.url("/file/v2.zip"), timeout_s=3))
+        wait_for(lambda: "rolling back" in device.agent.status()["update"], timeout=30, what="the rollback")
+        device.agent.stop(signal.SIGKILL)
+        with open(os.path.join(device.agent.root, "wdog", "update.json")) as f:
+            assert json.load(f)["step"] == "rollback"
+        device.agent.start()
+        online(device.agent)
+        answer = panel.wait_reply(timeout=30)
+        assert answer["success"] is False and answer["remarks"] == "p2 sent no heartbeat within 3 s", answer
+        assert answers(panel, 65) == [answer]
+    device.assert_old_and_running()
+    assert os.path.isdir(device.smart_meter + ".failed"), "the failed version is kept aside"
 
 
 def test_killed_during_verification_the_next_start_waits_on_and_answers_once(agents, server, pki, tmp_path):  # noqa: F811

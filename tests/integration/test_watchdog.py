@@ -38,17 +38,22 @@ def test_a_process_that_does_not_exit_on_sigterm_is_killed(agents):
 
 
 def test_a_process_that_crashes_is_restarted_and_its_restarted_crashes_at_once(agents):
-    agent = agents(dict(FAST, restart_limit=10)).start()
+    # A heartbeat deadline (5 s) ten times as long as an instance lives (0.5 s),
+    # and no back-off: restarts that waited for a deadline would come 5 s apart.
+    agent = agents(dict(FAST, heartbeat_timeout_ms=5000, restart_backoff_initial_ms=0, restart_limit=10)).start()
     crasher = agent.start_sample("crasher", "--crash-after", "0.5")
     wait_for(lambda: agent.process("crasher"), what="the sample to be known")
     crasher.wait(timeout=5)
     assert crasher.returncode == 3
     # The first instance was not the agent's child: found at its deadline.
+    wait_for(lambda: agent.process("crasher")["restarts"] >= 1, timeout=10, what="the first restart")
+    first = time.monotonic()
     # The restarted ones are, and are restarted as soon as they exit.
-    wait_for(lambda: agent.process("crasher")["restarts"] >= 3, timeout=10, what="three restarts")
+    wait_for(lambda: agent.process("crasher")["restarts"] >= 4, timeout=10, what="three more restarts")
+    assert time.monotonic() - first < 5.0, "three restarts within one heartbeat deadline"
     log = agent.log()
     assert "exited with status 3" in log
-    assert open(os.path.join(agent.root, "logs", "crasher.log")).read().count("crashing") >= 2, \
+    assert open(os.path.join(agent.root, "logs", "crasher.log")).read().count("crashing") >= 3, \
         "the restarted instances' output goes to logs/crasher.log"
 
 
@@ -112,3 +117,31 @@ def test_the_restarted_instance_keeps_its_users_supplementary_groups(agents):
     with open("/proc/%d/status" % restarted["pid"]) as f:
         groups = next(line for line in f if line.startswith("Groups:")).split()[1:]
     assert str(extra) in groups
+
+
+def test_beyond_max_processes_a_new_name_is_ignored_and_the_known_ones_stay_watched(agents):
+    agent = agents(dict(FAST, max_processes=2)).start()
+    agent.start_sample("one")
+    agent.start_sample("two")
+    wait_for(lambda: agent.process("one") and agent.process("two"), what="two processes known")
+    agent.start_sample("three")
+    wait_for(lambda: "heartbeat for three ignored: already watching 2 processes" in agent.log(),
+             what="the third refused")
+    assert sorted(p["name"] for p in agent.status()["processes"]) == ["one", "two"]
+    assert all(p["state"] == "running" for p in agent.status()["processes"])
+
+
+def test_a_process_log_is_capped_at_process_log_max_bytes_on_each_start(agents):
+    agent = agents(dict(FAST, process_log_max_bytes=4096, restart_backoff_initial_ms=0, restart_limit=10)).start()
+    # Each instance the agent starts writes 5001 bytes to logs/chatty.log and exits.
+    command = "head -c 5000 /dev/zero | tr '\\0' x; echo; exit 3"
+    first = subprocess.Popen(["/bin/sh", "-c", '"$0" heartbeat --name chatty --version 1.0.0 --port %d'
+                              ' --run-command "$1"; exec sleep 1' % agent.port, BINARY, command],
+                             start_new_session=True)
+    agent.samples.append(first)
+    wait_for(lambda: (agent.process("chatty") or {}).get("restarts", 0) >= 4, timeout=15, what="four restarts")
+    log = os.path.join(agent.root, "logs", "chatty.log")
+    # Four instances wrote 20 KB; each start moved a log over the cap aside.
+    assert os.path.getsize(log) <= 5001
+    assert os.path.getsize(log + ".1") == 5001
+    assert not os.path.exists(log + ".2")

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -176,6 +177,48 @@ def test_only_the_pinned_ca_is_trusted_not_the_system_store(agents, server, pki,
     wait_for(lambda: "server certificate not trusted" in agent.log(), timeout=10, what="the refusal")
     assert agent.status()["xmpp"] != "online"
     assert "authenticated as device@localhost" not in server.log_tail(200).lower()
+
+
+@pytest.fixture(scope="module")
+def without_set_cafile():
+    """Environment for an agent whose libstrophe lacks xmpp_conn_set_cafile and the
+    certificate-failure handler (Buster's 0.9.2): hide_symbols.c preloaded, and the
+    file its hidden look-ups are written to."""
+    folder = tempfile.mkdtemp(prefix="tinyagent-hide-")
+    os.chmod(folder, 0o755)  # the link may run as another user (pytest's tmp_path is 0700)
+    library = os.path.join(folder, "hide_symbols.so")
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o", library,
+                    os.path.join(os.path.dirname(__file__), "hide_symbols.c"), "-ldl"], check=True)
+    yield {"LD_PRELOAD": library, "HIDE_SYMBOLS_LOG": os.path.join(folder, "hidden.log")}
+    shutil.rmtree(folder)
+
+
+def hidden_lookups(env):
+    with open(env["HIDE_SYMBOLS_LOG"]) as f:
+        return set(f.read().split())
+
+
+@pytest.mark.parametrize("pinned", ["the server's CA", "another CA"])
+def test_without_xmpp_conn_set_cafile_only_the_pinned_ca_is_trusted(agents, server, pki, without_set_cafile,
+                                                                    monkeypatch, pinned):
+    """Buster's path: the CA is pinned through OpenSSL's default verify paths alone."""
+    with open(without_set_cafile["HIDE_SYMBOLS_LOG"], "w"):
+        pass
+    os.chmod(without_set_cafile["HIDE_SYMBOLS_LOG"], 0o666)
+    # The other CA stands in the "system store": only the pin may decide.
+    other = pki.rogue_ca_cert if pinned == "the server's CA" else pki.ca_cert
+    monkeypatch.setenv("SSL_CERT_FILE", other)
+    monkeypatch.setenv("SSL_CERT_DIR", os.path.dirname(other))
+    agent = agents(FAST, env=without_set_cafile)
+    configure(agent, server.port, pki, ca=pki.ca_cert if pinned == "the server's CA" else pki.rogue_ca_cert)
+    agent.start()
+    if pinned == "the server's CA":
+        online(agent)
+    else:
+        wait_for(lambda: "xmpp: offline" in agent.log(), timeout=10, what="the failed login")
+        assert agent.status()["xmpp"] != "online"
+        assert "authenticated as device@localhost" not in server.log_tail(200).lower()
+    assert hidden_lookups(without_set_cafile) == {"xmpp_conn_set_cafile"}, "the fallback path was taken"
 
 
 @pytest.mark.parametrize("kind", ["unreachable", "dns failure", "silent", "stalls mid-handshake"])

@@ -53,9 +53,9 @@ def test_a_card_without_pi_gets_pi_as_uid_1000_its_password_and_userconf_txt(tmp
     assert len(shadow) == 1 and verifies(shadow[0][1], PASSWORD)
     st = os.stat(os.path.join(root, "etc/shadow"))
     assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, 42, 0o640), "shadow keeps its owner and mode"
-    for d in ("home/pi", BASE, BASE + "/SmartMeter", BASE + "/cfg"):
+    for d, ids in (("home/pi", (1000, 1000)), (BASE + "/SmartMeter", (1000, 1000)), (BASE + "/logs", (0, 1000))):
         st = os.stat(os.path.join(root, d))
-        assert (st.st_uid, st.st_gid) == (1000, 1000), d
+        assert (st.st_uid, st.st_gid) == ids, d
     with open(os.path.join(boot, "userconf.txt")) as f:
         assert f.read() == "pi:%s\n" % shadow[0][1], "the first boot keeps pi and the same password"
     assert PASSWORD not in result.stdout.decode() + result.stderr.decode()

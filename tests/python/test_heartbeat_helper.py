@@ -24,7 +24,11 @@ HELPER_DIR = os.path.join(REPO, "helpers", "python")
 HELPER = os.path.join(HELPER_DIR, "tinyagent_heartbeat.py")
 METER_READER = os.path.join(REPO, "samples", "SmartMeter", "meter_reader.py")
 METER_SCRIPT = os.path.join(REPO, "samples", "SmartMeter", "meter_script.sh")
-OLD_PYTHON = "/root/.pyenv/versions/3.6.15/bin/python3"
+# The Pis run Python 3.5, which no Debian 12 package provides. The 3.5 floor is
+# checked statically by vermin (in the venv; never skipped), and the helper and
+# the sample run under the oldest interpreter this machine has: pyenv's 3.6 where
+# it exists (the development machine), else Debian's own.
+OLD_PYTHON = next(p for p in ("/root/.pyenv/versions/3.6.15/bin/python3", "/usr/bin/python3") if os.path.exists(p))
 
 sys.path.insert(0, HELPER_DIR)
 tinyagent_heartbeat = importlib.import_module("tinyagent_heartbeat")
@@ -294,13 +298,11 @@ def test_default_run_command_is_empty_for_dash_c(listener):
 
 # --- old Python, as on the Pis ----------------------------------------------
 
-@pytest.mark.skipif(not os.path.exists(OLD_PYTHON), reason=OLD_PYTHON + " not installed")
 def test_helper_imports_and_beats_under_oldest_python(tmp_path, listener):
     command = run_helper_script(tmp_path, listener, ["proc.py", "x"], python=OLD_PYTHON)
     assert shlex.split(command) == [OLD_PYTHON, str(tmp_path / "proc.py"), "x"]
 
 
-@pytest.mark.skipif(not os.path.exists(OLD_PYTHON), reason=OLD_PYTHON + " not installed")
 def test_meter_reader_runs_under_oldest_python(listener):
     with MeterReader(["--interval", "0.05", "--crash-after", "0.3"], listener, python=OLD_PYTHON) as m:
         msg = receive(listener)[0]
@@ -309,7 +311,6 @@ def test_meter_reader_runs_under_oldest_python(listener):
 
 
 def test_helper_and_sample_need_at_most_python_3_5():
-    pytest.importorskip("vermin", reason="vermin not installed (pip install -r tests/python/requirements.txt)")
     result = subprocess.run(
         [sys.executable, "-c", "import sys, vermin; sys.exit(vermin.main())",
          "-t=3.5-", "--violations", "--no-tips", HELPER, METER_READER],

@@ -42,6 +42,7 @@ Options for good (and the kinds built on it):
         RUN_COMMAND (default "python3 NAME.py": the agent starts processes in SmartMeter/).
         Repeatable. The script sends RUN_COMMAND as its heartbeat's run_command.
   --silent NAME       that process runs but never heartbeats
+  --stubborn NAME     that process ignores SIGTERM (the agent must SIGKILL it)
   --interval SECONDS  heartbeat interval of the processes (default 1)
   --size BYTES        add SmartMeter/data/filler.bin, BYTES of incompressible filler
   --no-manifest       no SmartMeter/tinyagent.json
@@ -70,6 +71,7 @@ DOS = 0
 PROCESS_SCRIPT = '''#!/usr/bin/env python3
 """{name} {version}: made by tests/update/zips.py; heartbeats to tinyagent."""
 import os
+import signal
 import sys
 import time
 
@@ -81,6 +83,8 @@ VERSION = {version!r}
 RUN_COMMAND = {run_command!r}
 INTERVAL = {interval!r}
 SILENT = {silent!r}
+if {stubborn!r}:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 print("started pid=%d name=%s version=%s" % (os.getpid(), NAME, VERSION), flush=True)
 hb = Heartbeat(NAME, VERSION, run_command=RUN_COMMAND)
@@ -176,7 +180,8 @@ def write_good(archive, args, manifest=True):
     archive.folder("SmartMeter/")
     for name, version, command in processes:
         script = PROCESS_SCRIPT.format(name=name, version=version, run_command=command,
-                                       interval=args.interval, silent=name in args.silent)
+                                       interval=args.interval, silent=name in args.silent,
+                                       stubborn=name in args.stubborn)
         archive.file("SmartMeter/%s.py" % name, script, mode=0o755)
     with open(HELPER, "rb") as f:
         archive.file("SmartMeter/lib/tinyagent_heartbeat.py", f.read())
@@ -359,6 +364,7 @@ def main(argv=None):
     parser.add_argument("--process", action="append", type=parse_process, default=[],
                         metavar="NAME:VERSION[:RUN_COMMAND]")
     parser.add_argument("--silent", action="append", default=[], metavar="NAME")
+    parser.add_argument("--stubborn", action="append", default=[], metavar="NAME")
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--size", type=int, default=0, metavar="BYTES")
     parser.add_argument("--no-manifest", action="store_true")

@@ -102,6 +102,8 @@ int ta_fchown(int fd, uint32_t uid, uint32_t gid);
 int ta_fchmod(int fd, unsigned mode);
 int ta_fchownat_nofollow(int dirfd, const char *name, uint32_t uid, uint32_t gid);
 int ta_fchdir(int fd);
+// flock(LOCK_EX|LOCK_NB): -1 with EWOULDBLOCK while another open file holds it.
+int ta_flock_exclusive_nowait(int fd);
 
 // Processes.
 pid_t ta_getpid(void);

@@ -6,6 +6,9 @@ public enum AgentError: Error {
     /// The folders are unsafe to run on (`FolderCheck`): one line each,
     /// already logged (journal and stderr) when this is thrown.
     case unsafeFolders([String])
+    /// `wdog/agent.lock` is held: another agent (pid when known) serves the root.
+    case anotherAgent(Int32?, root: String)
+    case lock(String, FileError)
     case heartbeatPort(UInt16, Errno)
     case controlSocket(String, Errno)
     case system(String, Errno)
@@ -15,6 +18,8 @@ public enum AgentError: Error {
         case .root(let path, let e): return "root folder \(path)\(e == .symbolicLink ? " " : ": ")\(e)"
         case .unsafeFolders(let lines):
             return "refusing to run: \(lines.count) problem\(lines.count == 1 ? "" : "s") with the agent's folders (above)"
+        case .anotherAgent(let pid, let root): return "another agent (\(pid.map { "pid \($0)" } ?? "pid unknown")) serves \(root)"
+        case .lock(let path, let e): return "cannot take the lock \(path): \(e)"
         case .heartbeatPort(let port, let e): return "cannot listen for heartbeats on 127.0.0.1:\(port): \(e)"
         case .controlSocket(let path, let e): return "cannot open the control socket \(path): \(e)"
         case .system(let what, let e): return "\(what): \(e)"
@@ -38,6 +43,8 @@ public final class Agent {
     /// paths relative to the root (the agent's working folder).
     let top: Folder
     let wdog: Folder?
+    /// Held for the agent's lifetime; nil only when `wdog/` is unusable (then it does not start).
+    let lock: AgentLock?
     let logs: Folder?
     /// Who the SmartMeter code runs as; nil when there is none (`AppUser`).
     let appUser: Identity?
@@ -88,6 +95,13 @@ public final class Agent {
         appUser = app.identity
         let group = app.identity?.gid ?? 0
         wdog = FolderCheck.prepare("wdog", in: top, mode: 0o710, group: group, agentUID: agentUID, &problems)
+        // Before anything that a running agent owns is touched: logs, sockets, the registry.
+        do { lock = try wdog.map { (w) throws(AgentLock.Failure) in try AgentLock.take(in: w) } } catch {
+            switch error {
+            case .held(let pid): throw .anotherAgent(pid, root: root)
+            case .system(let e): throw .lock("\(root)/wdog/\(AgentLock.name)", e)
+            }
+        }
         logs = FolderCheck.prepare("logs", in: top, mode: 0o750, group: group, agentUID: agentUID, &problems)
         logger = Logger(file: logs.map { RotatingLog(folder: $0, name: "tinyagent.log", maximumBytes: settings.logMaximumBytes,
                                                      keep: settings.logKeep, group: group) })

@@ -55,3 +55,18 @@ public struct FileDescriptor: Equatable, Hashable {
     /// `close(2)`, never retried: the descriptor is gone whatever it returns.
     func close() { _ = ta_close(rawValue) }
 }
+
+extension FileDescriptor {
+    /// `flock(LOCK_EX | LOCK_NB)`: false while another open file holds the
+    /// lock. The kernel drops it when the last descriptor of this open file
+    /// closes — at exit, however the process ends.
+    func tryLockExclusive() throws(Errno) -> Bool {
+        do {
+            try nothingOrErrno { ta_flock_exclusive_nowait(rawValue) }
+            return true
+        } catch {
+            if error == .wouldBlock { return false }
+            throw error
+        }
+    }
+}

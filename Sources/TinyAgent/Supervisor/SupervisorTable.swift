@@ -1,5 +1,5 @@
 /// Where a supervised process stands.
-public enum ProcessState: Equatable, Sendable {
+public enum ProcessState: Equatable, Sendable, CaseIterable {
     /// Started by the agent; its first heartbeat is due within the deadline.
     case starting
     /// Heartbeating within its deadline.
@@ -43,7 +43,7 @@ public enum ProcessState: Equatable, Sendable {
 }
 
 /// What happened to a supervised process.
-public enum SupervisorEvent: Equatable, Sendable {
+public enum SupervisorEvent: Equatable, Sendable, CaseIterable {
     case heartbeat
     /// The state's deadline passed: heartbeat due, grace over, restart due.
     case deadline

@@ -1,0 +1,57 @@
+"""Starting the agent: one agent per root, and start-up failures that say
+what is wrong and what to do (issue 13)."""
+
+import os
+import signal
+import subprocess
+
+from conftest import BINARY, FAST, free_udp_port, pid_alive, wait_for
+
+
+def run_second_agent(root, port=None):
+    return subprocess.run([BINARY, "run", "--root", root, "--heartbeat-port", str(port or free_udp_port())],
+                          capture_output=True, text=True, timeout=10)
+
+
+def test_a_second_agent_on_the_same_root_exits_69_naming_the_first_and_leaves_its_sockets(agents):
+    """Caught: both agents ran and watched the same processes, and the second
+    removed the first's control socket when it stopped."""
+    first = agents(FAST).start()
+    reader = first.start_sample("reader")
+    wait_for(lambda: first.process("reader"), what="the sample to be known")
+    sock = os.path.join(first.root, "wdog", "agent.sock")
+    inode = os.stat(sock).st_ino
+
+    second = run_second_agent(first.root)
+
+    assert second.returncode == 69, second.stderr
+    assert "another agent (pid %d) serves %s" % (first.proc.pid, first.root) in second.stderr
+    assert os.stat(sock).st_ino == inode, "the first agent's control socket is untouched"
+    assert first.proc.poll() is None
+    assert first.process("reader")["pid"] == reader.pid, "the first agent still answers and watches"
+    assert "another agent" not in first.log(), "the second wrote nothing into the first's log"
+
+
+def open_files(pid):
+    fds = os.path.join("/proc", str(pid), "fd")
+    return [os.readlink(os.path.join(fds, fd)) for fd in os.listdir(fds)]
+
+
+def test_the_lock_goes_with_a_killed_agent_not_with_the_processes_it_started(agents):
+    """The lock is the kernel's (no stale pid file after a SIGKILL), and its
+    descriptor is close-on-exec: a process the agent restarted, still running,
+    neither holds it nor keeps the next agent out."""
+    first = agents(FAST).start()
+    crasher = first.start_sample("crasher", "--crash-after", "3")
+    wait_for(lambda: first.process("crasher"), what="the sample to be known")
+    crasher.wait(timeout=6)
+    child = wait_for(lambda: (lambda p: p["pid"] if p and p["pid"] != crasher.pid and p["state"] == "running"
+                              else None)(first.process("crasher")), what="an instance the agent started")
+    lock = os.path.join(first.root, "wdog", "agent.lock")
+    assert lock not in open_files(child)
+    first.stop(signal.SIGKILL)
+    assert pid_alive(child)
+
+    second = agents(FAST)
+    second.start()
+    assert open(lock).read().strip() == str(second.proc.pid)
