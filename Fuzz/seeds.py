@@ -44,6 +44,11 @@ def heartbeat():
         "version-big": hb(version={"major": 65536, "minor": 0, "patch": 0}),
         "version-missing": hb(version={"major": 1, "minor": 0}),
         "unknown-field": hb(extra=1),
+        "unknown-nested": hb(extra={"a": [1, {"b": None}], "c": True}, version={"major": 1, "minor": 0, "patch": 2, "build": "x"}),
+        "unknown-duplicate": hb(extra=1)[:-1] + ', "extra": 2}',
+        "escaped-key": r'{"process_name":"a","pi\u0064":5,"version":{"major":1,"minor":0,"patch":0}}',
+        # The seed's own sample, verbatim: no comma after run_command.
+        "seed-sample": '{\n\t"process_name": "name_of_the_process",\n\t"pid":444,\n\t"run_command": "python3.5 /home/pi/technospurs/bin/SmartMeter/ocr...py"\n\t"version": {\n\t\t"major":1,\n\t\t"minor":0,\n\t\t"patch":0\n\t}\n}',
         "duplicate": '{"process_name":"a","process_name":"b","pid":5,"version":{"major":1,"minor":0,"patch":0}}',
         "array": "[1,2,3]",
         "truncated": hb()[:40],

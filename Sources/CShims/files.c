@@ -3,11 +3,12 @@
 #include "cshims.h"
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 int ta_open_read(const char *path) { return open(path, O_RDONLY | O_CLOEXEC); }
@@ -41,18 +42,45 @@ int ta_set_nonblocking(int fd) {
 
 const char *ta_strerror(int code) { return strerror(code); }
 
-// nftw callback: children before their folder (FTW_DEPTH), links not followed.
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
-    (void)st; (void)ftw;
-    return type == FTW_DP ? rmdir(path) : unlink(path);
+// Removes `name` in `dirfd`, a folder with all it holds, through descriptors
+// only: each folder is opened O_NOFOLLOW|O_DIRECTORY relative to its parent's
+// descriptor, so a folder that another user swaps for a link while the walk
+// runs is never followed (a path walk such as nftw would be).
+static int remove_at(int dirfd, const char *name, int depth);
+
+// Empties the open folder `dir` (one pass over its entries).
+static int remove_entries(DIR *dir, int depth) {
+    struct dirent *entry;
+    rewinddir(dir);
+    while ((errno = 0, entry = readdir(dir)) != NULL) {
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+        if (remove_at(dirfd(dir), entry->d_name, depth + 1) != 0) return -1;
+    }
+    return errno == 0 ? 0 : -1;
 }
 
-int ta_remove_tree(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : -1;
-    if (!S_ISDIR(st.st_mode)) return unlink(path);
-    return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+static int remove_at(int dirfd, const char *name, int depth) {
+    if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT) return 0;
+    if (errno != EISDIR) return -1;
+    if (depth > 256) { errno = ELOOP; return -1; }
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return -1;
+    DIR *dir = fdopendir(fd);
+    if (dir == NULL) { int saved = errno; close(fd); errno = saved; return -1; }
+    int result = -1;
+    // Entries made while the walk runs leave the folder not empty: walk again.
+    for (int pass = 0; pass < 3; pass++) {
+        if (remove_entries(dir, depth) != 0) break;
+        if (unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT) { result = 0; break; }
+        if (errno != ENOTEMPTY) break;
+    }
+    int saved = errno;
+    closedir(dir);
+    errno = saved;
+    return result;
 }
+
+int ta_remove_tree(const char *path) { return remove_at(AT_FDCWD, path, 0); }
 
 static void copy_stat(const struct stat *st, ta_stat *out);
 
@@ -96,6 +124,9 @@ int ta_openat_new(int dirfd, const char *name, unsigned mode) {
 }
 int ta_mkdirat(int dirfd, const char *name, unsigned mode) { return mkdirat(dirfd, name, mode); }
 int ta_renameat(int dirfd, const char *from, const char *to) { return renameat(dirfd, from, dirfd, to); }
+int ta_renameat_exchange(int dirfd, const char *a, const char *b) {
+    return (int)syscall(SYS_renameat2, dirfd, a, dirfd, b, 2 /* RENAME_EXCHANGE */);
+}
 int ta_unlinkat(int dirfd, const char *name) { return unlinkat(dirfd, name, 0); }
 int ta_fchown(int fd, uint32_t uid, uint32_t gid) { return fchown(fd, uid, gid); }
 int ta_fchmod(int fd, unsigned mode) { return fchmod(fd, mode); }

@@ -135,6 +135,9 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
     case "heartbeat":
         let o = try Options(rest, takingValues: ["--name", "--version", "--pid", "--run-command", "--port"], switches: [])
         guard let name = o.values["--name"] else { throw UsageError("heartbeat needs --name") }
+        guard HeartbeatClient.acceptsName(name) else {
+            throw UsageError("--name: the agent refuses \"\(name)\": 1 to 64 of A-Z a-z 0-9 . _ - (not . or ..)")
+        }
         guard let versionText = o.values["--version"] else { throw UsageError("heartbeat needs --version") }
         guard let version = Version(versionText) else { throw UsageError("--version: not X.Y.Z: \(versionText)") }
         var pid = Processes.parentPID

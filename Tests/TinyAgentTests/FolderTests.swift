@@ -67,4 +67,26 @@ import Testing
         #expect(attributes[.posixPermissions] as? Int == 0o660)
         #expect(attributes[.type] as? FileAttributeType == .typeSocket)
     }
+
+    @Test func removingATreeRemovesLinksButNothingTheyPointAt() throws {
+        let outside = path + "/outside"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try write("outside/keep", "k", mode: 0o644)
+        try FileManager.default.createDirectory(atPath: "\(path)/tree/deep/er", withIntermediateDirectories: true)
+        try write("tree/deep/er/file", "f", mode: 0o444)
+        try FileManager.default.createSymbolicLink(atPath: "\(path)/tree/deep/link", withDestinationPath: outside)
+        try Files.removeTree("\(path)/tree")
+        #expect(!FileManager.default.fileExists(atPath: "\(path)/tree"))
+        #expect(FileManager.default.fileExists(atPath: "\(outside)/keep"))
+        try Files.removeTree("\(path)/tree")
+    }
+
+    @Test func aRegularFileIsReadButALinkOrAFIFOIsNot() throws {
+        try write("manifest.json", "{}", mode: 0o644)
+        #expect(try Files.readRegular("\(path)/manifest.json") == Array("{}".utf8))
+        try FileManager.default.createSymbolicLink(atPath: "\(path)/shadow", withDestinationPath: "/etc/shadow")
+        #expect(throws: FileError.symbolicLink) { _ = try Files.readRegular("\(path)/shadow") }
+        #expect(mkfifo("\(path)/pipe.json", 0o644) == 0)
+        #expect(throws: FileError.notRegular(.fifo)) { _ = try Files.readRegular("\(path)/pipe.json") }
+    }
 }

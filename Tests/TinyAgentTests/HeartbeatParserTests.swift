@@ -9,7 +9,7 @@ func parseHeartbeat(_ bytes: [UInt8]) -> Result<(name: String, pid: Int32, comma
             let scanner = JSONScanner(raw)
             return .success((scanner.decode(beat.name), beat.pid, beat.runCommand.map { scanner.decode($0) }, beat.version))
         } catch {
-            return .failure(error as! HeartbeatError)
+            return .failure((error as! HeartbeatRejection).error)
         }
     }
 }
@@ -75,8 +75,9 @@ let version100 = #""version": {"major": 1, "minor": 0, "patch": 0}"#
         ("huge major", #"{"process_name":"ocr","pid":44,"version":{"major":70000,"minor":0,"patch":0}}"#, .versionOutOfRange),
         ("negative minor", #"{"process_name":"ocr","pid":44,"version":{"major":1,"minor":-1,"patch":0}}"#, .versionOutOfRange),
         ("extra nesting", #"{"process_name":"ocr","pid":44,"version":{"major":{"x":1},"minor":0,"patch":0}}"#, .wrongType(.major)),
-        ("extra key", #"{"process_name":"ocr","pid":44,"extra":1,\#(version100)}"#, .unknownField),
-        ("extra version key", #"{"process_name":"ocr","pid":44,"version":{"major":1,"minor":0,"patch":0,"build":1}}"#, .unknownField),
+        ("duplicate unknown key", #"{"process_name":"ocr","pid":44,"extra":1,"extra":[2],\#(version100)}"#, .duplicateField),
+        ("escaped key", #"{"process_name":"ocr","pi\u0064":44,\#(version100)}"#, .escapedKey),
+        ("bad unknown value", #"{"process_name":"ocr","pid":44,"extra":tru,\#(version100)}"#, .malformed(.unexpectedByte(offset: 42))),
         ("duplicate pid", #"{"process_name":"ocr","pid":44,"pid":45,\#(version100)}"#, .duplicateField),
         ("command as array", #"{"process_name":"ocr","pid":44,"run_command":["sh"],\#(version100)}"#, .wrongType(.runCommand)),
         ("command too long", #"{"process_name":"ocr","pid":44,"run_command":"\#(String(repeating: "c", count: 1025))",\#(version100)}"#, .commandTooLong),
@@ -115,5 +116,54 @@ let version100 = #""version": {"major": 1, "minor": 0, "patch": 0}"#
         let beat = try parseHeartbeat(text).get()
         #expect(beat.name == "meter" && beat.pid == 1234 && beat.command == "sh \"run me\"")
         #expect(beat.version.description == "2.0.7")
+    }
+
+    @Test func unknownFieldsAreSkippedAndCountedAtBothLevels() throws {
+        let text = #"{"process_name":"ocr","hostname":"pi-7","pid":44,"tags":{"a":[1,{"b":null}]},"version":{"major":1,"minor":0,"patch":0,"build":"x1"}}"#
+        let beat = Array(text.utf8).withUnsafeBytes { try? HeartbeatParser.parse($0) }
+        #expect(beat?.unknownFields == 3)
+        #expect(beat?.pid == 44)
+        let plain = Array(#"{"process_name":"ocr","pid":44,\#(version100)}"#.utf8).withUnsafeBytes { try? HeartbeatParser.parse($0) }
+        #expect(plain?.unknownFields == 0)
+    }
+
+    @Test func moreUnknownFieldsThanTheCapAreRefused() {
+        let extra = (0...HeartbeatParser.maximumUnknownFields).map { "\"x\($0)\":\($0)," }.joined()
+        guard case .failure(.tooManyUnknownFields) = parseHeartbeat(#"{"process_name":"ocr",\#(extra)"pid":44,\#(version100)}"#) else {
+            Issue.record("accepted")
+            return
+        }
+    }
+
+    /// The seed's own sample (a comma missing after run_command), verbatim.
+    static let seedSample = "{\n\t\"process_name\": \"name_of_the_process\",\n\t\"pid\":444,\n\t\"run_command\": \"python3.5 /home/pi/technospurs/bin/SmartMeter/ocr...py\"\n\t\"version\": {\n\t\t\"major\":1,\n\t\t\"minor\":0,\n\t\t\"patch\":0\n\t}\n}"
+
+    @Test func theSeedsSampleIsRefusedAtTheMissingCommaAfterRunCommandWithItsClaimedPid() {
+        Array(HeartbeatParserTests.seedSample.utf8).withUnsafeBytes { raw in
+            do throws(HeartbeatRejection) {
+                _ = try HeartbeatParser.parse(raw)
+                Issue.record("accepted")
+            } catch {
+                #expect(error.claimedPID == 444)
+                #expect(error.describe(raw) == #"not valid JSON at 5:2: expected "," or "}" after field "run_command", found '"'"#)
+            }
+        }
+    }
+
+    @Test func refusalsNameTheFieldAndItsLineAndColumn() {
+        let text = "{\"process_name\": \"ocr\",\n \"pid\": \"44\", \(version100)}"
+        Array(text.utf8).withUnsafeBytes { raw in
+            do throws(HeartbeatRejection) {
+                _ = try HeartbeatParser.parse(raw)
+                Issue.record("accepted")
+            } catch {
+                #expect(error.describe(raw) == #"field of the wrong type at 2:9 (field "pid")"#)
+            }
+        }
+    }
+
+    @Test func theCLIAcceptsExactlyTheNamesTheParserAccepts() {
+        for name in ["ocr", "a.b_c-D9", "...", String(repeating: "n", count: 64)] { #expect(HeartbeatClient.acceptsName(name), "\(name)") }
+        for name in ["", ".", "..", "a/b", "ocr reader", "é", String(repeating: "n", count: 65)] { #expect(!HeartbeatClient.acceptsName(name), "\(name)") }
     }
 }

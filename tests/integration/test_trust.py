@@ -110,4 +110,5 @@ def test_a_flood_of_garbage_is_dropped_and_counted(agents):
     assert status["heartbeats"]["accepted"] == 0
     assert status["processes"] == []
     log = agent.log()
-    assert log.count("dropped heartbeat") <= 2, "drops are logged at a limited rate"
+    # One line per problem from this sender (six kinds above), not one per datagram.
+    assert log.count("dropped heartbeat") <= 6, "drops are logged at a limited rate"

@@ -187,7 +187,9 @@ def without_set_cafile():
     folder = tempfile.mkdtemp(prefix="tinyagent-hide-")
     os.chmod(folder, 0o755)  # the link may run as another user (pytest's tmp_path is 0700)
     library = os.path.join(folder, "hide_symbols.so")
-    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o", library,
+    # Any C compiler: the Swift toolchain's clang is one (on PATH under make).
+    compiler = shutil.which("cc") or shutil.which("clang")
+    subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o", library,
                     os.path.join(os.path.dirname(__file__), "hide_symbols.c"), "-ldl"], check=True)
     yield {"LD_PRELOAD": library, "HIDE_SYMBOLS_LOG": os.path.join(folder, "hidden.log")}
     shutil.rmtree(folder)

@@ -281,6 +281,31 @@ def test_config_encrypt_into_a_users_folder_never_writes_through_a_planted_link(
     assert os.stat(clean / "c.bin").st_mode & 0o777 == 0o600
 
 
+def test_a_fifo_or_link_at_the_apps_manifest_neither_blocks_nor_is_read(root, make_user, agents):
+    """Before: SmartMeter/tinyagent.json (the app user's folder) was opened following
+    links and blocking: a FIFO there hung the agent at start (no READY, no status), a link
+    made root read any file. Now it is opened O_NOFOLLOW|O_NONBLOCK and fstat-checked."""
+    pi = make_user()
+    make_tree(root, pi)
+    manifest = os.path.join(root, "SmartMeter", "tinyagent.json")
+    assert run_as(pi, "import os,sys; os.mkfifo(sys.argv[1])", manifest).returncode == 0
+    agent = agents(FAST).start()  # waits for the status socket to answer
+    assert "tinyagent.json: is a FIFO, not a regular file; ignored" in agent.log()
+    agent.stop()
+    os.unlink(manifest)
+    assert run_as(pi, "import os,sys; os.symlink('/etc/shadow', sys.argv[1])", manifest).returncode == 0
+    agent = agents(FAST).start()
+    assert "tinyagent.json: is a symbolic link (not followed); ignored" in agent.log()
+    # Beside it: the app's own manifest is read.
+    os.unlink(manifest)
+    with open(manifest, "w") as f:
+        json.dump({"processes": [{"name": "meter_reader", "run_command": "python3 meter_reader.py"}]}, f)
+    agent.stop()
+    before = len(agent.log())
+    agent = agents(FAST).start()
+    assert "tinyagent.json" not in agent.log()[before:]
+
+
 # ---- item 9: status and logs for the app user's group -----------------------------------
 
 def test_status_is_for_root_and_the_app_group_and_nobody_else(root, make_user, agents):

@@ -70,7 +70,9 @@ int ta_rename(const char *from, const char *to);
 int ta_unlink(const char *path);
 int ta_mkdir(const char *path, unsigned mode);
 // Removes a file or a folder with everything in it (symbolic links are
-// removed, never followed); 0 when the path does not exist.
+// removed, never followed; folders are walked through descriptors opened
+// O_NOFOLLOW, so a folder swapped for a link during the walk is not
+// followed); 0 when the path does not exist.
 int ta_remove_tree(const char *path);
 int64_t ta_file_size(const char *path);  // -1 when missing
 int ta_ftruncate(int fd, int64_t size);
@@ -97,6 +99,9 @@ int ta_openat_append(int dirfd, const char *name, unsigned mode, int create, int
 int ta_openat_new(int dirfd, const char *name, unsigned mode);  // O_CREAT|O_EXCL|O_NOFOLLOW
 int ta_mkdirat(int dirfd, const char *name, unsigned mode);
 int ta_renameat(int dirfd, const char *from, const char *to);
+// Swaps two names in `dirfd` in one step (renameat2 RENAME_EXCHANGE, Linux 3.15,
+// by syscall: no newer glibc symbol); EINVAL or ENOSYS where unsupported.
+int ta_renameat_exchange(int dirfd, const char *a, const char *b);
 int ta_unlinkat(int dirfd, const char *name);
 int ta_fchown(int fd, uint32_t uid, uint32_t gid);
 int ta_fchmod(int fd, unsigned mode);

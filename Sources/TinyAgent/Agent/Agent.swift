@@ -222,7 +222,8 @@ public final class Agent {
     public func statusReport() -> StatusReport {
         StatusReport(pid: Processes.currentPID, uptimeSeconds: (Clock.now() - startedAt).seconds,
                      heartbeatPort: receiver.socket.localPort, heartbeatsAccepted: receiver.accepted,
-                     heartbeatsDropped: receiver.dropped, processes: supervisor.processes, wallClock: Clock.wallSeconds(),
+                     heartbeatsDropped: receiver.dropped,
+                     heartbeatsWithUnknownFields: receiver.withUnknownFields, processes: supervisor.processes, wallClock: Clock.wallSeconds(),
                      xmpp: control?.link.stateName ?? "off", freeBytes: Files.freeBytes(under: paths.root),
                      update: update?.summary ?? "no update in progress")
     }

@@ -24,7 +24,6 @@ public struct UpdateManifest: Equatable, Sendable {
     public static let path = "SmartMeter/tinyagent.json"
     public static let maximumBytes = 64 * 1024
     public static let maximumProcesses = 64
-    public static let maximumName = 64
     /// Same cap as a heartbeat's run_command.
     public static let maximumRunCommand = 1024
 
@@ -64,18 +63,7 @@ public struct UpdateManifest: Equatable, Sendable {
     /// 1–64 of `[A-Za-z0-9._-]`, not `.` or `..`: the heartbeat parser's rule
     /// (a name also names a log file).
     public static func isProcessName(_ name: String) -> Bool {
-        let bytes = name.utf8
-        guard bytes.count >= 1 && bytes.count <= maximumName else { return false }
-        for byte in bytes {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
-                continue
-            default:
-                return false
-            }
-        }
-        return name != "." && name != ".."
+        Array(name.utf8).withUnsafeBytes { HeartbeatParser.isValidName($0) }
     }
 
     /// A string from the file as it may appear in a remark.

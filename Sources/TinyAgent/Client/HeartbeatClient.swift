@@ -6,6 +6,12 @@ public enum HeartbeatClient {
     /// it in /proc and verify the sender (SPEC §4).
     static let lingerMilliseconds: Int32 = 100
 
+    /// Whether the agent would take `name` as a process name (the parser's
+    /// own rule): a script finds out from the CLI, not from the agent's log.
+    public static func acceptsName(_ name: String) -> Bool {
+        UpdateManifest.isProcessName(name)
+    }
+
     /// The datagram for these fields, in the format the agent parses.
     public static func datagram(name: String, pid: Int32, runCommand: String?, version: Version) -> String {
         var w = JSONWriter()

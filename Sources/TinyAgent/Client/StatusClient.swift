@@ -40,6 +40,10 @@ public enum StatusClient {
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.utf8.count) } }
         var out = "tinyagent \(report["agent_version"]?.stringValue ?? "?"), pid \(report["pid"]?.integerValue ?? 0), "
         out += "up \(report["uptime_s"]?.integerValue ?? 0) s, heartbeats on 127.0.0.1:\(report["heartbeat_port"]?.integerValue ?? 0)\n"
+        if let beats = report["heartbeats"] {
+            out += "heartbeats: \(beats["accepted"]?.integerValue ?? 0) accepted, \(beats["dropped"]?.integerValue ?? 0) dropped, "
+            out += "\(beats["with_unknown_fields"]?.integerValue ?? 0) with unknown fields (ignored)\n"
+        }
         for row in rows {
             var line = ""
             for (i, cell) in row.enumerated() {

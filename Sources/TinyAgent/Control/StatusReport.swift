@@ -6,6 +6,8 @@ public struct StatusReport {
     public var heartbeatPort: UInt16
     public var heartbeatsAccepted: Int
     public var heartbeatsDropped: Int
+    /// Accepted heartbeats that carried fields this agent ignored (newer senders).
+    public var heartbeatsWithUnknownFields: Int = 0
     public var processes: [SupervisedProcess]
     public var wallClock: Int64
     /// The control channel: "off" (no config), "connecting", "online", "offline".
@@ -34,6 +36,7 @@ public struct StatusReport {
         w.key("heartbeats"); w.beginObject()
         w.key("accepted"); w.integer(heartbeatsAccepted)
         w.key("dropped"); w.integer(heartbeatsDropped)
+        w.key("with_unknown_fields"); w.integer(heartbeatsWithUnknownFields)
         w.endObject()
         w.key("processes"); w.beginArray()
         for p in processes {

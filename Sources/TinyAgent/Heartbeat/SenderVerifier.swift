@@ -63,4 +63,14 @@ final class SenderVerifier {
         }
         return SenderVerdict(verified: false, uid: 0)
     }
+
+    /// The uid owning the socket bound to `port`, from the same tables;
+    /// for naming the sender of a datagram too broken to claim a pid.
+    func socketOwner(port: UInt16) -> UInt32? {
+        for table in tables {
+            guard let text = try? Files.read(table, limit: 8 << 20) else { continue }
+            if let socket = ProcNetUDP.sockets(boundTo: port, in: text).first { return socket.uid }
+        }
+        return nil
+    }
 }

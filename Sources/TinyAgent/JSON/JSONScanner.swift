@@ -17,10 +17,18 @@ public enum JSONError: Error, Equatable {
         case .trailingBytes(let at): return "extra bytes after the JSON value at offset \(at)"
         }
     }
+
+    /// Where it broke, when the scanner knew.
+    public var offset: Int? {
+        switch self {
+        case .unexpectedByte(let at), .invalidString(let at), .invalidNumber(let at), .trailingBytes(let at): return at
+        case .unexpectedEnd, .tooDeep: return nil
+        }
+    }
 }
 
 /// A string token: the bytes between the quotes, still escaped.
-struct JSONStringToken {
+struct JSONStringToken: Equatable {
     var start: Int
     var end: Int
     var hasEscapes: Bool
@@ -212,6 +220,38 @@ struct JSONScanner {
         for i in 0..<count where bytes[offset + i] != expected[i] { throw .unexpectedByte(offset: offset + i) }
         offset += count
     }
+
+    /// Skips one value of any kind, checked as `string()` and `number()`
+    /// check theirs (duplicate keys inside it are not looked for). Nesting
+    /// deeper than `maximumSkipDepth` is refused, which keeps a skipped value
+    /// within what `JSONValue` reads.
+    mutating func skipValue(depth: Int = 0) throws(JSONError) {
+        guard depth < JSONScanner.maximumSkipDepth else { throw .tooDeep }
+        switch try peek() {
+        case UInt8(ascii: "\""):
+            _ = try string()
+        case UInt8(ascii: "{"):
+            offset += 1
+            if try consume(UInt8(ascii: "}")) { return }
+            repeat {
+                _ = try string()
+                try expect(UInt8(ascii: ":"))
+                try skipValue(depth: depth + 1)
+            } while try consume(UInt8(ascii: ","))
+            try expect(UInt8(ascii: "}"))
+        case UInt8(ascii: "["):
+            offset += 1
+            if try consume(UInt8(ascii: "]")) { return }
+            repeat { try skipValue(depth: depth + 1) } while try consume(UInt8(ascii: ","))
+            try expect(UInt8(ascii: "]"))
+        case UInt8(ascii: "t"): try literal("true")
+        case UInt8(ascii: "f"): try literal("false")
+        case UInt8(ascii: "n"): try literal("null")
+        default: _ = try number()
+        }
+    }
+
+    static let maximumSkipDepth = 16
 
     /// Whether a raw string token equals `text` (ASCII, unescaped).
     func token(_ token: JSONStringToken, equals text: StaticString) -> Bool {

@@ -73,12 +73,23 @@ public final class RotatingLog {
     }
 
     /// The log a (re)started process writes to (`NAME.log`, handed to it as
-    /// stdout and stderr): rotated by rename first when it is over the cap.
+    /// stdout and stderr). Over `maximumBytes` it becomes `NAME.log.1`: a
+    /// fresh file is made beside it and the two names are swapped in one
+    /// step, so `NAME.log` is never missing (readers, the app user's tail).
     static func openProcessLog(_ name: String, in folder: Folder, maximumBytes: Int64, group: UInt32) throws(FileError) -> FileDescriptor {
         let fd = try open(name, in: folder, group: group)
         guard let size = try? fd.status().size, size > maximumBytes else { return fd }
+        let fresh = "\(name).new"
+        folder.remove(fresh)
+        guard let replacement = try? folder.createNew(fresh, mode: mode) else { return fd }
+        replacement.close()
+        if (try? folder.exchange(name, fresh)) != nil {
+            try? folder.rename(fresh, to: "\(name).1")
+        } else {
+            folder.remove(fresh)
+            shift(name, in: folder, keep: 1)  // no RENAME_EXCHANGE here: a moment without the log
+        }
         fd.close()
-        shift(name, in: folder, keep: 1)
         return try open(name, in: folder, group: group)
     }
 

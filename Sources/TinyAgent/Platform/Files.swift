@@ -25,6 +25,16 @@ public enum Files {
         } catch { throw error.errno }
     }
 
+    /// Reads a regular file in a folder another user may write: no link
+    /// followed, a FIFO or device refused at once (`Folder.openForReading`).
+    public static func readRegular(_ path: String, limit: Int = 1 << 20) throws(FileError) -> [UInt8] {
+        let folder = try Folder.open(parent(of: path))
+        defer { folder.close() }
+        let file = try folder.openForReading(name(of: path))
+        defer { file.close() }
+        do { return try file.readToEnd(limit: limit) } catch { throw .system(error) }
+    }
+
     /// A state file the agent wrote (`Folder.readTrusted`): nil when missing;
     /// refused unless it is a regular file of `owner`'s, mode 0600 or stricter.
     public static func readTrusted(_ path: String, owner: UInt32 = Processes.effectiveUID, limit: Int = 1 << 20) throws(FileError) -> [UInt8]? {

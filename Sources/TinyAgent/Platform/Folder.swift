@@ -190,6 +190,14 @@ public struct Folder {
         }
     }
 
+    /// Swaps the files named `a` and `b` in one step (`renameat2`
+    /// RENAME_EXCHANGE): neither name is ever missing.
+    public func exchange(_ a: String, _ b: String) throws(Errno) {
+        try withCString(a) { (x) throws(Errno) in
+            try withCString(b) { (y) throws(Errno) in try nothingOrErrno { ta_renameat_exchange(fd.rawValue, x, y) } }
+        }
+    }
+
     /// `unlinkat(2)`; a missing name is no error.
     public func remove(_ name: String) {
         _ = withCString(name) { ta_unlinkat(fd.rawValue, $0) }

@@ -410,7 +410,7 @@ final class UpdateManager {
         let path = "\(folder)/tinyagent.json"
         guard Files.size(path) != nil else { return nil }
         let bytes: [UInt8]
-        do { bytes = try Files.read(path) } catch {
+        do { bytes = try Files.readRegular(path) } catch {
             logger.error("\(path): \(error); ignored")
             return nil
         }
