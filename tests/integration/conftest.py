@@ -74,6 +74,24 @@ def pid_alive(pid):
         return False
 
 
+def helper_pids(agent_pid, name):
+    """Pids of the agent's children running `tinyagent NAME` (xmpp-link, update-worker)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                args = f.read().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == agent_pid and len(args) > 1 and args[1] == name.encode():
+            found.append(int(entry))
+    return found
+
+
 def uid_of(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:

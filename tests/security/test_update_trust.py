@@ -35,24 +35,6 @@ def status_fields(pid):
     return fields
 
 
-def helpers_of(agent_pid, name):
-    """Pids of the agent's children running `tinyagent NAME`."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open("/proc/%s/cmdline" % entry, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if ppid == agent_pid and len(argv) > 1 and argv[1] == name.encode():
-            found.append(int(entry))
-    return found
-
-
 def assert_unprivileged(pid, user):
     """Runs as `user` (a pwd entry) in every uid and gid, no other group, no capability."""
     s = status_fields(pid)
@@ -138,7 +120,7 @@ def test_the_update_worker_and_the_xmpp_link_run_as_the_helper_user_without_capa
     helper = pwd.getpwnam(helper_user)
     device = Device(agents, server, pki, tmp_path)
     agent_pid = device.agent.proc.pid
-    links = helpers_of(agent_pid, "xmpp-link")
+    links = harness.helper_pids(agent_pid, "xmpp-link")
     assert len(links) == 1
     assert_unprivileged(links[0], helper)
     # What a compromised link or worker could try first: the credentials. They are
@@ -153,7 +135,7 @@ def test_the_update_worker_and_the_xmpp_link_run_as_the_helper_user_without_capa
     with FaultServer(root=device.files, pki=pki) as https, panel_for(server, pki) as panel:
         https.slow_rate = 512 * 1024  # the download takes seconds
         panel.send("device@localhost", command(72, https.url("/slow/v2.zip")))
-        workers = wait_for(lambda: helpers_of(agent_pid, "update-worker"), what="the update worker")
+        workers = wait_for(lambda: harness.helper_pids(agent_pid, "update-worker"), what="the update worker")
         assert_unprivileged(workers[0], helper)
         # The worker reaches nothing of the agent's by path: not downloads/ (root's, 0700).
         downloads = os.path.join(device.agent.root, "downloads")
@@ -172,7 +154,7 @@ def test_without_the_helper_user_the_helpers_run_as_nobody_with_a_warning(agents
     """The fallback: never root. (Before: root.)"""
     nobody = pwd.getpwnam("nobody")
     device = Device(agents, server, pki, tmp_path, settings=dict(SETTINGS, helper_user="ta-no-such-user"))
-    links = helpers_of(device.agent.proc.pid, "xmpp-link")
+    links = harness.helper_pids(device.agent.proc.pid, "xmpp-link")
     assert len(links) == 1
     assert_unprivileged(links[0], nobody)
     assert 'helper user "ta-no-such-user" does not exist' in device.agent.log()

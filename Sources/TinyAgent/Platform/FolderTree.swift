@@ -19,8 +19,8 @@ extension FileDescriptor {
     }
 }
 
-/// Whole trees in folders another user owns or owned (the update's staging
-/// folder, old SmartMeter folders), and the few extra opens the update needs.
+/// Trees another user owns or owned (the update's staging folder), and the
+/// few extra opens the update needs.
 extension Folder {
     /// The regular file `path` for reading (see `openForReading`), opened
     /// relative to its parent folder.
@@ -69,35 +69,5 @@ extension Folder {
         let me = Processes.ownIdentity
         try fd.setOwner(uid: me.uid, gid: me.gid)
         try fd.setPermissions(0o700)
-    }
-
-    /// Removes `name` and, for a folder, everything in it, when the tree may
-    /// belong to someone else: each folder is locked before it is read,
-    /// every name is resolved relative to a locked folder, links are removed
-    /// and never followed. A missing `name` is no error.
-    func removeTree(_ name: String) throws(Errno) {
-        let st: FileStatus
-        do { st = try status(of: name) } catch {
-            if error == .noSuchFile { return }
-            throw error
-        }
-        guard st.kind == .folder else {
-            try withCString(name) { (n) throws(Errno) in try nothingOrErrno { ta_unlinkat(fd.rawValue, n) } }
-            return
-        }
-        let child = try subfolder(name)
-        defer { child.close() }
-        try child.lock()
-        for entry in try child.names() { try child.removeTree(entry) }
-        try removeFolder(name)
-    }
-
-    /// `removeTree` of the last component of `path`, relative to its parent
-    /// folder, which must be trusted.
-    static func removeTree(_ path: String) throws(Errno) {
-        let parent: Folder
-        do { parent = try open(Files.parent(of: path)) } catch { throw error.errno }
-        defer { parent.close() }
-        try parent.removeTree(Files.name(of: path))
     }
 }

@@ -27,14 +27,14 @@ struct DownloadsFolder {
     /// A new, empty archive file, read-write, the agent's alone (0600). An
     /// archive already there is never used: it was not written by this run.
     func newArchive(_ name: String) throws(Errno) -> FileDescriptor {
-        try folder.removeTree(name)
+        try Files.removeTree("\(folder.path)/\(name)")
         return try folder.createNewForReadingAndWriting(name, mode: 0o600)
     }
 
     /// A new, empty staging folder (0700) owned by `worker` (nil: the agent's
     /// own user), open.
     func newStaging(_ name: String, for worker: Identity?) throws(Errno) -> Folder {
-        try folder.removeTree(name)
+        try Files.removeTree("\(folder.path)/\(name)")
         guard try folder.makeFolder(name, mode: 0o700) else { throw Errno.exists }
         let staging: Folder
         do { staging = try folder.folder(name) } catch { throw error.errno }

@@ -98,9 +98,7 @@ struct UpdateRecord: Equatable {
 
 /// The folder renames of an update. Each is safe to repeat after a crash
 /// at any point: which folders exist says how far it got, so a second run
-/// completes it and never loses the working folder. An old folder is the app
-/// user's: it is removed without following anything in it
-/// (`Folder.removeTree`).
+/// completes it and never loses the working folder.
 struct FolderSwap {
     let paths: AgentPaths
 
@@ -110,7 +108,7 @@ struct FolderSwap {
         if exists(staged) {
             // Not moved yet, so SmartMeter (when present) is still the old one.
             if exists(paths.smartMeter) {
-                try Folder.removeTree(paths.previousSmartMeter)
+                try Files.removeTree(paths.previousSmartMeter)
                 try Files.rename(paths.smartMeter, to: paths.previousSmartMeter)
             }
             try Files.rename(staged, to: paths.smartMeter)
@@ -125,14 +123,14 @@ struct FolderSwap {
             if exists(paths.previousSmartMeter) {
                 // Not moved back yet: SmartMeter, when present, is the failed one.
                 if exists(paths.smartMeter) {
-                    try Folder.removeTree(paths.failedSmartMeter)
+                    try Files.removeTree(paths.failedSmartMeter)
                     try Files.rename(paths.smartMeter, to: paths.failedSmartMeter)
                 }
                 try Files.rename(paths.previousSmartMeter, to: paths.smartMeter)
             }
         } else if exists(paths.smartMeter) {
             // The device had no SmartMeter before this update.
-            try Folder.removeTree(paths.failedSmartMeter)
+            try Files.removeTree(paths.failedSmartMeter)
             try Files.rename(paths.smartMeter, to: paths.failedSmartMeter)
         }
         Files.syncFolder(of: paths.smartMeter)

@@ -182,7 +182,7 @@ final class UpdateManager {
             defer { downloads.close() }
             // Left by agents before 0.4, which resumed across restarts.
             for name in [AgentPaths.updateArchiveName(no) + ".part", AgentPaths.updateArchiveName(no) + ".part.json"] {
-                try downloads.folder.removeTree(name)
+                try Files.removeTree("\(paths.downloads)/\(name)")
             }
             let archive = try downloads.newArchive(AgentPaths.updateArchiveName(no))
             defer { archive.close() }
@@ -378,10 +378,10 @@ final class UpdateManager {
     private func cleanUp() {
         guard let record else { return }
         let no = record.command.commandNo
-        // The staging folder may still be the helper user's: removed without
-        // following anything in it.
+        // The staging folder may still be the helper user's: Files.removeTree
+        // walks through descriptors and follows no link.
         for path in [paths.updateArchive(no), paths.updateStaging(no)] {
-            do { try Folder.removeTree(path) } catch { logger.warning("cannot remove \(path): \(error)") }
+            do { try Files.removeTree(path) } catch { logger.warning("cannot remove \(path): \(error)") }
         }
         Files.remove(paths.updateJournal)
         Files.syncFolder(of: paths.updateJournal)
