@@ -1,8 +1,11 @@
-// hb_sender.c: a heartbeat sender for bench/run.sh. One UDP socket, its own
-// pid in every datagram (so the agent can verify it), a fixed datagram:
+// hb_sender.c: a heartbeat sender for bench/run.sh. One UDP socket (or, with
+// -u, one Unix datagram socket), its own pid in every datagram (so the agent
+// can verify it), a fixed datagram:
 //   {"process_name":NAME,"pid":PID,"run_command":CMD,"version":{"major":1,"minor":0,"patch":0}}
 //
-// usage: hb_sender -p PORT [-n NAME] [-c COUNT] [-r RATE] [-q KIB] [-t SECONDS] [-w WARMUP] [-g] [-C CMD | -A] [-V X.Y.Z]
+// usage: hb_sender -p PORT [-u PATH] [-n NAME] [-c COUNT] [-r RATE] [-q KIB] [-t SECONDS] [-w WARMUP] [-g] [-C CMD | -A] [-V X.Y.Z]
+//   -u PATH     send to the agent's Unix socket PATH (wdog/heartbeat.sock), blocking:
+//               a full queue makes the sender wait, so nothing is dropped
 //   -c COUNT    heartbeats to send (default: no limit)
 //   -r RATE     heartbeats per second, fractions allowed (0: as fast as possible)
 //   -q KIB      flow control: before each burst of 32, wait while the receiving
@@ -25,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,12 +61,13 @@ int main(int argc, char **argv) {
     int port = 0, gate = 0, queue_kib = 0;
     long long count = -1, warmup = 0;
     double rate = 0, seconds = 0;
-    const char *name = "bench", *cmd = "/bin/sleep 3600";
+    const char *name = "bench", *cmd = "/bin/sleep 3600", *unix_path = NULL;
     unsigned major = 1, minor = 0, patch = 0;
     char self[512] = "";
-    for (int c; (c = getopt(argc, argv, "p:n:c:r:q:t:w:gC:AV:")) != -1;) {
+    for (int c; (c = getopt(argc, argv, "p:u:n:c:r:q:t:w:gC:AV:")) != -1;) {
         switch (c) {
         case 'p': port = atoi(optarg); break;
+        case 'u': unix_path = optarg; break;
         case 'n': name = optarg; break;
         case 'c': count = atoll(optarg); break;
         case 'r': rate = atof(optarg); break;
@@ -94,10 +99,19 @@ int main(int argc, char **argv) {
                        "{\"process_name\":\"%s\",\"pid\":%d,\"run_command\":\"%s\","
                        "\"version\":{\"major\":%u,\"minor\":%u,\"patch\":%u}}",
                        name, (int)getpid(), cmd, major, minor, patch);
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&to, sizeof to) != 0) { perror("hb_sender"); return 71; }
+    int fd;
+    if (unix_path) {
+        struct sockaddr_un to = {.sun_family = AF_UNIX};
+        snprintf(to.sun_path, sizeof to.sun_path, "%s", unix_path);
+        fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&to, sizeof to) != 0) { perror("hb_sender"); return 71; }
+        queue_kib = 0;  // /proc/net/udp says nothing about it; blocking sends pace it
+    } else {
+        struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
+        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        fd = socket(AF_INET, SOCK_DGRAM, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&to, sizeof to) != 0) { perror("hb_sender"); return 71; }
+    }
 
     long long sent = 0, errors = 0;
     for (long long i = 0; i < warmup; i++) {

@@ -195,18 +195,28 @@ stop_started
 say "allocations: 100 000 heartbeats"
 COUNTS=$W/alloc.counts
 start_agent alloc '{}' env LD_PRELOAD="$W/malloc_count.so" MALLOC_COUNT_FILE="$COUNTS"
+ALLOC_NAMES=(malloc calloc realloc posix_memalign aligned_alloc memalign valloc free)
+alloc_delta() {  # C0 C1 -> DELTA (allocations between the readings, frees aside) and DETAIL
+    read -r -a A0 <<<"$C0"; read -r -a A1 <<<"$C1"
+    DELTA=0; DETAIL=""
+    for i in 0 1 2 3 4 5 6 7; do
+        d=$((A1[i] - A0[i])); DETAIL+="${ALLOC_NAMES[i]} $d, "
+        [ "$i" = 7 ] || DELTA=$((DELTA + d))
+    done
+}
 gated alloc meter -c 100000 -r 0 -q 64
 COUNTS=""
-read -r -a A0 <<<"$C0"; read -r -a A1 <<<"$C1"
-ALLOC_NAMES=(malloc calloc realloc posix_memalign aligned_alloc memalign valloc free)
-ALLOCS=0; ALLOC_DETAIL=""
-for i in 0 1 2 3 4 5 6 7; do
-    d=$((A1[i] - A0[i])); ALLOC_DETAIL+="${ALLOC_NAMES[i]} $d, "
-    [ "$i" = 7 ] || ALLOCS=$((ALLOCS + d))
-done
+alloc_delta; ALLOCS=$DELTA ALLOC_DETAIL=$DETAIL
 ALLOC_SENT=$SENT ALLOC_ACC=$ACC ALLOC_KDROP=$KDROP
 ALLOC_AT_START=$(awk '{ print $1 + $2 + $3 + $4 + $5 + $6 + $7 }' <<<"$C0")
 PER_BEAT=$(awk -v a=$ALLOCS -v n=$ACC 'BEGIN { printf "%.4f", n ? a / n : -1 }')
+# The same through the kernel-attested Unix socket.
+COUNTS=$W/alloc.counts
+gated alloc meter_unix -c 100000 -r 0 -u "$W/alloc/wdog/heartbeat.sock"
+COUNTS=""
+alloc_delta; UNIX_ALLOCS=$DELTA UNIX_DETAIL=$DETAIL
+UNIX_SENT=$SENT UNIX_ACC=$ACC
+UNIX_PER_BEAT=$(awk -v a=$UNIX_ALLOCS -v n=$ACC 'BEGIN { printf "%.4f", n ? a / n : -1 }')
 stop_started
 
 # --- 2. Ingest: the agent pinned to CPU 0, the sender to CPU 1. Flow-
@@ -326,6 +336,7 @@ the software update's (§8) from \`bench/update.py\`.
 | Figure | Measured | Target | |
 |---|---|---|---|
 | Heap allocations per heartbeat, steady state | $PER_BEAT ($ALLOCS in $ALLOC_ACC heartbeats) | 0 | $(verdict "$ALLOCS == 0") |
+| Heap allocations per heartbeat on the Unix socket (§1) | $UNIX_PER_BEAT ($UNIX_ALLOCS in $UNIX_ACC heartbeats) | 0 | $(verdict "$UNIX_ALLOCS == 0") |
 | Ingest on one core: heartbeats per CPU-second of the agent | $Q_PER_CPU (flow-controlled), $F_PER_CPU (flood); reference C receiver $R_PER_CPU | ≥ 100 000/s | $(verdict "$Q_PER_CPU >= 100000 && $F_PER_CPU >= 100000") |
 | Ingest, wall clock on this shared machine (§2) | $Q_RATE/s flow-controlled ($Q_KDROP of $Q_SENT lost; the agent waited $Q_WAIT s for a CPU in 3 s), $F_RATE/s flood | ≥ 100 000/s | $(verdict "$Q_RATE >= 100000") |
 | Idle RSS above the C reference | $RSS_ABOVE KiB (agent ${RSS[idle2]} KiB, reference ${RSS[ref]} KiB; by mapping in §3) | ≤ 1024 KiB | $(verdict "$RSS_ABOVE <= 1024") |
@@ -355,6 +366,14 @@ agent's socket queue under 64 KiB (read from \`/proc/net/udp\`) so that none is 
 - Between the two readings: ${ALLOC_DETAIL%, }.
 - Allocations before the window (start-up, registration, one status request): $ALLOC_AT_START.
 - Result: **$ALLOCS allocations** for $ALLOC_ACC heartbeats = $PER_BEAT per heartbeat (target 0: $(verdict "$ALLOCS == 0")).
+
+The same agent, then 100 000 heartbeats to its kernel-attested Unix socket (\`SCM_CREDENTIALS\`;
+the sender blocks when the queue is full, so none is lost):
+\`\`\`
+hb_sender -p \$P -u \$T/alloc/wdog/heartbeat.sock -n meter_unix -w 20 -g -c 100000 -r 0
+\`\`\`
+- Sent $UNIX_SENT, accepted $UNIX_ACC; between the two readings: ${UNIX_DETAIL%, }.
+- Result: **$UNIX_ALLOCS allocations** for $UNIX_ACC heartbeats = $UNIX_PER_BEAT per heartbeat (target 0: $(verdict "$UNIX_ALLOCS == 0")).
 
 ## 2. Ingest rate
 

@@ -77,6 +77,13 @@ check "the installed agent runs in the chroot: tinyagent version" sh -c "chroot 
 check "the heartbeat helper imports with the rootfs's python3" \
     chroot "$R" python3 -c "import sys; sys.path.insert(0, '$B/bin'); import tinyagent_heartbeat"
 check "reinstalling is harmless" chroot "$R" dpkg -i /tmp/tinyagent.deb
+# An older version left the tree pi's: the postinst gives it back to root, following no link.
+echo x >"$R$B/wdog/registry.json"; echo y >"$R$B/logs/ocr.log"; mkfifo "$R$B/wdog/registry.json.new"
+ln -s /etc/shadow "$R$B/logs/evil.log"; chown -R -h 1000:1000 "$R$B"
+check "an upgrade over a pi-owned tree gives it back to root, following no link" sh -c "
+    chroot '$R' dpkg -i /tmp/tinyagent.deb >/dev/null &&
+    [ \"\$(stat -c %u:%g:%a '$R$B' '$R$B/wdog' '$R$B/wdog/registry.json' '$R$B/logs/ocr.log' | paste -sd' ')\" = '0:0:755 0:1000:710 0:0:600 0:1000:640' ] &&
+    [ \"\$(stat -c %u:%g '$R/etc/shadow')\" = 0:42 ] && [ \"\$(stat -c %u '$R$B/SmartMeter')\" = 1000 ]"
 check "dpkg --purge removes it and disables the service" sh -c "
     chroot '$R' dpkg --purge tinyagent >/dev/null &&
     [ ! -e '$R/usr/lib/tinyagent/tinyagent' ] && [ ! -L '$R$B/bin/tinyagent' ] && [ ! -L '$R/etc/systemd/system/multi-user.target.wants/tinyagent.service' ] &&

@@ -55,9 +55,10 @@ def main(scope):
             os.makedirs(os.path.join(root, folder))
         shutil.copy(os.path.join(REPO, "helpers", "python", "tinyagent_heartbeat.py"), os.path.join(root, "bin"))
         shutil.copy(os.path.join(REPO, "samples", "SmartMeter", "meter_reader.py"), os.path.join(root, "SmartMeter"))
-        # Short deadlines so the demo takes seconds, not minutes.
+        # Short deadlines so the demo takes seconds, not minutes. The SmartMeter code
+        # runs as the app user, never root (SPEC §3): `pi` on a card, `nobody` here.
         with open(os.path.join(root, "cfg", "agent.json"), "w") as f:
-            json.dump({"heartbeat_timeout_ms": 3000, "kill_grace_ms": 1000}, f)
+            json.dump({"heartbeat_timeout_ms": 3000, "kill_grace_ms": 1000, "run_as": "nobody"}, f)
 
         say("a local XMPP server (prosody) with a test CA, accounts device@localhost and panel@localhost")
         pki = make_pki(os.path.join(root, "pki"))

@@ -1,4 +1,5 @@
-// Sockets: UDP on loopback for heartbeats, Unix stream for the control socket.
+// Sockets: UDP on loopback and a Unix datagram socket for heartbeats, Unix
+// stream for the control socket.
 #define _GNU_SOURCE
 #include "cshims.h"
 #include <arpa/inet.h>
@@ -45,12 +46,16 @@ uint16_t ta_socket_local_port(int fd) {
     return ntohs(addr.sin_port);
 }
 
-ssize_t ta_udp_recv(int fd, void *buf, size_t cap, uint16_t *source_port) {
+ssize_t ta_udp_recv(int fd, void *buf, size_t cap, uint32_t *source_address, uint16_t *source_port) {
     struct sockaddr_in from;
     socklen_t len = sizeof from;
     memset(&from, 0, sizeof from);
     ssize_t n = recvfrom(fd, buf, cap, MSG_TRUNC, (struct sockaddr *)&from, &len);
-    if (n >= 0) *source_port = from.sin_family == AF_INET ? ntohs(from.sin_port) : 0;
+    if (n >= 0) {
+        int inet = from.sin_family == AF_INET;
+        *source_address = inet ? ntohl(from.sin_addr.s_addr) : 0;
+        *source_port = inet ? ntohs(from.sin_port) : 0;
+    }
     return n;
 }
 
@@ -116,3 +121,56 @@ int ta_unix_connect(const char *path) {
 }
 
 int ta_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
+
+int ta_set_passcred(int fd) {
+    int on = 1;
+    return setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
+}
+
+ssize_t ta_unix_dgram_recv(int fd, void *buf, size_t cap, ta_credentials *sender) {
+    struct iovec iov = { .iov_base = buf, .iov_len = cap };
+    union {
+        struct cmsghdr align;
+        char bytes[CMSG_SPACE(sizeof(struct ucred))];
+    } control;
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.bytes;
+    msg.msg_controllen = sizeof control.bytes;
+    ssize_t n = recvmsg(fd, &msg, MSG_TRUNC | MSG_CMSG_CLOEXEC);
+    if (n < 0) return n;
+    sender->pid = -1;
+    sender->uid = (uint32_t)-1;
+    sender->gid = (uint32_t)-1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+            c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+            struct ucred cred;
+            memcpy(&cred, CMSG_DATA(c), sizeof cred);
+            sender->pid = cred.pid;
+            sender->uid = cred.uid;
+            sender->gid = cred.gid;
+        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            // Descriptors nobody asked for: close them, never keep them.
+            int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            for (int i = 0; i < count; i++) {
+                int passed;
+                memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
+                close(passed);
+            }
+        }
+    }
+    return n;
+}
+
+int ta_unix_dgram_socket(void) {
+    return socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+}
+
+ssize_t ta_unix_dgram_send(int fd, const char *path, const void *buf, size_t len) {
+    struct sockaddr_un addr;
+    if (unix_address(path, &addr) != 0) return -1;
+    return sendto(fd, buf, len, 0, (struct sockaddr *)&addr, sizeof addr);
+}

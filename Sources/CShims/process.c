@@ -254,17 +254,42 @@ const char *ta_getenv(const char *name) { return getenv(name); }
 
 void ta_exit(int status) { exit(status); }
 
-int64_t ta_process_gid(pid_t pid) {
-    char path[64], buf[4096];
+// The text after "\nKEY:" in /proc/PID/status (read into buf), or NULL.
+static const char *status_field(pid_t pid, const char *key, char *buf, size_t cap) {
+    char path[64];
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
+    if (fd < 0) return NULL;
+    ssize_t n = read(fd, buf, cap - 1);
     close(fd);
-    if (n <= 0) return -1;
+    if (n <= 0) return NULL;
     buf[n] = 0;
-    const char *line = strstr(buf, "\nGid:");
-    return line ? strtoll(line + 5, NULL, 10) : -1;
+    const char *line = strstr(buf, key);
+    return line ? line + strlen(key) : NULL;
+}
+
+int64_t ta_process_gid(pid_t pid) {
+    char buf[4096];
+    const char *gids = status_field(pid, "\nGid:", buf, sizeof buf);
+    return gids ? strtoll(gids, NULL, 10) : -1;
+}
+
+int64_t ta_process_sole_uid(pid_t pid) {
+    char buf[4096];
+    const char *p = status_field(pid, "\nUid:", buf, sizeof buf);
+    if (!p) return -1;
+    char *end;
+    long long real = strtoll(p, &end, 10);
+    long long effective = strtoll(end, &end, 10);
+    long long saved = strtoll(end, &end, 10);
+    return real >= 0 && real == effective && real == saved ? real : -1;
+}
+
+pid_t ta_parent_pid(pid_t pid) {
+    char buf[1024];
+    const char *rest = stat_fields(pid, buf, sizeof buf);
+    const char *ppid = rest ? stat_field(rest, 4) : NULL;
+    return ppid ? (pid_t)strtol(ppid, NULL, 10) : -1;
 }
 
 int ta_setenv(const char *name, const char *value) { return setenv(name, value, 1); }

@@ -9,9 +9,13 @@ let usage = """
       run [--root DIR] [--heartbeat-port N]
           Run the agent: watch the SmartMeter processes' heartbeats and restart
           silent or crashed ones. Root default: \(AgentPaths.defaultRoot).
-      heartbeat --name NAME --version X.Y.Z [--pid PID] [--run-command CMD] [--port N]
+      heartbeat --name NAME --version X.Y.Z [--pid PID] [--run-command CMD] [--socket PATH] [--port N]
           Send one heartbeat (pid defaults to the calling process, so a shell
-          script can use it; port defaults to $TINYAGENT_HEARTBEAT_PORT or 4951).
+          script can use it). It goes to the agent's Unix socket, where the
+          kernel names the sender: PATH, else $TINYAGENT_HEARTBEAT_SOCKET, else
+          (no port named) \(HeartbeatClient.defaultSocket) if it exists; over UDP
+          when there is none or it cannot be reached, to the port: N, else
+          $TINYAGENT_HEARTBEAT_PORT, else 4951.
       status [--root DIR] [--json]
           Show the running agent's processes.
       config encrypt --in PLAIN.json --out config_file.bin [--key-file F]
@@ -133,7 +137,7 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
             return error.exitStatus
         }
     case "heartbeat":
-        let o = try Options(rest, takingValues: ["--name", "--version", "--pid", "--run-command", "--port"], switches: [])
+        let o = try Options(rest, takingValues: ["--name", "--version", "--pid", "--run-command", "--socket", "--port"], switches: [])
         guard let name = o.values["--name"] else { throw UsageError("heartbeat needs --name") }
         guard HeartbeatClient.acceptsName(name) else {
             throw UsageError("--name: the agent refuses \"\(name)\": 1 to 64 of A-Z a-z 0-9 . _ - (not . or ..)")
@@ -147,8 +151,10 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
         }
         var port = try o.port("--port")
         if port == nil { port = try environmentPort() }
+        let socket = HeartbeatClient.socketPath(named: o.values["--socket"], environment: environment("TINYAGENT_HEARTBEAT_SOCKET"),
+                                                portNamed: port != nil)
         let datagram = HeartbeatClient.datagram(name: name, pid: pid, runCommand: o.values["--run-command"], version: version)
-        do { try HeartbeatClient.send(datagram, port: port ?? 4951) } catch {
+        do { try HeartbeatClient.send(datagram, claiming: pid, socket: socket, port: port ?? 4951) } catch {
             Console.error("cannot send the heartbeat to 127.0.0.1:\(port ?? 4951): \(error)")
             return ExitStatus.systemError
         }

@@ -93,27 +93,14 @@ import Testing
         #expect(first == 2 && second == 0)
     }
 
-    @Test func procNetUDPLinesGiveTheSocketOfAPort() {
-        let table = """
-              sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
-             1234: 0100007F:1357 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 55123 2 0000000000000000 0
-             1235: 0100007F:E2A4 00000000:0000 07 00000000:00000000 00:00000000 00000000  1000        0 66001 2 0000000000000000 0
-             1236: 00000000:E2A4 00000000:0000 07 00000000:00000000 00:00000000 00000000  1001        0 66002 2 0000000000000000 0
-             garbage line
-            """
-        #expect(ProcNetUDP.sockets(boundTo: 0xE2A4, in: Array(table.utf8)) == [
-            UDPSocketEntry(inode: 66001, uid: 1000), UDPSocketEntry(inode: 66002, uid: 1001),
-        ])
-        #expect(ProcNetUDP.sockets(boundTo: 4951, in: Array(table.utf8)) == [UDPSocketEntry(inode: 55123, uid: 0)])
-        #expect(ProcNetUDP.sockets(boundTo: 1, in: Array(table.utf8)).isEmpty)
-    }
-
     @Test func theRegistryRoundTrips() throws {
         var p = SupervisedProcess(name: "ocr", pid: 4321, uid: 1000, gid: 1000, runCommand: "python3 \"ocr.py\"",
                                   verified: true, version: Version(major: 1, minor: 0, patch: 2), state: .failed)
         p.startTime = 987_654
         p.restarts = 3
         p.failure = "restarted 5 times within 300 s"
+        p.lastHeartbeatWall = 1_790_000_000
+        p.knownSince = 1_789_000_000
         let q = SupervisedProcess(name: "other", pid: 99, uid: 0, gid: 0, runCommand: nil, verified: false,
                                   version: Version(major: 0, minor: 0, patch: 0), state: .running)
         let text = Registry.encode([p, q], bootID: "boot-1")

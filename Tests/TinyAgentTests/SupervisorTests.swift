@@ -19,17 +19,20 @@ import Testing
 
     func supervisor(_ configure: (inout AgentSettings) -> Void = { _ in }) -> Supervisor {
         var settings = AgentSettings()
+        // The tests run as root and heartbeat as root: their names are
+        // root processes, so restarts run as root as the tests expect.
+        settings.rootProcesses = ["hung", "crasher", "p", "live"]
         configure(&settings)
         return Supervisor(settings: settings, logger: logger, workingFolder: folder, logs: ProcessLogs(folder: try! Folder.open(folder), group: 0))
     }
 
     /// Feeds a heartbeat as the receiver would, with a given verdict.
-    func beat(_ s: Supervisor, name: String, pid: Int32, command: String, verified: Bool = true,
-              version: Version = Version(major: 1, minor: 0, patch: 0), at now: Instant) {
+    func beat(_ s: Supervisor, name: String, pid: Int32, command: String, verified: Bool = true, uid: UInt32 = Processes.effectiveUID,
+              version: Version = Version(major: 1, minor: 0, patch: 0), at now: Instant, wallClock: Int64 = 0) {
         let text = HeartbeatClient.datagram(name: name, pid: pid, runCommand: command, version: version)
         Array(text.utf8).withUnsafeBytes { raw in
             let parsed = try! HeartbeatParser.parse(raw)
-            s.heartbeat(parsed, in: raw, verdict: SenderVerdict(verified: verified, uid: Processes.effectiveUID), now: now, wallClock: 0)
+            s.heartbeat(parsed, in: raw, verdict: SenderVerdict(verified: verified, uid: uid), now: now, wallClock: wallClock)
         }
     }
 
@@ -141,7 +144,10 @@ import Testing
     }
 
     @Test func anUnverifiedHeartbeatForAnUnknownProcessIsIgnoredUnlessAllowlisted() {
-        let s = supervisor { $0.allowlist = ["exec sleep 1"] }
+        let s = supervisor {
+            $0.allowlist = ["exec sleep 1"]
+            $0.runAs = "nobody"
+        }
         beat(s, name: "spoof", pid: 4242, command: "touch /tmp/never", verified: false, at: t0)
         #expect(s.processes.isEmpty)
         beat(s, name: "allowed", pid: 4243, command: "exec sleep 1", verified: false, at: t0)
@@ -261,5 +267,87 @@ import Testing
         #expect(s.processes[0].state == .running && s.processes[0].deadline == t0 + .seconds(30))
         #expect(s.processes[1].state == .failed, "a pid now naming another process is not adopted, nor signalled")
         #expect(Processes.isAlive(alive))
+    }
+
+    // MARK: Identity rules (SPEC §3)
+
+    func uidOf(_ pid: Int32) -> UInt32? {
+        for _ in 0..<100 {
+            // Just forked, the child may not have set its ids yet.
+            if let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }),
+               let uid = UInt32(line.split(separator: "\t")[1]), uid != 0 { return uid }
+            usleep(10_000)
+        }
+        return 0
+    }
+
+    @Test func aVerifiedRootProcessNotInRootProcessesIsRestartedAsTheAppUser() throws {
+        let s = supervisor {
+            $0.rootProcesses = []
+            $0.runAs = "nobody"
+        }
+        let real = try Processes.spawn(command: "exec sleep 60", in: folder, output: FileDescriptor(2), as: nil)
+        defer { kill(real, SIGKILL); _ = waitpid(real, nil, 0) }
+        beat(s, name: "rooted", pid: real, command: "exec sleep 63", uid: 0, at: t0)
+        #expect(s.processes[0].uid == 0 && s.processes[0].verified)
+        #expect(s.restart(name: "rooted", now: t0 + .seconds(1)))
+        _ = waitpid(real, nil, 0)
+        s.handleDeadlines(now: t0 + .seconds(1) + .milliseconds(100))
+        let restarted = try #require(s.processes[0].group)
+        #expect(uidOf(restarted) == 65534)
+        #expect(s.processes[0].uid == 65534, "its heartbeats now come from the app user")
+        kill(restarted, SIGKILL)
+        try reapExit(of: restarted, s, at: t0 + .seconds(2))
+    }
+
+    @Test func withNoAppUserARootSendersCommandIsRefusedNotRunAsRoot() throws {
+        let s = supervisor { $0.rootProcesses = [] }  // the folder is root's: no app user
+        let real = try Processes.spawn(command: "exec sleep 60", in: folder, output: FileDescriptor(2), as: nil)
+        defer { kill(real, SIGKILL); _ = waitpid(real, nil, 0) }
+        beat(s, name: "rooted", pid: real, command: "exec sleep 63", uid: 0, at: t0)
+        #expect(s.restart(name: "rooted", now: t0 + .seconds(1)))
+        _ = waitpid(real, nil, 0)
+        s.handleDeadlines(now: t0 + .seconds(1) + .milliseconds(100))
+        #expect(s.processes[0].state == .failed && s.processes[0].group == nil)
+        #expect(s.processes[0].failure?.contains("never run as root") == true)
+    }
+
+    @Test func anAllowlistedEntryTakenOverByAVerifiedSenderRunsAsThatSenderNotTheAppUser() {
+        let s = supervisor {
+            $0.allowlist = ["exec sleep 1"]
+            $0.runAs = "nobody"
+        }
+        beat(s, name: "allowed", pid: 4243, command: "exec sleep 1", verified: false, at: t0)
+        #expect(s.processes[0].uid == 65534 && !s.processes[0].verified)
+        beat(s, name: "allowed", pid: 4244, command: "touch /tmp/mine", uid: 4321, at: t0 + .seconds(1))
+        #expect(s.processes[0].verified && s.processes[0].uid == 4321 && s.processes[0].runCommand == "touch /tmp/mine")
+    }
+
+    @Test func oneUidHoldsAtMostMaxNamesPerUidNames() {
+        let s = supervisor { $0.maximumNamesPerUID = 2 }
+        for name in ["a", "b", "c"] { beat(s, name: name, pid: 5000, command: "", uid: 4321, at: t0) }
+        #expect(s.processes.map(\.name) == ["a", "b"])
+        beat(s, name: "c", pid: 5001, command: "", uid: 4322, at: t0)
+        #expect(s.processes.map(\.name) == ["a", "b", "c"], "another uid still may")
+    }
+
+    @Test func aFailedNameNotHeardFromForTheExpiryIsForgottenAndFreed() throws {
+        let s = supervisor { $0.nameExpiry = .seconds(86_400) }
+        let day: Int64 = 86_400, start: Int64 = 1_790_000_000
+        // Pids of processes already gone: nothing real is signalled.
+        let gone = try Processes.spawn(command: "exit 0", in: folder, output: FileDescriptor(2), as: nil)
+        _ = waitpid(gone, nil, 0)
+        beat(s, name: "squat", pid: gone, command: "", uid: 4321, at: t0, wallClock: start)
+        beat(s, name: "alive", pid: gone, command: "", uid: 4321, at: t0, wallClock: start)
+        s.handleDeadlines(now: t0 + .seconds(31))  // gone, and no command → failed
+        #expect(s.processes.allSatisfy { $0.state == .failed })
+        beat(s, name: "alive", pid: gone, command: "", uid: 4321, at: t0 + .seconds(40), wallClock: start + day)
+        s.expireSilentNames(wallClock: start + day)
+        #expect(s.processes.count == 2, "not a day yet")
+        s.expireSilentNames(wallClock: start + day + 1)
+        #expect(s.processes.map(\.name) == ["alive"])
+        beat(s, name: "squat", pid: gone, command: "", uid: 4322, at: t0 + .seconds(50))
+        #expect(s.processes.map(\.uid) == [4321, 4322], "the name is free for another uid")
     }
 }

@@ -1,8 +1,13 @@
 """Heartbeat helper for SmartMeter processes watched by tinyagent.
 
 One file, standard library only, Python 3.5+ (the Pis run 3.5), so it can be
-copied next to any script. Each heartbeat is one UDP datagram to the agent
-(127.0.0.1:4951 unless TINYAGENT_HEARTBEAT_PORT or ``port`` says otherwise)::
+copied next to any script. Each heartbeat is one datagram to the agent: to its
+Unix socket when there is one (``socket_path``, else TINYAGENT_HEARTBEAT_SOCKET,
+which the agent gives the processes it starts, else -- when no port is named
+either -- /home/pi/technospurs/wdog/heartbeat.sock if it exists), where the
+kernel tells the agent who sent it; otherwise, or when that socket cannot be
+reached, over UDP to 127.0.0.1:4951 (unless TINYAGENT_HEARTBEAT_PORT or
+``port`` says otherwise)::
 
     {"process_name": "ocr", "pid": 444,
      "run_command": "/usr/bin/python3 /home/pi/technospurs/SmartMeter/ocr.py",
@@ -29,10 +34,12 @@ import socket
 import sys
 import threading
 
-__all__ = ["Heartbeat", "DEFAULT_PORT", "PORT_ENV"]
+__all__ = ["Heartbeat", "DEFAULT_PORT", "PORT_ENV", "SOCKET_ENV", "DEFAULT_SOCKET"]
 
 DEFAULT_PORT = 4951
 PORT_ENV = "TINYAGENT_HEARTBEAT_PORT"
+SOCKET_ENV = "TINYAGENT_HEARTBEAT_SOCKET"
+DEFAULT_SOCKET = "/home/pi/technospurs/wdog/heartbeat.sock"
 
 # The agent's parser is strict and silently drops anything outside these
 # limits, so they are checked here, once, where the caller can see an error.
@@ -74,6 +81,18 @@ def _resolve_port(port):
     return port
 
 
+def _resolve_socket_path(socket_path, port):
+    """The agent's Unix socket to try first, or None for UDP only."""
+    if socket_path is not None:
+        return socket_path or None
+    if os.environ.get(SOCKET_ENV):
+        return os.environ[SOCKET_ENV]
+    # A named port means "this agent", which may not be the default root's.
+    if port is None and not os.environ.get(PORT_ENV) and os.path.exists(DEFAULT_SOCKET):
+        return DEFAULT_SOCKET
+    return None
+
+
 def default_run_command():
     """The shell command that would start this process again, or "" if unknown.
 
@@ -103,14 +122,17 @@ class Heartbeat(object):
     name: 1..64 chars of [A-Za-z0-9._-]. version: "X.Y.Z" or (X, Y, Z), each
     0..65535. run_command: the shell command the agent runs to restart this
     process; None means default_run_command(), "" means "do not restart".
-    port: None means $TINYAGENT_HEARTBEAT_PORT, else 4951.
+    port: None means $TINYAGENT_HEARTBEAT_PORT, else 4951. socket_path: the
+    agent's Unix socket (None: $TINYAGENT_HEARTBEAT_SOCKET, else the default
+    root's if it exists and no port is named; "": UDP only).
     Bad arguments raise ValueError here rather than being dropped by the agent.
 
     Attributes ``sent`` and ``errors`` count datagrams sent and send failures;
-    ``last_error`` holds the last OSError (e.g. ECONNREFUSED: no agent).
+    ``last_error`` holds the last OSError (e.g. ECONNREFUSED: no agent);
+    ``transport`` says how the last heartbeat went ("unix" or "udp").
     """
 
-    def __init__(self, name, version, run_command=None, port=None, host="127.0.0.1"):
+    def __init__(self, name, version, run_command=None, port=None, host="127.0.0.1", socket_path=None):
         if not isinstance(name, str) or _NAME_RE.fullmatch(name) is None:
             raise ValueError("name must be 1..64 chars of [A-Za-z0-9._-], got %r" % (name,))
         major, minor, patch = _parse_version(version)
@@ -130,6 +152,8 @@ class Heartbeat(object):
         self.version = (major, minor, patch)
         self.run_command = run_command
         self.address = (host, _resolve_port(port))
+        self.socket_path = _resolve_socket_path(socket_path, port)
+        self.transport = None
         # JSON escaping can grow run_command, so check the whole datagram,
         # with a pid wider than Linux allows (pid_max <= 2**22).
         size = len(self._datagram(pid=2 ** 31 - 1))
@@ -152,12 +176,19 @@ class Heartbeat(object):
         # count, so ``errors`` tells whether an agent is listening.
         sock_type = socket.SOCK_DGRAM | getattr(socket, "SOCK_CLOEXEC", 0)
         self._sock = socket.socket(socket.AF_INET, sock_type)
+        self._unix = None
         try:
             self._sock.set_inheritable(False)
             self._sock.setblocking(False)
             self._sock.connect(self.address)
+            if self.socket_path is not None:
+                # Not connected: sendto() by path each time reaches the
+                # socket of an agent that restarted since.
+                self._unix = socket.socket(socket.AF_UNIX, sock_type)
+                self._unix.set_inheritable(False)
+                self._unix.setblocking(False)
         except Exception:
-            self._sock.close()
+            self._close_sockets()
             raise
 
     def _datagram(self, pid=None):
@@ -183,20 +214,31 @@ class Heartbeat(object):
         with self._lock:
             if self._sock is None:
                 return False
+            # No agent at the Unix socket (yet), or not ours to reach: UDP.
+            if self._unix is not None and self._send(lambda: self._unix.sendto(data, self.socket_path), "unix") is None:
+                return True
             for _ in range(2):
-                try:
-                    self._sock.send(data)
-                    self.sent += 1
+                error = self._send(lambda: self._sock.send(data), "udp")
+                if error is None:
                     return True
-                except OSError as e:
-                    self.errors += 1
-                    self.last_error = e
-                    # ECONNREFUSED reports the ICMP error left by an earlier
-                    # datagram and this one was not sent: send it once more,
-                    # so the first beat after the agent starts is not lost.
-                    if e.errno != errno.ECONNREFUSED:
-                        return False
+                # ECONNREFUSED reports the ICMP error left by an earlier
+                # datagram and this one was not sent: send it once more,
+                # so the first beat after the agent starts is not lost.
+                if error.errno != errno.ECONNREFUSED:
+                    return False
             return False
+
+    def _send(self, send, transport):
+        """Runs send(); counts it; returns the OSError it raised, or None."""
+        try:
+            send()
+        except OSError as e:
+            self.errors += 1
+            self.last_error = e
+            return e
+        self.sent += 1
+        self.transport = transport
+        return None
 
     def start_thread(self, interval):
         """Beat now and every ``interval`` seconds from a daemon thread.
@@ -230,9 +272,14 @@ class Heartbeat(object):
         if thread is not None and thread is not threading.current_thread():
             thread.join()
         with self._lock:
-            if self._sock is not None:
-                self._sock.close()
-                self._sock = None
+            self._close_sockets()
+
+    def _close_sockets(self):
+        for sock in (self._sock, self._unix):
+            if sock is not None:
+                sock.close()
+        self._sock = None
+        self._unix = None
 
     def __enter__(self):
         return self
@@ -243,9 +290,9 @@ class Heartbeat(object):
 
     def __del__(self):
         # Best effort for callers that forget close(); never raise from here.
-        sock = getattr(self, "_sock", None)
-        if sock is not None:
-            try:
-                sock.close()
-            except Exception:
-                pass
+        for sock in (getattr(self, "_sock", None), getattr(self, "_unix", None)):
+            if sock is not None:
+                try:
+                    sock.close()
+                except Exception:
+                    pass

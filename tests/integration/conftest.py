@@ -23,6 +23,20 @@ import runguard  # noqa: E402
 BINARY = os.environ.get("TINYAGENT_BIN", os.path.join(REPO, ".build-embedded", "release", "tinyagent"))
 # Debian's interpreter: readable by every user (pyenv's lives under /root).
 PYTHON = "/usr/bin/python3"
+# The app user (SPEC §3): owns SmartMeter/, so the processes the agent
+# (re)starts run as it, never as root. `ta-` so that a sweep finds it.
+APP_USER = "ta-app"
+
+
+def app_user():
+    """The app user's pwd entry, created (a system user, no home) if missing."""
+    import pwd
+    try:
+        return pwd.getpwnam(APP_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", APP_USER],
+                       check=True)
+        return pwd.getpwnam(APP_USER)
 
 
 def wrapper():
@@ -161,6 +175,10 @@ class AgentRun:
                 os.chmod(dirpath, 0o755)
                 for f in filenames:
                     os.chmod(os.path.join(dirpath, f), 0o755)
+        # SmartMeter/ is the app user's (unless the test gave it to its own).
+        if os.stat(os.path.join(root, "SmartMeter")).st_uid == 0:
+            app = app_user()
+            os.chown(os.path.join(root, "SmartMeter"), app.pw_uid, app.pw_gid)
         if settings is not None:
             with open(os.path.join(root, "cfg", "agent.json"), "w") as f:
                 f.write(settings if isinstance(settings, str) else json.dumps(settings))
@@ -217,11 +235,11 @@ class AgentRun:
         except OSError:
             return ""
 
-    def start_sample(self, name, *args, user=None, extra_groups=None, interval=0.2):
+    def start_sample(self, name, *args, user=None, group=None, extra_groups=None, interval=0.2):
         """meter_reader.py started as a process the agent did not start."""
         cmd = [PYTHON, os.path.join(self.root, "SmartMeter", "meter_reader.py"), "--name", name,
                "--interval", str(interval), "--port", str(self.port)] + list(args)
-        proc = subprocess.Popen(cmd, cwd=os.path.join(self.root, "SmartMeter"), user=user, extra_groups=extra_groups,
+        proc = subprocess.Popen(cmd, cwd=os.path.join(self.root, "SmartMeter"), user=user, group=group, extra_groups=extra_groups,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         self.samples.append(proc)
         return proc

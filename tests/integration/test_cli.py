@@ -6,6 +6,8 @@ import re
 import socket
 import subprocess
 
+import pytest
+
 from conftest import BINARY, FAST, wait_for
 
 
@@ -74,6 +76,24 @@ def test_the_heartbeat_cli_pid_defaults_to_its_parent():
         assert json.loads(s.recv(4096))["pid"] == int(shell.stdout.split()[0])
 
 
+def test_the_heartbeat_cli_sends_to_the_unix_socket_when_named_else_over_udp(tmp_path):
+    path = str(tmp_path / "heartbeat.sock")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as unix:
+        udp.bind(("127.0.0.1", 0))
+        udp.settimeout(2)
+        unix.settimeout(2)
+        port = str(udp.getsockname()[1])
+        assert run("heartbeat", "--name", "x", "--version", "1.0.0", "--port", port, "--socket", path).returncode == 0
+        assert json.loads(udp.recv(4096))["process_name"] == "x", "no socket there: UDP"
+        unix.bind(path)
+        env = dict(os.environ, TINYAGENT_HEARTBEAT_SOCKET=path)
+        assert run("heartbeat", "--name", "y", "--version", "1.0.0", "--port", port, env=env).returncode == 0
+        assert json.loads(unix.recv(4096))["process_name"] == "y"
+        udp.settimeout(0.3)
+        with pytest.raises(socket.timeout):
+            udp.recv(4096)
+
+
 def test_a_broken_settings_file_is_reported_and_the_agent_runs_with_defaults(agents):
     agent = agents('{"heartbeat_timeout_ms": 1500, oops').start()
     assert "cfg/agent.json: unexpected byte" in agent.log() and "using defaults" in agent.log()
@@ -92,7 +112,7 @@ def test_a_port_in_use_is_a_clear_error(agents):
 
 
 def test_the_agents_own_log_is_capped_and_rotated(agents, root):
-    agent = agents(dict(FAST, heartbeat_timeout_ms=60000, log_max_bytes=4096, log_keep=2)).start()
+    agent = agents(dict(FAST, heartbeat_timeout_ms=60000, log_max_bytes=4096, log_keep=2, max_names_per_uid=40)).start()
     # 40 processes appear, each logged with its (long) restart command: over
     # 20 KiB, five files' worth, so older files must have been dropped.
     script = ('for i in $(seq 40); do "$0" heartbeat --name n$i --version 1.0.0 --port %d --run-command "sleep 1 #%s"; done;'

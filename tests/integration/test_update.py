@@ -18,7 +18,7 @@ import zipfile
 
 import pytest
 
-from conftest import FAST, PYTHON, REPO, pid_alive, wait_for
+from conftest import APP_USER, FAST, PYTHON, REPO, pid_alive, wait_for
 from test_xmpp import configure, online, panel_for, pki, server  # noqa: F401 (fixtures)
 
 sys.path.insert(0, os.path.join(REPO, "tests", "https"))
@@ -26,7 +26,10 @@ from faultserver import FaultServer  # noqa: E402
 
 ZIPS = os.path.join(REPO, "tests", "update", "zips.py")
 OLD, NEW = "1.0.0", "1.0.1"
-SETTINGS = dict(FAST, download_idle_timeout_ms=1000, download_connect_timeout_ms=2000, update_timeout_s=8)
+# run_as named: the SmartMeter/ an update installs is root's until the unpacker
+# gives it to the app user, and a start mid-update may find none at all.
+SETTINGS = dict(FAST, download_idle_timeout_ms=1000, download_connect_timeout_ms=2000, update_timeout_s=8,
+                run_as=APP_USER)
 
 
 def make_zip(path, kind="good", *args):

@@ -187,6 +187,47 @@ def test_first_beat_after_the_agent_appears_is_not_lost():
             agent.close()
 
 
+@pytest.fixture
+def unix_listener(tmp_path, monkeypatch):
+    """The agent's Unix socket stand-in (SO_PASSCRED: the kernel names senders)."""
+    monkeypatch.delenv(tinyagent_heartbeat.SOCKET_ENV, raising=False)
+    path = str(tmp_path / "heartbeat.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    sock.bind(path)
+    sock.settimeout(2.0)
+    yield sock, path
+    sock.close()
+
+
+def test_beats_go_to_the_unix_socket_with_the_kernels_word_on_the_sender(unix_listener, listener):
+    sock, path = unix_listener
+    with Heartbeat("attested", "1.0.0", port=port_of(listener), socket_path=path) as hb:
+        assert hb.beat() is True and hb.transport == "unix"
+        data, ancillary, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(12))
+    assert json.loads(data.decode())["pid"] == os.getpid()
+    level, kind, creds = ancillary[0]
+    assert (level, kind) == (socket.SOL_SOCKET, socket.SCM_CREDENTIALS)
+    assert int.from_bytes(creds[:4], sys.byteorder) == os.getpid()
+    assert no_datagram_within(listener, 0.2), "not also over UDP"
+
+
+def test_the_socket_comes_from_the_environment_as_the_agent_exports_it(unix_listener, listener, monkeypatch):
+    sock, path = unix_listener
+    monkeypatch.setenv(tinyagent_heartbeat.SOCKET_ENV, path)
+    with Heartbeat("from-env", "1.0.0", port=port_of(listener)) as hb:
+        hb.beat()
+    assert json.loads(sock.recv(4096).decode())["process_name"] == "from-env"
+
+
+def test_an_unreachable_socket_falls_back_to_udp(tmp_path, listener):
+    with Heartbeat("fallback", "1.0.0", port=port_of(listener), socket_path=str(tmp_path / "none.sock")) as hb:
+        assert hb.beat() is True and hb.transport == "udp"
+        assert hb.last_error.errno == errno.ENOENT
+        assert hb._unix.get_inheritable() is False and hb._unix.gettimeout() == 0.0
+    assert receive(listener)[0]["process_name"] == "fallback"
+
+
 def test_beat_after_close_does_nothing(listener):
     hb = Heartbeat("meter", "1.0.0", port=port_of(listener))
     hb.close()

@@ -67,7 +67,8 @@ GARBAGE_RATE = 1000  # bad datagrams a second
 WATCHDOG_USEC = 2_000_000
 RSS_LIMIT = 5.0      # % growth after the warm-up
 SETTINGS = {"heartbeat_timeout_ms": 5000, "kill_grace_ms": 1000, "restart_backoff_initial_ms": 200, "reconnect_spread_ms": 5000,
-            "update_timeout_s": 60, "download_idle_timeout_ms": 10000}
+            "update_timeout_s": 60, "download_idle_timeout_ms": 10000,
+            "max_names_per_uid": PROCESSES}  # all 50 start as root's, one uid
 
 
 def say(text):

@@ -39,9 +39,21 @@ int ta_udp_bind_loopback(uint16_t port);
 int ta_udp_socket(void);
 uint16_t ta_socket_local_port(int fd);
 // Receives one datagram into buf; returns its full length (which may exceed
-// cap: the datagram was truncated) and the sender's port, or -1.
-ssize_t ta_udp_recv(int fd, void *buf, size_t cap, uint16_t *source_port);
+// cap: the datagram was truncated) and the sender's IPv4 address (host
+// byte order) and port, or -1.
+ssize_t ta_udp_recv(int fd, void *buf, size_t cap, uint32_t *source_address, uint16_t *source_port);
 ssize_t ta_udp_send_loopback(int fd, const void *buf, size_t len, uint16_t port);
+
+// Unix datagram sockets (kernel-attested heartbeats, bound by
+// ta_unix_bind_at): SO_PASSCRED on, so each datagram carries its sender.
+int ta_set_passcred(int fd);
+// What the kernel says about a datagram's sender (SCM_CREDENTIALS); pid -1
+// when it said nothing.
+typedef struct { int32_t pid; uint32_t uid; uint32_t gid; } ta_credentials;
+// One datagram: its full length (MSG_TRUNC), and its sender, or -1.
+ssize_t ta_unix_dgram_recv(int fd, void *buf, size_t cap, ta_credentials *sender);
+int ta_unix_dgram_socket(void);  // blocking, for `tinyagent heartbeat`
+ssize_t ta_unix_dgram_send(int fd, const char *path, const void *buf, size_t len);
 
 // Unix stream sockets (the local control socket).
 // Binds `name` in the folder `dirfd` (through /proc/self/fd, so a rename of
@@ -144,6 +156,11 @@ pid_t ta_spawn(const char *command, const char *cwd, int out_fd,
 int ta_pid_has_socket(pid_t pid, uint64_t inode);
 // The real gid of PID from /proc/PID/status, or -1.
 int64_t ta_process_gid(pid_t pid);
+// The uid PID runs as if its real, effective and saved uids are all that
+// one uid (so whoever has it may signal the process), else -1.
+int64_t ta_process_sole_uid(pid_t pid);
+// The parent of PID (field 4 of /proc/PID/stat), or -1.
+pid_t ta_parent_pid(pid_t pid);
 // A direct child of `parent` that holds socket:[inode], or 0 when none.
 pid_t ta_child_with_socket(pid_t parent, uint64_t inode);
 // Field 22 of /proc/PID/stat (start time in clock ticks since boot), or -1

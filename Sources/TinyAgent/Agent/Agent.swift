@@ -52,7 +52,11 @@ public final class Agent {
     let settings: AgentSettings
     let loop: EventLoop
     let signals: SignalQueue
+    /// Heartbeats on the seed's UDP port, and on the Unix socket whose
+    /// senders the kernel names (nil when it could not be opened).
     let receiver: HeartbeatReceiver
+    let attestedReceiver: HeartbeatReceiver?
+    let heartbeatPort: UInt16
     let supervisor: Supervisor
     let controlSocket: ControlSocket
     /// The XMPP control channel; nil without a usable `cfg/config_file.bin`.
@@ -117,15 +121,19 @@ public final class Agent {
             signals = try SignalQueue.open()
             loop = try EventLoop()
         } catch { throw .system("event loop", error) }
-        do {
-            receiver = HeartbeatReceiver(socket: try UDPSocket.bindLoopback(port: settings.heartbeatPort),
-                                         verifier: SenderVerifier(), logger: logger)
-        } catch { throw .heartbeatPort(settings.heartbeatPort, error) }
+        let verifier = SenderVerifier()
+        let udp: UDPSocket
+        do { udp = try UDPSocket.bindLoopback(port: settings.heartbeatPort) } catch {
+            throw .heartbeatPort(settings.heartbeatPort, error)
+        }
+        self.heartbeatPort = udp.localPort
+        receiver = HeartbeatReceiver(endpoint: .udp(udp), verifier: verifier, logger: logger)
+        attestedReceiver = Agent.openAttestedEndpoint(in: wdog, group: group, verifier: verifier, logger: logger)
         do {
             controlSocket = try ControlSocket(in: wdog, gate: ControlGate(appUser: appUser))
         } catch { throw .controlSocket(paths.controlSocket, error) }
         supervisor = Supervisor(settings: settings, logger: logger, workingFolder: paths.smartMeter,
-                                logs: logs.map { ProcessLogs(folder: $0, group: group) })
+                                logs: logs.map { ProcessLogs(folder: $0, group: group) }, appUser: appUser)
         nextHousekeeping = startedAt + Agent.housekeepingInterval
     }
 
@@ -149,9 +157,11 @@ public final class Agent {
         // unowned); the registrations are dropped when the loop ends.
         var tokens: [EventLoop.Token] = []
         do {
-            tokens.append(try loop.watch(receiver.socket.fd) { _ in
-                self.receiver.drain(into: self.supervisor, now: Clock.now(), wallClock: Clock.wallSeconds())
-            })
+            for heartbeats in [receiver] + (attestedReceiver.map { [$0] } ?? []) {
+                tokens.append(try loop.watch(heartbeats.endpoint.fd) { _ in
+                    heartbeats.drain(into: self.supervisor, now: Clock.now(), wallClock: Clock.wallSeconds())
+                })
+            }
             tokens.append(try loop.watch(signals.fd) { _ in self.handleSignals() })
             tokens.append(try loop.watch(controlSocket.listener) { _ in self.controlSocket.serve { self.statusReport().json() } })
         } catch {
@@ -159,9 +169,12 @@ public final class Agent {
             return ExitStatus.systemError
         }
         defer { for token in tokens { loop.unwatch(token) } }
-        // Processes the agent starts heartbeat to this port (the Python
-        // helper and `tinyagent heartbeat` read it).
-        _ = withCString("TINYAGENT_HEARTBEAT_PORT") { name in withCString("\(receiver.socket.localPort)") { ta_setenv(name, $0) } }
+        // Processes the agent starts heartbeat to this port, or better to
+        // the Unix socket (the Python helper and `tinyagent heartbeat` read both).
+        _ = withCString("TINYAGENT_HEARTBEAT_PORT") { name in withCString("\(heartbeatPort)") { ta_setenv(name, $0) } }
+        if attestedReceiver != nil {
+            _ = withCString("TINYAGENT_HEARTBEAT_SOCKET") { name in withCString(AgentPaths(root: top.path).heartbeatSocket) { ta_setenv(name, $0) } }
+        }
         let helper = HelperUser.resolve(settings.helperUser)
         if let warning = helper.warning { logger.warning(warning) }
         if let error = helper.error { logger.error(error) }
@@ -182,7 +195,8 @@ public final class Agent {
         // The status line first, so that the link's first presence carries it.
         saveChanges()
         startLink()
-        logger.notice("tinyagent \(agentVersion) serving heartbeats on 127.0.0.1:\(receiver.socket.localPort), root \(top.path)")
+        let attested = attestedReceiver == nil ? "" : " and wdog/\(AgentPaths.heartbeatSocketName)"
+        logger.notice("tinyagent \(agentVersion) serving heartbeats on 127.0.0.1:\(heartbeatPort)\(attested), root \(top.path)")
         notifier.ready()
         if let interval = notifier.watchdogInterval {
             notifier.watchdog()
@@ -209,6 +223,7 @@ public final class Agent {
         saveChanges()
         control?.stop()
         controlSocket.close()
+        attestedReceiver?.endpoint.close()
         // The closures given to the loop, the command processor and the
         // update manager hold the agent; drop them so that it is freed on
         // return (leak checkers then report only real leaks).
@@ -221,9 +236,10 @@ public final class Agent {
 
     public func statusReport() -> StatusReport {
         StatusReport(pid: Processes.currentPID, uptimeSeconds: (Clock.now() - startedAt).seconds,
-                     heartbeatPort: receiver.socket.localPort, heartbeatsAccepted: receiver.accepted,
-                     heartbeatsDropped: receiver.dropped,
-                     heartbeatsWithUnknownFields: receiver.withUnknownFields, processes: supervisor.processes, wallClock: Clock.wallSeconds(),
+                     heartbeatPort: heartbeatPort, heartbeatsAccepted: receiver.accepted + (attestedReceiver?.accepted ?? 0),
+                     heartbeatsDropped: receiver.dropped + (attestedReceiver?.dropped ?? 0),
+                     heartbeatsWithUnknownFields: receiver.withUnknownFields + (attestedReceiver?.withUnknownFields ?? 0),
+                     processes: supervisor.processes, wallClock: Clock.wallSeconds(),
                      xmpp: control?.link.stateName ?? "off", freeBytes: Files.freeBytes(under: paths.root),
                      update: update?.summary ?? "no update in progress")
     }
@@ -326,7 +342,23 @@ public final class Agent {
         linkToken = try? loop.watch(fd) { _ in self.control?.handleReadable(now: Clock.now()) }
     }
 
+    /// The Unix heartbeat socket, root:app group 0620 (RELIABILITY.md "Threat
+    /// model"): the app user may send, nobody else but root. Without it the
+    /// agent still serves UDP.
+    private static func openAttestedEndpoint(in wdog: Folder, group: UInt32, verifier: SenderVerifier,
+                                             logger: Logger) -> HeartbeatReceiver? {
+        do {
+            let socket = try UnixDatagramSocket.attested(
+                try wdog.bindUnixSocket(AgentPaths.heartbeatSocketName, mode: 0o620, gid: group, datagram: true))
+            return HeartbeatReceiver(endpoint: .unix(socket), verifier: verifier, logger: logger)
+        } catch {
+            logger.warning("cannot open wdog/\(AgentPaths.heartbeatSocketName): \(error); heartbeats over UDP only")
+            return nil
+        }
+    }
+
     private func housekeeping() {
+        supervisor.expireSilentNames(wallClock: Clock.wallSeconds())
         guard let logs else { return }
         for p in supervisor.processes {
             RotatingLog.capRunning("\(p.name).log", in: logs, maximumBytes: settings.processLogMaximumBytes, group: appUser?.gid ?? 0)

@@ -14,6 +14,9 @@ public struct AgentPaths {
     public var settingsFile: String { "\(cfg)/agent.json" }
     public var registryFile: String { "\(wdog)/registry.json" }
     public var controlSocket: String { "\(wdog)/agent.sock" }
+    /// Kernel-attested heartbeats (root:app group 0620).
+    public var heartbeatSocket: String { "\(wdog)/\(AgentPaths.heartbeatSocketName)" }
+    public static let heartbeatSocketName = "heartbeat.sock"
     public var agentLog: String { "\(logs)/tinyagent.log" }
     public var updateJournal: String { "\(wdog)/update.json" }
     /// The SmartMeter folder an update replaced, and one that failed.

@@ -7,11 +7,13 @@ struct UDPSocketEntry: Equatable {
 /// Reads the kernel's UDP socket tables to learn which socket a datagram
 /// came from.
 enum ProcNetUDP {
-    /// The sockets bound to local port `port` in one table's text. Lines look
-    /// like `  12: 0100007F:E2A4 00000000:0000 07 00000000:00000000 00:00000000 00000000  1000  0 55123 2 …`:
-    /// field 1 is `address:port` in hex, field 7 the uid, field 9 the inode.
-    static func sockets(boundTo port: UInt16, in table: [UInt8]) -> [UDPSocketEntry] {
-        var found: [UDPSocketEntry] = []
+    /// Appends to `found` the sockets in one table's text that a datagram
+    /// from `source` may have left by: bound to its port and to its address
+    /// or the wildcard (`0.0.0.0`; in `udp6` also `::` and `::ffff:a.b.c.d`).
+    /// Lines look like `  12: 0100007F:E2A4 00000000:0000 07 00000000:00000000 00:00000000 00000000  1000  0 55123 2 …`:
+    /// field 1 is `address:port` in hex (the address as the kernel's 32-bit
+    /// words in host byte order), field 7 the uid, field 9 the inode.
+    static func candidates(for source: UDPSource, in table: [UInt8], into found: inout [UDPSocketEntry]) {
         var lineStart = 0
         var first = true
         while lineStart < table.count {
@@ -19,12 +21,11 @@ enum ProcNetUDP {
             while lineEnd < table.count && table[lineEnd] != 0x0A { lineEnd += 1 }
             defer { lineStart = lineEnd + 1 }
             if first { first = false; continue }  // the header
-            if let entry = entry(table, lineStart, lineEnd, port: port) { found.append(entry) }
+            if let entry = entry(table, lineStart, lineEnd, source: source) { found.append(entry) }
         }
-        return found
     }
 
-    private static func entry(_ t: [UInt8], _ start: Int, _ end: Int, port: UInt16) -> UDPSocketEntry? {
+    private static func entry(_ t: [UInt8], _ start: Int, _ end: Int, source: UDPSource) -> UDPSocketEntry? {
         var fields: [Range<Int>] = []
         var i = start
         while i < end && fields.count < 10 {
@@ -36,10 +37,34 @@ enum ProcNetUDP {
         guard fields.count == 10 else { return nil }
         let local = fields[1]
         guard let colon = local.lastIndex(where: { t[$0] == UInt8(ascii: ":") }),
-              let localPort = number(t, colon + 1..<local.upperBound, radix: 16), localPort == UInt64(port),
+              let localPort = number(t, colon + 1..<local.upperBound, radix: 16), localPort == UInt64(source.port),
+              matches(t, local.lowerBound..<colon, source.address),
               let uid = number(t, fields[7], radix: 10), uid <= UInt64(UInt32.max),
               let inode = number(t, fields[9], radix: 10) else { return nil }
         return UDPSocketEntry(inode: inode, uid: UInt32(uid))
+    }
+
+    /// Whether a local address field (8 or 32 hex digits) is `address` or a
+    /// wildcard that sends from it.
+    private static func matches(_ t: [UInt8], _ field: Range<Int>, _ address: UInt32) -> Bool {
+        guard field.count == 8 || field.count == 32 else { return false }
+        // Each word is printed from the kernel's memory as a host-order
+        // integer: its bytes in memory are the address's, in network order.
+        var words: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
+        for w in 0..<(field.count / 8) {
+            let start = field.lowerBound + 8 * w
+            guard let raw = number(t, start..<start + 8, radix: 16) else { return false }
+            let word = UInt32(bigEndian: UInt32(truncatingIfNeeded: raw))
+            switch w {
+            case 0: words.0 = word
+            case 1: words.1 = word
+            case 2: words.2 = word
+            default: words.3 = word
+            }
+        }
+        if field.count == 8 { return words.0 == address || words.0 == 0 }
+        guard words.0 == 0 && words.1 == 0 else { return false }
+        return (words.2 == 0 && words.3 == 0) || (words.2 == 0xFFFF && words.3 == address)
     }
 
     private static func number(_ t: [UInt8], _ range: Range<Int>, radix: UInt64) -> UInt64? {

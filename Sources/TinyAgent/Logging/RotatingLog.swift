@@ -44,7 +44,8 @@ public final class RotatingLog {
 
     /// Opens (creating) `name` for appending as root:`group` 0640, owner and
     /// mode set on the descriptor. A link, a FIFO, a device or a file with a
-    /// second name is refused (`Folder.openForAppending`).
+    /// second name is refused (`Folder.openForAppending`). `existing`: only a
+    /// file that is there, opened for reading too (to copy it aside).
     static func open(_ name: String, in folder: Folder, group: UInt32, existing: Bool = false) throws(FileError) -> FileDescriptor {
         let fd = try folder.openForAppending(name, mode: mode, create: !existing, reading: existing)
         do {

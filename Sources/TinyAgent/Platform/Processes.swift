@@ -75,6 +75,19 @@ public enum Processes {
         return pid > 0 ? pid : nil
     }
 
+    /// The uid `pid` runs as when its real, effective and saved uids are all
+    /// that one (whoever has that uid may signal it); nil otherwise or when gone.
+    static func soleUID(of pid: Int32) -> UInt32? {
+        let uid = ta_process_sole_uid(pid)
+        return uid < 0 ? nil : UInt32(uid)
+    }
+
+    /// The parent of `pid`, or nil when it is gone.
+    static func parent(of pid: Int32) -> Int32? {
+        let ppid = ta_parent_pid(pid)
+        return ppid < 0 ? nil : ppid
+    }
+
     /// The real gid `pid` runs with, or nil.
     static func gid(of pid: Int32) -> UInt32? {
         let gid = ta_process_gid(pid)

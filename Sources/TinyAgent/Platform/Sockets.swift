@@ -17,12 +17,13 @@ public struct UDPSocket {
     public var localPort: UInt16 { ta_socket_local_port(fd.rawValue) }
 
     /// One datagram into `buffer`: its full length (larger than the buffer
-    /// when it was truncated) and the sender's port; nil when none is queued.
-    func receive(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> (length: Int, sourcePort: UInt16)? {
+    /// when it was truncated) and the sender's address; nil when none is queued.
+    func receive(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> (length: Int, source: UDPSource)? {
+        var address: UInt32 = 0
         var port: UInt16 = 0
         do {
-            let n = try valueOrErrno { ta_udp_recv(fd.rawValue, buffer.baseAddress, buffer.count, &port) }
-            return (n, port)
+            let n = try valueOrErrno { ta_udp_recv(fd.rawValue, buffer.baseAddress, buffer.count, &address, &port) }
+            return (n, UDPSource(address: address, port: port))
         } catch {
             if error == .wouldBlock { return nil }
             throw error
@@ -32,6 +33,54 @@ public struct UDPSocket {
     /// Sends one datagram to 127.0.0.1:`port`.
     public func send(_ bytes: UnsafeRawBufferPointer, toLoopbackPort port: UInt16) throws(Errno) {
         _ = try valueOrErrno { ta_udp_send_loopback(fd.rawValue, bytes.baseAddress, bytes.count, port) }
+    }
+
+    public func close() { fd.close() }
+}
+
+/// Where a UDP datagram came from: an IPv4 address (host byte order) and port.
+struct UDPSource: Hashable {
+    var address: UInt32
+    var port: UInt16
+}
+
+/// A Unix datagram socket whose receiver learns each sender's pid, uid and
+/// gid from the kernel (`SO_PASSCRED`, `SCM_CREDENTIALS`).
+public struct UnixDatagramSocket {
+    let fd: FileDescriptor
+
+    /// Takes a bound datagram socket (`Folder.bindUnixSocket`) and asks the
+    /// kernel to name every sender; closes it if it cannot.
+    static func attested(_ bound: FileDescriptor) throws(Errno) -> UnixDatagramSocket {
+        do { try nothingOrErrno { ta_set_passcred(bound.rawValue) } } catch {
+            bound.close()
+            throw error
+        }
+        return UnixDatagramSocket(fd: bound)
+    }
+
+    /// An unbound socket for sending.
+    public static func sender() throws(Errno) -> UnixDatagramSocket {
+        UnixDatagramSocket(fd: FileDescriptor(try valueOrErrno { ta_unix_dgram_socket() }))
+    }
+
+    /// One datagram into `buffer`: its full length and its sender as the
+    /// kernel states it (nil when it stated nothing); nil when none is queued.
+    func receive(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> (length: Int, sender: PeerCredentials?)? {
+        var sender = ta_credentials(pid: -1, uid: 0, gid: 0)
+        do {
+            let n = try valueOrErrno { ta_unix_dgram_recv(fd.rawValue, buffer.baseAddress, buffer.count, &sender) }
+            return (n, sender.pid > 0 ? PeerCredentials(pid: sender.pid, uid: sender.uid, gid: sender.gid) : nil)
+        } catch {
+            if error == .wouldBlock { return nil }
+            throw error
+        }
+    }
+
+    public func send(_ bytes: UnsafeRawBufferPointer, to path: String) throws(Errno) {
+        _ = try withCString(path) { (p) throws(Errno) in
+            try valueOrErrno { ta_unix_dgram_send(fd.rawValue, p, bytes.baseAddress, bytes.count) }
+        }
     }
 
     public func close() { fd.close() }

@@ -35,6 +35,8 @@ public enum Registry {
             w.key("state"); w.string(p.state.name)
             w.key("restarts"); w.integer(p.restarts)
             w.key("failure"); if let f = p.failure { w.string(f) } else { w.null() }
+            w.key("last_heartbeat"); w.integer(p.lastHeartbeatWall)
+            w.key("known_since"); w.integer(p.knownSince)
             w.endObject()
         }
         w.endArray()
@@ -66,6 +68,10 @@ public enum Registry {
             p.startTime = item["start_time"]?.integerValue
             p.restarts = Int(item["restarts"]?.integerValue ?? 0)
             p.failure = item["failure"]?.stringValue
+            // Absent in registries written before names expired: 0 is
+            // stamped with the time of the next check.
+            p.lastHeartbeatWall = item["last_heartbeat"]?.integerValue ?? 0
+            p.knownSince = item["known_since"]?.integerValue ?? 0
             p.lastCommandBytes = []
             processes.append(p)
         }

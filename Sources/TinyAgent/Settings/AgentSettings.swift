@@ -10,9 +10,19 @@ public struct AgentSettings: Equatable {
     /// Commands the agent may run for a heartbeat whose sender it could not
     /// verify (the SmartMeter manifest adds to these).
     public var allowlist: [String] = []
-    /// The user allowlisted commands run as; default: the owner of the
-    /// SmartMeter folder's parent, i.e. the agent's own uid when unset.
+    /// The app user, who SmartMeter code runs as (allowlisted and manifest
+    /// commands, root senders' commands); default: the owner of `SmartMeter/`.
+    /// Never root (SPEC §3).
     public var runAs: String?
+    /// Process names whose verified root heartbeats may restart them as root;
+    /// any other root sender's command runs as the app user.
+    public var rootProcesses: [String] = []
+    /// How many names one uid may hold in the registry, so that no user can
+    /// take every name (or the table) from another.
+    public var maximumNamesPerUID = 16
+    /// A failed or stopped process not heard from for this long is
+    /// forgotten, freeing its name.
+    public var nameExpiry = Duration.seconds(7 * 86_400)
     public var logMaximumBytes: Int64 = 1 << 20
     public var logKeep = 3
     public var processLogMaximumBytes: Int64 = 1 << 20
@@ -30,7 +40,7 @@ public struct AgentSettings: Equatable {
     public static let keys = [
         "heartbeat_port", "heartbeat_timeout_ms", "kill_grace_ms", "restart_backoff_initial_ms",
         "restart_backoff_max_ms", "restart_limit", "restart_window_ms", "stable_after_ms",
-        "process_timeouts_ms", "allowlist", "run_as", "log_max_bytes", "log_keep",
+        "process_timeouts_ms", "allowlist", "run_as", "root_processes", "max_names_per_uid", "name_expiry_days", "log_max_bytes", "log_keep",
         "process_log_max_bytes", "max_processes", "update_timeout_s", "download_max_bytes", "download_allow_http",
         "download_connect_timeout_ms", "download_idle_timeout_ms", "reserve_free_bytes", "unpack_max_bytes",
         "unpack_max_entries", "unpack_max_ratio", "reconnect_spread_ms", "helper_user",
@@ -61,6 +71,15 @@ public struct AgentSettings: Equatable {
         func integer(_ range: ClosedRange<Int64>) -> Int64? {
             guard let i = value.integerValue, range.contains(i) else { return nil }
             return i
+        }
+        func strings() -> [String]? {
+            guard let items = value.arrayValue else { return nil }
+            var found: [String] = []
+            for item in items {
+                guard let text = item.stringValue, !text.isEmpty else { return nil }
+                found.append(text)
+            }
+            return found
         }
         let anHour: Int64 = 3_600_000
         let bad = "must be an integer in range"
@@ -98,12 +117,7 @@ public struct AgentSettings: Equatable {
             }
             processTimeouts = timeouts
         case "allowlist":
-            guard let items = value.arrayValue else { return "must be an array of commands" }
-            var commands: [String] = []
-            for item in items {
-                guard let command = item.stringValue, !command.isEmpty else { return "must hold non-empty strings" }
-                commands.append(command)
-            }
+            guard let commands = strings() else { return "must be an array of non-empty command strings" }
             allowlist = commands
         case "run_as":
             guard let user = value.stringValue, !user.isEmpty else { return "must be a user name" }
@@ -111,6 +125,15 @@ public struct AgentSettings: Equatable {
         case "helper_user":
             guard let user = value.stringValue, !user.isEmpty else { return "must be a user name" }
             helperUser = user
+        case "root_processes":
+            guard let names = strings() else { return "must be an array of non-empty process names" }
+            rootProcesses = names
+        case "max_names_per_uid":
+            guard let i = integer(1...1024) else { return "\(bad) 1...1024" }
+            maximumNamesPerUID = Int(i)
+        case "name_expiry_days":
+            guard let i = integer(1...3650) else { return "\(bad) 1...3650" }
+            nameExpiry = .seconds(i * 86_400)
         case "log_max_bytes":
             guard let i = integer(4096...(1 << 30)) else { return "\(bad) 4096...\(1 << 30)" }
             logMaximumBytes = i

@@ -25,6 +25,9 @@ public struct SupervisedProcess: Equatable {
     public var lastHeartbeat: Instant?
     /// Wall-clock time of the last heartbeat, for status reports.
     public var lastHeartbeatWall: Int64 = 0
+    /// Wall-clock time the agent learned of it (0: not yet stamped), so an
+    /// entry never heard from still expires (`name_expiry_days`).
+    public var knownSince: Int64 = 0
     var startedAt: Instant?
     /// When SIGTERM was sent in the current stop.
     var stopStartedAt: Instant?
@@ -62,11 +65,20 @@ public struct ProcessSpec: Equatable, Sendable {
     public var runCommand: String
     public var uid: UInt32
     public var gid: UInt32
+    /// The command came from a verified sender of `uid`; false for a
+    /// manifest's, which runs as the app user (`RunIdentity`).
+    public var verified: Bool
 
-    public init(name: String, runCommand: String, uid: UInt32, gid: UInt32) {
+    public init(name: String, runCommand: String, uid: UInt32, gid: UInt32, verified: Bool = true) {
         self.name = name
         self.runCommand = runCommand
         self.uid = uid
         self.gid = gid
+        self.verified = verified
+    }
+
+    /// A process an update's manifest lists: SmartMeter code, run as the app user.
+    public static func manifestProcess(name: String, runCommand: String) -> ProcessSpec {
+        ProcessSpec(name: name, runCommand: runCommand, uid: 0, gid: 0, verified: false)
     }
 }

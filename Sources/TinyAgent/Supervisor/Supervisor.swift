@@ -9,14 +9,13 @@ public final class Supervisor {
     /// nil: to /dev/null, when the folder cannot be used).
     private let workingFolder: String
     private let logs: ProcessLogs?
-    /// The identity allowlisted commands run as: `run_as`, else the agent's
-    /// own. Looked up when first needed (the user database pulls in NSS).
-    private lazy var allowlistIdentity: Identity = {
-        guard let user = settings.runAs else { return Processes.ownIdentity }
-        if let identity = Processes.identity(ofUser: user) { return identity }
-        logger.error("cfg/agent.json: run_as user \"\(user)\" does not exist; allowlisted commands run as the agent's uid")
-        return Processes.ownIdentity
-    }()
+    /// The app user (`AppUser`), kept once found: an update's new SmartMeter/
+    /// must not change who SmartMeter code runs as. Looked for again while
+    /// there is none (a start mid-update may find no SmartMeter/ until the
+    /// swap is finished).
+    public private(set) var appUser: Identity?
+    private var noAppUser: String?
+    private var appUserLog = RateLimitedLog(interval: .seconds(60))
     /// Set when something the registry keeps has changed.
     public var registryChanged = false
     /// Bumped when a process changes state, for STATUS= and status readers.
@@ -31,11 +30,12 @@ public final class Supervisor {
     /// allows, besides the settings' allowlist.
     public var manifestAllowlist: [String] = []
 
-    public init(settings: AgentSettings, logger: Logger, workingFolder: String, logs: ProcessLogs?) {
+    public init(settings: AgentSettings, logger: Logger, workingFolder: String, logs: ProcessLogs?, appUser: Identity? = nil) {
         self.settings = settings
         self.logger = logger
         self.workingFolder = workingFolder
         self.logs = logs
+        self.appUser = appUser
         processes.reserveCapacity(settings.maximumProcesses)
     }
 
@@ -71,7 +71,7 @@ public final class Supervisor {
             }
             if processes[i].pid != beat.pid { adopt(i, pid: beat.pid, now: now) }
             if !processes[i].verified || !commandUnchanged(i, beat, datagram) {
-                updateCommand(i, beat, datagram)
+                updateCommand(i, beat, datagram, uid: verdict.uid)
             }
         } else if processes[i].pid != beat.pid && !inOwnGroup(i, pid: beat.pid) {
             // An unverified sender may refresh a known process, but not
@@ -241,7 +241,10 @@ public final class Supervisor {
             processes[i].deadline = nil
             let text: String
             switch reason {
-            case .noTrustedCommand: text = "no run_command the agent may run"
+            case .noTrustedCommand:
+                if processes[i].runCommand != nil, case .refused(let why) = runIdentity(i, now: now) { text = why } else {
+                    text = "no run_command the agent may run"
+                }
             case .restartLimit: text = "restarted \(settings.policy.restartLimit) times within \(settings.policy.restartWindow.seconds) s"
             case .cannotSignal: text = "silent, and its pid is not one the agent may signal"
             }
@@ -261,7 +264,7 @@ public final class Supervisor {
         for start in p.recentStarts where start > windowStart { recent += 1 }
         return SupervisorFacts(
             canSignal: p.group != nil || (p.verified && isAlive(i)),
-            canRestart: p.runCommand != nil,
+            canRestart: p.runCommand != nil && runIdentity(i, now: now).user != nil,
             restartLimitReached: recent >= settings.policy.restartLimit,
             holding: holding)
     }
@@ -288,8 +291,11 @@ public final class Supervisor {
 
     private func spawn(_ i: Int, now: Instant) {
         guard let command = processes[i].runCommand else { return }
+        guard case .user(let user) = runIdentity(i, now: now) else { return }  // facts said so: not reached
+        processes[i].uid = user.uid
+        processes[i].gid = user.gid
         let p = processes[i]
-        let identity = p.uid == Processes.effectiveUID ? nil : Identity(uid: p.uid, gid: p.gid)
+        let identity = user.uid == Processes.effectiveUID ? nil : user
         processes[i].startedAt = now
         processes[i].recentStarts.append(now)
         let windowStart = now - settings.policy.restartWindow
@@ -343,7 +349,7 @@ public final class Supervisor {
                 continue
             }
             processes.append(SupervisedProcess(name: spec.name, pid: 0, uid: spec.uid, gid: spec.gid, runCommand: spec.runCommand,
-                                               verified: true, version: Version(major: 0, minor: 0, patch: 0), state: .stopped))
+                                               verified: spec.verified, version: Version(major: 0, minor: 0, patch: 0), state: .stopped))
             apply(.restartRequested, to: processes.count - 1, now: now)
         }
         registryChanged = true
@@ -353,12 +359,9 @@ public final class Supervisor {
     /// What `start` needs to bring the current processes back later.
     public var specs: [ProcessSpec] {
         processes.compactMap { p in
-            p.runCommand.map { ProcessSpec(name: p.name, runCommand: $0, uid: p.uid, gid: p.gid) }
+            p.runCommand.map { ProcessSpec(name: p.name, runCommand: $0, uid: p.uid, gid: p.gid, verified: p.verified) }
         }
     }
-
-    /// The identity for processes an update's manifest names.
-    public var manifestIdentity: Identity { allowlistIdentity }
 
     // MARK: Learning processes
 
@@ -374,12 +377,15 @@ public final class Supervisor {
         }
         var process: SupervisedProcess
         if verdict.verified {
+            guard mayHoldAnotherName(verdict.uid, for: name, now: now) else { return }
             // The gid it runs with now; the user database only as a fallback.
             let gid = Processes.gid(of: beat.pid) ?? Processes.identity(ofUID: verdict.uid).gid
             process = SupervisedProcess(name: name, pid: beat.pid, uid: verdict.uid, gid: gid,
                                         runCommand: usable(command), verified: true, version: beat.version, state: .running)
         } else if let command, settings.allowlist.contains(command) || manifestAllowlist.contains(command) {
-            process = SupervisedProcess(name: name, pid: beat.pid, uid: allowlistIdentity.uid, gid: allowlistIdentity.gid,
+            // SmartMeter code: the app user's, and counted as its names.
+            guard let user = knownAppUser(now: now), mayHoldAnotherName(user.uid, for: name, now: now) else { return }
+            process = SupervisedProcess(name: name, pid: beat.pid, uid: user.uid, gid: user.gid,
                                         runCommand: command, verified: false, version: beat.version, state: .running)
         } else {
             if unverifiedLog.shouldLog(now: now) {
@@ -391,6 +397,7 @@ public final class Supervisor {
         process.startTime = Processes.startTime(of: beat.pid)
         process.lastHeartbeat = now
         process.lastHeartbeatWall = wallClock
+        process.knownSince = wallClock
         processes.append(process)
         let i = processes.count - 1
         processes[i].deadline = now + timeout(i)
@@ -398,6 +405,61 @@ public final class Supervisor {
         stateGeneration += 1
         let restart = process.runCommand.map { "restart command: \($0)" } ?? "no restart command"
         logger.notice("watching \(name) (pid \(beat.pid), uid \(process.uid), version \(beat.version), \(process.verified ? "verified" : "allowlisted")); \(restart)")
+    }
+
+    /// Whom process i's command runs as now (`RunIdentity.decide`).
+    private func runIdentity(_ i: Int, now: Instant) -> RunIdentity {
+        let p = processes[i]
+        return RunIdentity.decide(name: p.name, verified: p.verified, uid: p.uid, gid: p.gid,
+                                  appUser: { self.knownAppUser(now: now) }, rootProcesses: settings.rootProcesses)
+    }
+
+    /// The app user, or nil, said in the log (at a limited rate) when it matters.
+    func knownAppUser(now: Instant) -> Identity? {
+        if appUser == nil {
+            let owner = (try? Folder.open(workingFolder)).flatMap { folder in
+                defer { folder.close() }
+                return try? folder.status().uid
+            }
+            (appUser, noAppUser) = AppUser.resolve(runAs: settings.runAs, smartMeterOwner: owner)
+        }
+        if appUser == nil, let noAppUser, appUserLog.shouldLog(now: now) {
+            logger.error("no app user: \(noAppUser); SmartMeter code is never run as root")
+        }
+        return appUser
+    }
+
+    /// Whether `uid` may hold one more name (`max_names_per_uid`), so that
+    /// no user can take every name; says so in the log when not.
+    private func mayHoldAnotherName(_ uid: UInt32, for name: String, now: Instant) -> Bool {
+        var held = 0
+        for p in processes where p.uid == uid { held += 1 }
+        guard held >= settings.maximumNamesPerUID else { return true }
+        if unverifiedLog.shouldLog(now: now) {
+            logger.warning("heartbeat for \(name) from uid \(uid) ignored: that uid already holds \(held) names (max_names_per_uid)")
+        }
+        return false
+    }
+
+    /// Forgets the failed and stopped processes not heard from within
+    /// `name_expiry_days` (SPEC §4): a name another uid took and left is free
+    /// again. Nothing the agent is running or restarting is forgotten.
+    public func expireSilentNames(wallClock: Int64) {
+        let cutoff = wallClock - settings.nameExpiry.seconds
+        let before = processes.count
+        for i in processes.indices where processes[i].knownSince == 0 {
+            processes[i].knownSince = wallClock  // started by an update, or from an older registry
+        }
+        processes.removeAll { p in
+            let idle = p.state == .failed || (p.state == .stopped && !holding)
+            guard idle, max(p.lastHeartbeatWall, p.knownSince) < cutoff else { return false }
+            logger.notice("\(p.name): not heard from for \(settings.nameExpiry.seconds / 86_400) days; forgotten")
+            return true
+        }
+        if processes.count != before {
+            registryChanged = true
+            stateGeneration += 1
+        }
     }
 
     /// A command the agent can run: no NUL bytes, which a C string would cut.
@@ -412,8 +474,14 @@ public final class Supervisor {
         return processes[i].lastCommandBytes.count == raw.count && processes[i].lastCommandBytes.elementsEqual(raw)
     }
 
-    /// A verified sender's command replaces what was known.
-    private func updateCommand(_ i: Int, _ beat: Heartbeat, _ datagram: UnsafeRawBufferPointer) {
+    /// A verified sender's command replaces what was known, and it runs as
+    /// that sender from now on (an allowlisted entry taken over by a verified
+    /// sender must not keep the app user's uid for the sender's command).
+    private func updateCommand(_ i: Int, _ beat: Heartbeat, _ datagram: UnsafeRawBufferPointer, uid: UInt32) {
+        if !processes[i].verified || processes[i].uid != uid {
+            processes[i].uid = uid
+            processes[i].gid = Processes.gid(of: beat.pid) ?? Processes.identity(ofUID: uid).gid
+        }
         let scanner = JSONScanner(datagram)
         processes[i].runCommand = usable(beat.runCommand.map { scanner.decode($0) })
         processes[i].lastCommandBytes = beat.runCommand.map { Array(UnsafeRawBufferPointer(rebasing: datagram[$0.start..<$0.end])) } ?? []

@@ -260,7 +260,9 @@ final class UpdateManager {
             let downloads: DownloadsFolder
             do { downloads = try DownloadsFolder.open(paths.downloads) } catch { throw .system(paths.downloads, error) }
             defer { downloads.close() }
-            try downloads.adopt(AgentPaths.updateStagingName(record.command.commandNo), for: supervisor.manifestIdentity)
+            // Without an app user the tree stays the agent's (and its code is not run).
+            let app = supervisor.knownAppUser(now: now) ?? Processes.ownIdentity
+            try downloads.adopt(AgentPaths.updateStagingName(record.command.commandNo), for: app)
         } catch {
             logger.error("update \(record.command.commandNo): \(error.remark)")
             finish(success: false, error.remark)
@@ -305,8 +307,7 @@ final class UpdateManager {
         guard let record else { return }
         var specs = record.previous
         if let manifest = UpdateManager.manifest(in: paths.smartMeter, logger: logger) {
-            let identity = supervisor.manifestIdentity
-            specs = manifest.processes.map { ProcessSpec(name: $0.name, runCommand: $0.runCommand, uid: identity.uid, gid: identity.gid) }
+            specs = manifest.processes.map { ProcessSpec.manifestProcess(name: $0.name, runCommand: $0.runCommand) }
             supervisor.manifestAllowlist = manifest.processes.map { $0.runCommand }
         }
         supervisor.start(specs, now: now)
