@@ -96,6 +96,11 @@ config_case
 restart_case() {
     local R="$T/root" port
     mkdir -p "$R"/{certs,cfg,wdog,downloads,SmartMeter,bin,logs}
+    # The sample runs as root (this script's user), which the trust line allows only for
+    # a process root's settings list (SPEC §3: SmartMeter/ is root's here, so no app user).
+    chmod 0700 "$R/cfg"
+    printf '{"root_processes": ["sample"]}\n' >"$R/cfg/agent.json"
+    chmod 0600 "$R/cfg/agent.json"
     port="$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 
     # The CLI as the sample runs it: exec keeps the pid, so `heartbeat`'s default --pid

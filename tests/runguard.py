@@ -77,20 +77,20 @@ def _describe(pid):
     return "pid %d uid %s ppid %d: %s" % (pid, uid, _parent(pid), cmd or "?")
 
 
-def in_scope(scope):
-    """Pids of live processes started in `scope` (not this process or its parents)."""
+def _marked(matches):
+    """Pids of live processes whose environment `matches`, not this process or its parents."""
     mine = _ancestors()
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) not in mine and scope in _environ(int(entry)).get(SCOPE, "").split():
-            found.append(int(entry))
-    return found
+    return [int(e) for e in os.listdir("/proc") if e.isdigit() and int(e) not in mine and matches(_environ(int(e)))]
+
+
+def in_scope(scope):
+    """Pids of live processes started in `scope`."""
+    return _marked(lambda env: scope in env.get(SCOPE, "").split())
 
 
 def of_run(run):
-    mine = _ancestors()
-    return [int(e) for e in os.listdir("/proc")
-            if e.isdigit() and int(e) not in mine and _environ(int(e)).get(RUN) == run]
+    """Pids of live processes started in the run `run`."""
+    return _marked(lambda env: env.get(RUN) == run)
 
 
 def kill_all(find):

@@ -100,7 +100,9 @@ import Testing
     }
 
     @Test(arguments: [
-        ("", "JSON ends early"),
+        ("", "not valid JSON at 1:1: the text ends early"),
+        ("{\"processes\": [],\n \"x\" 1}", "not valid JSON at 2:6: unexpected '1'"),
+        ("{\"proceses\": []}", "unknown member \"proceses\"; did you mean \"processes\"?"),
         ("[]", "not a JSON object"),
         (#"{}"#, #"no "processes" list"#),
         (#"{"processes": {}}"#, #""processes" is not a list"#),

@@ -4,6 +4,9 @@
 // It drives the code the agent's loop lives on — the heartbeat parser, the supervisor's
 // state table, the config cipher (mbedTLS AES) and JSON — and checks every answer, so a
 // miscompiled or mis-linked path fails here rather than merely running.
+// It calls internal APIs as Tests/TinyAgentTests does (and mirrors a few of its cases):
+// a change to those APIs updates this file too — `swift build` does not compile it,
+// `make cross-test` (cross/armv6-probe.sh) does.
 import CShims
 
 var passed = 0
@@ -15,13 +18,13 @@ func check(_ ok: Bool, _ what: StaticString) {
 
 func heartbeat(_ text: String) -> Result<(name: String, pid: Int32, command: String?, version: String), HeartbeatError> {
     Array(text.utf8).withUnsafeBytes { raw in
-        do throws(HeartbeatError) {
+        do throws(HeartbeatRejection) {
             let beat = try HeartbeatParser.parse(raw)
             let scanner = JSONScanner(raw)
             return .success((scanner.decode(beat.name), beat.pid, beat.runCommand.map { scanner.decode($0) },
                              beat.version.description))
         } catch {
-            return .failure(error)
+            return .failure(error.error)
         }
     }
 }

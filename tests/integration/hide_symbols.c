@@ -21,13 +21,20 @@ static void note(const char *name) {
     close(fd);
 }
 
+// Compared by hand: an ASan build intercepts strcmp, and its runtime calls
+// dlsym before its interceptors are ready.
+static int same(const char *a, const char *b) {
+    while (*a && *a == *b) a++, b++;
+    return *a == *b;
+}
+
 void *dlsym(void *handle, const char *name) {
     // glibc 2.34+ has dlsym in libc, versioned GLIBC_2.34 (and GLIBC_2.2.5 on x86_64).
     static void *(*real)(void *, const char *);
     if (!real) real = (void *(*)(void *, const char *))dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34");
     if (!real) real = (void *(*)(void *, const char *))dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5");
     for (int i = 0; hidden[i]; i++) {
-        if (strcmp(name, hidden[i]) == 0) {
+        if (same(name, hidden[i])) {
             note(name);
             return NULL;
         }

@@ -142,12 +142,8 @@ public final class Agent {
         guard Files.size(path) != nil else { return (AgentSettings(), ([], [])) }
         let bytes: [UInt8]
         do { bytes = try Files.read(path) } catch { return (AgentSettings(), (["\(path): \(error); using defaults"], [])) }
-        do {
-            let (settings, warnings) = try AgentSettings.parse(bytes)
-            return (settings, ([], warnings))
-        } catch {
-            return (AgentSettings(), (["\(path): \(error.reason); using defaults"], []))
-        }
+        let reading = AgentSettings.parse(bytes)
+        return (reading.settings, (reading.errors, reading.warnings))
     }
 
     /// Runs until SIGTERM or SIGINT; returns the exit status.

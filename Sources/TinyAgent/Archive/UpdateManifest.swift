@@ -31,9 +31,14 @@ public struct UpdateManifest: Equatable, Sendable {
         func refuse(_ reason: String) -> ArchiveError { .manifest(reason: reason) }
         if bytes.count > maximumBytes { throw refuse("larger than " + String(maximumBytes) + " bytes") }
         let document: JSONValue
-        do { document = try JSONValue.parse(bytes) } catch { throw refuse(error.reason) }
+        do { document = try JSONValue.parse(bytes) } catch {
+            let explained = withBytes(of: bytes) { raw in
+                "not valid JSON at \(TextPosition(of: error.offset ?? raw.count, in: raw)): \(error.explanation(in: raw))"
+            }
+            throw refuse(explained)
+        }
         guard let members = document.objectValue else { throw refuse("not a JSON object") }
-        for (key, _) in members where key != "processes" { throw refuse("unknown member \"" + shown(key) + "\"") }
+        for (key, _) in members where key != "processes" { throw refuse("unknown member \"" + shown(key) + "\"" + didYouMean(key, ["processes"])) }
         guard let list = document["processes"] else { throw refuse("no \"processes\" list") }
         guard let items = list.arrayValue else { throw refuse("\"processes\" is not a list") }
         if items.count > maximumProcesses { throw refuse(String(items.count) + " processes, more than the " + String(maximumProcesses) + " allowed") }
@@ -43,7 +48,7 @@ public struct UpdateManifest: Equatable, Sendable {
             let which = "process " + String(i + 1)
             guard let fields = item.objectValue else { throw refuse(which + " is not an object") }
             for (key, _) in fields where key != "name" && key != "run_command" {
-                throw refuse(which + ": unknown member \"" + shown(key) + "\"")
+                throw refuse(which + ": unknown member \"" + shown(key) + "\"" + didYouMean(key, ["name", "run_command"]))
             }
             guard let name = item["name"]?.stringValue else { throw refuse(which + ": no \"name\" string") }
             guard isProcessName(name) else { throw refuse(which + ": invalid name \"" + shown(name) + "\"") }
@@ -64,6 +69,10 @@ public struct UpdateManifest: Equatable, Sendable {
     /// (a name also names a log file).
     public static func isProcessName(_ name: String) -> Bool {
         Array(name.utf8).withUnsafeBytes { HeartbeatParser.isValidName($0) }
+    }
+
+    private static func didYouMean(_ key: String, _ known: [String]) -> String {
+        closestMatch(to: key, among: known).map { "; did you mean \"\($0)\"?" } ?? ""
     }
 
     /// A string from the file as it may appear in a remark.

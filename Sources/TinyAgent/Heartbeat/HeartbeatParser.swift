@@ -81,47 +81,21 @@ struct HeartbeatRejection: Error, Equatable {
     /// One line for the log: what, where as line:column, which field.
     /// Allocates: for the refusal path only.
     func describe(_ datagram: UnsafeRawBufferPointer) -> String {
-        let (line, column) = HeartbeatRejection.lineAndColumn(of: offset, in: datagram)
         let keyText = key.map { JSONScanner(datagram).decode($0) }
-        let place = "at \(line):\(column)"
+        let place = "at \(TextPosition(of: offset, in: datagram))"
         switch error {
         case .empty, .tooLarge:
             return "\(error.reason)"
         case .malformed(let json):
-            let found = offset < datagram.count ? " \(HeartbeatRejection.shown(datagram[offset]))" : ""
             if afterMember, let keyText, case .unexpectedByte = json {
-                return "not valid JSON \(place): expected \",\" or \"}\" after field \"\(keyText)\", found\(found)"
+                return "not valid JSON \(place): expected \",\" or \"}\" after field \"\(keyText)\", found \(JSONError.shown(offset, in: datagram))"
             }
-            let what: String
-            switch json {
-            case .unexpectedEnd: what = "the datagram ends early"
-            case .unexpectedByte: what = "unexpected\(found)"
-            case .invalidString: what = "invalid string (control character, bad escape or bad UTF-8)"
-            case .invalidNumber: what = "invalid number"
-            case .tooDeep: what = "nested too deeply"
-            case .trailingBytes: what = "extra bytes after the object"
-            }
-            return "not valid JSON \(place)\(keyText.map { " in field \"\($0)\"" } ?? ""): \(what)"
+            return "not valid JSON \(place)\(keyText.map { " in field \"\($0)\"" } ?? ""): \(json.explanation(in: datagram))"
         case .missingField(let field):
             return "missing field \"\(HeartbeatRejection.name(of: field))\" (object ends \(place))"
         default:
             return "\(error.reason) \(place)\(keyText.map { " (field \"\($0)\")" } ?? "")"
         }
-    }
-
-    /// 1-based line and column (in bytes) of `offset`.
-    static func lineAndColumn(of offset: Int, in bytes: UnsafeRawBufferPointer) -> (Int, Int) {
-        var line = 1
-        var lineStart = 0
-        for i in 0..<min(offset, bytes.count) where bytes[i] == 0x0A {
-            line += 1
-            lineStart = i + 1
-        }
-        return (line, offset - lineStart + 1)
-    }
-
-    private static func shown(_ byte: UInt8) -> String {
-        byte >= 0x20 && byte < 0x7F ? "'\(String(decoding: [byte], as: UTF8.self))'" : "byte \(byte)"
     }
 
     static func name(of field: HeartbeatError.Field) -> String {

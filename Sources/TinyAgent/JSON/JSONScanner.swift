@@ -18,6 +18,26 @@ public enum JSONError: Error, Equatable {
         }
     }
 
+    /// What is wrong, for a person looking at `bytes` (the byte found is
+    /// shown; the place is the caller's to say, as line:column).
+    func explanation(in bytes: UnsafeRawBufferPointer) -> String {
+        switch self {
+        case .unexpectedEnd: return "the text ends early"
+        case .unexpectedByte(let at): return "unexpected \(JSONError.shown(at, in: bytes))"
+        case .invalidString: return "invalid string (a control character, a bad escape or bad UTF-8)"
+        case .invalidNumber: return "invalid number"
+        case .tooDeep: return "nested too deeply"
+        case .trailingBytes: return "extra text after the value"
+        }
+    }
+
+    /// The byte at `offset`, quoted when printable.
+    static func shown(_ offset: Int, in bytes: UnsafeRawBufferPointer) -> String {
+        guard offset < bytes.count else { return "end of text" }
+        let byte = bytes[offset]
+        return byte >= 0x20 && byte < 0x7F ? "'\(String(decoding: [byte], as: UTF8.self))'" : "byte \(byte)"
+    }
+
     /// Where it broke, when the scanner knew.
     public var offset: Int? {
         switch self {

@@ -43,7 +43,8 @@ public enum JSONValue: Equatable {
         try parse(Array(text.utf8))
     }
 
-    private static func parseValue(_ s: inout JSONScanner, depth: Int) throws(JSONError) -> JSONValue {
+    /// One value at the scanner's position (the settings reader reads members one by one).
+    static func parseValue(_ s: inout JSONScanner, depth: Int = 0) throws(JSONError) -> JSONValue {
         guard depth < maximumDepth else { throw .tooDeep }
         switch try s.peek() {
         case UInt8(ascii: "{"):

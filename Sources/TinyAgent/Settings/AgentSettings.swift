@@ -46,24 +46,23 @@ public struct AgentSettings: Equatable {
         "unpack_max_entries", "unpack_max_ratio", "reconnect_spread_ms", "helper_user",
     ]
 
-    /// Reads the settings; `warnings` lists what was ignored and why.
-    public static func parse(_ bytes: [UInt8]) throws(JSONError) -> (settings: AgentSettings, warnings: [String]) {
-        let document = try JSONValue.parse(bytes)
-        var settings = AgentSettings()
-        var warnings: [String] = []
-        guard let members = document.objectValue else {
-            return (settings, ["cfg/agent.json: not a JSON object; using defaults"])
-        }
-        for (key, value) in members {
-            if !keys.contains(key) {
-                warnings.append("cfg/agent.json: unknown key \"\(shown(key))\" ignored")
+    /// Reads the settings, keeping every good key of a file with mistakes
+    /// (`SettingsReader`); `errors` and `warnings` say what was wrong, where
+    /// (line:column) and with which key.
+    public static func parse(_ bytes: [UInt8], file: String = "cfg/agent.json") -> SettingsReading {
+        let reader = withBytes(of: bytes) { SettingsReader($0, file: file) }
+        var reading = SettingsReading(settings: AgentSettings(), errors: reader.errors, warnings: reader.warnings)
+        for member in reader.members {
+            guard keys.contains(member.key) else {
+                let hint = closestMatch(to: member.key, among: keys).map { "; did you mean \"\($0)\"?" } ?? " ignored"
+                reading.warnings.append("\(file): unknown key \"\(shown(member.key))\" at \(member.position)\(hint)")
                 continue
             }
-            if let problem = settings.apply(key, value) {
-                warnings.append("cfg/agent.json: \"\(key)\" \(problem); default kept")
+            if let problem = reading.settings.apply(member.key, member.value) {
+                reading.warnings.append("\(file): \"\(member.key)\" at \(member.position) \(problem); default kept")
             }
         }
-        return (settings, warnings)
+        return reading
     }
 
     /// Sets one key; returns what is wrong with the value, or nil.
@@ -184,10 +183,19 @@ public struct AgentSettings: Equatable {
 
     /// A key from the file as a warning may show it: a warning is one log line,
     /// and JSON escapes can put newlines and control characters in a key.
-    private static func shown(_ key: String) -> String { EntryName.printable(Array(key.utf8)) }
+    static func shown(_ key: String) -> String { EntryName.printable(Array(key.utf8)) }
 
     /// The heartbeat deadline of process `name`.
     public func heartbeatTimeout(for name: String) -> Duration {
         processTimeouts[name] ?? policy.heartbeatTimeout
     }
+}
+
+/// `cfg/agent.json` as read: the settings, and what was wrong with the file.
+public struct SettingsReading {
+    public var settings: AgentSettings
+    /// The text itself was broken somewhere (some settings may be lost).
+    public var errors: [String]
+    /// Keys or values ignored, or slips read past.
+    public var warnings: [String]
 }
