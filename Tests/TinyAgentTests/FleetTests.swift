@@ -14,13 +14,16 @@ private func reconnectHistogram(devices: Int, outage: Double, spread: Duration, 
     var bins = [Int](repeating: 0, count: 600)
     for _ in 0..<devices {
         var backoff = ReconnectBackoff(spread: spread)
-        backoff.sessionLost()
+        backoff.sessionLost(now: at(0))
         var t = 0.0
-        repeat { t += Double(backoff.next(random: random.unit()).milliseconds) / 1000 } while t < outage
+        repeat { t += Double(backoff.next(random: random.unit(), now: at(t)).milliseconds) / 1000 } while t < outage
         bins[min(Int(t), bins.count - 1)] += 1
     }
     return bins
 }
+
+/// `seconds` after an arbitrary origin of the monotonic clock.
+private func at(_ seconds: Double) -> Instant { Instant(nanoseconds: 1_000_000_000_000 + Int64(seconds * 1e9)) }
 
 /// The largest one-second count in the spread window once the server is
 /// back, and twice the mean over those seconds.
@@ -35,8 +38,8 @@ private func spike(_ bins: [Int], from start: Int, window: Int) -> (largest: Int
         var bins = [Int](repeating: 0, count: 12)
         for _ in 0..<12_000 {
             var b = ReconnectBackoff(spread: .seconds(60))
-            b.sessionLost()
-            let ms = b.next(random: random.unit()).milliseconds
+            b.sessionLost(now: at(0))
+            let ms = b.next(random: random.unit(), now: at(0)).milliseconds
             #expect(ms >= 0 && ms < 60_000)
             bins[Int(ms / 5000)] += 1
         }
@@ -53,7 +56,7 @@ private func spike(_ bins: [Int], from start: Int, window: Int) -> (largest: Int
         for _ in 0..<runs {
             var b = ReconnectBackoff()
             for k in ceilings.indices {
-                let ms = b.next(random: random.unit()).milliseconds
+                let ms = b.next(random: random.unit(), now: at(Double(k))).milliseconds
                 #expect(ms >= 0 && ms < ceilings[k])
                 sums[k] += ms
                 if ms < ceilings[k] / 2 { lowerHalf[k] += 1 }
@@ -66,13 +69,24 @@ private func spike(_ bins: [Int], from start: Int, window: Int) -> (largest: Int
         }
     }
 
-    @Test func retriesThatFailAfterALostSessionNeverDropBelowTheWindow() {
+    @Test func retriesThatFailInsideTheWindowDrawFromItAgainAndDoubleOnlyAfterIt() {
         var b = ReconnectBackoff(spread: .seconds(60))
-        b.sessionLost()
-        let ceilings = (0..<5).map { _ in b.next(random: 1).milliseconds }
-        #expect(ceilings == [60_000, 120_000, 240_000, 300_000, 300_000])
+        b.sessionLost(now: at(0))
+        #expect(b.next(random: 0.5, now: at(0)) == .seconds(30))
+        #expect(b.next(random: 0.25, now: at(30)) == .seconds(15), "a retry at 45 s is inside the window")
+        #expect(b.next(random: 0.5, now: at(45)) == .seconds(30), "the next lands after the window: doubling resumes")
+        let after = (0..<4).map { k in b.next(random: 1, now: at(100 + Double(k))).milliseconds }
+        #expect(after == [120_000, 240_000, 300_000, 300_000])
         b.reset()
-        #expect(b.next(random: 1) == .seconds(1), "a login starts over from 1 s")
+        #expect(b.next(random: 1, now: at(500)) == .seconds(1), "a login starts over from 1 s")
+    }
+
+    @Test func aShortOutageIsOverForEveryDeviceByItsEndPlusTheWindow() {
+        // Before: the ceiling doubled at each failure, and a device unlucky
+        // enough to retry twice during a 5 s outage came back minutes later.
+        let bins = reconnectHistogram(devices: 10_000, outage: 5, spread: .seconds(20), seed: 3)
+        let last = bins.lastIndex(where: { $0 > 0 }) ?? 0
+        #expect(last < 25, "the last device back at \(last) s")
     }
 
     @Test func aFleetOfTenThousandBackAfterAFiveSecondOutageHasNoSecondAboveTwiceTheMean() {
@@ -101,8 +115,8 @@ private func spike(_ bins: [Int], from start: Int, window: Int) -> (largest: Int
 
     @Test func aSpreadOfZeroRetriesAtOnce() {
         var b = ReconnectBackoff(spread: .milliseconds(0))
-        b.sessionLost()
-        #expect(b.next(random: 0.99).milliseconds < 1000, "the ceiling never drops below 1 s")
+        b.sessionLost(now: at(0))
+        #expect(b.next(random: 0.99, now: at(0)).milliseconds < 1000, "the ceiling never drops below 1 s")
     }
 }
 

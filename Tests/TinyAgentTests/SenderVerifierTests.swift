@@ -199,4 +199,15 @@ struct RunIdentityTests {
         }
         #expect(why.contains("never run as root"))
     }
+
+    @Test func theTrustSettingsAreReadAndBadValuesKeepTheDefaults() {
+        let good = AgentSettings.parse(Array(#"{"root_processes": ["ocr"], "max_names_per_uid": 4, "name_expiry_days": 2}"#.utf8))
+        #expect(good.warnings.isEmpty && good.errors.isEmpty)
+        #expect(good.settings.rootProcesses == ["ocr"] && good.settings.maximumNamesPerUID == 4)
+        #expect(good.settings.nameExpiry == .seconds(2 * 86_400))
+        let bad = AgentSettings.parse(Array(#"{"root_processes": "ocr", "max_names_per_uid": 0, "name_expiry_days": 0}"#.utf8))
+        #expect(bad.warnings.count == 3)
+        #expect(bad.settings.rootProcesses == [] && bad.settings.maximumNamesPerUID == 16)
+        #expect(bad.settings.nameExpiry == .seconds(7 * 86_400))
+    }
 }

@@ -35,20 +35,29 @@ DOMAIN = "localhost"
 PANEL = "panel@localhost"
 
 
-def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_udp_ports(count):
+    """COUNT distinct UDP ports free on 127.0.0.1 now: all held until each is
+    known, so that the kernel cannot hand out one twice."""
+    held = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            held.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in held]
+    finally:
+        for s in held:
+            s.close()
 
 
 class Device:
-    def __init__(self, fleet, index):
+    def __init__(self, fleet, index, port):
         self.index = index
         self.user = "device-%03d" % index
         self.jid = "%s@%s" % (self.user, DOMAIN)
         self.password = "secret-%03d" % index
         self.root = os.path.join(fleet.work, self.user)
-        self.port = free_udp_port()
+        self.port = port
         self.proc = None
         self.heartbeat = None
         self.started = None
@@ -70,7 +79,7 @@ class Fleet:
         self.heartbeat = heartbeat
         os.makedirs(self.work, exist_ok=True)
         os.chmod(self.work, 0o755)
-        self.devices = [Device(self, i) for i in range(count)]
+        self.devices = [Device(self, i, port) for i, port in enumerate(free_udp_ports(count))]
         self.by_jid = {d.jid: d for d in self.devices}
         self.panel = None
         for d in self.devices:
@@ -80,6 +89,7 @@ class Fleet:
         for folder in ("cfg", "certs", "logs", "wdog", "SmartMeter", "bin"):
             os.makedirs(os.path.join(d.root, folder), exist_ok=True)
         os.chmod(d.root, 0o755)
+        os.chmod(os.path.join(d.root, "cfg"), 0o700)
         shutil.copy(self.pki.ca_cert, os.path.join(d.root, "certs", "cacert.pem"))
         with open(os.path.join(d.root, "cfg", "agent.json"), "w") as f:
             json.dump(self.settings, f)
@@ -93,23 +103,25 @@ class Fleet:
 
     # -- processes ------------------------------------------------------------
 
-    def start(self, devices=None, gap=0.0):
-        for d in devices or self.devices:
+    def start(self, devices=None):
+        """Starts the agents, then their heartbeating processes: a sender's own
+        (ephemeral) UDP port must not be one an agent is about to listen on."""
+        ds = devices or self.devices
+        for d in ds:
             out = open(os.path.join(d.root, "agent.out"), "ab")
             env = marked({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
             d.proc = subprocess.Popen([self.binary, "run", "--root", d.root, "--heartbeat-port", str(d.port)],
                                       stdout=out, stderr=out, env=env, start_new_session=True)
             out.close()
             d.started = time.monotonic()
-            if self.heartbeat:
-                argv = self.heartbeat(d) if callable(self.heartbeat) else ["/bin/sh", "-c", (
-                    "while :; do %s heartbeat --name meter --version 1.0.0 --port %d >/dev/null 2>&1; sleep 5; done"
-                    % (self.binary, d.port))]
-                d.heartbeat = subprocess.Popen(argv, cwd=os.path.join(d.root, "SmartMeter"),
-                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                               start_new_session=True)
-            if gap:
-                time.sleep(gap)
+        if not self.heartbeat:
+            return
+        for d in ds:
+            argv = self.heartbeat(d) if callable(self.heartbeat) else ["/bin/sh", "-c", (
+                "while :; do %s heartbeat --name meter --version 1.0.0 --port %d >/dev/null 2>&1; sleep 5; done"
+                % (self.binary, d.port))]
+            d.heartbeat = subprocess.Popen(argv, cwd=os.path.join(d.root, "SmartMeter"), stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL, start_new_session=True)
 
     def stop(self, devices=None, sig=signal.SIGTERM):
         ds = devices or self.devices
@@ -129,7 +141,28 @@ class Fleet:
                         os.killpg(p.pid, signal.SIGKILL)
                         p.wait(5)
             d.proc = d.heartbeat = None
+            self._end_supervised(d)
         # The link process is the agent's child in the agent's session: gone with its group.
+
+    @staticmethod
+    def _end_supervised(d):
+        """The processes an agent started outlive it by design (the next agent
+        adopts them): end them, and forget them, so that each start of the
+        fleet begins alike."""
+        registry = os.path.join(d.root, "wdog", "registry.json")
+        try:
+            with open(registry) as f:
+                processes = json.load(f).get("processes", [])
+        except (OSError, ValueError):
+            return
+        for p in processes:
+            if p.get("pid", 0) > 1:
+                for kill in (os.killpg, os.kill):
+                    try:
+                        kill(p["pid"], signal.SIGKILL)
+                    except OSError:
+                        pass
+        os.unlink(registry)
 
     def pids(self):
         """Every agent and its link process (for footprint figures)."""

@@ -96,7 +96,7 @@ def test_the_heartbeat_cli_sends_to_the_unix_socket_when_named_else_over_udp(tmp
 
 def test_a_broken_settings_file_is_reported_and_the_agent_runs_with_defaults(agents):
     agent = agents('{"heartbeat_timeout_ms": 1500, oops').start()
-    assert "cfg/agent.json: unexpected byte" in agent.log() and "using defaults" in agent.log()
+    assert "cfg/agent.json: not valid JSON" in agent.log() and "defaults for the rest" in agent.log()
     assert agent.status()["heartbeat_port"] == agent.port
 
 

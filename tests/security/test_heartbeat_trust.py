@@ -236,3 +236,27 @@ def test_one_user_cannot_squat_every_process_name(agents, make_user):
     assert len(names) == 16
     assert "already holds 16 names" in agent.log()
     assert agent.process("meter")["pid"] == legit.pid
+
+
+def test_a_name_another_uid_left_failed_for_the_expiry_is_free_again(agents, make_user):
+    """On main registry entries were kept for ever: a name another uid once
+    took and left failed still refused the app user's own process."""
+    app = harness.app_user()
+    attacker = make_user()
+    agent = agents(FAST)
+    make_tree(agent.root, app)
+    eight_days_ago = int(time.time()) - 8 * 86400
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        boot_id = f.read().strip()
+    squat = {"name": "meter", "pid": 4194000, "start_time": None, "uid": attacker.pw_uid, "gid": attacker.pw_gid,
+             "run_command": None, "verified": True, "version": "1.0.0", "state": "failed", "restarts": 0,
+             "failure": "no run_command the agent may run", "last_heartbeat": eight_days_ago, "known_since": eight_days_ago}
+    path = os.path.join(agent.root, "wdog", "registry.json")
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        json.dump({"format": 1, "boot_id": boot_id, "processes": [squat]}, f)
+    agent.start()
+    assert "meter: not heard from for 7 days; forgotten" in agent.log()
+    legit = app_sample(agent, app, "meter")
+    p = wait_for(lambda: (lambda q: q if q and q["pid"] == legit.pid else None)(agent.process("meter")),
+                 what="the app user's meter")
+    assert p["uid"] == app.pw_uid and p["verified"]

@@ -366,6 +366,7 @@ public final class Agent {
             guard let bytes = try readRegistry() else { return }
             let saved = try Registry.decode(bytes)
             supervisor.restore(saved.processes, sameBoot: !bootID.isEmpty && saved.bootID == bootID, now: Clock.now())
+            supervisor.expireSilentNames(wallClock: Clock.wallSeconds())  // not only at the first housekeeping
         } catch {
             logger.error("\(paths.registryFile): \(error.reason); starting with no known processes (kept as registry.json.bad)")
             try? wdog?.rename("registry.json", to: "registry.json.bad")

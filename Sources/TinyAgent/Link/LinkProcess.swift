@@ -242,7 +242,7 @@ final class LinkProcess {
                                     secured: secured, wasOnline: wasOnline, jid: settings?.jid ?? "", endpoint: endpoint)
         // The whole fleet lost the server in the same instant: spread the
         // retries (ReconnectBackoff).
-        if wasOnline || failure.serverClosedOnPurpose { backoff.sessionLost() }
+        if wasOnline || failure.serverClosedOnPurpose { backoff.sessionLost(now: Clock.now()) }
         lost(failure)
     }
 
@@ -250,7 +250,7 @@ final class LinkProcess {
     private func lost(_ failure: LinkFailure) {
         online = false
         let now = Clock.now()
-        let delay = backoff.next(random: Double.random(in: 0..<1))
+        let delay = backoff.next(random: Double.random(in: 0..<1), now: now)
         nextAttempt = now + delay
         for line in failures.failed(failure.description, retryIn: delay, now: now) { report(.warning, line) }
         emit {
