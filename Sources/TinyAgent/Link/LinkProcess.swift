@@ -172,7 +172,8 @@ final class LinkProcess {
         }
         endpoint = server?.description ?? (JID(settings.jid)?.domain ?? settings.jid)
         clues = AttemptClues()
-        clues.missingCAFile = LinkProcess.caFileProblem(settings.caFile)
+        // Read where libstrophe reads it (the agent's descriptor), named as the operator knows it.
+        clues.missingCAFile = LinkProcess.caFileProblem(caPath, named: settings.caFile)
         let result = withOptionalCString(server?.host) { host in
             xmpp_connect_client(conn, host, server?.port ?? 0, { conn, event, error, streamError, userdata in
                 let link = Unmanaged<LinkProcess>.fromOpaque(userdata!).takeUnretainedValue()
@@ -193,13 +194,14 @@ final class LinkProcess {
         return errno.rawValue != 0 ? .connect(endpoint: endpoint, errno) : .other("cannot start connecting to \(endpoint)")
     }
 
-    /// Why the CA file cannot serve, in words ("… is missing"), or nil.
-    static func caFileProblem(_ path: String) -> String? {
+    /// Why the CA file at `path` cannot serve, in words ("NAME is missing"), or nil.
+    static func caFileProblem(_ path: String, named name: String? = nil) -> String? {
+        let shown = name ?? path
         do {
             let bytes = try Files.read(path, limit: 1 << 20)
-            return bytes.isEmpty ? "\(path) is empty" : nil
+            return bytes.isEmpty ? "\(shown) is empty" : nil
         } catch {
-            return error == .noSuchFile ? "\(path) is missing" : "\(path): \(error)"
+            return error == .noSuchFile ? "\(shown) is missing" : "\(shown): \(error)"
         }
     }
 
