@@ -190,6 +190,7 @@ public final class Agent {
         self.update = update
         supervisor.manifestAllowlist = UpdateManager.manifest(in: paths.smartMeter, logger: logger)?.processes.map { $0.runCommand } ?? []
         update.resume(answered: { self.control?.processor.journal.answer(for: $0) != nil }, now: Clock.now())
+        startListedProcesses(why: "start")
         // The status line first, so that the link's first presence carries it.
         saveChanges()
         startLink()
@@ -269,7 +270,8 @@ public final class Agent {
                     supervisor.childExited(pid: exit.pid, exitCode: exit.exitCode, signal: exit.signal, now: now)
                 }
             default:
-                logger.info("SIGHUP: nothing to reload (settings are read at start)")
+                logger.info("SIGHUP: SmartMeter/tinyagent.json re-read (settings are read at start)")
+                startListedProcesses(why: "SIGHUP")
             }
         }
     }
@@ -330,6 +332,22 @@ public final class Agent {
                          + "put the panel's CA certificate there (root, mode 0644)")
         }
         return ControlChannel(link: link, processor: processor, logger: logger)
+    }
+
+    /// The manifest (`SmartMeter/tinyagent.json`) as the list of processes
+    /// that should run: those the agent does not know yet — none re-adopted,
+    /// none already watched — are started. Not while an update owns them.
+    private func startListedProcesses(why: String) {
+        guard !supervisor.holding, update?.record == nil,
+              let manifest = UpdateManager.manifest(in: paths.smartMeter, logger: logger) else { return }
+        supervisor.manifestAllowlist = manifest.processes.map { $0.runCommand }
+        let specs = manifest.processes.map { ProcessSpec.manifestProcess(name: $0.name, runCommand: $0.runCommand) }
+        let started = supervisor.startMissing(specs, now: Clock.now())
+        if !started.isEmpty {
+            var names = ""
+            for name in started { names += names.isEmpty ? name : ", \(name)" }
+            logger.notice("\(why): starting \(names), listed in SmartMeter/tinyagent.json and not running")
+        }
     }
 
     /// The panel's `restart_process`: nil, or why not.
