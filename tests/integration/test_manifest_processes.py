@@ -23,7 +23,7 @@ def running(agent, name):
 def test_on_a_fresh_card_the_listed_processes_are_started_as_the_app_user_and_kept_across_agent_restarts(agents):
     """Caught: the manifest was read only during an update, so nothing started
     the processes on a fresh card."""
-    agent = agents(dict(FAST, heartbeat_timeout_ms=5000, run_as="nobody"))
+    agent = agents(dict(FAST, run_as="nobody"))
     write_manifest(agent, ["ocr", "gauge"])
     agent.start()
     first = {n: wait_for(lambda: running(agent, n), what="%s started from the manifest" % n)["pid"] for n in ("ocr", "gauge")}
@@ -32,7 +32,7 @@ def test_on_a_fresh_card_the_listed_processes_are_started_as_the_app_user_and_ke
     assert "start: starting ocr, gauge, listed in SmartMeter/tinyagent.json and not running" in agent.log()
 
     agent.stop()
-    again = agents(dict(FAST, heartbeat_timeout_ms=5000, run_as="nobody"))
+    again = agents(dict(FAST, run_as="nobody"))
     again.port = agent.port
     again.start()
     wait_for(lambda: all(running(again, n) for n in first), what="both re-adopted")
@@ -40,8 +40,21 @@ def test_on_a_fresh_card_the_listed_processes_are_started_as_the_app_user_and_ke
     assert again.log().count("listed in SmartMeter/tinyagent.json") == 1, "nothing started by the second agent"
 
 
+def test_a_listed_process_already_running_but_unregistered_is_not_started_twice(agents):
+    """One heartbeat deadline after start before the listed processes it has not
+    heard from are started: one started by hand makes itself known first."""
+    agent = agents(dict(FAST, run_as="nobody"))
+    write_manifest(agent, ["ocr", "gauge"])
+    agent.start()
+    by_hand = agent.start_sample("ocr")
+    gauge = wait_for(lambda: running(agent, "gauge"), what="gauge started from the manifest")
+    assert agent.process("ocr")["pid"] == by_hand.pid
+    assert "start: starting gauge, listed" in agent.log()
+    assert gauge["pid"] != by_hand.pid
+
+
 def test_sighup_rereads_the_manifest_and_starts_what_was_added(agents):
-    agent = agents(dict(FAST, heartbeat_timeout_ms=5000, run_as="nobody"))
+    agent = agents(dict(FAST, run_as="nobody"))
     write_manifest(agent, ["ocr"])
     agent.start()
     ocr = wait_for(lambda: running(agent, "ocr"), what="ocr started")["pid"]

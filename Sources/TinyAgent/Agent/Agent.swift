@@ -81,6 +81,8 @@ public final class Agent {
     let bootID = Registry.currentBootID()
     private var running = true
     private var nextWatchdog: Instant?
+    /// When the manifest's processes not heard from are started (`startListedProcesses`).
+    private var manifestStartDue: Instant?
     private var nextHousekeeping: Instant
     private var reportedGeneration = -1
     private var reportedLinkState = ""
@@ -190,7 +192,10 @@ public final class Agent {
         self.update = update
         supervisor.manifestAllowlist = UpdateManager.manifest(in: paths.smartMeter, logger: logger)?.processes.map { $0.runCommand } ?? []
         update.resume(answered: { self.control?.processor.journal.answer(for: $0) != nil }, now: Clock.now())
-        startListedProcesses(why: "start")
+        // Listed processes already running but not in the registry (started
+        // by hand, or before the agent was installed) make themselves known
+        // by heartbeating: give them one deadline before starting the rest.
+        manifestStartDue = Clock.now() + settings.policy.heartbeatTimeout
         // The status line first, so that the link's first presence carries it.
         saveChanges()
         startLink()
@@ -211,6 +216,10 @@ public final class Agent {
                 nextWatchdog = now + interval
             }
             if let due = control?.restartDeadline, due <= now { startLink() }
+            if let due = manifestStartDue, due <= now {
+                manifestStartDue = nil
+                startListedProcesses(why: "start")
+            }
             if nextHousekeeping <= now {
                 housekeeping()
                 nextHousekeeping = now + Agent.housekeepingInterval
@@ -249,6 +258,7 @@ public final class Agent {
         if let d = nextWatchdog, d < deadline { deadline = d }
         if let d = control?.restartDeadline, d < deadline { deadline = d }
         if let d = update?.nextDeadline, d < deadline { deadline = d }
+        if let d = manifestStartDue, d < deadline { deadline = d }
         return deadline
     }
 
