@@ -34,8 +34,11 @@ let usage = """
       version
           Print the agent's version.
 
+    Every command takes --help.
+
     exit status: 0 ok, 64 usage error, 65 bad data, 66 input file missing or
-    unreadable, 69 agent or service unavailable, 71 system error, 77 permission
+    unreadable, 69 agent or service unavailable (run: another agent serves the
+    root), 71 system error (run: the root folder is missing), 77 permission
     denied (status: not root or the app user's group), 78 run: the agent's
     folders are unsafe (owned by or writable for another user; the log says
     what, one line per problem).
@@ -50,6 +53,7 @@ struct Options {
         var i = args.startIndex
         while i < args.endIndex {
             let arg = args[i]
+            if arg == "--help" || arg == "-h" { throw UsageError.help }
             if valued.contains(arg) {
                 guard i + 1 < args.endIndex else { throw UsageError("\(arg) needs a value") }
                 guard values[arg] == nil else { throw UsageError("\(arg) given twice") }
@@ -74,6 +78,39 @@ struct Options {
 struct UsageError: Error {
     let message: String
     init(_ message: String) { self.message = message }
+
+    /// `--help` (or `-h`) after a command: its part of the usage, exit 0.
+    static let help = UsageError("--help")
+    var isHelp: Bool { message == "--help" }
+}
+
+/// The usage's entries for `command` (every `config` entry for "config"),
+/// then the exit statuses.
+func help(for command: String) -> String {
+    var out: [Substring] = []
+    var inEntry = false
+    var statuses = false
+    for line in usage.split(separator: "\n", omittingEmptySubsequences: false) {
+        if line.hasPrefix("exit status:") {
+            statuses = true
+            out.append("")
+        }
+        if statuses {
+            out.append(line)
+            continue
+        }
+        if line.hasPrefix("  ") && !line.hasPrefix("   ") {
+            let name = line.dropFirst(2).prefix { $0 != " " }
+            inEntry = name == command
+        } else if !line.hasPrefix("   ") {
+            inEntry = false
+        }
+        if inEntry { out.append(line) }
+    }
+    guard out.contains(where: { $0.hasPrefix("  ") }) else { return usage }
+    var text = "usage:"
+    for line in out { text += line.hasPrefix("  ") && !line.hasPrefix("   ") ? "\n  tinyagent " + line.dropFirst(2) : "\n" + line }
+    return text
 }
 
 /// `$TINYAGENT_HEARTBEAT_PORT`, which the Python helper reads too.
@@ -86,6 +123,7 @@ func environmentPort() throws(UsageError) -> UInt16? {
 /// `tinyagent config encrypt|decrypt|check`.
 func config(_ args: ArraySlice<String>) throws(UsageError) -> Int32 {
     guard let action = args.first else { throw UsageError("config needs encrypt, decrypt or check") }
+    if action == "--help" || action == "-h" { throw UsageError.help }
     let rest = args.dropFirst()
     switch action {
     case "encrypt":
@@ -203,6 +241,10 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
 do {
     ta_exit(try main(Console.arguments()))
 } catch {
+    if error.isHelp {
+        Console.out(help(for: Console.arguments().first ?? ""))
+        ta_exit(ExitStatus.ok)
+    }
     Console.error("\(error.message)\n\(usage)")
     ta_exit(ExitStatus.usage)
 }

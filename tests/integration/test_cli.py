@@ -94,21 +94,25 @@ def test_the_heartbeat_cli_sends_to_the_unix_socket_when_named_else_over_udp(tmp
             udp.recv(4096)
 
 
-def test_a_broken_settings_file_is_reported_and_the_agent_runs_with_defaults(agents):
+def test_a_broken_settings_file_is_reported_and_the_agent_runs_with_what_came_before_the_break(agents):
     agent = agents('{"heartbeat_timeout_ms": 1500, oops').start()
-    assert "cfg/agent.json: not valid JSON" in agent.log() and "defaults for the rest" in agent.log()
+    assert ("cfg/agent.json: not valid JSON at 1:32 after \"heartbeat_timeout_ms\": unexpected 'o'; "
+            "keeping the 1 setting before it, defaults for the rest") in agent.log()
     assert agent.status()["heartbeat_port"] == agent.port
 
 
-def test_a_port_in_use_is_a_clear_error(agents):
+def test_a_port_in_use_is_a_clear_error_that_hints_at_a_running_agent(agents):
+    """Caught: the port's errno alone, and a missing root exited 69 without saying how to make it."""
     agent = agents(FAST).start()
     missing = run("run", "--root", agent.root + "/other", "--heartbeat-port", str(agent.port))
-    assert missing.returncode == 69
-    assert missing.stderr == "tinyagent: root folder %s/other: No such file or directory\n" % agent.root
+    assert missing.returncode == 71
+    assert missing.stderr.startswith("tinyagent: root folder %s/other does not exist: make it with `install -d -m 0755 %s/other`"
+                                     % (agent.root, agent.root))
     os.makedirs(agent.root + "/other")
     r = run("run", "--root", agent.root + "/other", "--heartbeat-port", str(agent.port))
     assert r.returncode == 69
-    assert "cannot listen for heartbeats on 127.0.0.1:%d" % agent.port in r.stderr
+    assert ("cannot listen for heartbeats on 127.0.0.1:%d: Address already in use: another program has the port; "
+            "is the agent already running for another root" % agent.port) in r.stderr
 
 
 def test_the_agents_own_log_is_capped_and_rotated(agents, root):

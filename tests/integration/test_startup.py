@@ -55,3 +55,19 @@ def test_the_lock_goes_with_a_killed_agent_not_with_the_processes_it_started(age
     second = agents(FAST)
     second.start()
     assert open(lock).read().strip() == str(second.proc.pid)
+
+
+def test_every_command_answers_help_with_its_own_usage_and_exit_0():
+    """Caught: `run --help` was "unknown option --help" (exit 64)."""
+    for args, first in ((["run"], "tinyagent run [--root DIR]"), (["heartbeat"], "tinyagent heartbeat --name NAME"),
+                        (["status"], "tinyagent status [--root DIR]"), (["config"], "tinyagent config encrypt"),
+                        (["config", "check"], "tinyagent config encrypt"), (["panelmap"], "tinyagent panelmap --url"),
+                        (["version"], "tinyagent version")):
+        for flag in ("--help", "-h"):
+            r = subprocess.run([BINARY] + args + [flag], capture_output=True, text=True, timeout=10)
+            assert r.returncode == 0, (args, r.stderr)
+            lines = r.stdout.splitlines()
+            assert lines[0] == "usage:" and lines[1].startswith("  " + first), (args, r.stdout)
+            assert "exit status:" in r.stdout
+            if args != ["config"] and args != ["config", "check"]:
+                assert sum(1 for l in lines if l.startswith("  tinyagent ")) == 1, "only this command's entry"

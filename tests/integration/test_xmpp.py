@@ -283,3 +283,16 @@ def test_an_answer_owed_across_an_agent_restart_is_delivered_when_the_link_is_ba
         online(again)
         time.sleep(1.5)
         assert len(panel.replies) == 1
+
+
+def test_a_missing_ca_file_is_said_plainly_at_start_and_as_the_links_cause(agents, server, pki):
+    """Caught: only OpenSSL's "SSL_CTX_load_verify_locations() failed" and "TLS is not supported"."""
+    agent = agents(FAST)
+    configure(agent, server.port, pki)
+    os.unlink(os.path.join(agent.root, "certs", "cacert.pem"))
+    agent.start()
+    wait_for(lambda: "xmpp: offline" in agent.log(), timeout=10, what="the failed login")
+    log = agent.log()
+    assert "XMPP: ./certs/cacert.pem is missing: the server's certificate cannot be verified" in log
+    assert "xmpp: offline: TLS: no CA certificate to verify the server with: ./certs/cacert.pem is missing" in log
+    assert agent.status()["xmpp"] != "online"

@@ -15,11 +15,19 @@ public enum AgentError: Error {
 
     public var reason: String {
         switch self {
+        case .root(let path, let e) where e == .system(.noSuchFile):
+            return "root folder \(path) does not exist: make it with `install -d -m 0755 \(path)` (root's, 0755; "
+                + "the agent makes wdog/ and logs/ in it; the .deb and buildroot/provision make the whole tree), "
+                + "or give another with --root DIR"
         case .root(let path, let e): return "root folder \(path)\(e == .symbolicLink ? " " : ": ")\(e)"
         case .unsafeFolders(let lines):
             return "refusing to run: \(lines.count) problem\(lines.count == 1 ? "" : "s") with the agent's folders (above)"
         case .anotherAgent(let pid, let root): return "another agent (\(pid.map { "pid \($0)" } ?? "pid unknown")) serves \(root)"
         case .lock(let path, let e): return "cannot take the lock \(path): \(e)"
+        case .heartbeatPort(let port, let e) where e == .addressInUse:
+            return "cannot listen for heartbeats on 127.0.0.1:\(port): \(e): another program has the port; is the agent "
+                + "already running for another root (systemctl status tinyagent; ss -uapn 'sport = :\(port)')? "
+                + "Otherwise set heartbeat_port in cfg/agent.json or --heartbeat-port"
         case .heartbeatPort(let port, let e): return "cannot listen for heartbeats on 127.0.0.1:\(port): \(e)"
         case .controlSocket(let path, let e): return "cannot open the control socket \(path): \(e)"
         case .system(let what, let e): return "\(what): \(e)"
@@ -27,10 +35,14 @@ public enum AgentError: Error {
     }
 
     /// 78 (EX_CONFIG) for unsafe folders: systemd's restarts cannot fix
-    /// that, an operator must; 69 for the rest.
+    /// that, an operator must; 71 (EX_OSERR) for a root folder that is
+    /// missing or cannot be opened; 69 for the rest.
     public var exitStatus: Int32 {
-        if case .unsafeFolders = self { return ExitStatus.unsafeFolders }
-        return ExitStatus.unavailable
+        switch self {
+        case .unsafeFolders: return ExitStatus.unsafeFolders
+        case .root: return ExitStatus.systemError
+        default: return ExitStatus.unavailable
+        }
     }
 }
 
@@ -313,6 +325,10 @@ public final class Agent {
             status: { self.statusReport() }, restart: { self.restartProcess($0) },
             update: { self.update?.begin($0, now: Clock.now()) ?? .refused("the agent is starting") })
         logger.notice("XMPP control channel: \(config.clientJID), commands from \(config.panelJID), device id \(config.deviceID)")
+        if config.tlsRequired, let problem = LinkProcess.caFileProblem("\(paths.certs)/cacert.pem") {
+            logger.error("XMPP: \(problem): the server's certificate cannot be verified, so the link cannot log in; "
+                         + "put the panel's CA certificate there (root, mode 0644)")
+        }
         return ControlChannel(link: link, processor: processor, logger: logger)
     }
 

@@ -81,6 +81,9 @@ struct AttemptClues {
     var saslFailed = false
     var tlsProblem: String?
     var otherProblem: String?
+    /// Set when the CA file could not be read before the attempt: then a
+    /// failed TLS handshake is that, not whatever OpenSSL calls it.
+    var missingCAFile: String?
 
     mutating func debug(_ line: String) {
         if let e = LinkFailure.connectErrno(inDebugLine: line) {
@@ -104,6 +107,9 @@ struct AttemptClues {
     func failure(error: Int32, streamError: (condition: String, text: String)?, secured: Bool, wasOnline: Bool,
                  jid: String, endpoint: String) -> LinkFailure {
         if let streamError { return .streamError(condition: streamError.condition, text: streamError.text) }
+        if let missingCAFile, certificate != nil || tlsProblem != nil || secured {
+            return .tls("no CA certificate to verify the server with: \(missingCAFile)")
+        }
         if let certificate { return .tls(certificate) }
         if saslFailed { return .authentication(jid: JID.comparable(jid) ?? jid) }
         if let tlsProblem { return .tls(tlsProblem) }

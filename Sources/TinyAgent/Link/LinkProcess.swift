@@ -160,6 +160,7 @@ final class LinkProcess {
         }
         endpoint = server?.description ?? (JID(settings.jid)?.domain ?? settings.jid)
         clues = AttemptClues()
+        clues.missingCAFile = LinkProcess.caFileProblem(settings.caFile)
         let result = withOptionalCString(server?.host) { host in
             xmpp_connect_client(conn, host, server?.port ?? 0, { conn, event, error, streamError, userdata in
                 let link = Unmanaged<LinkProcess>.fromOpaque(userdata!).takeUnretainedValue()
@@ -178,6 +179,16 @@ final class LinkProcess {
         let gai = withCString(host) { ta_resolve($0) }
         if gai != 0 { return .dns(host: host, reason: String(cString: ta_gai_strerror(gai))) }
         return errno.rawValue != 0 ? .connect(endpoint: endpoint, errno) : .other("cannot start connecting to \(endpoint)")
+    }
+
+    /// Why the CA file cannot serve, in words ("… is missing"), or nil.
+    static func caFileProblem(_ path: String) -> String? {
+        do {
+            let bytes = try Files.read(path, limit: 1 << 20)
+            return bytes.isEmpty ? "\(path) is empty" : nil
+        } catch {
+            return error == .noSuchFile ? "\(path) is missing" : "\(path): \(error)"
+        }
     }
 
     /// Only `certs/cacert.pem` is trusted (SPEC §3). libstrophe (every

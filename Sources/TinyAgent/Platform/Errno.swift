@@ -18,6 +18,7 @@ public struct Errno: Error, Equatable, Sendable, CustomStringConvertible {
     public static let notFolder = Errno(rawValue: 20)
     public static let fileTooLarge = Errno(rawValue: 27)
     public static let tooManyLinks = Errno(rawValue: 40)
+    public static let addressInUse = Errno(rawValue: 98)
 
     /// `strerror(3)`.
     public var description: String { String(cString: ta_strerror(rawValue)) }
