@@ -85,6 +85,8 @@ public final class Agent {
     let bootID = Registry.currentBootID()
     private var running = true
     private var nextWatchdog: Instant?
+    /// When the manifest's processes not heard from are started (`startListedProcesses`).
+    private var manifestStartDue: Instant?
     private var nextHousekeeping: Instant
     private var reportedGeneration = -1
     private var reportedLinkState = ""
@@ -200,6 +202,10 @@ public final class Agent {
         self.update = update
         supervisor.manifestAllowlist = UpdateManager.manifest(in: paths.smartMeter, logger: logger)?.processes.map { $0.runCommand } ?? []
         update.resume(answered: { self.control?.processor.journal.answer(for: $0) != nil }, now: Clock.now())
+        // Listed processes already running but not in the registry (started
+        // by hand, or before the agent was installed) make themselves known
+        // by heartbeating: give them one deadline before starting the rest.
+        manifestStartDue = Clock.now() + settings.policy.heartbeatTimeout
         // The status line first, so that the link's first presence carries it.
         saveChanges()
         startLink()
@@ -220,6 +226,10 @@ public final class Agent {
                 nextWatchdog = now + interval
             }
             if let due = control?.restartDeadline, due <= now { startLink() }
+            if let due = manifestStartDue, due <= now {
+                manifestStartDue = nil
+                startListedProcesses(why: "start")
+            }
             if nextHousekeeping <= now {
                 housekeeping()
                 nextHousekeeping = now + Agent.housekeepingInterval
@@ -258,6 +268,7 @@ public final class Agent {
         if let d = nextWatchdog, d < deadline { deadline = d }
         if let d = control?.restartDeadline, d < deadline { deadline = d }
         if let d = update?.nextDeadline, d < deadline { deadline = d }
+        if let d = manifestStartDue, d < deadline { deadline = d }
         return deadline
     }
 
@@ -279,7 +290,8 @@ public final class Agent {
                     supervisor.childExited(pid: exit.pid, exitCode: exit.exitCode, signal: exit.signal, now: now)
                 }
             default:
-                logger.info("SIGHUP: nothing to reload (settings are read at start)")
+                logger.info("SIGHUP: SmartMeter/tinyagent.json re-read (settings are read at start)")
+                startListedProcesses(why: "SIGHUP")
             }
         }
     }
@@ -340,6 +352,22 @@ public final class Agent {
                          + "put the panel's CA certificate there (root, mode 0644)")
         }
         return ControlChannel(link: link, processor: processor, logger: logger)
+    }
+
+    /// The manifest (`SmartMeter/tinyagent.json`) as the list of processes
+    /// that should run: those the agent does not know yet — none re-adopted,
+    /// none already watched — are started. Not while an update owns them.
+    private func startListedProcesses(why: String) {
+        guard !supervisor.holding, update?.record == nil,
+              let manifest = UpdateManager.manifest(in: paths.smartMeter, logger: logger) else { return }
+        supervisor.manifestAllowlist = manifest.processes.map { $0.runCommand }
+        let specs = manifest.processes.map { ProcessSpec.manifestProcess(name: $0.name, runCommand: $0.runCommand) }
+        let started = supervisor.startMissing(specs, now: Clock.now())
+        if !started.isEmpty {
+            var names = ""
+            for name in started { names += names.isEmpty ? name : ", \(name)" }
+            logger.notice("\(why): starting \(names), listed in SmartMeter/tinyagent.json and not running")
+        }
     }
 
     /// The panel's `restart_process`: nil, or why not.
