@@ -41,7 +41,9 @@ from prosody import Prosody, ensure_installed  # noqa: E402
 
 ZIPS = os.path.join(REPO, "tests", "update", "zips.py")
 MB = 1000 * 1000
-SETTINGS = {"heartbeat_timeout_ms": 30000, "download_max_bytes": 209715200, "unpack_max_bytes": 209715200}
+# run_as: SmartMeter code never runs as root (SPEC §3); nobody, as in the demo.
+SETTINGS = {"heartbeat_timeout_ms": 30000, "download_max_bytes": 209715200, "unpack_max_bytes": 209715200,
+            "run_as": "nobody"}
 # The job the agent would send with SETTINGS (other fields: the agent's defaults).
 JOB = {"sha256": None, "max_bytes": 209715200, "allow_http": False, "connect_ms": 30000, "idle_ms": 60000,
        "reserve_bytes": 16 << 20, "unpack_max_bytes": 209715200, "unpack_max_entries": 10000, "unpack_max_ratio": 100}
