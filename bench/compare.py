@@ -28,6 +28,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+import aptget  # noqa: E402
+
 MONIT, SUPERVISOR = "monit=1:5.33.0-1", "supervisor=4.2.5-1"
 IDLE_SECONDS = 20
 KILLS = 5
@@ -45,21 +48,10 @@ def install():
     if not missing:
         return
     say("installing " + " ".join(missing))
-    # Their services must not start: policy-rc.d says no (as scripts/install-deps.sh does).
-    policy = "/usr/sbin/policy-rc.d"
-    made = not os.path.exists(policy)
-    if made:
-        with open(policy, "w") as f:
-            f.write("#!/bin/sh\nexit 101\n")
-        os.chmod(policy, 0o755)
     try:
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        if subprocess.run(["apt-get", "install", "-y", "-q"] + missing, env=env, capture_output=True).returncode:
-            subprocess.run(["apt-get", "install", "-y", "-q"] + [p.split("=")[0] for p in missing], env=env,
-                           check=True, capture_output=True)
-    finally:
-        if made:
-            os.unlink(policy)
+        aptget.install(*missing)
+    except subprocess.CalledProcessError:  # the pinned version is gone: the current one
+        aptget.install(*[p.split("=")[0] for p in missing])
 
 
 def installed_kib(package):

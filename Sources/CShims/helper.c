@@ -18,7 +18,7 @@ int ta_packet_pair(int fds[2]) {
     return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds);
 }
 
-pid_t ta_spawn_helper(const char *arg, int fd) {
+pid_t ta_spawn_helper(const char *arg, const char *ids, int fd) {
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull < 0) return -errno;
     // The binary is run through a descriptor opened on /proc/self/exe: the
@@ -34,7 +34,7 @@ pid_t ta_spawn_helper(const char *arg, int fd) {
     }
     char path[32];
     snprintf(path, sizeof path, "/proc/self/fd/%d", exe);
-    char *const argv[] = {"tinyagent", (char *)arg, NULL};
+    char *const argv[] = {"tinyagent", (char *)arg, (char *)ids, NULL};
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {

@@ -146,6 +146,36 @@ import Testing
         #expect(mode == 0o600)
     }
 
+    @Test func aCommandOlderThanTheJournalsWindowIsRefusedNotRunAgain() throws {
+        let p = processor()
+        for no in Int64(1)...Int64(CommandJournal.capacity + 5) {
+            try p.journal.record(no, answer: "a\(no)")
+            try p.journal.markDelivered(no)
+        }
+        #expect(p.journal.forgottenUpTo == 5)
+        let old = answer(p, #"{"command": "restart_process", "command_no": 3, "name": "ocr"}"#)
+        #expect(old?["success"] == .bool(false))
+        #expect(old?["remarks"]?.stringValue?.contains("older than the journal's window") == true)
+        #expect(restarted.isEmpty, "re-delivered after the journal forgot it: not run again")
+        // Kept ones are still answered from the journal, newer ones run; and
+        // the window survives an agent restart.
+        #expect(p.handle(from: "panel@example.org", body: #"{"command": "status", "command_no": 6}"#, now: Clock.now())?.answer == "a6")
+        #expect(answer(processor(), #"{"command": "restart_process", "command_no": 4, "name": "ocr"}"#)?["success"] == .bool(false))
+        #expect(answer(processor(), #"{"command": "restart_process", "command_no": 900, "name": "ocr"}"#)?["success"] == .bool(true))
+        #expect(restarted == ["ocr"])
+    }
+
+    @Test func aFullJournalFromBeforeTheWindowRefusesNumbersBelowItsOldest() throws {
+        let entries = (Int64(300)..<Int64(300 + CommandJournal.capacity)).map {
+            #"{"command_no": \#($0), "answer": "a", "delivered": true}"#
+        }
+        let text = #"{"format": 1, "answers": [\#(entries.joined(separator: ", "))]}"#
+        try text.write(toFile: "\(folder)/commands.json", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: "\(folder)/commands.json")
+        let p = processor()
+        #expect(p.journal.isForgotten(299) && !p.journal.isForgotten(300) && !p.journal.isForgotten(600))
+    }
+
     @Test func largeAnswersShareABoundedPartOfTheJournal() throws {
         let journal = CommandJournal(path: "\(folder)/large.json")
         let status = String(repeating: "s", count: 8000)

@@ -275,6 +275,25 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         }
     }
 
+    @Test(arguments: [#""xmpp.example.com""#, #""10.0.0.1""#, #""127.0.0.1.example.com""#, #""128.0.0.1""#, #""::2""#, #""127.0.0.256""#])
+    func tlsDisabledIsRefusedForAServerOffLoopback(_ host: String) {
+        #expect(throws: ConfigError.self) { try parse(Self.json(["host": host, "tls": #""disabled""#])) }
+        // Without a host the JID's domain is the server.
+        #expect(throws: ConfigError.self) { try parse(Self.json(["tls": #""disabled""#])) }
+    }
+
+    @Test func tlsDisabledNeedsEveryServerOfTheListOnLoopback() throws {
+        #expect(throws: ConfigError.self) {
+            try parse(Self.json(["servers": #"["127.0.0.1:5222", "10.0.0.6"]"#, "tls": #""disabled""#]))
+        }
+        #expect(try !parse(Self.json(["servers": #"["127.0.0.1:5222", "localhost:5223"]"#, "tls": #""disabled""#])).tlsRequired)
+    }
+
+    @Test(arguments: [#""localhost""#, #""LocalHost""#, #""127.0.0.1""#, #""127.1.2.3""#, #""::1""#, #""[::1]""#])
+    func tlsDisabledIsAcceptedForALoopbackServer(_ host: String) throws {
+        #expect(try !parse(Self.json(["host": host, "tls": #""disabled""#])).tlsRequired)
+    }
+
     @Test(arguments: [#""""#, #""xmpp example.com""#, #""xmpp_example.com""#, #""host:name""#])
     func badHostsAreRefused(_ host: String) {
         #expect(throws: ConfigError.self) { try parse(Self.json(["host": host])) }

@@ -78,17 +78,36 @@ final class FaultServerProcess: @unchecked Sendable {
 @Suite final class HTTPDownloaderTests {
     let server: FaultServerProcess
     let folder: String
+    /// The archive file, open as the worker gets it, and what it remembers between attempts.
+    var target: DownloadTarget
 
     init() throws {
         server = try FaultServerProcess.shared.get()
         folder = NSTemporaryDirectory() + "tinyagent-download-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let directory = try Folder.open(folder)
+        defer { directory.close() }
+        target = DownloadTarget(file: try directory.createNewForReadingAndWriting("archive.zip", mode: 0o600))
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: folder) }
+    deinit {
+        target.file.close()
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    /// The file holds `bytes`, and the earlier attempt's record says `partial`.
+    func prefill(_ bytes: [UInt8], _ partial: PartialDownload?) throws {
+        try target.file.truncate(to: 0)
+        _ = try target.file.seekToEnd()
+        try bytes.withUnsafeBytes { raw in try target.file.writeAll(raw) }
+        target.partial = partial
+    }
+
+    /// Empty again, nothing to resume.
+    func reset() throws { try prefill([], nil) }
 
     func request(_ path: String, _ configure: (inout DownloadRequest) -> Void = { _ in }) -> DownloadRequest {
-        var r = DownloadRequest(url: server.url(path), destination: folder + "/archive.zip", caFile: server.caFile)
+        var r = DownloadRequest(url: server.url(path), caFile: server.caFile)
         r.idleTimeout = .seconds(5)
         r.connectTimeout = .seconds(5)
         configure(&r)
@@ -99,7 +118,7 @@ final class FaultServerProcess: @unchecked Sendable {
     @discardableResult
     func fetch(_ r: DownloadRequest, progress: ((Int64, Int64?) -> Void)? = nil) -> DownloadError? {
         do {
-            try Downloader.fetch(r) { received, total in progress?(received, total) }
+            try Downloader.fetch(r, into: &target) { received, total in progress?(received, total) }
             return nil
         } catch {
             return error
@@ -109,15 +128,12 @@ final class FaultServerProcess: @unchecked Sendable {
     func contents(_ path: String) -> [UInt8]? { FileManager.default.contents(atPath: path).map { [UInt8]($0) } }
     func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
     var destination: String { folder + "/archive.zip" }
-    var part: String { folder + "/archive.zip.part" }
-    var sidecar: String { folder + "/archive.zip.part.json" }
 
     @Test func aCompleteDownloadLandsAtTheDestinationWithProgress() throws {
         let file = try server.addFile(size: 300_000)
         var calls: [(Int64, Int64?)] = []
         #expect(fetch(request("/file/\(file.name)")) { calls.append(($0, $1)) } == nil)
         #expect(contents(destination) == file.bytes)
-        #expect(!exists(part) && !exists(sidecar))
         #expect(calls.count >= 3)
         #expect(calls.last! == (300_000, 300_000))
         let logged = server.requests(endingWith: file.name)
@@ -125,27 +141,28 @@ final class FaultServerProcess: @unchecked Sendable {
         #expect(logged[0]["user_agent"] as? String == "tinyagent/\(agentVersion)")
     }
 
-    @Test func aMatchingSHA256IsAcceptedAndAMismatchRemovesEverything() throws {
+    @Test func aMatchingSHA256IsAcceptedAndAMismatchEmptiesTheFile() throws {
         let file = try server.addFile(size: 100_000)
         let good = SHA256.digest(file.bytes)
         #expect(fetch(request("/file/\(file.name)") { $0.sha256 = good }) == nil)
         #expect(contents(destination) == file.bytes)
 
-        try FileManager.default.removeItem(atPath: destination)
+        try reset()
         var bad = good
         bad[0] ^= 1
         let error = fetch(request("/file/\(file.name)") { $0.sha256 = bad })
         #expect(error == .sha256Mismatch(got: Hex.encode(good), expected: Hex.encode(bad)))
         #expect(error?.remark.hasPrefix("download: sha256 mismatch (got \(Hex.encode(good).prefix(16))…") == true)
-        #expect(!exists(destination) && !exists(part) && !exists(sidecar))
+        #expect(contents(destination) == [] && target.partial == nil)
         #expect(fetch(request("/file/\(file.name)") { $0.sha256 = [1, 2, 3] }) == .badRequest("sha256 must be 32 bytes, not 3"))
     }
 
-    @Test func anExistingDestinationIsReturnedWithoutARequest() throws {
+    @Test func bytesInTheFileThatThisRunDidNotFetchAreNeverUsed() throws {
         let file = try server.addFile(size: 1000)
-        try Data(file.bytes).write(to: URL(fileURLWithPath: destination))
-        #expect(fetch(request("/file/\(file.name)") { $0.sha256 = SHA256.digest(file.bytes) }) == nil)
-        #expect(server.requests(endingWith: file.name).isEmpty)
+        try prefill(file.bytes, nil)
+        #expect(fetch(request("/file/\(file.name)")) == nil)
+        #expect(server.requests(endingWith: file.name).map { $0["range"] is NSNull } == [true])
+        #expect(contents(destination) == file.bytes)
     }
 
     @Test func aTruncatedBodyFailsAndKeepsThePartForLater() throws {
@@ -153,15 +170,13 @@ final class FaultServerProcess: @unchecked Sendable {
         let error = fetch(request("/truncated/\(file.name)"))
         #expect(error == .bodyEnded(received: 100_000, expected: 200_000))
         #expect(error?.remark == "download: body ended after 100000 of 200000 bytes")
-        #expect(!exists(destination))
-        #expect(contents(part) == Array(file.bytes[0..<100_000]))
-        #expect(exists(sidecar))
+        #expect(contents(destination) == Array(file.bytes[0..<100_000]))
+        #expect(target.partial != nil)
     }
 
     @Test func aBodyShorterThanItsContentLengthFails() throws {
         let file = try server.addFile(size: 50_000)
         #expect(fetch(request("/short/\(file.name)")) == .bodyEnded(received: 50_000, expected: 51_000))
-        #expect(!exists(destination))
     }
 
     @Test func aStalledServerFailsAfterTheIdleTimeout() throws {
@@ -171,7 +186,7 @@ final class FaultServerProcess: @unchecked Sendable {
         #expect(error == .transfer(.idleTimeout(.seconds(1))))
         #expect(error?.remark == "download: no data for 1 s")
         #expect(Date().timeIntervalSince(started) < 10)
-        #expect(Files.size(part) == 100_000)
+        #expect(Files.size(destination) == 100_000)
     }
 
     @Test func aServerFromAnotherCAIsNotTrusted() throws {
@@ -179,7 +194,7 @@ final class FaultServerProcess: @unchecked Sendable {
         let error = fetch(request("/file/\(file.name)") { $0.caFile = server.rogueCAFile })
         #expect(error?.remark == "download: certificate not trusted")
         #expect(server.requests(endingWith: file.name).isEmpty)
-        #expect(!exists(destination))
+        #expect(contents(destination) == [])
     }
 
     @Test func errorStatusesFailWithTheStatusLine() throws {
@@ -188,17 +203,13 @@ final class FaultServerProcess: @unchecked Sendable {
     }
 
     @Test func aClientErrorDropsAPartialFileAndAServerErrorKeepsIt() throws {
-        let url = server.url("/status/404")
-        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: part))
-        try Files.writeAtomically(sidecar, PartialDownload(url: url, etag: nil, lastModified: nil, total: 10).json, mode: 0o600)
+        try prefill([1, 2, 3], PartialDownload(url: server.url("/status/404"), etag: nil, lastModified: nil, total: 10))
         #expect(fetch(request("/status/404")) == .httpStatus(404, "Not Found"))
-        #expect(!exists(part) && !exists(sidecar))
+        #expect(contents(destination) == [] && target.partial == nil)
 
-        let url503 = server.url("/status/503")
-        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: part))
-        try Files.writeAtomically(sidecar, PartialDownload(url: url503, etag: nil, lastModified: nil, total: 10).json, mode: 0o600)
+        try prefill([1, 2, 3], PartialDownload(url: server.url("/status/503"), etag: nil, lastModified: nil, total: 10))
         #expect(fetch(request("/status/503")) == .httpStatus(503, "Service Unavailable"))
-        #expect(exists(part) && exists(sidecar))
+        #expect(contents(destination) == [1, 2, 3] && target.partial != nil)
         #expect(server.requests(endingWith: "/status/503").contains { $0["range"] as? String == "bytes=3-" })
     }
 
@@ -206,9 +217,9 @@ final class FaultServerProcess: @unchecked Sendable {
         let file = try server.addFile(size: 10_000)
         #expect(fetch(request("/redirect/\(file.name)")) == nil)
         #expect(contents(destination) == file.bytes)
-        try FileManager.default.removeItem(atPath: destination)
+        try reset()
         #expect(fetch(request("/redirect-chain/5/\(file.name)")) == nil)
-        try FileManager.default.removeItem(atPath: destination)
+        try reset()
         #expect(fetch(request("/redirect-chain/6/\(file.name)")) == .transfer(.tooManyRedirects(5)))
     }
 
@@ -230,10 +241,10 @@ final class FaultServerProcess: @unchecked Sendable {
         let error = fetch(request("/file/\(file.name)") { $0.maximumBytes = 99_999 })
         #expect(error?.remark == "download: archive larger than the 99999-byte limit")
         #expect(server.requests(endingWith: file.name).count == 1)
-        #expect(!exists(part) && !exists(destination))
+        #expect(contents(destination) == [])
         // Without a Content-Length the cap stops the stream itself.
         #expect(fetch(request("/no-length/\(file.name)") { $0.maximumBytes = 50_000 }) == .tooLarge(limit: 50_000))
-        #expect(!exists(part))
+        #expect(contents(destination) == [])
         #expect(fetch(request("/no-length/\(file.name)")) == nil)
         #expect(contents(destination) == file.bytes)
     }
@@ -242,7 +253,7 @@ final class FaultServerProcess: @unchecked Sendable {
         let file = try server.addFile(size: 400_000)
         #expect(fetch(request("/chunked/\(file.name)") { $0.sha256 = SHA256.digest(file.bytes) }) == nil)
         #expect(contents(destination) == file.bytes)
-        try FileManager.default.removeItem(atPath: destination)
+        try reset()
         let error = fetch(request("/chunked-cut/\(file.name)"))
         guard case .bodyEnded(_, nil)? = error else {
             Issue.record("expected bodyEnded, got \(String(describing: error))")
@@ -255,13 +266,12 @@ final class FaultServerProcess: @unchecked Sendable {
         let file = try server.addFile(size: 300_000)
         let r = request("/cut-once/\(file.name)") { $0.sha256 = SHA256.digest(file.bytes) }
         #expect(fetch(r) == .bodyEnded(received: 150_000, expected: 300_000))
-        #expect(Files.size(part) == 150_000)
-        // A second call (as a restarted agent would make: only the disk remembers).
+        #expect(Files.size(destination) == 150_000)
+        // The worker's next attempt: the target remembers the validators.
         var first: Int64? = nil
         #expect(fetch(r) { received, _ in if first == nil { first = received } } == nil)
         #expect(first == 150_000)
         #expect(contents(destination) == file.bytes)
-        #expect(!exists(part) && !exists(sidecar))
         let logged = server.requests(endingWith: file.name)
         #expect(logged.count == 2)
         #expect(logged[1]["range"] as? String == "bytes=150000-")
@@ -271,8 +281,7 @@ final class FaultServerProcess: @unchecked Sendable {
     @Test func aChangedFileOnTheServerIsFetchedWhole() throws {
         let file = try server.addFile(size: 50_000)
         let url = server.url("/file/\(file.name)")
-        try Data(repeating: 7, count: 20_000).write(to: URL(fileURLWithPath: part))
-        try Files.writeAtomically(sidecar, PartialDownload(url: url, etag: "\"stale\"", lastModified: nil, total: 50_000).json, mode: 0o600)
+        try prefill([UInt8](repeating: 7, count: 20_000), PartialDownload(url: url, etag: "\"stale\"", lastModified: nil, total: 50_000))
         #expect(fetch(request("/file/\(file.name)")) == nil)
         #expect(contents(destination) == file.bytes)
         let logged = server.requests(endingWith: file.name)
@@ -281,8 +290,7 @@ final class FaultServerProcess: @unchecked Sendable {
 
     @Test func aPartForAnotherURLIsDiscarded() throws {
         let file = try server.addFile(size: 20_000)
-        try Data(repeating: 7, count: 5_000).write(to: URL(fileURLWithPath: part))
-        try Files.writeAtomically(sidecar, PartialDownload(url: "https://elsewhere/x", etag: nil, lastModified: nil, total: nil).json, mode: 0o600)
+        try prefill([UInt8](repeating: 7, count: 5_000), PartialDownload(url: "https://elsewhere/x", etag: nil, lastModified: nil, total: nil))
         #expect(fetch(request("/file/\(file.name)")) == nil)
         #expect(contents(destination) == file.bytes)
         #expect(server.requests(endingWith: file.name)[0]["range"] is NSNull)
@@ -291,11 +299,9 @@ final class FaultServerProcess: @unchecked Sendable {
     @Test func aCompletePartIsFinishedAfterA416() throws {
         let file = try server.addFile(size: 30_000)
         let url = server.url("/file/\(file.name)")
-        try Data(file.bytes).write(to: URL(fileURLWithPath: part))
-        try Files.writeAtomically(sidecar, PartialDownload(url: url, etag: nil, lastModified: nil, total: 30_000).json, mode: 0o600)
+        try prefill(file.bytes, PartialDownload(url: url, etag: nil, lastModified: nil, total: 30_000))
         #expect(fetch(request("/file/\(file.name)") { $0.sha256 = SHA256.digest(file.bytes) }) == nil)
         #expect(contents(destination) == file.bytes)
-        #expect(!exists(part) && !exists(sidecar))
         #expect(server.requests(endingWith: file.name).map { $0["range"] as? String } == ["bytes=30000-"])
     }
 
@@ -308,7 +314,7 @@ final class FaultServerProcess: @unchecked Sendable {
         }
         #expect(need == 10_000 + (1 << 60) && have < need)
         #expect(error!.remark.hasPrefix("download: not enough free space (need \(need) bytes, have "))
-        #expect(!exists(part))
+        #expect(contents(destination) == [])
     }
 
     @Test func aRefusedConnectionIsOneLine() {

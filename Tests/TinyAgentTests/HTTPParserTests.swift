@@ -336,14 +336,6 @@ private func chunkedReason(_ text: String) -> String? {
         #expect(PartialDownload.decide(response("HTTP/1.1 404 Not Found\r\n"), offset: 400) == .fail(.httpStatus(404, "Not Found")))
     }
 
-    @Test func theSidecarRoundTripsAndUnknownRecordsAreIgnored() {
-        let record = PartialDownload(url: url, etag: "\"a\\b\"", lastModified: nil, total: 12)
-        #expect(PartialDownload.parse(Array(record.json.utf8)) == record)
-        #expect(PartialDownload.parse(Array("{\"version\":2,\"url\":\"x\"}".utf8)) == nil)
-        #expect(PartialDownload.parse(Array("not json".utf8)) == nil)
-        #expect(PartialDownload.parse(Array("{\"version\":1,\"url\":\"x\",\"total\":-5}".utf8)) == nil)
-    }
-
     @Test func removalOfThePartialFileDependsOnTheCause() {
         #expect(!DownloadError.httpStatus(404, "Not Found").keepsPartialFile)
         #expect(DownloadError.httpStatus(503, "Service Unavailable").keepsPartialFile)

@@ -87,8 +87,7 @@ import Testing
         var settings = UpdateSettings()
         settings.allowPlainHTTP = true
         settings.idleTimeout = .milliseconds(1500)
-        let job = UpdateJob(url: "https://h/a.zip", archive: "/r/downloads/update-3.zip", staging: "/r/downloads/update-3",
-                            caFile: "/r/certs/cacert.pem", sha256: [UInt8](repeating: 0xfe, count: 32), settings: settings)
+        let job = UpdateJob(url: "https://h/a.zip", sha256: [UInt8](repeating: 0xfe, count: 32), settings: settings)
         #expect(UpdateJob(packet: try JSONValue.parse(job.packet().text)) == job)
     }
 

@@ -30,6 +30,8 @@ import uuid
 
 from prosody import ProsodyError, _listening, free_port
 
+import aptget  # noqa: E402,I100 - from tests/, which prosody puts on the path
+
 USER = "ejabberd"
 CTL = "/usr/sbin/ejabberdctl"
 DOMAIN = "localhost"
@@ -39,21 +41,7 @@ def ensure_installed():
     """apt-get install ejabberd (its service kept from starting) when missing."""
     if os.path.exists(CTL):
         return False
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    policy = "/usr/sbin/policy-rc.d"
-    made_policy = not os.path.exists(policy)
-    if made_policy:
-        with open(policy, "w") as f:
-            f.write("#!/bin/sh\nexit 101\n")
-        os.chmod(policy, 0o755)
-    try:
-        cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "ejabberd"]
-        if subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL).returncode != 0:
-            subprocess.run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL, check=True)
-            subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, check=True)
-    finally:
-        if made_policy:
-            os.unlink(policy)
+    aptget.install("ejabberd")
     return True
 
 

@@ -62,6 +62,14 @@ class Device:
         self.heartbeat = None
         self.started = None
 
+    def output(self):
+        """What the agent wrote to stdout/stderr (its start-up errors)."""
+        try:
+            with open(os.path.join(self.root, "agent.out"), "rb") as f:
+                return f.read()
+        except OSError:
+            return b""
+
     def log(self):
         try:
             with open(os.path.join(self.root, "logs", "tinyagent.log"), errors="replace") as f:
@@ -105,15 +113,22 @@ class Fleet:
 
     def start(self, devices=None):
         """Starts the agents, then their heartbeating processes: a sender's own
-        (ephemeral) UDP port must not be one an agent is about to listen on."""
+        (ephemeral) UDP port must not be one an agent is about to listen on. An
+        agent whose heartbeat port another process took meanwhile (this
+        machine runs other tests) is started again on a fresh one."""
         ds = devices or self.devices
+        t0 = time.monotonic()
         for d in ds:
-            out = open(os.path.join(d.root, "agent.out"), "ab")
-            env = marked({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
-            d.proc = subprocess.Popen([self.binary, "run", "--root", d.root, "--heartbeat-port", str(d.port)],
-                                      stdout=out, stderr=out, env=env, start_new_session=True)
-            out.close()
-            d.started = time.monotonic()
+            self._launch(d)
+        self.spawn_seconds = time.monotonic() - t0
+        for _ in range(3):
+            time.sleep(0.5)
+            taken = [d for d in ds if d.proc.poll() is not None and b"Address already in use" in d.output()]
+            if not taken:
+                break
+            for d, port in zip(taken, free_udp_ports(len(taken))):
+                d.port = port
+                self._launch(d)
         if not self.heartbeat:
             return
         for d in ds:
@@ -122,6 +137,14 @@ class Fleet:
                 % (self.binary, d.port))]
             d.heartbeat = subprocess.Popen(argv, cwd=os.path.join(d.root, "SmartMeter"), stdout=subprocess.DEVNULL,
                                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def _launch(self, d):
+        out = open(os.path.join(d.root, "agent.out"), "wb")
+        env = marked({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+        d.proc = subprocess.Popen([self.binary, "run", "--root", d.root, "--heartbeat-port", str(d.port)],
+                                  stdout=out, stderr=out, env=env, start_new_session=True)
+        out.close()
+        d.started = time.monotonic()
 
     def stop(self, devices=None, sig=signal.SIGTERM):
         ds = devices or self.devices

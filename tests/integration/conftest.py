@@ -88,6 +88,24 @@ def pid_alive(pid):
         return False
 
 
+def helper_pids(agent_pid, name):
+    """Pids of the agent's children running `tinyagent NAME` (xmpp-link, update-worker)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                args = f.read().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == agent_pid and len(args) > 1 and args[1] == name.encode():
+            found.append(int(entry))
+    return found
+
+
 def uid_of(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -227,6 +245,20 @@ class AgentRun:
         return proc
 
     samples = []
+
+
+HELPER_USER = "tinyagent"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def helper_user():
+    """The system user the agent runs its XMPP link and update worker as
+    (the .deb and provisioning create it; without it the agent falls back to
+    `nobody` with a warning)."""
+    if subprocess.run(["id", "-u", HELPER_USER], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", HELPER_USER],
+                       check=True)
+    return HELPER_USER
 
 
 @pytest.fixture

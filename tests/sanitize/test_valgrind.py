@@ -99,19 +99,8 @@ def garbage(port, names, count=2000):
 
 def link_pid(agent):
     """The agent's xmpp-link child."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open("/proc/%s/cmdline" % entry, "rb") as f:
-                args = f.read().split(b"\0")
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == agent.proc.pid and b"xmpp-link" in args:
-            return int(entry)
-    return None
+    pids = conftest.helper_pids(agent.proc.pid, "xmpp-link")
+    return pids[0] if pids else None
 
 
 def read_logs(logs):

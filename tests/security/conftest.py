@@ -19,7 +19,8 @@ _spec = importlib.util.spec_from_file_location("integration_harness", os.path.jo
 harness = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(harness)
 
-# Every fixture of the harness (agents, root, notify, …), whatever they depend on.
+# Every fixture of the harness (agents, root, notify, the helper user, …), whatever
+# they depend on.
 for _name in dir(harness):
     if isinstance(getattr(harness, _name), type(harness.agents)):
         globals()[_name] = getattr(harness, _name)

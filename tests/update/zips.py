@@ -29,6 +29,8 @@ Kinds:
   bad-manifest    good with tinyagent.json replaced by --manifest TEXT (default: a process
                   named "../x")
   not-a-zip       text, not a zip
+  world-writable  good, but every file mode 6777 (setuid, setgid, rwx for all) and every
+                  folder 1777 (sticky, rwx for all)
   macos           good, shaped as macOS's Archive Utility writes it: general purpose flag 8
                   with a data descriptor after the data, the sizes also in the local header
                   but its CRC zero, made by Unix 3.21, and an old Info-ZIP Unix extra field
@@ -113,13 +115,18 @@ class Unseekable(io.RawIOBase):
 class Archive:
     """A zip being written, entries with explicit modes and a fixed timestamp."""
 
-    def __init__(self, path, system=UNIX, streamed=False):
+    def __init__(self, path, system=UNIX, streamed=False, file_mode=None, folder_mode=None):
         self.stream = Unseekable(path) if streamed else None
         self.zip = zipfile.ZipFile(self.stream or path, "w")
         self.system = system
         self.extra = b""
+        # Modes every entry gets instead of its own (None: its own).
+        self.file_mode = file_mode
+        self.folder_mode = folder_mode
 
     def file(self, name, data, mode=0o644, compress=zipfile.ZIP_DEFLATED, kind=0o100000):
+        if self.file_mode is not None and kind == 0o100000:
+            mode = self.file_mode
         info = zipfile.ZipInfo(name, STAMP)
         info.create_system = self.system
         info.external_attr = ((kind | mode) << 16) if self.system == UNIX else 0
@@ -131,6 +138,7 @@ class Archive:
     def filler(self, name, size, mode=0o644):
         """`size` bytes of seeded random data, deflated (so about `size` in the zip too),
         streamed in 1 MiB pieces."""
+        mode = mode if self.file_mode is None else self.file_mode
         info = zipfile.ZipInfo(name, STAMP)
         info.create_system = self.system
         info.external_attr = ((0o100000 | mode) << 16) if self.system == UNIX else 0
@@ -144,6 +152,7 @@ class Archive:
                 left -= n
 
     def folder(self, name, mode=0o755):
+        mode = mode if self.folder_mode is None else self.folder_mode
         info = zipfile.ZipInfo(name if name.endswith("/") else name + "/", STAMP)
         info.create_system = self.system
         info.external_attr = (((0o040000 | mode) << 16) if self.system == UNIX else 0) | 0x10
@@ -268,9 +277,12 @@ def build(kind, out, args):
         with open(out, "w") as f:
             f.write("This is not a zip archive.\n" * 10)
         return
-    archive = Archive(out, system=DOS if kind == "dos" else UNIX, streamed=kind == "macos")
+    if kind == "world-writable":
+        archive = Archive(out, file_mode=0o6777, folder_mode=0o1777)
+    else:
+        archive = Archive(out, system=DOS if kind == "dos" else UNIX, streamed=kind == "macos")
     after = None
-    if kind in ("good", "dos"):
+    if kind in ("good", "dos", "world-writable"):
         write_good(archive, args)
     elif kind == "macos":
         archive.extra = ux_extra(local=True)

@@ -34,6 +34,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import aptget  # noqa: E402
 import runguard  # noqa: E402
 
 __all__ = ["Prosody", "ProsodyError", "ensure_installed", "ensure_user", "free_port"]
@@ -62,22 +63,7 @@ def ensure_installed():
         return False
     if os.geteuid() != 0:
         raise ProsodyError("prosody is not installed and we are not root: apt-get install prosody")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    policy = "/usr/sbin/policy-rc.d"
-    made_policy = False
-    if not os.path.exists(policy):
-        with open(policy, "w") as f:
-            f.write("#!/bin/sh\nexit 101\n")
-        os.chmod(policy, 0o755)
-        made_policy = True
-    try:
-        cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prosody"]
-        if subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL).returncode != 0:
-            subprocess.run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL, check=True)
-            subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, check=True)
-    finally:
-        if made_policy:
-            os.unlink(policy)
+    aptget.install("prosody")
     if not (shutil.which("prosody") and shutil.which("prosodyctl")):
         raise ProsodyError("apt-get install prosody did not provide prosody and prosodyctl")
     return True

@@ -1,8 +1,9 @@
 // Whole update archives through libzip and ZipExtractor into a staging
-// folder on tmpfs (slow: run with a small -max_len). Invariants: a refused
-// archive leaves no staging folder and a one-line remark; an accepted one
+// folder on tmpfs (slow: run with a small -max_len), through descriptors as
+// the update worker does. Invariants: a refused archive leaves the staging
+// folder empty and a one-line remark; an accepted one
 // wrote only regular files and folders under staging/SmartMeter, no
-// setuid/setgid/sticky bits, exactly the files and bytes it reports, and a
+// setuid/setgid/sticky bits nor group or other write, exactly the files and bytes it reports, and a
 // valid manifest when it has one.
 import Foundation
 import FuzzSupport
@@ -21,15 +22,26 @@ let limits = ExtractionLimits(maximumEntries: 64, maximumBytes: 1 << 20, maximum
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let input = bytes(data, size)
-    do { try Files.writeAtomically(archive, bytes: input) } catch { fatalError("cannot write \(archive): \(error)") }
-    defer { try? Files.removeTree(staging) }
+    let file: FileDescriptor
+    let folder: Folder
+    do {
+        try Files.writeAtomically(archive, bytes: input)
+        try Files.makeFolder(staging, mode: 0o700)
+        file = try Folder.openRegularFile(archive)
+        folder = try Folder.open(staging)
+    } catch { fatalError("cannot set up \(archive): \(error)") }
+    defer {
+        file.close()
+        folder.close()
+        try? Files.removeTree(staging)
+    }
 
     let extraction: Extraction
     do {
-        extraction = try ZipExtractor.extract(archive: archive, into: staging, limits: limits)
+        extraction = try ZipExtractor.extract(archive: file, into: folder, limits: limits)
     } catch {
         expect(isOneLine(error.remark), "refusal: \(error.remark)")
-        expect(!FileManager.default.fileExists(atPath: staging), "refused archive left \(staging)")
+        expect((try? FileManager.default.contentsOfDirectory(atPath: staging))?.isEmpty == true, "refused archive left files in \(staging)")
         return 0
     }
     var files = 0
@@ -41,7 +53,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         do { attributes = try fm.attributesOfItem(atPath: staging + "/" + item) } catch { fatalError("cannot stat \(item)") }
         let type = attributes[.type] as? FileAttributeType
         let permissions = (attributes[.posixPermissions] as? Int) ?? 0
-        expect(permissions & ~0o777 == 0, "\(item) has mode \(String(permissions, radix: 8))")
+        expect(permissions & ~0o755 == 0, "\(item) has mode \(String(permissions, radix: 8))")
         if type == .typeRegular {
             files += 1
             bytes += (attributes[.size] as? Int64) ?? Int64((attributes[.size] as? Int) ?? 0)

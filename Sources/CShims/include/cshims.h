@@ -188,9 +188,10 @@ void ta_exit(int status);
 int ta_packet_pair(int fds[2]);
 // Starts the agent's own binary (/proc/self/exe, through a descriptor: right
 // even after the file was replaced by an upgrade, and valgrind can follow it) as `tinyagent arg` with `fd` as its descriptor
-// 3, stdin from /dev/null, stdout and stderr inherited, signals unblocked.
-// Returns the pid or -errno.
-pid_t ta_spawn_helper(const char *arg, int fd);
+// 3, stdin from /dev/null, stdout and stderr inherited, signals unblocked;
+// `ids` ("UID:GID", or NULL) follows `arg` on its command line: the user the
+// helper drops to before it reads anything. Returns the pid or -errno.
+pid_t ta_spawn_helper(const char *arg, const char *ids, int fd);
 // Looks a symbol up at run time (dlsym): for library functions newer than
 // the device's library version.
 void *ta_lookup_symbol(const char *name);
@@ -198,6 +199,31 @@ void *ta_lookup_symbol(const char *name);
 int64_t ta_free_bytes(const char *path);
 // poll(2) for input on one descriptor: 1 readable, 0 timeout, -1 error.
 int ta_wait_readable(int fd, int timeout_ms);
+
+// Privilege separation (privsep.c).
+enum { TA_MAX_PASSED_FDS = 4 };
+// One packet with up to TA_MAX_PASSED_FDS descriptors (SCM_RIGHTS); bytes sent or -1.
+ssize_t ta_packet_send_fds(int sock, const void *buf, size_t len, const int *fds, int count);
+// One packet and the descriptors that came with it (close-on-exec; at most
+// `max` kept in `fds`, the others closed); bytes or -1.
+ssize_t ta_packet_recv_fds(int sock, void *buf, size_t cap, int *fds, int max, int *count);
+// setgroups([]), setresgid, setresuid to a non-root user, PR_SET_NO_NEW_PRIVS,
+// the capability bounding set emptied (best effort); 0 or -1.
+int ta_drop_privileges(uint32_t uid, uint32_t gid);
+// ta_openat_new, read-write: a new file to fill and read back.
+int ta_openat_new_rw(int dir, const char *name, unsigned mode);
+// unlinkat with AT_REMOVEDIR: an empty folder.
+int ta_rmdirat(int dir, const char *name);
+int64_t ta_free_bytes_fd(int fd);
+ssize_t ta_pread(int fd, void *buf, size_t len, int64_t offset);
+// lseek to the end; the new offset or -1.
+int64_t ta_seek_end(int fd);
+// F_DUPFD_CLOEXEC.
+int ta_dup(int fd);
+// A folder's names (without . and ..), read through a copy of `dir`.
+void *ta_dir_list_open(int dir);
+const char *ta_dir_list_next(void *list);  // NULL at the end
+void ta_dir_list_close(void *list);
 
 // setenv(3), overwriting.
 int ta_setenv(const char *name, const char *value);

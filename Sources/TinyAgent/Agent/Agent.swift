@@ -74,6 +74,10 @@ public final class Agent {
     /// The XMPP control channel; nil without a usable `cfg/config_file.bin`.
     private(set) var control: ControlChannel?
     private var linkToken: EventLoop.Token?
+    /// Who the link and the update worker run as (nil: the agent is not
+    /// root and they run as it); `helperRefusal` when no such user exists.
+    private var helperIdentity: Identity?
+    private var helperRefusal: String?
     /// Software updates; created when the loop starts.
     private var update: UpdateManager?
     let notifier = SystemdNotifier()
@@ -81,6 +85,8 @@ public final class Agent {
     let bootID = Registry.currentBootID()
     private var running = true
     private var nextWatchdog: Instant?
+    /// When the manifest's processes not heard from are started (`startListedProcesses`).
+    private var manifestStartDue: Instant?
     private var nextHousekeeping: Instant
     private var reportedGeneration = -1
     private var reportedLinkState = ""
@@ -179,8 +185,14 @@ public final class Agent {
         if attestedReceiver != nil {
             _ = withCString("TINYAGENT_HEARTBEAT_SOCKET") { name in withCString(AgentPaths(root: top.path).heartbeatSocket) { ta_setenv(name, $0) } }
         }
+        let helper = HelperUser.resolve(settings.helperUser)
+        if let warning = helper.warning { logger.warning(warning) }
+        if let error = helper.error { logger.error(error) }
+        helperIdentity = helper.identity
+        helperRefusal = helper.error
         control = openControlChannel()
-        let update = UpdateManager(paths: paths, settings: settings.update, supervisor: supervisor, loop: loop, logger: logger) { no, success, remarks in
+        let update = UpdateManager(paths: paths, settings: settings.update, supervisor: supervisor, loop: loop, logger: logger,
+                                   helper: helper.identity, helperRefusal: helper.error) { no, success, remarks in
             guard let control = self.control else {
                 self.logger.error("update \(no) ended (success: \(success)) but there is no control channel to answer on")
                 return
@@ -190,6 +202,10 @@ public final class Agent {
         self.update = update
         supervisor.manifestAllowlist = UpdateManager.manifest(in: paths.smartMeter, logger: logger)?.processes.map { $0.runCommand } ?? []
         update.resume(answered: { self.control?.processor.journal.answer(for: $0) != nil }, now: Clock.now())
+        // Listed processes already running but not in the registry (started
+        // by hand, or before the agent was installed) make themselves known
+        // by heartbeating: give them one deadline before starting the rest.
+        manifestStartDue = Clock.now() + settings.policy.heartbeatTimeout
         // The status line first, so that the link's first presence carries it.
         saveChanges()
         startLink()
@@ -210,6 +226,10 @@ public final class Agent {
                 nextWatchdog = now + interval
             }
             if let due = control?.restartDeadline, due <= now { startLink() }
+            if let due = manifestStartDue, due <= now {
+                manifestStartDue = nil
+                startListedProcesses(why: "start")
+            }
             if nextHousekeeping <= now {
                 housekeeping()
                 nextHousekeeping = now + Agent.housekeepingInterval
@@ -248,6 +268,7 @@ public final class Agent {
         if let d = nextWatchdog, d < deadline { deadline = d }
         if let d = control?.restartDeadline, d < deadline { deadline = d }
         if let d = update?.nextDeadline, d < deadline { deadline = d }
+        if let d = manifestStartDue, d < deadline { deadline = d }
         return deadline
     }
 
@@ -269,7 +290,8 @@ public final class Agent {
                     supervisor.childExited(pid: exit.pid, exitCode: exit.exitCode, signal: exit.signal, now: now)
                 }
             default:
-                logger.info("SIGHUP: nothing to reload (settings are read at start)")
+                logger.info("SIGHUP: SmartMeter/tinyagent.json re-read (settings are read at start)")
+                startListedProcesses(why: "SIGHUP")
             }
         }
     }
@@ -319,7 +341,7 @@ public final class Agent {
         let link = LinkClient(settings: LinkSettings(
             jid: config.clientJID, password: config.password, servers: config.endpoints,
             tlsRequired: config.tlsRequired, caFile: "\(paths.certs)/cacert.pem", panel: config.panelJID,
-            spread: settings.reconnectSpread))
+            spread: settings.reconnectSpread), user: helperIdentity)
         let processor = CommandProcessor(
             panelJID: config.panelJID, deviceID: config.deviceID, journal: journal, logger: logger,
             status: { self.statusReport() }, restart: { self.restartProcess($0) },
@@ -332,6 +354,22 @@ public final class Agent {
         return ControlChannel(link: link, processor: processor, logger: logger)
     }
 
+    /// The manifest (`SmartMeter/tinyagent.json`) as the list of processes
+    /// that should run: those the agent does not know yet — none re-adopted,
+    /// none already watched — are started. Not while an update owns them.
+    private func startListedProcesses(why: String) {
+        guard !supervisor.holding, update?.record == nil,
+              let manifest = UpdateManager.manifest(in: paths.smartMeter, logger: logger) else { return }
+        supervisor.manifestAllowlist = manifest.processes.map { $0.runCommand }
+        let specs = manifest.processes.map { ProcessSpec.manifestProcess(name: $0.name, runCommand: $0.runCommand) }
+        let started = supervisor.startMissing(specs, now: Clock.now())
+        if !started.isEmpty {
+            var names = ""
+            for name in started { names += names.isEmpty ? name : ", \(name)" }
+            logger.notice("\(why): starting \(names), listed in SmartMeter/tinyagent.json and not running")
+        }
+    }
+
     /// The panel's `restart_process`: nil, or why not.
     private func restartProcess(_ name: String) -> String? {
         if supervisor.holding { return "an update has the processes stopped; try again when it ends" }
@@ -340,7 +378,7 @@ public final class Agent {
 
     /// Starts (or restarts) the link process and watches its channel.
     private func startLink() {
-        guard let control, let fd = control.start() else { return }
+        guard let control, helperRefusal == nil, let fd = control.start() else { return }
         linkToken = try? loop.watch(fd) { _ in self.control?.handleReadable(now: Clock.now()) }
     }
 

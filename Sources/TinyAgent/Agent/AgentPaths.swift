@@ -23,8 +23,10 @@ public struct AgentPaths {
     public var previousSmartMeter: String { "\(root)/SmartMeter.prev" }
     public var failedSmartMeter: String { "\(root)/SmartMeter.failed" }
     /// An update's archive, and the folder it unpacks into (holding `SmartMeter/`).
-    public func updateArchive(_ commandNo: Int64) -> String { "\(downloads)/update-\(commandNo).zip" }
-    public func updateStaging(_ commandNo: Int64) -> String { "\(downloads)/update-\(commandNo)" }
+    public func updateArchive(_ commandNo: Int64) -> String { "\(downloads)/\(AgentPaths.updateArchiveName(commandNo))" }
+    public func updateStaging(_ commandNo: Int64) -> String { "\(downloads)/\(AgentPaths.updateStagingName(commandNo))" }
+    static func updateArchiveName(_ commandNo: Int64) -> String { "update-\(commandNo).zip" }
+    static func updateStagingName(_ commandNo: Int64) -> String { "update-\(commandNo)" }
 
     public static let defaultRoot = "/home/pi/technospurs"
 }

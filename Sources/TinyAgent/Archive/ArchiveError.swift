@@ -29,7 +29,6 @@ public enum ArchiveError: Error, Equatable {
     case readFailed(name: String, reason: String)
     case noSpace(need: Int64, have: Int64)
     case freeSpaceUnknown(path: String)
-    case stagingExists(path: String)
     case write(path: String, reason: String)
     case manifest(reason: String)
 
@@ -72,7 +71,6 @@ public enum ArchiveError: Error, Equatable {
         case .readFailed(let name, let reason): return "cannot read " + name + " (" + reason + ")"
         case .noSpace(let need, let have): return "not enough free space (need " + String(need) + ", have " + String(have) + ")"
         case .freeSpaceUnknown(let path): return "cannot read the free space of " + path
-        case .stagingExists(let path): return "staging folder " + path + " already exists"
         case .write(let path, let reason): return "cannot write " + path + " (" + reason + ")"
         case .manifest(let reason): return UpdateManifest.path + ": " + reason
         }

@@ -4,10 +4,11 @@
 /// Types come from the Unix mode (entries made on Unix): regular files and
 /// folders only; links, devices, FIFOs and sockets are refused. Entries
 /// without a Unix mode are files, or folders when the name ends in `/`.
-/// Modes: the permission bits (`mode & 0o777`; setuid, setgid and sticky
-/// dropped), plus owner read and write for files and owner rwx for folders,
-/// so the agent can always remove what it unpacked; 0644 and 0755 without a
-/// Unix mode.
+/// Modes: the permission bits without group and other write (`mode & 0o755`:
+/// nothing installed is writable by anyone but the app user, SPEC §3; setuid,
+/// setgid and sticky dropped), plus owner read and write for files and owner
+/// rwx for folders, so the agent can always remove what it unpacked; 0644 and
+/// 0755 without a Unix mode.
 enum EntryAttributes {
     /// `ZIP_OPSYS_UNIX` (libzip): the high 16 bits of the attributes are `st_mode`.
     static let unixSystem: UInt8 = 3
@@ -32,7 +33,10 @@ enum EntryAttributes {
         }
     }
 
-    static func fileMode(unixMode: UInt32?) -> UInt32 { unixMode.map { $0 & 0o777 | 0o600 } ?? 0o644 }
+    /// The bits an installed file or folder may have at most.
+    static let allowedBits: UInt32 = 0o755
 
-    static func folderMode(unixMode: UInt32?) -> UInt32 { unixMode.map { $0 & 0o777 | 0o700 } ?? 0o755 }
+    static func fileMode(unixMode: UInt32?) -> UInt32 { unixMode.map { $0 & allowedBits | 0o600 } ?? 0o644 }
+
+    static func folderMode(unixMode: UInt32?) -> UInt32 { unixMode.map { $0 & allowedBits | 0o700 } ?? 0o755 }
 }

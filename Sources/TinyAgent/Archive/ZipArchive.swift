@@ -21,19 +21,26 @@ struct ZipEntry {
 struct ZipArchive {
     private let handle: OpaquePointer
 
-    /// `zip_open` read-only. Not with `ZIP_CHECKCONS`: it refuses valid archives
-    /// that common tools write (bsdtar, Info-ZIP's forced zip64 and its output to
-    /// a pipe, data descriptors as macOS writes them). What it guarded is checked
-    /// here instead: only the central directory's names are used (and checked by
-    /// `EntryName`), a name twice is a conflict in the plan, each entry is held to
-    /// its declared size while it is read and libzip checks its CRC at the end.
-    static func open(_ path: String) throws(ArchiveError) -> ZipArchive {
+    /// `zip_fdopen` on the open file `archive` (through a copy of the
+    /// descriptor, which libzip closes): the very file that was downloaded
+    /// and hashed, never whatever a path names later. Not with
+    /// `ZIP_CHECKCONS`: it refuses valid archives that common tools write
+    /// (bsdtar, Info-ZIP's forced zip64 and its output to a pipe, data
+    /// descriptors as macOS writes them). What it guarded is checked here
+    /// instead: only the central directory's names are used (and checked by
+    /// `EntryName`), a name twice is a conflict in the plan, each entry is
+    /// held to its declared size while it is read and libzip checks its CRC
+    /// at the end.
+    static func open(_ archive: FileDescriptor) throws(ArchiveError) -> ZipArchive {
+        let copy: FileDescriptor
+        do { copy = try archive.duplicate() } catch { throw .cannotOpen(path: "the archive", reason: error.description) }
         var code: Int32 = 0
-        let handle = withCString(path) { zip_open($0, ZIP_RDONLY, &code) }
+        let handle = zip_fdopen(copy.rawValue, 0, &code)
         if let handle { return ZipArchive(handle: handle) }
+        copy.close()
         let reason = describe(code)
         switch code {
-        case ZIP_ER_NOENT, ZIP_ER_OPEN: throw .cannotOpen(path: path, reason: reason)
+        case ZIP_ER_NOENT, ZIP_ER_OPEN: throw .cannotOpen(path: "the archive", reason: reason)
         case ZIP_ER_NOZIP: throw .notAZip(reason: reason)
         default: throw .unreadable(reason: reason)
         }

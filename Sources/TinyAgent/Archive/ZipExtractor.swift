@@ -22,19 +22,20 @@ public enum ZipExtractor {
     /// to this block size, in the free-space check.
     static let blockSize: Int64 = 4096
 
-    /// Extracts the `SmartMeter/` tree of `archive` into `staging` (which
-    /// must not exist; created 0755): entry `SmartMeter/a/b` becomes
-    /// `staging/SmartMeter/a/b`. On any error the partial staging folder is
-    /// removed and the error thrown. `progress` is called after each chunk
-    /// with the bytes written so far and the declared total.
-    public static func extract(
-        archive: String, into staging: String, limits: ExtractionLimits = ExtractionLimits(),
+    /// Extracts the `SmartMeter/` tree of the open file `archive` into the
+    /// empty folder `staging` (a descriptor: names are made relative to it,
+    /// so the caller needs no path to it): entry `SmartMeter/a/b` becomes
+    /// `staging/SmartMeter/a/b`. On any error what was written is removed
+    /// and the error thrown. `progress` is called after each chunk with the
+    /// bytes written so far and the declared total.
+    static func extract(
+        archive: FileDescriptor, into staging: Folder, limits: ExtractionLimits = ExtractionLimits(),
         progress: (_ bytesWritten: Int64, _ total: Int64) -> Void = { _, _ in }
     ) throws(ArchiveError) -> Extraction {
         let zip = try ZipArchive.open(archive)
         defer { zip.close() }
         let plan = try Plan(zip, limits: limits)
-        var result = Extraction(files: 0, folders: plan.folders.count + 1, bytes: 0, ignored: plan.ignored)
+        var result = Extraction(files: 0, folders: plan.folders.count, bytes: 0, ignored: plan.ignored)
         if let index = plan.manifest {
             result.manifest = try UpdateManifest.parse(try readManifest(zip, plan.entries[index]))
         }
@@ -42,7 +43,6 @@ public enum ZipExtractor {
 
         var staged = Staging(root: staging)
         do {
-            try staged.makeRoot()
             for folder in plan.folders { try staged.makeFolder(folder.path) }
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
             defer { buffer.deallocate() }
@@ -125,12 +125,9 @@ public enum ZipExtractor {
 
     /// Declared bytes, each file and folder rounded up to a block, plus the
     /// reserve, must fit in the free space of the staging folder's file system.
-    private static func checkSpace(_ plan: Plan, staging: String, limits: ExtractionLimits) throws(ArchiveError) {
-        let parent = Files.parent(of: staging)
-        guard let have = Files.freeBytes(under: parent) else {
-            throw .freeSpaceUnknown(path: parent)
-        }
-        var need = limits.reserveBytes + blockSize * Int64(plan.folders.count + 1)
+    private static func checkSpace(_ plan: Plan, staging: Folder, limits: ExtractionLimits) throws(ArchiveError) {
+        guard let have = staging.fd.freeBytes else { throw .freeSpaceUnknown(path: "the staging folder") }
+        var need = limits.reserveBytes + blockSize * Int64(plan.folders.count)
         for entry in plan.entries where !entry.isFolder {
             need += (entry.size + blockSize - 1) / blockSize * blockSize
         }
@@ -245,54 +242,37 @@ private struct Plan {
 }
 
 /// The staging folder as it is being filled: remembers what it created so a
-/// failure can remove exactly that.
+/// failure can remove exactly that. Every name is relative to the folder's
+/// descriptor, and made only by this process (so its parents are its own).
 private struct Staging {
-    let root: String
+    let root: Folder
     private var created: [(path: String, isFolder: Bool)] = []
 
-    init(root: String) { self.root = root }
+    init(root: Folder) { self.root = root }
 
     func failure(_ path: String, _ error: Errno) -> ArchiveError {
-        .write(path: root + "/" + path, reason: error.description)
+        .write(path: path, reason: error.description)
     }
 
-    /// `mkdir` 0700 until finished; an existing folder is not ours to fill.
-    mutating func makeRoot() throws(ArchiveError) {
-        do {
-            try withCString(root) { (p) throws(Errno) in try nothingOrErrno { ta_mkdir(p, 0o700) } }
-        } catch {
-            if error == .exists { throw .stagingExists(path: root) }
-            throw .write(path: root, reason: error.description)
-        }
-        created.append((root, true))
-    }
-
+    /// `mkdirat` 0700 until finished.
     mutating func makeFolder(_ path: String) throws(ArchiveError) {
-        let full = root + "/" + path
-        do {
-            try withCString(full) { (p) throws(Errno) in try nothingOrErrno { ta_mkdir(p, 0o700) } }
-        } catch {
-            throw failure(path, error)
-        }
-        created.append((full, true))
+        do throws(Errno) {
+            guard try root.makeFolder(path, mode: 0o700) else { throw Errno.exists }
+        } catch { throw failure(path, error) }
+        created.append((path, true))
     }
 
     mutating func makeFile(_ path: String) throws(ArchiveError) -> FileDescriptor {
-        let full = root + "/" + path
-        let fd: Int32
-        do {
-            fd = try withCString(full) { (p) throws(Errno) in try valueOrErrno { ta_zip_create_file(p, 0o600) } }
-        } catch {
-            throw failure(path, error)
-        }
-        created.append((full, false))
-        return FileDescriptor(fd)
+        let file: FileDescriptor
+        do { file = try root.createNew(path, mode: 0o600) } catch { throw failure(path, error.errno) }
+        created.append((path, false))
+        return file
     }
 
     /// Exact mode (no umask), then fsync.
     func finishFile(_ file: FileDescriptor, _ path: String, mode: UInt32) throws(ArchiveError) {
         do {
-            try nothingOrErrno { ta_zip_fchmod(file.rawValue, mode) }
+            try file.setPermissions(mode)
             try file.sync()
         } catch {
             throw failure(path, error)
@@ -300,26 +280,26 @@ private struct Staging {
     }
 
     func finishFolder(_ path: String, mode: UInt32) throws(ArchiveError) {
-        do { try syncFolder(root + "/" + path, mode: mode) } catch { throw failure(path, error) }
+        let folder: Folder
+        do { folder = try root.folder(path) } catch { throw failure(path, error.errno) }
+        defer { folder.close() }
+        do {
+            try folder.fd.setPermissions(mode)
+            try folder.fd.sync()
+        } catch {
+            throw failure(path, error)
+        }
     }
 
-    /// The staging folder gets 0755 and is synced, then the folder holding it.
+    /// The staging folder is synced; its mode and owner are its maker's business.
     func finishRoot() throws(ArchiveError) {
-        do { try syncFolder(root, mode: 0o755) } catch { throw .write(path: root, reason: error.description) }
-        Files.syncFolder(of: root)
-    }
-
-    private func syncFolder(_ full: String, mode: UInt32) throws(Errno) {
-        let fd = FileDescriptor(try withCString(full) { (p) throws(Errno) in try valueOrErrno { ta_zip_open_folder(p) } })
-        defer { fd.close() }
-        try nothingOrErrno { ta_zip_fchmod(fd.rawValue, mode) }
-        try fd.sync()
+        do { try root.fd.sync() } catch { throw .write(path: "the staging folder", reason: error.description) }
     }
 
     /// Removes what was created, newest first (files before their folders).
     mutating func removeAll() {
         for item in created.reversed() {
-            if item.isFolder { _ = withCString(item.path) { ta_zip_rmdir($0) } } else { Files.remove(item.path) }
+            if item.isFolder { try? root.removeFolder(item.path) } else { root.remove(item.path) }
         }
         created.removeAll()
     }

@@ -10,6 +10,12 @@ final class CommandJournal {
     }
 
     private(set) var entries: [Entry] = []
+    /// The largest `command_no` pushed out for room (0: none yet). A number up
+    /// to it that the journal no longer holds may have been executed already,
+    /// so it is refused rather than run again (`isForgotten`). Large answers
+    /// pushed out by their byte budget do not count: they are status reports,
+    /// which are safe to make afresh.
+    private(set) var forgottenUpTo: Int64 = 0
     let path: String
     static let capacity = 200
     /// Answers longer than this (status reports, ~150 bytes a process)…
@@ -28,6 +34,15 @@ final class CommandJournal {
 
     var undelivered: [Entry] { entries.filter { !$0.delivered } }
 
+    /// True for a number the journal has no answer for but may have answered
+    /// once: at or below the largest one it dropped. The panel numbers its
+    /// commands upwards, so a new command is never this old; a re-delivered
+    /// one is, and running it twice (a second update, a second restart) is
+    /// what the journal exists to prevent.
+    func isForgotten(_ commandNo: Int64) -> Bool {
+        commandNo <= forgottenUpTo && answer(for: commandNo) == nil
+    }
+
     /// Records an answer before it is sent: a crash after this line and
     /// before the send still owes it, and the journal remembers.
     func record(_ commandNo: Int64, answer: String) throws(Errno) {
@@ -35,6 +50,7 @@ final class CommandJournal {
         if entries.count > CommandJournal.capacity {
             // The oldest delivered answer goes first; undelivered ones stay.
             let drop = entries.firstIndex { $0.delivered } ?? 0
+            forgottenUpTo = max(forgottenUpTo, entries[drop].commandNo)
             entries.remove(at: drop)
         }
         var large = 0
@@ -60,6 +76,7 @@ final class CommandJournal {
         var w = JSONWriter()
         w.beginObject()
         w.key("format"); w.integer(CommandJournal.format)
+        w.key("forgotten_up_to"); w.integer(forgottenUpTo)
         w.key("answers"); w.beginArray()
         for e in entries {
             w.beginObject()
@@ -92,5 +109,12 @@ final class CommandJournal {
             loaded.append(Entry(commandNo: no, answer: answer, delivered: delivered))
         }
         entries = loaded
+        // Journals written before the window existed have no floor: the
+        // smallest number kept is the best guess when the journal is full.
+        if let floor = document["forgotten_up_to"]?.integerValue {
+            forgottenUpTo = floor
+        } else if loaded.count >= CommandJournal.capacity {
+            forgottenUpTo = (loaded.map { $0.commandNo }.min() ?? 1) - 1
+        }
     }
 }

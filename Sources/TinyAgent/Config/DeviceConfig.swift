@@ -30,8 +30,9 @@ public struct DeviceConfig: Equatable {
     public var port: UInt16?
     /// `servers`: several servers or cluster nodes, tried in turn.
     public var servers: [ServerEndpoint] = []
-    /// `tls`: `"required"` (the default) or `"disabled"`, which only a test
-    /// server on loopback should need.
+    /// `tls`: `"required"` (the default) or `"disabled"`, refused unless
+    /// every server (`servers`, else `host`, else the JID's domain) is on
+    /// loopback: a test server.
     public var tlsRequired: Bool
 
     /// What `rpi_unique_id` says to mean "this device's MAC address".
@@ -138,6 +139,12 @@ public struct DeviceConfig: Equatable {
         case "disabled"?: tlsRequired = false
         default: throw .badValue("xmpp_client.tls", why: "must be \"required\" or \"disabled\"")
         }
+        // Without TLS the password crosses the network in the clear and any
+        // machine on the path can pose as the panel: loopback only.
+        let targets = servers.isEmpty ? [host ?? JID(clientJID)?.domain ?? ""] : servers.map { $0.host }
+        if !tlsRequired, let remote = targets.first(where: { !isLoopback($0) }) {
+            throw .badValue("xmpp_client.tls", why: "\"disabled\" is allowed only for a loopback server (localhost, 127.0.0.0/8, ::1), not \(remote)")
+        }
 
         return DeviceConfig(clientJID: clientJID, password: password, panelJID: panelJID, deviceID: deviceID,
                             deviceIDIsMACAddress: isMAC, host: host, port: port, servers: servers, tlsRequired: tlsRequired)
@@ -175,6 +182,22 @@ public struct DeviceConfig: Equatable {
             return nil
         }
         return JID.hostNameProblem(bytes[...])
+    }
+
+    /// `localhost`, an IPv4 address in 127.0.0.0/8, or `::1` (bracketed or
+    /// not): names that never leave the machine.
+    static func isLoopback(_ host: String) -> Bool {
+        let name = host.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 32 : $0 }
+        if name == Array("localhost".utf8) || name == Array("::1".utf8) || name == Array("[::1]".utf8) { return true }
+        let parts = name.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0].elementsEqual("127".utf8) else { return false }
+        for part in parts {
+            guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return false }
+            var value = 0
+            for digit in part { value = value * 10 + Int(digit - 0x30) }
+            if value > 255 { return false }
+        }
+        return true
     }
 
     /// `text` when it is at most `limit` bytes without control characters,

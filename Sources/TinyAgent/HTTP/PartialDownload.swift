@@ -1,34 +1,11 @@
-/// The sidecar `ARCHIVE.part.json` of an unfinished download: what a later attempt (maybe
-/// by a new process after a restart) needs to continue it with `Range` and `If-Range`.
-/// `{"version":1,"url":…,"etag":…,"last_modified":…,"total":…}`.
+/// What an unfinished download's next attempt (in the same worker) needs to continue it
+/// with `Range` and `If-Range`: the server's validators for the bytes already written.
 struct PartialDownload: Equatable {
     var url: String
     var etag: String?
     var lastModified: String?
     /// The whole file's length when the server said it.
     var total: Int64?
-
-    var json: String {
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("version"); w.integer(1)
-        w.key("url"); w.string(url)
-        w.key("etag"); if let etag { w.string(etag) } else { w.null() }
-        w.key("last_modified"); if let lastModified { w.string(lastModified) } else { w.null() }
-        w.key("total"); if let total { w.integer(total) } else { w.null() }
-        w.endObject()
-        return w.text
-    }
-
-    /// Nil for anything but a version-1 record (then the download starts over).
-    static func parse(_ bytes: [UInt8]) -> PartialDownload? {
-        guard let value = try? JSONValue.parse(bytes), value["version"]?.integerValue == 1,
-              let url = value["url"]?.stringValue else { return nil }
-        let total = value["total"]?.integerValue
-        if let total, total < 0 { return nil }
-        return PartialDownload(url: url, etag: value["etag"]?.stringValue,
-                               lastModified: value["last_modified"]?.stringValue, total: total)
-    }
 
     /// The byte a new attempt continues from: the part file's size when the sidecar is for
     /// this very URL (and the part is not longer than the file), else 0 (start over).

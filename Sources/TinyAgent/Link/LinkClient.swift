@@ -12,6 +12,8 @@ final class LinkClient {
     }
 
     private let settings: LinkSettings
+    /// The helper user the link runs as (nil: as the agent, which is not root).
+    private let user: Identity?
     private(set) var channel: PacketChannel?
     private(set) var pid: Int32?
     private(set) var online = false
@@ -20,18 +22,25 @@ final class LinkClient {
     private var restartDelay = Duration.seconds(1)
     private var presence = ""
 
-    init(settings: LinkSettings) { self.settings = settings }
+    init(settings: LinkSettings, user: Identity?) {
+        self.settings = settings
+        self.user = user
+    }
 
     /// "connecting", "online" or "offline".
     var stateName: String { online ? "online" : (pid == nil ? "offline" : "connecting") }
 
-    /// Starts the link process with the credentials.
+    /// Starts the link process as the helper user and hands it the
+    /// credentials (decrypted here: it cannot read cfg/) and the CA file (an
+    /// open descriptor; it need not reach certs/).
     func start() throws(Errno) {
         restartAt = nil
-        let (channel, pid) = try PacketChannel.startHelper("xmpp-link")
+        let (channel, pid) = try PacketChannel.startHelper("xmpp-link", as: user)
         self.pid = pid
         self.channel = channel
-        channel.send(settings.packet())
+        let ca = try? Folder.openRegularFile(settings.caFile)
+        channel.send(settings.packet(), descriptors: ca.map { [$0] } ?? [])
+        ca?.close()
         if !presence.isEmpty { sendPresence() }
     }
 

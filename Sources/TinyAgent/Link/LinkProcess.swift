@@ -81,6 +81,8 @@ final class LinkProcess {
     private var nextAttempt = Clock.now()
     private var lastActivity = Clock.now()
     private var presence = ""
+    /// Where libstrophe reads the pinned CA.
+    private var caPath = ""
     /// The server of the attempt under way, and the next one's index.
     private var endpoint = ""
     private var nextServer = 0
@@ -96,14 +98,24 @@ final class LinkProcess {
     }
 
     func run() -> Int32 {
-        guard case .packet(let first) = waitForPacket(), let settings = LinkSettings(packet: first) else {
+        guard HelperUser.dropPrivileges() else {
+            Console.error("xmpp-link: cannot drop to the helper user: \(Errno.current)")
+            return ExitStatus.systemError
+        }
+        // The agent hands over the credentials in the packet and the CA
+        // file as a descriptor: this process can read nothing of the
+        // agent's by path (cfg/ is root's alone).
+        guard let (first, descriptors) = channel.receiveWithDescriptors(timeout: .seconds(10)),
+              let settings = LinkSettings(packet: first) else {
             return ExitStatus.dataError
         }
         self.settings = settings
         backoff = ReconnectBackoff(spread: settings.spread)
         if !settings.servers.isEmpty { nextServer = Int.random(in: 0..<settings.servers.count) }
         LinkProcess.current = self
-        pinCA(settings.caFile)
+        // Its own descriptor, through /proc/self/fd: libstrophe and OpenSSL
+        // take a path, and a process may always open its own.
+        pinCA(descriptors.first.map { "/proc/self/fd/\($0.rawValue)" } ?? settings.caFile)
         xmpp_initialize()
         logger.pointee = xmpp_log_t(handler: { userdata, level, area, message in
             guard let userdata, let area, let message else { return }
@@ -144,7 +156,7 @@ final class LinkProcess {
         let flags = settings.tlsRequired ? XMPP_CONN_FLAG_MANDATORY_TLS : XMPP_CONN_FLAG_DISABLE_TLS
         xmpp_conn_set_flags(conn, Int(flags))
         xmpp_conn_set_keepalive(conn, 60, 30)
-        setCAFile(settings.caFile)
+        setCAFile(caPath)
         xmpp_handler_add(conn, { conn, stanza, userdata in
             Unmanaged<LinkProcess>.fromOpaque(userdata!).takeUnretainedValue().received(stanza)
             return 1
@@ -160,7 +172,8 @@ final class LinkProcess {
         }
         endpoint = server?.description ?? (JID(settings.jid)?.domain ?? settings.jid)
         clues = AttemptClues()
-        clues.missingCAFile = LinkProcess.caFileProblem(settings.caFile)
+        // Read where libstrophe reads it (the agent's descriptor), named as the operator knows it.
+        clues.missingCAFile = LinkProcess.caFileProblem(caPath, named: settings.caFile)
         let result = withOptionalCString(server?.host) { host in
             xmpp_connect_client(conn, host, server?.port ?? 0, { conn, event, error, streamError, userdata in
                 let link = Unmanaged<LinkProcess>.fromOpaque(userdata!).takeUnretainedValue()
@@ -181,13 +194,14 @@ final class LinkProcess {
         return errno.rawValue != 0 ? .connect(endpoint: endpoint, errno) : .other("cannot start connecting to \(endpoint)")
     }
 
-    /// Why the CA file cannot serve, in words ("… is missing"), or nil.
-    static func caFileProblem(_ path: String) -> String? {
+    /// Why the CA file at `path` cannot serve, in words ("NAME is missing"), or nil.
+    static func caFileProblem(_ path: String, named name: String? = nil) -> String? {
+        let shown = name ?? path
         do {
             let bytes = try Files.read(path, limit: 1 << 20)
-            return bytes.isEmpty ? "\(path) is empty" : nil
+            return bytes.isEmpty ? "\(shown) is empty" : nil
         } catch {
-            return error == .noSuchFile ? "\(path) is missing" : "\(path): \(error)"
+            return error == .noSuchFile ? "\(shown) is missing" : "\(shown): \(error)"
         }
     }
 
@@ -197,6 +211,7 @@ final class LinkProcess {
     /// defaults at the CA file — in this process only — is what pins it,
     /// on Buster's 0.9.2 too.
     private func pinCA(_ path: String) {
+        caPath = path
         _ = withCString("SSL_CERT_FILE") { name in withCString(path) { ta_setenv(name, $0) } }
         _ = withCString("SSL_CERT_DIR") { name in withCString(Files.parent(of: path)) { ta_setenv(name, $0) } }
     }
@@ -365,11 +380,6 @@ final class LinkProcess {
                 }
             }
         }
-    }
-
-    private func waitForPacket() -> PacketChannel.Received {
-        _ = ta_wait_readable(channel.fd.rawValue, 10_000)
-        return channel.receive()
     }
 
     private func emit(_ body: (inout JSONWriter) -> Void) {

@@ -17,11 +17,14 @@ struct PacketChannel {
     }
 
     /// Starts `tinyagent NAME` (a helper process: the link, the update
-    /// worker) with the other end of a new channel as its descriptor 3.
-    static func startHelper(_ name: String) throws(Errno) -> (channel: PacketChannel, pid: Int32) {
+    /// worker) with the other end of a new channel as its descriptor 3; with
+    /// a `user`, the helper drops to it first thing (`HelperUser.dropPrivileges`).
+    static func startHelper(_ name: String, as user: Identity?) throws(Errno) -> (channel: PacketChannel, pid: Int32) {
         let (channel, theirs) = try pair()
         defer { theirs.close() }
-        let pid = withCString(name) { ta_spawn_helper($0, theirs.rawValue) }
+        let pid = withCString(name) { arg in
+            withOptionalCString(user.map { "\($0.uid):\($0.gid)" }) { ids in ta_spawn_helper(arg, ids, theirs.rawValue) }
+        }
         if pid < 0 {
             channel.fd.close()
             throw Errno(rawValue: -pid)
@@ -33,6 +36,37 @@ struct PacketChannel {
     @discardableResult
     func send(_ writer: JSONWriter) -> Bool {
         (try? fd.writeAll(writer.text)) != nil
+    }
+
+    /// Sends one packet with open descriptors (`SCM_RIGHTS`): the receiver
+    /// gets its own copies, the sender's stay open.
+    @discardableResult
+    func send(_ writer: JSONWriter, descriptors: [FileDescriptor]) -> Bool {
+        let fds = descriptors.map { $0.rawValue }
+        var text = writer.text
+        return text.withUTF8 { bytes in
+            fds.withUnsafeBufferPointer { ta_packet_send_fds(fd.rawValue, bytes.baseAddress, bytes.count, $0.baseAddress, Int32(fds.count)) }
+        } == text.utf8.count
+    }
+
+    /// The helper's first packet and the descriptors that came with it,
+    /// waiting up to `timeout` for it; nil when none came or it is not JSON.
+    func receiveWithDescriptors(timeout: Duration) -> (packet: JSONValue, descriptors: [FileDescriptor])? {
+        guard ta_wait_readable(fd.rawValue, Int32(timeout.milliseconds)) == 1 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: PacketChannel.maximumPacket)
+        var fds = [Int32](repeating: -1, count: Int(TA_MAX_PASSED_FDS))
+        var count: Int32 = 0
+        let n = buffer.withUnsafeMutableBytes { raw in
+            fds.withUnsafeMutableBufferPointer {
+                ta_packet_recv_fds(fd.rawValue, raw.baseAddress, raw.count, $0.baseAddress, Int32(TA_MAX_PASSED_FDS), &count)
+            }
+        }
+        let descriptors = fds[0..<Int(count)].map { FileDescriptor($0) }
+        guard n > 0, let packet = try? JSONValue.parse(Array(buffer[0..<n])) else {
+            for d in descriptors { d.close() }
+            return nil
+        }
+        return (packet, descriptors)
     }
 
     /// The next packet; `.empty` when none is queued, `.closed` at the end.

@@ -28,6 +28,9 @@ public struct AgentSettings: Equatable {
     public var processLogMaximumBytes: Int64 = 1 << 20
     public var maximumProcesses = 64
     public var update = UpdateSettings()
+    /// The unprivileged user the XMPP link and the update worker run as
+    /// (`nobody`, with a warning, when it does not exist).
+    public var helperUser = "tinyagent"
     /// `reconnect_spread_ms`: the window the XMPP link's first retry after a
     /// lost session is drawn from (ReconnectBackoff); size it to the fleet.
     public var reconnectSpread = Duration.seconds(60)
@@ -40,7 +43,7 @@ public struct AgentSettings: Equatable {
         "process_timeouts_ms", "allowlist", "run_as", "root_processes", "max_names_per_uid", "name_expiry_days", "log_max_bytes", "log_keep",
         "process_log_max_bytes", "max_processes", "update_timeout_s", "download_max_bytes", "download_allow_http",
         "download_connect_timeout_ms", "download_idle_timeout_ms", "reserve_free_bytes", "unpack_max_bytes",
-        "unpack_max_entries", "unpack_max_ratio", "reconnect_spread_ms",
+        "unpack_max_entries", "unpack_max_ratio", "reconnect_spread_ms", "helper_user",
     ]
 
     /// Reads the settings, keeping every good key of a file with mistakes
@@ -118,6 +121,9 @@ public struct AgentSettings: Equatable {
         case "run_as":
             guard let user = value.stringValue, !user.isEmpty else { return "must be a user name" }
             runAs = user
+        case "helper_user":
+            guard let user = value.stringValue, !user.isEmpty else { return "must be a user name" }
+            helperUser = user
         case "root_processes":
             guard let names = strings() else { return "must be an array of non-empty process names" }
             rootProcesses = names

@@ -348,10 +348,28 @@ public final class Supervisor {
                 logger.warning("\(spec.name) is still running (pid \(processes[i].pid)); not started twice")
                 continue
             }
-            processes.append(SupervisedProcess(name: spec.name, pid: 0, uid: spec.uid, gid: spec.gid, runCommand: spec.runCommand,
-                                               verified: spec.verified, version: Version(major: 0, minor: 0, patch: 0), state: .stopped))
-            apply(.restartRequested, to: processes.count - 1, now: now)
+            launch(spec, now: now)
         }
+        registryChanged = true
+        stateGeneration += 1
+    }
+
+    /// Starts those of `specs` it does not know yet — the manifest's
+    /// processes at start and on SIGHUP — and leaves the known ones (re-adopted,
+    /// running, restarting or failed) as they are. Returns the names started.
+    public func startMissing(_ specs: [ProcessSpec], now: Instant) -> [String] {
+        var started: [String] = []
+        for spec in specs where index(of: spec.name) == nil {
+            launch(spec, now: now)
+            started.append(spec.name)
+        }
+        return started
+    }
+
+    private func launch(_ spec: ProcessSpec, now: Instant) {
+        processes.append(SupervisedProcess(name: spec.name, pid: 0, uid: spec.uid, gid: spec.gid, runCommand: spec.runCommand,
+                                           verified: spec.verified, version: Version(major: 0, minor: 0, patch: 0), state: .stopped))
+        apply(.restartRequested, to: processes.count - 1, now: now)
         registryChanged = true
         stateGeneration += 1
     }
@@ -415,7 +433,7 @@ public final class Supervisor {
     }
 
     /// The app user, or nil, said in the log (at a limited rate) when it matters.
-    private func knownAppUser(now: Instant) -> Identity? {
+    func knownAppUser(now: Instant) -> Identity? {
         if appUser == nil {
             let owner = (try? Folder.open(workingFolder)).flatMap { folder in
                 defer { folder.close() }

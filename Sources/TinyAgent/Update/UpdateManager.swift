@@ -14,6 +14,10 @@ final class UpdateManager {
     private let supervisor: Supervisor
     private let loop: EventLoop
     private let logger: Logger
+    /// The helper user the worker runs as (nil: the agent is not root), or
+    /// why there is none (updates are then refused).
+    private let helper: Identity?
+    private let helperRefusal: String?
     /// Sends the command's one answer (journaled first).
     private let answer: (_ commandNo: Int64, _ success: Bool, _ remarks: String) -> Void
     private(set) var record: UpdateRecord?
@@ -39,8 +43,10 @@ final class UpdateManager {
     }
 
     init(paths: AgentPaths, settings: UpdateSettings, supervisor: Supervisor, loop: EventLoop, logger: Logger,
-         answer: @escaping (Int64, Bool, String) -> Void) {
+         helper: Identity?, helperRefusal: String?, answer: @escaping (Int64, Bool, String) -> Void) {
         self.paths = paths
+        self.helper = helper
+        self.helperRefusal = helperRefusal
         self.settings = settings
         self.supervisor = supervisor
         self.loop = loop
@@ -63,6 +69,7 @@ final class UpdateManager {
             if record.command.commandNo == command.commandNo { return .alreadyRunning }
             return .refused("an update (command \(record.command.commandNo)) is in progress")
         }
+        if let helperRefusal { return .refused(helperRefusal) }
         let timeout = command.timeout ?? settings.verifyTimeout
         let record = UpdateRecord(command: command, step: .fetch, timeoutSeconds: timeout.seconds)
         do { try save(record) } catch {
@@ -164,18 +171,31 @@ final class UpdateManager {
 
     // MARK: Steps
 
+    /// Starts the worker as the helper user and hands it a new archive
+    /// file, a new staging folder and the CA file, as descriptors.
     private func startWorker() {
         guard let record else { return }
         let no = record.command.commandNo
-        let job = UpdateJob(url: record.command.url, archive: paths.updateArchive(no), staging: paths.updateStaging(no),
-                            caFile: "\(paths.certs)/cacert.pem", sha256: record.command.sha256, settings: settings)
+        let job = UpdateJob(url: record.command.url, sha256: record.command.sha256, settings: settings)
         do throws(Errno) {
-            try Files.makeFolder(paths.downloads, mode: 0o755)
-            let (channel, pid) = try PacketChannel.startHelper("update-worker")
+            let downloads = try DownloadsFolder.open(paths.downloads)
+            defer { downloads.close() }
+            // Left by agents before 0.4, which resumed across restarts.
+            for name in [AgentPaths.updateArchiveName(no) + ".part", AgentPaths.updateArchiveName(no) + ".part.json"] {
+                try Files.removeTree("\(paths.downloads)/\(name)")
+            }
+            let archive = try downloads.newArchive(AgentPaths.updateArchiveName(no))
+            defer { archive.close() }
+            let staging = try downloads.newStaging(AgentPaths.updateStagingName(no), for: helper)
+            defer { staging.close() }
+            let ca: FileDescriptor
+            do { ca = try Folder.openRegularFile("\(paths.certs)/cacert.pem") } catch { throw error.errno }
+            defer { ca.close() }
+            let (channel, pid) = try PacketChannel.startHelper("update-worker", as: helper)
             var worker = Worker(pid: pid, channel: channel)
             worker.token = try? loop.watch(channel.fd) { _ in self.workerReadable() }
             self.worker = worker
-            channel.send(job.packet())
+            channel.send(job.packet(), descriptors: [archive, staging.fd, ca])
             progress = "downloading"
             changed()
         } catch {
@@ -232,9 +252,22 @@ final class UpdateManager {
         }
     }
 
-    /// Downloaded and unpacked: stop the processes for the swap.
+    /// Downloaded and unpacked: take the staged tree back from the worker's
+    /// user, then stop the processes for the swap.
     private func fetched(now: Instant) {
         guard var record else { return }
+        do throws(StagingError) {
+            let downloads: DownloadsFolder
+            do { downloads = try DownloadsFolder.open(paths.downloads) } catch { throw .system(paths.downloads, error) }
+            defer { downloads.close() }
+            // Without an app user the tree stays the agent's (and its code is not run).
+            let app = supervisor.knownAppUser(now: now) ?? Processes.ownIdentity
+            try downloads.adopt(AgentPaths.updateStagingName(record.command.commandNo), for: app)
+        } catch {
+            logger.error("update \(record.command.commandNo): \(error.remark)")
+            finish(success: false, error.remark)
+            return
+        }
         record.step = .swap
         record.hadPrevious = Files.size(paths.smartMeter) != nil
         record.previous = supervisor.specs
@@ -346,8 +379,9 @@ final class UpdateManager {
     private func cleanUp() {
         guard let record else { return }
         let no = record.command.commandNo
-        for path in [paths.updateArchive(no), paths.updateArchive(no) + ".part", paths.updateArchive(no) + ".part.json",
-                     paths.updateStaging(no)] {
+        // The staging folder may still be the helper user's: Files.removeTree
+        // walks through descriptors and follows no link.
+        for path in [paths.updateArchive(no), paths.updateStaging(no)] {
             do { try Files.removeTree(path) } catch { logger.warning("cannot remove \(path): \(error)") }
         }
         Files.remove(paths.updateJournal)

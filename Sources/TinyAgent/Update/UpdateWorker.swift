@@ -1,19 +1,20 @@
-/// What the agent asks its update worker to do: one packet.
+/// What the agent asks its update worker to do: one packet, which carries
+/// three descriptors (`SCM_RIGHTS`) in this order: the archive file (new,
+/// empty, read-write; root's, in root's `downloads/`), the staging folder
+/// (new, empty, the helper user's), and the CA file (read-only). The worker
+/// can reach nothing else of the agent's.
 struct UpdateJob: Equatable {
     var url: String
-    var archive: String
-    var staging: String
-    var caFile: String
     var sha256: [UInt8]?
     var settings: UpdateSettings
+
+    /// The descriptors' order in the packet.
+    enum Descriptor: Int { case archive = 0, staging, ca }
 
     func packet() -> JSONWriter {
         var w = JSONWriter()
         w.beginObject()
         w.key("url"); w.string(url)
-        w.key("archive"); w.string(archive)
-        w.key("staging"); w.string(staging)
-        w.key("ca_file"); w.string(caFile)
         w.key("sha256"); if let sha256 { w.string(Hex.encode(sha256)) } else { w.null() }
         w.key("max_bytes"); w.integer(settings.downloadMaximumBytes)
         w.key("allow_http"); w.bool(settings.allowPlainHTTP)
@@ -27,18 +28,14 @@ struct UpdateJob: Equatable {
         return w
     }
 
-    init(url: String, archive: String, staging: String, caFile: String, sha256: [UInt8]?, settings: UpdateSettings) {
+    init(url: String, sha256: [UInt8]?, settings: UpdateSettings) {
         self.url = url
-        self.archive = archive
-        self.staging = staging
-        self.caFile = caFile
         self.sha256 = sha256
         self.settings = settings
     }
 
     init?(packet p: JSONValue) {
-        guard let url = p["url"]?.stringValue, let archive = p["archive"]?.stringValue,
-              let staging = p["staging"]?.stringValue, let ca = p["ca_file"]?.stringValue,
+        guard let url = p["url"]?.stringValue,
               let maxBytes = p["max_bytes"]?.integerValue, let allowHTTP = p["allow_http"]?.boolValue,
               let connect = p["connect_ms"]?.integerValue, let idle = p["idle_ms"]?.integerValue,
               let reserve = p["reserve_bytes"]?.integerValue, let unpackBytes = p["unpack_max_bytes"]?.integerValue,
@@ -58,7 +55,7 @@ struct UpdateJob: Equatable {
         s.unpackMaximumBytes = unpackBytes
         s.unpackMaximumEntries = Int(entries)
         s.unpackMaximumRatio = ratio
-        self.init(url: url, archive: archive, staging: staging, caFile: ca, sha256: sha, settings: s)
+        self.init(url: url, sha256: sha, settings: s)
     }
 }
 
@@ -66,10 +63,12 @@ struct UpdateJob: Equatable {
 /// agent starts with a packet channel on descriptor 3, so that TLS,
 /// downloading and unpacking — blocking work, and the parsing of outside
 /// bytes — never stall heartbeats or the watchdog, and their memory is
-/// returned when it exits. It dies with the agent (PR_SET_PDEATHSIG); the
-/// next agent starts a new one, which resumes the download.
+/// returned when it exits. It runs as the helper user (no root, no
+/// capabilities) and works only on the descriptors the agent hands it. It
+/// dies with the agent (PR_SET_PDEATHSIG); the next agent starts a new one,
+/// which downloads again from the first byte.
 ///
-/// Agent → worker: one `UpdateJob` packet. Worker → agent:
+/// Agent → worker: one `UpdateJob` packet with its descriptors. Worker → agent:
 /// `{"event": "progress", "phase": "download"|"unpack", "done", "total"}`,
 /// `{"event": "log", "text"}`, then `{"event": "done"}` or
 /// `{"event": "failed", "remark"}`.
@@ -80,12 +79,20 @@ enum UpdateWorker {
     static let progressInterval = Duration.milliseconds(250)
 
     static func run() -> Int32 {
+        guard HelperUser.dropPrivileges() else {
+            Console.error("update-worker: cannot drop to the helper user: \(Errno.current)")
+            return ExitStatus.systemError
+        }
         let channel = PacketChannel(fd: FileDescriptor(3))
-        guard case .packet(let first) = channel.receive(), let job = UpdateJob(packet: first) else {
+        guard let (first, fds) = channel.receiveWithDescriptors(timeout: .seconds(10)), fds.count == 3,
+              let job = UpdateJob(packet: first) else {
             return ExitStatus.dataError
         }
+        var target = DownloadTarget(file: fds[UpdateJob.Descriptor.archive.rawValue])
+        let staging = Folder(fd: fds[UpdateJob.Descriptor.staging.rawValue], path: "the staging folder")
+        let ca = "/proc/self/fd/\(fds[UpdateJob.Descriptor.ca.rawValue].rawValue)"
         var reporter = ProgressReporter(channel: channel)
-        if let remark = fetch(job, &reporter) ?? unpack(job, &reporter) {
+        if let remark = fetch(job, ca: ca, into: &target, &reporter) ?? unpack(job, target.file, into: staging, &reporter) {
             channel.send(event("failed", "remark", remark))
         } else {
             channel.send(event("done", nil, nil))
@@ -94,8 +101,9 @@ enum UpdateWorker {
     }
 
     /// Downloads the archive (resuming), or says why not.
-    private static func fetch(_ job: UpdateJob, _ reporter: inout ProgressReporter) -> String? {
-        var request = DownloadRequest(url: job.url, destination: job.archive, caFile: job.caFile)
+    private static func fetch(_ job: UpdateJob, ca: String, into target: inout DownloadTarget,
+                              _ reporter: inout ProgressReporter) -> String? {
+        var request = DownloadRequest(url: job.url, caFile: ca)
         request.maximumBytes = job.settings.downloadMaximumBytes
         request.allowPlainHTTP = job.settings.allowPlainHTTP
         request.connectTimeout = job.settings.connectTimeout
@@ -105,7 +113,7 @@ enum UpdateWorker {
         var attempt = 1
         while true {
             do throws(DownloadError) {
-                try Downloader.fetch(request) { done, total in reporter.report("download", done, total) }
+                try Downloader.fetch(request, into: &target) { done, total in reporter.report("download", done, total) }
                 return nil
             } catch {
                 guard error.isResumable, attempt < attempts else { return error.remark }
@@ -117,14 +125,12 @@ enum UpdateWorker {
     }
 
     /// Unpacks into a fresh staging folder, or says why not.
-    private static func unpack(_ job: UpdateJob, _ reporter: inout ProgressReporter) -> String? {
+    private static func unpack(_ job: UpdateJob, _ archive: FileDescriptor, into staging: Folder,
+                               _ reporter: inout ProgressReporter) -> String? {
         let limits = ExtractionLimits(maximumEntries: job.settings.unpackMaximumEntries, maximumBytes: job.settings.unpackMaximumBytes,
                                       maximumRatio: job.settings.unpackMaximumRatio, reserveBytes: job.settings.reserveBytes)
-        do throws(Errno) { try Files.removeTree(job.staging) } catch {
-            return "archive: cannot clear \(job.staging): \(error)"
-        }
         do throws(ArchiveError) {
-            let result = try ZipExtractor.extract(archive: job.archive, into: job.staging, limits: limits) { done, total in
+            let result = try ZipExtractor.extract(archive: archive, into: staging, limits: limits) { done, total in
                 reporter.report("unpack", done, total)
             }
             if !result.ignored.isEmpty {

@@ -1,0 +1,73 @@
+import CShims
+
+extension FileDescriptor {
+    /// `pread(2)`: reads at `offset` without moving the file position.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(Errno) -> Int {
+        try valueOrErrno { ta_pread(rawValue, buffer.baseAddress, buffer.count, offset) }
+    }
+
+    /// `lseek(fd, 0, SEEK_END)`: the size, and writes go on from there.
+    func seekToEnd() throws(Errno) -> Int64 { try valueOrErrno { ta_seek_end(rawValue) } }
+
+    /// `fcntl(F_DUPFD_CLOEXEC)`: a second descriptor for the same open file.
+    func duplicate() throws(Errno) -> FileDescriptor { FileDescriptor(try valueOrErrno { ta_dup(rawValue) }) }
+
+    /// Free bytes for unprivileged users on this file's file system (`fstatvfs`).
+    var freeBytes: Int64? {
+        let free = ta_free_bytes_fd(rawValue)
+        return free < 0 ? nil : free
+    }
+}
+
+/// Trees another user owns or owned (the update's staging folder), and the
+/// few extra opens the update needs.
+extension Folder {
+    /// The regular file `path` for reading (see `openForReading`), opened
+    /// relative to its parent folder.
+    static func openRegularFile(_ path: String) throws(FileError) -> FileDescriptor {
+        let folder = try open(Files.parent(of: path))
+        defer { folder.close() }
+        return try folder.openForReading(Files.name(of: path))
+    }
+
+    /// Like `createNew`, read-write: a file to fill, then read back.
+    func createNewForReadingAndWriting(_ name: String, mode: UInt32) throws(Errno) -> FileDescriptor {
+        FileDescriptor(try withCString(name) { (n) throws(Errno) in try valueOrErrno { ta_openat_new_rw(fd.rawValue, n, mode) } })
+    }
+
+    /// What `name` is, never following a link (`fstatat` with `AT_SYMLINK_NOFOLLOW`).
+    func status(of name: String) throws(Errno) -> FileStatus {
+        var raw = ta_stat()
+        try withCString(name) { (n) throws(Errno) in try nothingOrErrno { ta_lstat_at(fd.rawValue, n, &raw) } }
+        return FileStatus(raw)
+    }
+
+    /// The names in the folder now (without `.` and `..`).
+    func names() throws(Errno) -> [String] {
+        guard let list = ta_dir_list_open(fd.rawValue) else { throw Errno.current }
+        defer { ta_dir_list_close(list) }
+        var names: [String] = []
+        while let name = ta_dir_list_next(list) { names.append(String(cString: name)) }
+        return names
+    }
+
+    /// `folder(_:)`, speaking `Errno`.
+    func subfolder(_ name: String) throws(Errno) -> Folder {
+        do { return try folder(name) } catch { throw error.errno }
+    }
+
+    /// `unlinkat(2)` with `AT_REMOVEDIR`.
+    func removeFolder(_ name: String) throws(Errno) {
+        try withCString(name) { (n) throws(Errno) in try nothingOrErrno { ta_rmdirat(fd.rawValue, n) } }
+    }
+
+    /// Takes the folder from whoever owns it: the agent's own user, mode
+    /// 0700. Entries of a folder locked this way can no longer be added,
+    /// renamed or replaced by anyone else, even one holding a descriptor to
+    /// it: what the agent then reads in it stays what it read.
+    func lock() throws(Errno) {
+        let me = Processes.ownIdentity
+        try fd.setOwner(uid: me.uid, gid: me.gid)
+        try fd.setPermissions(0o700)
+    }
+}

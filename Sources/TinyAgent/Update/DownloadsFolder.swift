@@ -1,0 +1,134 @@
+/// `downloads/`: root's folder (0700) for an update's archive and staging
+/// folder (SPEC §3). The update worker runs as the helper user and cannot
+/// reach it by path: it gets an open archive file and an open staging folder
+/// (the only place it may write), and after it exits the agent takes the
+/// staged tree back (`adopt`) before anything of it is installed.
+struct DownloadsFolder {
+    let folder: Folder
+
+    /// Opens (making it when missing) `path`; it must be the agent's own,
+    /// and is set to 0700 whatever it was.
+    static func open(_ path: String) throws(Errno) -> DownloadsFolder {
+        try Files.makeFolder(path, mode: 0o700)
+        let folder: Folder
+        do { folder = try Folder.open(path) } catch { throw error.errno }
+        do throws(Errno) {
+            guard try folder.fd.status().uid == Processes.effectiveUID else { throw Errno.permissionDenied }
+            try folder.fd.setPermissions(0o700)
+        } catch {
+            folder.close()
+            throw error
+        }
+        return DownloadsFolder(folder: folder)
+    }
+
+    func close() { folder.close() }
+
+    /// A new, empty archive file, read-write, the agent's alone (0600). An
+    /// archive already there is never used: it was not written by this run.
+    func newArchive(_ name: String) throws(Errno) -> FileDescriptor {
+        try Files.removeTree("\(folder.path)/\(name)")
+        return try folder.createNewForReadingAndWriting(name, mode: 0o600)
+    }
+
+    /// A new, empty staging folder (0700) owned by `worker` (nil: the agent's
+    /// own user), open.
+    func newStaging(_ name: String, for worker: Identity?) throws(Errno) -> Folder {
+        try Files.removeTree("\(folder.path)/\(name)")
+        guard try folder.makeFolder(name, mode: 0o700) else { throw Errno.exists }
+        let staging: Folder
+        do { staging = try folder.folder(name) } catch { throw error.errno }
+        if let worker {
+            do { try staging.fd.setOwner(uid: worker.uid, gid: worker.gid) } catch {
+                staging.close()
+                throw error
+            }
+        }
+        return staging
+    }
+
+    /// Takes back the staging folder `name` the worker filled, which must
+    /// hold exactly a `SmartMeter` folder: every folder is locked (the
+    /// agent's, 0700) before it is read, so a process the helper user left
+    /// running can change nothing the agent has checked; then each entry is
+    /// opened relative to its locked folder without following links and
+    /// checked on its descriptor — folders and regular files with one link
+    /// only — and handed to the app user with group and other write, setuid,
+    /// setgid and sticky removed (`fchown`/`fchmod`, never by path).
+    func adopt(_ name: String, for app: Identity) throws(StagingError) {
+        let staging = try checked(name) { () throws(Errno) in try folder.subfolder(name) }
+        defer { staging.close() }
+        let names = try checked(name) { () throws(Errno) in
+            try staging.lock()
+            return try staging.names()
+        }
+        for entry in names where entry != "SmartMeter" { throw .unexpected(entry, "is not the SmartMeter/ folder") }
+        guard !names.isEmpty else { throw .unexpected("SmartMeter", "is missing") }
+        try adoptFolder(in: staging, "SmartMeter", path: "SmartMeter", for: app)
+    }
+
+    private func adoptFolder(in parent: Folder, _ name: String, path: String, for app: Identity) throws(StagingError) {
+        guard try checked(path, { () throws(Errno) in try parent.status(of: name) }).kind == .folder else {
+            throw .unexpected(path, "is not a folder")
+        }
+        let child = try checked(path) { () throws(Errno) in try parent.subfolder(name) }
+        defer { child.close() }
+        let (mode, entries) = try checked(path) { () throws(Errno) in
+            let mode = try child.fd.status().permissions
+            try child.lock()
+            return (mode, try child.names())
+        }
+        for entry in entries {
+            let entryPath = path + "/" + entry
+            let status = try checked(entryPath) { () throws(Errno) in try child.status(of: entry) }
+            if status.kind == .folder {
+                try adoptFolder(in: child, entry, path: entryPath, for: app)
+            } else if status.kind == .regular {
+                try adoptFile(in: child, entry, path: entryPath, for: app)
+            } else {
+                throw .unexpected(entryPath, "is not a regular file or a folder")
+            }
+        }
+        // Mode while still the agent's (no CAP_FOWNER needed), then the owner.
+        try checked(path) { () throws(Errno) in
+            try child.fd.setPermissions(mode & EntryAttributes.allowedBits | 0o700)
+            try child.fd.setOwner(uid: app.uid, gid: app.gid)
+        }
+    }
+
+    private func adoptFile(in folder: Folder, _ name: String, path: String, for app: Identity) throws(StagingError) {
+        let file = try checked(path) { () throws(Errno) in
+            do throws(FileError) { return try folder.openForReading(name) } catch { throw error.errno }
+        }
+        defer { file.close() }
+        let status = try checked(path) { () throws(Errno) in try file.status() }
+        guard status.kind == .regular else { throw .unexpected(path, "is not a regular file") }
+        guard status.links == 1 else { throw .unexpected(path, "has \(status.links) links") }
+        // The agent's first (CAP_CHOWN), so that it may set the mode without
+        // CAP_FOWNER (the unit does not grant it), then the app user's.
+        let me = Processes.ownIdentity
+        try checked(path) { () throws(Errno) in
+            try file.setOwner(uid: me.uid, gid: me.gid)
+            try file.setPermissions(status.permissions & EntryAttributes.allowedBits)
+            try file.setOwner(uid: app.uid, gid: app.gid)
+        }
+    }
+
+    /// Runs system calls about `path`, naming it in the error.
+    private func checked<T>(_ path: String, _ body: () throws(Errno) -> T) throws(StagingError) -> T {
+        do { return try body() } catch { throw .system(path, error) }
+    }
+}
+
+/// Why a staged tree is not installed.
+enum StagingError: Error {
+    case unexpected(String, String)
+    case system(String, Errno)
+
+    var remark: String {
+        switch self {
+        case .unexpected(let path, let why): return "staging: \(path) \(why)"
+        case .system(let path, let error): return "staging: \(path): \(error)"
+        }
+    }
+}
