@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -80,6 +81,7 @@ int ta_drop_privileges(uint32_t uid, uint32_t gid) {
         errno = EPERM;
         return -1;
     }
+    pid_t parent = getppid();
     // The bounding set first, while CAP_SETPCAP is still held; best effort
     // (a unit that already removed CAP_SETPCAP has nothing more to give).
     for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++) (void)prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
@@ -89,6 +91,14 @@ int ta_drop_privileges(uint32_t uid, uint32_t gid) {
     // and effective capability sets.
     if (setresuid(uid, uid, uid) != 0) return -1;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
+    // Changing the uids cleared the death signal helper.c set before exec: set it
+    // again, and make sure the agent did not die in between (the helper would be
+    // left running as an orphan of init).
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return -1;
+    if (getppid() != parent) {
+        errno = ESRCH;
+        return -1;
+    }
     // Not the agent's root folder (its working folder): nothing by path.
     if (chdir("/") != 0) return -1;
     // Prove it cannot be undone.

@@ -76,7 +76,8 @@ func supervisorTable() {
           "supervisor: a process stopped for an update stays stopped")
     // Full jitter: a draw of 0.5 in the first 1 s window, then 1.0 in the doubled one.
     var backoff = ReconnectBackoff()
-    let first = backoff.next(random: 0.5), second = backoff.next(random: 1.0)
+    let now = Instant(nanoseconds: 0)
+    let first = backoff.next(random: 0.5, now: now), second = backoff.next(random: 1.0, now: now)
     check(first == .milliseconds(500) && second == .seconds(2),
           "reconnect back-off: Double jitter through VFP registers")
 }

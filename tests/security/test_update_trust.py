@@ -150,6 +150,30 @@ def test_the_update_worker_and_the_xmpp_link_run_as_the_helper_user_without_capa
     device.wait_versions(NEW)
 
 
+def test_the_helpers_die_with_the_agent_after_dropping_to_the_helper_user(agents, server, pki, tmp_path, helper_user):  # noqa: F811
+    """Changing uids clears PR_SET_PDEATHSIG: before it was set again after the drop, a
+    SIGKILLed agent left its update worker (stalled in a download here, not reading its
+    socket) running on as the helper user, an orphan holding what root had handed it."""
+    device = Device(agents, server, pki, tmp_path)
+    device.serve("v2.zip", "good", *processes(NEW))
+    agent_pid = device.agent.proc.pid
+    with FaultServer(root=device.files, pki=pki, stall_seconds=60) as https, panel_for(server, pki) as panel:
+        panel.send("device@localhost", command(74, https.url("/stall/v2.zip")))
+        workers = wait_for(lambda: harness.helper_pids(agent_pid, "update-worker"), what="the update worker")
+        device.agent.proc.kill()
+        device.agent.proc.wait()
+        wait_for(lambda: _gone(workers[0]), timeout=5, what="the update worker to die with the agent")
+
+
+def _gone(pid):
+    """Exited: no such process, or a zombie waiting for init."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
 def test_without_the_helper_user_the_helpers_run_as_nobody_with_a_warning(agents, server, pki, tmp_path):  # noqa: F811
     """The fallback: never root. (Before: root.)"""
     nobody = pwd.getpwnam("nobody")
