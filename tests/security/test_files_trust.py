@@ -243,7 +243,9 @@ def test_a_link_at_a_process_log_is_not_followed_when_the_process_restarts(root,
     # Beside it: a plain log is written, root:app group 0640, readable by the app user.
     os.unlink(log)
     os.kill(restarted["pid"], signal.SIGKILL)
-    wait_for(lambda: os.path.isfile(log), timeout=15, what="a fresh ocr.log")
+    # The file is created, then given its group on the descriptor: wait for the group.
+    wait_for(lambda: os.path.isfile(log) and os.stat(log).st_gid == pi.pw_gid, timeout=15,
+             what="a fresh ocr.log of the app group")
     st = os.stat(log)
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (0, pi.pw_gid, 0o640)
 
