@@ -1,5 +1,5 @@
 /// The app user: who the SmartMeter code runs as, and whose group may read
-/// the agent's logs and status (ROUND3's trust line, SPEC §3). `run_as` in
+/// the agent's logs and status (the trust line: RELIABILITY.md, "Threat model"). `run_as` in
 /// root's settings names it; else the owner of `SmartMeter/`. Root is never
 /// the app user: with no app user, what would run as it is refused.
 public enum AppUser {
