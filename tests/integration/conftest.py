@@ -89,7 +89,8 @@ def pid_alive(pid):
 
 
 def helper_pids(agent_pid, name):
-    """Pids of the agent's children running `tinyagent NAME` (xmpp-link, update-worker)."""
+    """Pids of the agent's children running `tinyagent NAME` (xmpp-link, update-worker),
+    also under valgrind."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -101,7 +102,8 @@ def helper_pids(agent_pid, name):
                 args = f.read().split(b"\0")
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == agent_pid and len(args) > 1 and args[1] == name.encode():
+        # Anywhere in the arguments: under valgrind they start with valgrind's own.
+        if ppid == agent_pid and name.encode() in args[1:]:
             found.append(int(entry))
     return found
 
