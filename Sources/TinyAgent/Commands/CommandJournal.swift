@@ -15,7 +15,8 @@ final class CommandJournal {
     /// so it is refused rather than run again (`isForgotten`). Large answers
     /// pushed out by their byte budget do not count: they are status reports,
     /// which are safe to make afresh.
-    private(set) var forgottenUpTo: Int64 = 0
+    /// nil while the journal has forgotten nothing (a fresh journal refuses no number).
+    private(set) var forgottenUpTo: Int64?
     let path: String
     static let capacity = 200
     /// Answers longer than this (status reports, ~150 bytes a process)…
@@ -40,7 +41,8 @@ final class CommandJournal {
     /// one is, and running it twice (a second update, a second restart) is
     /// what the journal exists to prevent.
     func isForgotten(_ commandNo: Int64) -> Bool {
-        commandNo <= forgottenUpTo && answer(for: commandNo) == nil
+        guard let forgottenUpTo else { return false }
+        return commandNo <= forgottenUpTo && answer(for: commandNo) == nil
     }
 
     /// Records an answer before it is sent: a crash after this line and
@@ -50,7 +52,7 @@ final class CommandJournal {
         if entries.count > CommandJournal.capacity {
             // The oldest delivered answer goes first; undelivered ones stay.
             let drop = entries.firstIndex { $0.delivered } ?? 0
-            forgottenUpTo = max(forgottenUpTo, entries[drop].commandNo)
+            forgottenUpTo = max(forgottenUpTo ?? entries[drop].commandNo, entries[drop].commandNo)
             entries.remove(at: drop)
         }
         var large = 0
@@ -76,7 +78,7 @@ final class CommandJournal {
         var w = JSONWriter()
         w.beginObject()
         w.key("format"); w.integer(CommandJournal.format)
-        w.key("forgotten_up_to"); w.integer(forgottenUpTo)
+        if let forgottenUpTo { w.key("forgotten_up_to"); w.integer(forgottenUpTo) }
         w.key("answers"); w.beginArray()
         for e in entries {
             w.beginObject()

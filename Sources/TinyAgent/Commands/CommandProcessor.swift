@@ -67,8 +67,8 @@ final class CommandProcessor {
         }
         if journal.isForgotten(no) {
             // Not journaled: the refusal is made again for every re-delivery.
-            logger.warning("command \(no) refused: older than the journal's window (numbers up to \(journal.forgottenUpTo) are forgotten)")
-            return answer(no, false, "command_no \(no) is older than the journal's window (answers up to \(journal.forgottenUpTo) are forgotten): not run again")
+            logger.warning("command \(no) refused: older than the journal's window (numbers up to \(journal.forgottenUpTo ?? 0) are forgotten)")
+            return answer(no, false, "command_no \(no) is older than the journal's window (answers up to \(journal.forgottenUpTo ?? 0) are forgotten): not run again")
         }
         guard let text = make() else { return nil }
         record(no, text)
