@@ -31,6 +31,10 @@ let usage = """
           https; a URL ending in /api/panelmap is used as it is) and print the
           response body. HTTPS trusts only FILE (default:
           \(PanelMap.defaultCAFile)). A non-2xx status exits 69.
+      verify X.zip [--sig X.zip.sig] [--root DIR]
+          Check an update archive's signature against ROOT/certs/update-keys/
+          as the agent does before unpacking; installs nothing. Exit 65 when
+          the agent would refuse it.
       version
           Print the agent's version.
 
@@ -226,6 +230,13 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
         guard let url = o.values["--url"] else { throw UsageError("panelmap needs --url") }
         guard let panelID = o.values["--panel-id"] else { throw UsageError("panelmap needs --panel-id") }
         return PanelMap.run(url: url, panelID: panelID, caFile: o.values["--cacert"] ?? PanelMap.defaultCAFile)
+    case "verify":
+        guard let archive = rest.first, !archive.hasPrefix("-") else {
+            _ = try Options(rest.prefix(1), takingValues: [], switches: [])  // --help
+            throw UsageError("verify needs an archive")
+        }
+        let o = try Options(rest.dropFirst(), takingValues: ["--sig", "--root"], switches: [])
+        return VerifyCommand.run(archive: archive, signature: o.values["--sig"], root: o.values["--root"] ?? AgentPaths.defaultRoot)
     case "version":
         _ = try Options(rest, takingValues: [], switches: [])
         Console.out("tinyagent \(agentVersion)")

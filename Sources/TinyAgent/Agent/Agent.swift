@@ -192,12 +192,8 @@ public final class Agent {
         helperRefusal = helper.error
         control = openControlChannel()
         let update = UpdateManager(paths: paths, settings: settings.update, supervisor: supervisor, loop: loop, logger: logger,
-                                   helper: helper.identity, helperRefusal: helper.error) { no, success, remarks in
-            guard let control = self.control else {
-                self.logger.error("update \(no) ended (success: \(success)) but there is no control channel to answer on")
-                return
-            }
-            control.answerLater(no, success: success, remarks: remarks)
+                                   helper: helper.identity, helperRefusal: helper.error) { origin, success, remarks in
+            self.answerUpdate(origin, success: success, remarks: remarks)
         }
         self.update = update
         supervisor.manifestAllowlist = UpdateManager.manifest(in: paths.smartMeter, logger: logger)?.processes.map { $0.runCommand } ?? []
@@ -259,7 +255,7 @@ public final class Agent {
                      heartbeatsWithUnknownFields: receiver.withUnknownFields + (attestedReceiver?.withUnknownFields ?? 0),
                      processes: supervisor.processes, wallClock: Clock.wallSeconds(),
                      xmpp: control?.link.stateName ?? "off", freeBytes: Files.freeBytes(under: paths.root),
-                     update: update?.summary ?? "no update in progress")
+                     update: update?.summary ?? "no update in progress", lastUpdate: update?.last)
     }
 
     private func nextDeadline() -> Instant? {
@@ -367,6 +363,22 @@ public final class Agent {
             var names = ""
             for name in started { names += names.isEmpty ? name : ", \(name)" }
             logger.notice("\(why): starting \(names), listed in SmartMeter/tinyagent.json and not running")
+        }
+    }
+
+    /// An update's one answer, to whoever asked for it.
+    private func answerUpdate(_ origin: UpdateOrigin, success: Bool, remarks: String) {
+        switch origin {
+        case .panel(let no):
+            guard let control else {
+                logger.error("update \(no) ended (success: \(success)) but there is no control channel to answer on")
+                return
+            }
+            control.answerLater(no, success: success, remarks: remarks)
+        case .local:
+            // The local client follows the update through `status` until the
+            // control protocol's streamed answers carry it.
+            break
         }
     }
 
