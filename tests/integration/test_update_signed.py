@@ -5,15 +5,19 @@ A device with a key in certs/update-keys/ installs only what that key
 signed, and refuses everything else before unpacking a byte; a device with
 none installs anything and says so in its log."""
 
+import json
 import os
 import shutil
+import signal
+import time
 
 import pytest
 
 from conftest import REPO
-from test_update import NEW, OLD, Device, command, processes, update  # noqa: F401
+from test_update import NEW, OLD, SETTINGS, Device, FaultServer, command, processes, update  # noqa: F401
 from test_update import device, https  # noqa: F401 (fixtures)
-from test_xmpp import pki, server  # noqa: F401 (fixtures)
+from conftest import wait_for
+from test_xmpp import online, panel_for, pki, server  # noqa: F401 (fixtures)
 
 import sys
 sys.path.insert(0, os.path.join(REPO, "tests", "update"))
@@ -98,3 +102,44 @@ def test_the_command_may_name_the_signature_url(device, https, server, tmp_path)
     answer = update(device, server, command(83, https.url("/file/v2.zip"), signature_url=https.url("/file/release-2.sig")))
     assert answer["success"] is True, answer
     device.wait_versions(NEW)
+
+
+def test_killed_between_acquiring_and_installing_the_next_start_checks_again_and_installs(agents, server, pki, tmp_path):  # noqa: F811
+    """SIGKILL once the journal says the archive is acquired and being unpacked: the
+    archive and its signature are in downloads/, nothing is installed; the next agent
+    checks the signature again (nothing of a check survives its process), unpacks with a
+    fresh worker and answers once."""
+    device = Device(agents, server, pki, tmp_path, settings=dict(SETTINGS, download_max_bytes=400 << 20,
+                                                                 unpack_max_bytes=400 << 20))
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    fleet, public = make_key(str(keys), "fleet")
+    install_key(device.agent.root, public)
+    sign(fleet, device.serve("v2.zip", "good", *processes(NEW), "--size", str(150 << 20)))
+    journal = os.path.join(device.agent.root, "wdog", "update.json")
+    downloads = os.path.join(device.agent.root, "downloads")
+
+    def step():
+        try:
+            with open(journal) as f:
+                return json.load(f)["step"]
+        except (OSError, ValueError):
+            return None
+
+    with FaultServer(root=device.files, pki=pki) as s, panel_for(server, pki) as panel:
+        panel.send("device@localhost", command(84, s.url("/file/v2.zip")))
+        wait_for(lambda: step() == "unpack", timeout=120, interval=0.001, what="the unpack step")
+        device.agent.stop(signal.SIGKILL)
+        assert step() == "unpack"
+        assert os.path.getsize(os.path.join(downloads, "update-84.zip")) > 150 << 20
+        assert os.path.getsize(os.path.join(downloads, "update-84.zip.sig")) > 0
+        assert device.folder_version() == OLD
+        device.agent.start()
+        online(device.agent)
+        answer = panel.wait_reply(timeout=90)
+        assert answer["success"] is True, answer
+        time.sleep(2)
+        assert [r for r in panel.replies if r.get("command_no") == 84] == [answer]
+    assert device.agent.log().count("signature verified with certs/update-keys/fleet.pem") == 2
+    device.wait_versions(NEW)
+    assert not os.path.exists(journal)
