@@ -31,7 +31,9 @@ let usage = """
       config check [--root DIR] [--key-file F]
           Decrypt and validate ROOT/cfg/config_file.bin; one line either way.
           Key file: lines key=<64 hex digits> and iv=<32 hex digits>, as for
-          openssl enc -aes-256-cbc -K KEY -iv IV; default: the seed's key.
+          openssl enc -aes-256-cbc -K KEY -iv IV. check (and run) use
+          ROOT/cfg/key when no --key-file is given and it exists (it must be
+          root's, mode 0600), else the seed's key, as encrypt and decrypt do.
       panelmap --url URL --panel-id ID [--cacert FILE]
           POST {"panel_id": ID} to URL/api/panelmap (URL: the backend, http or
           https; a URL ending in /api/panelmap is used as it is) and print the
