@@ -53,11 +53,12 @@ public struct DeviceConfig: Equatable {
     /// `ROOT/cfg/config_file.bin` (the name is the seed's).
     public static func file(root: String) -> String { "\(root)/cfg/config_file.bin" }
 
-    /// Decrypts and validates `ROOT/cfg/config_file.bin` with the seed's key or
-    /// the one in `keyFile`, and resolves a `"mac-address"` device id.
+    /// Decrypts and validates `ROOT/cfg/config_file.bin` with the key
+    /// `ConfigKey.forConfig` picks (`keyFile`, else `cfg/key`, else the
+    /// seed's), and resolves a `"mac-address"` device id.
     public static func load(root: String, keyFile: String? = nil,
                             interfaces: NetworkInterfaces = .system) throws(ConfigError) -> DeviceConfig {
-        var key = try ConfigKey.load(keyFile: keyFile)
+        var key = try ConfigKey.forConfig(root: root, keyFile: keyFile)
         defer { key.wipe() }
         let path = file(root: root)
         var plaintext = try ConfigFile.decrypt(path, key: key)
