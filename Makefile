@@ -29,6 +29,7 @@ embedded:
 # Host build, full Swift, Swift Testing.
 unit:
 	$(GUARD) $(SWIFT) test
+	cross/typecheck-probe.sh
 
 integration: deps embedded
 	$(GUARD) $(PY) -m pytest -q -p no:cacheprovider tests/python tests/xmpp tests/https tests/integration tests/security

@@ -419,6 +419,61 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         #expect(c.deviceID == "b8:27:eb:12:34:56" && c.deviceIDIsMACAddress)
     }
 
+    /// `Vectors.custom[0]` ("hello") as the encrypted config, and the fleet key that makes it.
+    func writeFleetKey(mode: Int) throws -> String {
+        let path = ConfigKey.fleetFile(root: root)
+        _ = FileManager.default.createFile(atPath: path, contents: Data(Vectors.customKeyFile.utf8),
+                                           attributes: [.posixPermissions: mode])
+        return path
+    }
+
+    @Test func theFleetKeyInCfgIsUsedWhenNoKeyFileIsNamed() throws {
+        _ = try writeFleetKey(mode: 0o600)
+        let key = try ConfigKey.forConfig(root: root, keyFile: nil)
+        #expect(key.key == hex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"))
+        #expect(try ConfigCipher.decrypt(hex(Vectors.custom[0].ciphertext), key: key) == bytes("hello"))
+    }
+
+    @Test func withoutAFleetKeyTheSeedsKeyIsUsed() throws {
+        #expect(try ConfigKey.forConfig(root: root, keyFile: nil).key == ConfigKey.seed.key)
+    }
+
+    @Test func aKeyFileNamedOnTheCommandLineWinsOverTheFleetKey() throws {
+        _ = try writeFleetKey(mode: 0o600)
+        let named = try writePlain("key=\(String(repeating: "ab", count: 32))\niv=\(String(repeating: "cd", count: 16))\n", to: "named.key")
+        #expect(try ConfigKey.forConfig(root: root, keyFile: named).key == [UInt8](repeating: 0xAB, count: 32))
+    }
+
+    @Test func aFleetKeyOthersCanReadIsRefusedNotSkipped() throws {
+        let path = try writeFleetKey(mode: 0o640)
+        do {
+            _ = try ConfigKey.forConfig(root: root, keyFile: nil)
+            Issue.record("a group-readable key was used")
+        } catch {
+            guard case .file(path, .untrustedKeyFile(let st)) = error else { Issue.record("\(error)"); return }
+            #expect(st.permissions == 0o640)
+            #expect(error.reason.contains("mode 0640") && error.reason.contains("chmod 0600"))
+        }
+    }
+
+    @Test func aFleetKeyThatIsNotRootsIsRefused() throws {
+        let path = try writeFleetKey(mode: 0o600)
+        #expect(chown(path, 1, 1) == 0)
+        do {
+            _ = try ConfigKey.forConfig(root: root, keyFile: nil)
+            Issue.record("a key of uid 1's was used")
+        } catch {
+            guard case .file(path, .untrustedKeyFile(let st)) = error else { Issue.record("\(error)"); return }
+            #expect(st.uid == 1)
+        }
+    }
+
+    @Test func configLoadDecryptsWithTheFleetKey() throws {
+        _ = try writeFleetKey(mode: 0o600)
+        try ConfigTool.encrypt(input: try writePlain(Vectors.sampleJSON), output: configPath, keyFile: ConfigKey.fleetFile(root: root))
+        #expect(try DeviceConfig.load(root: root, interfaces: net).password == "s3cret")
+    }
+
     @Test func encryptWritesWhatOpenSSLWouldMode0600() throws {
         let input = try writePlain(Vectors.sampleJSON)
         let output = "\(folder)/out.bin"

@@ -5,8 +5,8 @@
 // state table, the config cipher (mbedTLS AES) and JSON — and checks every answer, so a
 // miscompiled or mis-linked path fails here rather than merely running.
 // It calls internal APIs as Tests/TinyAgentTests does (and mirrors a few of its cases):
-// a change to those APIs updates this file too — `swift build` does not compile it,
-// `make cross-test` (cross/armv6-probe.sh) does.
+// a change to those APIs updates this file too: `make unit` type-checks it against them
+// (cross/typecheck-probe.sh), `make cross-test` (cross/armv6-probe.sh) builds and runs it.
 import CShims
 
 var passed = 0

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import BINARY
+from conftest import BINARY, wait_for
 
 # The seed's key and IV, ASCII "01234567890123456789012345678901" / "0123456789012345".
 SEED_KEY = b"01234567890123456789012345678901".hex()
@@ -322,3 +322,51 @@ def test_config_usage_errors_exit_64(args, message):
     r = run(*args)
     assert r.returncode == 64
     assert r.stderr.splitlines()[0] == "tinyagent: " + message
+
+
+def fleet_key(root, mode=0o600):
+    """ROOT/cfg/key, the fleet's key, and the config encrypted with it."""
+    os.makedirs(os.path.join(root, "cfg"), exist_ok=True)
+    path = os.path.join(root, "cfg", "key")
+    key, iv = key_file(path)
+    os.chmod(path, mode)
+    openssl_encrypt(os.path.join(root, "cfg", "config_file.bin"), CONFIG, key=key, iv=iv)
+    return path
+
+
+def test_config_check_decrypts_with_the_fleet_key_in_cfg(root):
+    fleet_key(root)
+    r = run("config", "check", "--root", root)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("config ok: client rpi-17@xmpp.example.com")
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604])
+def test_a_fleet_key_others_can_read_is_refused_with_what_to_do(root, mode):
+    path = fleet_key(root, mode)
+    r = run("config", "check", "--root", root)
+    assert r.returncode == 65
+    assert_one_line_without_secrets(r, path, "mode 0%o" % mode, "chmod 0600")
+    assert OTHER_KEY not in r.stderr
+
+
+def test_a_fleet_key_that_is_not_roots_is_refused(root):
+    path = fleet_key(root)
+    os.chown(path, 1, 1)
+    r = run("config", "check", "--root", root)
+    assert r.returncode == 65
+    assert_one_line_without_secrets(r, path, "uid 1", "must be root's")
+
+
+def test_the_agent_reads_a_config_encrypted_with_the_fleet_key(agents, root):
+    fleet_key(root)
+    agent = agents().start()
+    wait_for(lambda: "XMPP control channel: rpi-17@xmpp.example.com" in agent.log(), what="the control channel's config")
+
+
+def test_the_agent_refuses_a_readable_fleet_key_and_keeps_watching(agents, root):
+    fleet_key(root, 0o644)
+    agent = agents().start()
+    wait_for(lambda: "XMPP control channel off" in agent.log(), what="the control channel's refusal")
+    assert "cfg/key: key file not trusted (uid 0, gid 0, mode 0644" in agent.log()
+    assert OTHER_KEY not in agent.log()

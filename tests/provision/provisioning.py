@@ -81,10 +81,12 @@ def inputs(tmp_path):
             "smartmeter": str(sm), "libs": str(libs), "python": str(pkgs)}
 
 
-def provision_args(root, inputs, *extra, agent=None, libs=True, python=True):
+def provision_args(root, inputs, *extra, agent=HOST_AGENT, libs=True, python=True):
+    """provision's arguments; the host agent as --agent unless a --deb is in `extra` or
+    `agent` is None."""
     args = ["--rootfs", str(root), "--password-stdin", "--config", inputs["config"],
             "--cacert", inputs["cacert"], "--smartmeter", inputs["smartmeter"]]
-    if agent:
+    if agent and "--deb" not in extra:
         args += ["--agent", agent]
     if libs:
         args += ["--libs", inputs["libs"]]

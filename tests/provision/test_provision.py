@@ -285,7 +285,7 @@ def test_a_missing_required_argument_is_a_usage_error(rootfs, inputs, missing):
 
 
 def test_agent_and_deb_together_are_a_usage_error(rootfs, inputs, host_agent):
-    result = run_provision(provision_args(rootfs, inputs, "--deb", host_agent, agent=host_agent))
+    result = run_provision(provision_args(rootfs, inputs, "--deb", host_agent, "--agent", host_agent))
     assert result.returncode == 64
 
 
@@ -317,3 +317,100 @@ def test_absolute_links_in_the_card_resolve_inside_it_never_on_this_machine(tmp_
     assert not os.path.exists(elsewhere)
     assert os.path.isfile(at(root, elsewhere.lstrip("/") + "/home/pi/technospurs/cfg/config_file.bin"))
     assert os.path.islink(at(root, "home")), "the card's own link is left as it is"
+
+
+def test_without_an_agent_or_a_deb_provision_refuses_and_changes_nothing(rootfs, inputs):
+    before = listing(rootfs)
+    result = run_provision(provision_args(rootfs, inputs, agent=None))
+    assert result.returncode == 64
+    err = result.stderr.decode()
+    assert "--agent BIN or --deb FILE is needed" in err and len(err.strip().splitlines()) == 1
+    assert listing(rootfs) == before
+    assert not os.path.lexists(at(rootfs, "etc/systemd/system/multi-user.target.wants/tinyagent.service"))
+
+
+FLEET_KEY = "key=%s\niv=%s\n" % ("c3" * 32, "3c" * 16)
+
+
+def fleet_key(tmp_path, text=FLEET_KEY):
+    path = tmp_path / "fleet.key"
+    path.write_text(text)
+    return str(path)
+
+
+def test_a_fleet_key_is_installed_root_0600_and_the_config_is_encrypted_with_it(rootfs, inputs, host_agent, tmp_path):
+    key = fleet_key(tmp_path)
+    result = run_provision(provision_args(rootfs, inputs, "--key-file", key))
+    assert result.returncode == 0, result.stderr.decode()
+    installed = at(rootfs, BASE + "/cfg/key")
+    assert read(installed, "r") == FLEET_KEY and ids_and_mode(installed) == (0, 0, 0o600)
+    config = at(rootfs, BASE + "/cfg/config_file.bin")
+    plain = subprocess.run(["openssl", "enc", "-d", "-aes-256-cbc", "-K", "c3" * 32, "-iv", "3c" * 16, "-in", config],
+                           capture_output=True)
+    assert plain.returncode == 0 and json.loads(plain.stdout) == CONFIG
+    # What the agent on the card does: no --key-file, cfg/key found next to the config.
+    check = subprocess.run([host_agent, "config", "decrypt", "--in", config], capture_output=True)
+    assert check.returncode == 65, "the seed's key decrypted a config meant for the fleet key"
+    assert "c3" * 32 not in result.stdout.decode() + result.stderr.decode()
+    again = run_provision(provision_args(rootfs, inputs, "--key-file", key))
+    assert again.returncode == 0 and again.stdout.decode().splitlines()[-1] == "provision: unchanged"
+
+
+def test_the_agent_on_the_card_reads_the_config_with_the_installed_fleet_key(rootfs, inputs, host_agent, tmp_path):
+    document = json.loads(json.dumps(CONFIG))
+    document["xmpp_client"]["rpi_unique_id"] = "rpi-17"  # `config check` resolves a MAC address on this machine
+    plain = tmp_path / "plain17.json"
+    plain.write_text(json.dumps(document))
+    result = run_provision(provision_args(rootfs, dict(inputs, config=str(plain)), "--key-file", fleet_key(tmp_path)))
+    assert result.returncode == 0, result.stderr.decode()
+    check = subprocess.run([host_agent, "config", "check", "--root", at(rootfs, BASE)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    assert "device rpi-17" in check.stdout
+
+
+def test_a_card_with_a_fleet_key_is_not_given_a_config_under_the_seeds_key(provisioned):
+    root = provisioned["root"]
+    with open(at(root, BASE + "/cfg/key"), "w") as f:
+        f.write(FLEET_KEY)
+    before = listing(root)
+    result = run_provision(provision_args(root, provisioned["inputs"]))
+    assert result.returncode == 65
+    assert "pass it again as --key-file" in result.stderr.decode()
+    assert listing(root) == before
+
+
+def test_a_malformed_key_file_is_refused_by_name_without_quoting_it(rootfs, inputs, tmp_path):
+    key = fleet_key(tmp_path, "key=%s\n" % ("c3" * 32))
+    before = listing(rootfs)
+    result = run_provision(provision_args(rootfs, inputs, "--key-file", key))
+    assert result.returncode == 65
+    err = result.stderr.decode()
+    assert err.splitlines()[-1].startswith("provision: --key-file: ") and "no iv= line" in err and "c3" * 32 not in err
+    assert listing(rootfs) == before
+
+
+def test_python_version_puts_the_packages_where_the_cards_python_3_5_looks(rootfs, inputs):
+    os.makedirs(at(rootfs, "usr/local/lib/python3.5"))
+    result = run_provision(provision_args(rootfs, inputs, "--python-version", "3.5"))
+    assert result.returncode == 0, result.stderr.decode()
+    assert read(at(rootfs, "home/pi/.local/lib/python3.5/site-packages/meterlib/__init__.py"), "r") == "VALUE = 42\n"
+    assert ids_and_mode(at(rootfs, "home/pi/.local/lib/python3.5/site-packages"))[:2] == (1000, 1000)
+    assert not os.path.exists(at(rootfs, "home/pi/.local/lib/python3.7"))
+    assert "the card has no python" not in result.stderr.decode()
+
+
+def test_python_version_for_a_python_the_card_lacks_warns_and_goes_on(rootfs, inputs):
+    result = run_provision(provision_args(rootfs, inputs, "--python-version", "3.5"))
+    assert result.returncode == 0, result.stderr.decode()
+    assert "warning: the card has no python3.5" in result.stderr.decode()
+    assert os.path.isdir(at(rootfs, "home/pi/.local/lib/python3.5/site-packages/meterlib"))
+
+
+@pytest.mark.parametrize("extra,python,message", [
+    (("--python-version", "3.5"), False, "--python-version needs --python-packages"),
+    (("--python-version", "3"), True, "--python-version: not 3.N: 3"),
+    (("--python-version", "../../etc"), True, "not 3.N"),
+])
+def test_a_bad_python_version_is_a_usage_error(rootfs, inputs, extra, python, message):
+    result = run_provision(provision_args(rootfs, inputs, *extra, python=python))
+    assert result.returncode == 64 and message in result.stderr.decode()

@@ -8,6 +8,9 @@ public enum ConfigError: Error, Equatable {
     case cannotWrite(Errno)
     /// The key file is not two lines `key=<64 hex>` / `iv=<32 hex>`.
     case badKeyFile(line: Int, why: String)
+    /// The fleet key `cfg/key` is not root's, or others may read or write
+    /// it, or it has a second name: refused rather than trusted.
+    case untrustedKeyFile(FileStatus)
     /// An input is larger than any config could be.
     case tooLarge(limit: Int)
     /// The ciphertext is empty or not whole AES blocks: cut short, or not
@@ -44,6 +47,9 @@ public enum ConfigError: Error, Equatable {
         case .cannotRead(let errno): return "cannot read: \(errno)"
         case .cannotWrite(let errno): return "cannot write: \(errno)"
         case .badKeyFile(let line, let why): return line > 0 ? "key file line \(line): \(why)" : "key file: \(why)"
+        case .untrustedKeyFile(let st):
+            return "key file not trusted (\(st.ownerAndMode), \(st.links) name(s)): it must be root's, mode 0600, one name "
+                + "(chown root:root, chmod 0600)"
         case .tooLarge(let limit): return "larger than \(limit) bytes: not a config"
         case .notWholeBlocks(let count):
             return count == 0 ? "empty file: not an encrypted config"

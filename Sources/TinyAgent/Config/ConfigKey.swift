@@ -18,6 +18,36 @@ public struct ConfigKey {
         ConfigKey(key: Array("01234567890123456789012345678901".utf8), iv: Array("0123456789012345".utf8))
     }
 
+    /// The fleet key on the card: `ROOT/cfg/key`, in the `--key-file` format.
+    public static func fleetFile(root: String) -> String { "\(root)/cfg/key" }
+
+    /// The key the agent decrypts `cfg/config_file.bin` with (`run`, `config
+    /// check`, `check`): `keyFile` when the command line names one, else the
+    /// fleet key `ROOT/cfg/key` when it exists, else the seed's. The fleet key
+    /// must be root's, mode 0600 or stricter, one name: a key someone else
+    /// wrote or can read is refused, not used and not skipped (skipping would
+    /// quietly fall back to the seed's key).
+    public static func forConfig(root: String, keyFile: String?) throws(ConfigError) -> ConfigKey {
+        if keyFile != nil { return try load(keyFile: keyFile) }
+        let path = fleetFile(root: root)
+        var text: [UInt8]
+        do {
+            guard let bytes = try Files.readTrusted(path, owner: 0, limit: 4096) else { return seed }
+            text = bytes
+        } catch {
+            switch error {
+            case .untrusted(let st): throw .file(path, .untrustedKeyFile(st))
+            // No cfg/ folder: no fleet key either (the config's own error says more).
+            case .system(.noSuchFile): return seed
+            case .system(.fileTooLarge): throw .file(path, .badKeyFile(line: 0, why: "larger than 4 KiB"))
+            case .system(let errno): throw .file(path, .cannotRead(errno))
+            case .symbolicLink, .notRegular, .linked: throw .file(path, .badKeyFile(line: 0, why: error.description))
+            }
+        }
+        defer { zeroize(&text) }
+        do { return try parse(text) } catch { throw .file(path, error) }
+    }
+
     /// The seed's key, or the one in `keyFile` when given.
     public static func load(keyFile: String?) throws(ConfigError) -> ConfigKey {
         guard let path = keyFile else { return seed }

@@ -3,14 +3,6 @@
 /// events for the agent. Nothing here blocks: the channel is non-blocking
 /// and watched by the event loop.
 final class LinkClient {
-    enum Event {
-        case online
-        case offline(String)
-        case message(from: String, body: String)
-        case sent(id: String)
-        case log(LogLevel, String)
-    }
-
     private let settings: LinkSettings
     /// The helper user the link runs as (nil: as the agent, which is not root).
     private let user: Identity?
@@ -62,8 +54,9 @@ final class LinkClient {
         online = false
     }
 
-    /// The packets queued now, as events.
-    func drain(_ handle: (Event) -> Void) {
+    /// The packets queued now, as events; the link's log lines prefixed
+    /// `xmpp: `, a packet that is not an event logged with its reason.
+    func drain(_ handle: (LinkEvent) -> Void) {
         while let channel {
             switch channel.receive() {
             case .empty: return
@@ -71,37 +64,26 @@ final class LinkClient {
                 online = false
                 return  // the process's exit (SIGCHLD) restarts it
             case .malformed:
-                handle(.log(.warning, "xmpp link: malformed packet ignored"))
+                handle(.log(.warning, "xmpp link: packet ignored: not JSON"))
             case .packet(let packet):
-                if let event = LinkClient.event(packet) {
-                    switch event {
-                    case .online:
-                        online = true
-                        restartDelay = .seconds(1)
-                    case .offline:
-                        online = false
-                    default: break
-                    }
-                    handle(event)
+                let event: LinkEvent
+                do { event = try LinkEvent(packet: packet) } catch {
+                    handle(.log(.warning, "xmpp link: packet ignored: \(error.reason)"))
+                    continue
                 }
+                switch event {
+                case .online:
+                    online = true
+                    restartDelay = .seconds(1)
+                case .offline:
+                    online = false
+                case .log(let level, let text):
+                    handle(.log(level, "xmpp: " + text))
+                    continue
+                default: break
+                }
+                handle(event)
             }
-        }
-    }
-
-    private static func event(_ p: JSONValue) -> Event? {
-        switch p["event"]?.stringValue {
-        case "online": return .online
-        case "offline": return .offline(p["reason"]?.stringValue ?? "")
-        case "message":
-            guard let from = p["from"]?.stringValue, let body = p["body"]?.stringValue else { return nil }
-            return .message(from: from, body: body)
-        case "sent":
-            guard let id = p["id"]?.stringValue else { return nil }
-            return .sent(id: id)
-        case "log":
-            let level = LogLevel(rawValue: Int32(p["level"]?.integerValue ?? 4)) ?? .warning
-            return .log(level, "xmpp: \(p["text"]?.stringValue ?? "")")
-        default: return nil
         }
     }
 
@@ -110,15 +92,7 @@ final class LinkClient {
     @discardableResult
     func send(to: String, body: String, id: String) -> Bool {
         guard online, let channel else { return false }
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("send"); w.beginObject()
-        w.key("to"); w.string(to)
-        w.key("body"); w.string(body)
-        w.key("id"); w.string(id)
-        w.endObject()
-        w.endObject()
-        return channel.send(w)
+        return channel.send(LinkRequest.send(to: to, body: body, id: id).packet())
     }
 
     /// The presence status text, sent now and after every reconnection.
@@ -129,10 +103,6 @@ final class LinkClient {
     }
 
     private func sendPresence() {
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("presence"); w.string(presence)
-        w.endObject()
-        channel?.send(w)
+        channel?.send(LinkRequest.presence(presence).packet())
     }
 }

@@ -2,7 +2,10 @@
 /// libstrophe reports most of it only in passing — a refused connection is a
 /// plain "disconnected" with its errno in a debug line, a TLS or SASL
 /// failure an error line before it — so the link gathers these per attempt
-/// (`LinkProcess`) and this names them.
+/// (`LinkProcess`) and this names them. The two debug lines read here,
+/// `connection failed, error N` (src/event.c) and `SASL MECH auth failed`
+/// (src/auth.c), are worded the same in Buster's 0.9.2, Bullseye's 0.10.1
+/// and Bookworm's 0.12.2.
 enum LinkFailure: Equatable {
     case dns(host: String, reason: String)
     case connect(endpoint: String, Errno)

@@ -65,11 +65,7 @@ struct LinkSettings {
 /// a window after a lost session: `ReconnectBackoff`), tries the configured
 /// servers in turn, says once per cause why it is offline (`FailureLog`),
 /// and relays messages both ways.
-///
-/// Agent → link packets: `{"send": {"to", "body", "id"}}`, `{"presence": "…"}`.
-/// Link → agent: `{"event": "online"}`, `{"event": "offline", "reason"}`,
-/// `{"event": "message", "from", "body"}`, `{"event": "sent", "id"}`,
-/// `{"event": "log", "level", "text"}`.
+/// The packets after the first are `LinkRequest`s and `LinkEvent`s.
 final class LinkProcess {
     private let channel = PacketChannel(fd: FileDescriptor(3))
     private var settings: LinkSettings?
@@ -246,7 +242,7 @@ final class LinkProcess {
             backoff.reset()
             if let line = failures.succeeded(now: Clock.now()) { report(.notice, line) }
             sendPresence()
-            emit { $0.key("event"); $0.string("online") }
+            emit(.online)
             return
         }
         let wasOnline = online
@@ -266,10 +262,7 @@ final class LinkProcess {
         let delay = backoff.next(random: Double.random(in: 0..<1), now: now)
         nextAttempt = now + delay
         for line in failures.failed(failure.description, retryIn: delay, now: now) { report(.warning, line) }
-        emit {
-            $0.key("event"); $0.string("offline")
-            $0.key("reason"); $0.string(failure.description)
-        }
+        emit(.offline(reason: failure.description))
         // Released from the loop, not from inside libstrophe's callback.
         if let conn {
             self.conn = nil
@@ -308,11 +301,7 @@ final class LinkProcess {
         lastActivity = Clock.now()
         let bodyText = String(cString: text)
         xmpp_free(ctx, text)
-        emit {
-            $0.key("event"); $0.string("message")
-            $0.key("from"); $0.string(String(cString: from))
-            $0.key("body"); $0.string(bodyText)
-        }
+        emit(.message(from: String(cString: from), body: bodyText))
     }
 
     /// The panel may subscribe to the device's presence, to read its status
@@ -339,7 +328,7 @@ final class LinkProcess {
         xmpp_send(conn, message)
         xmpp_stanza_release(message)
         lastActivity = Clock.now()
-        emit { $0.key("event"); $0.string("sent"); $0.key("id"); $0.string(id) }
+        emit(.sent(id: id))
     }
 
     private func sendPresence() {
@@ -371,31 +360,26 @@ final class LinkProcess {
             case .closed: return false
             case .empty, .malformed: return true
             case .packet(let packet):
-                if let send = packet["send"], let to = send["to"]?.stringValue, let body = send["body"]?.stringValue,
-                   let id = send["id"]?.stringValue {
-                    self.send(to: to, body: body, id: id)
-                } else if let text = packet["presence"]?.stringValue {
-                    presence = text
-                    sendPresence()
+                do {
+                    switch try LinkRequest(packet: packet) {
+                    case .send(let to, let body, let id): send(to: to, body: body, id: id)
+                    case .presence(let text):
+                        presence = text
+                        sendPresence()
+                    }
+                } catch {
+                    report(.warning, "packet from the agent ignored: \(error.reason)")
                 }
             }
         }
     }
 
-    private func emit(_ body: (inout JSONWriter) -> Void) {
-        var w = JSONWriter()
-        w.beginObject()
-        body(&w)
-        w.endObject()
-        channel.send(w)
+    private func emit(_ event: LinkEvent) {
+        channel.send(event.packet())
     }
 
     private func report(_ level: LogLevel, _ text: String) {
-        emit {
-            $0.key("event"); $0.string("log")
-            $0.key("level"); $0.integer(level.rawValue)
-            $0.key("text"); $0.string(text)
-        }
+        emit(.log(level, text))
     }
 }
 

@@ -1,7 +1,7 @@
 import CShims
 
 /// Syslog priorities, as the journal reads them from a `<N>` prefix.
-public enum LogLevel: Int32 {
+public enum LogLevel: Int32, Sendable {
     case error = 3, warning = 4, notice = 5, info = 6, debug = 7
 
     var word: StaticString {
