@@ -24,6 +24,13 @@ let usage = """
       reload [--root DIR]
           Re-read SmartMeter/tinyagent.json and start the processes it lists
           that are not running (as SIGHUP does). Root only.
+      update --file X.zip [--sig X.zip.sig] [--wait] [--root DIR]
+          Install an update archive from a local file (a USB stick), as the
+          panel's are installed: signature checked (SIG, default X.zip.sig
+          when it exists), unpacked, swapped, confirmed by the versions its
+          SmartMeter/tinyagent.json names, rolled back otherwise. Progress
+          on stderr. With --wait, exit 0 only on a confirmed install, else
+          the reason (65). Root only.
       config encrypt --in PLAIN.json --out config_file.bin [--key-file F]
           Validate a plain JSON config and write it encrypted (mode 0600).
       config decrypt --in config_file.bin [--show-secrets] [--key-file F]
@@ -235,6 +242,11 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
     case "restart":
         let (name, root) = try namedVerb(command, rest)
         return ControlClient.run(.restart(name), root: root)
+    case "update":
+        let o = try Options(rest, takingValues: ["--file", "--sig", "--root"], switches: ["--wait"])
+        guard let file = o.values["--file"] else { throw UsageError("update needs --file") }
+        return UpdateClient.run(file: file, signature: o.values["--sig"], wait: o.switches.contains("--wait"),
+                                root: o.values["--root"] ?? AgentPaths.defaultRoot)
     case "reload":
         let o = try Options(rest, takingValues: ["--root"], switches: [])
         return ControlClient.run(.reload, root: o.values["--root"] ?? AgentPaths.defaultRoot)

@@ -133,6 +133,43 @@ import Testing
         #expect(LastUpdate.decode(Array(#"{"origin": "local"}"#.utf8)) == nil)
     }
 
+    func manifest(_ versions: [(String, String?)]) -> UpdateManifest {
+        UpdateManifest(processes: versions.map { UpdateManifest.Process(name: $0.0, runCommand: "python3 \($0.0).py",
+                                                                       version: $0.1.flatMap { Version($0) }) })
+    }
+
+    @Test func aLocalUpdateIsConfirmedAgainstTheVersionsItsManifestNames() throws {
+        let versions = try UpdateManager.confirmedVersions(command: [], manifest: manifest([("p1", "1.0.1"), ("p2", nil)])).get()
+        #expect(versions == [UpdateCommand.Expected(name: "p1", version: Version(major: 1, minor: 0, patch: 1))])
+        #expect(throws: UpdateRefusal.self, "nothing to confirm") {
+            try UpdateManager.confirmedVersions(command: [], manifest: manifest([("p1", nil)])).get()
+        }
+        #expect(throws: UpdateRefusal.self) { try UpdateManager.confirmedVersions(command: [], manifest: nil).get() }
+    }
+
+    @Test func theCommandAndTheManifestMustAgreeWhenBothNameAVersion() throws {
+        let command = [UpdateCommand.Expected(name: "p1", version: Version(major: 1, minor: 0, patch: 1))]
+        #expect(try UpdateManager.confirmedVersions(command: command, manifest: manifest([("p1", "1.0.1")])).get() == command)
+        #expect(try UpdateManager.confirmedVersions(command: command, manifest: manifest([("p1", nil)])).get() == command)
+        #expect(try UpdateManager.confirmedVersions(command: command, manifest: nil).get() == command)
+        guard case .failure(let refusal) = UpdateManager.confirmedVersions(command: command, manifest: manifest([("p1", "1.0.2")])) else {
+            Issue.record("a contradiction was accepted")
+            return
+        }
+        #expect(refusal.remark == "p1: the command expects 1.0.1, the archive's manifest says 1.0.2")
+    }
+
+    @Test func theLocalUpdateRequestSurvivesTheWireAndRefusesStrangers() throws {
+        for request in [ControlRequest.LocalUpdate(file: "/media/usb/v2.zip", signature: "/media/usb/v2.zip.sig", wait: true),
+                        ControlRequest.LocalUpdate(file: "v2.zip", signature: nil, wait: false)] {
+            let line = ControlRequest.update(request).line
+            #expect(try ControlRequest.parse(Array(line.utf8.dropLast())) == .update(request))
+            #expect(ControlRequest.update(request).access == .change)
+        }
+        #expect(throws: BadRequest.self) { try ControlRequest.parse(Array(#"{"verb":"update","wait":true}"#.utf8)) }
+        #expect(throws: BadRequest.self) { try ControlRequest.parse(Array(#"{"verb":"update","file":"x","wait":true,"url":"y"}"#.utf8)) }
+    }
+
     @Test func progressReadsInMegabytes() {
         #expect(UpdateManager.progressText(phase: "download", done: 12_345_678, total: 50_000_000) == "downloading 12.3 of 50.0 MB (24 %)")
         #expect(UpdateManager.progressText(phase: "unpack", done: 999_999, total: nil) == "unpacking 0.9 MB")

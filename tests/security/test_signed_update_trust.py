@@ -4,12 +4,15 @@ the app user can do against a device that holds an update key. Each test
 attacks the Embedded binary with the legitimate path beside it; each
 docstring says what main did wrong before."""
 
+import json
 import os
 import shutil
+import subprocess
 import sys
+import tempfile
 import time
 
-from .conftest import harness
+from .conftest import harness, run_as
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "integration"))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "update"))
@@ -90,4 +93,41 @@ def test_a_key_writable_by_the_app_user_refuses_every_update(agents, server, pki
         time.sleep(0.5)
         answer = update(device, server, command(94, https.url("/file/v2.zip")))
     assert answer["success"] is True, answer
+    device.wait_versions(NEW)
+
+
+RAW_UPDATE = """
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+f = open(sys.argv[2], "rb")
+line = json.dumps({"verb": "update", "file": sys.argv[2], "signature": None, "wait": True}) + "\\n"
+socket.send_fds(s, [line.encode()], [f.fileno()])
+print(s.makefile().read())
+"""
+
+
+def test_a_non_root_user_cannot_install_a_local_update(agents, server, pki, tmp_path, make_user, request):  # noqa: F811
+    """`update --file` changes the code root runs processes from: root only. The app user
+    may connect to the control socket (it reads the status), but neither the CLI nor a
+    request it writes by hand, descriptor attached, gets an update started; root's does."""
+    app = make_user()
+    device = Device(agents, server, pki, tmp_path, settings=dict(SETTINGS, run_as=app.pw_name))
+    # A stick every user can read (pytest's folders are root's 0700).
+    stick = tempfile.mkdtemp(prefix="ta-stick-", dir="/tmp")
+    os.chmod(stick, 0o755)
+    request.addfinalizer(lambda: shutil.rmtree(stick))
+    archive = shutil.copy(device.serve("v2.zip", "good", *processes(NEW), "--manifest-version", "p1:" + NEW), stick)
+    os.chmod(archive, 0o644)
+    cli = [harness.BINARY, "update", "--file", archive, "--wait", "--root", device.agent.root]
+    theirs = subprocess.run(cli, user=app.pw_uid, group=app.pw_gid, capture_output=True, text=True, timeout=30)
+    assert theirs.returncode == 77, (theirs.stdout, theirs.stderr)
+    raw = run_as(app, RAW_UPDATE, os.path.join(device.agent.root, "wdog", "agent.sock"), archive)
+    answer = json.loads(raw.stdout)
+    assert answer["code"] == "permission", (raw.stdout, raw.stderr)
+    assert "local update" not in device.agent.log()
+    assert device.agent.status()["last_update"] is None
+    device.assert_old_and_running()
+    mine = subprocess.run(cli, capture_output=True, text=True, timeout=60)
+    assert mine.returncode == 0, (mine.stdout, mine.stderr)
     device.wait_versions(NEW)

@@ -80,6 +80,8 @@ public final class Agent {
     private var helperRefusal: String?
     /// Software updates; created when the loop starts.
     private var update: UpdateManager?
+    /// The `tinyagent update --file --wait` client: told the progress, then the one answer.
+    private var localUpdateClient: ControlConnection?
     let notifier = SystemdNotifier()
     let startedAt = Clock.now()
     let bootID = Registry.currentBootID()
@@ -316,6 +318,9 @@ public final class Agent {
             let updateState = update?.summary ?? "no update in progress"
             notifier.status("\(processes); xmpp \(linkState)" + (update?.record == nil ? "" : "; \(updateState)"))
             control?.setSummary("tinyagent \(agentVersion) · \(processes) · \(updateState)")
+            if let client = localUpdateClient, update?.record != nil, !client.send(.progress(updateState)) {
+                localUpdateClient = nil  // gone: the update goes on
+            }
         }
     }
 
@@ -378,9 +383,43 @@ public final class Agent {
             }
             control.answerLater(no, success: success, remarks: remarks)
         case .local:
-            // The local client follows the update through `status` until the
-            // control protocol's streamed answers carry it.
-            break
+            guard let client = localUpdateClient else { return }
+            localUpdateClient = nil
+            let installed = update?.last.map { "installed and confirmed: \($0.after)" } ?? "installed and confirmed"
+            client.send(success ? .ok(installed) : .failed(.data, remarks))
+        }
+    }
+
+    /// `update --file`: the archive (and signature) the client opened, passed
+    /// with the request, go to the same install path as the panel's.
+    func beginLocalUpdate(_ request: ControlRequest.LocalUpdate, on connection: ControlConnection) {
+        let files = connection.takeDescriptors()
+        guard let update else {
+            for fd in files { fd.close() }
+            connection.send(.failed(.unavailable, "update: the agent is starting"))
+            return
+        }
+        guard files.count == request.descriptorCount,
+              files.allSatisfy({ (try? $0.status().kind) == .regular }) else {
+            for fd in files { fd.close() }
+            connection.send(.failed(.usage, "update: the request must carry \(request.descriptorCount) regular file(s), open for reading"))
+            return
+        }
+        let decision = update.beginLocal(name: request.file, archive: files[0], signature: files.count > 1 ? files[1] : nil,
+                                         now: Clock.now())
+        switch decision {
+        case .accepted:
+            logger.notice("local update from \(request.file) asked by uid \(connection.peer.uid)")
+            guard request.wait else {
+                connection.send(.ok("update started from \(request.file); tinyagent status shows how it goes"))
+                return
+            }
+            localUpdateClient = connection
+            connection.send(.progress(update.summary))
+        case .alreadyRunning:
+            connection.send(.failed(.unavailable, "update: one is already running"))
+        case .refused(let why):
+            connection.send(.failed(.unavailable, "update: \(why)"))
         }
     }
 

@@ -369,6 +369,14 @@ final class UpdateManager {
             finish(success: false, error.remark)
             return
         }
+        let staged = UpdateManager.manifest(in: "\(paths.updateStaging(record.origin.fileKey))/SmartMeter", logger: logger)
+        switch UpdateManager.confirmedVersions(command: record.expected, manifest: staged) {
+        case .success(let expected): record.expected = expected
+        case .failure(let refusal):
+            logger.error("\(record.origin.label): \(refusal.remark)")
+            finish(success: false, refusal.remark)
+            return
+        }
         record.step = .swap
         record.hadPrevious = Files.size(paths.smartMeter) != nil
         record.previous = supervisor.specs
@@ -476,12 +484,12 @@ final class UpdateManager {
     /// a crash in between is told apart by the command journal.
     private func finish(success: Bool, _ remark: String) {
         guard let record else { return }
-        answer(record.origin, success, remark)
         let outcome = LastUpdate(record: record, success: success, remark: remark, endedAt: Clock.wallSeconds())
         do { try Files.writeAtomically(paths.lastUpdate, outcome.encode(), mode: 0o600) } catch {
             logger.warning("cannot write \(paths.lastUpdate): \(error)")
         }
         last = outcome
+        answer(record.origin, success, remark)
         cleanUp()
     }
 
@@ -520,6 +528,27 @@ final class UpdateManager {
     private func changed() { generation += 1 }
 
     // MARK: Helpers
+
+    /// The versions an update is confirmed against: the command's, which the
+    /// new manifest's `version`s must not contradict; for a local update
+    /// (no command), the manifest's, which must name at least one.
+    static func confirmedVersions(command: [UpdateCommand.Expected], manifest: UpdateManifest?)
+        -> Result<[UpdateCommand.Expected], UpdateRefusal> {
+        var named: [UpdateCommand.Expected] = []
+        for p in manifest?.processes ?? [] {
+            if let version = p.version { named.append(UpdateCommand.Expected(name: p.name, version: version)) }
+        }
+        for c in command {
+            if let m = named.first(where: { $0.name == c.name }), m.version != c.version {
+                return .failure(UpdateRefusal("\(c.name): the command expects \(c.version), the archive's manifest says \(m.version)"))
+            }
+        }
+        if !command.isEmpty { return .success(command) }
+        if named.isEmpty {
+            return .failure(UpdateRefusal("the archive's SmartMeter/tinyagent.json names no process version: a local update has nothing to confirm"))
+        }
+        return .success(named)
+    }
 
     /// `SmartMeter/tinyagent.json`, when the folder has a valid one.
     static func manifest(in folder: String, logger: Logger) -> UpdateManifest? {
