@@ -18,6 +18,12 @@ let usage = """
           $TINYAGENT_HEARTBEAT_PORT, else 4951.
       status [--root DIR] [--json]
           Show the running agent's processes.
+      restart NAME [--root DIR]
+          Stop the process NAME (SIGTERM, SIGKILL after the grace) and start
+          it again. Root only.
+      reload [--root DIR]
+          Re-read SmartMeter/tinyagent.json and start the processes it lists
+          that are not running (as SIGHUP does). Root only.
       config encrypt --in PLAIN.json --out config_file.bin [--key-file F]
           Validate a plain JSON config and write it encrypted (mode 0600).
       config decrypt --in config_file.bin [--show-secrets] [--key-file F]
@@ -122,6 +128,19 @@ func environmentPort() throws(UsageError) -> UInt16? {
     return UInt16(n)
 }
 
+/// A verb about one process: `VERB NAME [--root DIR]`; the name and the root.
+func namedVerb(_ verb: String, _ args: ArraySlice<String>) throws(UsageError) -> (name: String, root: String) {
+    guard let name = args.first, !name.hasPrefix("-") else {
+        if args.first == "--help" || args.first == "-h" { throw UsageError.help }
+        throw UsageError("\(verb) needs a process name")
+    }
+    guard HeartbeatClient.acceptsName(name) else {
+        throw UsageError("\(verb): not a process name: \"\(name)\" (1 to 64 of A-Z a-z 0-9 . _ - , not . or ..)")
+    }
+    let o = try Options(args.dropFirst(), takingValues: ["--root"], switches: [])
+    return (name, o.values["--root"] ?? AgentPaths.defaultRoot)
+}
+
 /// `tinyagent config encrypt|decrypt|check`.
 func config(_ args: ArraySlice<String>) throws(UsageError) -> Int32 {
     guard let action = args.first else { throw UsageError("config needs encrypt, decrypt or check") }
@@ -206,15 +225,15 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
             Console.out(o.switches.contains("--json") ? status.text : StatusClient.table(status.report))
             return ExitStatus.ok
         } catch {
-            switch error {
-            case .notRunning(let path, let errno): Console.error("the agent is not running (\(path): \(errno))")
-            case .refused(let why):
-                Console.error(why)
-                return ExitStatus.noPermission
-            case .badReply(let why): Console.error("unexpected reply from the agent: \(why)")
-            }
-            return ExitStatus.unavailable
+            Console.error(error.message)
+            return error.exitStatus
         }
+    case "restart":
+        let (name, root) = try namedVerb(command, rest)
+        return ControlClient.run(.restart(name), root: root)
+    case "reload":
+        let o = try Options(rest, takingValues: ["--root"], switches: [])
+        return ControlClient.run(.reload, root: o.values["--root"] ?? AgentPaths.defaultRoot)
     case "xmpp-link":
         // Internal: the agent's XMPP link process, started by `run`.
         return runLinkProcess()

@@ -8,21 +8,21 @@ import Testing
     @Test func rootMayReadTheStatusAndChangeState() {
         let gate = ControlGate(appUser: pi)
         let root = PeerCredentials(pid: 10, uid: 0, gid: 0)
-        #expect(gate.allows(.readStatus, peer: root) && gate.allows(.changeState, peer: root))
+        #expect(gate.allows(.read, peer: root) && gate.allows(.change, peer: root))
     }
 
     @Test func theAppUserAndItsGroupMayReadTheStatusButNotChangeState() {
         let gate = ControlGate(appUser: pi)
         for peer in [PeerCredentials(pid: 10, uid: 1000, gid: 1000), PeerCredentials(pid: 11, uid: 1001, gid: 1000)] {
-            #expect(gate.allows(.readStatus, peer: peer))
-            #expect(!gate.allows(.changeState, peer: peer))
+            #expect(gate.allows(.read, peer: peer))
+            #expect(!gate.allows(.change, peer: peer))
         }
     }
 
     @Test func anyoneElseMayDoNothing() {
         let stranger = PeerCredentials(pid: 10, uid: 1002, gid: 1002)
-        #expect(!ControlGate(appUser: pi).allows(.readStatus, peer: stranger))
-        #expect(!ControlGate(appUser: nil).allows(.readStatus, peer: PeerCredentials(pid: 10, uid: 1000, gid: 1000)))
+        #expect(!ControlGate(appUser: pi).allows(.read, peer: stranger))
+        #expect(!ControlGate(appUser: nil).allows(.read, peer: PeerCredentials(pid: 10, uid: 1000, gid: 1000)))
     }
 
     @Test func theAppUserIsNamedByRunAsElseTheSmartMeterOwnerAndIsNeverRoot() {

@@ -144,7 +144,7 @@ public final class Agent {
         receiver = HeartbeatReceiver(endpoint: .udp(udp), verifier: verifier, logger: logger)
         attestedReceiver = Agent.openAttestedEndpoint(in: wdog, group: group, verifier: verifier, logger: logger)
         do {
-            controlSocket = try ControlSocket(in: wdog, gate: ControlGate(appUser: appUser))
+            controlSocket = try ControlSocket(in: wdog, gate: ControlGate(appUser: appUser), loop: loop)
         } catch { throw .controlSocket(paths.controlSocket, error) }
         supervisor = Supervisor(settings: settings, logger: logger, workingFolder: paths.smartMeter,
                                 logs: logs.map { ProcessLogs(folder: $0, group: group) }, appUser: appUser)
@@ -173,7 +173,9 @@ public final class Agent {
                 })
             }
             tokens.append(try loop.watch(signals.fd) { _ in self.handleSignals() })
-            tokens.append(try loop.watch(controlSocket.listener) { _ in self.controlSocket.serve { self.statusReport().json() } })
+            tokens.append(try loop.watch(controlSocket.listener) { _ in
+                self.controlSocket.acceptAll(now: Clock.now()) { request, connection in self.answer(request, on: connection) }
+            })
         } catch {
             logger.error("event loop: \(error)")
             return ExitStatus.systemError
@@ -200,7 +202,7 @@ public final class Agent {
             control.answerLater(no, success: success, remarks: remarks)
         }
         self.update = update
-        supervisor.manifestAllowlist = UpdateManager.manifest(in: paths.smartMeter, logger: logger)?.processes.map { $0.runCommand } ?? []
+        supervisor.list(UpdateManager.listedProcesses(in: paths.smartMeter, rootProcesses: settings.rootProcesses, logger: logger) ?? [])
         update.resume(answered: { self.control?.processor.journal.answer(for: $0) != nil }, now: Clock.now())
         // Listed processes already running but not in the registry (started
         // by hand, or before the agent was installed) make themselves known
@@ -220,6 +222,7 @@ public final class Agent {
             loop.runOnce(deadline: nextDeadline())
             let now = Clock.now()
             supervisor.handleDeadlines(now: now)
+            controlSocket.expire(now: now)
             update.tick(now: now)
             if let due = nextWatchdog, due <= now, let interval = notifier.watchdogInterval {
                 notifier.watchdog()
@@ -269,6 +272,7 @@ public final class Agent {
         if let d = control?.restartDeadline, d < deadline { deadline = d }
         if let d = update?.nextDeadline, d < deadline { deadline = d }
         if let d = manifestStartDue, d < deadline { deadline = d }
+        if let d = controlSocket.nextDeadline, d < deadline { deadline = d }
         return deadline
     }
 
@@ -290,8 +294,7 @@ public final class Agent {
                     supervisor.childExited(pid: exit.pid, exitCode: exit.exitCode, signal: exit.signal, now: now)
                 }
             default:
-                logger.info("SIGHUP: SmartMeter/tinyagent.json re-read (settings are read at start)")
-                startListedProcesses(why: "SIGHUP")
+                reload(why: "SIGHUP")
             }
         }
     }
@@ -357,11 +360,10 @@ public final class Agent {
     /// The manifest (`SmartMeter/tinyagent.json`) as the list of processes
     /// that should run: those the agent does not know yet — none re-adopted,
     /// none already watched — are started. Not while an update owns them.
-    private func startListedProcesses(why: String) {
+    func startListedProcesses(why: String) {
         guard !supervisor.holding, update?.record == nil,
-              let manifest = UpdateManager.manifest(in: paths.smartMeter, logger: logger) else { return }
-        supervisor.manifestAllowlist = manifest.processes.map { $0.runCommand }
-        let specs = manifest.processes.map { ProcessSpec.manifestProcess(name: $0.name, runCommand: $0.runCommand) }
+              let specs = UpdateManager.listedProcesses(in: paths.smartMeter, rootProcesses: settings.rootProcesses, logger: logger) else { return }
+        supervisor.list(specs)
         let started = supervisor.startMissing(specs, now: Clock.now())
         if !started.isEmpty {
             var names = ""
@@ -371,7 +373,7 @@ public final class Agent {
     }
 
     /// The panel's `restart_process`: nil, or why not.
-    private func restartProcess(_ name: String) -> String? {
+    func restartProcess(_ name: String) -> String? {
         if supervisor.holding { return "an update has the processes stopped; try again when it ends" }
         return supervisor.restart(name: name, now: Clock.now()) ? nil : "no process named \"\(name)\""
     }

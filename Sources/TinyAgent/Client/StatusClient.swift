@@ -1,26 +1,13 @@
 /// `tinyagent status`: reads the running agent's report from its control
 /// socket and prints it as JSON or as a table.
 public enum StatusClient {
-    public enum Failure: Error {
-        case notRunning(String, Errno)
-        /// The socket's mode or the agent's `ControlGate` said no.
-        case refused(String)
-        case badReply(String)
-    }
-
-    public static func fetch(root: String) throws(Failure) -> (text: String, report: JSONValue) {
-        let path = AgentPaths(root: root).controlSocket
-        let bytes: [UInt8]
-        do { bytes = try ControlSocket.fetch(path: path) } catch {
-            if error == .permissionDenied { throw .refused("\(path): \(error): the status is for root and the app user's group") }
-            throw .notRunning(path, error)
-        }
+    /// The report as JSON text and parsed.
+    public static func fetch(root: String) throws(ControlClient.Failure) -> (text: String, report: JSONValue) {
+        let reply = try ControlClient.ask(.status, root: root)
+        guard let text = reply.data else { throw .badReply("no status report") }
         let report: JSONValue
-        do { report = try JSONValue.parse(bytes) } catch { throw .badReply(error.reason) }
-        if let refusal = report["error"]?.stringValue { throw .refused(refusal) }
+        do { report = try JSONValue.parse(text) } catch { throw .badReply(error.reason) }
         guard report["processes"]?.arrayValue != nil else { throw .badReply("no processes array") }
-        var text = String(decoding: bytes, as: UTF8.self)
-        while text.hasSuffix("\n") { text.removeLast() }
         return (text, report)
     }
 

@@ -1,17 +1,18 @@
-/// What a client of the control socket asks for.
-public enum ControlAccess: Equatable {
-    /// The status report: read-only.
-    case readStatus
-    /// Anything that changes the agent's state (none over the socket yet).
-    case changeState
+/// What a request over the control socket needs (`ControlRequest.access`).
+public enum ControlAccess: Equatable, Sendable {
+    /// Reading: the status report, a process's log.
+    case read
+    /// Anything that changes the agent's state: stop, start, restart,
+    /// forget, reload.
+    case change
 }
 
 /// Who may do what over the control socket (SPEC §3), decided from the
 /// credentials the kernel gives for the peer (`SO_PEERCRED`), never from
 /// anything the client says: root may do anything; the app user and its
-/// group may read the status; nobody else may do anything. The socket's
-/// mode (0660 root:app group) already keeps others from connecting; this is
-/// the second lock, and the one every state-changing verb must pass.
+/// group may read; nobody else may do anything. The socket's mode (0660
+/// root:app group) already keeps others from connecting; this is the second
+/// lock, and the one every state-changing verb must pass.
 public struct ControlGate: Equatable {
     /// The app user (uid and primary group); nil: root only.
     let appUser: Identity?
@@ -20,13 +21,13 @@ public struct ControlGate: Equatable {
 
     public func allows(_ access: ControlAccess, peer: PeerCredentials) -> Bool {
         if peer.uid == 0 { return true }
-        guard access == .readStatus, let appUser else { return false }
+        guard access == .read, let appUser else { return false }
         return peer.uid == appUser.uid || peer.gid == appUser.gid
     }
 
-    /// The one line a refused client reads.
-    public static func refusal(_ access: ControlAccess) -> String {
-        let what = access == .readStatus ? "the status is for root and the app user's group" : "only root may change the agent's state"
-        return "{\"error\": \"permission denied: \(what)\"}"
+    /// The answer a refused client reads.
+    public static func refusal(_ request: ControlRequest) -> ControlAnswer {
+        let what = request.access == .read ? "is for root and the app user's group" : "is root's only (it changes the agent's state)"
+        return .failed(.permission, "permission denied: \(request.verb) \(what)")
     }
 }

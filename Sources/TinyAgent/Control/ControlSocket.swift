@@ -1,39 +1,157 @@
 /// The local control socket (`wdog/agent.sock`, root:app group 0660): a
-/// client connects and reads the status report; nothing is read from it.
-/// Each peer is checked by its kernel credentials (`ControlGate`).
+/// client connects, writes one `ControlRequest` line and reads the answer
+/// until the agent closes the connection. Each peer is checked by its kernel
+/// credentials (`ControlGate`) for the verb it asks for.
+///
+/// The agent's one thread must never wait for a client: every descriptor is
+/// non-blocking, a request is read as it arrives (at most
+/// `ControlRequest.maximumLength` bytes), a client that has not sent it
+/// within `requestDeadline` is dropped, and beyond `maximumPending` clients
+/// at once new ones are turned away.
 final class ControlSocket {
     static let name = "agent.sock"
+    static let maximumPending = 8
+    static let requestDeadline = Duration.milliseconds(1000)
+    typealias Handler = (ControlRequest, ControlConnection) -> Void
+
     let listener: FileDescriptor
     let folder: Folder
     let gate: ControlGate
+    private let loop: EventLoop
+    /// Connected, request not read yet.
+    private var pending: [(connection: ControlConnection, token: EventLoop.Token, deadline: Instant)] = []
 
     /// Binds in `folder` (wdog/) under a umask, group = the app group.
-    init(in folder: Folder, gate: ControlGate) throws(Errno) {
+    init(in folder: Folder, gate: ControlGate, loop: EventLoop) throws(Errno) {
         self.folder = folder
         self.gate = gate
+        self.loop = loop
         listener = try folder.bindUnixSocket(ControlSocket.name, mode: 0o660, gid: gate.appUser?.gid ?? 0, datagram: false)
     }
 
-    /// Answers every pending connection with `report()`, or with a refusal.
-    func serve(_ report: () -> String) {
-        while let client = UnixSocket.accept(listener) {
-            // The report is small: it fits the socket buffer, so a slow or
-            // stuck client cannot block the loop (non-blocking; dropped if not).
-            let allowed = (try? PeerCredentials.of(client)).map { gate.allows(.readStatus, peer: $0) } ?? false
-            try? client.writeAll((allowed ? report() : ControlGate.refusal(.readStatus)) + "\n")
-            client.close()
+    /// The earliest time a pending client is dropped.
+    var nextDeadline: Instant? { pending.map { $0.deadline }.min() }
+
+    /// Takes every waiting connection; `handler` gets each request that
+    /// parsed and passed the gate, and answers it now or later.
+    func acceptAll(now: Instant, handler: @escaping Handler) {
+        while let fd = UnixSocket.accept(listener) {
+            guard let peer = try? PeerCredentials.of(fd) else {
+                fd.close()
+                continue
+            }
+            let connection = ControlConnection(fd: fd, peer: peer)
+            guard pending.count < ControlSocket.maximumPending else {
+                connection.send(.failed(.unavailable, "busy: \(ControlSocket.maximumPending) clients are sending requests; try again"))
+                continue
+            }
+            guard let token = try? loop.watch(fd, handler: { _ in self.readRequest(connection, handler) }) else {
+                connection.send(.failed(.system, "the agent cannot watch this connection"))
+                continue
+            }
+            pending.append((connection, token, now + ControlSocket.requestDeadline))
         }
     }
 
+    /// Drops the clients whose request is late.
+    func expire(now: Instant) {
+        for client in pending where client.deadline <= now {
+            stopWatching(client.connection)
+            client.connection.send(.failed(.usage, "no request line within \(ControlSocket.requestDeadline.milliseconds) ms"))
+        }
+    }
+
+    private func readRequest(_ connection: ControlConnection, _ handler: Handler) {
+        guard let line = connection.readRequest() else { return }  // more to come
+        stopWatching(connection)
+        let request: ControlRequest
+        switch line {
+        case .failure(let refusal):
+            connection.send(.failed(.usage, refusal.message))
+            return
+        case .success(let bytes):
+            do { request = try ControlRequest.parse(bytes) } catch {
+                connection.send(.failed(.usage, error.message))
+                return
+            }
+        }
+        guard gate.allows(request.access, peer: connection.peer) else {
+            connection.send(ControlGate.refusal(request))
+            return
+        }
+        handler(request, connection)
+    }
+
+    private func stopWatching(_ connection: ControlConnection) {
+        guard let i = pending.firstIndex(where: { $0.connection === connection }) else { return }
+        loop.unwatch(pending[i].token)
+        pending.remove(at: i)
+    }
+
     func close() {
+        for client in pending { loop.unwatch(client.token) }
+        pending.removeAll()
         listener.close()
         folder.remove(ControlSocket.name)
     }
+}
 
-    /// The client side: the status JSON of the agent at `path`.
-    static func fetch(path: String) throws(Errno) -> [UInt8] {
-        let fd = try UnixSocket.connect(path: path)
-        defer { fd.close() }
-        return try fd.readToEnd(limit: 1 << 20)
+/// One client of the control socket, from its request to the agent's last
+/// answer line.
+final class ControlConnection {
+    let fd: FileDescriptor
+    /// Who connected, as the kernel recorded it.
+    let peer: PeerCredentials
+    private(set) var isOpen = true
+    private var request: [UInt8] = []
+
+    init(fd: FileDescriptor, peer: PeerCredentials) {
+        self.fd = fd
+        self.peer = peer
+    }
+
+    deinit { if isOpen { fd.close() } }
+
+    /// Reads what has arrived: the request's bytes once its line is complete
+    /// (or the client closed its end), nil while it is not, a refusal when
+    /// it is too long or the connection failed.
+    fileprivate func readRequest() -> Result<[UInt8], BadRequest>? {
+        var chunk = [UInt8](repeating: 0, count: 1024)
+        while true {
+            var result: Result<Int, Errno> = .success(0)
+            chunk.withUnsafeMutableBytes { buffer in
+                do throws(Errno) { result = .success(try fd.read(into: buffer)) } catch { result = .failure(error) }
+            }
+            switch result {
+            case .failure(let e) where e == .wouldBlock: return nil
+            case .failure(let e): return .failure(BadRequest("reading the request: \(e)"))
+            case .success(0): return .success(request)
+            case .success(let n):
+                if let newline = chunk[0..<n].firstIndex(of: 0x0A) {
+                    return .success(request + chunk[0..<newline])
+                }
+                request += chunk[0..<n]
+                if request.count > ControlRequest.maximumLength {
+                    return .failure(BadRequest("request longer than \(ControlRequest.maximumLength) bytes"))
+                }
+            }
+        }
+    }
+
+    /// Sends one answer line (with `descriptor` passed along, `SCM_RIGHTS`);
+    /// a final answer closes the connection. False, and closed, when the
+    /// client is gone or does not read: the agent never waits for it.
+    @discardableResult
+    func send(_ answer: ControlAnswer, passing descriptor: FileDescriptor? = nil) -> Bool {
+        guard isOpen else { return false }
+        let sent = UnixSocket.send(answer.line, passing: descriptor, on: fd)
+        if !sent || answer.isFinal { close() }
+        return sent
+    }
+
+    func close() {
+        guard isOpen else { return }
+        isOpen = false
+        fd.close()
     }
 }

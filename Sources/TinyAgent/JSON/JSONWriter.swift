@@ -22,6 +22,8 @@ public struct JSONWriter {
     public mutating func integer<T: BinaryInteger>(_ value: T) { separator(); text += "\(value)"; needsComma = true }
     public mutating func bool(_ value: Bool) { separator(); text += value ? "true" : "false"; needsComma = true }
     public mutating func null() { separator(); text += "null"; needsComma = true }
+    /// A value that is already JSON text (written by another `JSONWriter`).
+    public mutating func raw(_ json: String) { separator(); text += json; needsComma = true }
 
     public mutating func value(_ value: JSONValue) {
         switch value {

@@ -113,9 +113,36 @@ enum UnixSocket {
         FileDescriptor(try withCString(path) { (p) throws(Errno) in try valueOrErrno { ta_unix_connect(p) } })
     }
 
-    /// The next pending connection, or nil.
+    /// The next pending connection (non-blocking), or nil.
     static func accept(_ listener: FileDescriptor) -> FileDescriptor? {
         let raw = ta_accept(listener.rawValue)
         return raw < 0 ? nil : FileDescriptor(raw)
+    }
+
+    /// Writes `text` in one `sendmsg` (`MSG_NOSIGNAL`: a peer that has gone
+    /// is an error, not a SIGPIPE), with a copy of `descriptor` attached to
+    /// its first byte (`SCM_RIGHTS`); false when not all of it was written.
+    static func send(_ text: String, passing descriptor: FileDescriptor? = nil, on socket: FileDescriptor) -> Bool {
+        var copy = text
+        let fds = descriptor.map { [$0.rawValue] } ?? []
+        let sent = copy.withUTF8 { bytes in
+            fds.withUnsafeBufferPointer {
+                ta_packet_send_fds(socket.rawValue, bytes.baseAddress, bytes.count, $0.baseAddress, Int32(fds.count))
+            }
+        }
+        return sent == text.utf8.count
+    }
+
+    /// Reads what has arrived (blocking), and the descriptors that came with
+    /// it; 0 bytes at the end.
+    static func receive(on socket: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> (count: Int, descriptors: [FileDescriptor]) {
+        var fds = [Int32](repeating: -1, count: Int(TA_MAX_PASSED_FDS))
+        var count: Int32 = 0
+        let n = try valueOrErrno {
+            fds.withUnsafeMutableBufferPointer {
+                ta_packet_recv_fds(socket.rawValue, buffer.baseAddress, buffer.count, $0.baseAddress, Int32(TA_MAX_PASSED_FDS), &count)
+            }
+        }
+        return (n, fds[0..<Int(count)].map { FileDescriptor($0) })
     }
 }

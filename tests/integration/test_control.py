@@ -1,0 +1,143 @@
+"""The local control socket's request protocol (issue 13, "Local control"):
+one JSON request line, the answer until EOF, a one-line error for what is not
+a request, and an agent that never waits for a client."""
+
+import json
+import os
+import socket
+import time
+
+from conftest import FAST, PYTHON, wait_for
+from test_manifest_processes import running, write_manifest
+
+
+def ask(agent, payload, timeout=5):
+    """Sends `payload` (bytes) on wdog/agent.sock; the answer lines, parsed."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(os.path.join(agent.root, "wdog", "agent.sock"))
+        try:
+            s.sendall(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # answered and closed before all of it was read: the answer is there
+        data = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break  # closed with some of a long request unread: after its answer
+            if not chunk:
+                break
+            data += chunk
+    return [json.loads(line) for line in data.decode().splitlines()]
+
+
+def test_status_is_one_request_line_and_one_answer_line_with_the_report(agents):
+    agent = agents(FAST).start()
+    [answer] = ask(agent, b'{"verb":"status"}\n')
+    assert answer["ok"] == "status" and answer["data"]["pid"] == agent.proc.pid
+    r = agent.cli("status", "--root", agent.root, "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["pid"] == agent.proc.pid, r.stderr
+    table = agent.cli("status", "--root", agent.root)
+    assert table.returncode == 0 and table.stdout.startswith("tinyagent "), table
+
+
+def test_a_request_closed_without_a_newline_is_still_answered(agents):
+    agent = agents(FAST).start()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(os.path.join(agent.root, "wdog", "agent.sock"))
+        s.sendall(b'{"verb":"status"}')
+        s.shutdown(socket.SHUT_WR)
+        answer = json.loads(s.makefile().readline())
+    assert answer["ok"] == "status"
+
+
+def test_an_unknown_verb_or_a_bad_shape_gets_one_error_line(agents):
+    agent = agents(FAST).start()
+    cases = {
+        b'{"verb":"format_disk"}\n': 'unknown verb "format_disk"',
+        b'status\n': "request is not JSON",
+        b'{"verb":"restart"}\n': 'restart needs a "name" string',
+        b'{"verb":"restart","name":"../cfg/key"}\n': "restart: not a process name",
+        b'{"verb":"status","extra":1}\n': 'status: unknown key "extra"',
+    }
+    for payload, error in cases.items():
+        answers = ask(agent, payload)
+        assert len(answers) == 1 and answers[0]["code"] == "usage" and answers[0]["error"].startswith(error), (payload, answers)
+    assert agent.status()["pid"] == agent.proc.pid
+
+
+def test_a_silent_client_is_dropped_and_does_not_stop_the_agent_serving(agents):
+    """Before: the agent answered on connect and read nothing; now it reads a
+    request, and a client that sends none must not hold its thread."""
+    agent = agents(FAST).start()
+    reader = agent.start_sample("reader")
+    wait_for(lambda: agent.process("reader"), what="reader known")
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.connect(os.path.join(agent.root, "wdog", "agent.sock"))
+    began = time.monotonic()
+    assert agent.status()["pid"] == agent.proc.pid, "served while the silent client waits"
+    silent.settimeout(5)
+    answer = json.loads(silent.makefile().readline())
+    assert answer["code"] == "usage" and "no request line within 1000 ms" in answer["error"]
+    assert time.monotonic() - began < 3
+    silent.close()
+    assert agent.process("reader")["pid"] == reader.pid and agent.process("reader")["state"] == "running"
+
+
+def test_a_megabyte_request_is_refused_after_the_first_kilobytes(agents):
+    agent = agents(FAST).start()
+    [answer] = ask(agent, b"x" * (1 << 20))
+    assert answer == {"error": "request longer than 4096 bytes", "code": "usage"}
+    assert agent.status()["pid"] == agent.proc.pid
+
+
+def test_clients_beyond_the_pending_cap_are_turned_away_and_the_agent_keeps_serving(agents):
+    agent = agents(FAST).start()
+    silent = []
+    for _ in range(8):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(os.path.join(agent.root, "wdog", "agent.sock"))
+        silent.append(s)
+    time.sleep(0.2)
+    [busy] = ask(agent, b'{"verb":"status"}\n')
+    assert busy["code"] == "unavailable" and busy["error"].startswith("busy"), busy
+    for s in silent:
+        s.close()
+    wait_for(lambda: agent.status_or_none(), what="served again once the silent clients are gone")
+
+
+def test_restart_stops_the_process_and_starts_it_again(agents):
+    agent = agents(dict(FAST, run_as="nobody"))
+    write_manifest(agent, ["ocr"])
+    agent.start()
+    first = wait_for(lambda: running(agent, "ocr"), what="ocr started")["pid"]
+    r = agent.cli("restart", "ocr", "--root", agent.root)
+    assert r.returncode == 0 and r.stdout.strip() == "ocr: restarting", r
+    wait_for(lambda: (running(agent, "ocr") or {}).get("pid") not in (None, first), what="ocr running again")
+    assert "ocr: restart requested" in agent.log()
+
+
+def test_restart_of_an_unknown_name_says_so_and_exits_65(agents):
+    agent = agents(FAST).start()
+    r = agent.cli("restart", "nosuch", "--root", agent.root)
+    assert r.returncode == 65 and r.stderr.strip() == 'tinyagent: restart nosuch: no process named "nosuch"', r
+
+
+def test_reload_starts_what_the_manifest_now_lists(agents):
+    agent = agents(dict(FAST, run_as="nobody"))
+    write_manifest(agent, ["ocr"])
+    agent.start()
+    wait_for(lambda: running(agent, "ocr"), what="ocr started")
+    write_manifest(agent, ["ocr", "gauge"])
+    r = agent.cli("reload", "--root", agent.root)
+    assert r.returncode == 0, r
+    wait_for(lambda: running(agent, "gauge"), what="gauge started on reload")
+    assert "reload (uid 0): starting gauge" in agent.log()
+
+
+def test_a_verb_without_an_agent_exits_69(root):
+    from conftest import BINARY
+    import subprocess
+    r = subprocess.run([BINARY, "reload", "--root", root], capture_output=True, text=True)
+    assert r.returncode == 69 and "the agent is not running" in r.stderr and r.stderr.count("\n") == 1, r
