@@ -12,8 +12,9 @@ public enum ProcessState: Equatable, Sendable, CaseIterable {
     case waiting
     /// Not restarted again until it heartbeats or a restart is asked for.
     case failed
-    /// Stopped on purpose (a software update swaps its folder): not
-    /// restarted until the update starts it or a restart is asked for.
+    /// Stopped on purpose (a software update swaps its folder, or
+    /// `tinyagent stop`): not restarted until the update or an operator
+    /// starts it, or a restart is asked for.
     case stopped
 
     public var name: String {
@@ -49,7 +50,7 @@ public enum SupervisorEvent: Equatable, Sendable, CaseIterable {
     case deadline
     case exited
     case restartRequested
-    /// Stop it and keep it stopped (a software update).
+    /// Stop it and keep it stopped (a software update, `tinyagent stop`).
     case stopRequested
 }
 
@@ -84,12 +85,17 @@ public struct SupervisorFacts: Equatable, Sendable {
     /// The supervisor is stopping everything for an update: a process that
     /// goes away stays stopped.
     public var holding: Bool
+    /// An operator stopped it (`tinyagent stop`): it stays stopped — not
+    /// restarted when it exits, not revived by a late heartbeat — until
+    /// started or restarted.
+    public var operatorStopped: Bool
 
-    public init(canSignal: Bool, canRestart: Bool, restartLimitReached: Bool, holding: Bool = false) {
+    public init(canSignal: Bool, canRestart: Bool, restartLimitReached: Bool, holding: Bool = false, operatorStopped: Bool = false) {
         self.canSignal = canSignal
         self.canRestart = canRestart
         self.restartLimitReached = restartLimitReached
         self.holding = holding
+        self.operatorStopped = operatorStopped
     }
 }
 
@@ -147,6 +153,9 @@ public enum SupervisorTable {
         // heartbeat is one that was on its way when the process died, or
         // the process is still alive and must be stopped again.
         case (.stopped, .heartbeat):
+            // One on its way when an operator's stop ended the process, or
+            // from a copy started by hand: the agent does not take it back.
+            if facts.operatorStopped { return (.stopped, .none) }
             if facts.holding { return facts.canSignal ? (.stopping, .terminate) : (.stopped, .none) }
             return (.running, .none)
         case (.stopped, .restartRequested):
@@ -159,7 +168,7 @@ public enum SupervisorTable {
     /// The process is gone: restart it after the back-off, unless it may
     /// not be restarted or has used up its restarts.
     private static func gone(_ facts: SupervisorFacts) -> (ProcessState, SupervisorAction) {
-        if facts.holding { return (.stopped, .none) }
+        if facts.holding || facts.operatorStopped { return (.stopped, .none) }
         if !facts.canRestart { return (.failed, .giveUp(.noTrustedCommand)) }
         if facts.restartLimitReached { return (.failed, .giveUp(.restartLimit)) }
         return (.waiting, .scheduleRestart)
