@@ -78,77 +78,20 @@ public struct DeviceConfig: Equatable {
         let document: JSONValue
         do { document = try JSONValue.parse(json) } catch { throw .notJSON(error) }
         guard document.objectValue != nil else { throw .wrongType("the config", expected: "a JSON object") }
-        guard let client = document["xmpp_client"] else { throw .missing("xmpp_client") }
-        guard let members = client.objectValue else { throw .wrongType("xmpp_client", expected: "an object") }
+        guard let section = document["xmpp_client"] else { throw .missing("xmpp_client") }
+        guard let members = section.objectValue else { throw .wrongType("xmpp_client", expected: "an object") }
         for (key, _) in members where !knownKeys.contains(key) {
             throw .unknownKey("xmpp_client." + (printable(key, limit: 64) ?? "<unprintable key>"))
         }
-
-        func string(_ key: String, required: Bool) throws(ConfigError) -> String? {
-            switch client[key] {
-            case nil, .null?:
-                if required { throw .missing("xmpp_client.\(key)") }
-                return nil
-            case .string(let s)?: return s
-            default: throw .wrongType("xmpp_client.\(key)", expected: "a string")
-            }
-        }
-        func jid(_ key: String) throws(ConfigError) -> String {
-            let text = try string(key, required: true)!
-            if let why = JID.problem(in: text) { throw .badValue("xmpp_client.\(key)", why: why) }
-            return text
-        }
-
-        let clientJID = try jid("client_jid")
-        let password = try string("client_password", required: true)!
-        if password.isEmpty { throw .badValue("xmpp_client.client_password", why: "empty") }
-        if password.utf8.count > maximumPasswordBytes {
-            throw .badValue("xmpp_client.client_password", why: "longer than \(maximumPasswordBytes) bytes")
-        }
-        // libstrophe takes it as a C string.
-        if password.utf8.contains(0) { throw .badValue("xmpp_client.client_password", why: "holds a NUL character") }
-        let panelJID = try jid("cpanel_jid")
-
-        var deviceID = try string("rpi_unique_id", required: true)!
-        let isMAC = deviceID.isEmpty || deviceID == macAddressID
-        if isMAC {
-            deviceID = macAddressID
-        } else if printable(deviceID, limit: maximumDeviceIDBytes) == nil {
-            throw .badValue("xmpp_client.rpi_unique_id", why: "longer than \(maximumDeviceIDBytes) bytes or holds control characters")
-        }
-
-        let host = try string("host", required: false)
-        if let host, let why = hostProblem(host) { throw .badValue("xmpp_client.host", why: why) }
-
-        var port: UInt16?
-        switch client["port"] {
-        case nil, .null?: break
-        case .integer(let n)?:
-            guard n >= 1 && n <= 65535 else { throw .badValue("xmpp_client.port", why: "must be 1...65535") }
-            port = UInt16(n)
-        default: throw .wrongType("xmpp_client.port", expected: "an integer 1...65535")
-        }
-
-        let servers = try serverList(client["servers"])
-        if !servers.isEmpty && (host != nil || port != nil) {
-            throw .badValue("xmpp_client.servers", why: "give either servers or host and port, not both")
-        }
-
-        var tlsRequired = true
-        switch try string("tls", required: false) {
-        case nil, "required"?: break
-        case "disabled"?: tlsRequired = false
-        default: throw .badValue("xmpp_client.tls", why: "must be \"required\" or \"disabled\"")
-        }
-        // Without TLS the password crosses the network in the clear and any
-        // machine on the path can pose as the panel: loopback only.
-        let targets = servers.isEmpty ? [host ?? JID(clientJID)?.domain ?? ""] : servers.map { $0.host }
-        if !tlsRequired, let remote = targets.first(where: { !isLoopback($0) }) {
-            throw .badValue("xmpp_client.tls", why: "\"disabled\" is allowed only for a loopback server (localhost, 127.0.0.0/8, ::1), not \(remote)")
-        }
-
+        let client = ClientSection(value: section)
+        let clientJID = try client.jid("client_jid")
+        let password = try client.password()
+        let panelJID = try client.jid("cpanel_jid")
+        let (deviceID, isMAC) = try client.deviceID()
+        let route = try client.route(clientJID: clientJID)
         return DeviceConfig(clientJID: clientJID, password: password, panelJID: panelJID, deviceID: deviceID,
-                            deviceIDIsMACAddress: isMAC, host: host, port: port, servers: servers, tlsRequired: tlsRequired)
+                            deviceIDIsMACAddress: isMAC, host: route.host, port: route.port, servers: route.servers,
+                            tlsRequired: route.tlsRequired)
     }
 
     /// `servers`: absent, or 1...16 strings `host[:port]`.
@@ -207,5 +150,85 @@ public struct DeviceConfig: Equatable {
         guard text.utf8.count <= limit else { return nil }
         for b in text.utf8 where b < 0x20 || b == 0x7F { return nil }
         return text
+    }
+}
+
+/// The members of `xmpp_client`, read one by one; every error names its key.
+private struct ClientSection {
+    let value: JSONValue
+
+    func string(_ key: String, required: Bool) throws(ConfigError) -> String? {
+        switch value[key] {
+        case nil, .null?:
+            if required { throw .missing("xmpp_client.\(key)") }
+            return nil
+        case .string(let s)?: return s
+        default: throw .wrongType("xmpp_client.\(key)", expected: "a string")
+        }
+    }
+
+    func jid(_ key: String) throws(ConfigError) -> String {
+        let text = try string(key, required: true)!
+        if let why = JID.problem(in: text) { throw .badValue("xmpp_client.\(key)", why: why) }
+        return text
+    }
+
+    func password() throws(ConfigError) -> String {
+        let key = "xmpp_client.client_password"
+        let password = try string("client_password", required: true)!
+        if password.isEmpty { throw .badValue(key, why: "empty") }
+        if password.utf8.count > DeviceConfig.maximumPasswordBytes {
+            throw .badValue(key, why: "longer than \(DeviceConfig.maximumPasswordBytes) bytes")
+        }
+        // libstrophe takes it as a C string.
+        if password.utf8.contains(0) { throw .badValue(key, why: "holds a NUL character") }
+        return password
+    }
+
+    /// `rpi_unique_id`, and whether it asks for the MAC address.
+    func deviceID() throws(ConfigError) -> (String, isMAC: Bool) {
+        let id = try string("rpi_unique_id", required: true)!
+        if id.isEmpty || id == DeviceConfig.macAddressID { return (DeviceConfig.macAddressID, true) }
+        guard DeviceConfig.printable(id, limit: DeviceConfig.maximumDeviceIDBytes) != nil else {
+            throw .badValue("xmpp_client.rpi_unique_id",
+                            why: "longer than \(DeviceConfig.maximumDeviceIDBytes) bytes or holds control characters")
+        }
+        return (id, false)
+    }
+
+    func port() throws(ConfigError) -> UInt16? {
+        switch value["port"] {
+        case nil, .null?: return nil
+        case .integer(let n)?:
+            guard n >= 1 && n <= 65535 else { throw .badValue("xmpp_client.port", why: "must be 1...65535") }
+            return UInt16(n)
+        default: throw .wrongType("xmpp_client.port", expected: "an integer 1...65535")
+        }
+    }
+
+    /// Where the link connects (`host` and `port`, or `servers`) and whether
+    /// it must use TLS.
+    func route(clientJID: String) throws(ConfigError) -> (host: String?, port: UInt16?, servers: [ServerEndpoint], tlsRequired: Bool) {
+        let host = try string("host", required: false)
+        if let host, let why = DeviceConfig.hostProblem(host) { throw .badValue("xmpp_client.host", why: why) }
+        let port = try port()
+        let servers = try DeviceConfig.serverList(value["servers"])
+        if !servers.isEmpty && (host != nil || port != nil) {
+            throw .badValue("xmpp_client.servers", why: "give either servers or host and port, not both")
+        }
+        var tlsRequired = true
+        switch try string("tls", required: false) {
+        case nil, "required"?: break
+        case "disabled"?: tlsRequired = false
+        default: throw .badValue("xmpp_client.tls", why: "must be \"required\" or \"disabled\"")
+        }
+        // Without TLS the password crosses the network in the clear and any
+        // machine on the path can pose as the panel: loopback only.
+        let targets = servers.isEmpty ? [host ?? JID(clientJID)?.domain ?? ""] : servers.map { $0.host }
+        if !tlsRequired, let remote = targets.first(where: { !DeviceConfig.isLoopback($0) }) {
+            throw .badValue("xmpp_client.tls",
+                            why: "\"disabled\" is allowed only for a loopback server (localhost, 127.0.0.0/8, ::1), not \(remote)")
+        }
+        return (host, port, servers, tlsRequired)
     }
 }
