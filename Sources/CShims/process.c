@@ -81,42 +81,57 @@ static int identity_variable(const char *entry) {
            strncmp(entry, "LOGNAME=", 8) == 0;
 }
 
+// Whether `entry` (NAME=value) sets a variable one of the `count` entries
+// packed in `extra` (each NUL-terminated) also sets.
+static int overridden(const char *entry, const char *extra, size_t count) {
+    size_t name = strcspn(entry, "=");
+    for (size_t i = 0; i < count; i++, extra += strlen(extra) + 1)
+        if (strncmp(entry, extra, name) == 0 && extra[name] == '=') return 1;
+    return 0;
+}
+
 // The child's environment, built in the parent: the child may not allocate.
-static char **child_environment(int set_ids, uint32_t uid, char *storage, size_t cap) {
+// `extra` (the manifest's env) comes last and replaces what it names.
+static char **child_environment(int set_ids, uint32_t uid, char *storage, size_t cap,
+                                const char *extra, size_t extra_count) {
     size_t count = 0;
     while (environ[count]) count++;
-    char **env = calloc(count + 4, sizeof *env);
+    char **env = calloc(count + extra_count + 4, sizeof *env);
     if (!env) return NULL;
     size_t n = 0;
     for (size_t i = 0; i < count; i++) {
         if (dropped_variable(environ[i])) continue;
         if (set_ids && identity_variable(environ[i])) continue;
+        if (overridden(environ[i], extra, extra_count)) continue;
         env[n++] = environ[i];
     }
-    if (set_ids) {
-        uint32_t gid;
-        char home[1024];
-        struct passwd pw, *found = NULL;
-        char buf[2048];
-        if (ta_user_by_uid(uid, &gid, home, sizeof home) == 0 &&
-            getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found) {
-            int used = snprintf(storage, cap, "HOME=%s", home) + 1;
-            env[n++] = storage;
-            snprintf(storage + used, cap - used, "USER=%s", pw.pw_name);
+    uint32_t gid;
+    char home[1024];
+    struct passwd pw, *found = NULL;
+    char buf[2048];
+    if (set_ids && ta_user_by_uid(uid, &gid, home, sizeof home) == 0 &&
+        getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found) {
+        const char *formats[] = {"HOME=%s", "USER=%s", "LOGNAME=%s"};
+        const char *values[] = {home, pw.pw_name, pw.pw_name};
+        size_t used = 0;
+        for (int i = 0; i < 3 && used < cap; i++) {
+            int len = snprintf(storage + used, cap - used, formats[i], values[i]);
+            if (len < 0 || (size_t)len >= cap - used) break;
+            if (overridden(storage + used, extra, extra_count)) continue;
             env[n++] = storage + used;
-            used += (int)strlen(storage + used) + 1;
-            snprintf(storage + used, cap - used, "LOGNAME=%s", pw.pw_name);
-            env[n++] = storage + used;
+            used += (size_t)len + 1;
         }
     }
+    const char *e = extra;
+    for (size_t i = 0; i < extra_count; i++, e += strlen(e) + 1) env[n++] = (char *)e;
     env[n] = NULL;
     return env;
 }
 
-pid_t ta_spawn(const char *command, const char *cwd, int out_fd,
-               int set_ids, uint32_t uid, uint32_t gid) {
+pid_t ta_spawn(const char *command, int cwd_fd, int out_fd,
+               int set_ids, uint32_t uid, uint32_t gid, const char *extra_env, size_t extra_count) {
     char storage[3 * 1100];
-    char **env = child_environment(set_ids, uid, storage, sizeof storage);
+    char **env = child_environment(set_ids, uid, storage, sizeof storage, extra_env, extra_count);
     // The user's supplementary groups (video, gpio, i2c… for a camera or a
     // meter interface), looked up here: the child may not allocate.
     gid_t groups[64];
@@ -151,7 +166,7 @@ pid_t ta_spawn(const char *command, const char *cwd, int out_fd,
         if (!err && set_ids) {
             if (setgroups((size_t)ngroups, groups) != 0 || setgid(gid) != 0 || setuid(uid) != 0) err = errno;
         }
-        if (!err && chdir(cwd) != 0) err = errno;
+        if (!err && fchdir(cwd_fd) != 0) err = errno;
         if (!err && (dup2(devnull, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)) err = errno;
         if (!err) {
             execve("/bin/sh", argv, env);

@@ -144,7 +144,7 @@ import Testing
         ("crc-corrupt", "archive: CRC error in SmartMeter/stored.bin"),
         ("lying-size", "archive: entry SmartMeter/big.txt holds more than the 1000 bytes its header says"),
         ("encrypted", "archive: entry SmartMeter/tinyagent.json is encrypted"),
-        ("bad-manifest", "archive: SmartMeter/tinyagent.json: process 1: invalid name \"../x\""),
+        ("bad-manifest", "archive: SmartMeter/tinyagent.json: process 1 at 1:16: invalid name \"../x\" at 1:17"),
         ("not-a-zip", "archive: not a zip file (Not a zip archive)"),
     ])
     func hostileArchivesAreRefusedAndLeaveNothing(kind: String, remark: String) throws {

@@ -67,7 +67,7 @@ import Testing
 
     /// A child (`sleep`) that holds `fd` as its stdout, run as `identity`.
     func holder(of fd: Int32, as identity: Identity? = nil) throws -> Int32 {
-        try Processes.spawn(command: "exec sleep 30", in: folder, output: FileDescriptor(fd), as: identity)
+        try Processes.spawn(command: "exec sleep 30", in: try Folder.open(folder), output: FileDescriptor(fd), as: identity)
     }
 
     func end(_ pid: Int32) {
@@ -198,6 +198,36 @@ struct RunIdentityTests {
             return
         }
         #expect(why.contains("never run as root"))
+    }
+
+    @Test func aManifestUserIsWhomAListedCommandRunsAsButRootOnlyWhenRootProcessesListsIt() {
+        let bob = Identity(uid: 1001, gid: 1001), root = Identity(uid: 0, gid: 0)
+        func listed(_ user: Identity, root names: [String] = []) -> RunIdentity {
+            RunIdentity.decide(name: "ocr", verified: false, uid: 0, gid: 0, listedUser: user, appUser: { self.pi }, rootProcesses: names)
+        }
+        #expect(listed(bob) == .user(bob))
+        #expect(listed(root, root: ["ocr"]) == .user(root))
+        guard case .refused(let why) = listed(root, root: ["other"]) else { Issue.record("ran as root"); return }
+        #expect(why.contains("root_processes") && why.contains("never run as root"))
+        // A verified sender's command is its own: the manifest's user does not apply.
+        #expect(RunIdentity.decide(name: "ocr", verified: true, uid: 1000, gid: 1000, listedUser: bob, appUser: { nil }, rootProcesses: []) == .user(pi))
+    }
+
+    @Test func aListedProcessWhoseUserIsMissingOrRootWithoutLeaveIsRefusedWithAClearLine() throws {
+        let users = ["pi": pi, "root": Identity(uid: 0, gid: 0), "toor": Identity(uid: 0, gid: 0)]
+        func spec(_ user: String?, root: [String] = []) throws(ManifestError) -> ProcessSpec {
+            try ProcessSpec.listed(UpdateManifest.Process(name: "ocr", runCommand: "x", restart: .never, user: user, environment: ["A=1"], cwd: "bin"),
+                                   rootProcesses: root, lookUp: { users[$0] })
+        }
+        #expect(try spec("pi").launch == LaunchOptions(restart: .never, user: pi, environment: ["A=1"], cwd: "bin"))
+        #expect(try spec(nil).launch.user == nil, "the app user, decided when it starts")
+        #expect(try spec("root", root: ["ocr"]).launch.user == Identity(uid: 0, gid: 0))
+        #expect(throws: ManifestError("process ocr: user \"ghost\" does not exist on this machine; not started")) { try spec("ghost") }
+        for name in ["root", "toor"] {
+            #expect(throws: ManifestError("process ocr: user \"\(name)\" is root, and root's settings do not list ocr in root_processes; not started")) {
+                try spec(name, root: ["other"])
+            }
+        }
     }
 
     @Test func theTrustSettingsAreReadAndBadValuesKeepTheDefaults() {

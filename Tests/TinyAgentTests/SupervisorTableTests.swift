@@ -93,6 +93,34 @@ import Testing
         #expect(SupervisorTable.next(.killing, on: .heartbeat, trusted) == (.killing, .none))
     }
 
+    @Test func underOnFailureAnExitWithStatusZeroIsAFinishedJobAndAnyOtherEndIsRestarted() {
+        let onFailure = SupervisorFacts(canSignal: true, canRestart: true, restartLimitReached: false, restart: .onFailure)
+        var clean = onFailure
+        clean.exitedCleanly = true
+        #expect(SupervisorTable.next(.running, on: .exited, clean) == (.finished, .none))
+        #expect(SupervisorTable.next(.starting, on: .exited, clean) == (.finished, .none))
+        #expect(SupervisorTable.next(.running, on: .exited, onFailure) == (.waiting, .scheduleRestart), "a crash")
+        #expect(SupervisorTable.next(.killing, on: .exited, onFailure) == (.waiting, .scheduleRestart), "stopped for silence")
+        #expect(SupervisorTable.next(.running, on: .deadline, onFailure) == (.stopping, .terminate), "silence is a failure")
+        var always = clean
+        always.restart = .always
+        #expect(SupervisorTable.next(.running, on: .exited, always) == (.waiting, .scheduleRestart), "always: even exit 0")
+    }
+
+    @Test func underNeverNoEndIsRestartedButARestartRequestStartsItAgain() {
+        let never = SupervisorFacts(canSignal: true, canRestart: true, restartLimitReached: false, restart: .never)
+        var clean = never
+        clean.exitedCleanly = true
+        #expect(SupervisorTable.next(.running, on: .exited, clean) == (.finished, .none))
+        #expect(SupervisorTable.next(.running, on: .exited, never) == (.failed, .giveUp(.restartNever)))
+        #expect(SupervisorTable.next(.killing, on: .exited, never) == (.failed, .giveUp(.restartNever)), "a hang is still stopped")
+        #expect(SupervisorTable.next(.finished, on: .restartRequested, never) == (.starting, .spawn))
+        #expect(SupervisorTable.next(.failed, on: .restartRequested, never) == (.starting, .spawn))
+        var held = never
+        held.holding = true
+        #expect(SupervisorTable.next(.running, on: .exited, held) == (.stopped, .none), "an update's stop is not an end")
+    }
+
     @Test func everyStateHandlesEveryEventAsTheTableSays() {
         // The whole table for a trusted process outside an update, row by
         // row; a state or event added later has no row here and fails.
@@ -118,6 +146,9 @@ import Testing
             (.stopped, .heartbeat, .running, .none), (.stopped, .deadline, .stopped, .none),
             (.stopped, .exited, .stopped, .none), (.stopped, .restartRequested, .starting, .spawn),
             (.stopped, .stopRequested, .stopped, .none),
+            (.finished, .heartbeat, .running, .none), (.finished, .deadline, .finished, .none),
+            (.finished, .exited, .finished, .none), (.finished, .restartRequested, .starting, .spawn),
+            (.finished, .stopRequested, .stopped, .none),
         ]
         #expect(rows.count == ProcessState.allCases.count * SupervisorEvent.allCases.count)
         for state in ProcessState.allCases {

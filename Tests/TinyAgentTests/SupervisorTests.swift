@@ -79,7 +79,7 @@ import Testing
 
     @Test func aSilentProcessIsTerminatedAndRestartedWithItsCommand() throws {
         let s = supervisor { $0.policy.heartbeatTimeout = .seconds(30) }
-        let hung = try Processes.spawn(command: "exec sleep 60", in: folder, output: FileDescriptor(2), as: nil)
+        let hung = try Processes.spawn(command: "exec sleep 60", in: try Folder.open(folder), output: FileDescriptor(2), as: nil)
         beat(s, name: "hung", pid: hung, command: "exec sleep 61", at: t0)
         #expect(s.processes[0].state == .running)
         #expect(s.nextDeadline == t0 + .seconds(30))
@@ -110,7 +110,7 @@ import Testing
             $0.policy.restartLimit = 3
             $0.policy.initialBackoff = .seconds(1)
         }
-        let first = try Processes.spawn(command: "exec sleep 60", in: folder, output: FileDescriptor(2), as: nil)
+        let first = try Processes.spawn(command: "exec sleep 60", in: try Folder.open(folder), output: FileDescriptor(2), as: nil)
         beat(s, name: "crasher", pid: first, command: "exit 3", at: t0)
         kill(first, SIGKILL)
         _ = waitpid(first, nil, 0)
@@ -156,7 +156,7 @@ import Testing
 
     @Test func anUnverifiedHeartbeatCannotMoveAKnownProcessToAnotherPid() throws {
         let s = supervisor()
-        let real = try Processes.spawn(command: "exec sleep 60", in: folder, output: FileDescriptor(2), as: nil)
+        let real = try Processes.spawn(command: "exec sleep 60", in: try Folder.open(folder), output: FileDescriptor(2), as: nil)
         defer { kill(real, SIGKILL); _ = waitpid(real, nil, 0) }
         beat(s, name: "p", pid: real, command: "exec sleep 60", at: t0)
         beat(s, name: "p", pid: 77777, command: "touch /tmp/never", verified: false, at: t0 + .seconds(1))
@@ -167,7 +167,7 @@ import Testing
 
     @Test func anUnverifiedHeartbeatCannotChangeTheVersionAVerifiedSenderReported() throws {
         let s = supervisor()
-        let real = try Processes.spawn(command: "exec sleep 60", in: folder, output: FileDescriptor(2), as: nil)
+        let real = try Processes.spawn(command: "exec sleep 60", in: try Folder.open(folder), output: FileDescriptor(2), as: nil)
         defer { kill(real, SIGKILL); _ = waitpid(real, nil, 0) }
         beat(s, name: "p", pid: real, command: "exec sleep 60", at: t0)
         // Same pid, so it may refresh; but an update is verified against the version.
@@ -183,7 +183,7 @@ import Testing
 
     @Test func aLateHeartbeatFromAProcessStoppedForAnUpdateDoesNotBringItBack() throws {
         let s = supervisor()
-        let real = try Processes.spawn(command: "exec sleep 60", in: folder, output: FileDescriptor(2), as: nil)
+        let real = try Processes.spawn(command: "exec sleep 60", in: try Folder.open(folder), output: FileDescriptor(2), as: nil)
         defer { kill(real, SIGKILL); _ = waitpid(real, nil, 0) }
         beat(s, name: "p", pid: real, command: "exec sleep 60", at: t0)
         s.stopAll(now: t0 + .seconds(1))
@@ -197,7 +197,7 @@ import Testing
 
     @Test func aProcessAnOperatorStoppedStaysStoppedThroughHeartbeatsTheManifestAndAnAgentRestart() throws {
         let s = supervisor()
-        let real = try Processes.spawn(command: "exec sleep 60", in: folder, output: FileDescriptor(2), as: nil)
+        let real = try Processes.spawn(command: "exec sleep 60", in: try Folder.open(folder), output: FileDescriptor(2), as: nil)
         defer { kill(real, SIGKILL); _ = waitpid(real, nil, 0) }
         beat(s, name: "p", pid: real, command: "exec sleep 60", at: t0)
         #expect(s.stop(name: "p", now: t0 + .seconds(1)) && s.processes[0].state == .stopping)
@@ -207,7 +207,7 @@ import Testing
         beat(s, name: "p", pid: real, command: "exec sleep 60", at: t0 + .seconds(2))
         s.handleDeadlines(now: t0 + .seconds(60))
         #expect(s.processes[0].state == .stopped, "neither a late heartbeat nor time brings it back")
-        #expect(s.startMissing([ProcessSpec.manifestProcess(name: "p", runCommand: "exec sleep 60")], now: t0 + .seconds(61)).isEmpty)
+        #expect(s.startMissing([ProcessSpec(name: "p", runCommand: "exec sleep 60", uid: 0, gid: 0, verified: false)], now: t0 + .seconds(61)).isEmpty)
 
         let saved = try Registry.decode(Array(Registry.encode(s.processes, bootID: "b").utf8))
         #expect(saved.processes[0].operatorStopped, "kept in the registry")
@@ -286,7 +286,7 @@ import Testing
     }
 
     @Test func theRegistryOfAnEarlierRunIsReadopted() throws {
-        let alive = try Processes.spawn(command: "exec sleep 60", in: folder, output: FileDescriptor(2), as: nil)
+        let alive = try Processes.spawn(command: "exec sleep 60", in: try Folder.open(folder), output: FileDescriptor(2), as: nil)
         defer { kill(alive, SIGKILL); _ = waitpid(alive, nil, 0) }
         var live = SupervisedProcess(name: "live", pid: alive, uid: Processes.effectiveUID, gid: 0, runCommand: "exec sleep 60",
                                      verified: true, version: Version(major: 1, minor: 0, patch: 0), state: .running)
@@ -320,7 +320,7 @@ import Testing
             $0.rootProcesses = []
             $0.runAs = "nobody"
         }
-        let real = try Processes.spawn(command: "exec sleep 60", in: folder, output: FileDescriptor(2), as: nil)
+        let real = try Processes.spawn(command: "exec sleep 60", in: try Folder.open(folder), output: FileDescriptor(2), as: nil)
         defer { kill(real, SIGKILL); _ = waitpid(real, nil, 0) }
         beat(s, name: "rooted", pid: real, command: "exec sleep 63", uid: 0, at: t0)
         #expect(s.processes[0].uid == 0 && s.processes[0].verified)
@@ -336,7 +336,7 @@ import Testing
 
     @Test func withNoAppUserARootSendersCommandIsRefusedNotRunAsRoot() throws {
         let s = supervisor { $0.rootProcesses = [] }  // the folder is root's: no app user
-        let real = try Processes.spawn(command: "exec sleep 60", in: folder, output: FileDescriptor(2), as: nil)
+        let real = try Processes.spawn(command: "exec sleep 60", in: try Folder.open(folder), output: FileDescriptor(2), as: nil)
         defer { kill(real, SIGKILL); _ = waitpid(real, nil, 0) }
         beat(s, name: "rooted", pid: real, command: "exec sleep 63", uid: 0, at: t0)
         #expect(s.restart(name: "rooted", now: t0 + .seconds(1)))
@@ -369,7 +369,7 @@ import Testing
         let s = supervisor { $0.nameExpiry = .seconds(86_400) }
         let day: Int64 = 86_400, start: Int64 = 1_790_000_000
         // Pids of processes already gone: nothing real is signalled.
-        let gone = try Processes.spawn(command: "exit 0", in: folder, output: FileDescriptor(2), as: nil)
+        let gone = try Processes.spawn(command: "exit 0", in: try Folder.open(folder), output: FileDescriptor(2), as: nil)
         _ = waitpid(gone, nil, 0)
         beat(s, name: "squat", pid: gone, command: "", uid: 4321, at: t0, wallClock: start)
         beat(s, name: "alive", pid: gone, command: "", uid: 4321, at: t0, wallClock: start)

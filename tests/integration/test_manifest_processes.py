@@ -4,9 +4,10 @@ it (issue 13)."""
 
 import json
 import os
+import pwd
 import signal
 
-from conftest import FAST, PYTHON, pid_alive, uid_of, wait_for
+from conftest import APP_USER, FAST, PYTHON, pid_alive, uid_of, wait_for
 
 
 def write_manifest(agent, names):
@@ -63,3 +64,95 @@ def test_sighup_rereads_the_manifest_and_starts_what_was_added(agents):
     wait_for(lambda: running(agent, "gauge"), what="gauge started on SIGHUP")
     assert agent.process("ocr")["pid"] == ocr and pid_alive(ocr)
     assert "SIGHUP: starting gauge, listed in SmartMeter/tinyagent.json" in agent.log()
+
+
+def write_processes(agent, processes):
+    with open(os.path.join(agent.root, "SmartMeter", "tinyagent.json"), "w") as f:
+        json.dump({"processes": processes}, f, indent=2)
+
+
+def reader(agent, name, prefix=""):
+    """A run_command that says where it runs, as whom and with MODE, then heartbeats."""
+    return ('%secho "uid=$(id -u) cwd=$(pwd) mode=$MODE home=$HOME"; exec %s %s/SmartMeter/meter_reader.py --name %s --interval 0.2'
+            % (prefix, PYTHON, agent.root, name))
+
+
+def output_log(agent, name):
+    try:
+        with open(os.path.join(agent.root, "logs", name + ".log")) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def test_a_listed_process_runs_as_its_user_in_its_folder_with_its_environment(agents):
+    agent = agents(FAST)
+    folder = os.path.join(agent.root, "SmartMeter", "jobs", "ocr")
+    os.makedirs(folder)
+    write_processes(agent, [
+        {"name": "ocr", "run_command": reader(agent, "ocr"), "user": "nobody", "cwd": "jobs/ocr",
+         "env": {"MODE": "fast", "HOME": "/tmp"}},
+        {"name": "gauge", "run_command": reader(agent, "gauge")},
+    ])
+    agent.start()
+    ocr = wait_for(lambda: running(agent, "ocr"), what="ocr started from the manifest")
+    gauge = wait_for(lambda: running(agent, "gauge"), what="gauge started from the manifest")
+    assert uid_of(ocr["pid"]) == 65534, "run as the manifest's user"
+    assert uid_of(gauge["pid"]) == pwd.getpwnam(APP_USER).pw_uid, "no user: the app user"
+    assert "uid=65534 cwd=%s mode=fast home=/tmp" % folder in output_log(agent, "ocr"), "its folder and environment"
+    assert "cwd=%s/SmartMeter mode= " % agent.root in output_log(agent, "gauge"), "defaults: SmartMeter/, no MODE"
+
+
+def test_a_listed_user_that_does_not_exist_is_refused_with_a_clear_line_and_the_others_start(agents):
+    agent = agents(FAST)
+    write_processes(agent, [
+        {"name": "ocr", "run_command": reader(agent, "ocr"), "user": "ta-no-such-user"},
+        {"name": "gauge", "run_command": reader(agent, "gauge")},
+    ])
+    agent.start()
+    wait_for(lambda: running(agent, "gauge"), what="gauge started from the manifest")
+    assert ('SmartMeter/tinyagent.json: process ocr: user "ta-no-such-user" does not exist on this machine; not started'
+            in agent.log())
+    assert agent.process("ocr") is None
+
+
+def test_a_manifest_error_names_the_file_once_with_the_process_key_and_position(agents):
+    """Caught: the path came twice (`./SmartMeter/tinyagent.json: archive:
+    SmartMeter/tinyagent.json: …`), with no position or key."""
+    agent = agents(FAST)
+    with open(os.path.join(agent.root, "SmartMeter", "tinyagent.json"), "w") as f:
+        f.write('{"processes": [\n  {"name": "ocr", "run_command": "x",\n   "restart": "sometimes"}]}\n')
+    agent.start()
+    line = wait_for(lambda: [l for l in agent.log().splitlines() if "tinyagent.json:" in l], what="the manifest error")[0]
+    assert line.endswith('/SmartMeter/tinyagent.json: process ocr, "restart" at 3:4: "sometimes" is not always, '
+                         'on-failure or never; ignored'), line
+    assert line.count("tinyagent.json") == 1 and "archive:" not in line
+
+
+def runs(agent, name):
+    return output_log(agent, name).count("ran\n")
+
+
+def test_restart_on_failure_treats_exit_zero_as_a_finished_job_and_never_restarts_nothing(agents):
+    agent = agents(FAST)
+    write_processes(agent, [
+        {"name": "job", "run_command": "echo ran; exit 0", "restart": "on-failure"},
+        {"name": "flaky", "run_command": "echo ran; exit 3", "restart": "on-failure"},
+        {"name": "once", "run_command": "echo ran; exit 3", "restart": "never"},
+        {"name": "daemon", "run_command": "echo ran; exit 0"},
+        {"name": "hung", "run_command": "exec %s %s/SmartMeter/meter_reader.py --name hung --interval 0.2 --hang-after 0.3"
+         % (PYTHON, agent.root), "restart": "never"},
+    ])
+    agent.start()
+    wait_for(lambda: agent.process("job") and agent.process("job")["state"] == "finished", what="the job finished")
+    wait_for(lambda: runs(agent, "flaky") >= 3, what="a failing on-failure process restarted")
+    wait_for(lambda: runs(agent, "daemon") >= 3, what="an always process restarted after exit 0")
+    once = wait_for(lambda: agent.process("once")["state"] == "failed" and agent.process("once"), what="never: failed")
+    assert "restart mode is never" in once["failure"]
+    hung = wait_for(lambda: agent.process("hung")["state"] == "failed" and agent.process("hung"), timeout=8,
+                    what="a hung never process stopped, not restarted")
+    assert "hung (pid" in agent.log() and "no heartbeat for 1500 ms" in agent.log()
+    assert "hung: SIGTERM" in agent.log(), "a hang is still stopped under never"
+    assert runs(agent, "job") == 1 and runs(agent, "once") == 1
+    assert "job: finished (exit status 0, restart on-failure); not restarted until a restart is asked for" in agent.log()
+    assert agent.log().count("hung: started pid") == 1

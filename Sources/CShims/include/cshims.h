@@ -142,14 +142,16 @@ int ta_exit_signal(int status);  // 0 when it exited normally
 int ta_user_by_uid(uint32_t uid, uint32_t *gid, char *home, size_t home_cap);
 int ta_user_by_name(const char *name, uint32_t *uid, uint32_t *gid);
 
-// Starts `/bin/sh -c command` in a new session with cwd `cwd`, stdin from
-// /dev/null, stdout and stderr to `out_fd`, as uid/gid when `set_ids`
-// (the user's groups, setgid, then setuid), with the agent's environment minus the
-// systemd variables and HOME/USER/LOGNAME of the target user.
+// Starts `/bin/sh -c command` in a new session in the folder open as
+// `cwd_fd` (fchdir: no path is looked up again), stdin from /dev/null,
+// stdout and stderr to `out_fd`, as uid/gid when `set_ids` (the user's
+// groups, setgid, then setuid), with the agent's environment minus the
+// systemd variables, HOME/USER/LOGNAME of the target user, and the
+// `extra_count` NAME=value entries packed NUL-terminated in `extra_env`.
 // Returns the child's pid, or -errno when the child could not be started or
 // its exec failed (the child is reaped then).
-pid_t ta_spawn(const char *command, const char *cwd, int out_fd,
-               int set_ids, uint32_t uid, uint32_t gid);
+pid_t ta_spawn(const char *command, int cwd_fd, int out_fd,
+               int set_ids, uint32_t uid, uint32_t gid, const char *extra_env, size_t extra_count);
 
 // Sender verification helpers (/proc).
 // 1 when /proc/PID/fd holds socket:[inode], 0 when not, -1 on error.

@@ -204,7 +204,7 @@ public final class Agent {
             control.answerLater(no, success: success, remarks: remarks)
         }
         self.update = update
-        supervisor.manifestAllowlist = UpdateManager.manifest(in: paths.smartMeter, logger: logger)?.processes.map { $0.runCommand } ?? []
+        supervisor.list(UpdateManager.listedProcesses(in: paths.smartMeter, rootProcesses: settings.rootProcesses, logger: logger) ?? [])
         update.resume(answered: { self.control?.processor.journal.answer(for: $0) != nil }, now: Clock.now())
         // Listed processes already running but not in the registry (started
         // by hand, or before the agent was installed) make themselves known
@@ -368,9 +368,8 @@ public final class Agent {
     /// none already watched — are started. Not while an update owns them.
     func startListedProcesses(why: String) {
         guard !supervisor.holding, update?.record == nil,
-              let manifest = UpdateManager.manifest(in: paths.smartMeter, logger: logger) else { return }
-        supervisor.manifestAllowlist = manifest.processes.map { $0.runCommand }
-        let specs = manifest.processes.map { ProcessSpec.manifestProcess(name: $0.name, runCommand: $0.runCommand) }
+              let specs = UpdateManager.listedProcesses(in: paths.smartMeter, rootProcesses: settings.rootProcesses, logger: logger) else { return }
+        supervisor.list(specs)
         let started = supervisor.startMissing(specs, now: Clock.now())
         if !started.isEmpty {
             var names = ""

@@ -90,14 +90,15 @@ extension Agent {
     }
 
     /// `forget`: only a process the manifest does not list (the next reload
-    /// would start it again), and only once it is not running.
+    /// would start it again), and only once it is not running (stopped,
+    /// failed or finished).
     private func forget(_ name: String) -> ControlAnswer {
         if UpdateManager.manifest(in: paths.smartMeter, logger: logger)?.processes.contains(where: { $0.name == name }) == true {
             return .failed(.unavailable, "forget \(name): listed in SmartMeter/tinyagent.json; remove it there and reload, or stop it")
         }
         guard let i = supervisor.index(of: name) else { return .failed(.data, "forget \(name): no process named \"\(name)\"") }
         let state = supervisor.processes[i].state
-        guard state == .stopped || state == .failed else {
+        guard state == .stopped || state == .failed || state == .finished else {
             return .failed(.unavailable, "forget \(name): it is \(state.name); stop it first")
         }
         _ = supervisor.forget(name: name)

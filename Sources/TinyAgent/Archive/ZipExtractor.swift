@@ -37,7 +37,8 @@ public enum ZipExtractor {
         let plan = try Plan(zip, limits: limits)
         var result = Extraction(files: 0, folders: plan.folders.count, bytes: 0, ignored: plan.ignored)
         if let index = plan.manifest {
-            result.manifest = try UpdateManifest.parse(try readManifest(zip, plan.entries[index]))
+            let bytes = try readManifest(zip, plan.entries[index])
+            do { result.manifest = try UpdateManifest.parse(bytes) } catch { throw .manifest(reason: error.reason) }
         }
         try checkSpace(plan, staging: staging, limits: limits)
 

@@ -48,18 +48,7 @@ public enum JSONValue: Equatable {
         guard depth < maximumDepth else { throw .tooDeep }
         switch try s.peek() {
         case UInt8(ascii: "{"):
-            s.offset += 1
-            var members: [(String, JSONValue)] = []
-            if try s.consume(UInt8(ascii: "}")) { return .object(members) }
-            repeat {
-                let keyOffset = s.offset
-                let key = s.decode(try s.string())
-                if members.contains(where: { $0.0 == key }) { throw .unexpectedByte(offset: keyOffset) }
-                try s.expect(UInt8(ascii: ":"))
-                members.append((key, try parseValue(&s, depth: depth + 1)))
-            } while try s.consume(UInt8(ascii: ","))
-            try s.expect(UInt8(ascii: "}"))
-            return .object(members)
+            return .object(try parseMembers(&s, depth: depth).map { ($0.key, $0.value) })
         case UInt8(ascii: "["):
             s.offset += 1
             var items: [JSONValue] = []
@@ -82,6 +71,24 @@ public enum JSONValue: Equatable {
         }
     }
 
+    /// An object at the scanner's position, member by member with where each
+    /// key is: for files whose messages point at a key (the manifest).
+    static func parseMembers(_ s: inout JSONScanner, depth: Int = 0) throws(JSONError) -> [JSONMember] {
+        try s.expect(UInt8(ascii: "{"))
+        var members: [JSONMember] = []
+        if try s.consume(UInt8(ascii: "}")) { return members }
+        repeat {
+            _ = try s.peek()
+            let keyOffset = s.offset
+            let key = s.decode(try s.string())
+            if members.contains(where: { $0.key == key }) { throw .unexpectedByte(offset: keyOffset) }
+            try s.expect(UInt8(ascii: ":"))
+            members.append(JSONMember(key: key, value: try parseValue(&s, depth: depth + 1), offset: keyOffset))
+        } while try s.consume(UInt8(ascii: ","))
+        try s.expect(UInt8(ascii: "}"))
+        return members
+    }
+
     /// The member `key` of an object, or nil.
     public subscript(key: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }
@@ -94,4 +101,11 @@ public enum JSONValue: Equatable {
     public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
     public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
     public var objectValue: [(String, JSONValue)]? { if case .object(let o) = self { return o } else { return nil } }
+}
+
+/// An object member and the offset of its key.
+struct JSONMember {
+    var key: String
+    var value: JSONValue
+    var offset: Int
 }

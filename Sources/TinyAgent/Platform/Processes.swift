@@ -1,7 +1,7 @@
 import CShims
 
 /// A user's identity for running a command.
-public struct Identity: Equatable {
+public struct Identity: Equatable, Sendable {
     public var uid: UInt32
     public var gid: UInt32
 }
@@ -14,12 +14,20 @@ public enum Processes {
     /// The agent's own identity (no user database look-up).
     public static var ownIdentity: Identity { Identity(uid: ta_geteuid(), gid: ta_getegid()) }
 
-    /// Starts `/bin/sh -c command` in a new session (see `ta_spawn`).
-    /// Returns the child's pid, which is also its process group.
-    static func spawn(command: String, in folder: String, output: FileDescriptor, as identity: Identity?) throws(Errno) -> Int32 {
+    /// Starts `/bin/sh -c command` in a new session in `folder`, with
+    /// `environment` (`NAME=value` each) added (see `ta_spawn`). Returns the
+    /// child's pid, which is also its process group.
+    static func spawn(command: String, in folder: Folder, output: FileDescriptor, as identity: Identity?,
+                      environment: [String] = []) throws(Errno) -> Int32 {
+        var packed: [UInt8] = []
+        for entry in environment { packed += entry.utf8; packed.append(0) }
+        packed.append(0)
         let pid = withCString(command) { cmd in
-            withCString(folder) { cwd in
-                ta_spawn(cmd, cwd, output.rawValue, identity == nil ? 0 : 1, identity?.uid ?? 0, identity?.gid ?? 0)
+            packed.withUnsafeBufferPointer { env in
+                env.baseAddress!.withMemoryRebound(to: CChar.self, capacity: env.count) { extra in
+                    ta_spawn(cmd, folder.fd.rawValue, output.rawValue, identity == nil ? 0 : 1, identity?.uid ?? 0, identity?.gid ?? 0,
+                             extra, environment.count)
+                }
             }
         }
         if pid < 0 { throw Errno(rawValue: -pid) }

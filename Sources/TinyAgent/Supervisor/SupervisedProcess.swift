@@ -44,6 +44,8 @@ public struct SupervisedProcess: Equatable {
     /// heartbeats, the manifest, reloads and agent restarts) until `start`
     /// or `restart`. Kept in the registry.
     public var operatorStopped = false
+    /// How it is started, from the manifest (defaults when not listed).
+    public var launch = LaunchOptions()
 
     public init(name: String, pid: Int32, uid: UInt32, gid: UInt32, runCommand: String?, verified: Bool,
                 version: Version, state: ProcessState) {
@@ -70,8 +72,9 @@ public struct ProcessSpec: Equatable, Sendable {
     public var uid: UInt32
     public var gid: UInt32
     /// The command came from a verified sender of `uid`; false for a
-    /// manifest's, which runs as the app user (`RunIdentity`).
+    /// manifest's, which runs as the app user or its `user` (`RunIdentity`).
     public var verified: Bool
+    public var launch = LaunchOptions()
 
     public init(name: String, runCommand: String, uid: UInt32, gid: UInt32, verified: Bool = true) {
         self.name = name
@@ -81,8 +84,41 @@ public struct ProcessSpec: Equatable, Sendable {
         self.verified = verified
     }
 
-    /// A process an update's manifest lists: SmartMeter code, run as the app user.
-    public static func manifestProcess(name: String, runCommand: String) -> ProcessSpec {
-        ProcessSpec(name: name, runCommand: runCommand, uid: 0, gid: 0, verified: false)
+    /// A process the manifest lists: SmartMeter code, run as the app user,
+    /// or as its `user` when that account exists and is not root (root only
+    /// when root's settings name the process in `root_processes`).
+    public static func listed(_ process: UpdateManifest.Process, rootProcesses: [String],
+                              lookUp: (String) -> Identity? = Processes.identity(ofUser:)) throws(ManifestError) -> ProcessSpec {
+        var spec = ProcessSpec(name: process.name, runCommand: process.runCommand, uid: 0, gid: 0, verified: false)
+        spec.launch = LaunchOptions(restart: process.restart, environment: process.environment, cwd: process.cwd)
+        guard let user = process.user else { return spec }
+        guard let identity = lookUp(user) else {
+            throw ManifestError("process \(process.name): user \"\(user)\" does not exist on this machine; not started")
+        }
+        if identity.uid == 0 && !rootProcesses.contains(process.name) {
+            throw ManifestError("process \(process.name): user \"\(user)\" is root, and root's settings do not list "
+                                + "\(process.name) in root_processes; not started")
+        }
+        spec.launch.user = identity
+        return spec
+    }
+}
+
+/// How the agent starts a process: what the manifest says beyond its
+/// command (the defaults for a process learned from heartbeats).
+public struct LaunchOptions: Equatable, Sendable {
+    public var restart: RestartMode
+    /// The manifest's `user`, looked up; nil: whom `RunIdentity` says.
+    public var user: Identity?
+    /// `NAME=value` each.
+    public var environment: [String]
+    /// Relative to SmartMeter/, checked by the manifest's parser.
+    public var cwd: String?
+
+    public init(restart: RestartMode = .always, user: Identity? = nil, environment: [String] = [], cwd: String? = nil) {
+        self.restart = restart
+        self.user = user
+        self.environment = environment
+        self.cwd = cwd
     }
 }

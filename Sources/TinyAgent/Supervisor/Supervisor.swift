@@ -26,9 +26,9 @@ public final class Supervisor {
     private var unverifiedLog = RateLimitedLog(interval: .seconds(10))
     /// Set while an update has the processes stopped.
     public private(set) var holding = false
-    /// Run commands an update's manifest (`SmartMeter/tinyagent.json`)
-    /// allows, besides the settings' allowlist.
-    public var manifestAllowlist: [String] = []
+    /// What the manifest (`SmartMeter/tinyagent.json`) lists (set by
+    /// `list`): its commands are allowed besides the settings' allowlist.
+    private var listed: [ProcessSpec] = []
 
     public init(settings: AgentSettings, logger: Logger, workingFolder: String, logs: ProcessLogs?, appUser: Identity? = nil) {
         self.settings = settings
@@ -119,8 +119,11 @@ public final class Supervisor {
             processes[i].deadline = now + Supervisor.exitPollInterval
             return
         }
+        // Only an exit of its own counts as clean: one after the agent's
+        // SIGTERM (silence, a restart) is not a finished job.
+        let clean = exitCode == 0 && signal == 0 && (processes[i].state == .running || processes[i].state == .starting)
         processes[i].group = nil
-        apply(.exited, to: i, now: now)
+        apply(.exited, to: i, now: now, exitedCleanly: clean)
     }
 
     /// Restarts a process by name (the panel's `restart_process`); false
@@ -151,7 +154,7 @@ public final class Supervisor {
     /// fresh restart budget); one that runs or is on its way is left alone.
     public func start(name: String, now: Instant) -> StartOutcome {
         guard let i = index(of: name) else { return .unknown }
-        guard processes[i].state == .stopped || processes[i].state == .failed else { return .alreadyUp(processes[i].state) }
+        guard [.stopped, .failed, .finished].contains(processes[i].state) else { return .alreadyUp(processes[i].state) }
         logger.notice("\(name): start requested by the operator")
         processes[i].operatorStopped = false
         registryChanged = true
@@ -243,13 +246,13 @@ public final class Supervisor {
 
     // MARK: The table
 
-    private func apply(_ event: SupervisorEvent, to i: Int, now: Instant) {
+    private func apply(_ event: SupervisorEvent, to i: Int, now: Instant, exitedCleanly: Bool = false) {
         let before = processes[i].state
         // The heartbeat rows read no facts (but a stopped process's), and
         // gathering them reads /proc: skip that on the hot path.
         let facts = event == .heartbeat && before != .stopped
             ? SupervisorFacts(canSignal: false, canRestart: false, restartLimitReached: false, holding: holding)
-            : facts(i, now: now)
+            : facts(i, now: now, exitedCleanly: exitedCleanly)
         let (state, action) = SupervisorTable.next(before, on: event, facts)
         processes[i].state = state
         if state != before {
@@ -288,9 +291,13 @@ public final class Supervisor {
                 }
             case .restartLimit: text = "restarted \(settings.policy.restartLimit) times within \(settings.policy.restartWindow.seconds) s"
             case .cannotSignal: text = "silent, and its pid is not one the agent may signal"
+            case .restartNever: text = "it ended, and its restart mode is never"
             }
             processes[i].failure = text
             logger.error("\(processes[i].name): failed: \(text); not restarted until it heartbeats or a restart is asked for")
+        }
+        if state == .finished && before != .finished {
+            logger.notice("\(processes[i].name): finished (exit status 0, restart \(processes[i].launch.restart.name)); not restarted until a restart is asked for")
         }
         if state == .running && before != .running {
             processes[i].deadline = now + timeout(i)
@@ -298,7 +305,7 @@ public final class Supervisor {
         }
     }
 
-    private func facts(_ i: Int, now: Instant) -> SupervisorFacts {
+    private func facts(_ i: Int, now: Instant, exitedCleanly: Bool) -> SupervisorFacts {
         let p = processes[i]
         let windowStart = now - settings.policy.restartWindow
         var recent = 0
@@ -307,7 +314,8 @@ public final class Supervisor {
             canSignal: p.group != nil || (p.verified && isAlive(i)),
             canRestart: p.runCommand != nil && runIdentity(i, now: now).user != nil,
             restartLimitReached: recent >= settings.policy.restartLimit,
-            holding: holding, operatorStopped: p.operatorStopped)
+            holding: holding, restart: p.launch.restart, exitedCleanly: exitedCleanly,
+            operatorStopped: p.operatorStopped)
     }
 
     // MARK: Actions
@@ -343,10 +351,17 @@ public final class Supervisor {
         processes[i].recentStarts.removeAll { $0 <= windowStart }
         processes[i].restarts += 1
         processes[i].consecutiveFailures += 1
+        let folder: Folder
+        do { folder = try openWorkingFolder(p.launch.cwd) } catch {
+            logger.error("\(p.name): cannot start in SmartMeter/\(p.launch.cwd ?? ""): \(error)")
+            apply(.exited, to: i, now: now)
+            return
+        }
+        defer { folder.close() }
         do {
             let output = try openOutput(p.name)
             defer { output.close() }
-            let pid = try Processes.spawn(command: command, in: workingFolder, output: output, as: identity)
+            let pid = try Processes.spawn(command: command, in: folder, output: output, as: identity, environment: p.launch.environment)
             processes[i].pid = pid
             processes[i].group = pid
             processes[i].startTime = Processes.startTime(of: pid)
@@ -357,6 +372,21 @@ public final class Supervisor {
             logger.error("\(p.name): could not start \"\(command)\": \(error)")
             apply(.exited, to: i, now: now)
         }
+    }
+
+    /// SmartMeter/, or the folder `cwd` names inside it, opened one component
+    /// at a time without following a link: the app user owns these folders,
+    /// and a link or `..` must not take a process (perhaps another user's)
+    /// outside them.
+    private func openWorkingFolder(_ cwd: String?) throws(FileError) -> Folder {
+        var folder = try Folder.open(workingFolder)
+        guard let cwd else { return folder }
+        for part in cwd.split(separator: "/") {
+            let outer = folder
+            defer { outer.close() }
+            folder = try outer.folder(String(part))
+        }
+        return folder
     }
 
     /// `logs/NAME.log`, or /dev/null without a logs folder.
@@ -415,6 +445,7 @@ public final class Supervisor {
     private func launch(_ spec: ProcessSpec, now: Instant) {
         processes.append(SupervisedProcess(name: spec.name, pid: 0, uid: spec.uid, gid: spec.gid, runCommand: spec.runCommand,
                                            verified: spec.verified, version: Version(major: 0, minor: 0, patch: 0), state: .stopped))
+        processes[processes.count - 1].launch = listedLaunch(spec.name)
         apply(.restartRequested, to: processes.count - 1, now: now)
         registryChanged = true
         stateGeneration += 1
@@ -425,6 +456,25 @@ public final class Supervisor {
         processes.compactMap { p in
             p.runCommand.map { ProcessSpec(name: p.name, runCommand: $0, uid: p.uid, gid: p.gid, verified: p.verified) }
         }
+    }
+
+    /// The manifest as read now: its commands are allowlisted, and each
+    /// process it lists is started its way from now on (a known one keeps
+    /// running); one it no longer lists gets the defaults back.
+    public func list(_ specs: [ProcessSpec]) {
+        listed = specs
+        for i in processes.indices {
+            let launch = listedLaunch(processes[i].name)
+            if processes[i].launch != launch {
+                processes[i].launch = launch
+                stateGeneration += 1
+            }
+        }
+    }
+
+    /// How the manifest says to start `name`; the defaults when not listed.
+    private func listedLaunch(_ name: String) -> LaunchOptions {
+        listed.first { $0.name == name }?.launch ?? LaunchOptions()
     }
 
     // MARK: Learning processes
@@ -446,7 +496,7 @@ public final class Supervisor {
             let gid = Processes.gid(of: beat.pid) ?? Processes.identity(ofUID: verdict.uid).gid
             process = SupervisedProcess(name: name, pid: beat.pid, uid: verdict.uid, gid: gid,
                                         runCommand: usable(command), verified: true, version: beat.version, state: .running)
-        } else if let command, settings.allowlist.contains(command) || manifestAllowlist.contains(command) {
+        } else if let command, settings.allowlist.contains(command) || listed.contains(where: { $0.runCommand == command }) {
             // SmartMeter code: the app user's, and counted as its names.
             guard let user = knownAppUser(now: now), mayHoldAnotherName(user.uid, for: name, now: now) else { return }
             process = SupervisedProcess(name: name, pid: beat.pid, uid: user.uid, gid: user.gid,
@@ -474,7 +524,7 @@ public final class Supervisor {
     /// Whom process i's command runs as now (`RunIdentity.decide`).
     private func runIdentity(_ i: Int, now: Instant) -> RunIdentity {
         let p = processes[i]
-        return RunIdentity.decide(name: p.name, verified: p.verified, uid: p.uid, gid: p.gid,
+        return RunIdentity.decide(name: p.name, verified: p.verified, uid: p.uid, gid: p.gid, listedUser: p.launch.user,
                                   appUser: { self.knownAppUser(now: now) }, rootProcesses: settings.rootProcesses)
     }
 
@@ -515,7 +565,7 @@ public final class Supervisor {
             processes[i].knownSince = wallClock  // started by an update, or from an older registry
         }
         processes.removeAll { p in
-            let idle = p.state == .failed || (p.state == .stopped && !holding)
+            let idle = p.state == .failed || p.state == .finished || (p.state == .stopped && !holding)
             guard idle, max(p.lastHeartbeatWall, p.knownSince) < cutoff else { return false }
             logger.notice("\(p.name): not heard from for \(settings.nameExpiry.seconds / 86_400) days; forgotten")
             return true
@@ -593,7 +643,7 @@ public final class Supervisor {
             p.recentStarts = []
             processes.append(p)
             let i = processes.count - 1
-            if p.state == .failed || p.state == .stopped { continue }
+            if p.state == .failed || p.state == .stopped || p.state == .finished { continue }
             let alive = sameBoot && isAlive(i)
             if alive {
                 processes[i].state = .running

@@ -16,6 +16,9 @@ public enum ProcessState: Equatable, Sendable, CaseIterable {
     /// `tinyagent stop`): not restarted until the update or an operator
     /// starts it, or a restart is asked for.
     case stopped
+    /// Exited with status 0 under restart `on-failure` or `never`: a
+    /// finished job, not started again until a restart is asked for.
+    case finished
 
     public var name: String {
         switch self {
@@ -26,6 +29,7 @@ public enum ProcessState: Equatable, Sendable, CaseIterable {
         case .waiting: return "waiting"
         case .failed: return "failed"
         case .stopped: return "stopped"
+        case .finished: return "finished"
         }
     }
 
@@ -38,6 +42,7 @@ public enum ProcessState: Equatable, Sendable, CaseIterable {
         case "waiting": self = .waiting
         case "failed": self = .failed
         case "stopped": self = .stopped
+        case "finished": self = .finished
         default: return nil
         }
     }
@@ -72,6 +77,8 @@ public enum GiveUpReason: Equatable, Sendable {
     case restartLimit
     /// Silent, but its pid is not one the agent may signal.
     case cannotSignal
+    /// It ended, and its restart mode is `never`.
+    case restartNever
 }
 
 /// Facts about the process the table needs besides its state.
@@ -85,16 +92,24 @@ public struct SupervisorFacts: Equatable, Sendable {
     /// The supervisor is stopping everything for an update: a process that
     /// goes away stays stopped.
     public var holding: Bool
+    /// Its restart mode (the manifest's `restart`).
+    public var restart: RestartMode
+    /// It exited by itself with status 0 (not stopped by the agent, not
+    /// killed by a signal): under `on-failure`, a finished job.
+    public var exitedCleanly: Bool
     /// An operator stopped it (`tinyagent stop`): it stays stopped — not
     /// restarted when it exits, not revived by a late heartbeat — until
     /// started or restarted.
     public var operatorStopped: Bool
 
-    public init(canSignal: Bool, canRestart: Bool, restartLimitReached: Bool, holding: Bool = false, operatorStopped: Bool = false) {
+    public init(canSignal: Bool, canRestart: Bool, restartLimitReached: Bool, holding: Bool = false,
+                restart: RestartMode = .always, exitedCleanly: Bool = false, operatorStopped: Bool = false) {
         self.canSignal = canSignal
         self.canRestart = canRestart
         self.restartLimitReached = restartLimitReached
         self.holding = holding
+        self.restart = restart
+        self.exitedCleanly = exitedCleanly
         self.operatorStopped = operatorStopped
     }
 }
@@ -162,13 +177,26 @@ public enum SupervisorTable {
             return facts.canRestart ? (.starting, .spawn) : (.stopped, .giveUp(.noTrustedCommand))
         case (.stopped, .deadline), (.stopped, .exited), (.stopped, .stopRequested):
             return (.stopped, .none)
+
+        // A finished job: only asked-for restarts (or its own heartbeat) bring it back.
+        case (.finished, .heartbeat):
+            return (.running, .none)
+        case (.finished, .restartRequested):
+            return facts.canRestart ? (.starting, .spawn) : (.failed, .giveUp(.noTrustedCommand))
+        case (.finished, .deadline), (.finished, .exited):
+            return (.finished, .none)
+        case (.finished, .stopRequested):
+            return (.stopped, .none)
         }
     }
 
-    /// The process is gone: restart it after the back-off, unless it may
-    /// not be restarted or has used up its restarts.
+    /// The process is gone: restart it after the back-off, unless its
+    /// restart mode says not to, it may not be restarted, or it has used up
+    /// its restarts.
     private static func gone(_ facts: SupervisorFacts) -> (ProcessState, SupervisorAction) {
         if facts.holding || facts.operatorStopped { return (.stopped, .none) }
+        if facts.exitedCleanly && facts.restart != .always { return (.finished, .none) }
+        if facts.restart == .never { return (.failed, .giveUp(.restartNever)) }
         if !facts.canRestart { return (.failed, .giveUp(.noTrustedCommand)) }
         if facts.restartLimitReached { return (.failed, .giveUp(.restartLimit)) }
         return (.waiting, .scheduleRestart)

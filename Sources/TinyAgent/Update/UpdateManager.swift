@@ -306,9 +306,10 @@ final class UpdateManager {
     private func startNewProcesses(now: Instant) {
         guard let record else { return }
         var specs = record.previous
-        if let manifest = UpdateManager.manifest(in: paths.smartMeter, logger: logger) {
-            specs = manifest.processes.map { ProcessSpec.manifestProcess(name: $0.name, runCommand: $0.runCommand) }
-            supervisor.manifestAllowlist = manifest.processes.map { $0.runCommand }
+        let listed = UpdateManager.listedProcesses(in: paths.smartMeter, rootProcesses: supervisor.settings.rootProcesses, logger: logger)
+        if let listed {
+            specs = listed
+            supervisor.list(listed)
         }
         supervisor.start(specs, now: now)
         changed()
@@ -362,7 +363,8 @@ final class UpdateManager {
             logger.error("update \(record.command.commandNo): cannot put the previous folder back: \(error); retrying")
             return
         }
-        supervisor.manifestAllowlist = UpdateManager.manifest(in: paths.smartMeter, logger: logger)?.processes.map { $0.runCommand } ?? []
+        let listed = UpdateManager.listedProcesses(in: paths.smartMeter, rootProcesses: supervisor.settings.rootProcesses, logger: logger)
+        supervisor.list(listed ?? [])
         supervisor.start(record.previous, now: now)
         logger.notice("update \(record.command.commandNo): previous SmartMeter restored (the failed one is kept as SmartMeter.failed)")
         finish(success: false, record.cause)
@@ -416,9 +418,24 @@ final class UpdateManager {
             return nil
         }
         do { return try UpdateManifest.parse(bytes) } catch {
-            logger.error("\(path): \(error.remark); ignored")
+            logger.error("\(path): \(error.reason); ignored")
             return nil
         }
+    }
+
+    /// The processes `SmartMeter/tinyagent.json` lists, as the agent starts
+    /// them; nil without a valid manifest. One that may not be started (its
+    /// user is missing, or is root without root's leave) is left out, and
+    /// the log says why.
+    static func listedProcesses(in folder: String, rootProcesses: [String], logger: Logger) -> [ProcessSpec]? {
+        guard let manifest = manifest(in: folder, logger: logger) else { return nil }
+        var specs: [ProcessSpec] = []
+        for process in manifest.processes {
+            do { specs.append(try ProcessSpec.listed(process, rootProcesses: rootProcesses)) } catch {
+                logger.error("\(folder)/tinyagent.json: \(error.reason)")
+            }
+        }
+        return specs
     }
 
     static func progressText(phase: String, done: Int64, total: Int64?) -> String {

@@ -1,0 +1,78 @@
+"""The manifest's trust line (issue 13): SmartMeter/tinyagent.json is the app
+user's file, so nothing in it may make the root agent run a process as root
+(unless root's own settings name it in root_processes) or outside
+SmartMeter/. Each attack is made as a throwaway app user against the Embedded
+binary, with the legitimate path beside it."""
+
+import json
+import os
+
+from .conftest import FAST, PYTHON, harness, make_tree, run_as
+
+wait_for = harness.wait_for
+uid_of = harness.uid_of
+
+
+def write_as(user, path, processes):
+    """The app user writes its manifest (its own file in its own folder)."""
+    text = json.dumps({"processes": processes})
+    r = run_as(user, "import sys; open(sys.argv[1], 'w').write(sys.argv[2])", path, text)
+    assert r.returncode == 0, r.stderr
+
+
+def reader(root, name):
+    return 'echo "cwd=$(pwd)"; exec %s %s/SmartMeter/meter_reader.py --name %s --interval 0.2' % (PYTHON, root, name)
+
+
+def running(agent, name):
+    p = agent.process(name)
+    return p if p and p["state"] == "running" and p["pid"] else None
+
+
+def test_a_manifest_cannot_make_root_run_a_process_as_root_unless_root_processes_names_it(root, make_user, agents):
+    pi = make_user()
+    make_tree(root, pi)
+    settings = dict(FAST, root_processes=["blessed"])
+    agent = agents(settings)
+    write_as(pi, os.path.join(root, "SmartMeter", "tinyagent.json"), [
+        {"name": "evil", "run_command": reader(root, "evil"), "user": "root"},
+        {"name": "blessed", "run_command": reader(root, "blessed"), "user": "root"},
+        {"name": "plain", "run_command": reader(root, "plain")},
+    ])
+    agent.start()
+    blessed = wait_for(lambda: running(agent, "blessed"), what="the process root's settings allow as root")
+    plain = wait_for(lambda: running(agent, "plain"), what="the app's own process")
+    assert uid_of(blessed["pid"]) == 0
+    assert uid_of(plain["pid"]) == pi.pw_uid
+    assert ('process evil: user "root" is root, and root\'s settings do not list evil in root_processes; not started'
+            in agent.log())
+    assert agent.process("evil") is None
+    assert not os.path.exists(os.path.join(root, "logs", "evil.log")), "never started"
+
+
+def test_a_manifest_cwd_cannot_leave_smartmeter_by_dotdot_or_by_a_symbolic_link(root, make_user, agents):
+    pi = make_user()
+    make_tree(root, pi)
+    smartmeter = os.path.join(root, "SmartMeter")
+    outside = os.path.join(root, "cfg")
+    r = run_as(pi, "import os,sys; os.symlink(sys.argv[1], sys.argv[2] + '/out'); os.mkdir(sys.argv[2] + '/work')",
+               outside, smartmeter)
+    assert r.returncode == 0, r.stderr
+    manifest = os.path.join(smartmeter, "tinyagent.json")
+    # `..` is refused when the manifest is read: nothing in it starts.
+    write_as(pi, manifest, [{"name": "up", "run_command": reader(root, "up"), "cwd": "../.."}])
+    agent = agents(FAST).start()
+    wait_for(lambda: 'process up, "cwd" at 1:' in agent.log(), what="the manifest refused")
+    assert '"../.." is not a folder inside SmartMeter/' in agent.log()
+    agent.stop()
+    # A link to outside is not followed when the process is started; beside
+    # it, a real folder inside SmartMeter/ is used.
+    write_as(pi, manifest, [{"name": "linked", "run_command": reader(root, "linked"), "cwd": "out"},
+                            {"name": "inside", "run_command": reader(root, "inside"), "cwd": "work"}])
+    agent = agents(FAST).start()
+    wait_for(lambda: running(agent, "inside"), what="the process in a folder inside SmartMeter/")
+    wait_for(lambda: "linked: cannot start in SmartMeter/out: is a symbolic link (not followed)" in agent.log(),
+             what="the link refused")
+    with open(os.path.join(root, "logs", "inside.log")) as f:
+        assert "cwd=%s/work" % smartmeter in f.read()
+    assert not os.path.exists(os.path.join(root, "logs", "linked.log")), "never started"
