@@ -418,6 +418,8 @@ public final class Supervisor {
             if let i = index(of: spec.name), processes[i].operatorStopped {
                 // Stays stopped; `start` runs what the new version says.
                 processes[i].runCommand = spec.runCommand
+                (processes[i].uid, processes[i].gid, processes[i].verified) = (spec.uid, spec.gid, spec.verified)
+                processes[i].launch = listedLaunch(spec.name)
                 continue
             }
             if let i = index(of: spec.name) {
