@@ -12,9 +12,12 @@
 # /home/pi/technospurs/{certs,cfg,wdog,downloads,SmartMeter,bin,logs}/ (SPEC §3),
 # bin/tinyagent_heartbeat.py (the Python helper, Python 3.5+),
 # /lib/systemd/system/tinyagent.service (the one unit file, from buildroot/overlay/, which
-# buildroot/provision lays on an SD card too).
+# buildroot/provision lays on an SD card too), tinyagent(1) made by cross/manpage.py from the
+# packaged binary's own help (run under qemu-user), /usr/share/doc/tinyagent/{changelog.gz,
+# copyright} (cross/deb/; the changelog's version must be the agent's).
 # postinst sets the owners and modes of SPEC §3 (also fixing a tree an older version gave
-# to pi), creates the helper user `tinyagent` and enables the service; Depends lists the
+# to pi), creates the helper user `tinyagent` and enables the service on the first install
+# only; postrm's purge removes what the package made (see cross/deb/postrm); Depends lists the
 # floor release's packages (minimum versions = the floor's: Buster's for armhf, Bullseye's
 # for arm64, read from its packages) of the libraries in the binary's DT_NEEDED, the same
 # floor cross/buster-check.py proves.
@@ -29,7 +32,7 @@ while [ $# -gt 0 ]; do
         --arch) pi_arch "$2"; shift 2 ;;
         --binary) BIN="$2"; shift 2 ;;
         --out) OUTDIR="$2"; shift 2 ;;
-        -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -44,6 +47,16 @@ version="$(sed -n 's/.*agentVersion *= *"\([0-9][0-9.]*[0-9]\)".*/\1/p' \
 [ -n "$version" ] || die "cannot find agentVersion = \"X.Y.Z\" under Sources/"
 HELPER="$TA_ROOT/helpers/python/tinyagent_heartbeat.py"
 [ -f "$HELPER" ] || die "$HELPER missing"
+CHANGELOG="$TA_ROOT/cross/deb/changelog"
+changelog_version="$(sed -n '1s/^tinyagent (\([^)]*\)).*/\1/p' "$CHANGELOG")"
+[ "$changelog_version" = "$version" ] \
+    || die "cross/deb/changelog's first entry is ${changelog_version:-unreadable}, the agent is $version: add an entry"
+# The page's date is the release's (the changelog's), so a rebuild makes the same page.
+release_date="$(date -u -d "$(sed -n 's/^ -- .*>  //p' "$CHANGELOG" | head -n1)" +%Y-%m-%d)"
+SYSROOT="$ARCH_CACHE/sysroot"
+[ -x "$SYSROOT$LOADER" ] || "$TA_ROOT/cross/sysroot.sh" "$PI_ARCH" >&2
+need_apt qemu-user "$QEMU_USER"
+need_apt python3 python3
 
 # The floor's package (and minimum version) for each library the binary may need:
 # Buster's for armhf; for arm64 the upstream versions of Bullseye's own packages, kept by
@@ -83,12 +96,18 @@ install -d "$stage/usr/lib/tinyagent"
 install -m 0755 "$BIN" "$stage/usr/lib/tinyagent/tinyagent"
 ln -s /usr/lib/tinyagent/tinyagent "$base/bin/tinyagent"
 install -m 0644 "$HELPER" "$base/bin/tinyagent_heartbeat.py"
-install -d "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/usr/share/doc/tinyagent"
+install -d "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/usr/share/doc/tinyagent" "$stage/usr/share/man/man1"
 ln -s /usr/lib/tinyagent/tinyagent "$stage/usr/bin/tinyagent"
 install -m 0644 "$TA_ROOT/buildroot/overlay/lib/systemd/system/tinyagent.service" "$stage/lib/systemd/system/tinyagent.service"
 printf 'tinyagent %s, built from %s\n' "$version" \
     "$(git -C "$TA_ROOT" rev-parse --short HEAD 2>/dev/null || echo 'an unversioned tree')" \
     >"$stage/usr/share/doc/tinyagent/README"
+gzip -9n <"$CHANGELOG" >"$stage/usr/share/doc/tinyagent/changelog.gz"
+install -m 0644 "$TA_ROOT/cross/deb/copyright" "$stage/usr/share/doc/tinyagent/copyright"
+python3 "$TA_ROOT/cross/manpage.py" --date "$release_date" -- "$QEMU_USER" -L "$SYSROOT" "$BIN" \
+    | gzip -9n >"$stage/usr/share/man/man1/tinyagent.1.gz"
+[ "${PIPESTATUS[0]}" -eq 0 ] || die "cannot make tinyagent(1) from $BIN's help"
+chmod 0644 "$stage/usr/share/doc/tinyagent/"* "$stage/usr/share/man/man1/tinyagent.1.gz"
 
 install -d "$stage/DEBIAN"
 for s in postinst prerm postrm; do install -m 0755 "$TA_ROOT/cross/deb/$s" "$stage/DEBIAN/$s"; done

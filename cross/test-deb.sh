@@ -54,6 +54,17 @@ check "contents: cfg/ is 0700" has "$T/contents" '^drwx------ .* \./home/pi/tech
 check "contents: every SPEC folder" sh -c "for d in certs cfg wdog downloads SmartMeter bin logs; do grep -q \" ./home/pi/technospurs/\$d/\$\" '$T/contents' || { echo missing \$d; exit 1; }; done"
 check "contents: the systemd unit" has "$T/contents" ' \./lib/systemd/system/tinyagent\.service$'
 check "unit: Type=notify, WatchdogSec, Restart, NotifyAccess=main" sh -c "dpkg-deb --fsys-tarfile '$deb' | tar -xO ./lib/systemd/system/tinyagent.service > '$T/unit' && grep -q '^Type=notify' '$T/unit' && grep -q '^WatchdogSec=' '$T/unit' && grep -q '^Restart=' '$T/unit' && grep -q '^NotifyAccess=main' '$T/unit'"
+check "unit: Documentation=man:tinyagent(1)" has "$T/unit" '^Documentation=man:tinyagent\(1\)$'
+check "contents: tinyagent(1), changelog.gz and copyright, 0644" sh -c "
+    grep -Eq '^-rw-r--r-- root/root .* \./usr/share/man/man1/tinyagent\.1\.gz$' '$T/contents' &&
+    grep -Eq '^-rw-r--r-- root/root .* \./usr/share/doc/tinyagent/changelog\.gz$' '$T/contents' &&
+    grep -Eq '^-rw-r--r-- root/root .* \./usr/share/doc/tinyagent/copyright$' '$T/contents'"
+dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/share/man/man1/tinyagent.1.gz | gunzip >"$T/tinyagent.1"
+dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/share/doc/tinyagent/changelog.gz | gunzip >"$T/changelog"
+check "changelog: its first entry is this version" has "$T/changelog" "^tinyagent \\($version\\) "
+dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/share/doc/tinyagent/copyright >"$T/copyright"
+check "copyright: names the statically linked Mbed TLS and its license" sh -c "grep -q '^Mbed TLS' '$T/copyright' && grep -q '^License: Apache-2.0' '$T/copyright'"
+check "man page: groff reads it without a warning" sh -c "groff -man -Tutf8 -ww -z '$T/tinyagent.1' 2>&1 | { ! grep .; }"
 
 # ---- installed into a root filesystem of the architecture ----------------------------
 R="$T/rootfs"
@@ -74,9 +85,35 @@ check "the helper user tinyagent exists, without a shell" sh -c "grep -q '^tinya
 check "the service is enabled (multi-user.target.wants)" \
     test "$(readlink "$R/etc/systemd/system/multi-user.target.wants/tinyagent.service")" = /lib/systemd/system/tinyagent.service
 check "the installed agent runs in the chroot: tinyagent version" sh -c "chroot '$R' /usr/bin/tinyagent version | grep -qx 'tinyagent $version'"
+# Made from the help at build time: every command the installed binary lists has its section.
+check "man page: a section for every command the installed agent's --help lists" sh -c "
+    chroot '$R' /usr/bin/tinyagent --help | sed -n '/^commands:/,/^\$/s/^  \([a-z][a-z-]*\).*/\1/p' | sort -u > '$T/verbs' &&
+    [ -s '$T/verbs' ] && while read -r v; do grep -qx \".SS \$v\" '$T/tinyagent.1' || { echo \"no section for \$v\"; exit 1; }; done < '$T/verbs'"
 check "the heartbeat helper imports with the rootfs's python3" \
     chroot "$R" python3 -c "import sys; sys.path.insert(0, '$B/bin'); import tinyagent_heartbeat"
 check "reinstalling is harmless" chroot "$R" dpkg -i /tmp/tinyagent.deb
+# The operator's choices survive a reinstall and an upgrade: a disabled service stays
+# disabled (`systemctl disable` removes this link), a drop-in stays.
+WANTS_LINK="$R/etc/systemd/system/multi-user.target.wants/tinyagent.service"
+DROPIN="$R/etc/systemd/system/tinyagent.service.d/override.conf"
+rm -f "$WANTS_LINK"
+mkdir -p "${DROPIN%/*}"; printf '[Service]\nReadWritePaths=/mnt/meter\n' >"$DROPIN"
+check "a reinstall leaves a disabled service disabled" sh -c "chroot '$R' dpkg -i /tmp/tinyagent.deb >/dev/null && [ ! -L '$WANTS_LINK' ]"
+mkdir -p "$T/next"; dpkg-deb -R "$deb" "$T/next"
+sed -i 's/^Version: .*/Version: 99.0.0/' "$T/next/DEBIAN/control"
+dpkg-deb --root-owner-group -Zxz --build "$T/next" "$R/tmp/tinyagent-next.deb" >/dev/null
+check "an upgrade leaves a disabled service disabled, and the drop-in as it was" sh -c "
+    chroot '$R' dpkg -i /tmp/tinyagent-next.deb >/dev/null && chroot '$R' dpkg -s tinyagent | grep -q '^Version: 99.0.0' &&
+    [ ! -L '$WANTS_LINK' ] && grep -qx 'ReadWritePaths=/mnt/meter' '$DROPIN'"
+ln -s /lib/systemd/system/tinyagent.service "$WANTS_LINK"
+check "an upgrade leaves an enabled service enabled" sh -c "chroot '$R' dpkg -i /tmp/tinyagent.deb >/dev/null && [ -L '$WANTS_LINK' ]"
+check "removed while enabled, installed again: enabled again" sh -c "
+    chroot '$R' dpkg --remove tinyagent >/dev/null && [ ! -L '$WANTS_LINK' ] &&
+    chroot '$R' dpkg -i /tmp/tinyagent.deb >/dev/null && [ -L '$WANTS_LINK' ]"
+rm -f "$WANTS_LINK"
+check "removed while disabled, installed again: still disabled" sh -c "
+    chroot '$R' dpkg --remove tinyagent >/dev/null && chroot '$R' dpkg -i /tmp/tinyagent.deb >/dev/null && [ ! -L '$WANTS_LINK' ]"
+ln -s /lib/systemd/system/tinyagent.service "$WANTS_LINK"
 # An older version left the tree pi's: the postinst gives it back to root, following no link.
 echo x >"$R$B/wdog/registry.json"; echo y >"$R$B/logs/ocr.log"; mkfifo "$R$B/wdog/registry.json.new"
 ln -s /etc/shadow "$R$B/logs/evil.log"; chown -R -h 1000:1000 "$R$B"
@@ -84,10 +121,20 @@ check "an upgrade over a pi-owned tree gives it back to root, following no link"
     chroot '$R' dpkg -i /tmp/tinyagent.deb >/dev/null &&
     [ \"\$(stat -c %u:%g:%a '$R$B' '$R$B/wdog' '$R$B/wdog/registry.json' '$R$B/logs/ocr.log' | paste -sd' ')\" = '0:0:755 0:1000:710 0:0:600 0:1000:640' ] &&
     [ \"\$(stat -c %u:%g '$R/etc/shadow')\" = 0:42 ] && [ \"\$(stat -c %u '$R$B/SmartMeter')\" = 1000 ]"
+# What the agent and the operator leave before a purge.
+echo c >"$R$B/cfg/config_file.bin"; echo k >"$R$B/cfg/key"; echo l >"$R$B/logs/tinyagent.log"; echo l >"$R$B/logs/tinyagent.log.1"
+echo o >"$R$B/logs/ocr.log"; mkdir -p "$R$B/downloads/update-7"; echo z >"$R$B/downloads/update-7.zip"
+echo a >"$R$B/SmartMeter/app.py"
 check "dpkg --purge removes it and disables the service" sh -c "
     chroot '$R' dpkg --purge tinyagent >/dev/null &&
-    [ ! -e '$R/usr/lib/tinyagent/tinyagent' ] && [ ! -L '$R$B/bin/tinyagent' ] && [ ! -L '$R/etc/systemd/system/multi-user.target.wants/tinyagent.service' ] &&
-    [ ! -e '$R/lib/systemd/system/tinyagent.service' ] && [ -d '$R/home/pi' ]"
+    [ ! -e '$R/usr/lib/tinyagent/tinyagent' ] && [ ! -L '$R$B/bin/tinyagent' ] && [ ! -L '$WANTS_LINK' ] &&
+    [ ! -e '$R/lib/systemd/system/tinyagent.service' ] && [ ! -e '$R/usr/share/man/man1/tinyagent.1.gz' ] && [ -d '$R/home/pi' ]"
+check "purge removes what the package made: the helper user, wdog/, downloads/, the agent's log, /var/lib/tinyagent" sh -c "
+    ! grep -q '^tinyagent:' '$R/etc/passwd' && ! grep -q '^tinyagent:' '$R/etc/group' && ! grep -q '^tinyagent:' '$R/etc/shadow' &&
+    [ ! -e '$R$B/wdog' ] && [ ! -e '$R$B/downloads' ] && [ ! -e '$R$B/logs/tinyagent.log' ] && [ ! -e '$R$B/logs/tinyagent.log.1' ] &&
+    [ ! -e '$R/var/lib/tinyagent' ]"
+check "purge keeps the operator's: config, fleet key, SmartMeter/, process logs, drop-ins" sh -c "
+    [ -f '$R$B/cfg/config_file.bin' ] && [ -f '$R$B/cfg/key' ] && [ -f '$R$B/SmartMeter/app.py' ] && [ -f '$R$B/logs/ocr.log' ] && [ -f '$DROPIN' ]"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

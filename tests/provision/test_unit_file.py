@@ -14,7 +14,7 @@ from provisioning import HOST_AGENT, REPO, UNIT, requires_root
 # Every key the unit may use, with the systemd version that introduced it: a new key
 # needs a line here, and nothing newer than Raspbian Buster's systemd 241 is allowed.
 KNOWN_KEYS = {
-    "Description": 1, "Wants": 1, "After": 1, "WantedBy": 1, "Type": 1, "NotifyAccess": 1,
+    "Description": 1, "Documentation": 187, "ExecReload": 1, "Wants": 1, "After": 1, "WantedBy": 1, "Type": 1, "NotifyAccess": 1,
     "ExecStart": 1, "WatchdogSec": 1, "Restart": 1, "RestartSec": 1, "KillMode": 1,
     "TimeoutStopSec": 188, "NoNewPrivileges": 187, "CapabilityBoundingSet": 1,
     "ProtectSystem": 214, "ProtectHome": 214, "ReadWritePaths": 231, "ProtectKernelTunables": 232,
@@ -46,6 +46,8 @@ def test_the_unit_has_what_the_agent_needs():
     assert "User" not in s, "runs as root: it restarts processes as their own uids"
     assert "PrivateTmp" not in s, "the processes outliving the agent would lose their /tmp"
     assert s["ReadWritePaths"] == "/home/pi/technospurs"
+    assert s["Documentation"] == "man:tinyagent(1)", "the .deb ships the page"
+    assert s["ExecReload"] == "/bin/kill -HUP $MAINPID", "systemctl reload: the agent reads settings and manifest again"
 
 
 def test_the_unit_uses_only_options_that_buster_systemd_241_knows():
@@ -62,19 +64,22 @@ def test_there_is_one_unit_file_and_the_deb_packages_it():
 
 def test_systemd_analyze_verify_accepts_the_unit_without_a_warning(tmp_path):
     # An alternate root with this machine's own units (sysinit.target, …), the unit and
-    # an executable where ExecStart points: PID 1 need not be systemd.
+    # an executable where ExecStart points: PID 1 need not be systemd. --man=no: the page
+    # Documentation= names comes with the .deb (cross/test-deb.sh checks it there).
     root = tmp_path / "root"
     shutil.copytree("/lib/systemd/system", str(root / "lib" / "systemd" / "system"), symlinks=True)
     shutil.copy(UNIT, str(root / "lib" / "systemd" / "system"))
     (root / "usr" / "lib" / "tinyagent").mkdir(parents=True)
     shutil.copy(HOST_AGENT, str(root / "usr" / "lib" / "tinyagent" / "tinyagent"))
-    result = subprocess.run(["systemd-analyze", "verify", "--root=%s" % root, "tinyagent.service"],
+    (root / "bin").mkdir()
+    shutil.copy("/bin/kill", str(root / "bin" / "kill"))  # ExecReload's
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no", "--root=%s" % root, "tinyagent.service"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert (result.returncode, result.stdout.decode()) == (0, "")
     # Proof that a bad line would be reported: a misspelt key.
     with open(str(root / "lib" / "systemd" / "system" / "tinyagent.service"), "a") as f:
         f.write("[Service]\nWatchdogSecs=5\n")
-    bad = subprocess.run(["systemd-analyze", "verify", "--root=%s" % root, "tinyagent.service"],
+    bad = subprocess.run(["systemd-analyze", "verify", "--man=no", "--root=%s" % root, "tinyagent.service"],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert "Unknown key" in bad.stdout.decode()
 

@@ -19,6 +19,7 @@ public enum StatusClient {
             var state = p["state"]?.stringValue ?? "?"
             if let failure = p["failure"]?.stringValue { state += " (\(failure))" }
             if p["operator_stopped"]?.boolValue == true { state += " (by operator)" }
+            if let duplicate = p["duplicate"]?.integerValue { state += ", duplicate pid \(duplicate)" }
             rows.append([
                 p["name"]?.stringValue ?? "?", "\(p["pid"]?.integerValue ?? 0)", p["version"]?.stringValue ?? "?",
                 state, since, "\(p["restarts"]?.integerValue ?? 0)",
