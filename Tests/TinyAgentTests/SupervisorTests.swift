@@ -105,6 +105,33 @@ import Testing
         #expect(s.processes[0].state == .waiting)
     }
 
+    @Test func aSecondInstanceOfANameIsIgnoredAndCannotHideTheTrackedOnesSilence() throws {
+        let s = supervisor { $0.policy.heartbeatTimeout = .seconds(30) }
+        let tracked = try Processes.spawn(command: "exec sleep 60", in: try Folder.open(folder), output: FileDescriptor(2), as: nil)
+        let other = try Processes.spawn(command: "exec sleep 60", in: try Folder.open(folder), output: FileDescriptor(2), as: nil)
+        defer {
+            for pid in [tracked, other] { kill(pid, SIGKILL); _ = waitpid(pid, nil, 0) }
+        }
+        beat(s, name: "hung", pid: tracked, command: "exec sleep 61", at: t0)
+        for second in 1...29 { beat(s, name: "hung", pid: other, command: "exec sleep 61", at: t0 + .seconds(Int64(second))) }
+        #expect(s.processes[0].pid == tracked, "the tracked instance is kept")
+        #expect(s.processes[0].duplicatePid == other)
+        s.handleDeadlines(now: t0 + .seconds(30))
+        #expect(s.processes[0].state == .stopping, "the tracked one's silence counts: it is stopped")
+    }
+
+    @Test func aNewPidAfterTheTrackedOneIsGoneIsTheProcessNotADuplicate() throws {
+        let s = supervisor()
+        let first = try Processes.spawn(command: "exec sleep 60", in: try Folder.open(folder), output: FileDescriptor(2), as: nil)
+        let second = try Processes.spawn(command: "exec sleep 60", in: try Folder.open(folder), output: FileDescriptor(2), as: nil)
+        defer { kill(second, SIGKILL); _ = waitpid(second, nil, 0) }
+        beat(s, name: "live", pid: first, command: "exec sleep 61", at: t0)
+        kill(first, SIGKILL)
+        _ = waitpid(first, nil, 0)
+        beat(s, name: "live", pid: second, command: "exec sleep 61", at: t0 + .seconds(1))
+        #expect(s.processes[0].pid == second && s.processes[0].duplicatePid == nil)
+    }
+
     @Test func crashesAreRestartedWithBackoffUntilTheCapThenFailed() throws {
         let s = supervisor {
             $0.policy.restartLimit = 3

@@ -76,3 +76,26 @@ def test_a_manifest_cwd_cannot_leave_smartmeter_by_dotdot_or_by_a_symbolic_link(
     with open(os.path.join(root, "logs", "inside.log")) as f:
         assert "cwd=%s/work" % smartmeter in f.read()
     assert not os.path.exists(os.path.join(root, "logs", "linked.log")), "never started"
+
+
+def test_another_users_instance_of_a_name_cannot_keep_a_hung_process_alive_nor_take_its_place(root, make_user, agents):
+    """A stranger runs its own `ocr` heartbeating the app's name: it is shown
+    as a duplicate and ignored; the app's hung instance is still stopped and
+    restarted (as the app user), and the stranger's process is never signalled."""
+    pi = make_user()
+    stranger = make_user()
+    make_tree(root, pi)
+    agent = agents(FAST)
+    write_as(pi, os.path.join(root, "SmartMeter", "tinyagent.json"), [
+        {"name": "ocr", "run_command": "exec %s %s/SmartMeter/meter_reader.py --name ocr --interval 0.2 --hang-after 2"
+         % (PYTHON, root)}])
+    agent.start()
+    tracked = wait_for(lambda: running(agent, "ocr"), what="the app's ocr")["pid"]
+    other = agent.start_sample("ocr", user=stranger.pw_uid, group=stranger.pw_gid)
+    wait_for(lambda: agent.process("ocr")["duplicate"] == other.pid, what="the stranger's instance shown as duplicate")
+    wait_for(lambda: "ocr (pid %d): no heartbeat for 1500 ms" % tracked in agent.log(), timeout=8,
+             what="the hung instance noticed despite the stranger's heartbeats")
+    restarted = wait_for(lambda: running(agent, "ocr") if running(agent, "ocr") and running(agent, "ocr")["pid"] != tracked
+                         else None, what="restarted")
+    assert uid_of(restarted["pid"]) == pi.pw_uid and restarted["pid"] != other.pid
+    assert other.poll() is None, "the stranger's process is not signalled"

@@ -42,6 +42,9 @@ public struct SupervisedProcess: Equatable {
     public var failure: String?
     /// How it is started, from the manifest (defaults when not listed).
     public var launch = LaunchOptions()
+    /// Another live pid heartbeating this name (a second instance started
+    /// by hand): its heartbeats are ignored, and status says `duplicate`.
+    public var duplicatePid: Int32?
 
     public init(name: String, pid: Int32, uid: UInt32, gid: UInt32, runCommand: String?, verified: Bool,
                 version: Version, state: ProcessState) {

@@ -62,6 +62,9 @@ public final class Supervisor {
             register(beat, in: datagram, verdict: verdict, now: now, wallClock: wallClock)
             return
         }
+        // Only a verified sender's pid is a fact (an unverified claim of
+        // another pid is refused below).
+        if verdict.verified && processes[i].pid != beat.pid && isDuplicate(i, pid: beat.pid, uid: verdict.uid) { return }
         if verdict.verified {
             guard processes[i].uid == verdict.uid || !processes[i].verified else {
                 if unverifiedLog.shouldLog(now: now) {
@@ -564,6 +567,22 @@ public final class Supervisor {
         processes[i].pid = pid
         processes[i].startTime = Processes.startTime(of: pid)
         registryChanged = true
+    }
+
+    /// Whether `pid`, heartbeating process i's name, is a second instance:
+    /// one already found to be, or any live pid outside the session the
+    /// agent started while the tracked one lives (a shell's child in that
+    /// session is the process itself). The tracked one stays tracked: the
+    /// other's heartbeats must not hide its silence nor move the agent's
+    /// signals to the other. Said once per pid.
+    private func isDuplicate(_ i: Int, pid: Int32, uid: UInt32) -> Bool {
+        if processes[i].duplicatePid == pid { return true }
+        guard !inOwnGroup(i, pid: pid), isAlive(i), Processes.isAlive(pid) else { return false }
+        processes[i].duplicatePid = pid
+        stateGeneration += 1
+        logger.warning("\(processes[i].name): a second instance, pid \(pid) (uid \(uid)), heartbeats with this name; "
+                       + "the agent keeps watching pid \(processes[i].pid) and ignores the other's heartbeats")
+        return true
     }
 
     /// Whether `pid` runs in the session the agent started for process i
