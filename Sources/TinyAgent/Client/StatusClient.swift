@@ -19,6 +19,7 @@ public enum StatusClient {
             let since = p["since_heartbeat_s"]?.integerValue.map { "\($0) s ago" } ?? "never"
             var state = p["state"]?.stringValue ?? "?"
             if let failure = p["failure"]?.stringValue { state += " (\(failure))" }
+            if p["operator_stopped"]?.boolValue == true { state += " (by operator)" }
             if let duplicate = p["duplicate"]?.integerValue { state += ", duplicate pid \(duplicate)" }
             var started = "-"
             if let at = p["last_start"]?.integerValue {

@@ -39,6 +39,7 @@ public enum Registry {
             w.key("known_since"); w.integer(p.knownSince)
             w.key("last_start"); w.integer(p.lastStartWall)
             w.key("last_start_reason"); if let r = p.lastStartReason { w.string(r) } else { w.null() }
+            w.key("operator_stopped"); w.bool(p.operatorStopped)
             w.endObject()
         }
         w.endArray()
@@ -78,6 +79,7 @@ public enum Registry {
             p.lastStartWall = item["last_start"]?.integerValue ?? 0
             p.lastStartReason = item["last_start_reason"]?.stringValue
             p.ended = pid == 0
+            p.operatorStopped = item["operator_stopped"]?.boolValue ?? false
             p.lastCommandBytes = []
             processes.append(p)
         }
