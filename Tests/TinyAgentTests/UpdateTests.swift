@@ -131,6 +131,7 @@ import Testing
                               success: false, remark: "signature: does not match", signature: "", endedAt: 1_764_500_000)
         #expect(LastUpdate.decode(Array(last.encode().utf8)) == last)
         #expect(LastUpdate.decode(Array(#"{"origin": "local"}"#.utf8)) == nil)
+        #expect(last.line.hasPrefix("last update: local /media/usb/v2.zip, p1 1.0.0 → p1 1.0.1, failed: signature: does not match at "))
     }
 
     func manifest(_ versions: [(String, String?)]) -> UpdateManifest {

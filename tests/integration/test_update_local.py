@@ -46,6 +46,9 @@ def test_a_local_update_installs_confirms_and_exits_0(device, tmp_path):  # noqa
     assert last["origin"] == "local" and last["source"] == archive and last["result"] == "installed"
     assert last["before"] == "p1 %s, p2 %s" % (OLD, OLD) and last["after"] == "p1 %s, p2 %s" % (NEW, NEW)
     assert last["signature"] == "signed by fleet.pem" and last["ended_at"] > 0
+    table = subprocess.run([BINARY, "status", "--root", device.agent.root], capture_output=True, text=True).stdout
+    assert "last update: local %s, p1 %s, p2 %s → p1 %s, p2 %s, installed (signed by fleet.pem) at " % (
+        archive, OLD, OLD, NEW, NEW) in table, table
 
 
 def test_a_local_update_whose_processes_report_other_versions_rolls_back_and_exits_65(device, tmp_path):  # noqa: F811

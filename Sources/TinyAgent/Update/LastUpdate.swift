@@ -58,14 +58,27 @@ struct LastUpdate: Equatable {
     }
 
     static func decode(_ bytes: [UInt8]) -> LastUpdate? {
-        guard let d = try? JSONValue.parse(bytes),
-              let origin = d["origin"]?.stringValue, let source = d["source"]?.stringValue,
+        guard let d = try? JSONValue.parse(bytes) else { return nil }
+        return decode(d)
+    }
+
+    /// From the object `write` made (the file, or `status`'s `last_update`).
+    static func decode(_ d: JSONValue) -> LastUpdate? {
+        guard let origin = d["origin"]?.stringValue, let source = d["source"]?.stringValue,
               let before = d["before"]?.stringValue, let after = d["after"]?.stringValue,
               let result = d["result"]?.stringValue, let remark = d["remark"]?.stringValue,
               let signature = d["signature"]?.stringValue, let endedAt = d["ended_at"]?.integerValue
         else { return nil }
         return LastUpdate(origin: origin, source: source, before: before, after: after, success: result == "installed",
                           remark: remark, signature: signature, endedAt: endedAt)
+    }
+
+    /// The line `tinyagent status` prints.
+    var line: String {
+        var text = "last update: \(origin) \(source), \(before.isEmpty ? "-" : before) → \(after.isEmpty ? "-" : after), "
+        text += success ? "installed" : "failed: \(remark)"
+        if !signature.isEmpty { text += " (\(signature))" }
+        return text + " at \(Logger.timestamp(endedAt))"
     }
 
     /// The record at `path` (root's, 0600), nil when there is none or it is unusable.
