@@ -18,9 +18,18 @@ let usage = """
           $TINYAGENT_HEARTBEAT_PORT, else 4951.
       status [--root DIR] [--json]
           Show the running agent's processes.
+      stop NAME [--root DIR]
+          Stop the process NAME (SIGTERM to its group, SIGKILL after the
+          grace) and keep it stopped: not restarted by silence, the manifest,
+          reload or an agent restart until start or restart. Root only.
+      start NAME [--root DIR]
+          Start a stopped or failed process again. Root only.
       restart NAME [--root DIR]
-          Stop the process NAME (SIGTERM, SIGKILL after the grace) and start
-          it again. Root only.
+          Stop the process NAME and start it again. Root only.
+      forget NAME [--root DIR]
+          Remove a stopped or failed process from the registry and the status
+          (one the manifest lists is refused: remove it there and reload).
+          Root only.
       reload [--root DIR]
           Re-read SmartMeter/tinyagent.json and start the processes it lists
           that are not running (as SIGHUP does). Root only.
@@ -228,9 +237,10 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
             Console.error(error.message)
             return error.exitStatus
         }
-    case "restart":
+    case "stop", "start", "restart", "forget":
         let (name, root) = try namedVerb(command, rest)
-        return ControlClient.run(.restart(name), root: root)
+        let requests: [String: ControlRequest] = ["stop": .stop(name), "start": .start(name), "restart": .restart(name), "forget": .forget(name)]
+        return ControlClient.run(requests[command]!, root: root)
     case "reload":
         let o = try Options(rest, takingValues: ["--root"], switches: [])
         return ControlClient.run(.reload, root: o.values["--root"] ?? AgentPaths.defaultRoot)

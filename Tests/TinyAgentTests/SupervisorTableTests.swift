@@ -42,6 +42,18 @@ import Testing
         #expect(SupervisorTable.next(.running, on: .stopRequested, foreign) == (.stopped, .giveUp(.cannotSignal)))
     }
 
+    @Test func anOperatorsStopKeepsTheProcessStoppedUntilItIsStarted() {
+        let stopped = SupervisorFacts(canSignal: true, canRestart: true, restartLimitReached: false, operatorStopped: true)
+        var (state, action) = SupervisorTable.next(.running, on: .stopRequested, stopped)
+        #expect(state == .stopping && action == .terminate)
+        (state, action) = SupervisorTable.next(state, on: .exited, stopped)
+        #expect(state == .stopped && action == .none, "its exit is not a crash to restart")
+        #expect(SupervisorTable.next(.running, on: .exited, stopped) == (.stopped, .none))
+        #expect(SupervisorTable.next(.stopped, on: .deadline, stopped) == (.stopped, .none))
+        #expect(SupervisorTable.next(.stopped, on: .heartbeat, stopped) == (.stopped, .none), "a late heartbeat does not revive it")
+        #expect(SupervisorTable.next(.stopped, on: .restartRequested, stopped) == (.starting, .spawn), "start and restart do")
+    }
+
     @Test func aCrashedProcessWaitsForItsRestart() {
         #expect(SupervisorTable.next(.running, on: .exited, trusted) == (.waiting, .scheduleRestart))
         #expect(SupervisorTable.next(.starting, on: .exited, trusted) == (.waiting, .scheduleRestart))

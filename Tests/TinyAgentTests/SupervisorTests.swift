@@ -222,6 +222,39 @@ import Testing
         #expect(s.processes[0].state == .stopped && s.allStopped, "the swap goes on")
     }
 
+    @Test func aProcessAnOperatorStoppedStaysStoppedThroughHeartbeatsTheManifestAndAnAgentRestart() throws {
+        let s = supervisor()
+        let real = try Processes.spawn(command: "exec sleep 60", in: try Folder.open(folder), output: FileDescriptor(2), as: nil)
+        defer { kill(real, SIGKILL); _ = waitpid(real, nil, 0) }
+        beat(s, name: "p", pid: real, command: "exec sleep 60", at: t0)
+        #expect(s.stop(name: "p", now: t0 + .seconds(1)) && s.processes[0].state == .stopping)
+        _ = waitpid(real, nil, 0)
+        s.handleDeadlines(now: t0 + .seconds(2))
+        #expect(s.processes[0].state == .stopped && s.processes[0].operatorStopped)
+        beat(s, name: "p", pid: real, command: "exec sleep 60", at: t0 + .seconds(2))
+        s.handleDeadlines(now: t0 + .seconds(60))
+        #expect(s.processes[0].state == .stopped, "neither a late heartbeat nor time brings it back")
+        #expect(s.startMissing([ProcessSpec(name: "p", runCommand: "exec sleep 60", uid: 0, gid: 0, verified: false)], now: t0 + .seconds(61)).isEmpty)
+
+        let saved = try Registry.decode(Array(Registry.encode(s.processes, bootID: "b").utf8))
+        #expect(saved.processes[0].operatorStopped, "kept in the registry")
+        let next = supervisor()
+        next.restore(saved.processes, sameBoot: true, now: t0)
+        #expect(next.processes[0].state == .stopped && next.processes[0].operatorStopped)
+        #expect(next.start(name: "p", now: t0 + .seconds(1)) == .started)
+        #expect(next.processes[0].state == .starting && !next.processes[0].operatorStopped)
+        let started = next.processes[0].pid
+        defer { kill(-started, SIGKILL); _ = waitpid(started, nil, 0) }
+        #expect(next.start(name: "p", now: t0 + .seconds(2)) == .alreadyUp(.starting))
+    }
+
+    @Test func aForgottenProcessLeavesTheTable() {
+        let s = supervisor()
+        beat(s, name: "p", pid: Processes.currentPID, command: "exec sleep 60", at: t0)
+        #expect(s.forget(name: "p") && s.processes.isEmpty && s.registryChanged)
+        #expect(!s.forget(name: "p"))
+    }
+
     @Test func aHeartbeatAfterStableAfterResetsTheBackOff() throws {
         let s = supervisor {
             $0.policy.initialBackoff = .seconds(1)

@@ -4,10 +4,11 @@ a request, and an agent that never waits for a client."""
 
 import json
 import os
+import signal
 import socket
 import time
 
-from conftest import FAST, PYTHON, wait_for
+from conftest import FAST, pid_alive, wait_for
 from test_manifest_processes import running, write_manifest
 
 
@@ -113,7 +114,10 @@ def test_restart_stops_the_process_and_starts_it_again(agents):
     agent.start()
     first = wait_for(lambda: running(agent, "ocr"), what="ocr started")["pid"]
     r = agent.cli("restart", "ocr", "--root", agent.root)
-    assert r.returncode == 0 and r.stdout.strip() == "ocr: restarting", r
+    assert r.returncode == 0, r
+    requested, started = r.stdout.splitlines()
+    assert requested == "ocr: restart requested" and started.startswith("ocr: started (pid "), r
+    assert not pid_alive(first), "the old one is gone when restart returns"
     wait_for(lambda: (running(agent, "ocr") or {}).get("pid") not in (None, first), what="ocr running again")
     assert "ocr: restart requested" in agent.log()
 
@@ -141,3 +145,72 @@ def test_a_verb_without_an_agent_exits_69(root):
     import subprocess
     r = subprocess.run([BINARY, "reload", "--root", root], capture_output=True, text=True)
     assert r.returncode == 69 and "the agent is not running" in r.stderr and r.stderr.count("\n") == 1, r
+
+
+def manifest_agent(agents, names=("ocr",)):
+    agent = agents(dict(FAST, run_as="nobody"))
+    write_manifest(agent, list(names))
+    agent.start()
+    for name in names:
+        wait_for(lambda: running(agent, name), what="%s started" % name)
+    return agent
+
+
+def test_stop_waits_until_the_process_is_gone_and_nothing_brings_it_back_until_start(agents):
+    """Operator stop: not restarted by silence, the manifest, reload, SIGHUP or
+    an agent restart (the registry keeps it); `start` brings it back."""
+    agent = manifest_agent(agents)
+    pid = agent.process("ocr")["pid"]
+    r = agent.cli("stop", "ocr", "--root", agent.root)
+    assert r.returncode == 0 and r.stdout.splitlines() == ["ocr: stop requested", "ocr: stopped"], r
+    assert not pid_alive(pid), "gone when stop returns"
+    ocr = agent.process("ocr")
+    assert ocr["state"] == "stopped" and ocr["operator_stopped"] is True
+    assert "stopped (by operator)" in agent.cli("status", "--root", agent.root).stdout
+
+    assert agent.cli("reload", "--root", agent.root).returncode == 0
+    agent.proc.send_signal(signal.SIGHUP)
+    time.sleep(FAST["heartbeat_timeout_ms"] / 1000 * 2)  # silence, a restart back-off, the manifest's start
+    assert agent.process("ocr")["state"] == "stopped", agent.log()
+
+    agent.stop()
+    again = agents(dict(FAST, run_as="nobody"))
+    again.port = agent.port
+    again.start()
+    time.sleep(FAST["heartbeat_timeout_ms"] / 1000 * 2)
+    assert again.process("ocr")["state"] == "stopped", "an agent restart keeps it stopped"
+
+    r = again.cli("start", "ocr", "--root", again.root)
+    assert r.returncode == 0 and r.stdout.splitlines()[-1].startswith("ocr: started (pid "), r
+    wait_for(lambda: running(again, "ocr"), what="ocr running after start")
+    assert again.process("ocr")["operator_stopped"] is False
+    r = again.cli("start", "ocr", "--root", again.root)
+    assert r.returncode == 0 and r.stdout.strip() in ("ocr: already running", "ocr: already starting"), r
+
+
+def test_forget_retires_a_stopped_process_but_not_a_running_or_listed_one(agents):
+    agent = manifest_agent(agents)
+    loose = agent.start_sample("loose")
+    wait_for(lambda: agent.process("loose"), what="loose known")
+    r = agent.cli("forget", "loose", "--root", agent.root)
+    assert r.returncode == 69 and "loose: it is running; stop it first" in r.stderr, r
+    r = agent.cli("forget", "ocr", "--root", agent.root)
+    assert r.returncode == 69 and "listed in SmartMeter/tinyagent.json" in r.stderr, r
+
+    assert agent.cli("stop", "loose", "--root", agent.root).returncode == 0
+    loose.wait(timeout=5)
+    r = agent.cli("forget", "loose", "--root", agent.root)
+    assert r.returncode == 0 and r.stdout.strip() == "loose: forgotten", r
+    assert agent.process("loose") is None
+    with open(os.path.join(agent.root, "wdog", "registry.json")) as f:
+        assert "loose" not in f.read()
+    r = agent.cli("forget", "loose", "--root", agent.root)
+    assert r.returncode == 65 and 'no process named "loose"' in r.stderr, r
+
+
+def test_a_verb_needs_a_valid_name_on_the_command_line(agents):
+    agent = agents(FAST).start()
+    r = agent.cli("stop", "--root", agent.root)
+    assert r.returncode == 64 and "stop needs a process name" in r.stderr, r
+    r = agent.cli("stop", "../x", "--root", agent.root)
+    assert r.returncode == 64 and "not a process name" in r.stderr, r

@@ -91,6 +91,8 @@ public final class Agent {
     private var reportedGeneration = -1
     private var reportedLinkState = ""
     private var reportedUpdate = -1
+    /// Control clients waiting for a process to get where they sent it.
+    var waiting: [ControlWaiter] = []
     static let housekeepingInterval = Duration.seconds(60)
 
     /// Opens `root` (not following a link) and works inside it from then on
@@ -237,12 +239,15 @@ public final class Agent {
                 housekeeping()
                 nextHousekeeping = now + Agent.housekeepingInterval
             }
+            answerWaiting(now: now)
             saveChanges()
         }
         notifier.stopping()
         logger.notice("stopping; supervised processes keep running and are re-adopted at the next start")
         saveChanges()
         control?.stop()
+        for waiter in waiting { waiter.connection.send(.failed(.unavailable, "\(waiter.name): the agent is stopping")) }
+        waiting.removeAll()
         controlSocket.close()
         attestedReceiver?.endpoint.close()
         // The closures given to the loop, the command processor and the
@@ -273,6 +278,7 @@ public final class Agent {
         if let d = update?.nextDeadline, d < deadline { deadline = d }
         if let d = manifestStartDue, d < deadline { deadline = d }
         if let d = controlSocket.nextDeadline, d < deadline { deadline = d }
+        for waiter in waiting where waiter.deadline < deadline { deadline = waiter.deadline }
         return deadline
     }
 
@@ -373,7 +379,7 @@ public final class Agent {
     }
 
     /// The panel's `restart_process`: nil, or why not.
-    func restartProcess(_ name: String) -> String? {
+    private func restartProcess(_ name: String) -> String? {
         if supervisor.holding { return "an update has the processes stopped; try again when it ends" }
         return supervisor.restart(name: name, now: Clock.now()) ? nil : "no process named \"\(name)\""
     }

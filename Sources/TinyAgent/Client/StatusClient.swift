@@ -18,6 +18,7 @@ public enum StatusClient {
             let since = p["since_heartbeat_s"]?.integerValue.map { "\($0) s ago" } ?? "never"
             var state = p["state"]?.stringValue ?? "?"
             if let failure = p["failure"]?.stringValue { state += " (\(failure))" }
+            if p["operator_stopped"]?.boolValue == true { state += " (by operator)" }
             if let duplicate = p["duplicate"]?.integerValue { state += ", duplicate pid \(duplicate)" }
             rows.append([
                 p["name"]?.stringValue ?? "?", "\(p["pid"]?.integerValue ?? 0)", p["version"]?.stringValue ?? "?",

@@ -4,8 +4,14 @@
 public enum ControlRequest: Equatable, Sendable {
     /// The status report.
     case status
+    /// Stop a process and keep it stopped until `start` or `restart`.
+    case stop(String)
+    /// Start a stopped (or failed) process.
+    case start(String)
     /// Stop a process now and start it again.
     case restart(String)
+    /// Retire a process: it leaves the registry and the status.
+    case forget(String)
     /// Re-read the manifest (as SIGHUP does).
     case reload
 
@@ -15,7 +21,10 @@ public enum ControlRequest: Equatable, Sendable {
     public var verb: String {
         switch self {
         case .status: return "status"
+        case .stop: return "stop"
+        case .start: return "start"
         case .restart: return "restart"
+        case .forget: return "forget"
         case .reload: return "reload"
         }
     }
@@ -24,14 +33,14 @@ public enum ControlRequest: Equatable, Sendable {
     public var access: ControlAccess {
         switch self {
         case .status: return .read
-        case .restart, .reload: return .change
+        case .stop, .start, .restart, .forget, .reload: return .change
         }
     }
 
     /// The process the verb is about, if any.
     public var name: String? {
         switch self {
-        case .restart(let n): return n
+        case .stop(let n), .start(let n), .restart(let n), .forget(let n): return n
         case .status, .reload: return nil
         }
     }
@@ -53,7 +62,7 @@ public enum ControlRequest: Equatable, Sendable {
         do { value = try JSONValue.parse(bytes) } catch { throw BadRequest("request is not JSON: \(error.reason)") }
         guard let members = value.objectValue else { throw BadRequest("request is not a JSON object") }
         guard let verb = value["verb"]?.stringValue else { throw BadRequest("request has no \"verb\" string") }
-        let named = ["restart"].contains(verb)
+        let named = ["stop", "start", "restart", "forget"].contains(verb)
         for (key, _) in members where key != "verb" && !(named && key == "name") {
             throw BadRequest("\(verb): unknown key \"\(key)\"")
         }
@@ -68,7 +77,12 @@ public enum ControlRequest: Equatable, Sendable {
         guard UpdateManifest.isProcessName(name) else {
             throw BadRequest("\(verb): not a process name: 1 to 64 of A-Z a-z 0-9 . _ - (not . or ..)")
         }
-        return .restart(name)
+        switch verb {
+        case "stop": return .stop(name)
+        case "start": return .start(name)
+        case "restart": return .restart(name)
+        default: return .forget(name)
+        }
     }
 }
 

@@ -51,6 +51,7 @@ public struct StatusReport {
             w.key("uid"); w.integer(p.uid)
             w.key("verified"); w.bool(p.verified)
             w.key("failure"); if let f = p.failure { w.string(f) } else { w.null() }
+            w.key("operator_stopped"); w.bool(p.operatorStopped)
             w.key("duplicate")
             if let pid = p.duplicatePid, Processes.isAlive(pid) { w.integer(pid) } else { w.null() }
             w.endObject()

@@ -37,6 +37,7 @@ public enum Registry {
             w.key("failure"); if let f = p.failure { w.string(f) } else { w.null() }
             w.key("last_heartbeat"); w.integer(p.lastHeartbeatWall)
             w.key("known_since"); w.integer(p.knownSince)
+            w.key("operator_stopped"); w.bool(p.operatorStopped)
             w.endObject()
         }
         w.endArray()
@@ -72,6 +73,7 @@ public enum Registry {
             // stamped with the time of the next check.
             p.lastHeartbeatWall = item["last_heartbeat"]?.integerValue ?? 0
             p.knownSince = item["known_since"]?.integerValue ?? 0
+            p.operatorStopped = item["operator_stopped"]?.boolValue ?? false
             p.lastCommandBytes = []
             processes.append(p)
         }

@@ -40,6 +40,10 @@ public struct SupervisedProcess: Equatable {
     public var restarts = 0
     /// Why it is `failed`, for the status report.
     public var failure: String?
+    /// Stopped by `tinyagent stop`: kept stopped (through exits, late
+    /// heartbeats, the manifest, reloads and agent restarts) until `start`
+    /// or `restart`. Kept in the registry.
+    public var operatorStopped = false
     /// How it is started, from the manifest (defaults when not listed).
     public var launch = LaunchOptions()
     /// Another live pid heartbeating this name (a second instance started

@@ -134,9 +134,50 @@ public final class Supervisor {
     public func restart(name: String, now: Instant) -> Bool {
         guard let i = index(of: name) else { return false }
         logger.notice("\(name): restart requested")
+        processes[i].operatorStopped = false
         processes[i].recentStarts.removeAll()
         processes[i].consecutiveFailures = 0
         apply(.restartRequested, to: i, now: now)
+        return true
+    }
+
+    /// `tinyagent stop`: stops a process and keeps it stopped until `start`
+    /// or `restart` (the flag is in the registry); false when no such
+    /// process is known.
+    public func stop(name: String, now: Instant) -> Bool {
+        guard let i = index(of: name) else { return false }
+        logger.notice("\(name): stop requested by the operator; not restarted until started")
+        if !processes[i].operatorStopped { registryChanged = true }
+        processes[i].operatorStopped = true
+        apply(.stopRequested, to: i, now: now)
+        return true
+    }
+
+    /// `tinyagent start`: starts a stopped or failed process again (with a
+    /// fresh restart budget); one that runs or is on its way is left alone.
+    public func start(name: String, now: Instant) -> StartOutcome {
+        guard let i = index(of: name) else { return .unknown }
+        guard [.stopped, .failed, .finished].contains(processes[i].state) else { return .alreadyUp(processes[i].state) }
+        logger.notice("\(name): start requested by the operator")
+        processes[i].operatorStopped = false
+        registryChanged = true
+        return restart(name: name, now: now) ? .started : .unknown
+    }
+
+    public enum StartOutcome: Equatable {
+        case started
+        case unknown
+        case alreadyUp(ProcessState)
+    }
+
+    /// `tinyagent forget`: drops a process that is not running from the
+    /// registry and the status; one that heartbeats again is watched anew.
+    public func forget(name: String) -> Bool {
+        guard let i = index(of: name) else { return false }
+        logger.notice("\(name): forgotten (registry entry removed by the operator)")
+        processes.remove(at: i)
+        registryChanged = true
+        stateGeneration += 1
         return true
     }
 
@@ -276,7 +317,8 @@ public final class Supervisor {
             canSignal: p.group != nil || (p.verified && isAlive(i)),
             canRestart: p.runCommand != nil && runIdentity(i, now: now).user != nil,
             restartLimitReached: recent >= settings.policy.restartLimit,
-            holding: holding, restart: p.launch.restart, exitedCleanly: exitedCleanly)
+            holding: holding, restart: p.launch.restart, exitedCleanly: exitedCleanly,
+            operatorStopped: p.operatorStopped)
     }
 
     // MARK: Actions
@@ -374,8 +416,15 @@ public final class Supervisor {
     /// Forgets the stopped processes and starts `specs` in their place.
     public func start(_ specs: [ProcessSpec], now: Instant) {
         holding = false
-        processes.removeAll { $0.state == .stopped }
+        processes.removeAll { $0.state == .stopped && !$0.operatorStopped }
         for spec in specs {
+            if let i = index(of: spec.name), processes[i].operatorStopped {
+                // Stays stopped; `start` runs what the new version says.
+                processes[i].runCommand = spec.runCommand
+                (processes[i].uid, processes[i].gid, processes[i].verified) = (spec.uid, spec.gid, spec.verified)
+                processes[i].launch = listedLaunch(spec.name)
+                continue
+            }
             if let i = index(of: spec.name) {
                 logger.warning("\(spec.name) is still running (pid \(processes[i].pid)); not started twice")
                 continue
@@ -621,6 +670,8 @@ public final class Supervisor {
                 processes[i].state = .running
                 processes[i].deadline = now + timeout(i)
                 logger.notice("re-adopted \(p.name) (pid \(p.pid))")
+                // The agent stopped while stopping it for an operator: finish that.
+                if p.operatorStopped { apply(.stopRequested, to: i, now: now) }
             } else {
                 processes[i].state = .running
                 logger.notice("\(p.name) (pid \(p.pid)) is gone since the agent's last run")

@@ -12,8 +12,9 @@ public enum ProcessState: Equatable, Sendable, CaseIterable {
     case waiting
     /// Not restarted again until it heartbeats or a restart is asked for.
     case failed
-    /// Stopped on purpose (a software update swaps its folder): not
-    /// restarted until the update starts it or a restart is asked for.
+    /// Stopped on purpose (a software update swaps its folder, or
+    /// `tinyagent stop`): not restarted until the update or an operator
+    /// starts it, or a restart is asked for.
     case stopped
     /// Exited with status 0 under restart `on-failure` or `never`: a
     /// finished job, not started again until a restart is asked for.
@@ -54,7 +55,7 @@ public enum SupervisorEvent: Equatable, Sendable, CaseIterable {
     case deadline
     case exited
     case restartRequested
-    /// Stop it and keep it stopped (a software update).
+    /// Stop it and keep it stopped (a software update, `tinyagent stop`).
     case stopRequested
 }
 
@@ -96,15 +97,20 @@ public struct SupervisorFacts: Equatable, Sendable {
     /// It exited by itself with status 0 (not stopped by the agent, not
     /// killed by a signal): under `on-failure`, a finished job.
     public var exitedCleanly: Bool
+    /// An operator stopped it (`tinyagent stop`): it stays stopped — not
+    /// restarted when it exits, not revived by a late heartbeat — until
+    /// started or restarted.
+    public var operatorStopped: Bool
 
     public init(canSignal: Bool, canRestart: Bool, restartLimitReached: Bool, holding: Bool = false,
-                restart: RestartMode = .always, exitedCleanly: Bool = false) {
+                restart: RestartMode = .always, exitedCleanly: Bool = false, operatorStopped: Bool = false) {
         self.canSignal = canSignal
         self.canRestart = canRestart
         self.restartLimitReached = restartLimitReached
         self.holding = holding
         self.restart = restart
         self.exitedCleanly = exitedCleanly
+        self.operatorStopped = operatorStopped
     }
 }
 
@@ -162,6 +168,9 @@ public enum SupervisorTable {
         // heartbeat is one that was on its way when the process died, or
         // the process is still alive and must be stopped again.
         case (.stopped, .heartbeat):
+            // One on its way when an operator's stop ended the process, or
+            // from a copy started by hand: the agent does not take it back.
+            if facts.operatorStopped { return (.stopped, .none) }
             if facts.holding { return facts.canSignal ? (.stopping, .terminate) : (.stopped, .none) }
             return (.running, .none)
         case (.stopped, .restartRequested):
@@ -185,7 +194,7 @@ public enum SupervisorTable {
     /// restart mode says not to, it may not be restarted, or it has used up
     /// its restarts.
     private static func gone(_ facts: SupervisorFacts) -> (ProcessState, SupervisorAction) {
-        if facts.holding { return (.stopped, .none) }
+        if facts.holding || facts.operatorStopped { return (.stopped, .none) }
         if facts.exitedCleanly && facts.restart != .always { return (.finished, .none) }
         if facts.restart == .never { return (.failed, .giveUp(.restartNever)) }
         if !facts.canRestart { return (.failed, .giveUp(.noTrustedCommand)) }
