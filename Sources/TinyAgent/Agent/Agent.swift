@@ -342,7 +342,9 @@ public final class Agent {
         }
         let config: DeviceConfig
         do { config = try DeviceConfig.load(root: paths.root, keyFile: nil) } catch {
-            logger.error("\(file): \(error.reason); XMPP control channel off")
+            // Most reasons name their file already (the config, or cfg/key).
+            let reason = if case .file = error { error.reason } else { "\(file): \(error.reason)" }
+            logger.error("\(reason); XMPP control channel off")
             return nil
         }
         let journal = CommandJournal(path: "\(paths.wdog)/commands.json")
