@@ -14,7 +14,7 @@ public enum VerifyCommand {
         let signaturePath = signature ?? path + ".sig"
         var bytes: [UInt8] = []
         if signature != nil || Files.size(signaturePath) != nil {
-            do { bytes = try Files.readRegular(signaturePath, limit: ArchiveCheck.maximumSignatureBytes) } catch {
+            do { bytes = try Files.readRegular(signaturePath, limit: ArchiveCheck.maximumSignatureBytes).bytes } catch {
                 Console.error("\(signaturePath): \(error)")
                 return ExitStatus.noInput
             }
