@@ -100,7 +100,7 @@ final class UpdateManager {
         var record = UpdateRecord(origin: origin, source: source, expected: expected, step: .acquire,
                                   timeoutSeconds: (timeout ?? settings.verifyTimeout).seconds)
         record.startedAt = Clock.wallSeconds()
-        record.before = supervisor.processes.map { "\($0.name) \($0.version)" }.joined(separator: ", ")
+        record.before = supervisor.processes.map { "\($0.name) \($0.version)" }.sorted().joined(separator: ", ")
         do { try save(record) } catch {
             return .refused("cannot write \(paths.updateJournal): \(error)")
         }
