@@ -206,7 +206,7 @@ public final class Agent {
             control.answerLater(no, success: success, remarks: remarks)
         }
         self.update = update
-        supervisor.list(UpdateManager.listedProcesses(in: paths.smartMeter, rootProcesses: settings.rootProcesses, logger: logger) ?? [])
+        supervisor.list(UpdateManager.listedProcesses(in: paths.smartMeter, for: supervisor, now: Clock.now(), logger: logger) ?? [])
         update.resume(answered: { self.control?.processor.journal.answer(for: $0) != nil }, now: Clock.now())
         // Listed processes already running but not in the registry (started
         // by hand, or before the agent was installed) make themselves known
@@ -373,7 +373,7 @@ public final class Agent {
     /// none already watched — are started. Not while an update owns them.
     func startListedProcesses(why: String) {
         guard !supervisor.holding, update?.record == nil,
-              let specs = UpdateManager.listedProcesses(in: paths.smartMeter, rootProcesses: settings.rootProcesses, logger: logger) else { return }
+              let specs = UpdateManager.listedProcesses(in: paths.smartMeter, for: supervisor, now: Clock.now(), logger: logger) else { return }
         supervisor.list(specs)
         let started = supervisor.startMissing(specs, now: Clock.now())
         if !started.isEmpty {
