@@ -386,6 +386,10 @@ class Bench:
             "| Update: agent's peak RSS above its idle RSS, link up (§8.4) | +%d KiB (50 MB), +%d KiB (5 MB); the "
             "worker process peaks at %d KiB | ≤ 2048 KiB | %s |"
             % (big["above"], small["above"], max(u["worker_peak"] for u in self.updates), verdict(mem_ok)),
+            "| Update: signature check of the same archive (SHA-256 + ECDSA P-256), `tinyagent verify` vs "
+            "`openssl dgst -sha256 -verify` (§8.5) | %.0f ms vs %.0f ms (%.2f×) | ≤ 1.1× openssl | %s |"
+            % (med(t["verify"]) * 1000, med(t["openssl_verify"]) * 1000, med(t["verify"]) / med(t["openssl_verify"]),
+               verdict(med(t["verify"]) / med(t["openssl_verify"]) <= 1.1)),
         ]
         with open(a.rows, "w") as f:
             f.write("\n".join(rows) + "\n")
