@@ -28,10 +28,7 @@ struct UpdateKeys: Equatable {
         let names: [String]
         do { names = try dir.names() } catch { throw .unusable(folder, error.description) }
         var keys: [Key] = []
-        // Bytes, not String's Unicode comparisons: those found no key in the
-        // armv6 Embedded build under qemu (cross/smoke_update.py).
-        let pems = names.filter { $0.utf8.count > 4 && $0.utf8.suffix(4).elementsEqual(".pem".utf8) }
-        for name in pems.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+        for name in names.sorted() where name.hasSuffix(".pem") {
             guard keys.count < maximumKeys else { throw .unusable(folder, "holds more than \(maximumKeys) keys") }
             keys.append(Key(name: name, pem: try read(name, in: dir, owner: owner)))
         }
