@@ -32,7 +32,7 @@ unit:
 	cross/typecheck-probe.sh
 
 integration: deps embedded
-	$(GUARD) $(PY) -m pytest -q -p no:cacheprovider tests/python tests/xmpp tests/https tests/integration tests/security
+	$(GUARD) $(PY) -m pytest -q -p no:cacheprovider tests/docs tests/python tests/xmpp tests/https tests/integration tests/security
 
 # The fleet side of the XMPP link (tests/fleet): each failure cause logged once, the server
 # list, the first presence, and 20 agents on a two-node ejabberd cluster (installed from apt,

@@ -25,7 +25,7 @@ def test_a_process_that_stops_heartbeating_but_stays_alive_is_killed_and_restart
     assert pid_alive(restarted["pid"])
     log = agent.log()
     assert "reader (pid %d): no heartbeat for 1500 ms" % hung.pid in log
-    assert "SIGTERM" in log and "reader: started pid" in log
+    assert "SIGTERM" in log and "reader: started (no heartbeat for 1500 ms), shell pid" in log
 
 
 def test_a_process_that_does_not_exit_on_sigterm_is_killed(agents):
@@ -150,6 +150,10 @@ def test_a_process_log_is_capped_at_process_log_max_bytes_on_each_start(agents):
         except FileNotFoundError:
             return None
     current, previous = wait_for(sizes, what="the logs in place")
-    # Four instances wrote 20 KB; each start moved a log over the cap aside.
-    assert current <= 5001 and previous == 5001
+    # Four instances wrote 20 KB, each after its start's marker line; each
+    # start moved a log over the cap aside.
+    with open(log + ".1") as f:
+        marker = f.readline()
+    assert marker.endswith(" tinyagent: starting chatty (exited with status 3)\n"), marker
+    assert current <= len(marker) + 5001 and previous == len(marker) + 5001
     assert not os.path.exists(log + ".2")

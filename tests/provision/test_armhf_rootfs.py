@@ -184,9 +184,15 @@ def test_systemd_analyze_verifies_the_provisioned_unit(card, tmp_path):
     (scratch / "usr/lib/tinyagent").mkdir(parents=True)  # ExecStart's path, outside /home/pi
     shutil.copy(os.path.join(card["root"], "usr/lib/tinyagent/tinyagent"), str(scratch / "usr/lib/tinyagent"))
     (scratch / BASE).mkdir(parents=True)
-    result = subprocess.run(["systemd-analyze", "verify", "--root=%s" % scratch, "tinyagent.service"],
+    (scratch / "bin").mkdir()
+    shutil.copy("/bin/kill", str(scratch / "bin" / "kill"))  # ExecReload's
+    # --man=no: verify would look for Documentation='s page on this machine; it is on the card.
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no", "--root=%s" % scratch, "tinyagent.service"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert (result.returncode, result.stdout.decode()) == (0, "")
+    page = subprocess.run(["man", "-l", os.path.join(card["root"], "usr/share/man/man1/tinyagent.1.gz")],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ, MANPAGER="cat"))
+    assert page.returncode == 0 and b"tinyagent run" in page.stdout
 
 
 def test_in_the_chroot_the_agent_restarts_a_hung_python_process_as_pi(card):

@@ -94,6 +94,8 @@ public final class Agent {
     private var nextHousekeeping: Instant
     private var reportedGeneration = -1
     private var reportedLinkState = ""
+    /// When the link entered `reportedLinkState` (wall clock), for status.
+    private var linkStateSince: Int64 = 0
     private var reportedUpdate = -1
     /// Control clients waiting for a process to get where they sent it.
     var waiting: [ControlWaiter] = []
@@ -271,7 +273,7 @@ public final class Agent {
                      heartbeatsDropped: receiver.dropped + (attestedReceiver?.dropped ?? 0),
                      heartbeatsWithUnknownFields: receiver.withUnknownFields + (attestedReceiver?.withUnknownFields ?? 0),
                      processes: supervisor.processes, wallClock: Clock.wallSeconds(),
-                     xmpp: control?.link.stateName ?? "off", freeBytes: Files.freeBytes(under: paths.root),
+                     xmpp: control?.link.stateName ?? "off", xmppSince: linkStateSince, freeBytes: Files.freeBytes(under: paths.root),
                      update: update?.summary ?? "no update in progress")
     }
 
@@ -325,6 +327,7 @@ public final class Agent {
         let updateGeneration = update?.generation ?? 0
         if supervisor.stateGeneration != reportedGeneration || linkState != reportedLinkState || updateGeneration != reportedUpdate {
             reportedGeneration = supervisor.stateGeneration
+            if linkState != reportedLinkState { linkStateSince = Clock.wallSeconds() }
             reportedLinkState = linkState
             reportedUpdate = updateGeneration
             let processes = StatusReport.summary(supervisor.processes)

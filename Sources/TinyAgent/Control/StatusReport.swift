@@ -12,6 +12,8 @@ public struct StatusReport {
     public var wallClock: Int64
     /// The control channel: "off" (no config), "connecting", "online", "offline".
     public var xmpp: String
+    /// Since when (wall clock) the control channel is in that state.
+    public var xmppSince: Int64 = 0
     /// Free bytes under the agent's root, nil when unknown.
     public var freeBytes: Int64?
     /// The software update's state in one line ("no update in progress").
@@ -31,6 +33,8 @@ public struct StatusReport {
         w.key("uptime_s"); w.integer(uptimeSeconds)
         w.key("heartbeat_port"); w.integer(heartbeatPort)
         w.key("xmpp"); w.string(xmpp)
+        w.key("xmpp_since"); w.integer(xmppSince)
+        w.key("wall_clock"); w.integer(wallClock)
         w.key("free_bytes"); if let freeBytes { w.integer(freeBytes) } else { w.null() }
         w.key("update"); w.string(update)
         w.key("heartbeats"); w.beginObject()
@@ -42,12 +46,16 @@ public struct StatusReport {
         for p in processes {
             w.beginObject()
             w.key("name"); w.string(p.name)
-            w.key("pid"); w.integer(p.pid)
+            // A process that ended has no pid: the number may be another's by now.
+            w.key("pid"); if p.ended || p.pid == 0 { w.null() } else { w.integer(p.pid) }
             w.key("version"); w.string(p.version.description)
             w.key("state"); w.string(p.state.name)
             w.key("since_heartbeat_s")
             if p.lastHeartbeatWall > 0 { w.integer(max(0, wallClock - p.lastHeartbeatWall)) } else { w.null() }
             w.key("restarts"); w.integer(p.restarts)
+            w.key("last_start"); if p.lastStartWall > 0 { w.integer(p.lastStartWall) } else { w.null() }
+            w.key("last_start_reason"); if let r = p.lastStartReason { w.string(r) } else { w.null() }
+            w.key("restart"); w.string(p.launch.restart.name)
             w.key("uid"); w.integer(p.uid)
             w.key("verified"); w.bool(p.verified)
             w.key("failure"); if let f = p.failure { w.string(f) } else { w.null() }
@@ -62,14 +70,16 @@ public struct StatusReport {
 
     /// The one-line summary for systemd's `STATUS=`.
     public static func summary(_ processes: [SupervisedProcess]) -> String {
-        var up = 0, failed = 0
+        var up = 0, failed = 0, finished = 0
         for p in processes {
             if p.state == .running { up += 1 }
             if p.state == .failed { failed += 1 }
+            if p.state == .finished { finished += 1 }
         }
-        let others = processes.count - up - failed
+        let others = processes.count - up - failed - finished
         var line = "processes \(up)/\(processes.count) up"
         if failed > 0 { line += ", \(failed) failed" }
+        if finished > 0 { line += ", \(finished) finished" }
         if others > 0 { line += ", \(others) restarting" }
         return line
     }

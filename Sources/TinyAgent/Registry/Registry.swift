@@ -37,6 +37,8 @@ public enum Registry {
             w.key("failure"); if let f = p.failure { w.string(f) } else { w.null() }
             w.key("last_heartbeat"); w.integer(p.lastHeartbeatWall)
             w.key("known_since"); w.integer(p.knownSince)
+            w.key("last_start"); w.integer(p.lastStartWall)
+            w.key("last_start_reason"); if let r = p.lastStartReason { w.string(r) } else { w.null() }
             w.key("operator_stopped"); w.bool(p.operatorStopped)
             w.endObject()
         }
@@ -55,7 +57,8 @@ public enum Registry {
         var processes: [SupervisedProcess] = []
         for item in items {
             guard let name = item["name"]?.stringValue,
-                  let pid = item["pid"]?.integerValue, pid > 1, pid <= HeartbeatParser.maximumPID,
+                  // 0: listed, but its start failed (no pid to watch).
+                  let pid = item["pid"]?.integerValue, pid == 0 || pid > 1, pid <= HeartbeatParser.maximumPID,
                   let uid = item["uid"]?.integerValue, uid >= 0, uid <= Int64(UInt32.max),
                   let gid = item["gid"]?.integerValue, gid >= 0, gid <= Int64(UInt32.max),
                   let verified = item["verified"]?.boolValue,
@@ -73,6 +76,9 @@ public enum Registry {
             // stamped with the time of the next check.
             p.lastHeartbeatWall = item["last_heartbeat"]?.integerValue ?? 0
             p.knownSince = item["known_since"]?.integerValue ?? 0
+            p.lastStartWall = item["last_start"]?.integerValue ?? 0
+            p.lastStartReason = item["last_start_reason"]?.stringValue
+            p.ended = pid == 0
             p.operatorStopped = item["operator_stopped"]?.boolValue ?? false
             p.lastCommandBytes = []
             processes.append(p)

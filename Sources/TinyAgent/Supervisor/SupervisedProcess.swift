@@ -46,6 +46,15 @@ public struct SupervisedProcess: Equatable {
     public var operatorStopped = false
     /// How it is started, from the manifest (defaults when not listed).
     public var launch = LaunchOptions()
+    /// When the agent last started it (wall clock; 0: never) and why —
+    /// "no heartbeat for N ms", "exited with status S", "killed by signal
+    /// N", "restart requested", "listed in the manifest" — for status.
+    public var lastStartWall: Int64 = 0
+    public var lastStartReason: String?
+    /// Why it ended, until the start it leads to (`lastStartReason`).
+    var endReason: String?
+    /// It has ended and nothing runs under its pid: status shows no pid.
+    public var ended = false
     /// Another live pid heartbeating this name (a second instance started
     /// by hand): its heartbeats are ignored, and status says `duplicate`.
     public var duplicatePid: Int32?

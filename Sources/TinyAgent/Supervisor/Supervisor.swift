@@ -114,8 +114,9 @@ public final class Supervisor {
     /// A child of the agent exited.
     func childExited(pid: Int32, exitCode: Int32, signal: Int32, now: Instant) {
         guard let i = processes.firstIndex(where: { $0.group == pid }) else { return }
-        let how = signal != 0 ? "was killed by signal \(signal)" : "exited with status \(exitCode)"
-        logger.notice("\(processes[i].name) (pid \(pid)) \(how)")
+        let how = signal != 0 ? "killed by signal \(signal)" : "exited with status \(exitCode)"
+        logger.notice("\(processes[i].name) (pid \(pid)) \(signal != 0 ? "was " : "")\(how)")
+        if processes[i].state == .running || processes[i].state == .starting { processes[i].endReason = how }
         if processes[i].state == .stopping || processes[i].state == .killing, Processes.groupExists(pid) {
             // `sh -c` is gone but what it ran may not be: until the group is
             // empty the old process can still heartbeat (an update would
@@ -136,6 +137,7 @@ public final class Supervisor {
     public func restart(name: String, now: Instant) -> Bool {
         guard let i = index(of: name) else { return false }
         logger.notice("\(name): restart requested")
+        processes[i].endReason = "restart requested"
         processes[i].operatorStopped = false
         processes[i].recentStarts.removeAll()
         processes[i].consecutiveFailures = 0
@@ -212,6 +214,7 @@ public final class Supervisor {
             // Not the agent's child, so no SIGCHLD came: it is gone.
             if p.state == .running || p.state == .starting {
                 logger.warning("\(p.name) (pid \(p.pid)): no heartbeat for \(timeout(i).milliseconds) ms, and the process is gone")
+                processes[i].endReason = "no heartbeat for \(timeout(i).milliseconds) ms, and the process was gone"
             }
             apply(.exited, to: i, now: now)
             return
@@ -224,6 +227,7 @@ public final class Supervisor {
         }
         if p.state == .running || p.state == .starting {
             logger.warning("\(p.name) (pid \(p.pid)): no heartbeat for \(timeout(i).milliseconds) ms")
+            processes[i].endReason = "no heartbeat for \(timeout(i).milliseconds) ms"
         }
         apply(.deadline, to: i, now: now)
     }
@@ -260,6 +264,7 @@ public final class Supervisor {
             : facts(i, now: now, exitedCleanly: exitedCleanly)
         let (state, action) = SupervisorTable.next(before, on: event, facts)
         processes[i].state = state
+        if event == .exited { processes[i].ended = true }
         if state != before {
             stateGeneration += 1
             registryChanged = true
@@ -356,6 +361,10 @@ public final class Supervisor {
         processes[i].recentStarts.removeAll { $0 <= windowStart }
         processes[i].restarts += 1
         processes[i].consecutiveFailures += 1
+        let reason = processes[i].endReason ?? "restart requested"
+        processes[i].endReason = nil
+        processes[i].lastStartReason = reason
+        processes[i].lastStartWall = Clock.wallSeconds()
         let folder: Folder
         do { folder = try openWorkingFolder(p.launch.cwd) } catch {
             logger.error("\(p.name): cannot start in SmartMeter/\(p.launch.cwd ?? ""): \(error)")
@@ -366,13 +375,16 @@ public final class Supervisor {
         do {
             let output = try openOutput(p.name)
             defer { output.close() }
+            // A line in its own log that says when and why, before its output.
+            try? output.writeAll("\(Logger.timestamp(processes[i].lastStartWall)) tinyagent: starting \(p.name) (\(reason))\n")
             let pid = try Processes.spawn(command: command, in: folder, output: output, as: identity, environment: p.launch.environment)
             processes[i].pid = pid
             processes[i].group = pid
+            processes[i].ended = false
             processes[i].startTime = Processes.startTime(of: pid)
             processes[i].deadline = now + timeout(i)
             registryChanged = true
-            logger.notice("\(p.name): started pid \(pid) as uid \(p.uid): \(command)")
+            logger.notice("\(p.name): started (\(reason)), shell pid \(pid), as uid \(p.uid): \(command)")
         } catch {
             logger.error("\(p.name): could not start \"\(command)\": \(error)")
             apply(.exited, to: i, now: now)
@@ -431,7 +443,7 @@ public final class Supervisor {
                 logger.warning("\(spec.name) is still running (pid \(processes[i].pid)); not started twice")
                 continue
             }
-            launch(spec, now: now)
+            launch(spec, why: "started by an update", now: now)
         }
         registryChanged = true
         stateGeneration += 1
@@ -443,17 +455,20 @@ public final class Supervisor {
     public func startMissing(_ specs: [ProcessSpec], now: Instant) -> [String] {
         var started: [String] = []
         for spec in specs where index(of: spec.name) == nil {
-            launch(spec, now: now)
+            launch(spec, why: "listed in the manifest", now: now)
             started.append(spec.name)
         }
         return started
     }
 
-    private func launch(_ spec: ProcessSpec, now: Instant) {
+    private func launch(_ spec: ProcessSpec, why: String, now: Instant) {
         processes.append(SupervisedProcess(name: spec.name, pid: 0, uid: spec.uid, gid: spec.gid, runCommand: spec.runCommand,
                                            verified: spec.verified, version: Version(major: 0, minor: 0, patch: 0), state: .stopped))
-        processes[processes.count - 1].launch = listedLaunch(spec.name)
-        apply(.restartRequested, to: processes.count - 1, now: now)
+        let i = processes.count - 1
+        processes[i].launch = listedLaunch(spec.name)
+        processes[i].endReason = why
+        apply(.restartRequested, to: i, now: now)
+        if processes[i].restarts == 1 { processes[i].restarts = 0 }  // its first start is not a restart
         registryChanged = true
         stateGeneration += 1
     }
@@ -612,9 +627,14 @@ public final class Supervisor {
 
     /// The process now heartbeats from another pid.
     private func adopt(_ i: Int, pid: Int32, now: Instant) {
-        if let group = processes[i].group, Processes.processGroup(of: pid) != group {
-            processes[i].group = nil  // no longer in the session the agent started
+        if let group = processes[i].group {
+            if Processes.processGroup(of: pid) != group {
+                processes[i].group = nil  // no longer in the session the agent started
+            } else if processes[i].pid == group {
+                logger.notice("\(processes[i].name): runs as pid \(pid) (started by its shell, pid \(group))")
+            }
         }
+        processes[i].ended = false
         processes[i].pid = pid
         processes[i].startTime = Processes.startTime(of: pid)
         registryChanged = true
