@@ -36,12 +36,13 @@ let usage = """
           helper_user, the agent's own log and update settings at the next
           start: it says which), the listed processes not running are
           started. Root only.
-      check [--root DIR]
+      check [--root DIR] [--json]
           Check what the agent reads at start, as it reads it: the folders'
           owners and modes, cfg/agent.json, SmartMeter/tinyagent.json, the
           config (with the fleet key cfg/key when present) and the CA file.
-          One line per problem on stdout; exit 0 only when all is well, else
-          78. Needs no running agent.
+          One line per problem on stdout (--json: {"ok", "checked",
+          "problems"}); exit 0 only when all is well, else 78. Needs no
+          running agent.
       logs NAME [--root DIR] [-n N] [-f]
           Print the last N lines (default 10) of the process's output log,
           logs/NAME.log; -f (--follow) goes on printing what it writes, across
@@ -268,8 +269,18 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
         }
         return LogsClient.run(name: name, root: root, lines: lines, follow: !o.switches.isEmpty)
     case "check":
-        let o = try Options(rest, takingValues: ["--root"], switches: [])
+        let o = try Options(rest, takingValues: ["--root"], switches: ["--json"])
         let result = AgentCheck.run(root: o.values["--root"] ?? AgentPaths.defaultRoot)
+        if o.switches.contains("--json") {
+            var w = JSONWriter()
+            w.beginObject()
+            w.key("ok"); w.bool(result.problems.isEmpty)
+            w.key("checked"); w.beginArray(); for item in result.checked { w.string(item) }; w.endArray()
+            w.key("problems"); w.beginArray(); for problem in result.problems { w.string(problem) }; w.endArray()
+            w.endObject()
+            Console.out(w.text)
+            return result.problems.isEmpty ? ExitStatus.ok : ExitStatus.unsafeFolders
+        }
         guard !result.problems.isEmpty else {
             Console.out("ok: " + result.checked.joined(separator: ", "))
             return ExitStatus.ok

@@ -220,7 +220,7 @@ def test_every_verb_answers_help_with_its_own_usage(agents):
     from conftest import BINARY
     import subprocess
     for verb, first in (("stop", "stop NAME"), ("start", "start NAME"), ("restart", "restart NAME"), ("forget", "forget NAME"),
-                        ("reload", "reload [--root DIR]"), ("logs", "logs NAME"), ("check", "check [--root DIR]")):
+                        ("reload", "reload [--root DIR]"), ("logs", "logs NAME"), ("check", "check [--root DIR] [--json]")):
         for args in ([verb, "--help"], [verb, "ocr", "--help"]) if verb not in ("reload", "check") else ([verb, "--help"],):
             r = subprocess.run([BINARY] + args, capture_output=True, text=True, timeout=10)
             lines = r.stdout.splitlines()
@@ -320,3 +320,6 @@ def test_check_passes_a_good_root_and_names_each_problem_on_a_bad_one(agents):
     assert any("agent.json" in p for p in problems) and any("tinyagent.json" in p and '"sometimes" is not' in p for p in problems)
     assert any("config_file.bin" in p for p in problems), problems
     assert r.stderr == "tinyagent: 4 problems (above)\n"
+    r = subprocess.run([BINARY, "check", "--root", agent.root, "--json"], capture_output=True, text=True)
+    report = json.loads(r.stdout)
+    assert r.returncode == 78 and report["ok"] is False and report["problems"] == problems, r

@@ -211,7 +211,7 @@ public final class Agent {
             control.answerLater(no, success: success, remarks: remarks)
         }
         self.update = update
-        supervisor.list(UpdateManager.listedProcesses(in: paths.smartMeter, rootProcesses: settings.rootProcesses, logger: logger) ?? [])
+        supervisor.list(UpdateManager.listedProcesses(in: paths.smartMeter, for: supervisor, now: Clock.now(), logger: logger) ?? [])
         update.resume(answered: { self.control?.processor.journal.answer(for: $0) != nil }, now: Clock.now())
         // Listed processes already running but not in the registry (started
         // by hand, or before the agent was installed) make themselves known
@@ -347,7 +347,9 @@ public final class Agent {
         }
         let config: DeviceConfig
         do { config = try DeviceConfig.load(root: paths.root, keyFile: nil) } catch {
-            logger.error("\(file): \(error.reason); XMPP control channel off")
+            // Most reasons name their file already (the config, or cfg/key).
+            let reason = if case .file = error { error.reason } else { "\(file): \(error.reason)" }
+            logger.error("\(reason); XMPP control channel off")
             return nil
         }
         let journal = CommandJournal(path: "\(paths.wdog)/commands.json")
@@ -377,7 +379,7 @@ public final class Agent {
     @discardableResult
     func startListedProcesses(why: String) -> [String] {
         guard !supervisor.holding, update?.record == nil,
-              let specs = UpdateManager.listedProcesses(in: paths.smartMeter, rootProcesses: settings.rootProcesses, logger: logger) else { return [] }
+              let specs = UpdateManager.listedProcesses(in: paths.smartMeter, for: supervisor, now: Clock.now(), logger: logger) else { return [] }
         supervisor.list(specs)
         let started = supervisor.startMissing(specs, now: Clock.now())
         if !started.isEmpty {

@@ -13,18 +13,26 @@ public enum AgentCheck {
         var checked = ["folders"]
         let paths = AgentPaths(root: root)
         var settings = AgentSettings()
-        if let bytes = read(paths.settingsFile, &problems) {
-            let reading = AgentSettings.parse(bytes, file: paths.settingsFile)
+        if let file = read(paths.settingsFile, &problems) {
+            let reading = AgentSettings.parse(file.bytes, file: paths.settingsFile)
             problems += reading.errors + reading.warnings
             settings = reading.settings
             checked.append("settings")
         }
         let manifest = "\(paths.smartMeter)/tinyagent.json"
-        if let bytes = read(manifest, &problems) {
+        if let file = read(manifest, &problems) {
+            // Whom it may name as `user`, as the agent decides it (`ManifestUsers`).
+            let owner = (try? top.folder("SmartMeter")).flatMap { folder in
+                defer { folder.close() }
+                return try? folder.status().uid
+            }
+            let users = ManifestUsers(appUser: AppUser.resolve(runAs: settings.runAs, smartMeterOwner: owner).identity,
+                                      processUsers: settings.processUsers, rootProcesses: settings.rootProcesses,
+                                      manifestIsRoots: !file.status.writableByOthers(than: 0))
             do {
-                let listed = try UpdateManifest.parse(bytes).processes
+                let listed = try UpdateManifest.parse(file.bytes).processes
                 for process in listed {
-                    do { _ = try ProcessSpec.listed(process, rootProcesses: settings.rootProcesses) } catch {
+                    do { _ = try ProcessSpec.listed(process, users: users) } catch {
                         problems.append("\(manifest): \(error.reason)")
                     }
                 }
@@ -47,7 +55,7 @@ public enum AgentCheck {
 
     /// A file's bytes; nil when it is absent (nothing to check) or
     /// unreadable (a problem).
-    private static func read(_ path: String, _ problems: inout [String]) -> [UInt8]? {
+    private static func read(_ path: String, _ problems: inout [String]) -> (bytes: [UInt8], status: FileStatus)? {
         guard Files.size(path) != nil else { return nil }
         do { return try Files.readRegular(path) } catch {
             problems.append("\(path): \(error)")
