@@ -47,6 +47,13 @@ let usage = """
           Print the last N lines (default 10) of the process's output log,
           logs/NAME.log; -f (--follow) goes on printing what it writes, across
           its restarts. Root and the app user's group.
+      update --file X.zip [--sig X.zip.sig] [--wait] [--root DIR]
+          Install an update archive from a local file (a USB stick), as the
+          panel's are installed: signature checked (SIG, default X.zip.sig
+          when it exists), unpacked, swapped, confirmed by the versions its
+          SmartMeter/tinyagent.json names, rolled back otherwise. Progress
+          on stderr. With --wait, exit 0 only on a confirmed install, else
+          the reason (65). Root only.
       config encrypt --in PLAIN.json --out config_file.bin [--key-file F]
           Validate a plain JSON config and write it encrypted (mode 0600).
       config decrypt --in config_file.bin [--show-secrets] [--key-file F]
@@ -62,6 +69,10 @@ let usage = """
           https; a URL ending in /api/panelmap is used as it is) and print the
           response body. HTTPS trusts only FILE (default:
           \(PanelMap.defaultCAFile)). A non-2xx status exits 69.
+      verify X.zip [--sig X.zip.sig] [--root DIR]
+          Check an update archive's signature against ROOT/certs/update-keys/
+          as the agent does before unpacking; installs nothing. Exit 65 when
+          the agent would refuse it.
       version
           Print the agent's version.
 
@@ -288,6 +299,11 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
         for problem in result.problems { Console.out(problem) }
         Console.error("\(result.problems.count) problem\(result.problems.count == 1 ? "" : "s") (above)")
         return ExitStatus.unsafeFolders
+    case "update":
+        let o = try Options(rest, takingValues: ["--file", "--sig", "--root"], switches: ["--wait"])
+        guard let file = o.values["--file"] else { throw UsageError("update needs --file") }
+        return UpdateClient.run(file: file, signature: o.values["--sig"], wait: o.switches.contains("--wait"),
+                                root: o.values["--root"] ?? AgentPaths.defaultRoot)
     case "reload":
         let o = try Options(rest, takingValues: ["--root"], switches: [])
         return ControlClient.run(.reload, root: o.values["--root"] ?? AgentPaths.defaultRoot)
@@ -304,6 +320,13 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
         guard let url = o.values["--url"] else { throw UsageError("panelmap needs --url") }
         guard let panelID = o.values["--panel-id"] else { throw UsageError("panelmap needs --panel-id") }
         return PanelMap.run(url: url, panelID: panelID, caFile: o.values["--cacert"] ?? PanelMap.defaultCAFile)
+    case "verify":
+        guard let archive = rest.first, !archive.hasPrefix("-") else {
+            _ = try Options(rest.prefix(1), takingValues: [], switches: [])  // --help
+            throw UsageError("verify needs an archive")
+        }
+        let o = try Options(rest.dropFirst(), takingValues: ["--sig", "--root"], switches: [])
+        return VerifyCommand.run(archive: archive, signature: o.values["--sig"], root: o.values["--root"] ?? AgentPaths.defaultRoot)
     case "version":
         _ = try Options(rest, takingValues: [], switches: [])
         Console.out("tinyagent \(agentVersion)")

@@ -37,6 +37,8 @@ extension Agent {
             case .failure(let answer):
                 connection.send(answer.failure)
             }
+        case .update(let request):
+            beginLocalUpdate(request, on: connection)
         case .stop, .start, .restart, .forget:
             break  // above
         }
