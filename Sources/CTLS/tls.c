@@ -165,6 +165,10 @@ static void fail_tls(ta_conn *c, int ret) {
             fail(c, TA_NET_BAD_CERT, (int)flags);
     } else if (ret == MBEDTLS_ERR_SSL_CONN_EOF || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
         fail(c, TA_NET_CLOSED, 0);
+    } else if (ret == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && !c->handshake_done &&
+               c->ssl.in_msg != NULL && c->ssl.in_msg[1] == MBEDTLS_SSL_ALERT_MSG_PROTOCOL_VERSION) {
+        // A server that speaks only TLS 1.3 answers the agent's 1.2 hello so.
+        fail(c, TA_NET_TLS_VERSION, 0);
     } else {
         fail(c, TA_NET_TLS, ret);
     }
@@ -342,6 +346,9 @@ void ta_net_describe(int error, int detail, char *buf, size_t cap) {
         snprintf(buf, cap, "TLS error -0x%04x (%s)", (unsigned)-detail, tls);
         break;
     case TA_NET_SYSTEM: snprintf(buf, cap, "%s", strerror(detail)); break;
+    case TA_NET_TLS_VERSION:
+        snprintf(buf, cap, "the server refused TLS 1.2, the only version the agent speaks (a TLS 1.3-only server?)");
+        break;
     default: snprintf(buf, cap, "network error %d", error); break;
     }
 }

@@ -468,6 +468,26 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         }
     }
 
+    @Test func aWrongKeySaysWhichKeyWasTried() throws {
+        let key = try writeFleetKey(mode: 0o600)
+        let config = configPath
+        try Data(hex(Vectors.seed[5].ciphertext)).write(to: URL(fileURLWithPath: config))  // made with the seed's key
+        do {
+            _ = try DeviceConfig.load(root: root, interfaces: net)
+            Issue.record("decrypted with the wrong key")
+        } catch {
+            guard case .file(config, .decrypted(with: "the fleet key \(key)", _)) = error else { Issue.record("\(error)"); return }
+            #expect(error.reason.hasPrefix("\(config): wrong key or corrupted file"))
+            #expect(error.reason.hasSuffix("; decrypted with the fleet key \(key)") && error.exitStatus == 65)
+        }
+        try FileManager.default.removeItem(atPath: key)
+        try Data(hex(Vectors.custom[1].ciphertext)).write(to: URL(fileURLWithPath: config))
+        #expect(throws: ConfigError.self) { try DeviceConfig.load(root: root, interfaces: net) }
+        do { _ = try DeviceConfig.load(root: root, interfaces: net) } catch {
+            #expect(error.reason.hasSuffix("; decrypted with the seed's key"))
+        }
+    }
+
     @Test func configLoadDecryptsWithTheFleetKey() throws {
         _ = try writeFleetKey(mode: 0o600)
         try ConfigTool.encrypt(input: try writePlain(Vectors.sampleJSON), output: configPath, keyFile: ConfigKey.fleetFile(root: root))

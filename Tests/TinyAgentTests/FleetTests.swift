@@ -216,6 +216,26 @@ private func spike(_ bins: [Int], from start: Int, window: Int) -> (largest: Int
             == "connection lost: closed or reset under TLS")
         #expect(failure(AttemptClues(), error: 110).description == "timed out connecting to 127.0.0.1:5222")
     }
+
+    @Test func aConnectionEndedBeforeTheServersStreamHeaderSuggestsADirectTLSPort() {
+        let reset = failure(AttemptClues(), error: 104)
+        #expect(reset.description == "127.0.0.1:5222 ended the connection (Connection reset by peer) before the XMPP stream began: "
+            + "a direct-TLS port (like 5223)? The agent starts TLS inside the stream (STARTTLS, usually port 5222)")
+        #expect(failure(AttemptClues()).description.hasPrefix("127.0.0.1:5222 closed the connection before the XMPP stream began"))
+        // Once the header came, it is not that.
+        var started = AttemptClues()
+        started.streamStarted = true
+        #expect(failure(started, error: 104) == .lost(Errno(rawValue: 104)))
+        #expect(failure(started).description == "127.0.0.1:5222 closed the connection while logging in")
+    }
+
+    @Test func onlyTheServersStreamHeaderLineCountsAsTheStreamStarting() {
+        func header(_ line: String) -> Bool { line.withCString { AttemptClues.isStreamHeader($0) } }
+        #expect(header("RECV: <stream:stream from=\"localhost\" id=\"x\" xmlns=\"jabber:client\">"))
+        #expect(!header("RECV: <stream:features>"))
+        #expect(!header("RECV: <message/>"))
+        #expect(!header("RECV: "))
+    }
 }
 
 @Suite struct ServerListTests {

@@ -83,7 +83,9 @@ import Testing
 
     @Test func aRegularFileIsReadButALinkOrAFIFOIsNot() throws {
         try write("manifest.json", "{}", mode: 0o644)
-        #expect(try Files.readRegular("\(path)/manifest.json") == Array("{}".utf8))
+        let file = try Files.readRegular("\(path)/manifest.json")
+        #expect(file.bytes == Array("{}".utf8))
+        #expect(file.status.uid == getuid() && file.status.permissions == 0o644, "the status of the file read")
         try FileManager.default.createSymbolicLink(atPath: "\(path)/shadow", withDestinationPath: "/etc/shadow")
         #expect(throws: FileError.symbolicLink) { _ = try Files.readRegular("\(path)/shadow") }
         #expect(mkfifo("\(path)/pipe.json", 0o644) == 0)

@@ -215,9 +215,10 @@ struct RunIdentityTests {
 
     @Test func aListedProcessWhoseUserIsMissingOrRootWithoutLeaveIsRefusedWithAClearLine() throws {
         let users = ["pi": pi, "root": Identity(uid: 0, gid: 0), "toor": Identity(uid: 0, gid: 0)]
-        func spec(_ user: String?, root: [String] = []) throws(ManifestError) -> ProcessSpec {
+        func spec(_ user: String?, root: [String] = [], rootsManifest: Bool = true) throws(ManifestError) -> ProcessSpec {
             try ProcessSpec.listed(UpdateManifest.Process(name: "ocr", runCommand: "x", restart: .never, user: user, environment: ["A=1"], cwd: "bin"),
-                                   rootProcesses: root, lookUp: { users[$0] })
+                                   users: ManifestUsers(appUser: pi, processUsers: [], rootProcesses: root, manifestIsRoots: rootsManifest),
+                                   lookUp: { users[$0] })
         }
         #expect(try spec("pi").launch == LaunchOptions(restart: .never, user: pi, environment: ["A=1"], cwd: "bin"))
         #expect(try spec(nil).launch.user == nil, "the app user, decided when it starts")
@@ -228,6 +229,31 @@ struct RunIdentityTests {
                 try spec(name, root: ["other"])
             }
         }
+    }
+
+    @Test func aManifestTheAppUserCouldWriteNamesNoOtherAccountWithoutRootsLeave() throws {
+        let alice = Identity(uid: 1001, gid: 1001)
+        let users = ["pi": pi, "alice": alice, "meter": Identity(uid: 998, gid: 20), "root": Identity(uid: 0, gid: 0)]
+        func spec(_ user: String, processUsers: [String] = [], root: [String] = [], rootsManifest: Bool) throws(ManifestError) -> ProcessSpec {
+            try ProcessSpec.listed(UpdateManifest.Process(name: "ocr", runCommand: "x", user: user),
+                                   users: ManifestUsers(appUser: pi, processUsers: processUsers, rootProcesses: root, manifestIsRoots: rootsManifest),
+                                   lookUp: { users[$0] })
+        }
+        // Another account: only the ones root's settings list.
+        #expect(throws: ManifestError("process ocr: user \"alice\" is not the app user, and root's settings do not list it in process_users; not started")) {
+            try spec("alice", rootsManifest: false)
+        }
+        #expect(throws: ManifestError("process ocr: user \"alice\" is not the app user, and root's settings do not list it in process_users; not started")) {
+            try spec("alice", processUsers: ["meter"], rootsManifest: true)
+        }
+        #expect(try spec("meter", processUsers: ["meter"], rootsManifest: false).launch.user == Identity(uid: 998, gid: 20))
+        #expect(try spec("pi", rootsManifest: false).launch.user == pi)
+        // Root: named in root_processes is not enough when the app user could
+        // have written the manifest (and so the command root would run).
+        #expect(throws: ManifestError("process ocr: user \"root\" is root, and the manifest is not root's (owned by root, not group- or other-writable): the app user could have written it; not started")) {
+            try spec("root", root: ["ocr"], rootsManifest: false)
+        }
+        #expect(try spec("root", root: ["ocr"], rootsManifest: true).launch.user == Identity(uid: 0, gid: 0))
     }
 
     @Test func theTrustSettingsAreReadAndBadValuesKeepTheDefaults() {

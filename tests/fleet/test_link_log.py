@@ -119,3 +119,25 @@ def test_the_first_presence_after_login_carries_the_status_line(agents, pki, pro
         after = [p for p in panel.presences[mark:] if p["from"].startswith("device@localhost")]
     assert after[0]["type"] == "available" and after[0]["status"].startswith("tinyagent "), after
     assert len(after) == 1, "one presence per login while nothing changes: %s" % after
+
+
+def test_a_direct_tls_port_is_named_as_such_and_the_starttls_port_works(agents, pki, prosody, tmp_path):
+    """Caught: a device configured with a direct-TLS port (5223-style) logged only
+    `connection lost: Connection reset by peer`. Beside it, the STARTTLS port logs in."""
+    with Prosody(str(tmp_path / "direct"), tls="direct", cert=pki.server_cert, key=pki.server_key) as direct:
+        direct.register("device", "device-secret")
+        agent = agents(SETTINGS)
+        configure(agent, pki, ["127.0.0.1:%d" % direct.port])
+        agent.start()
+        wait_for(lambda: offline_lines(agent), timeout=10, what="the first offline line")
+        line = offline_lines(agent)[0]
+        assert ("127.0.0.1:%d ended the connection (Connection reset by peer) before the XMPP stream began: "
+                "a direct-TLS port (like 5223)? The agent starts TLS inside the stream (STARTTLS, usually port 5222)"
+                % direct.port) in line, line
+        agent.stop()
+    agent = agents(SETTINGS)  # the same root: its log goes on
+    configure(agent, pki, ["127.0.0.1:%d" % prosody.port])
+    before = len(offline_lines(agent))
+    agent.start()
+    online(agent)
+    assert len(offline_lines(agent)) == before

@@ -116,3 +116,19 @@ def test_the_usage_text_lists_panelmap():
     r = run_agent("help")
     assert "panelmap --url URL --panel-id ID [--cacert FILE]" in r.stdout
     assert "/home/pi/technospurs/certs/cacert.pem" in r.stdout
+
+
+def test_a_tls_1_3_only_server_is_told_apart_from_other_tls_failures(pki, files):
+    """Caught: a server that speaks only TLS 1.3 read "TLS error -0x7780 (SSL - A fatal
+    alert message was received from our peer)"; the agent speaks TLS 1.2 (mbedTLS).
+    Beside it, the same server allowing 1.2 answers."""
+    import ssl
+    strict = FaultServer(str(files), pki=pki)
+    strict.ssl_context.minimum_version = ssl.TLSVersion.TLSv1_3
+    with strict:
+        r = panelmap(strict.url(""), "meter-7", pki.ca_cert)
+        assert r.returncode == 69
+        assert r.stderr.strip() == ("tinyagent: panelmap: %s: the server refused TLS 1.2, the only version the agent "
+                                    "speaks (a TLS 1.3-only server?)" % strict.url("/api/panelmap"))
+    with FaultServer(str(files), pki=pki) as usual:
+        assert panelmap(usual.url(""), "meter-7", pki.ca_cert).returncode == 0

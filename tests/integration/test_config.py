@@ -368,5 +368,14 @@ def test_the_agent_refuses_a_readable_fleet_key_and_keeps_watching(agents, root)
     fleet_key(root, 0o644)
     agent = agents().start()
     wait_for(lambda: "XMPP control channel off" in agent.log(), what="the control channel's refusal")
-    assert "cfg/key: key file not trusted (uid 0, gid 0, mode 0644" in agent.log()
+    line = [l for l in agent.log().splitlines() if "XMPP control channel off" in l][0]
+    assert line.split(" ", 2)[2].startswith("./cfg/key: key file not trusted (uid 0, gid 0, mode 0644"), line
     assert OTHER_KEY not in agent.log()
+
+
+def test_a_config_the_fleet_key_does_not_open_names_the_key_it_was_tried_with(root):
+    key = fleet_key(root)
+    openssl_encrypt(os.path.join(root, "cfg", "config_file.bin"), CONFIG)  # the seed's key, not the fleet's
+    r = run("config", "check", "--root", root)
+    assert r.returncode == 65
+    assert_one_line_without_secrets(r, "wrong key or corrupted file", "decrypted with the fleet key %s" % key)

@@ -86,7 +86,8 @@ def output_log(agent, name):
 
 
 def test_a_listed_process_runs_as_its_user_in_its_folder_with_its_environment(agents):
-    agent = agents(FAST)
+    # An account besides the app user: root's settings name it (process_users).
+    agent = agents(dict(FAST, process_users=["nobody"]))
     folder = os.path.join(agent.root, "SmartMeter", "jobs", "ocr")
     os.makedirs(folder)
     write_processes(agent, [

@@ -29,25 +29,53 @@ def running(agent, name):
     return p if p and p["state"] == "running" and p["pid"] else None
 
 
-def test_a_manifest_cannot_make_root_run_a_process_as_root_unless_root_processes_names_it(root, make_user, agents):
+def test_the_app_users_manifest_cannot_make_root_run_its_command_as_root_nor_as_another_account(root, make_user, agents):
+    """The manifest is the app user's file: listing a name in root_processes
+    is not enough for `user: root` (the app user would choose the command root
+    runs; it did, before), and another account needs root's process_users.
+    The same manifest written by root starts the root process."""
     pi = make_user()
+    alice = make_user()
+    meter = make_user()
     make_tree(root, pi)
-    settings = dict(FAST, root_processes=["blessed"])
+    settings = dict(FAST, root_processes=["blessed"], process_users=[meter.pw_name])
     agent = agents(settings)
-    write_as(pi, os.path.join(root, "SmartMeter", "tinyagent.json"), [
+    manifest = os.path.join(root, "SmartMeter", "tinyagent.json")
+    processes = [
         {"name": "evil", "run_command": reader(root, "evil"), "user": "root"},
         {"name": "blessed", "run_command": reader(root, "blessed"), "user": "root"},
+        {"name": "borrowed", "run_command": reader(root, "borrowed"), "user": alice.pw_name},
+        {"name": "metered", "run_command": reader(root, "metered"), "user": meter.pw_name},
         {"name": "plain", "run_command": reader(root, "plain")},
-    ])
+    ]
+    write_as(pi, manifest, processes)
     agent.start()
-    blessed = wait_for(lambda: running(agent, "blessed"), what="the process root's settings allow as root")
     plain = wait_for(lambda: running(agent, "plain"), what="the app's own process")
-    assert uid_of(blessed["pid"]) == 0
+    metered = wait_for(lambda: running(agent, "metered"), what="the process as the account root's settings allow")
     assert uid_of(plain["pid"]) == pi.pw_uid
+    assert uid_of(metered["pid"]) == meter.pw_uid
+    log = agent.log()
     assert ('process evil: user "root" is root, and root\'s settings do not list evil in root_processes; not started'
-            in agent.log())
-    assert agent.process("evil") is None
-    assert not os.path.exists(os.path.join(root, "logs", "evil.log")), "never started"
+            in log)
+    assert ('process blessed: user "root" is root, and the manifest is not root\'s (owned by root, not group- or '
+            'other-writable): the app user could have written it; not started' in log)
+    assert ('process borrowed: user "%s" is not the app user, and root\'s settings do not list it in process_users; '
+            'not started' % alice.pw_name in log)
+    for name in ("evil", "blessed", "borrowed"):
+        assert agent.process(name) is None
+        assert not os.path.exists(os.path.join(root, "logs", name + ".log")), name + " never started"
+    agent.stop()
+
+    # Root's own manifest (root's file, 0644, in the app's folder): root chose
+    # the command, so the name root_processes lists runs as root.
+    os.unlink(manifest)
+    with open(manifest, "w") as f:
+        json.dump({"processes": processes}, f)
+    os.chmod(manifest, 0o644)
+    agent = agents(settings).start()
+    blessed = wait_for(lambda: running(agent, "blessed"), what="the process root's settings and root's manifest allow as root")
+    assert uid_of(blessed["pid"]) == 0
+    assert agent.process("evil") is None and agent.process("borrowed") is None
 
 
 def test_a_manifest_cwd_cannot_leave_smartmeter_by_dotdot_or_by_a_symbolic_link(root, make_user, agents):

@@ -26,6 +26,7 @@ typedef enum {
     TA_NET_BAD_CERT = 10,       // other verification failure; detail: verify flags
     TA_NET_TLS = 11,            // other TLS failure; detail: mbedTLS code
     TA_NET_SYSTEM = 12,         // detail: errno
+    TA_NET_TLS_VERSION = 13,    // the server refused TLS 1.2 (a protocol_version alert)
 } ta_net_error;
 
 typedef struct ta_conn ta_conn;

@@ -168,7 +168,7 @@ public final class Agent {
     public func run() -> Int32 {
         // The manifest first: a listed process found dead in the registry is
         // restarted its way (folder, user, environment, restart mode).
-        supervisor.list(UpdateManager.listedProcesses(in: paths.smartMeter, rootProcesses: settings.rootProcesses, logger: logger) ?? [])
+        supervisor.list(UpdateManager.listedProcesses(in: paths.smartMeter, for: supervisor, now: Clock.now(), logger: logger) ?? [])
         restoreRegistry()
         // The handlers hold the agent strongly (Embedded Swift has no
         // unowned); the registrations are dropped when the loop ends.
@@ -344,7 +344,9 @@ public final class Agent {
         }
         let config: DeviceConfig
         do { config = try DeviceConfig.load(root: paths.root, keyFile: nil) } catch {
-            logger.error("\(file): \(error.reason); XMPP control channel off")
+            // Most reasons name their file already (the config, or cfg/key).
+            let reason = if case .file = error { error.reason } else { "\(file): \(error.reason)" }
+            logger.error("\(reason); XMPP control channel off")
             return nil
         }
         let journal = CommandJournal(path: "\(paths.wdog)/commands.json")
@@ -373,7 +375,7 @@ public final class Agent {
     /// none already watched — are started. Not while an update owns them.
     func startListedProcesses(why: String) {
         guard !supervisor.holding, update?.record == nil,
-              let specs = UpdateManager.listedProcesses(in: paths.smartMeter, rootProcesses: settings.rootProcesses, logger: logger) else { return }
+              let specs = UpdateManager.listedProcesses(in: paths.smartMeter, for: supervisor, now: Clock.now(), logger: logger) else { return }
         supervisor.list(specs)
         let started = supervisor.startMissing(specs, now: Clock.now())
         if !started.isEmpty {

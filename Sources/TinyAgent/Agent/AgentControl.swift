@@ -93,7 +93,7 @@ extension Agent {
     /// would start it again), and only once it is not running (stopped,
     /// failed or finished).
     private func forget(_ name: String) -> ControlAnswer {
-        if UpdateManager.manifest(in: paths.smartMeter, logger: logger)?.processes.contains(where: { $0.name == name }) == true {
+        if UpdateManager.manifest(in: paths.smartMeter, logger: logger)?.manifest.processes.contains(where: { $0.name == name }) == true {
             return .failed(.unavailable, "forget \(name): listed in SmartMeter/tinyagent.json; remove it there and reload, or stop it")
         }
         guard let i = supervisor.index(of: name) else { return .failed(.data, "forget \(name): no process named \"\(name)\"") }

@@ -41,6 +41,9 @@ public enum ConfigError: Error, Equatable {
     case noMACAddress(String)
     /// Context: the file the error is about.
     indirect case file(String, ConfigError)
+    /// Context: the key the config was decrypted with (`ConfigKey.origin`),
+    /// when a wrong key is the likely cause.
+    indirect case decrypted(with: String, ConfigError)
 
     public var reason: String {
         switch self {
@@ -64,6 +67,7 @@ public enum ConfigError: Error, Equatable {
         case .unknownKey(let field): return "\(field): unknown key"
         case .noMACAddress(let why): return "rpi_unique_id asks for the MAC address, but \(why)"
         case .file(let path, let error): return "\(path): \(error.reason)"
+        case .decrypted(let key, let error): return "\(error.reason); decrypted with \(key)"
         }
     }
 
@@ -81,7 +85,7 @@ public enum ConfigError: Error, Equatable {
         switch self {
         case .cannotRead: return ExitStatus.noInput
         case .cannotWrite: return ExitStatus.systemError
-        case .file(_, let error): return error.exitStatus
+        case .file(_, let error), .decrypted(_, let error): return error.exitStatus
         default: return ExitStatus.dataError
         }
     }

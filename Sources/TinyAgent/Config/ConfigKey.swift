@@ -5,6 +5,9 @@ public struct ConfigKey {
     public internal(set) var key: [UInt8]
     /// 16 bytes.
     public internal(set) var iv: [UInt8]
+    /// Where it came from, for errors a wrong key causes: "the seed's key",
+    /// "the fleet key ROOT/cfg/key", "the key file F".
+    public internal(set) var origin = "the seed's key"
 
     init(key: [UInt8], iv: [UInt8]) {
         precondition(key.count == 32 && iv.count == 16)
@@ -45,7 +48,7 @@ public struct ConfigKey {
             }
         }
         defer { zeroize(&text) }
-        do { return try parse(text) } catch { throw .file(path, error) }
+        return try parse(text, from: path, origin: "the fleet key \(path)")
     }
 
     /// The seed's key, or the one in `keyFile` when given.
@@ -56,7 +59,14 @@ public struct ConfigKey {
             throw .file(path, error == .fileTooLarge ? .badKeyFile(line: 0, why: "larger than 4 KiB") : .cannotRead(error))
         }
         defer { zeroize(&text) }
-        do { return try parse(text) } catch { throw .file(path, error) }
+        return try parse(text, from: path, origin: "the key file \(path)")
+    }
+
+    private static func parse(_ text: [UInt8], from path: String, origin: String) throws(ConfigError) -> ConfigKey {
+        var key: ConfigKey
+        do { key = try parse(text) } catch { throw .file(path, error) }
+        key.origin = origin
+        return key
     }
 
     /// A key file: lines `key=<64 hex digits>` and `iv=<32 hex digits>` (digits

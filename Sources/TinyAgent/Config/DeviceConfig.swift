@@ -61,15 +61,27 @@ public struct DeviceConfig: Equatable {
         var key = try ConfigKey.forConfig(root: root, keyFile: keyFile)
         defer { key.wipe() }
         let path = file(root: root)
-        var plaintext = try ConfigFile.decrypt(path, key: key)
+        var plaintext: [UInt8]
+        do { plaintext = try ConfigFile.decrypt(path, key: key) } catch { throw naming(key, in: error) }
         defer { zeroize(&plaintext) }
         var config: DeviceConfig
         do { config = try parse(plaintext) } catch {
-            if case .notJSON(let why) = error { throw .file(path, .decryptedNotJSON(plaintext, why)) }
+            if case .notJSON(let why) = error { throw naming(key, in: .file(path, .decryptedNotJSON(plaintext, why))) }
             throw .file(path, error)
         }
         if config.deviceIDIsMACAddress { config.deviceID = try MACAddress.resolve(interfaces).address }
         return config
+    }
+
+    /// `error` with the key that was tried when a wrong key is its likely
+    /// cause: with a fleet key on the card, "wrong key" alone does not say
+    /// whether the config or the key is the odd one out.
+    static func naming(_ key: ConfigKey, in error: ConfigError) -> ConfigError {
+        guard case .file(let path, let inner) = error else { return error }
+        switch inner {
+        case .badPadding, .noise: return .file(path, .decrypted(with: key.origin, inner))
+        default: return error
+        }
     }
 
     /// Validates a plain config. A `"mac-address"` device id stays as it is:

@@ -5,7 +5,8 @@
 /// (`LinkProcess`) and this names them. The two debug lines read here,
 /// `connection failed, error N` (src/event.c) and `SASL MECH auth failed`
 /// (src/auth.c), are worded the same in Buster's 0.9.2, Bullseye's 0.10.1
-/// and Bookworm's 0.12.2.
+/// and Bookworm's 0.12.2, as is the third, `RECV: <stream:stream …>`
+/// (src/conn.c, the server's stream header).
 enum LinkFailure: Equatable {
     case dns(host: String, reason: String)
     case connect(endpoint: String, Errno)
@@ -16,6 +17,10 @@ enum LinkFailure: Equatable {
     case closedByServer
     /// The session's connection broke (reset, timeout).
     case lost(Errno)
+    /// The server ended the connection before its XMPP stream header: a
+    /// port that expects TLS first (direct TLS, like 5223) does that to the
+    /// agent's plain `<stream:stream>`.
+    case noStream(endpoint: String, Errno?)
     /// The TLS layer ended the connection; `SSL_get_error`'s code, which is
     /// what libstrophe passes as the error once TLS is up.
     case tlsEnded(Int32, online: Bool)
@@ -32,6 +37,10 @@ enum LinkFailure: Equatable {
         case .streamError(let condition, let text): return "stream error: \(condition)" + (text.isEmpty ? "" : " (\(text))")
         case .closedByServer: return "the server closed the session"
         case .lost(let e): return "connection lost: \(e)"
+        case .noStream(let endpoint, let e):
+            let how = e.map { "ended the connection (\($0))" } ?? "closed the connection"
+            return "\(endpoint) \(how) before the XMPP stream began: a direct-TLS port (like 5223)? "
+                + "The agent starts TLS inside the stream (STARTTLS, usually port 5222)"
         case .tlsEnded(let code, let online):
             let what = code == 6 ? "the server closed the TLS session" : code == 5 ? "closed or reset under TLS"
                 : code == 1 ? "TLS protocol error" : "TLS error \(code)"
@@ -52,6 +61,7 @@ enum LinkFailure: Equatable {
 
     static let refused = Errno(rawValue: 111)   // ECONNREFUSED
     static let timedOut = Errno(rawValue: 110)  // ETIMEDOUT
+    static let reset = Errno(rawValue: 104)     // ECONNRESET
 
     /// RFC 6120 §4.9.3's conditions, in the order of libstrophe's
     /// `xmpp_error_type_t` (the same from 0.9 to 0.12).
@@ -87,6 +97,20 @@ struct AttemptClues {
     /// Set when the CA file could not be read before the attempt: then a
     /// failed TLS handshake is that, not whatever OpenSSL calls it.
     var missingCAFile: String?
+    /// The server's stream header came (libstrophe logged it).
+    var streamStarted = false
+
+    /// Whether libstrophe's debug line `message` is the server's stream
+    /// header, `RECV: <stream:stream …>`; read in place, as every stanza
+    /// received is logged the same way.
+    static func isStreamHeader(_ message: UnsafePointer<CChar>) -> Bool {
+        var i = 0
+        for byte in "RECV: <stream:stream".utf8 {
+            guard UInt8(bitPattern: message[i]) == byte else { return false }
+            i += 1
+        }
+        return true
+    }
 
     mutating func debug(_ line: String) {
         if let e = LinkFailure.connectErrno(inDebugLine: line) {
@@ -117,6 +141,9 @@ struct AttemptClues {
         if saslFailed { return .authentication(jid: JID.comparable(jid) ?? jid) }
         if let tlsProblem { return .tls(tlsProblem) }
         if let connectErrno { return .connect(endpoint: endpoint, connectErrno) }
+        if !streamStarted && !secured && !wasOnline && (error == 0 || Errno(rawValue: error) == LinkFailure.reset) {
+            return .noStream(endpoint: endpoint, error == 0 ? nil : Errno(rawValue: error))
+        }
         if error == 0 {
             if wasOnline { return .closedByServer }
             return .other(otherProblem ?? "\(endpoint) closed the connection while logging in")

@@ -277,6 +277,10 @@ final class LinkProcess {
             // Only lines from area "xmpp" carry clues; skip the rest (every
             // stanza sent and received is logged at debug) without copying.
             guard area[0] == 0x78, area[1] == 0x6D, area[2] == 0x70, area[3] == 0x70, area[4] == 0 else { return }
+            if message[0] == 0x52 {  // "RECV: …": every stanza; copied only for the stream header
+                if AttemptClues.isStreamHeader(message) { clues.streamStarted = true }
+                return
+            }
             guard message[0] == 0x63 || message[0] == 0x53 else { return }  // "connection failed…", "SASL … auth failed"
             clues.debug(String(cString: message))
             return

@@ -26,13 +26,14 @@ public enum Files {
     }
 
     /// Reads a regular file in a folder another user may write: no link
-    /// followed, a FIFO or device refused at once (`Folder.openForReading`).
-    public static func readRegular(_ path: String, limit: Int = 1 << 20) throws(FileError) -> [UInt8] {
+    /// followed, a FIFO or device refused at once (`Folder.openForReading`);
+    /// its status is that of the descriptor the bytes were read from.
+    public static func readRegular(_ path: String, limit: Int = 1 << 20) throws(FileError) -> (bytes: [UInt8], status: FileStatus) {
         let folder = try Folder.open(parent(of: path))
         defer { folder.close() }
         let file = try folder.openForReading(name(of: path))
         defer { file.close() }
-        do { return try file.readToEnd(limit: limit) } catch { throw .system(error) }
+        do { return (try file.readToEnd(limit: limit), try file.status()) } catch { throw .system(error) }
     }
 
     /// A state file the agent wrote (`Folder.readTrusted`): nil when missing;

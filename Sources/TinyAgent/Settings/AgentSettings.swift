@@ -17,6 +17,10 @@ public struct AgentSettings: Equatable {
     /// Process names whose verified root heartbeats may restart them as root;
     /// any other root sender's command runs as the app user.
     public var rootProcesses: [String] = []
+    /// Accounts besides the app user that the manifest may name as a
+    /// process's `user` (the manifest is the app user's file: without root's
+    /// leave it could run code as anyone).
+    public var processUsers: [String] = []
     /// How many names one uid may hold in the registry, so that no user can
     /// take every name (or the table) from another.
     public var maximumNamesPerUID = 16
@@ -40,7 +44,7 @@ public struct AgentSettings: Equatable {
     public static let keys = [
         "heartbeat_port", "heartbeat_timeout_ms", "kill_grace_ms", "restart_backoff_initial_ms",
         "restart_backoff_max_ms", "restart_limit", "restart_window_ms", "stable_after_ms",
-        "process_timeouts_ms", "allowlist", "run_as", "root_processes", "max_names_per_uid", "name_expiry_days", "log_max_bytes", "log_keep",
+        "process_timeouts_ms", "allowlist", "run_as", "root_processes", "process_users", "max_names_per_uid", "name_expiry_days", "log_max_bytes", "log_keep",
         "process_log_max_bytes", "max_processes", "update_timeout_s", "download_max_bytes", "download_allow_http",
         "download_connect_timeout_ms", "download_idle_timeout_ms", "reserve_free_bytes", "unpack_max_bytes",
         "unpack_max_entries", "unpack_max_ratio", "reconnect_spread_ms", "helper_user",
@@ -127,6 +131,9 @@ public struct AgentSettings: Equatable {
         case "root_processes":
             guard let names = strings() else { return "must be an array of non-empty process names" }
             rootProcesses = names
+        case "process_users":
+            guard let names = strings() else { return "must be an array of non-empty user names" }
+            processUsers = names
         case "max_names_per_uid":
             guard let i = integer(1...1024) else { return "\(bad) 1...1024" }
             maximumNamesPerUID = Int(i)

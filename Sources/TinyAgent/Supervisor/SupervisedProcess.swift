@@ -97,9 +97,8 @@ public struct ProcessSpec: Equatable, Sendable {
     }
 
     /// A process the manifest lists: SmartMeter code, run as the app user,
-    /// or as its `user` when that account exists and is not root (root only
-    /// when root's settings name the process in `root_processes`).
-    public static func listed(_ process: UpdateManifest.Process, rootProcesses: [String],
+    /// or as its `user` when `users` allows that account.
+    public static func listed(_ process: UpdateManifest.Process, users: ManifestUsers,
                               lookUp: (String) -> Identity? = Processes.identity(ofUser:)) throws(ManifestError) -> ProcessSpec {
         var spec = ProcessSpec(name: process.name, runCommand: process.runCommand, uid: 0, gid: 0, verified: false)
         spec.launch = LaunchOptions(restart: process.restart, environment: process.environment, cwd: process.cwd)
@@ -107,12 +106,47 @@ public struct ProcessSpec: Equatable, Sendable {
         guard let identity = lookUp(user) else {
             throw ManifestError("process \(process.name): user \"\(user)\" does not exist on this machine; not started")
         }
-        if identity.uid == 0 && !rootProcesses.contains(process.name) {
-            throw ManifestError("process \(process.name): user \"\(user)\" is root, and root's settings do not list "
-                                + "\(process.name) in root_processes; not started")
+        if let refusal = users.refusal(of: user, identity, for: process.name) {
+            throw ManifestError("process \(process.name): user \"\(user)\" \(refusal); not started")
         }
         spec.launch.user = identity
         return spec
+    }
+}
+
+/// Whom a manifest may name as a process's `user` (SPEC §3). The manifest
+/// lives in SmartMeter/, the app user's folder: whatever it says, the app
+/// user could have written. So it may name the app user, and the accounts
+/// root's settings list in `process_users`; root only for a process root's
+/// settings list in `root_processes`, and only in a manifest root owns and
+/// no one else can write (otherwise the app user would choose the command
+/// root runs).
+public struct ManifestUsers: Equatable, Sendable {
+    public var appUser: Identity?
+    public var processUsers: [String]
+    public var rootProcesses: [String]
+    /// The manifest file is root's and not group- or other-writable.
+    public var manifestIsRoots: Bool
+
+    public init(appUser: Identity?, processUsers: [String], rootProcesses: [String], manifestIsRoots: Bool) {
+        self.appUser = appUser
+        self.processUsers = processUsers
+        self.rootProcesses = rootProcesses
+        self.manifestIsRoots = manifestIsRoots
+    }
+
+    /// Why `user` (whose account is `identity`) may not run process `name`;
+    /// nil when it may.
+    func refusal(of user: String, _ identity: Identity, for name: String) -> String? {
+        if identity.uid == 0 {
+            guard rootProcesses.contains(name) else { return "is root, and root's settings do not list \(name) in root_processes" }
+            guard manifestIsRoots else {
+                return "is root, and the manifest is not root's (owned by root, not group- or other-writable): the app user could have written it"
+            }
+            return nil
+        }
+        if identity.uid == appUser?.uid || processUsers.contains(user) { return nil }
+        return "is not the app user, and root's settings do not list it in process_users"
     }
 }
 

@@ -306,7 +306,7 @@ final class UpdateManager {
     private func startNewProcesses(now: Instant) {
         guard let record else { return }
         var specs = record.previous
-        let listed = UpdateManager.listedProcesses(in: paths.smartMeter, rootProcesses: supervisor.settings.rootProcesses, logger: logger)
+        let listed = UpdateManager.listedProcesses(in: paths.smartMeter, for: supervisor, now: now, logger: logger)
         if let listed {
             specs = listed
             supervisor.list(listed)
@@ -363,7 +363,7 @@ final class UpdateManager {
             logger.error("update \(record.command.commandNo): cannot put the previous folder back: \(error); retrying")
             return
         }
-        let listed = UpdateManager.listedProcesses(in: paths.smartMeter, rootProcesses: supervisor.settings.rootProcesses, logger: logger)
+        let listed = UpdateManager.listedProcesses(in: paths.smartMeter, for: supervisor, now: now, logger: logger)
         supervisor.list(listed ?? [])
         supervisor.start(record.previous, now: now)
         logger.notice("update \(record.command.commandNo): previous SmartMeter restored (the failed one is kept as SmartMeter.failed)")
@@ -408,16 +408,17 @@ final class UpdateManager {
 
     // MARK: Helpers
 
-    /// `SmartMeter/tinyagent.json`, when the folder has a valid one.
-    static func manifest(in folder: String, logger: Logger) -> UpdateManifest? {
+    /// `SmartMeter/tinyagent.json`, when the folder has a valid one, and
+    /// whether root owns it (no one else may write it).
+    static func manifest(in folder: String, logger: Logger) -> (manifest: UpdateManifest, isRoots: Bool)? {
         let path = "\(folder)/tinyagent.json"
         guard Files.size(path) != nil else { return nil }
-        let bytes: [UInt8]
-        do { bytes = try Files.readRegular(path) } catch {
+        let file: (bytes: [UInt8], status: FileStatus)
+        do { file = try Files.readRegular(path) } catch {
             logger.error("\(path): \(error); ignored")
             return nil
         }
-        do { return try UpdateManifest.parse(bytes) } catch {
+        do { return (try UpdateManifest.parse(file.bytes), !file.status.writableByOthers(than: 0)) } catch {
             logger.error("\(path): \(error.reason); ignored")
             return nil
         }
@@ -425,13 +426,15 @@ final class UpdateManager {
 
     /// The processes `SmartMeter/tinyagent.json` lists, as the agent starts
     /// them; nil without a valid manifest. One that may not be started (its
-    /// user is missing, or is root without root's leave) is left out, and
-    /// the log says why.
-    static func listedProcesses(in folder: String, rootProcesses: [String], logger: Logger) -> [ProcessSpec]? {
-        guard let manifest = manifest(in: folder, logger: logger) else { return nil }
+    /// user is missing, or is one the manifest may not choose: `ManifestUsers`)
+    /// is left out, and the log says why.
+    static func listedProcesses(in folder: String, for supervisor: Supervisor, now: Instant, logger: Logger) -> [ProcessSpec]? {
+        guard let (manifest, isRoots) = manifest(in: folder, logger: logger) else { return nil }
+        let users = ManifestUsers(appUser: supervisor.knownAppUser(now: now), processUsers: supervisor.settings.processUsers,
+                                  rootProcesses: supervisor.settings.rootProcesses, manifestIsRoots: isRoots)
         var specs: [ProcessSpec] = []
         for process in manifest.processes {
-            do { specs.append(try ProcessSpec.listed(process, rootProcesses: rootProcesses)) } catch {
+            do { specs.append(try ProcessSpec.listed(process, users: users)) } catch {
                 logger.error("\(folder)/tinyagent.json: \(error.reason)")
             }
         }
