@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""The Pi update worker under qemu-user (called by cross/smoke.sh):
-`tinyagent update-worker` downloads a real zip over HTTPS from the fault
-server (test CA pinned), checks its SHA-256 and unpacks it with the
-device's TLS (trimmed static mbedTLS) and libzip; a certificate from
-another CA and a zip-slip archive are refused.
+"""The Pi update path under qemu-user (called by cross/smoke.sh): a
+`tinyagent update-worker` downloads a real zip and its signature over HTTPS
+from the fault server (test CA pinned) and checks its SHA-256 with the
+device's TLS (trimmed static mbedTLS); `tinyagent verify` checks the ECDSA
+P-256 signature with the same mbedTLS (a good one accepted, one by another
+key refused); a fresh worker unpacks it with libzip, as the agent runs them.
+A certificate from another CA and a zip-slip archive are refused.
 
     smoke_update.py QEMU_SYSROOT BINARY WORKDIR [QEMU [QEMU_ARG...]]
 
@@ -23,6 +25,8 @@ import types
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "https"))
 from faultserver import FaultServer, load_pki_module  # noqa: E402
+sys.path.insert(0, os.path.join(REPO, "tests", "update"))
+from signing import install_key, make_key, sign  # noqa: E402
 
 
 def helper_ids():
@@ -36,20 +40,37 @@ def helper_ids():
     raise SystemExit("smoke_update.py: no tinyagent or nobody user")
 
 
-def run_worker(sysroot, binary, job, work, name, ca, timeout=120):
-    """The worker's packets until it exits: [(event, packet)]. It is run as the agent runs
-    it: `update-worker UID:GID` (it drops to the helper user), the job sent with the
-    descriptors of a new archive file, a new staging folder of the helper user's
-    (`WORK/NAME`) and the CA file."""
+def qemu():
+    return sys.argv[4:] or ["qemu-arm"]
+
+
+def acquire(sysroot, binary, url, sha, work, name, ca):
+    """Runs a `download` worker as the agent does: the descriptors of a new archive file
+    (WORK/NAME.zip), a new signature file (WORK/NAME.zip.sig) and the CA file."""
+    fds = [os.open(os.path.join(work, name + ".zip"), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600),
+           os.open(os.path.join(work, name + ".zip.sig"), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600),
+           os.open(ca, os.O_RDONLY)]
+    return run_worker(sysroot, binary, job("download", url, sha, url + ".sig"), fds)
+
+
+def unpack(sysroot, binary, work, name):
+    """Runs a fresh `unpack` worker on the acquired archive (read-only) and a new staging
+    folder of the helper user's (WORK/NAME)."""
     uid, gid = helper_ids()
     staging = os.path.join(work, name)
     os.mkdir(staging, 0o700)
     os.chown(staging, uid, gid)
-    fds = [os.open(os.path.join(work, name + ".zip"), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600),
-           os.open(staging, os.O_RDONLY | os.O_DIRECTORY), os.open(ca, os.O_RDONLY)]
+    fds = [os.open(os.path.join(work, name + ".zip"), os.O_RDONLY), os.open(staging, os.O_RDONLY | os.O_DIRECTORY)]
+    return run_worker(sysroot, binary, job("unpack"), fds)
+
+
+def run_worker(sysroot, binary, job, fds, timeout=120):
+    """The worker's packets until it exits: [(event, packet)]. It is run as the agent runs
+    it: `update-worker UID:GID` (it drops to the helper user), the job sent with `fds`."""
+    uid, gid = helper_ids()
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     # The worker reads its channel on descriptor 3 (the shell moves it there).
-    command = (sys.argv[4:] or ["qemu-arm"]) + ["-L", sysroot, binary, "update-worker", "%d:%d" % (uid, gid)]
+    command = qemu() + ["-L", sysroot, binary, "update-worker", "%d:%d" % (uid, gid)]
     proc = subprocess.Popen(["/bin/sh", "-c", 'exec "$@" 3<&%d' % theirs.fileno(), "sh"] + command,
                             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
     theirs.close()
@@ -70,8 +91,15 @@ def run_worker(sysroot, binary, job, work, name, ca, timeout=120):
     return packets
 
 
-def job(url, sha=None):
-    return {"url": url, "sha256": sha, "max_bytes": 100 << 20, "allow_http": False, "connect_ms": 10000,
+def verify(sysroot, binary, archive, root):
+    """`tinyagent verify ARCHIVE --root ROOT` under qemu: (exit status, output)."""
+    proc = subprocess.run(qemu() + ["-L", sysroot, binary, "verify", archive, "--root", root],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    return proc.returncode, proc.stdout.decode(errors="replace").strip()
+
+
+def job(kind, url="", sha=None, signature_url=""):
+    return {"job": kind, "url": url, "sha256": sha, "signature_url": signature_url, "max_bytes": 100 << 20, "allow_http": False, "connect_ms": 10000,
             "idle_ms": 30000, "reserve_bytes": 0, "unpack_max_bytes": 100 << 20, "unpack_max_entries": 1000,
             "unpack_max_ratio": 100}
 
@@ -94,17 +122,36 @@ def main():
         print(("ok   - " if condition else "FAIL - ") + name + ("" if condition else ": %s" % detail))
         failures += 0 if condition else 1
 
+    keys = os.path.join(work, "keys")
+    os.makedirs(keys)
+    fleet, public = make_key(keys, "fleet")
+    stranger, _ = make_key(keys, "stranger")
+    sign(fleet, os.path.join(files, "good.zip"))
+    device = os.path.join(work, "device")
+    install_key(device, public)
+    where = " under " + os.path.basename(qemu()[0])
     with FaultServer(root=files, pki=pki) as s:
-        out = run_worker(sysroot, binary, job(s.url("/chunked/good.zip"), digest), work, "good", pki.ca_cert)
+        out = acquire(sysroot, binary, s.url("/chunked/good.zip"), digest, work, "good", pki.ca_cert)
+        check("update-worker: HTTPS download (chunked) of the archive and its signature, sha256" + where,
+              out and out[-1] == {"event": "done"} and os.path.getsize(os.path.join(work, "good.zip.sig")) > 0, out[-3:])
+        status, text = verify(sysroot, binary, os.path.join(work, "good.zip"), device)
+        check("verify: an ECDSA P-256 signature by the device's key is accepted (trimmed mbedTLS)" + where,
+              status == 0 and "signed by fleet.pem" in text, (status, text))
+        sign(stranger, os.path.join(work, "good.zip"))
+        status, text = verify(sysroot, binary, os.path.join(work, "good.zip"), device)
+        check("verify: a signature by another key is refused" + where,
+              status == 65 and "does not match" in text, (status, text))
+        out = unpack(sysroot, binary, work, "good")
         script = os.path.join(work, "good", "SmartMeter", "p1.py")
-        check("update-worker: HTTPS download (chunked), sha256 and unpack under " + os.path.basename((sys.argv[4:] or ["qemu-arm"])[0]),
+        check("update-worker: a fresh worker unpacks the checked archive" + where,
               out and out[-1] == {"event": "done"} and os.access(script, os.X_OK), out[-3:])
-        out = run_worker(sysroot, binary, job(s.url("/file/slip.zip")), work, "slip", pki.ca_cert)
+        out = acquire(sysroot, binary, s.url("/file/slip.zip"), None, work, "slip", pki.ca_cert)
+        out = unpack(sysroot, binary, work, "slip") if out and out[-1] == {"event": "done"} else out
         check("update-worker: a zip-slip archive is refused",
               out and out[-1].get("event") == "failed" and "escapes the folder" in out[-1].get("remark", ""), out[-1:])
     rogue = types.SimpleNamespace(server_cert=pki.rogue_server_cert, server_key=pki.rogue_server_key)
     with FaultServer(root=files, pki=rogue) as s:
-        out = run_worker(sysroot, binary, job(s.url("/file/good.zip")), work, "rogue", pki.ca_cert)
+        out = acquire(sysroot, binary, s.url("/file/good.zip"), None, work, "rogue", pki.ca_cert)
         check("update-worker: a certificate from another CA is refused",
               out and out[-1] == {"event": "failed", "remark": "download: certificate not trusted"}, out[-1:])
     return 1 if failures else 0

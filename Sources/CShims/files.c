@@ -28,6 +28,16 @@ int ta_unlink(const char *path) { return unlink(path); }
 int ta_mkdir(const char *path, unsigned mode) { return mkdir(path, mode); }
 int ta_ftruncate(int fd, int64_t size) { return ftruncate(fd, (off_t)size); }
 
+int ta_only_open_here(int fd) {
+    if (fcntl(fd, F_SETLEASE, F_WRLCK) == 0) {
+        int saved = errno;
+        (void)fcntl(fd, F_SETLEASE, F_UNLCK);
+        errno = saved;
+        return 1;
+    }
+    return errno == EAGAIN ? 0 : -1;
+}
+
 int64_t ta_file_size(const char *path) {
     struct stat st;
     if (stat(path, &st) != 0) return -1;

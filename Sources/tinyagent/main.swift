@@ -33,6 +33,13 @@ let usage = """
       reload [--root DIR]
           Re-read SmartMeter/tinyagent.json and start the processes it lists
           that are not running (as SIGHUP does). Root only.
+      update --file X.zip [--sig X.zip.sig] [--wait] [--root DIR]
+          Install an update archive from a local file (a USB stick), as the
+          panel's are installed: signature checked (SIG, default X.zip.sig
+          when it exists), unpacked, swapped, confirmed by the versions its
+          SmartMeter/tinyagent.json names, rolled back otherwise. Progress
+          on stderr. With --wait, exit 0 only on a confirmed install, else
+          the reason (65). Root only.
       config encrypt --in PLAIN.json --out config_file.bin [--key-file F]
           Validate a plain JSON config and write it encrypted (mode 0600).
       config decrypt --in config_file.bin [--show-secrets] [--key-file F]
@@ -48,6 +55,10 @@ let usage = """
           https; a URL ending in /api/panelmap is used as it is) and print the
           response body. HTTPS trusts only FILE (default:
           \(PanelMap.defaultCAFile)). A non-2xx status exits 69.
+      verify X.zip [--sig X.zip.sig] [--root DIR]
+          Check an update archive's signature against ROOT/certs/update-keys/
+          as the agent does before unpacking; installs nothing. Exit 65 when
+          the agent would refuse it.
       version
           Print the agent's version.
 
@@ -241,6 +252,11 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
         let (name, root) = try namedVerb(command, rest)
         let requests: [String: ControlRequest] = ["stop": .stop(name), "start": .start(name), "restart": .restart(name), "forget": .forget(name)]
         return ControlClient.run(requests[command]!, root: root)
+    case "update":
+        let o = try Options(rest, takingValues: ["--file", "--sig", "--root"], switches: ["--wait"])
+        guard let file = o.values["--file"] else { throw UsageError("update needs --file") }
+        return UpdateClient.run(file: file, signature: o.values["--sig"], wait: o.switches.contains("--wait"),
+                                root: o.values["--root"] ?? AgentPaths.defaultRoot)
     case "reload":
         let o = try Options(rest, takingValues: ["--root"], switches: [])
         return ControlClient.run(.reload, root: o.values["--root"] ?? AgentPaths.defaultRoot)
@@ -257,6 +273,13 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
         guard let url = o.values["--url"] else { throw UsageError("panelmap needs --url") }
         guard let panelID = o.values["--panel-id"] else { throw UsageError("panelmap needs --panel-id") }
         return PanelMap.run(url: url, panelID: panelID, caFile: o.values["--cacert"] ?? PanelMap.defaultCAFile)
+    case "verify":
+        guard let archive = rest.first, !archive.hasPrefix("-") else {
+            _ = try Options(rest.prefix(1), takingValues: [], switches: [])  // --help
+            throw UsageError("verify needs an archive")
+        }
+        let o = try Options(rest.dropFirst(), takingValues: ["--sig", "--root"], switches: [])
+        return VerifyCommand.run(archive: archive, signature: o.values["--sig"], root: o.values["--root"] ?? AgentPaths.defaultRoot)
     case "version":
         _ = try Options(rest, takingValues: [], switches: [])
         Console.out("tinyagent \(agentVersion)")

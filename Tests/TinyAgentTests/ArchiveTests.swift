@@ -15,27 +15,10 @@ import Testing
 
     deinit { try? FileManager.default.removeItem(atPath: folder) }
 
-    @discardableResult
-    func run(_ tool: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [tool] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "\(tool) \(arguments): \(output)"])
-        }
-        return output
-    }
-
     /// `zips.py KIND` into the test folder.
     func zip(_ kind: String, _ options: [String] = []) throws -> String {
         let path = "\(folder)/\(kind).zip"
-        try run("python3", ["\(Self.repository)/tests/update/zips.py", kind, path] + options)
+        try runTool("python3", ["\(Self.repository)/tests/update/zips.py", kind, path] + options)
         return path
     }
 
@@ -112,7 +95,7 @@ import Testing
         let archive = try zip("good", options)
         try extract(archive)
         let reference = folder + "/unzip"
-        try run("unzip", ["-q", archive, "SmartMeter/*", "-d", reference])
+        try runTool("unzip", ["-q", archive, "SmartMeter/*", "-d", reference])
         let ours = try tree(staging), theirs = try tree(reference)
         #expect(Set(ours.keys) == Set(theirs.keys))
         for (path, (bytes, mode)) in theirs {
@@ -184,7 +167,7 @@ import Testing
     func archivesFromCommonToolsUnpackAsTheyWereMade(command: String) throws {
         let source = try sourceTree()
         let archive = folder + "/tool.zip"
-        try run("sh", ["-c", "cd '\(source)' && " + command.replacingOccurrences(of: "ARCHIVE", with: archive)])
+        try runTool("sh", ["-c", "cd '\(source)' && " + command.replacingOccurrences(of: "ARCHIVE", with: archive)])
         let result = try extract(archive)
         #expect(result.files == 3)
         let made = try tree(source + "/SmartMeter"), unpacked = try tree(staging + "/SmartMeter")
@@ -207,7 +190,7 @@ import Testing
     func anUnsupportedCompressionMethodIsNamedWithItsEntry(method: String) throws {
         let source = try sourceTree()
         let archive = folder + "/method.zip"
-        try run("sh", ["-c", "cd '\(source)' && 7z a -tzip -bd -m0=\(method) '\(archive)' SmartMeter > /dev/null"])
+        try runTool("sh", ["-c", "cd '\(source)' && 7z a -tzip -bd -m0=\(method) '\(archive)' SmartMeter > /dev/null"])
         let remark = try #require(refusal(archive))
         #expect(remark.hasPrefix("archive: entry SmartMeter/"))
         #expect(remark.hasSuffix(" is compressed with \(method), which the agent cannot unpack (use Deflate)"))

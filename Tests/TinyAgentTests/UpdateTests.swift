@@ -70,25 +70,105 @@ import Testing
         #expect(state == [nil, nil, "new", nil])
     }
 
-    @Test func theJournalRecordSurvivesARoundTrip() throws {
-        let command = UpdateCommand(
-            commandNo: 12, url: "https://h:8443/a.zip", sha256: [UInt8](repeating: 7, count: 32),
-            processes: [.init(name: "p1", version: Version(major: 1, minor: 2, patch: 3))], timeout: .seconds(30))
-        let record = UpdateRecord(command: command, step: .rollback, timeoutSeconds: 30, hadPrevious: true,
-                                  previous: [ProcessSpec(name: "p1", runCommand: "python3 p1.py", uid: 1000, gid: 1000)],
-                                  verifySince: 1_700_000_000, cause: "p1 reported 1.0.0, expected 1.2.3")
-        let decoded = try UpdateRecord.decode(Array(record.encode().utf8))
-        #expect(decoded == record)
-        #expect(throws: RegistryError.self) { try UpdateRecord.decode(Array(#"{"format": 1, "step": "fetch"}"#.utf8)) }
-        #expect(throws: RegistryError.self) { try UpdateRecord.decode(Array(record.encode().replacingOccurrences(of: "rollback", with: "dance").utf8)) }
+    @Test func theJournalRecordSurvivesARoundTripForEachOriginAndSource() throws {
+        let expected = [UpdateCommand.Expected(name: "p1", version: Version(major: 1, minor: 2, patch: 3))]
+        var panel = UpdateRecord(origin: .panel(commandNo: 12),
+                                 source: .https(url: "https://h:8443/a.zip", sha256: [UInt8](repeating: 7, count: 32),
+                                                signatureURL: "https://h:8443/sigs/a.sig"),
+                                 expected: expected, step: .rollback, timeoutSeconds: 30, hadPrevious: true,
+                                 previous: [ProcessSpec(name: "p1", runCommand: "python3 p1.py", uid: 1000, gid: 1000)],
+                                 verifySince: 1_700_000_000, cause: "p1 reported 1.0.0, expected 1.2.3")
+        panel.startedAt = 1_699_999_000
+        panel.before = "p1 1.0.0"
+        panel.signature = "signed by fleet.pem"
+        #expect(try UpdateRecord.decode(Array(panel.encode().utf8)) == panel)
+        let local = UpdateRecord(origin: .local(id: 1_764_500_000), source: .file(name: "/media/usb/v2.zip"),
+                                 expected: [], step: .unpack, timeoutSeconds: 120)
+        #expect(try UpdateRecord.decode(Array(local.encode().utf8)) == local)
+        #expect(throws: RegistryError.self) { try UpdateRecord.decode(Array(#"{"format": 2, "step": "acquire"}"#.utf8)) }
+        #expect(throws: RegistryError.self) { try UpdateRecord.decode(Array(panel.encode().replacingOccurrences(of: "rollback", with: "dance").utf8)) }
     }
 
-    @Test func theJobReachesTheWorkerWhole() throws {
+    @Test func aJournalFromBeforeTheSplitCarriesOnAsAPanelDownload() throws {
+        let old = #"{"format": 1, "command_no": 7, "url": "https://h/a.zip", "sha256": null, "processes": [], "step": "fetch", "#
+            + #""timeout_s": 60, "had_previous": true, "previous": [], "verify_since": 0, "cause": ""}"#
+        let record = try UpdateRecord.decode(Array(old.utf8))
+        #expect(record.origin == .panel(commandNo: 7))
+        #expect(record.source == .https(url: "https://h/a.zip", sha256: nil, signatureURL: "https://h/a.zip.sig"))
+        #expect(record.step == .acquire)
+    }
+
+    @Test func eachJobKindReachesTheWorkerWhole() throws {
         var settings = UpdateSettings()
         settings.allowPlainHTTP = true
         settings.idleTimeout = .milliseconds(1500)
-        let job = UpdateJob(url: "https://h/a.zip", sha256: [UInt8](repeating: 0xfe, count: 32), settings: settings)
-        #expect(UpdateJob(packet: try JSONValue.parse(job.packet().text)) == job)
+        let jobs = [UpdateJob(kind: .download, url: "https://h/a.zip", sha256: [UInt8](repeating: 0xfe, count: 32),
+                              signatureURL: "https://h/a.zip.sig", settings: settings),
+                    UpdateJob(kind: .copy, settings: settings), UpdateJob(kind: .unpack, settings: settings)]
+        for job in jobs { #expect(UpdateJob(packet: try JSONValue.parse(job.packet().text)) == job) }
+    }
+
+    @Test func eachJobKindTakesItsOwnDescriptors() {
+        let settings = UpdateSettings()
+        #expect(UpdateJob(kind: .download, settings: settings).takes(3))
+        #expect(!UpdateJob(kind: .download, settings: settings).takes(2))
+        #expect(UpdateJob(kind: .copy, settings: settings).takes(3) && UpdateJob(kind: .copy, settings: settings).takes(4))
+        #expect(UpdateJob(kind: .unpack, settings: settings).takes(2))
+        #expect(!UpdateJob(kind: .unpack, settings: settings).takes(3), "an unpacker gets no CA and no network")
+    }
+
+    @Test func theSignatureURLDefaultsToTheArchivesPlusSig() throws {
+        let plain = try JSONValue.parse(#"{"url": "https://h/a.zip", "processes": [{"name": "p", "version": "1.0.0"}]}"#)
+        #expect(try UpdateCommand.parse(1, plain).get().signatureURL == "https://h/a.zip.sig")
+        let named = try JSONValue.parse(#"{"url": "https://h/a.zip", "signature_url": "https://h/s/a.sig", "processes": [{"name": "p", "version": "1.0.0"}]}"#)
+        #expect(try UpdateCommand.parse(1, named).get().signatureURL == "https://h/s/a.sig")
+        let bad = try JSONValue.parse(#"{"url": "https://h/a.zip", "signature_url": 5, "processes": [{"name": "p", "version": "1.0.0"}]}"#)
+        #expect(throws: UpdateRefusal.self) { try UpdateCommand.parse(1, bad).get() }
+    }
+
+    @Test func theLastUpdateSurvivesARoundTrip() {
+        let last = LastUpdate(origin: "local", source: "/media/usb/v2.zip", before: "p1 1.0.0", after: "p1 1.0.1",
+                              success: false, remark: "signature: does not match", signature: "", endedAt: 1_764_500_000)
+        #expect(LastUpdate.decode(Array(last.encode().utf8)) == last)
+        #expect(LastUpdate.decode(Array(#"{"origin": "local"}"#.utf8)) == nil)
+        #expect(last.line.hasPrefix("last update: local /media/usb/v2.zip, p1 1.0.0 → p1 1.0.1, failed: signature: does not match at "))
+    }
+
+    func manifest(_ versions: [(String, String?)]) -> UpdateManifest {
+        UpdateManifest(processes: versions.map { UpdateManifest.Process(name: $0.0, runCommand: "python3 \($0.0).py",
+                                                                       version: $0.1.flatMap { Version($0) }) })
+    }
+
+    @Test func aLocalUpdateIsConfirmedAgainstTheVersionsItsManifestNames() throws {
+        let versions = try UpdateManager.confirmedVersions(command: [], manifest: manifest([("p1", "1.0.1"), ("p2", nil)])).get()
+        #expect(versions == [UpdateCommand.Expected(name: "p1", version: Version(major: 1, minor: 0, patch: 1))])
+        #expect(throws: UpdateRefusal.self, "nothing to confirm") {
+            try UpdateManager.confirmedVersions(command: [], manifest: manifest([("p1", nil)])).get()
+        }
+        #expect(throws: UpdateRefusal.self) { try UpdateManager.confirmedVersions(command: [], manifest: nil).get() }
+    }
+
+    @Test func theCommandAndTheManifestMustAgreeWhenBothNameAVersion() throws {
+        let command = [UpdateCommand.Expected(name: "p1", version: Version(major: 1, minor: 0, patch: 1))]
+        #expect(try UpdateManager.confirmedVersions(command: command, manifest: manifest([("p1", "1.0.1")])).get() == command)
+        #expect(try UpdateManager.confirmedVersions(command: command, manifest: manifest([("p1", nil)])).get() == command)
+        #expect(try UpdateManager.confirmedVersions(command: command, manifest: nil).get() == command)
+        guard case .failure(let refusal) = UpdateManager.confirmedVersions(command: command, manifest: manifest([("p1", "1.0.2")])) else {
+            Issue.record("a contradiction was accepted")
+            return
+        }
+        #expect(refusal.remark == "p1: the command expects 1.0.1, the archive's manifest says 1.0.2")
+    }
+
+    @Test func theLocalUpdateRequestSurvivesTheWireAndRefusesStrangers() throws {
+        for request in [ControlRequest.LocalUpdate(file: "/media/usb/v2.zip", signature: "/media/usb/v2.zip.sig", wait: true),
+                        ControlRequest.LocalUpdate(file: "v2.zip", signature: nil, wait: false)] {
+            let line = ControlRequest.update(request).line
+            #expect(try ControlRequest.parse(Array(line.utf8.dropLast())) == .update(request))
+            #expect(ControlRequest.update(request).access == .change)
+        }
+        #expect(throws: BadRequest.self) { try ControlRequest.parse(Array(#"{"verb":"update","wait":true}"#.utf8)) }
+        #expect(throws: BadRequest.self) { try ControlRequest.parse(Array(#"{"verb":"update","file":"x","wait":true,"url":"y"}"#.utf8)) }
     }
 
     @Test func progressReadsInMegabytes() {

@@ -78,7 +78,7 @@ def test_an_archive_planted_in_downloads_is_never_installed(agents, server, pki,
     with FaultServer(root=device.files, pki=pki) as https:
         answer = update(device, server, command(70, https.url("/file/v2.zip")))
         assert answer["success"] is True, answer
-        assert [r["path"] for r in https.requests] == ["/file/v2.zip"]
+        assert [r["path"] for r in https.requests] == ["/file/v2.zip", "/file/v2.zip.sig"]
     assert device.folder_version() == NEW
     device.wait_versions(NEW)
     # downloads/ is root's alone; nothing is left in it.

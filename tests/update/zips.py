@@ -46,6 +46,8 @@ Options for good (and the kinds built on it):
   --interval SECONDS  heartbeat interval of the processes (default 1)
   --size BYTES        add SmartMeter/data/filler.bin, BYTES of incompressible filler
   --no-manifest       no SmartMeter/tinyagent.json
+  --manifest-version NAME:VERSION   tinyagent.json names VERSION for process NAME (what a
+        local update confirms against); repeatable
   --no-extras         no __MACOSX/ or README.txt
 
 Output is reproducible: fixed timestamps, seeded filler. Python 3.6+ (the process scripts
@@ -189,7 +191,9 @@ def write_good(archive, args, manifest=True):
     if args.size:
         archive.filler("SmartMeter/data/filler.bin", args.size)
     if manifest and not args.no_manifest:
-        doc = {"processes": [{"name": n, "run_command": c} for n, _, c in processes]}
+        claimed = dict(v.split(":", 1) for v in args.manifest_version)
+        doc = {"processes": [dict({"name": n, "run_command": c}, **({"version": claimed[n]} if n in claimed else {}))
+                             for n, _, c in processes]}
         archive.file("SmartMeter/tinyagent.json", json.dumps(doc, indent=2) + "\n")
     if not args.no_extras:
         archive.folder("__MACOSX/")
@@ -368,6 +372,7 @@ def main(argv=None):
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--size", type=int, default=0, metavar="BYTES")
     parser.add_argument("--no-manifest", action="store_true")
+    parser.add_argument("--manifest-version", action="append", default=[], metavar="NAME:VERSION")
     parser.add_argument("--no-extras", action="store_true")
     parser.add_argument("--manifest", metavar="TEXT")
     parser.add_argument("--entries", type=int, default=10001)

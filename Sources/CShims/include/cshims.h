@@ -88,6 +88,10 @@ int ta_mkdir(const char *path, unsigned mode);
 int ta_remove_tree(const char *path);
 int64_t ta_file_size(const char *path);  // -1 when missing
 int ta_ftruncate(int fd, int64_t size);
+// Whether fd is the only open descriptor of its file: a write lease (F_SETLEASE F_WRLCK) is
+// granted only then, and is released at once. 1 alone, 0 open elsewhere (EAGAIN), -1 with
+// errno on another failure (a file system without leases).
+int ta_only_open_here(int fd);
 int ta_set_nonblocking(int fd);
 const char *ta_strerror(int code);
 

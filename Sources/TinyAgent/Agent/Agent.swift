@@ -80,6 +80,8 @@ public final class Agent {
     private var helperRefusal: String?
     /// Software updates; created when the loop starts.
     private var update: UpdateManager?
+    /// The `tinyagent update --file --wait` client: told the progress, then the one answer.
+    private var localUpdateClient: ControlConnection?
     let notifier = SystemdNotifier()
     let startedAt = Clock.now()
     let bootID = Registry.currentBootID()
@@ -201,12 +203,8 @@ public final class Agent {
         helperRefusal = helper.error
         control = openControlChannel()
         let update = UpdateManager(paths: paths, settings: settings.update, supervisor: supervisor, loop: loop, logger: logger,
-                                   helper: helper.identity, helperRefusal: helper.error) { no, success, remarks in
-            guard let control = self.control else {
-                self.logger.error("update \(no) ended (success: \(success)) but there is no control channel to answer on")
-                return
-            }
-            control.answerLater(no, success: success, remarks: remarks)
+                                   helper: helper.identity, helperRefusal: helper.error) { origin, success, remarks in
+            self.answerUpdate(origin, success: success, remarks: remarks)
         }
         self.update = update
         update.resume(answered: { self.control?.processor.journal.answer(for: $0) != nil }, now: Clock.now())
@@ -271,7 +269,7 @@ public final class Agent {
                      heartbeatsWithUnknownFields: receiver.withUnknownFields + (attestedReceiver?.withUnknownFields ?? 0),
                      processes: supervisor.processes, wallClock: Clock.wallSeconds(),
                      xmpp: control?.link.stateName ?? "off", xmppSince: linkStateSince, freeBytes: Files.freeBytes(under: paths.root),
-                     update: update?.summary ?? "no update in progress")
+                     update: update?.summary ?? "no update in progress", lastUpdate: update?.last)
     }
 
     private func nextDeadline() -> Instant? {
@@ -331,6 +329,9 @@ public final class Agent {
             let updateState = update?.summary ?? "no update in progress"
             notifier.status("\(processes); xmpp \(linkState)" + (update?.record == nil ? "" : "; \(updateState)"))
             control?.setSummary("tinyagent \(agentVersion) · \(processes) · \(updateState)")
+            if let client = localUpdateClient, update?.record != nil, !client.send(.progress(updateState)) {
+                localUpdateClient = nil  // gone: the update goes on
+            }
         }
     }
 
@@ -382,6 +383,56 @@ public final class Agent {
             var names = ""
             for name in started { names += names.isEmpty ? name : ", \(name)" }
             logger.notice("\(why): starting \(names), listed in SmartMeter/tinyagent.json and not running")
+        }
+    }
+
+    /// An update's one answer, to whoever asked for it.
+    private func answerUpdate(_ origin: UpdateOrigin, success: Bool, remarks: String) {
+        switch origin {
+        case .panel(let no):
+            guard let control else {
+                logger.error("update \(no) ended (success: \(success)) but there is no control channel to answer on")
+                return
+            }
+            control.answerLater(no, success: success, remarks: remarks)
+        case .local:
+            guard let client = localUpdateClient else { return }
+            localUpdateClient = nil
+            let installed = update?.last.map { "installed and confirmed: \($0.after)" } ?? "installed and confirmed"
+            client.send(success ? .ok(installed) : .failed(.data, remarks))
+        }
+    }
+
+    /// `update --file`: the archive (and signature) the client opened, passed
+    /// with the request, go to the same install path as the panel's.
+    func beginLocalUpdate(_ request: ControlRequest.LocalUpdate, on connection: ControlConnection) {
+        let files = connection.takeDescriptors()
+        guard let update else {
+            for fd in files { fd.close() }
+            connection.send(.failed(.unavailable, "update: the agent is starting"))
+            return
+        }
+        guard files.count == request.descriptorCount,
+              files.allSatisfy({ (try? $0.status().kind) == .regular }) else {
+            for fd in files { fd.close() }
+            connection.send(.failed(.usage, "update: the request must carry \(request.descriptorCount) regular file(s), open for reading"))
+            return
+        }
+        let decision = update.beginLocal(name: request.file, archive: files[0], signature: files.count > 1 ? files[1] : nil,
+                                         now: Clock.now())
+        switch decision {
+        case .accepted:
+            logger.notice("local update from \(request.file) asked by uid \(connection.peer.uid)")
+            guard request.wait else {
+                connection.send(.ok("update started from \(request.file); tinyagent status shows how it goes"))
+                return
+            }
+            localUpdateClient = connection
+            connection.send(.progress(update.summary))
+        case .alreadyRunning:
+            connection.send(.failed(.unavailable, "update: one is already running"))
+        case .refused(let why):
+            connection.send(.failed(.unavailable, "update: \(why)"))
         }
     }
 

@@ -27,6 +27,8 @@ extension Agent {
         case .reload:
             reload(why: "reload (uid \(connection.peer.uid))")
             connection.send(.ok("reloaded SmartMeter/tinyagent.json"))
+        case .update(let request):
+            beginLocalUpdate(request, on: connection)
         case .stop, .start, .restart, .forget:
             break  // above
         }

@@ -22,11 +22,14 @@ public struct AgentPaths {
     /// The SmartMeter folder an update replaced, and one that failed.
     public var previousSmartMeter: String { "\(root)/SmartMeter.prev" }
     public var failedSmartMeter: String { "\(root)/SmartMeter.failed" }
-    /// An update's archive, and the folder it unpacks into (holding `SmartMeter/`).
-    public func updateArchive(_ commandNo: Int64) -> String { "\(downloads)/\(AgentPaths.updateArchiveName(commandNo))" }
-    public func updateStaging(_ commandNo: Int64) -> String { "\(downloads)/\(AgentPaths.updateStagingName(commandNo))" }
-    static func updateArchiveName(_ commandNo: Int64) -> String { "update-\(commandNo).zip" }
-    static func updateStagingName(_ commandNo: Int64) -> String { "update-\(commandNo)" }
+    /// How the last update ended (`status`).
+    public var lastUpdate: String { "\(wdog)/last-update.json" }
+    /// An update's archive (its signature beside it, `.sig`), and the folder
+    /// it unpacks into (holding `SmartMeter/`); `key` is `UpdateOrigin.fileKey`.
+    func updateArchive(_ key: String) -> String { "\(downloads)/\(AgentPaths.updateArchiveName(key))" }
+    func updateStaging(_ key: String) -> String { "\(downloads)/\(AgentPaths.updateStagingName(key))" }
+    static func updateArchiveName(_ key: String) -> String { "update-\(key).zip" }
+    static func updateStagingName(_ key: String) -> String { "update-\(key)" }
 
     public static let defaultRoot = "/home/pi/technospurs"
 }

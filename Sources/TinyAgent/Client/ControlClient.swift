@@ -36,8 +36,10 @@ public enum ControlClient {
         let descriptor: FileDescriptor?
     }
 
-    /// Asks the agent at `root`; `progress` gets each progress line as it comes.
-    public static func ask(_ request: ControlRequest, root: String, progress: (String) -> Void = { _ in }) throws(Failure) -> Reply {
+    /// Asks the agent at `root`, passing `descriptors` with the request;
+    /// `progress` gets each progress line as it comes.
+    public static func ask(_ request: ControlRequest, root: String, passing descriptors: [FileDescriptor] = [],
+                           progress: (String) -> Void = { _ in }) throws(Failure) -> Reply {
         let path = AgentPaths(root: root).controlSocket
         let fd: FileDescriptor
         do { fd = try UnixSocket.connect(path: path) } catch {
@@ -46,7 +48,7 @@ public enum ControlClient {
         defer { fd.close() }
         // Not sent when the agent has already answered and closed (too busy):
         // that answer is still there to read.
-        _ = UnixSocket.send(request.line, on: fd)
+        _ = UnixSocket.send(request.line, passing: descriptors, on: fd)
         var pending: [UInt8] = []
         var descriptor: FileDescriptor?
         var buffer = [UInt8](repeating: 0, count: 65536)

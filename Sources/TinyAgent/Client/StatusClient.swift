@@ -45,6 +45,7 @@ public enum StatusClient {
             out += "heartbeats: \(beats["accepted"]?.integerValue ?? 0) accepted, \(beats["dropped"]?.integerValue ?? 0) dropped, "
             out += "\(beats["with_unknown_fields"]?.integerValue ?? 0) with unknown fields (ignored)\n"
         }
+        if let last = report["last_update"].flatMap({ LastUpdate.decode($0) }) { out += last.line + "\n" }
         for row in rows {
             var line = ""
             for (i, cell) in row.enumerated() {

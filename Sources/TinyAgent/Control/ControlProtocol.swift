@@ -14,9 +14,33 @@ public enum ControlRequest: Equatable, Sendable {
     case forget(String)
     /// Re-read the manifest (as SIGHUP does).
     case reload
+    /// Install an update archive the client opened and passes with the
+    /// request (`SCM_RIGHTS`: the archive, then its signature when there is one).
+    case update(LocalUpdate)
+
+    /// `update`'s fields; the files themselves travel as descriptors.
+    public struct LocalUpdate: Equatable, Sendable {
+        /// The archive's path as the client named it, for messages only.
+        public var file: String
+        /// The signature's path, nil when none is passed.
+        public var signature: String?
+        /// Keep the connection and stream progress until the update ends.
+        public var wait: Bool
+
+        public init(file: String, signature: String?, wait: Bool) {
+            self.file = file
+            self.signature = signature
+            self.wait = wait
+        }
+
+        /// Descriptors that come with the request.
+        public var descriptorCount: Int { signature == nil ? 1 : 2 }
+    }
 
     /// The longest request line the agent reads; anything longer is refused.
     public static let maximumLength = 4096
+    /// The most descriptors a request may carry (`update`: archive and signature).
+    public static let maximumDescriptors = 2
 
     public var verb: String {
         switch self {
@@ -26,6 +50,7 @@ public enum ControlRequest: Equatable, Sendable {
         case .restart: return "restart"
         case .forget: return "forget"
         case .reload: return "reload"
+        case .update: return "update"
         }
     }
 
@@ -33,7 +58,7 @@ public enum ControlRequest: Equatable, Sendable {
     public var access: ControlAccess {
         switch self {
         case .status: return .read
-        case .stop, .start, .restart, .forget, .reload: return .change
+        case .stop, .start, .restart, .forget, .reload, .update: return .change
         }
     }
 
@@ -41,7 +66,7 @@ public enum ControlRequest: Equatable, Sendable {
     public var name: String? {
         switch self {
         case .stop(let n), .start(let n), .restart(let n), .forget(let n): return n
-        case .status, .reload: return nil
+        case .status, .reload, .update: return nil
         }
     }
 
@@ -51,6 +76,11 @@ public enum ControlRequest: Equatable, Sendable {
         w.beginObject()
         w.key("verb"); w.string(verb)
         if let name { w.key("name"); w.string(name) }
+        if case .update(let u) = self {
+            w.key("file"); w.string(u.file)
+            w.key("signature"); if let sig = u.signature { w.string(sig) } else { w.null() }
+            w.key("wait"); w.bool(u.wait)
+        }
         w.endObject()
         return w.text + "\n"
     }
@@ -62,6 +92,7 @@ public enum ControlRequest: Equatable, Sendable {
         do { value = try JSONValue.parse(bytes) } catch { throw BadRequest("request is not JSON: \(error.reason)") }
         guard let members = value.objectValue else { throw BadRequest("request is not a JSON object") }
         guard let verb = value["verb"]?.stringValue else { throw BadRequest("request has no \"verb\" string") }
+        if verb == "update" { return .update(try LocalUpdate.parse(value, members)) }
         let named = ["stop", "start", "restart", "forget"].contains(verb)
         for (key, _) in members where key != "verb" && !(named && key == "name") {
             throw BadRequest("\(verb): unknown key \"\(key)\"")
@@ -83,6 +114,22 @@ public enum ControlRequest: Equatable, Sendable {
         case "restart": return .restart(name)
         default: return .forget(name)
         }
+    }
+}
+
+extension ControlRequest.LocalUpdate {
+    static func parse(_ value: JSONValue, _ members: [(String, JSONValue)]) throws(BadRequest) -> Self {
+        for (key, _) in members where !["verb", "file", "signature", "wait"].contains(key) {
+            throw BadRequest("update: unknown key \"\(key)\"")
+        }
+        guard let file = value["file"]?.stringValue, !file.isEmpty else { throw BadRequest("update needs a \"file\" string") }
+        var signature: String?
+        if let field = value["signature"], field != .null {
+            guard let text = field.stringValue, !text.isEmpty else { throw BadRequest("update: \"signature\" must be a string or null") }
+            signature = text
+        }
+        guard let wait = value["wait"]?.boolValue else { throw BadRequest("update needs \"wait\": true or false") }
+        return Self(file: file, signature: signature, wait: wait)
     }
 }
 

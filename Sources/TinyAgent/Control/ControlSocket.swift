@@ -104,13 +104,25 @@ final class ControlConnection {
     let peer: PeerCredentials
     private(set) var isOpen = true
     private var request: [UInt8] = []
+    /// Descriptors the client passed with its request (`update`); closed
+    /// with the connection unless a verb takes them.
+    private var descriptors: [FileDescriptor] = []
 
     init(fd: FileDescriptor, peer: PeerCredentials) {
         self.fd = fd
         self.peer = peer
     }
 
-    deinit { if isOpen { fd.close() } }
+    deinit {
+        if isOpen { fd.close() }
+        for d in descriptors { d.close() }
+    }
+
+    /// The descriptors that came with the request, now the caller's to close.
+    func takeDescriptors() -> [FileDescriptor] {
+        defer { descriptors = [] }
+        return descriptors
+    }
 
     /// Reads what has arrived: the request's bytes once its line is complete
     /// (or the client closed its end), nil while it is not, a refusal when
@@ -118,15 +130,22 @@ final class ControlConnection {
     fileprivate func readRequest() -> Result<[UInt8], BadRequest>? {
         var chunk = [UInt8](repeating: 0, count: 1024)
         while true {
-            var result: Result<Int, Errno> = .success(0)
+            var result: Result<(count: Int, descriptors: [FileDescriptor]), Errno> = .success((0, []))
             chunk.withUnsafeMutableBytes { buffer in
-                do throws(Errno) { result = .success(try fd.read(into: buffer)) } catch { result = .failure(error) }
+                do throws(Errno) { result = .success(try UnixSocket.receive(on: fd, into: buffer)) } catch { result = .failure(error) }
             }
             switch result {
             case .failure(let e) where e == .wouldBlock: return nil
             case .failure(let e): return .failure(BadRequest("reading the request: \(e)"))
-            case .success(0): return .success(request)
-            case .success(let n):
+            case .success(let got):
+                descriptors += got.descriptors
+                // Each packet may carry some: a client sending many could
+                // otherwise make the agent run out of descriptors.
+                if descriptors.count > ControlRequest.maximumDescriptors {
+                    return .failure(BadRequest("more than \(ControlRequest.maximumDescriptors) descriptors with the request"))
+                }
+                let n = got.count
+                if n == 0 { return .success(request) }
                 if let newline = chunk[0..<n].firstIndex(of: 0x0A) {
                     return .success(request + chunk[0..<newline])
                 }
@@ -150,6 +169,7 @@ final class ControlConnection {
     }
 
     func close() {
+        for d in takeDescriptors() { d.close() }
         guard isOpen else { return }
         isOpen = false
         fd.close()

@@ -18,6 +18,8 @@ public struct StatusReport {
     public var freeBytes: Int64?
     /// The software update's state in one line ("no update in progress").
     public var update: String
+    /// How the last update ended (origin, versions, result, time), when there was one.
+    var lastUpdate: LastUpdate?
 
     public func json() -> String {
         var w = JSONWriter()
@@ -37,6 +39,7 @@ public struct StatusReport {
         w.key("wall_clock"); w.integer(wallClock)
         w.key("free_bytes"); if let freeBytes { w.integer(freeBytes) } else { w.null() }
         w.key("update"); w.string(update)
+        w.key("last_update"); if let lastUpdate { lastUpdate.write(&w) } else { w.null() }
         w.key("heartbeats"); w.beginObject()
         w.key("accepted"); w.integer(heartbeatsAccepted)
         w.key("dropped"); w.integer(heartbeatsDropped)

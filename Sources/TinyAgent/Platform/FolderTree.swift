@@ -6,6 +6,12 @@ extension FileDescriptor {
         try valueOrErrno { ta_pread(rawValue, buffer.baseAddress, buffer.count, offset) }
     }
 
+    /// Whether this is the only open descriptor of its file anywhere on the
+    /// system (`ta_only_open_here`: a write lease, granted only then, released
+    /// at once). A file no one else has open and no one else can open by path
+    /// cannot change under its holder.
+    func isOnlyOpenHere() throws(Errno) -> Bool { try valueOrErrno(retryOnInterrupt: true) { ta_only_open_here(rawValue) } == 1 }
+
     /// `lseek(fd, 0, SEEK_END)`: the size, and writes go on from there.
     func seekToEnd() throws(Errno) -> Int64 { try valueOrErrno { ta_seek_end(rawValue) } }
 

@@ -120,11 +120,11 @@ enum UnixSocket {
     }
 
     /// Writes `text` in one `sendmsg` (`MSG_NOSIGNAL`: a peer that has gone
-    /// is an error, not a SIGPIPE), with a copy of `descriptor` attached to
+    /// is an error, not a SIGPIPE), with copies of `descriptors` attached to
     /// its first byte (`SCM_RIGHTS`); false when not all of it was written.
-    static func send(_ text: String, passing descriptor: FileDescriptor? = nil, on socket: FileDescriptor) -> Bool {
+    static func send(_ text: String, passing descriptors: [FileDescriptor], on socket: FileDescriptor) -> Bool {
         var copy = text
-        let fds = descriptor.map { [$0.rawValue] } ?? []
+        let fds = descriptors.map { $0.rawValue }
         let sent = copy.withUTF8 { bytes in
             fds.withUnsafeBufferPointer {
                 ta_packet_send_fds(socket.rawValue, bytes.baseAddress, bytes.count, $0.baseAddress, Int32(fds.count))
@@ -133,8 +133,12 @@ enum UnixSocket {
         return sent == text.utf8.count
     }
 
-    /// Reads what has arrived (blocking), and the descriptors that came with
-    /// it; 0 bytes at the end.
+    static func send(_ text: String, passing descriptor: FileDescriptor? = nil, on socket: FileDescriptor) -> Bool {
+        send(text, passing: descriptor.map { [$0] } ?? [], on: socket)
+    }
+
+    /// Reads what has arrived (blocking, unless the socket is not), and the
+    /// descriptors that came with it; 0 bytes at the end.
     static func receive(on socket: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> (count: Int, descriptors: [FileDescriptor]) {
         var fds = [Int32](repeating: -1, count: Int(TA_MAX_PASSED_FDS))
         var count: Int32 = 0

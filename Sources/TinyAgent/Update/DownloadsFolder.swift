@@ -31,6 +31,18 @@ struct DownloadsFolder {
         return try folder.createNewForReadingAndWriting(name, mode: 0o600)
     }
 
+    /// The acquired archive, read-only: the descriptor the signature check
+    /// hashes and the unpacking worker reads.
+    func openArchive(_ name: String) throws(Errno) -> FileDescriptor {
+        do { return try folder.openForReading(name) } catch { throw error.errno }
+    }
+
+    /// The acquired signature (empty: unsigned). The file is the agent's own,
+    /// filled through a descriptor; more than a signature's worth is refused.
+    func readSignature(_ name: String) throws(Errno) -> [UInt8] {
+        do { return try folder.readTrusted(name, limit: Int(UpdateAcquirer.signatureCap)) ?? [] } catch { throw error.errno }
+    }
+
     /// A new, empty staging folder (0700) owned by `worker` (nil: the agent's
     /// own user), open.
     func newStaging(_ name: String, for worker: Identity?) throws(Errno) -> Folder {
@@ -117,6 +129,19 @@ struct DownloadsFolder {
     /// Runs system calls about `path`, naming it in the error.
     private func checked<T>(_ path: String, _ body: () throws(Errno) -> T) throws(StagingError) -> T {
         do { return try body() } catch { throw .system(path, error) }
+    }
+}
+
+/// Why the check step refused an archive.
+enum UpdateCheckError: Error {
+    case refused(String)
+    case system(Errno)
+
+    var remark: String {
+        switch self {
+        case .refused(let why): return why
+        case .system(let error): return "check: \(error)"
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 /// A `smart_meter_update` command (SPEC §6), checked before anything is
 /// downloaded:
 /// `{"command": "smart_meter_update", "command_no": 10, "url": "https://…/x.zip",
-///   "sha256": "<64 hex>"?, "timeout_s": 120?,
+///   "sha256": "<64 hex>"?, "signature_url": "https://…/x.zip.sig"?, "timeout_s": 120?,
 ///   "processes": [{"name": "process1", "version": {"major": 1, "minor": 0, "patch": 1}}]}`
 struct UpdateCommand: Equatable {
     struct Expected: Equatable {
@@ -12,6 +12,8 @@ struct UpdateCommand: Equatable {
     var commandNo: Int64
     var url: String
     var sha256: [UInt8]?
+    /// Where the detached signature is (default: the archive's URL + `.sig`).
+    var signatureURL: String
     var processes: [Expected]
     /// The command's `timeout_s`, when it gave one.
     var timeout: Duration?
@@ -28,6 +30,13 @@ struct UpdateCommand: Equatable {
                 return .failure(UpdateRefusal("\"sha256\" must be 64 hex digits"))
             }
             sha256 = digest
+        }
+        var signatureURL = url + ".sig"
+        if let field = command["signature_url"] {
+            guard let text = field.stringValue, !text.isEmpty, !text.utf8.contains(0), text.utf8.count <= 2048 else {
+                return .failure(UpdateRefusal("\"signature_url\" is not a usable URL"))
+            }
+            signatureURL = text
         }
         var timeout: Duration?
         if let field = command["timeout_s"] {
@@ -55,7 +64,8 @@ struct UpdateCommand: Equatable {
             }
             processes.append(Expected(name: name, version: version))
         }
-        return .success(UpdateCommand(commandNo: no, url: url, sha256: sha256, processes: processes, timeout: timeout))
+        return .success(UpdateCommand(commandNo: no, url: url, sha256: sha256, signatureURL: signatureURL,
+                                      processes: processes, timeout: timeout))
     }
 
     /// `{"major": 1, "minor": 0, "patch": 1}`, or the text `"1.0.1"`.

@@ -1,10 +1,15 @@
 /// The update in progress, as kept in `wdog/update.json` (written
 /// atomically before each step), so an agent killed at any point finishes
-/// or undoes the update at its next start and answers the command once.
+/// or undoes the update at its next start and answers its origin once.
 struct UpdateRecord: Equatable {
     enum Step: String {
-        /// Downloading and unpacking into `downloads/`; nothing installed yet.
-        case fetch
+        /// The worker acquires the archive and its signature into downloads/;
+        /// nothing checked or installed yet.
+        case acquire
+        /// The agent checks the archive's signature (the worker has exited).
+        case check
+        /// A fresh worker unpacks the checked archive into the staging folder.
+        case unpack
         /// Stopping the processes and renaming the folders into place.
         case swap
         /// The new folder is in place; waiting for the listed versions.
@@ -13,7 +18,10 @@ struct UpdateRecord: Equatable {
         case rollback
     }
 
-    var command: UpdateCommand
+    var origin: UpdateOrigin
+    var source: UpdateSource
+    /// The versions each process must heartbeat (the command's, or the new manifest's).
+    var expected: [UpdateCommand.Expected]
     var step: Step
     /// Seconds the listed processes have to heartbeat their versions.
     var timeoutSeconds: Int64
@@ -24,24 +32,32 @@ struct UpdateRecord: Equatable {
     /// Wall-clock second the new processes were started (step verify).
     var verifySince: Int64 = 0
     var cause = ""
+    /// Wall-clock second the update began.
+    var startedAt: Int64 = 0
+    /// "p1 1.0.0, p2 1.0.0": what ran before, for the last-update status.
+    var before = ""
+    /// What the signature check decided (`SignatureVerdict.summary`).
+    var signature = ""
 
-    static let format: Int64 = 1
+    static let format: Int64 = 2
 
     func encode() -> String {
         var w = JSONWriter()
         w.beginObject()
         w.key("format"); w.integer(UpdateRecord.format)
-        w.key("command_no"); w.integer(command.commandNo)
-        w.key("url"); w.string(command.url)
-        w.key("sha256"); if let sha = command.sha256 { w.string(Hex.encode(sha)) } else { w.null() }
-        w.key("processes"); w.beginArray()
-        for p in command.processes {
-            w.beginObject()
-            w.key("name"); w.string(p.name)
-            w.key("version"); w.string(p.version.description)
-            w.endObject()
+        switch origin {
+        case .panel(let no): w.key("command_no"); w.integer(no)
+        case .local(let id): w.key("local_id"); w.integer(id)
         }
-        w.endArray()
+        switch source {
+        case .https(let url, let sha, let signatureURL):
+            w.key("url"); w.string(url)
+            w.key("sha256"); if let sha { w.string(Hex.encode(sha)) } else { w.null() }
+            w.key("signature_url"); w.string(signatureURL)
+        case .file(let name):
+            w.key("file"); w.string(name)
+        }
+        w.key("processes"); UpdateRecord.write(expected, to: &w)
         w.key("step"); w.string(step.rawValue)
         w.key("timeout_s"); w.integer(timeoutSeconds)
         w.key("had_previous"); w.bool(hadPrevious)
@@ -57,42 +73,81 @@ struct UpdateRecord: Equatable {
         w.endArray()
         w.key("verify_since"); w.integer(verifySince)
         w.key("cause"); w.string(cause)
+        w.key("started_at"); w.integer(startedAt)
+        w.key("before"); w.string(before)
+        w.key("signature"); w.string(signature)
         w.endObject()
         return w.text + "\n"
     }
 
+    static func write(_ expected: [UpdateCommand.Expected], to w: inout JSONWriter) {
+        w.beginArray()
+        for p in expected {
+            w.beginObject()
+            w.key("name"); w.string(p.name)
+            w.key("version"); w.string(p.version.description)
+            w.endObject()
+        }
+        w.endArray()
+    }
+
+    /// Reads format 2, and format 1 (agents before the acquire/install
+    /// split: always the panel's, over HTTPS; its `fetch` step is `acquire`).
     static func decode(_ bytes: [UInt8]) throws(RegistryError) -> UpdateRecord {
         let d: JSONValue
         do { d = try JSONValue.parse(bytes) } catch { throw .malformed(error.reason) }
-        guard d["format"]?.integerValue == format else { throw .malformed("unknown format") }
-        guard let no = d["command_no"]?.integerValue, let url = d["url"]?.stringValue,
-              let stepName = d["step"]?.stringValue, let step = Step(rawValue: stepName),
+        guard let format = d["format"]?.integerValue, format == 1 || format == UpdateRecord.format else { throw .malformed("unknown format") }
+        guard let stepName = d["step"]?.stringValue, let step = format == 1 && stepName == "fetch" ? .acquire : Step(rawValue: stepName),
               let timeout = d["timeout_s"]?.integerValue, let hadPrevious = d["had_previous"]?.boolValue,
               let since = d["verify_since"]?.integerValue, let cause = d["cause"]?.stringValue,
               let items = d["processes"]?.arrayValue, let previousItems = d["previous"]?.arrayValue
         else { throw .malformed("a field is missing") }
+        var record = UpdateRecord(origin: try origin(d), source: try source(d), expected: try expected(items), step: step,
+                                  timeoutSeconds: timeout, hadPrevious: hadPrevious, previous: try previous(previousItems),
+                                  verifySince: since, cause: cause)
+        record.startedAt = d["started_at"]?.integerValue ?? 0
+        record.before = d["before"]?.stringValue ?? ""
+        record.signature = d["signature"]?.stringValue ?? ""
+        return record
+    }
+
+    private static func origin(_ d: JSONValue) throws(RegistryError) -> UpdateOrigin {
+        if let no = d["command_no"]?.integerValue { return .panel(commandNo: no) }
+        if let id = d["local_id"]?.integerValue { return .local(id: id) }
+        throw .malformed("neither command_no nor local_id")
+    }
+
+    private static func source(_ d: JSONValue) throws(RegistryError) -> UpdateSource {
+        if let name = d["file"]?.stringValue { return .file(name: name) }
+        guard let url = d["url"]?.stringValue else { throw .malformed("neither url nor file") }
         var sha: [UInt8]?
         if let text = d["sha256"]?.stringValue {
             guard let bytes = Hex.decode(Array(text.utf8)[...], count: 32) else { throw .malformed("bad sha256") }
             sha = bytes
         }
+        return .https(url: url, sha256: sha, signatureURL: d["signature_url"]?.stringValue ?? url + ".sig")
+    }
+
+    private static func expected(_ items: [JSONValue]) throws(RegistryError) -> [UpdateCommand.Expected] {
         var expected: [UpdateCommand.Expected] = []
         for item in items {
             guard let name = item["name"]?.stringValue, let text = item["version"]?.stringValue,
                   let version = Version(text) else { throw .malformed("a process is incomplete") }
             expected.append(UpdateCommand.Expected(name: name, version: version))
         }
+        return expected
+    }
+
+    private static func previous(_ items: [JSONValue]) throws(RegistryError) -> [ProcessSpec] {
         var previous: [ProcessSpec] = []
-        for item in previousItems {
+        for item in items {
             guard let name = item["name"]?.stringValue, let command = item["run_command"]?.stringValue,
                   let uid = item["uid"]?.integerValue, let gid = item["gid"]?.integerValue,
                   uid >= 0, uid <= Int64(UInt32.max), gid >= 0, gid <= Int64(UInt32.max)
             else { throw .malformed("a previous process is incomplete") }
             previous.append(ProcessSpec(name: name, runCommand: command, uid: UInt32(uid), gid: UInt32(gid)))
         }
-        let command = UpdateCommand(commandNo: no, url: url, sha256: sha, processes: expected, timeout: .seconds(timeout))
-        return UpdateRecord(command: command, step: step, timeoutSeconds: timeout, hadPrevious: hadPrevious,
-                            previous: previous, verifySince: since, cause: cause)
+        return previous
     }
 }
 

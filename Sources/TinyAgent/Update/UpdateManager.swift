@@ -1,28 +1,40 @@
 /// Runs a software update (SPEC §6) inside the agent's event loop, one
-/// step at a time, journaling each step in `wdog/update.json` first:
+/// step at a time, journaling each step in `wdog/update.json` first. An
+/// update is acquired, then installed (as rauc splits it):
 ///
-///     fetch     the worker process downloads and unpacks into downloads/
+///     acquire   a worker (helper user) brings the archive and its signature
+///               into downloads/: over HTTPS (the panel), or copied from
+///               descriptors the local CLI passed (`UpdateSource`)
+///     check     that worker has exited; the agent checks the signature on
+///               the open archive (`ArchiveCheck`, certs/update-keys/)
+///     unpack    a fresh worker unpacks that same descriptor into staging
 ///     swap      stop the processes; SmartMeter → SmartMeter.prev, staged → SmartMeter
 ///     verify    start the processes; every listed one must heartbeat its version
 ///     rollback  SmartMeter → SmartMeter.failed, SmartMeter.prev → SmartMeter, restart
 ///
-/// Nothing here blocks: downloading and unpacking happen in the worker
-/// (`UpdateWorker`), renames are quick, and waiting is done by the loop.
+/// The answer goes to the update's origin (the panel's command, or the local
+/// CLI). Nothing here blocks long: downloading and unpacking happen in
+/// workers, the signature check hashes the archive once, renames are quick,
+/// and waiting is done by the loop.
 final class UpdateManager {
     private let paths: AgentPaths
     private let settings: UpdateSettings
     private let supervisor: Supervisor
     private let loop: EventLoop
     private let logger: Logger
-    /// The helper user the worker runs as (nil: the agent is not root), or
+    /// The helper user the workers run as (nil: the agent is not root), or
     /// why there is none (updates are then refused).
     private let helper: Identity?
     private let helperRefusal: String?
-    /// Sends the command's one answer (journaled first).
-    private let answer: (_ commandNo: Int64, _ success: Bool, _ remarks: String) -> Void
+    /// Sends the update's one answer to its origin (journaled first for the panel).
+    private let answer: (_ origin: UpdateOrigin, _ success: Bool, _ remarks: String) -> Void
     private(set) var record: UpdateRecord?
+    /// How the last update ended, for `status` (also in wdog/last-update.json).
+    private(set) var last: LastUpdate?
     private var worker: Worker?
-    /// Progress of the fetch step, for STATUS= and `status`.
+    /// A local source's descriptors, until the copying worker has them.
+    private var localFiles: [FileDescriptor] = []
+    /// Progress of the acquire and unpack steps, for STATUS= and `status`.
     private(set) var progress = ""
     /// Bumped whenever `summary` changes.
     private(set) var generation = 0
@@ -43,7 +55,7 @@ final class UpdateManager {
     }
 
     init(paths: AgentPaths, settings: UpdateSettings, supervisor: Supervisor, loop: EventLoop, logger: Logger,
-         helper: Identity?, helperRefusal: String?, answer: @escaping (Int64, Bool, String) -> Void) {
+         helper: Identity?, helperRefusal: String?, answer: @escaping (UpdateOrigin, Bool, String) -> Void) {
         self.paths = paths
         self.helper = helper
         self.helperRefusal = helperRefusal
@@ -52,11 +64,12 @@ final class UpdateManager {
         self.loop = loop
         self.logger = logger
         self.answer = answer
+        last = LastUpdate.load(paths.lastUpdate)
     }
 
-    // MARK: Commands
+    // MARK: Requests
 
-    /// Whether the command is taken (its answer comes later), a duplicate
+    /// Whether the request is taken (its answer comes later), a duplicate
     /// of the running one, or refused with a remark.
     enum Decision: Equatable {
         case accepted
@@ -64,24 +77,42 @@ final class UpdateManager {
         case refused(String)
     }
 
+    /// The panel's `smart_meter_update`.
     func begin(_ command: UpdateCommand, now: Instant) -> Decision {
-        if let record {
-            if record.command.commandNo == command.commandNo { return .alreadyRunning }
-            return .refused("an update (command \(record.command.commandNo)) is in progress")
-        }
+        if let record, record.origin == .panel(commandNo: command.commandNo) { return .alreadyRunning }
+        let source = UpdateSource.https(url: command.url, sha256: command.sha256, signatureURL: command.signatureURL)
+        return begin(origin: .panel(commandNo: command.commandNo), source: source, expected: command.processes,
+                     timeout: command.timeout)
+    }
+
+    /// `tinyagent update --file`: the archive and signature (nil: none) the CLI opened.
+    func beginLocal(name: String, archive: FileDescriptor, signature: FileDescriptor?, now: Instant) -> Decision {
+        localFiles = [archive] + (signature.map { [$0] } ?? [])
+        let decision = begin(origin: .local(id: Clock.wallSeconds()), source: .file(name: name), expected: [], timeout: nil)
+        closeLocalFiles()
+        return decision
+    }
+
+    private func begin(origin: UpdateOrigin, source: UpdateSource, expected: [UpdateCommand.Expected],
+                       timeout: Duration?) -> Decision {
+        if let record { return .refused("an update (\(record.origin.holder)) is in progress") }
         if let helperRefusal { return .refused(helperRefusal) }
-        let timeout = command.timeout ?? settings.verifyTimeout
-        let record = UpdateRecord(command: command, step: .fetch, timeoutSeconds: timeout.seconds)
+        var record = UpdateRecord(origin: origin, source: source, expected: expected, step: .acquire,
+                                  timeoutSeconds: (timeout ?? settings.verifyTimeout).seconds)
+        record.startedAt = Clock.wallSeconds()
+        record.before = supervisor.processes.map { "\($0.name) \($0.version)" }.sorted().joined(separator: ", ")
         do { try save(record) } catch {
             return .refused("cannot write \(paths.updateJournal): \(error)")
         }
-        logger.notice("update \(command.commandNo): \(command.url) → \(command.processes.map { "\($0.name) \($0.version)" }.joined(separator: ", "))")
-        startWorker()
+        let versions = expected.isEmpty ? "the versions its manifest names" : expected.map { "\($0.name) \($0.version)" }.joined(separator: ", ")
+        logger.notice("\(origin.label): \(source.description) → \(versions)")
+        startAcquiring()
         return .accepted
     }
 
     /// At the agent's start: carries on with an update a previous run left.
-    /// `answered` says whether the command journal already holds its answer.
+    /// `answered` says whether the command journal already holds a panel
+    /// update's answer.
     func resume(answered: (Int64) -> Bool, now: Instant) {
         guard Files.size(paths.updateJournal) != nil else { return }
         let loaded: UpdateRecord
@@ -93,18 +124,19 @@ final class UpdateManager {
             try? Files.rename(paths.updateJournal, to: paths.updateJournal + ".bad")
             return
         }
-        let no = loaded.command.commandNo
-        if answered(no) {
+        record = loaded
+        if case .panel(let no) = loaded.origin, answered(no) {
             logger.notice("update \(no) was answered before the agent stopped; cleaning up")
-            record = loaded
             cleanUp()
             return
         }
-        logger.notice("update \(no) was at step \(loaded.step.rawValue) when the agent stopped; carrying on")
-        record = loaded
+        logger.notice("\(loaded.origin.label) was at step \(loaded.step.rawValue) when the agent stopped; carrying on")
         switch loaded.step {
-        case .fetch:
-            startWorker()
+        case .acquire:
+            startAcquiring()
+        case .check, .unpack:
+            // Checked again: nothing of a check survives the process that made it.
+            checkAndUnpack()
         case .swap, .rollback:
             supervisor.stopAll(now: now)
         case .verify:
@@ -126,8 +158,8 @@ final class UpdateManager {
     func tick(now: Instant) {
         guard let record else { return }
         switch record.step {
-        case .fetch:
-            break  // the worker's packets and exit move it on
+        case .acquire, .check, .unpack:
+            break  // the workers' packets and exits move it on
         case .swap:
             if supervisor.allStopped { install(now: now) }
         case .verify:
@@ -137,7 +169,7 @@ final class UpdateManager {
         }
     }
 
-    /// A child exited; true when it was the worker.
+    /// A child exited; true when it was a worker.
     func childExited(pid: Int32, exitCode: Int32, signal: Int32, now: Instant) -> Bool {
         guard var worker, worker.pid == pid else { return false }
         drain(&worker)
@@ -148,10 +180,12 @@ final class UpdateManager {
             ? "update worker was killed by signal \(signal)"
             : "update worker exited with status \(exitCode) before it finished")
         switch outcome {
+        case .done where record?.step == .acquire:
+            checkAndUnpack()
         case .done:
-            fetched(now: now)
+            unpacked(now: now)
         case .failed(let remark):
-            logger.error("update \(record?.command.commandNo ?? -1): \(remark)")
+            logger.error("\(record?.origin.label ?? "update"): \(remark)")
             finish(success: false, remark)
         }
         return true
@@ -160,47 +194,114 @@ final class UpdateManager {
     /// The one-line state for STATUS=, the presence and `status`.
     var summary: String {
         guard let record else { return "no update in progress" }
-        let no = record.command.commandNo
+        let label = record.origin.label
         switch record.step {
-        case .fetch: return progress.isEmpty ? "update \(no): starting the download" : "update \(no): \(progress)"
-        case .swap: return "update \(no): stopping processes and installing"
-        case .verify: return "update \(no): waiting for the new versions"
-        case .rollback: return "update \(no): rolling back (\(record.cause))"
+        case .acquire: return progress.isEmpty ? "\(label): starting the download" : "\(label): \(progress)"
+        case .check: return "\(label): checking the signature"
+        case .unpack: return progress.isEmpty ? "\(label): unpacking" : "\(label): \(progress)"
+        case .swap: return "\(label): stopping processes and installing"
+        case .verify: return "\(label): waiting for the new versions"
+        case .rollback: return "\(label): rolling back (\(record.cause))"
         }
     }
 
     // MARK: Steps
 
-    /// Starts the worker as the helper user and hands it a new archive
-    /// file, a new staging folder and the CA file, as descriptors.
-    private func startWorker() {
+    /// Starts the acquiring worker with a new archive file and a new
+    /// signature file, and what its source needs, as descriptors.
+    private func startAcquiring() {
         guard let record else { return }
-        let no = record.command.commandNo
-        let job = UpdateJob(url: record.command.url, sha256: record.command.sha256, settings: settings)
+        let name = AgentPaths.updateArchiveName(record.origin.fileKey)
         do throws(Errno) {
             let downloads = try DownloadsFolder.open(paths.downloads)
             defer { downloads.close() }
             // Left by agents before 0.4, which resumed across restarts.
-            for name in [AgentPaths.updateArchiveName(no) + ".part", AgentPaths.updateArchiveName(no) + ".part.json"] {
-                try Files.removeTree("\(paths.downloads)/\(name)")
-            }
-            let archive = try downloads.newArchive(AgentPaths.updateArchiveName(no))
+            for stale in [name + ".part", name + ".part.json"] { try Files.removeTree("\(paths.downloads)/\(stale)") }
+            let archive = try downloads.newArchive(name)
             defer { archive.close() }
-            let staging = try downloads.newStaging(AgentPaths.updateStagingName(no), for: helper)
-            defer { staging.close() }
-            let ca: FileDescriptor
-            do { ca = try Folder.openRegularFile("\(paths.certs)/cacert.pem") } catch { throw error.errno }
-            defer { ca.close() }
-            let (channel, pid) = try PacketChannel.startHelper("update-worker", as: helper)
-            var worker = Worker(pid: pid, channel: channel)
-            worker.token = try? loop.watch(channel.fd) { _ in self.workerReadable() }
-            self.worker = worker
-            channel.send(job.packet(), descriptors: [archive, staging.fd, ca])
-            progress = "downloading"
+            let signature = try downloads.newArchive(name + ".sig")
+            defer { signature.close() }
+            switch record.source {
+            case .https(let url, let sha256, let signatureURL):
+                let ca: FileDescriptor
+                do { ca = try Folder.openRegularFile("\(paths.certs)/cacert.pem") } catch { throw error.errno }
+                defer { ca.close() }
+                let job = UpdateJob(kind: .download, url: url, sha256: sha256, signatureURL: signatureURL, settings: settings)
+                try startWorker(job, [archive, signature, ca])
+                progress = "downloading"
+            case .file:
+                guard !localFiles.isEmpty else {
+                    finish(success: false, "the agent restarted before the local archive was copied; run the update again")
+                    return
+                }
+                try startWorker(UpdateJob(kind: .copy, settings: settings), [archive, signature] + localFiles)
+                progress = "copying"
+            }
             changed()
         } catch {
             finish(success: false, "cannot start the update worker: \(error)")
         }
+    }
+
+    private func startWorker(_ job: UpdateJob, _ descriptors: [FileDescriptor]) throws(Errno) {
+        let (channel, pid) = try PacketChannel.startHelper("update-worker", as: helper)
+        var worker = Worker(pid: pid, channel: channel)
+        worker.token = try? loop.watch(channel.fd) { _ in self.workerReadable() }
+        self.worker = worker
+        channel.send(job.packet(), descriptors: descriptors)
+    }
+
+    /// The acquiring worker has exited: checks the archive's signature on
+    /// one open descriptor, and hands that same descriptor to a fresh worker
+    /// to unpack — the process that parsed outside bytes decides nothing.
+    private func checkAndUnpack() {
+        guard var record else { return }
+        record.step = .check
+        do { try save(record) } catch {
+            finish(success: false, "cannot write \(paths.updateJournal): \(error)")
+            return
+        }
+        let key = record.origin.fileKey
+        do throws(UpdateCheckError) {
+            let downloads = try checked { () throws(Errno) in try DownloadsFolder.open(paths.downloads) }
+            defer { downloads.close() }
+            let archive = try checked { () throws(Errno) in try downloads.openArchive(AgentPaths.updateArchiveName(key)) }
+            defer { archive.close() }
+            // A process the acquiring worker left behind could still write
+            // through a descriptor it kept, between this check and the unpacking.
+            guard try checked({ () throws(Errno) in try archive.isOnlyOpenHere() }) else {
+                throw .refused("check: the archive is still open in another process (left by the update worker?); not installed")
+            }
+            let signature = try checked { () throws(Errno) in try downloads.readSignature(AgentPaths.updateArchiveName(key) + ".sig") }
+            let keys: UpdateKeys
+            do { keys = try UpdateKeys.load("\(paths.certs)/\(UpdateKeys.folderName)") } catch { throw .refused(error.remark) }
+            let verdict = try checked { () throws(Errno) in try ArchiveCheck.check(archive: archive, signature: signature, keys: keys) }
+            if case .refused(let why) = verdict { throw .refused(why) }
+            log(verdict, record.origin)
+            record.signature = verdict.summary
+            record.step = .unpack
+            try checked { () throws(Errno) in try save(record) }
+            let staging = try checked { () throws(Errno) in try downloads.newStaging(AgentPaths.updateStagingName(key), for: helper) }
+            defer { staging.close() }
+            try checked { () throws(Errno) in try startWorker(UpdateJob(kind: .unpack, settings: settings), [archive, staging.fd]) }
+            progress = "unpacking"
+            changed()
+        } catch {
+            logger.error("\(record.origin.label): \(error.remark)")
+            finish(success: false, error.remark)
+        }
+    }
+
+    private func log(_ verdict: SignatureVerdict, _ origin: UpdateOrigin) {
+        switch verdict {
+        case .signed(let key): logger.notice("\(origin.label): signature verified with certs/update-keys/\(key)")
+        case .notChecked: logger.warning("\(origin.label): \(verdict.summary): installed without a signature check")
+        case .refused: break
+        }
+    }
+
+    private func checked<T>(_ body: () throws(Errno) -> T) throws(UpdateCheckError) -> T {
+        do { return try body() } catch { throw .system(error) }
     }
 
     private func workerReadable() {
@@ -237,7 +338,7 @@ final class UpdateManager {
                     let now = Clock.now()
                     if now - lastProgressLog >= .seconds(10) {
                         lastProgressLog = now
-                        logger.info("update \(record?.command.commandNo ?? -1): \(progress)")
+                        logger.info("\(record?.origin.label ?? "update"): \(progress)")
                     }
                 case "log":
                     logger.notice("update worker: \(packet["text"]?.stringValue ?? "")")
@@ -252,9 +353,9 @@ final class UpdateManager {
         }
     }
 
-    /// Downloaded and unpacked: take the staged tree back from the worker's
-    /// user, then stop the processes for the swap.
-    private func fetched(now: Instant) {
+    /// Unpacked: take the staged tree back from the worker's user, then
+    /// stop the processes for the swap.
+    private func unpacked(now: Instant) {
         guard var record else { return }
         do throws(StagingError) {
             let downloads: DownloadsFolder
@@ -262,10 +363,18 @@ final class UpdateManager {
             defer { downloads.close() }
             // Without an app user the tree stays the agent's (and its code is not run).
             let app = supervisor.knownAppUser(now: now) ?? Processes.ownIdentity
-            try downloads.adopt(AgentPaths.updateStagingName(record.command.commandNo), for: app)
+            try downloads.adopt(AgentPaths.updateStagingName(record.origin.fileKey), for: app)
         } catch {
-            logger.error("update \(record.command.commandNo): \(error.remark)")
+            logger.error("\(record.origin.label): \(error.remark)")
             finish(success: false, error.remark)
+            return
+        }
+        let staged = UpdateManager.manifest(in: "\(paths.updateStaging(record.origin.fileKey))/SmartMeter", logger: logger)?.manifest
+        switch UpdateManager.confirmedVersions(command: record.expected, manifest: staged) {
+        case .success(let expected): record.expected = expected
+        case .failure(let refusal):
+            logger.error("\(record.origin.label): \(refusal.remark)")
+            finish(success: false, refusal.remark)
             return
         }
         record.step = .swap
@@ -275,19 +384,19 @@ final class UpdateManager {
             finish(success: false, "cannot write \(paths.updateJournal): \(error)")
             return
         }
-        logger.notice("update \(record.command.commandNo): downloaded and unpacked; stopping the processes")
+        logger.notice("\(record.origin.label): downloaded and unpacked; stopping the processes")
         supervisor.stopAll(now: now)
         tick(now: now)
     }
 
     private func install(now: Instant) {
         guard var record else { return }
-        let staged = "\(paths.updateStaging(record.command.commandNo))/SmartMeter"
+        let staged = "\(paths.updateStaging(record.origin.fileKey))/SmartMeter"
         do {
             try FolderSwap(paths: paths).install(staged)
         } catch {
             // Nothing new is in place unless the last rename succeeded.
-            logger.error("update \(record.command.commandNo): cannot install \(staged): \(error)")
+            logger.error("\(record.origin.label): cannot install \(staged): \(error)")
             rollback("install: cannot move the new folder into place: \(error)", now: now)
             return
         }
@@ -297,7 +406,7 @@ final class UpdateManager {
         do { try save(record) } catch {
             logger.error("cannot write \(paths.updateJournal): \(error)")
         }
-        logger.notice("update \(record.command.commandNo): new SmartMeter in place (previous kept as SmartMeter.prev); starting the processes")
+        logger.notice("\(record.origin.label): new SmartMeter in place (previous kept as SmartMeter.prev); starting the processes")
         startNewProcesses(now: now)
     }
 
@@ -318,7 +427,7 @@ final class UpdateManager {
     private func verify(_ record: UpdateRecord, now: Instant) {
         var missing: [String] = []
         var wrong: [String] = []
-        for expected in record.command.processes {
+        for expected in record.expected {
             guard let i = supervisor.index(of: expected.name),
                   supervisor.processes[i].lastHeartbeatWall >= record.verifySince,
                   supervisor.processes[i].state == .running || supervisor.processes[i].state == .starting
@@ -334,7 +443,7 @@ final class UpdateManager {
         if !wrong.isEmpty {
             rollback(wrong.joined(separator: "; "), now: now)
         } else if missing.isEmpty {
-            logger.notice("update \(record.command.commandNo): every listed process runs its new version")
+            logger.notice("\(record.origin.label): every listed process runs its new version")
             finish(success: true, "")
         } else if let deadline = verifyDeadline, deadline <= now {
             rollback("\(missing.joined(separator: ", ")) sent no heartbeat within \(record.timeoutSeconds) s", now: now)
@@ -343,7 +452,7 @@ final class UpdateManager {
 
     private func rollback(_ cause: String, now: Instant) {
         guard var record else { return }
-        logger.error("update \(record.command.commandNo) failed: \(cause); rolling back")
+        logger.error("\(record.origin.label) failed: \(cause); rolling back")
         record.step = .rollback
         record.cause = cause
         do { try save(record) } catch {
@@ -360,30 +469,36 @@ final class UpdateManager {
             try FolderSwap(paths: paths).restore(hadPrevious: record.hadPrevious)
         } catch {
             // Retried at the next tick: the renames are safe to repeat.
-            logger.error("update \(record.command.commandNo): cannot put the previous folder back: \(error); retrying")
+            logger.error("\(record.origin.label): cannot put the previous folder back: \(error); retrying")
             return
         }
         let listed = UpdateManager.listedProcesses(in: paths.smartMeter, for: supervisor, now: now, logger: logger)
         supervisor.list(listed ?? [])
         supervisor.start(record.previous, now: now)
-        logger.notice("update \(record.command.commandNo): previous SmartMeter restored (the failed one is kept as SmartMeter.failed)")
+        logger.notice("\(record.origin.label): previous SmartMeter restored (the failed one is kept as SmartMeter.failed)")
         finish(success: false, record.cause)
     }
 
-    /// Answers the command (journaled by the answer closure), then forgets
-    /// the update: a crash in between is told apart by the command journal.
+    /// Answers the origin (the panel's answer is journaled by the answer
+    /// closure), records the outcome for `status`, then forgets the update:
+    /// a crash in between is told apart by the command journal.
     private func finish(success: Bool, _ remark: String) {
         guard let record else { return }
-        answer(record.command.commandNo, success, remark)
+        let outcome = LastUpdate(record: record, success: success, remark: remark, endedAt: Clock.wallSeconds())
+        do { try Files.writeAtomically(paths.lastUpdate, outcome.encode(), mode: 0o600) } catch {
+            logger.warning("cannot write \(paths.lastUpdate): \(error)")
+        }
+        last = outcome
+        answer(record.origin, success, remark)
         cleanUp()
     }
 
     private func cleanUp() {
         guard let record else { return }
-        let no = record.command.commandNo
+        let key = record.origin.fileKey
         // The staging folder may still be the helper user's: Files.removeTree
         // walks through descriptors and follows no link.
-        for path in [paths.updateArchive(no), paths.updateStaging(no)] {
+        for path in [paths.updateArchive(key), paths.updateArchive(key) + ".sig", paths.updateStaging(key)] {
             do { try Files.removeTree(path) } catch { logger.warning("cannot remove \(path): \(error)") }
         }
         Files.remove(paths.updateJournal)
@@ -391,7 +506,13 @@ final class UpdateManager {
         self.record = nil
         verifyDeadline = nil
         progress = ""
+        closeLocalFiles()
         changed()
+    }
+
+    private func closeLocalFiles() {
+        for fd in localFiles { fd.close() }
+        localFiles = []
     }
 
     private func readJournal() throws(RegistryError) -> [UInt8] {
@@ -407,6 +528,27 @@ final class UpdateManager {
     private func changed() { generation += 1 }
 
     // MARK: Helpers
+
+    /// The versions an update is confirmed against: the command's, which the
+    /// new manifest's `version`s must not contradict; for a local update
+    /// (no command), the manifest's, which must name at least one.
+    static func confirmedVersions(command: [UpdateCommand.Expected], manifest: UpdateManifest?)
+        -> Result<[UpdateCommand.Expected], UpdateRefusal> {
+        var named: [UpdateCommand.Expected] = []
+        for p in manifest?.processes ?? [] {
+            if let version = p.version { named.append(UpdateCommand.Expected(name: p.name, version: version)) }
+        }
+        for c in command {
+            if let m = named.first(where: { $0.name == c.name }), m.version != c.version {
+                return .failure(UpdateRefusal("\(c.name): the command expects \(c.version), the archive's manifest says \(m.version)"))
+            }
+        }
+        if !command.isEmpty { return .success(command) }
+        if named.isEmpty {
+            return .failure(UpdateRefusal("the archive's SmartMeter/tinyagent.json names no process version: a local update has nothing to confirm"))
+        }
+        return .success(named)
+    }
 
     /// `SmartMeter/tinyagent.json`, when the folder has a valid one, and
     /// whether root owns it (no one else may write it).

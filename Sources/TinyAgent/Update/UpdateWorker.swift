@@ -1,21 +1,50 @@
-/// What the agent asks its update worker to do: one packet, which carries
-/// three descriptors (`SCM_RIGHTS`) in this order: the archive file (new,
-/// empty, read-write; root's, in root's `downloads/`), the staging folder
-/// (new, empty, the helper user's), and the CA file (read-only). The worker
-/// can reach nothing else of the agent's.
+/// What the agent asks one update worker to do: one packet, carrying
+/// descriptors (`SCM_RIGHTS`) in the order `Descriptor` names for its kind.
+/// Acquiring and unpacking are separate workers: the one that parsed network
+/// (or USB-stick) bytes has exited before the agent checks the signature, and
+/// a fresh one unpacks what was checked. A worker reaches nothing of the
+/// agent's but these descriptors.
+///
+/// - `download`: archive file, signature file (both new, empty, read-write,
+///   root's, in root's `downloads/`), the CA file (read-only);
+/// - `copy`: archive file, signature file, then the local archive and, when
+///   there is one, the local signature (read-only, opened by the CLI);
+/// - `unpack`: the checked archive (read-only), the staging folder (new,
+///   empty, the helper user's).
 struct UpdateJob: Equatable {
-    var url: String
+    enum Kind: String { case download, copy, unpack }
+
+    var kind: Kind
+    var url = ""
     var sha256: [UInt8]?
+    var signatureURL = ""
     var settings: UpdateSettings
 
-    /// The descriptors' order in the packet.
-    enum Descriptor: Int { case archive = 0, staging, ca }
+    enum Descriptor: Int {
+        case archive = 0, signature
+        /// `download`: the CA file; `copy`: the local archive; `unpack` has only archive and staging.
+        case third
+        /// `copy`: the local signature, when given.
+        case fourth
+        static let staging = Descriptor.signature
+    }
+
+    /// Whether `count` descriptors are what this kind takes.
+    func takes(_ count: Int) -> Bool {
+        switch kind {
+        case .download: return count == 3
+        case .copy: return count == 3 || count == 4
+        case .unpack: return count == 2
+        }
+    }
 
     func packet() -> JSONWriter {
         var w = JSONWriter()
         w.beginObject()
+        w.key("job"); w.string(kind.rawValue)
         w.key("url"); w.string(url)
         w.key("sha256"); if let sha256 { w.string(Hex.encode(sha256)) } else { w.null() }
+        w.key("signature_url"); w.string(signatureURL)
         w.key("max_bytes"); w.integer(settings.downloadMaximumBytes)
         w.key("allow_http"); w.bool(settings.allowPlainHTTP)
         w.key("connect_ms"); w.integer(settings.connectTimeout.milliseconds)
@@ -28,14 +57,17 @@ struct UpdateJob: Equatable {
         return w
     }
 
-    init(url: String, sha256: [UInt8]?, settings: UpdateSettings) {
+    init(kind: Kind, url: String = "", sha256: [UInt8]? = nil, signatureURL: String = "", settings: UpdateSettings) {
+        self.kind = kind
         self.url = url
         self.sha256 = sha256
+        self.signatureURL = signatureURL
         self.settings = settings
     }
 
     init?(packet p: JSONValue) {
-        guard let url = p["url"]?.stringValue,
+        guard let kindName = p["job"]?.stringValue, let kind = Kind(rawValue: kindName),
+              let url = p["url"]?.stringValue, let signatureURL = p["signature_url"]?.stringValue,
               let maxBytes = p["max_bytes"]?.integerValue, let allowHTTP = p["allow_http"]?.boolValue,
               let connect = p["connect_ms"]?.integerValue, let idle = p["idle_ms"]?.integerValue,
               let reserve = p["reserve_bytes"]?.integerValue, let unpackBytes = p["unpack_max_bytes"]?.integerValue,
@@ -55,7 +87,7 @@ struct UpdateJob: Equatable {
         s.unpackMaximumBytes = unpackBytes
         s.unpackMaximumEntries = Int(entries)
         s.unpackMaximumRatio = ratio
-        self.init(url: url, sha256: sha, settings: s)
+        self.init(kind: kind, url: url, sha256: sha, signatureURL: signatureURL, settings: s)
     }
 }
 
@@ -69,13 +101,10 @@ struct UpdateJob: Equatable {
 /// which downloads again from the first byte.
 ///
 /// Agent → worker: one `UpdateJob` packet with its descriptors. Worker → agent:
-/// `{"event": "progress", "phase": "download"|"unpack", "done", "total"}`,
+/// `{"event": "progress", "phase": "download"|"copy"|"unpack", "done", "total"}`,
 /// `{"event": "log", "text"}`, then `{"event": "done"}` or
 /// `{"event": "failed", "remark"}`.
 enum UpdateWorker {
-    /// Attempts at a download cut short (the server closed, a stall):
-    /// each resumes where the last stopped.
-    static let attempts = 3
     static let progressInterval = Duration.milliseconds(250)
 
     static func run() -> Int32 {
@@ -84,44 +113,25 @@ enum UpdateWorker {
             return ExitStatus.systemError
         }
         let channel = PacketChannel(fd: FileDescriptor(3))
-        guard let (first, fds) = channel.receiveWithDescriptors(timeout: .seconds(10)), fds.count == 3,
-              let job = UpdateJob(packet: first) else {
+        guard let (first, fds) = channel.receiveWithDescriptors(timeout: .seconds(10)),
+              let job = UpdateJob(packet: first), job.takes(fds.count) else {
             return ExitStatus.dataError
         }
-        var target = DownloadTarget(file: fds[UpdateJob.Descriptor.archive.rawValue])
-        let staging = Folder(fd: fds[UpdateJob.Descriptor.staging.rawValue], path: "the staging folder")
-        let ca = "/proc/self/fd/\(fds[UpdateJob.Descriptor.ca.rawValue].rawValue)"
         var reporter = ProgressReporter(channel: channel)
-        if let remark = fetch(job, ca: ca, into: &target, &reporter) ?? unpack(job, target.file, into: staging, &reporter) {
+        let remark: String?
+        switch job.kind {
+        case .download, .copy:
+            remark = UpdateAcquirer.acquire(job, fds, &reporter)
+        case .unpack:
+            let staging = Folder(fd: fds[UpdateJob.Descriptor.staging.rawValue], path: "the staging folder")
+            remark = unpack(job, fds[UpdateJob.Descriptor.archive.rawValue], into: staging, &reporter)
+        }
+        if let remark {
             channel.send(event("failed", "remark", remark))
         } else {
             channel.send(event("done", nil, nil))
         }
         return ExitStatus.ok
-    }
-
-    /// Downloads the archive (resuming), or says why not.
-    private static func fetch(_ job: UpdateJob, ca: String, into target: inout DownloadTarget,
-                              _ reporter: inout ProgressReporter) -> String? {
-        var request = DownloadRequest(url: job.url, caFile: ca)
-        request.maximumBytes = job.settings.downloadMaximumBytes
-        request.allowPlainHTTP = job.settings.allowPlainHTTP
-        request.connectTimeout = job.settings.connectTimeout
-        request.idleTimeout = job.settings.idleTimeout
-        request.sha256 = job.sha256
-        request.reserveBytes = job.settings.reserveBytes
-        var attempt = 1
-        while true {
-            do throws(DownloadError) {
-                try Downloader.fetch(request, into: &target) { done, total in reporter.report("download", done, total) }
-                return nil
-            } catch {
-                guard error.isResumable, attempt < attempts else { return error.remark }
-                reporter.channel.send(event("log", "text", "\(error.remark); resuming (attempt \(attempt + 1) of \(attempts))"))
-                Clock.sleep(.seconds(Int64(attempt)))
-                attempt += 1
-            }
-        }
     }
 
     /// Unpacks into a fresh staging folder, or says why not.
@@ -134,7 +144,7 @@ enum UpdateWorker {
                 reporter.report("unpack", done, total)
             }
             if !result.ignored.isEmpty {
-                reporter.channel.send(event("log", "text", "archive entries outside SmartMeter/ not installed: \(result.ignored.joined(separator: ", "))"))
+                reporter.log("archive entries outside SmartMeter/ not installed: \(result.ignored.joined(separator: ", "))")
             }
             return nil
         } catch {
@@ -142,7 +152,7 @@ enum UpdateWorker {
         }
     }
 
-    private static func event(_ name: String, _ key: String?, _ value: String?) -> JSONWriter {
+    static func event(_ name: String, _ key: String?, _ value: String?) -> JSONWriter {
         var w = JSONWriter()
         w.beginObject()
         w.key("event"); w.string(name)
@@ -171,6 +181,8 @@ enum UpdateWorker {
             w.endObject()
             channel.send(w)
         }
+
+        func log(_ text: String) { channel.send(UpdateWorker.event("log", "text", text)) }
     }
 }
 

@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+@testable import TinyAgent
+
+/// Update signatures as `openssl dgst -sha256 -sign` makes them, checked by
+/// the agent's own code (mbedTLS) on an open descriptor, and the update keys'
+/// folder rules. Keys and signatures are made by the real openssl.
+@Suite final class SignatureTests {
+    let folder = NSTemporaryDirectory() + "tinyagent-sig-\(UUID().uuidString)"
+    var keys: String { "\(folder)/update-keys" }
+    var archive: String { "\(folder)/a.zip" }
+
+    init() throws {
+        try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: keys)
+        try Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }).write(to: URL(fileURLWithPath: archive))
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: folder) }
+
+    /// A P-256 key pair `name`; its public half goes into the keys folder when `trusted`.
+    func key(_ name: String, curve: String = "prime256v1", trusted: Bool = true) throws -> String {
+        let secret = "\(folder)/\(name).key"
+        try runTool("openssl", ["ecparam", "-name", curve, "-genkey", "-noout", "-out", secret])
+        if trusted { try runTool("openssl", ["ec", "-in", secret, "-pubout", "-out", "\(keys)/\(name).pem"]) }
+        return secret
+    }
+
+    func sign(with secret: String) throws -> [UInt8] {
+        try runTool("openssl", ["dgst", "-sha256", "-sign", secret, "-out", "\(archive).sig", archive])
+        return Array(try Data(contentsOf: URL(fileURLWithPath: "\(archive).sig")))
+    }
+
+    func check(_ signature: [UInt8]) throws -> SignatureVerdict {
+        let fd = try Folder.openRegularFile(archive)
+        defer { fd.close() }
+        return try ArchiveCheck.check(archive: fd, signature: signature, keys: try UpdateKeys.load(keys))
+    }
+
+    @Test func anArchiveSignedWithATrustedKeyIsAccepted() throws {
+        _ = try key("other")
+        let signature = try sign(with: try key("fleet"))
+        #expect(try check(signature) == .signed(by: "fleet.pem"))
+    }
+
+    @Test func theDigestIsTheFilesSHA256() throws {
+        let fd = try Folder.openRegularFile(archive)
+        defer { fd.close() }
+        let (digest, size) = try Signature.sha256(of: fd)
+        #expect(size == 300_000)
+        let openssl = try runTool("openssl", ["dgst", "-sha256", "-r", archive])
+        #expect(Hex.encode(digest) == String(openssl.prefix(64)))
+    }
+
+    @Test func aSignatureByAnUntrustedKeyIsRefused() throws {
+        _ = try key("fleet")
+        let signature = try sign(with: try key("stranger", trusted: false))
+        guard case .refused(let why) = try check(signature) else { Issue.record("accepted"); return }
+        #expect(why.contains("does not match"))
+    }
+
+    @Test func anAlteredArchiveIsRefused() throws {
+        let signature = try sign(with: try key("fleet"))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: archive))
+        try handle.seek(toOffset: 1000)
+        handle.write(Data([0xff]))
+        try handle.close()
+        guard case .refused(let why) = try check(signature) else { Issue.record("accepted"); return }
+        #expect(why.contains("does not match"))
+    }
+
+    @Test func aCorruptSignatureIsRefusedAsCorrupt() throws {
+        _ = try key("fleet")
+        guard case .refused(let why) = try check(Array("not a signature\n".utf8)) else { Issue.record("accepted"); return }
+        #expect(why.contains("corrupt"))
+    }
+
+    @Test func anUnsignedArchiveIsRefusedWhenTheDeviceHasKeys() throws {
+        _ = try key("fleet")
+        guard case .refused(let why) = try check([]) else { Issue.record("accepted"); return }
+        #expect(why.contains("unsigned"))
+    }
+
+    @Test func withoutKeysAnyArchiveIsAcceptedUnchecked() throws {
+        #expect(try check([]) == .notChecked(hadSignature: false))
+        #expect(try check([1, 2, 3]) == .notChecked(hadSignature: true))
+        try FileManager.default.removeItem(atPath: keys)
+        #expect(try UpdateKeys.load(keys).keys.isEmpty, "no folder: no keys")
+    }
+
+    @Test func aKeyOnAnotherCurveRefusesEveryUpdate() throws {
+        let signature = try sign(with: try key("fleet"))
+        _ = try key("a-p384", curve: "secp384r1")
+        guard case .refused(let why) = try check(signature) else { Issue.record("accepted"); return }
+        #expect(why.contains("a-p384.pem is not an EC P-256 public key"))
+    }
+
+    @Test func aKeyWritableByOthersOrOwnedByAnotherUserIsRefused() throws {
+        _ = try key("fleet")
+        let pem = "\(keys)/fleet.pem"
+        try FileManager.default.setAttributes([.posixPermissions: 0o664], ofItemAtPath: pem)
+        #expect(throws: UpdateKeyError.self) { try UpdateKeys.load(keys) }
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: pem)
+        #expect(try UpdateKeys.load(keys).keys.count == 1)
+        #expect(throws: UpdateKeyError.self) { try UpdateKeys.load(keys, owner: Processes.effectiveUID + 1) }
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: keys)
+        #expect(throws: UpdateKeyError.self, "a folder others can write: they could add a key") { try UpdateKeys.load(keys) }
+    }
+
+    @Test func aSymlinkedKeyOrKeyFolderIsRefused() throws {
+        let secret = try key("fleet", trusted: false)
+        try runTool("openssl", ["ec", "-in", secret, "-pubout", "-out", "\(folder)/elsewhere.pem"])
+        try FileManager.default.createSymbolicLink(atPath: "\(keys)/fleet.pem", withDestinationPath: "\(folder)/elsewhere.pem")
+        #expect(throws: UpdateKeyError.self) { try UpdateKeys.load(keys) }
+        try FileManager.default.createSymbolicLink(atPath: "\(folder)/linked-keys", withDestinationPath: keys)
+        #expect(throws: UpdateKeyError.self) { try UpdateKeys.load("\(folder)/linked-keys") }
+    }
+}
