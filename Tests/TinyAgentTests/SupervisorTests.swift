@@ -132,6 +132,25 @@ import Testing
         #expect(s.processes[0].pid == second && s.processes[0].duplicatePid == nil)
     }
 
+    @Test func aListedProcessKeepsTheManifestsCommandWhateverItsHeartbeatsReportButOnlyForTheUidTheManifestRunsItAs() {
+        let s = supervisor()
+        let me = Processes.ownIdentity
+        var spec = ProcessSpec(name: "p", runCommand: "echo listed", uid: 0, gid: 0, verified: false)
+        spec.launch.user = me
+        var other = ProcessSpec(name: "q", runCommand: "echo chosen by the app user", uid: 0, gid: 0, verified: false)
+        other.launch.user = Identity(uid: 4242, gid: 4242)
+        s.list([spec, other])
+        beat(s, name: "p", pid: 2_000_001, command: "python3 p.py", at: t0)
+        beat(s, name: "q", pid: 2_000_002, command: "python3 q.py", at: t0)
+        #expect(s.processes[0].runCommand == "echo listed")
+        #expect(s.processes[1].runCommand == "python3 q.py", "another uid's sender: its own command, not the manifest's")
+        beat(s, name: "p", pid: 2_000_001, command: "python3 p.py --changed", at: t0 + .seconds(1))
+        #expect(s.processes[0].runCommand == "echo listed")
+        spec.runCommand = "echo reloaded"
+        s.list([spec, other])
+        #expect(s.processes[0].runCommand == "echo reloaded", "a reload gives the new command")
+    }
+
     @Test func crashesAreRestartedWithBackoffUntilTheCapThenFailed() throws {
         let s = supervisor {
             $0.policy.restartLimit = 3

@@ -173,6 +173,9 @@ public final class Agent {
 
     /// Runs until SIGTERM or SIGINT; returns the exit status.
     public func run() -> Int32 {
+        // The manifest first: a listed process found dead in the registry is
+        // restarted its way (folder, user, environment, restart mode).
+        supervisor.list(UpdateManager.listedProcesses(in: paths.smartMeter, for: supervisor, now: Clock.now(), logger: logger) ?? [])
         restoreRegistry()
         // The handlers hold the agent strongly (Embedded Swift has no
         // unowned); the registrations are dropped when the loop ends.
@@ -209,7 +212,6 @@ public final class Agent {
             self.answerUpdate(origin, success: success, remarks: remarks)
         }
         self.update = update
-        supervisor.list(UpdateManager.listedProcesses(in: paths.smartMeter, for: supervisor, now: Clock.now(), logger: logger) ?? [])
         update.resume(answered: { self.control?.processor.journal.answer(for: $0) != nil }, now: Clock.now())
         // Listed processes already running but not in the registry (started
         // by hand, or before the agent was installed) make themselves known
