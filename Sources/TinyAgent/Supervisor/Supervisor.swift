@@ -3,7 +3,9 @@
 /// `SupervisorTable`, carrying out the actions it names.
 public final class Supervisor {
     public private(set) var processes: [SupervisedProcess] = []
-    let settings: AgentSettings
+    /// Replaced on reload (`Agent.reload`): the next deadline, start or
+    /// restart follows the new policy.
+    var settings: AgentSettings
     private let logger: Logger
     /// Where processes run (`SmartMeter/`) and write their output (`logs/`;
     /// nil: to /dev/null, when the folder cannot be used).
