@@ -267,6 +267,21 @@ import Testing
         #expect(next.start(name: "p", now: t0 + .seconds(2)) == .alreadyUp(.starting))
     }
 
+    @Test func anUpdateKeepsAnOperatorStoppedProcessStoppedWithTheNewVersionsCommand() throws {
+        let s = supervisor()
+        let real = try Processes.spawn(command: "exec sleep 60", in: try Folder.open(folder), output: FileDescriptor(2), as: nil)
+        defer { kill(real, SIGKILL); _ = waitpid(real, nil, 0) }
+        beat(s, name: "p", pid: real, command: "exec sleep 60", at: t0)
+        s.stop(name: "p", now: t0)
+        _ = waitpid(real, nil, 0)
+        s.handleDeadlines(now: t0 + .seconds(1))
+        #expect(s.processes[0].state == .stopped)
+        s.stopAll(now: t0 + .seconds(1))
+        s.start([ProcessSpec(name: "p", runCommand: "exec sleep 61", uid: 0, gid: 0, verified: false)], now: t0 + .seconds(2))
+        #expect(s.processes.count == 1 && s.processes[0].state == .stopped && s.processes[0].operatorStopped, "not started by the update")
+        #expect(s.processes[0].runCommand == "exec sleep 61" && !s.processes[0].verified)
+    }
+
     @Test func aForgottenProcessLeavesTheTable() {
         let s = supervisor()
         beat(s, name: "p", pid: Processes.currentPID, command: "exec sleep 60", at: t0)
