@@ -10,7 +10,9 @@ XMPP and prints the answer. Then the panel updates the SmartMeter folder:
 a local HTTPS server (same test CA) serves an update archive, the panel
 sends `smart_meter_update`, the agent downloads, checks and unpacks it,
 swaps the folder (keeping the previous one), starts the new processes and
-answers once every listed process heartbeats its new version.
+answers once every listed process heartbeats its new version. Last, root stops
+ocr locally (`tinyagent stop`): it stays stopped past its heartbeat deadline
+until `tinyagent start`.
 """
 
 import hashlib
@@ -130,6 +132,17 @@ def main(scope):
             say("the agent's log of the update")
             with open(os.path.join(root, "logs", "tinyagent.log")) as f:
                 print("".join(line for line in f if "update" in line or "SmartMeter" in line), end="")
+
+        say("locally, as root: tinyagent stop ocr — it stays stopped, silence or not, until tinyagent start ocr")
+        subprocess.run([BIN, "stop", "ocr", "--root", root], check=True)
+        time.sleep(3.5)  # past the 3 s heartbeat deadline: a crashed or hung ocr would be restarted by now
+        subprocess.run([BIN, "status", "--root", root])
+        say("tinyagent start ocr")
+        subprocess.run([BIN, "start", "ocr", "--root", root], check=True)
+        time.sleep(1)
+        subprocess.run([BIN, "status", "--root", root])
+        say("tinyagent logs ocr -n 3 (its output log, logs/ocr.log)")
+        subprocess.run([BIN, "logs", "ocr", "-n", "3", "--root", root])
     finally:
         if agent:
             agent.send_signal(signal.SIGTERM)

@@ -114,6 +114,8 @@ static void copy_stat(const struct stat *st, ta_stat *out) {
     out->gid = st->st_gid;
     out->size = (int64_t)st->st_size;
     out->links = (uint64_t)st->st_nlink;
+    out->device = (uint64_t)st->st_dev;
+    out->inode = (uint64_t)st->st_ino;
 }
 
 int ta_open_folder(const char *path) {

@@ -289,6 +289,20 @@ int64_t ta_process_gid(pid_t pid) {
     return gids ? strtoll(gids, NULL, 10) : -1;
 }
 
+int ta_process_in_group(pid_t pid, uint32_t gid) {
+    char buf[4096];
+    const char *p = status_field(pid, "\nGroups:", buf, sizeof buf);
+    if (!p) return 0;
+    char *end;
+    for (;;) {
+        while (*p == ' ' || *p == '\t') p++;
+        if (*p < '0' || *p > '9') return 0;
+        unsigned long long g = strtoull(p, &end, 10);
+        if (g == gid) return 1;
+        p = end;
+    }
+}
+
 int64_t ta_process_sole_uid(pid_t pid) {
     char buf[4096];
     const char *p = status_field(pid, "\nUid:", buf, sizeof buf);

@@ -31,8 +31,22 @@ let usage = """
           (one the manifest lists is refused: remove it there and reload).
           Root only.
       reload [--root DIR]
-          Re-read SmartMeter/tinyagent.json and start the processes it lists
-          that are not running (as SIGHUP does). Root only.
+          Re-read cfg/agent.json and SmartMeter/tinyagent.json (as SIGHUP
+          does): the new settings apply from now on (heartbeat_port, run_as,
+          helper_user, the agent's own log and update settings at the next
+          start: it says which), the listed processes not running are
+          started. Root only.
+      check [--root DIR] [--json]
+          Check what the agent reads at start, as it reads it: the folders'
+          owners and modes, cfg/agent.json, SmartMeter/tinyagent.json, the
+          config (with the fleet key cfg/key when present) and the CA file.
+          One line per problem on stdout (--json: {"ok", "checked",
+          "problems"}); exit 0 only when all is well, else 78. Needs no
+          running agent.
+      logs NAME [--root DIR] [-n N] [-f]
+          Print the last N lines (default 10) of the process's output log,
+          logs/NAME.log; -f (--follow) goes on printing what it writes, across
+          its restarts. Root and the app user's group.
       update --file X.zip [--sig X.zip.sig] [--wait] [--root DIR]
           Install an update archive from a local file (a USB stick), as the
           panel's are installed: signature checked (SIG, default X.zip.sig
@@ -64,12 +78,15 @@ let usage = """
 
     Every command takes --help.
 
-    exit status: 0 ok, 64 usage error, 65 bad data, 66 input file missing or
+    exit status: 0 ok, 64 usage error, 65 bad data (stop, start, restart,
+    forget, logs: no such process or log), 66 input file missing or
     unreadable, 69 agent or service unavailable (run: another agent serves the
-    root), 71 system error (run: the root folder is missing), 77 permission
-    denied (status: not root or the app user's group), 78 run: the agent's
-    folders are unsafe (owned by or writable for another user; the log says
-    what, one line per problem).
+    root; a verb: the agent is not running, or will not do it now), 71 system
+    error (run: the root folder is missing), 77 permission denied (status,
+    logs: not root or the app user's group; stop, start, restart, forget,
+    reload: not root), 78 run: the agent's folders are unsafe (owned by or
+    writable for another user; the log says what, one line per problem);
+    check: a problem found.
     """
 
 /// Options after the command: `--flag value` pairs and bare `--switch`es.
@@ -148,8 +165,10 @@ func environmentPort() throws(UsageError) -> UInt16? {
     return UInt16(n)
 }
 
-/// A verb about one process: `VERB NAME [--root DIR]`; the name and the root.
-func namedVerb(_ verb: String, _ args: ArraySlice<String>) throws(UsageError) -> (name: String, root: String) {
+/// A verb about one process: `VERB NAME [--root DIR] [more options]`; the
+/// name, the root and the options.
+func namedVerb(_ verb: String, _ args: ArraySlice<String>, takingValues valued: [String] = [],
+               switches: [String] = []) throws(UsageError) -> (name: String, root: String, options: Options) {
     guard let name = args.first, !name.hasPrefix("-") else {
         if args.first == "--help" || args.first == "-h" { throw UsageError.help }
         throw UsageError("\(verb) needs a process name")
@@ -157,8 +176,8 @@ func namedVerb(_ verb: String, _ args: ArraySlice<String>) throws(UsageError) ->
     guard HeartbeatClient.acceptsName(name) else {
         throw UsageError("\(verb): not a process name: \"\(name)\" (1 to 64 of A-Z a-z 0-9 . _ - , not . or ..)")
     }
-    let o = try Options(args.dropFirst(), takingValues: ["--root"], switches: [])
-    return (name, o.values["--root"] ?? AgentPaths.defaultRoot)
+    let o = try Options(args.dropFirst(), takingValues: ["--root"] + valued, switches: switches)
+    return (name, o.values["--root"] ?? AgentPaths.defaultRoot, o)
 }
 
 /// `tinyagent config encrypt|decrypt|check`.
@@ -249,9 +268,37 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
             return error.exitStatus
         }
     case "stop", "start", "restart", "forget":
-        let (name, root) = try namedVerb(command, rest)
+        let (name, root, _) = try namedVerb(command, rest)
         let requests: [String: ControlRequest] = ["stop": .stop(name), "start": .start(name), "restart": .restart(name), "forget": .forget(name)]
         return ControlClient.run(requests[command]!, root: root)
+    case "logs":
+        let (name, root, o) = try namedVerb(command, rest, takingValues: ["-n"], switches: ["-f", "--follow"])
+        var lines = LogsClient.defaultLines
+        if let text = o.values["-n"] {
+            guard let n = Int(text), n >= 0 else { throw UsageError("-n: not a number of lines: \(text)") }
+            lines = n
+        }
+        return LogsClient.run(name: name, root: root, lines: lines, follow: !o.switches.isEmpty)
+    case "check":
+        let o = try Options(rest, takingValues: ["--root"], switches: ["--json"])
+        let result = AgentCheck.run(root: o.values["--root"] ?? AgentPaths.defaultRoot)
+        if o.switches.contains("--json") {
+            var w = JSONWriter()
+            w.beginObject()
+            w.key("ok"); w.bool(result.problems.isEmpty)
+            w.key("checked"); w.beginArray(); for item in result.checked { w.string(item) }; w.endArray()
+            w.key("problems"); w.beginArray(); for problem in result.problems { w.string(problem) }; w.endArray()
+            w.endObject()
+            Console.out(w.text)
+            return result.problems.isEmpty ? ExitStatus.ok : ExitStatus.unsafeFolders
+        }
+        guard !result.problems.isEmpty else {
+            Console.out("ok: " + result.checked.joined(separator: ", "))
+            return ExitStatus.ok
+        }
+        for problem in result.problems { Console.out(problem) }
+        Console.error("\(result.problems.count) problem\(result.problems.count == 1 ? "" : "s") (above)")
+        return ExitStatus.unsafeFolders
     case "update":
         let o = try Options(rest, takingValues: ["--file", "--sig", "--root"], switches: ["--wait"])
         guard let file = o.values["--file"] else { throw UsageError("update needs --file") }

@@ -19,6 +19,13 @@ import Testing
         }
     }
 
+    @Test func aSupplementaryMemberOfTheAppGroupMayReadButNotChangeState() {
+        let member = PeerCredentials(pid: 10, uid: 1003, gid: 1003)
+        #expect(ControlGate(appUser: pi).allows(.read, peer: member, inGroup: { $0 == 1000 }))
+        #expect(!ControlGate(appUser: pi).allows(.change, peer: member, inGroup: { $0 == 1000 }))
+        #expect(!ControlGate(appUser: pi).allows(.read, peer: member, inGroup: { $0 == 1003 }))
+    }
+
     @Test func anyoneElseMayDoNothing() {
         let stranger = PeerCredentials(pid: 10, uid: 1002, gid: 1002)
         #expect(!ControlGate(appUser: pi).allows(.read, peer: stranger))

@@ -132,6 +132,25 @@ import Testing
         #expect(s.processes[0].pid == second && s.processes[0].duplicatePid == nil)
     }
 
+    @Test func aListedProcessKeepsTheManifestsCommandWhateverItsHeartbeatsReportButOnlyForTheUidTheManifestRunsItAs() {
+        let s = supervisor()
+        let me = Processes.ownIdentity
+        var spec = ProcessSpec(name: "p", runCommand: "echo listed", uid: 0, gid: 0, verified: false)
+        spec.launch.user = me
+        var other = ProcessSpec(name: "q", runCommand: "echo chosen by the app user", uid: 0, gid: 0, verified: false)
+        other.launch.user = Identity(uid: 4242, gid: 4242)
+        s.list([spec, other])
+        beat(s, name: "p", pid: 2_000_001, command: "python3 p.py", at: t0)
+        beat(s, name: "q", pid: 2_000_002, command: "python3 q.py", at: t0)
+        #expect(s.processes[0].runCommand == "echo listed")
+        #expect(s.processes[1].runCommand == "python3 q.py", "another uid's sender: its own command, not the manifest's")
+        beat(s, name: "p", pid: 2_000_001, command: "python3 p.py --changed", at: t0 + .seconds(1))
+        #expect(s.processes[0].runCommand == "echo listed")
+        spec.runCommand = "echo reloaded"
+        s.list([spec, other])
+        #expect(s.processes[0].runCommand == "echo reloaded", "a reload gives the new command")
+    }
+
     @Test func crashesAreRestartedWithBackoffUntilTheCapThenFailed() throws {
         let s = supervisor {
             $0.policy.restartLimit = 3
@@ -246,6 +265,21 @@ import Testing
         let started = next.processes[0].pid
         defer { kill(-started, SIGKILL); _ = waitpid(started, nil, 0) }
         #expect(next.start(name: "p", now: t0 + .seconds(2)) == .alreadyUp(.starting))
+    }
+
+    @Test func anUpdateKeepsAnOperatorStoppedProcessStoppedWithTheNewVersionsCommand() throws {
+        let s = supervisor()
+        let real = try Processes.spawn(command: "exec sleep 60", in: try Folder.open(folder), output: FileDescriptor(2), as: nil)
+        defer { kill(real, SIGKILL); _ = waitpid(real, nil, 0) }
+        beat(s, name: "p", pid: real, command: "exec sleep 60", at: t0)
+        s.stop(name: "p", now: t0)
+        _ = waitpid(real, nil, 0)
+        s.handleDeadlines(now: t0 + .seconds(1))
+        #expect(s.processes[0].state == .stopped)
+        s.stopAll(now: t0 + .seconds(1))
+        s.start([ProcessSpec(name: "p", runCommand: "exec sleep 61", uid: 0, gid: 0, verified: false)], now: t0 + .seconds(2))
+        #expect(s.processes.count == 1 && s.processes[0].state == .stopped && s.processes[0].operatorStopped, "not started by the update")
+        #expect(s.processes[0].runCommand == "exec sleep 61" && !s.processes[0].verified)
     }
 
     @Test func aForgottenProcessLeavesTheTable() {

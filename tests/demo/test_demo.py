@@ -46,5 +46,7 @@ def test_make_demo_runs_with_a_stock_path_and_leaves_no_process_behind():
     root = re.search(r"tinyagent on (/\S+), heartbeats", out).group(1)
     answers = [json.loads(line) for line in out.splitlines() if line.startswith('{"command_no"')]
     assert {"command_no": 3, "from": "demo-meter-01", "success": True, "remarks": ""} in answers, out[-4000:]
+    assert "ocr: stopped" in out and re.search(r"^ocr .*stopped \(by operator\)", out, re.M), out[-4000:]
+    assert re.search(r"^ocr: started \(pid \d+\)$", out, re.M), out[-4000:]
     assert not os.path.exists(root)
     assert processes_under(root) == []

@@ -214,3 +214,112 @@ def test_a_verb_needs_a_valid_name_on_the_command_line(agents):
     assert r.returncode == 64 and "stop needs a process name" in r.stderr, r
     r = agent.cli("stop", "../x", "--root", agent.root)
     assert r.returncode == 64 and "not a process name" in r.stderr, r
+
+
+def test_every_verb_answers_help_with_its_own_usage(agents):
+    from conftest import BINARY
+    import subprocess
+    for verb, first in (("stop", "stop NAME"), ("start", "start NAME"), ("restart", "restart NAME"), ("forget", "forget NAME"),
+                        ("reload", "reload [--root DIR]"), ("logs", "logs NAME"), ("check", "check [--root DIR] [--json]")):
+        for args in ([verb, "--help"], [verb, "ocr", "--help"]) if verb not in ("reload", "check") else ([verb, "--help"],):
+            r = subprocess.run([BINARY] + args, capture_output=True, text=True, timeout=10)
+            lines = r.stdout.splitlines()
+            assert r.returncode == 0 and lines[1].startswith("  tinyagent " + first), (args, r.stdout, r.stderr)
+            assert sum(1 for l in lines if l.startswith("  tinyagent ")) == 1 and "exit status:" in r.stdout
+
+
+def test_reload_applies_new_settings_and_says_which_wait_for_a_restart(agents):
+    """SIGHUP used to re-read the manifest only; settings were read at start."""
+    agent = agents(dict(FAST, run_as="nobody"))
+    write_manifest(agent, ["ocr"])
+    agent.start()
+    wait_for(lambda: running(agent, "ocr"), what="ocr started")
+    with open(os.path.join(agent.root, "cfg", "agent.json"), "w") as f:
+        json.dump(dict(FAST, run_as="nobody", heartbeat_timeout_ms=600, helper_user="root", bogus_key=1), f)
+    r = agent.cli("reload", "--root", agent.root)
+    assert r.returncode == 0, r
+    lines = r.stdout.splitlines()
+    assert any('"bogus_key"' in l for l in lines), lines
+    assert any("helper_user changed: applied at the agent's next start" in l for l in lines), lines
+    assert lines[-1] == "reloaded cfg/agent.json and SmartMeter/tinyagent.json", lines
+    # ocr heartbeats every 200 ms: with 600 ms it still runs; a silent one is now killed after 600 ms, not 1500.
+    silent = agent.start_sample("silent", "--hang-after", "0.3")
+    wait_for(lambda: agent.process("silent"), what="silent known")
+    began = time.monotonic()
+    wait_for(lambda: "silent (pid %d): no heartbeat for 600 ms" % silent.pid in agent.log(), what="the new timeout")
+    assert time.monotonic() - began < 1.4
+    assert running(agent, "ocr")
+
+
+def write_log(agent, name, text):
+    path = os.path.join(agent.root, "logs", name + ".log")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def test_logs_prints_the_last_lines_of_the_process_log(agents):
+    agent = agents(FAST).start()
+    write_log(agent, "ocr", "".join("line %d\n" % i for i in range(1, 31)))
+    r = agent.cli("logs", "ocr", "--root", agent.root)
+    assert r.returncode == 0 and r.stdout.splitlines() == ["line %d" % i for i in range(21, 31)], r
+    r = agent.cli("logs", "ocr", "-n", "3", "--root", agent.root)
+    assert r.stdout == "line 28\nline 29\nline 30\n", r
+    r = agent.cli("logs", "ocr", "-n", "100", "--root", agent.root)
+    assert len(r.stdout.splitlines()) == 30
+    r = agent.cli("logs", "nosuch", "--root", agent.root)
+    assert r.returncode == 65 and "logs/nosuch.log: no such log" in r.stderr, r
+
+
+def test_logs_follow_prints_what_the_process_writes_across_a_restart(agents):
+    agent = manifest_agent(agents)
+    import subprocess
+    from conftest import BINARY
+    follower = subprocess.Popen([BINARY, "logs", "ocr", "-f", "-n", "0", "--root", agent.root], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        path = os.path.join(agent.root, "logs", "ocr.log")
+        with open(path, "a") as f:
+            f.write("marker one\n")
+        assert follower.stdout.readline() == "marker one\n"
+        # A restart over the size cap moves the log aside for a new one (RotatingLog.openProcessLog).
+        os.rename(path, path + ".1")
+        with open(path, "w") as f:
+            f.write("marker two\n")
+        line = follower.stdout.readline()
+        while line != "marker two\n":
+            line = follower.stdout.readline()
+    finally:
+        follower.kill()
+        follower.wait()
+
+
+def test_check_passes_a_good_root_and_names_each_problem_on_a_bad_one(agents):
+    from conftest import BINARY
+    import subprocess
+    agent = agents(dict(FAST, run_as="nobody"))
+    write_manifest(agent, ["ocr"])
+    agent.start()
+    agent.stop()
+    os.chmod(os.path.join(agent.root, "cfg"), 0o700)
+    r = subprocess.run([BINARY, "check", "--root", agent.root], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("ok: folders, settings, manifest (1 process)"), r
+    with open(os.path.join(agent.root, "cfg", "agent.json"), "w") as f:
+        f.write('{"heartbeat_timeout_ms": 1500,}')
+    with open(os.path.join(agent.root, "SmartMeter", "tinyagent.json"), "w") as f:
+        f.write('{"processes": [{"name": "x", "run_command": "y", "restart": "sometimes"}]}')
+    os.chmod(os.path.join(agent.root, "bin"), 0o777)
+    with open(os.path.join(agent.root, "cfg", "config_file.bin"), "wb") as f:
+        f.write(b"\0" * 64)
+    os.chmod(os.path.join(agent.root, "cfg", "config_file.bin"), 0o600)
+    r = subprocess.run([BINARY, "check", "--root", agent.root], capture_output=True, text=True)
+    assert r.returncode == 78, r
+    problems = r.stdout.splitlines()
+    assert len(problems) == 4, problems
+    assert any("/bin: " in p and "another user can change" in p for p in problems), problems
+    assert any("agent.json" in p for p in problems) and any("tinyagent.json" in p and '"sometimes" is not' in p for p in problems)
+    assert any("config_file.bin" in p for p in problems), problems
+    assert r.stderr == "tinyagent: 4 problems (above)\n"
+    r = subprocess.run([BINARY, "check", "--root", agent.root, "--json"], capture_output=True, text=True)
+    report = json.loads(r.stdout)
+    assert r.returncode == 78 and report["ok"] is False and report["problems"] == problems, r

@@ -157,3 +157,29 @@ def test_restart_on_failure_treats_exit_zero_as_a_finished_job_and_never_restart
     assert runs(agent, "job") == 1 and runs(agent, "once") == 1
     assert "job: finished (exit status 0, restart on-failure); not restarted until a restart is asked for" in agent.log()
     assert agent.log().count("hung: started (") == 1
+
+
+def test_a_listed_process_found_dead_at_start_or_killed_after_sighup_restarts_the_manifests_way(agents):
+    """Caught: a process restored from the registry was restarted before the
+    manifest was read, so in SmartMeter/ without its environment."""
+    agent = agents(FAST)
+    folder = os.path.join(agent.root, "SmartMeter", "jobs")
+    os.makedirs(folder)
+    write_processes(agent, [{"name": "ocr", "run_command": reader(agent, "ocr"), "cwd": "jobs", "env": {"MODE": "one"}}])
+    agent.start()
+    first = wait_for(lambda: running(agent, "ocr"), what="ocr started")["pid"]
+    agent.stop()
+    os.kill(first, signal.SIGKILL)
+    again = agents(FAST)
+    again.port = agent.port
+    again.start()
+    second = wait_for(lambda: running(again, "ocr") if running(again, "ocr") and running(again, "ocr")["pid"] != first
+                      else None, what="restarted after the agent's restart")["pid"]
+    assert output_log(agent, "ocr").count("cwd=%s mode=one" % folder) == 2, output_log(agent, "ocr")
+
+    write_processes(agent, [{"name": "ocr", "run_command": reader(agent, "ocr"), "env": {"MODE": "two"}}])
+    again.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "SIGHUP" in again.log(), what="the reload")
+    assert running(again, "ocr")["pid"] == second, "a reload does not restart a running process"
+    os.kill(second, signal.SIGKILL)
+    wait_for(lambda: "cwd=%s/SmartMeter mode=two" % agent.root in output_log(agent, "ocr"), what="restarted the new way")

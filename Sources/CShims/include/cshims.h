@@ -98,7 +98,7 @@ const char *ta_strerror(int code);
 // Files relative to a folder descriptor, for folders another user may write
 // (SPEC §3): no symbolic link is followed in the last component, no open
 // blocks (O_NONBLOCK: a FIFO opens at once, then fstat refuses it).
-typedef struct { uint32_t mode; uint32_t uid; uint32_t gid; int64_t size; uint64_t links; } ta_stat;
+typedef struct { uint32_t mode; uint32_t uid; uint32_t gid; int64_t size; uint64_t links; uint64_t device; uint64_t inode; } ta_stat;
 int ta_fstat(int fd, ta_stat *out);
 // lstat of `name` in `dirfd` (TA_AT_FDCWD: the working folder): what is
 // there, never followed.
@@ -162,6 +162,8 @@ pid_t ta_spawn(const char *command, int cwd_fd, int out_fd,
 int ta_pid_has_socket(pid_t pid, uint64_t inode);
 // The real gid of PID from /proc/PID/status, or -1.
 int64_t ta_process_gid(pid_t pid);
+// Whether `gid` is among the supplementary groups of `pid` (/proc/PID/status "Groups:"); 1 or 0.
+int ta_process_in_group(pid_t pid, uint32_t gid);
 // The uid PID runs as if its real, effective and saved uids are all that
 // one uid (so whoever has it may signal the process), else -1.
 int64_t ta_process_sole_uid(pid_t pid);

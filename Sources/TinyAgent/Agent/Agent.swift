@@ -61,7 +61,11 @@ public final class Agent {
     /// Who the SmartMeter code runs as; nil when there is none (`AppUser`).
     let appUser: Identity?
     let logger: Logger
-    let settings: AgentSettings
+    /// Re-read on reload (`reload`); what the agent set up with at start
+    /// (ports, users, its own log) keeps its start value.
+    var settings: AgentSettings
+    /// `--heartbeat-port`, which overrides the settings' port.
+    let commandLinePort: UInt16?
     let loop: EventLoop
     let signals: SignalQueue
     /// Heartbeats on the seed's UDP port, and on the Unix socket whose
@@ -111,6 +115,7 @@ public final class Agent {
         var (settings, notes) = Agent.readSettings(paths.settingsFile)
         if let heartbeatPort { settings.heartbeatPort = heartbeatPort }
         self.settings = settings
+        commandLinePort = heartbeatPort
         let smartMeterOwner = (try? top.folder("SmartMeter")).flatMap { folder in
             defer { folder.close() }
             return try? folder.status().uid
@@ -158,7 +163,7 @@ public final class Agent {
     }
 
     /// `cfg/agent.json`, or the defaults; what was wrong with it, as log lines.
-    private static func readSettings(_ path: String) -> (AgentSettings, (errors: [String], warnings: [String])) {
+    static func readSettings(_ path: String) -> (AgentSettings, (errors: [String], warnings: [String])) {
         guard Files.size(path) != nil else { return (AgentSettings(), ([], [])) }
         let bytes: [UInt8]
         do { bytes = try Files.read(path) } catch { return (AgentSettings(), (["\(path): \(error); using defaults"], [])) }
@@ -168,6 +173,9 @@ public final class Agent {
 
     /// Runs until SIGTERM or SIGINT; returns the exit status.
     public func run() -> Int32 {
+        // The manifest first: a listed process found dead in the registry is
+        // restarted its way (folder, user, environment, restart mode).
+        supervisor.list(UpdateManager.listedProcesses(in: paths.smartMeter, for: supervisor, now: Clock.now(), logger: logger) ?? [])
         restoreRegistry()
         // The handlers hold the agent strongly (Embedded Swift has no
         // unowned); the registrations are dropped when the loop ends.
@@ -204,7 +212,6 @@ public final class Agent {
             self.answerUpdate(origin, success: success, remarks: remarks)
         }
         self.update = update
-        supervisor.list(UpdateManager.listedProcesses(in: paths.smartMeter, for: supervisor, now: Clock.now(), logger: logger) ?? [])
         update.resume(answered: { self.control?.processor.journal.answer(for: $0) != nil }, now: Clock.now())
         // Listed processes already running but not in the registry (started
         // by hand, or before the agent was installed) make themselves known
@@ -300,7 +307,7 @@ public final class Agent {
                     supervisor.childExited(pid: exit.pid, exitCode: exit.exitCode, signal: exit.signal, now: now)
                 }
             default:
-                reload(why: "SIGHUP")
+                _ = reload(why: "SIGHUP")
             }
         }
     }
@@ -372,16 +379,16 @@ public final class Agent {
     /// The manifest (`SmartMeter/tinyagent.json`) as the list of processes
     /// that should run: those the agent does not know yet — none re-adopted,
     /// none already watched — are started. Not while an update owns them.
-    func startListedProcesses(why: String) {
+    @discardableResult
+    func startListedProcesses(why: String) -> [String] {
         guard !supervisor.holding, update?.record == nil,
-              let specs = UpdateManager.listedProcesses(in: paths.smartMeter, for: supervisor, now: Clock.now(), logger: logger) else { return }
+              let specs = UpdateManager.listedProcesses(in: paths.smartMeter, for: supervisor, now: Clock.now(), logger: logger) else { return [] }
         supervisor.list(specs)
         let started = supervisor.startMissing(specs, now: Clock.now())
         if !started.isEmpty {
-            var names = ""
-            for name in started { names += names.isEmpty ? name : ", \(name)" }
-            logger.notice("\(why): starting \(names), listed in SmartMeter/tinyagent.json and not running")
+            logger.notice("\(why): starting \(Agent.list(started)), listed in SmartMeter/tinyagent.json and not running")
         }
+        return started
     }
 
     /// An update's one answer, to whoever asked for it.

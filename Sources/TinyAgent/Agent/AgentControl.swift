@@ -25,8 +25,18 @@ extension Agent {
         case .status:
             connection.send(.ok("status", data: statusReport().json()))
         case .reload:
-            reload(why: "reload (uid \(connection.peer.uid))")
-            connection.send(.ok("reloaded SmartMeter/tinyagent.json"))
+            var lines = reload(why: "reload (uid \(connection.peer.uid))")
+            let done = lines.removeLast()
+            for line in lines { connection.send(.progress(line)) }
+            connection.send(.ok(done))
+        case .logs(let name):
+            switch openLog(name) {
+            case .success(let fd):
+                connection.send(.ok("logs/\(name).log"), passing: fd)
+                fd.close()
+            case .failure(let answer):
+                connection.send(answer.failure)
+            }
         case .update(let request):
             beginLocalUpdate(request, on: connection)
         case .stop, .start, .restart, .forget:
@@ -91,6 +101,24 @@ extension Agent {
         }
     }
 
+    /// `logs/NAME.log`, opened as the rest of logs/ is (no link followed,
+    /// a regular file of root's with one name): a link or a second name
+    /// planted there would hand a root-only file to the app group.
+    private func openLog(_ name: String) -> Result<FileDescriptor, Refusal> {
+        let file = "logs/\(name).log"
+        guard let logs else { return .failure(Refusal(.failed(.unavailable, "logs: the agent has no usable logs/ folder"))) }
+        let fd: FileDescriptor
+        do { fd = try logs.openForReading("\(name).log") } catch {
+            if error == .system(.noSuchFile) { return .failure(Refusal(.failed(.data, "\(file): no such log (\(name) never started here)"))) }
+            return .failure(Refusal(.failed(.permission, "\(file): \(error); not opened")))
+        }
+        guard let st = try? fd.status(), st.links == 1, st.uid == Processes.effectiveUID else {
+            fd.close()
+            return .failure(Refusal(.failed(.permission, "\(file): not the agent's own file (owner or a second name); not opened")))
+        }
+        return .success(fd)
+    }
+
     /// `forget`: only a process the manifest does not list (the next reload
     /// would start it again), and only once it is not running (stopped,
     /// failed or finished).
@@ -107,12 +135,67 @@ extension Agent {
         return .ok("\(name): forgotten")
     }
 
-    /// SIGHUP and `tinyagent reload`: the manifest is read again and the
-    /// processes it lists that are not running are started.
-    func reload(why: String) {
-        logger.info("\(why): SmartMeter/tinyagent.json re-read (settings are read at start)")
-        startListedProcesses(why: why)
+    /// SIGHUP and `tinyagent reload`: `cfg/agent.json` and the manifest are
+    /// read again. The new settings apply from now on, but for those the
+    /// agent set itself up with at start (`keepingStartup`); the listed
+    /// processes that are not running (nor operator-stopped) are started.
+    /// Returns what the operator is told: the settings' problems, what waits
+    /// for a restart, and the last line, what was done.
+    func reload(why: String) -> [String] {
+        var (fresh, notes) = Agent.readSettings(paths.settingsFile)
+        if let port = commandLinePort { fresh.heartbeatPort = port }
+        var lines: [String] = []
+        for note in notes.errors {
+            logger.error("\(why): \(note)")
+            lines.append(note)
+        }
+        for note in notes.warnings {
+            logger.warning("\(why): \(note)")
+            lines.append(note)
+        }
+        let (kept, waiting) = Agent.keepingStartup(fresh, from: settings)
+        if !waiting.isEmpty {
+            let line = "\(paths.settingsFile): \(Agent.list(waiting)) changed: applied at the agent's next start"
+            logger.warning("\(why): \(line)")
+            lines.append(line)
+        }
+        settings = kept
+        supervisor.settings = kept
+        logger.info("\(why): \(paths.settingsFile) and SmartMeter/tinyagent.json re-read")
+        let started = startListedProcesses(why: why)
+        lines.append("reloaded cfg/agent.json and SmartMeter/tinyagent.json" + (started.isEmpty ? "" : "; started \(Agent.list(started))"))
+        return lines
     }
+
+    /// `fresh` with the settings the running agent cannot change (its
+    /// sockets, users and own log were set up with them) taken from
+    /// `current`, and the keys of those that differ.
+    static func keepingStartup(_ fresh: AgentSettings, from current: AgentSettings) -> (AgentSettings, [String]) {
+        var kept = fresh
+        var differ: [String] = []
+        if fresh.heartbeatPort != current.heartbeatPort { differ.append("heartbeat_port") }
+        if fresh.runAs != current.runAs { differ.append("run_as") }
+        if fresh.helperUser != current.helperUser { differ.append("helper_user") }
+        if fresh.logMaximumBytes != current.logMaximumBytes || fresh.logKeep != current.logKeep { differ.append("log_max_bytes/log_keep") }
+        if fresh.reconnectSpread != current.reconnectSpread { differ.append("reconnect_spread_ms") }
+        if fresh.update != current.update { differ.append("the update settings") }
+        (kept.heartbeatPort, kept.runAs, kept.helperUser) = (current.heartbeatPort, current.runAs, current.helperUser)
+        (kept.logMaximumBytes, kept.logKeep, kept.reconnectSpread, kept.update) =
+            (current.logMaximumBytes, current.logKeep, current.reconnectSpread, current.update)
+        return (kept, differ)
+    }
+
+    static func list(_ names: [String]) -> String {
+        var text = ""
+        for name in names { text += text.isEmpty ? name : ", \(name)" }
+        return text
+    }
+}
+
+/// A final answer that says no, as an error (for `Result`).
+struct Refusal: Error {
+    let failure: ControlAnswer
+    init(_ failure: ControlAnswer) { self.failure = failure }
 }
 
 /// A client waiting for a process to get somewhere (`stop`: stopped).

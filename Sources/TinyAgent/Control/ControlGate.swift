@@ -19,10 +19,13 @@ public struct ControlGate: Equatable {
 
     public init(appUser: Identity?) { self.appUser = appUser }
 
-    public func allows(_ access: ControlAccess, peer: PeerCredentials) -> Bool {
+    /// `inGroup`: whether the peer has the group among its supplementary
+    /// ones (`Processes.isInGroup` on the peer's pid; a member added with
+    /// `usermod -aG` reads too).
+    public func allows(_ access: ControlAccess, peer: PeerCredentials, inGroup: (UInt32) -> Bool = { _ in false }) -> Bool {
         if peer.uid == 0 { return true }
         guard access == .read, let appUser else { return false }
-        return peer.uid == appUser.uid || peer.gid == appUser.gid
+        return peer.uid == appUser.uid || peer.gid == appUser.gid || inGroup(appUser.gid)
     }
 
     /// The answer a refused client reads.

@@ -12,8 +12,11 @@ public enum ControlRequest: Equatable, Sendable {
     case restart(String)
     /// Retire a process: it leaves the registry and the status.
     case forget(String)
-    /// Re-read the manifest (as SIGHUP does).
+    /// Re-read the settings and the manifest (as SIGHUP does).
     case reload
+    /// The process's output log (`logs/NAME.log`): the answer carries it as
+    /// an open descriptor, which the client reads and follows itself.
+    case logs(String)
     /// Install an update archive the client opened and passes with the
     /// request (`SCM_RIGHTS`: the archive, then its signature when there is one).
     case update(LocalUpdate)
@@ -50,6 +53,7 @@ public enum ControlRequest: Equatable, Sendable {
         case .restart: return "restart"
         case .forget: return "forget"
         case .reload: return "reload"
+        case .logs: return "logs"
         case .update: return "update"
         }
     }
@@ -57,7 +61,7 @@ public enum ControlRequest: Equatable, Sendable {
     /// Reading is for root and the app group; changing state is root's.
     public var access: ControlAccess {
         switch self {
-        case .status: return .read
+        case .status, .logs: return .read
         case .stop, .start, .restart, .forget, .reload, .update: return .change
         }
     }
@@ -65,7 +69,7 @@ public enum ControlRequest: Equatable, Sendable {
     /// The process the verb is about, if any.
     public var name: String? {
         switch self {
-        case .stop(let n), .start(let n), .restart(let n), .forget(let n): return n
+        case .stop(let n), .start(let n), .restart(let n), .forget(let n), .logs(let n): return n
         case .status, .reload, .update: return nil
         }
     }
@@ -93,7 +97,7 @@ public enum ControlRequest: Equatable, Sendable {
         guard let members = value.objectValue else { throw BadRequest("request is not a JSON object") }
         guard let verb = value["verb"]?.stringValue else { throw BadRequest("request has no \"verb\" string") }
         if verb == "update" { return .update(try LocalUpdate.parse(value, members)) }
-        let named = ["stop", "start", "restart", "forget"].contains(verb)
+        let named = ["stop", "start", "restart", "forget", "logs"].contains(verb)
         for (key, _) in members where key != "verb" && !(named && key == "name") {
             throw BadRequest("\(verb): unknown key \"\(key)\"")
         }
@@ -112,7 +116,8 @@ public enum ControlRequest: Equatable, Sendable {
         case "stop": return .stop(name)
         case "start": return .start(name)
         case "restart": return .restart(name)
-        default: return .forget(name)
+        case "forget": return .forget(name)
+        default: return .logs(name)
         }
     }
 }

@@ -75,7 +75,8 @@ final class ControlSocket {
                 return
             }
         }
-        guard gate.allows(request.access, peer: connection.peer) else {
+        let peer = connection.peer
+        guard gate.allows(request.access, peer: peer, inGroup: { Processes.isInGroup(peer.pid, gid: $0) }) else {
             connection.send(ControlGate.refusal(request))
             return
         }

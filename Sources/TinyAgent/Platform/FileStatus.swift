@@ -28,6 +28,10 @@ public struct FileStatus: Equatable, Sendable {
     public var size: Int64
     /// Names the file has (`st_nlink`).
     public var links: UInt64
+    /// Which file it is (`st_dev`, `st_ino`): a name now naming another
+    /// file (a log rotated away) has another identity.
+    public var device: UInt64
+    public var inode: UInt64
 
     init(_ raw: ta_stat) {
         switch raw.mode & UInt32(TA_S_IFMT) {
@@ -44,6 +48,8 @@ public struct FileStatus: Equatable, Sendable {
         gid = raw.gid
         size = raw.size
         links = raw.links
+        device = raw.device
+        inode = raw.inode
     }
 
     /// Whether a user other than `uid` (the agent's: root) can change what

@@ -97,6 +97,9 @@ public enum Processes {
     }
 
     /// The real gid `pid` runs with, or nil.
+    /// Whether `gid` is one of `pid`'s supplementary groups.
+    static func isInGroup(_ pid: Int32, gid: UInt32) -> Bool { ta_process_in_group(pid, gid) == 1 }
+
     static func gid(of pid: Int32) -> UInt32? {
         let gid = ta_process_gid(pid)
         return gid < 0 ? nil : UInt32(gid)

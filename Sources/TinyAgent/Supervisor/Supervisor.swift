@@ -3,7 +3,9 @@
 /// `SupervisorTable`, carrying out the actions it names.
 public final class Supervisor {
     public private(set) var processes: [SupervisedProcess] = []
-    let settings: AgentSettings
+    /// Replaced on reload (`Agent.reload`): the next deadline, start or
+    /// restart follows the new policy.
+    var settings: AgentSettings
     private let logger: Logger
     /// Where processes run (`SmartMeter/`) and write their output (`logs/`;
     /// nil: to /dev/null, when the folder cannot be used).
@@ -74,7 +76,7 @@ public final class Supervisor {
             }
             if processes[i].pid != beat.pid { adopt(i, pid: beat.pid, now: now) }
             if !processes[i].verified || !commandUnchanged(i, beat, datagram) {
-                updateCommand(i, beat, datagram, uid: verdict.uid)
+                updateCommand(i, beat, datagram, uid: verdict.uid, now: now)
             }
         } else if processes[i].pid != beat.pid && !inOwnGroup(i, pid: beat.pid) {
             // An unverified sender may refresh a known process, but not
@@ -484,12 +486,27 @@ public final class Supervisor {
     public func list(_ specs: [ProcessSpec]) {
         listed = specs
         for i in processes.indices {
+            if let command = listedCommand(processes[i].name, uid: processes[i].uid, appUID: appUser?.uid),
+               processes[i].runCommand != command {
+                processes[i].runCommand = command
+                registryChanged = true
+            }
             let launch = listedLaunch(processes[i].name)
             if processes[i].launch != launch {
                 processes[i].launch = launch
                 stateGeneration += 1
             }
         }
+    }
+
+    /// The manifest's command for `name` when `uid` is whom the manifest
+    /// runs it as (its `user`, else the app user): a listed process is
+    /// restarted the manifest's way whatever its heartbeats report. For
+    /// another uid the sender's own command stands: the app user's manifest
+    /// must not choose what another user runs.
+    private func listedCommand(_ name: String, uid: UInt32, appUID: UInt32?) -> String? {
+        guard let spec = listed.first(where: { $0.name == name }), uid == spec.launch.user?.uid ?? appUID else { return nil }
+        return spec.runCommand
     }
 
     /// How the manifest says to start `name`; the defaults when not listed.
@@ -515,7 +532,8 @@ public final class Supervisor {
             // The gid it runs with now; the user database only as a fallback.
             let gid = Processes.gid(of: beat.pid) ?? Processes.identity(ofUID: verdict.uid).gid
             process = SupervisedProcess(name: name, pid: beat.pid, uid: verdict.uid, gid: gid,
-                                        runCommand: usable(command), verified: true, version: beat.version, state: .running)
+                                        runCommand: listedCommand(name, uid: verdict.uid, appUID: knownAppUser(now: now)?.uid) ?? usable(command),
+                                        verified: true, version: beat.version, state: .running)
         } else if let command, settings.allowlist.contains(command) || listed.contains(where: { $0.runCommand == command }) {
             // SmartMeter code: the app user's, and counted as its names.
             guard let user = knownAppUser(now: now), mayHoldAnotherName(user.uid, for: name, now: now) else { return }
@@ -611,13 +629,14 @@ public final class Supervisor {
     /// A verified sender's command replaces what was known, and it runs as
     /// that sender from now on (an allowlisted entry taken over by a verified
     /// sender must not keep the app user's uid for the sender's command).
-    private func updateCommand(_ i: Int, _ beat: Heartbeat, _ datagram: UnsafeRawBufferPointer, uid: UInt32) {
+    private func updateCommand(_ i: Int, _ beat: Heartbeat, _ datagram: UnsafeRawBufferPointer, uid: UInt32, now: Instant) {
         if !processes[i].verified || processes[i].uid != uid {
             processes[i].uid = uid
             processes[i].gid = Processes.gid(of: beat.pid) ?? Processes.identity(ofUID: uid).gid
         }
         let scanner = JSONScanner(datagram)
-        processes[i].runCommand = usable(beat.runCommand.map { scanner.decode($0) })
+        processes[i].runCommand = listedCommand(processes[i].name, uid: uid, appUID: knownAppUser(now: now)?.uid)
+            ?? usable(beat.runCommand.map { scanner.decode($0) })
         processes[i].lastCommandBytes = beat.runCommand.map { Array(UnsafeRawBufferPointer(rebasing: datagram[$0.start..<$0.end])) } ?? []
         processes[i].verified = true
         registryChanged = true
@@ -682,6 +701,8 @@ public final class Supervisor {
             p.deadline = nil
             p.group = nil
             p.recentStarts = []
+            p.launch = listedLaunch(p.name)
+            p.runCommand = listedCommand(p.name, uid: p.uid, appUID: knownAppUser(now: now)?.uid) ?? p.runCommand
             processes.append(p)
             let i = processes.count - 1
             if p.state == .failed || p.state == .stopped || p.state == .finished { continue }
