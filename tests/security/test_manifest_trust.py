@@ -127,3 +127,34 @@ def test_another_users_instance_of_a_name_cannot_keep_a_hung_process_alive_nor_t
                          else None, what="restarted")
     assert uid_of(restarted["pid"]) == pi.pw_uid and restarted["pid"] != other.pid
     assert other.poll() is None, "the stranger's process is not signalled"
+
+
+def test_the_apps_manifest_does_not_choose_the_command_another_users_process_is_restarted_with(root, make_user, agents):
+    """A listed process is restarted with the manifest's command only when it
+    runs as the uid the manifest runs it as: here a stranger's verified
+    `ocr` holds the name, so its own command is what is run as the stranger,
+    never the app user's manifest command."""
+    pi = make_user()
+    stranger = make_user()
+    make_tree(root, pi)
+    agent = agents(FAST)
+    write_as(pi, os.path.join(root, "SmartMeter", "tinyagent.json"), [
+        {"name": "ocr", "run_command": "echo MANIFEST-CMD; " + reader(root, "ocr")},
+        {"name": "gauge", "run_command": "echo MANIFEST-CMD; " + reader(root, "gauge")}])
+    agent.start()
+    squatter = agent.start_sample("ocr", user=stranger.pw_uid, group=stranger.pw_gid)
+    wait_for(lambda: (agent.process("ocr") or {}).get("pid") == squatter.pid, what="the stranger's ocr known")
+    gauge = wait_for(lambda: running(agent, "gauge"), what="the app's gauge started from the manifest")
+    squatter.kill()
+    squatter.wait()
+    def another_ocr():
+        p = running(agent, "ocr")
+        return p if p and p["pid"] != squatter.pid else None
+    restarted = wait_for(another_ocr, timeout=8, what="the stranger's ocr restarted")
+    assert uid_of(restarted["pid"]) == stranger.pw_uid
+    with open(os.path.join(root, "logs", "ocr.log")) as f:
+        assert "MANIFEST-CMD" not in f.read(), "the manifest's command was run as the stranger"
+    # Beside it: the app's own listed process is restarted with the manifest's command.
+    os.kill(gauge["pid"], 9)
+    wait_for(lambda: open(os.path.join(root, "logs", "gauge.log")).read().count("MANIFEST-CMD") == 2,
+             what="gauge restarted the manifest's way")
