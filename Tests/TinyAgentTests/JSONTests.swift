@@ -155,6 +155,7 @@ import Testing
         #expect(StatusReport.summary([process(.running), process(.running), process(.failed), process(.waiting)]) == "processes 2/4 up, 1 failed, 1 restarting")
         #expect(StatusReport.summary([]) == "processes 0/0 up")
         #expect(StatusReport.summary([process(.running), process(.finished)]) == "processes 1/2 up, 1 finished")
+        #expect(StatusReport.summary([process(.running), process(.stopped)]) == "processes 1/2 up, 1 stopped", "not restarting")
     }
 
     @Test func theStatusTableSaysSinceWhenWhyAndShowsNoPidForAnEndedProcess() throws {

@@ -73,16 +73,18 @@ public struct StatusReport {
 
     /// The one-line summary for systemd's `STATUS=`.
     public static func summary(_ processes: [SupervisedProcess]) -> String {
-        var up = 0, failed = 0, finished = 0
+        var up = 0, failed = 0, finished = 0, stopped = 0
         for p in processes {
             if p.state == .running { up += 1 }
             if p.state == .failed { failed += 1 }
             if p.state == .finished { finished += 1 }
+            if p.state == .stopped { stopped += 1 }  // by an operator, or for an update: not restarting
         }
-        let others = processes.count - up - failed - finished
+        let others = processes.count - up - failed - finished - stopped
         var line = "processes \(up)/\(processes.count) up"
         if failed > 0 { line += ", \(failed) failed" }
         if finished > 0 { line += ", \(finished) finished" }
+        if stopped > 0 { line += ", \(stopped) stopped" }
         if others > 0 { line += ", \(others) restarting" }
         return line
     }
