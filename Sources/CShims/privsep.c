@@ -140,8 +140,10 @@ void *ta_dir_list_open(int dir) {
 }
 
 const char *ta_dir_list_next(void *list) {
-    struct dirent *e;
-    while ((e = readdir((DIR *)list)) != NULL) {
+    // readdir64: on armhf, 32-bit readdir ends the listing early (EOVERFLOW, taken for the
+    // end) at an inode number over 32 bits, which file systems on 64-bit hosts hand out.
+    struct dirent64 *e;
+    while ((e = readdir64((DIR *)list)) != NULL) {
         if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) return e->d_name;
     }
     return NULL;
