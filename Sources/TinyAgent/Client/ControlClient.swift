@@ -87,11 +87,13 @@ public enum ControlClient {
         }
     }
 
-    /// Runs `request` for the CLI: prints the progress lines and the ok
-    /// message, or the error as one line on stderr; the exit status.
-    public static func run(_ request: ControlRequest, root: String) -> Int32 {
+    /// Runs `request` for the CLI: prints the progress lines (through
+    /// `progress`: stdout unless said) and the ok message, or the error as
+    /// one line on stderr; the exit status.
+    public static func run(_ request: ControlRequest, root: String, passing descriptors: [FileDescriptor] = [],
+                           progress: (String) -> Void = { Console.out($0) }) -> Int32 {
         do {
-            let reply = try ask(request, root: root) { Console.out($0) }
+            let reply = try ask(request, root: root, passing: descriptors, progress: progress)
             reply.descriptor?.close()
             Console.out(reply.message)
             return ExitStatus.ok

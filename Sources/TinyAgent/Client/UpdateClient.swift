@@ -17,14 +17,6 @@ public enum UpdateClient {
             }
         }
         let request = ControlRequest.LocalUpdate(file: file, signature: signaturePath, wait: wait)
-        do {
-            let reply = try ControlClient.ask(.update(request), root: root, passing: files) { Console.error($0) }
-            reply.descriptor?.close()
-            Console.out(reply.message)
-            return ExitStatus.ok
-        } catch {
-            Console.error(error.message)
-            return error.exitStatus
-        }
+        return ControlClient.run(.update(request), root: root, passing: files) { Console.error($0) }
     }
 }
