@@ -139,9 +139,12 @@ void *ta_dir_list_open(int dir) {
     return d;
 }
 
+// readdir64: 32-bit readdir fails with EOVERFLOW on an entry whose 64-bit
+// offset (ext4's hash) does not fit its off_t, as armhf sees under qemu-user
+// on a 64-bit host. errno tells the end (0) from a failure.
 const char *ta_dir_list_next(void *list) {
-    struct dirent *e;
-    while ((e = readdir((DIR *)list)) != NULL) {
+    struct dirent64 *e;
+    while ((errno = 0, e = readdir64((DIR *)list)) != NULL) {
         if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) return e->d_name;
     }
     return NULL;
