@@ -119,7 +119,7 @@ def main():
 
     def check(name, condition, detail):
         nonlocal failures
-        print(("ok   - " if condition else "FAIL - ") + name + ("" if condition else ": %s" % detail))
+        print(("ok   - " if condition else "FAIL - ") + name + ("" if condition else ": %s" % (detail,)))
         failures += 0 if condition else 1
 
     keys = os.path.join(work, "keys")

@@ -139,9 +139,9 @@ void *ta_dir_list_open(int dir) {
     return d;
 }
 
-// readdir64: 32-bit readdir fails with EOVERFLOW on an entry whose 64-bit
-// offset (ext4's hash) does not fit its off_t, as armhf sees under qemu-user
-// on a 64-bit host. errno tells the end (0) from a failure.
+// readdir64: on armhf, 32-bit readdir fails with EOVERFLOW at an inode number
+// or offset (ext4's hash) over 32 bits, which file systems on 64-bit hosts
+// hand out (qemu-user). errno tells the end (0) from a failure.
 const char *ta_dir_list_next(void *list) {
     struct dirent64 *e;
     while ((errno = 0, e = readdir64((DIR *)list)) != NULL) {

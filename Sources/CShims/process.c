@@ -255,6 +255,25 @@ pid_t ta_child_with_socket(pid_t parent, uint64_t inode) {
     return result;
 }
 
+pid_t ta_sole_child(pid_t parent) {
+    DIR *proc = opendir("/proc");
+    if (!proc) return 0;
+    pid_t found = 0;
+    int count = 0;
+    struct dirent *entry;
+    char buf[1024];
+    while (count < 2 && (entry = readdir(proc)) != NULL) {
+        char *end;
+        long pid = strtol(entry->d_name, &end, 10);
+        if (*end != 0 || pid <= 1) continue;
+        const char *rest = stat_fields((pid_t)pid, buf, sizeof buf);
+        const char *ppid = rest ? stat_field(rest, 4) : NULL;
+        if (ppid && strtol(ppid, NULL, 10) == parent) found = (pid_t)pid, count++;
+    }
+    closedir(proc);
+    return count == 1 ? found : 0;
+}
+
 int64_t ta_process_start_time(pid_t pid) {
     char buf[1024];
     const char *rest = stat_fields(pid, buf, sizeof buf);

@@ -221,6 +221,43 @@ func configOutcome(_ body: () throws(ConfigError) -> String?) -> Int32 {
     }
 }
 
+/// The verbs of the running agent's control socket, and `check`; nil for
+/// another command.
+func localControl(_ command: String, _ rest: ArraySlice<String>) throws(UsageError) -> Int32? {
+    switch command {
+    case "status":
+        let o = try Options(rest, takingValues: ["--root"], switches: ["--json"])
+        do {
+            let status = try StatusClient.fetch(root: o.values["--root"] ?? AgentPaths.defaultRoot)
+            Console.out(o.switches.contains("--json") ? status.text : StatusClient.table(status.report))
+            return ExitStatus.ok
+        } catch {
+            Console.error(error.message)
+            return error.exitStatus
+        }
+    case "stop", "start", "restart", "forget":
+        let (name, root, _) = try namedVerb(command, rest)
+        let requests: [String: ControlRequest] = ["stop": .stop(name), "start": .start(name), "restart": .restart(name), "forget": .forget(name)]
+        return ControlClient.run(requests[command]!, root: root)
+    case "logs":
+        let (name, root, o) = try namedVerb(command, rest, takingValues: ["-n"], switches: ["-f", "--follow"])
+        var lines = LogsClient.defaultLines
+        if let text = o.values["-n"] {
+            guard let n = Int(text), n >= 0 else { throw UsageError("-n: not a number of lines: \(text)") }
+            lines = n
+        }
+        return LogsClient.run(name: name, root: root, lines: lines, follow: !o.switches.isEmpty)
+    case "check":
+        let o = try Options(rest, takingValues: ["--root"], switches: ["--json"])
+        return AgentCheck.report(root: o.values["--root"] ?? AgentPaths.defaultRoot, json: o.switches.contains("--json"))
+    case "reload":
+        let o = try Options(rest, takingValues: ["--root"], switches: [])
+        return ControlClient.run(.reload, root: o.values["--root"] ?? AgentPaths.defaultRoot)
+    default:
+        return nil
+    }
+}
+
 func main(_ args: [String]) throws(UsageError) -> Int32 {
     guard let command = args.first else { throw UsageError("no command given") }
     let rest = args.dropFirst()
@@ -257,56 +294,11 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
             return ExitStatus.systemError
         }
         return ExitStatus.ok
-    case "status":
-        let o = try Options(rest, takingValues: ["--root"], switches: ["--json"])
-        do {
-            let status = try StatusClient.fetch(root: o.values["--root"] ?? AgentPaths.defaultRoot)
-            Console.out(o.switches.contains("--json") ? status.text : StatusClient.table(status.report))
-            return ExitStatus.ok
-        } catch {
-            Console.error(error.message)
-            return error.exitStatus
-        }
-    case "stop", "start", "restart", "forget":
-        let (name, root, _) = try namedVerb(command, rest)
-        let requests: [String: ControlRequest] = ["stop": .stop(name), "start": .start(name), "restart": .restart(name), "forget": .forget(name)]
-        return ControlClient.run(requests[command]!, root: root)
-    case "logs":
-        let (name, root, o) = try namedVerb(command, rest, takingValues: ["-n"], switches: ["-f", "--follow"])
-        var lines = LogsClient.defaultLines
-        if let text = o.values["-n"] {
-            guard let n = Int(text), n >= 0 else { throw UsageError("-n: not a number of lines: \(text)") }
-            lines = n
-        }
-        return LogsClient.run(name: name, root: root, lines: lines, follow: !o.switches.isEmpty)
-    case "check":
-        let o = try Options(rest, takingValues: ["--root"], switches: ["--json"])
-        let result = AgentCheck.run(root: o.values["--root"] ?? AgentPaths.defaultRoot)
-        if o.switches.contains("--json") {
-            var w = JSONWriter()
-            w.beginObject()
-            w.key("ok"); w.bool(result.problems.isEmpty)
-            w.key("checked"); w.beginArray(); for item in result.checked { w.string(item) }; w.endArray()
-            w.key("problems"); w.beginArray(); for problem in result.problems { w.string(problem) }; w.endArray()
-            w.endObject()
-            Console.out(w.text)
-            return result.problems.isEmpty ? ExitStatus.ok : ExitStatus.unsafeFolders
-        }
-        guard !result.problems.isEmpty else {
-            Console.out("ok: " + result.checked.joined(separator: ", "))
-            return ExitStatus.ok
-        }
-        for problem in result.problems { Console.out(problem) }
-        Console.error("\(result.problems.count) problem\(result.problems.count == 1 ? "" : "s") (above)")
-        return ExitStatus.unsafeFolders
     case "update":
         let o = try Options(rest, takingValues: ["--file", "--sig", "--root"], switches: ["--wait"])
         guard let file = o.values["--file"] else { throw UsageError("update needs --file") }
         return UpdateClient.run(file: file, signature: o.values["--sig"], wait: o.switches.contains("--wait"),
                                 root: o.values["--root"] ?? AgentPaths.defaultRoot)
-    case "reload":
-        let o = try Options(rest, takingValues: ["--root"], switches: [])
-        return ControlClient.run(.reload, root: o.values["--root"] ?? AgentPaths.defaultRoot)
     case "xmpp-link":
         // Internal: the agent's XMPP link process, started by `run`.
         return runLinkProcess()
@@ -335,7 +327,8 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
         Console.out(usage)
         return ExitStatus.ok
     default:
-        throw UsageError("unknown command \(command)")
+        guard let status = try localControl(command, rest) else { throw UsageError("unknown command \(command)") }
+        return status
     }
 }
 

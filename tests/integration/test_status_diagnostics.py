@@ -76,3 +76,15 @@ def test_the_pid_shown_and_logged_is_the_real_process_not_its_shell(agents):
     shell = re.search(r"wrapped: started \(listed in the manifest\), shell pid (\d+)", agent.log()).group(1)
     assert int(shell) != p["pid"]
     assert "wrapped: runs as pid %d (started by its shell, pid %s)" % (p["pid"], shell) in agent.log()
+
+
+def test_before_its_first_heartbeat_a_process_started_through_a_shell_shows_its_own_pid(agents):
+    agent = agents(dict(FAST, process_timeouts_ms={"slow": 20000}))
+    write_processes(agent, [{"name": "slow", "run_command": "%s -c 'import time; time.sleep(60)'; exit $?" % PYTHON}])
+    agent.start()
+    p = wait_for(lambda: (agent.process("slow") or {}).get("pid") and agent.process("slow"), timeout=25, what="slow started")
+    assert p["state"] == "starting"
+    with open("/proc/%d/cmdline" % p["pid"], "rb") as f:
+        assert f.read().split(b"\0")[0] == PYTHON.encode(), "the Python process, not its shell"
+    shell = int(re.search(r"slow: started \(listed in the manifest\), shell pid (\d+)", agent.log()).group(1))
+    assert shell != p["pid"]

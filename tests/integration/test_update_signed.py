@@ -143,3 +143,24 @@ def test_killed_between_acquiring_and_installing_the_next_start_checks_again_and
     assert device.agent.log().count("signature verified with certs/update-keys/fleet.pem") == 2
     device.wait_versions(NEW)
     assert not os.path.exists(journal)
+
+
+def test_verify_says_whether_this_device_would_accept_an_archive(root, tmp_path):
+    """`tinyagent verify` makes the agent's check, installs nothing: 0 for an archive the
+    device's key signed, 65 with the reason for another key's, with no key 0 and "unsigned"."""
+    import subprocess
+    from conftest import BINARY
+    archive = str(tmp_path / "v2.zip")
+    with open(archive, "wb") as f:
+        f.write(os.urandom(100000))
+    verify = lambda: subprocess.run([BINARY, "verify", archive, "--root", root], capture_output=True, text=True)  # noqa: E731
+    assert verify().returncode == 0 and "unsigned (no update keys)" in verify().stdout
+    fleet, public = make_key(str(tmp_path), "fleet")
+    stranger, _ = make_key(str(tmp_path), "stranger")
+    install_key(root, public)
+    sign(fleet, archive)
+    result = verify()
+    assert result.returncode == 0 and result.stdout == "%s: signed by fleet.pem\n" % archive, result
+    sign(stranger, archive)
+    result = verify()
+    assert result.returncode == 65 and "signature: does not match" in result.stderr, result

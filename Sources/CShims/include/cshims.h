@@ -171,6 +171,9 @@ int64_t ta_process_sole_uid(pid_t pid);
 pid_t ta_parent_pid(pid_t pid);
 // A direct child of `parent` that holds socket:[inode], or 0 when none.
 pid_t ta_child_with_socket(pid_t parent, uint64_t inode);
+// The only child of `parent` (a shell that forked what it runs), or 0 when
+// it has none or several.
+pid_t ta_sole_child(pid_t parent);
 // Field 22 of /proc/PID/stat (start time in clock ticks since boot), or -1
 // when the process is gone or a zombie.
 int64_t ta_process_start_time(pid_t pid);

@@ -272,7 +272,7 @@ public final class Agent {
                      heartbeatPort: heartbeatPort, heartbeatsAccepted: receiver.accepted + (attestedReceiver?.accepted ?? 0),
                      heartbeatsDropped: receiver.dropped + (attestedReceiver?.dropped ?? 0),
                      heartbeatsWithUnknownFields: receiver.withUnknownFields + (attestedReceiver?.withUnknownFields ?? 0),
-                     processes: supervisor.processes, wallClock: Clock.wallSeconds(),
+                     processes: supervisor.reported, wallClock: Clock.wallSeconds(),
                      xmpp: control?.link.stateName ?? "off", xmppSince: linkStateSince, freeBytes: Files.freeBytes(under: paths.root),
                      update: update?.summary ?? "no update in progress", lastUpdate: update?.last)
     }

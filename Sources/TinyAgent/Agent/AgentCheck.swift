@@ -53,6 +53,31 @@ public enum AgentCheck {
         return (problems, checked)
     }
 
+    /// `tinyagent check`: the problems one a line on stdout (or the JSON
+    /// object `{"ok", "checked", "problems"}`), a one-line count on stderr;
+    /// the exit status: 0 when all is well, else 78.
+    public static func report(root: String, json: Bool) -> Int32 {
+        let result = run(root: root)
+        let status = result.problems.isEmpty ? ExitStatus.ok : ExitStatus.unsafeFolders
+        if json {
+            var w = JSONWriter()
+            w.beginObject()
+            w.key("ok"); w.bool(result.problems.isEmpty)
+            w.key("checked"); w.beginArray(); for item in result.checked { w.string(item) }; w.endArray()
+            w.key("problems"); w.beginArray(); for problem in result.problems { w.string(problem) }; w.endArray()
+            w.endObject()
+            Console.out(w.text)
+            return status
+        }
+        guard !result.problems.isEmpty else {
+            Console.out("ok: " + result.checked.joined(separator: ", "))
+            return status
+        }
+        for problem in result.problems { Console.out(problem) }
+        Console.error("\(result.problems.count) problem\(result.problems.count == 1 ? "" : "s") (above)")
+        return status
+    }
+
     /// A file's bytes; nil when it is absent (nothing to check) or
     /// unreadable (a problem).
     private static func read(_ path: String, _ problems: inout [String]) -> (bytes: [UInt8], status: FileStatus)? {

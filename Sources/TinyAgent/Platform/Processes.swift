@@ -83,6 +83,12 @@ public enum Processes {
         return pid > 0 ? pid : nil
     }
 
+    /// The only child of `parent`, or nil when it has none or several.
+    static func soleChild(of parent: Int32) -> Int32? {
+        let pid = ta_sole_child(parent)
+        return pid > 0 ? pid : nil
+    }
+
     /// The uid `pid` runs as when its real, effective and saved uids are all
     /// that one (whoever has that uid may signal it); nil otherwise or when gone.
     static func soleUID(of pid: Int32) -> UInt32? {

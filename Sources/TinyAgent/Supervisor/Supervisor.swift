@@ -41,6 +41,18 @@ public final class Supervisor {
         processes.reserveCapacity(settings.maximumProcesses)
     }
 
+    /// The processes as status shows them: one started through a shell that
+    /// has not heartbeated yet shows the shell's only child — the process
+    /// itself — not the `sh -c` (its first heartbeat makes that its pid).
+    public var reported: [SupervisedProcess] {
+        processes.map { p in
+            guard p.state == .starting, let group = p.group, p.pid == group, let child = Processes.soleChild(of: group) else { return p }
+            var shown = p
+            shown.pid = child
+            return shown
+        }
+    }
+
     /// The earliest deadline of any process.
     public var nextDeadline: Instant? {
         var earliest: Instant?

@@ -20,7 +20,8 @@ public enum VerifyCommand {
             }
         }
         let keys: UpdateKeys
-        do { keys = try UpdateKeys.load("\(AgentPaths(root: root).certs)/\(UpdateKeys.folderName)") } catch {
+        // The device's keys are root's whoever asks (the agent that reads them is root).
+        do { keys = try UpdateKeys.load("\(AgentPaths(root: root).certs)/\(UpdateKeys.folderName)", owner: 0) } catch {
             Console.error(error.remark)
             return ExitStatus.dataError
         }
