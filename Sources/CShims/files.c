@@ -60,7 +60,7 @@ static int remove_at(int dirfd, const char *name, int depth);
 
 // Empties the open folder `dir` (one pass over its entries).
 static int remove_entries(DIR *dir, int depth) {
-    struct dirent64 *entry;  // see ta_dir_list_next
+    struct dirent64 *entry;  // 64: see ta_dir_list_next
     rewinddir(dir);
     while ((errno = 0, entry = readdir64(dir)) != NULL) {
         if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
