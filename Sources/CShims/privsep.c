@@ -139,11 +139,12 @@ void *ta_dir_list_open(int dir) {
     return d;
 }
 
+// readdir64: on armhf, 32-bit readdir fails with EOVERFLOW at an inode number
+// or offset (ext4's hash) over 32 bits, which file systems on 64-bit hosts
+// hand out (qemu-user). errno tells the end (0) from a failure.
 const char *ta_dir_list_next(void *list) {
-    // readdir64: on armhf, 32-bit readdir ends the listing early (EOVERFLOW, taken for the
-    // end) at an inode number over 32 bits, which file systems on 64-bit hosts hand out.
     struct dirent64 *e;
-    while ((e = readdir64((DIR *)list)) != NULL) {
+    while ((errno = 0, e = readdir64((DIR *)list)) != NULL) {
         if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) return e->d_name;
     }
     return NULL;

@@ -233,7 +233,7 @@ int64_t ta_seek_end(int fd);
 int ta_dup(int fd);
 // A folder's names (without . and ..), read through a copy of `dir`.
 void *ta_dir_list_open(int dir);
-const char *ta_dir_list_next(void *list);  // NULL at the end
+const char *ta_dir_list_next(void *list);  // NULL at the end (errno 0) or on a failure (errno set)
 void ta_dir_list_close(void *list);
 
 // setenv(3), overwriting.

@@ -54,6 +54,11 @@ extension Folder {
         defer { ta_dir_list_close(list) }
         var names: [String] = []
         while let name = ta_dir_list_next(list) { names.append(String(cString: name)) }
+        // Read at once (nothing between the last call and here sets errno): a
+        // listing cut short must not pass for a short folder (no update keys
+        // would mean no signature needed).
+        let failure = Errno.current
+        guard failure.rawValue == 0 else { throw failure }
         return names
     }
 
