@@ -43,7 +43,7 @@ from signing import install_key, make_key, sign  # noqa: E402
 
 ZIPS = os.path.join(REPO, "tests", "update", "zips.py")
 MB = 1000 * 1000
-# run_as: SmartMeter code never runs as root (SPEC §3); nobody, as in the demo.
+# run_as: SmartMeter code never runs as root (DESIGN.md §3); nobody, as in the demo.
 SETTINGS = {"heartbeat_timeout_ms": 30000, "download_max_bytes": 209715200, "unpack_max_bytes": 209715200,
             "run_as": "nobody"}
 # The job the agent would send with SETTINGS (other fields: the agent's defaults).

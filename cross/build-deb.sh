@@ -9,13 +9,13 @@
 #
 # Contents: /usr/lib/tinyagent/tinyagent (the agent, outside /home/pi: pi could rename a
 # folder on its path), /usr/bin/tinyagent and technospurs/bin/tinyagent (symlinks to it),
-# /home/pi/technospurs/{certs,cfg,wdog,downloads,SmartMeter,bin,logs}/ (SPEC §3),
+# /home/pi/technospurs/{certs,cfg,wdog,downloads,SmartMeter,bin,logs}/ (DESIGN.md §3),
 # bin/tinyagent_heartbeat.py (the Python helper, Python 3.5+),
 # /lib/systemd/system/tinyagent.service (the one unit file, from buildroot/overlay/, which
 # buildroot/provision lays on an SD card too), tinyagent(1) made by cross/manpage.py from the
 # packaged binary's own help (run under qemu-user), /usr/share/doc/tinyagent/{changelog.gz,
 # copyright} (cross/deb/; the changelog's version must be the agent's).
-# postinst sets the owners and modes of SPEC §3 (also fixing a tree an older version gave
+# postinst sets the owners and modes of DESIGN.md §3 (also fixing a tree an older version gave
 # to pi), creates the helper user `tinyagent` and enables the service on the first install
 # only; postrm's purge removes what the package made (see cross/deb/postrm); Depends lists the
 # floor release's packages (minimum versions = the floor's: Buster's for armhf, Bullseye's

@@ -99,7 +99,7 @@ restart_case() {
     local R="$T/root" port
     mkdir -p "$R"/{certs,cfg,wdog,downloads,SmartMeter,bin,logs}
     # The sample runs as root (this script's user), which the trust line allows only for
-    # a process root's settings list (SPEC §3: SmartMeter/ is root's here, so no app user).
+    # a process root's settings list (DESIGN.md §3: SmartMeter/ is root's here, so no app user).
     chmod 0700 "$R/cfg"
     printf '{"root_processes": ["sample"]}\n' >"$R/cfg/agent.json"
     chmod 0600 "$R/cfg/agent.json"

@@ -51,7 +51,7 @@ check "contents: the agent, executable, outside /home/pi" has "$T/contents" '^-r
 check "contents: bin/tinyagent links to it" has "$T/contents" ' \./home/pi/technospurs/bin/tinyagent -> /usr/lib/tinyagent/tinyagent$'
 check "contents: the Python heartbeat helper in bin/" has "$T/contents" ' \./home/pi/technospurs/bin/tinyagent_heartbeat\.py$'
 check "contents: cfg/ is 0700" has "$T/contents" '^drwx------ .* \./home/pi/technospurs/cfg/$'
-check "contents: every SPEC folder" sh -c "for d in certs cfg wdog downloads SmartMeter bin logs; do grep -q \" ./home/pi/technospurs/\$d/\$\" '$T/contents' || { echo missing \$d; exit 1; }; done"
+check "contents: every folder of DESIGN.md §3" sh -c "for d in certs cfg wdog downloads SmartMeter bin logs; do grep -q \" ./home/pi/technospurs/\$d/\$\" '$T/contents' || { echo missing \$d; exit 1; }; done"
 check "contents: the systemd unit" has "$T/contents" ' \./lib/systemd/system/tinyagent\.service$'
 check "unit: Type=notify, WatchdogSec, Restart, NotifyAccess=main" sh -c "dpkg-deb --fsys-tarfile '$deb' | tar -xO ./lib/systemd/system/tinyagent.service > '$T/unit' && grep -q '^Type=notify' '$T/unit' && grep -q '^WatchdogSec=' '$T/unit' && grep -q '^Restart=' '$T/unit' && grep -q '^NotifyAccess=main' '$T/unit'"
 check "unit: Documentation=man:tinyagent(1)" has "$T/unit" '^Documentation=man:tinyagent\(1\)$'
@@ -75,7 +75,7 @@ B=/home/pi/technospurs
 cp "$deb" "$R/tmp/tinyagent.deb"
 check "dpkg -i in the $PI_ARCH chroot ($(. "$R/etc/os-release" && echo "$VERSION_CODENAME")) installs it (postinst included)" chroot "$R" dpkg -i /tmp/tinyagent.deb
 check "dpkg sees it installed at $version" sh -c "chroot '$R' dpkg -s tinyagent > '$T/status' && grep -q '^Status: install ok installed' '$T/status' && grep -q '^Version: $version' '$T/status'"
-check "the tree is SPEC §3's: root's, SmartMeter/ pi's, pi's group on wdog/ and logs/" sh -c "
+check "the tree is DESIGN.md §3's: root's, SmartMeter/ pi's, pi's group on wdog/ and logs/" sh -c "
     for e in ':0:0:755' certs:0:0:755 cfg:0:0:700 wdog:0:1000:710 downloads:0:0:700 SmartMeter:1000:1000:755 bin:0:0:755 logs:0:1000:750; do
         d=\${e%%:*}
         [ \"\$(stat -c %u:%g:%a '$R$B/'\$d)\" = \"\${e#*:}\" ] || { echo \"$B/\$d: \$(stat -c %u:%g:%a '$R$B/'\$d)\"; exit 1; }

@@ -52,13 +52,13 @@ def main(scope):
     agent = server = None
     samples = []
     try:
-        # The device's layout (SPEC §3): the helper in bin/, the code in SmartMeter/.
+        # The device's layout (DESIGN.md §3): the helper in bin/, the code in SmartMeter/.
         for folder in ("bin", "cfg", "certs", "logs", "wdog", "SmartMeter"):
             os.makedirs(os.path.join(root, folder))
         shutil.copy(os.path.join(REPO, "helpers", "python", "tinyagent_heartbeat.py"), os.path.join(root, "bin"))
         shutil.copy(os.path.join(REPO, "samples", "SmartMeter", "meter_reader.py"), os.path.join(root, "SmartMeter"))
         # Short deadlines so the demo takes seconds, not minutes. The SmartMeter code
-        # runs as the app user, never root (SPEC §3): `pi` on a card, `nobody` here.
+        # runs as the app user, never root (DESIGN.md §3): `pi` on a card, `nobody` here.
         with open(os.path.join(root, "cfg", "agent.json"), "w") as f:
             json.dump({"heartbeat_timeout_ms": 3000, "kill_grace_ms": 1000, "run_as": "nobody"}, f)
 

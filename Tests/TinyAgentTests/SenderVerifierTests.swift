@@ -172,7 +172,7 @@ import Testing
     }
 }
 
-/// Whom a command runs as (SPEC §3): pure rules, and the app user from disk.
+/// Whom a command runs as (DESIGN.md §3): pure rules, and the app user from disk.
 struct RunIdentityTests {
     let pi = Identity(uid: 1000, gid: 1000)
 

@@ -363,7 +363,7 @@ import Testing
         #expect(Processes.isAlive(alive))
     }
 
-    // MARK: Identity rules (SPEC §3)
+    // MARK: Identity rules (DESIGN.md §3)
 
     func uidOf(_ pid: Int32) -> UInt32? {
         for _ in 0..<100 {

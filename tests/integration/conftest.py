@@ -23,7 +23,7 @@ import runguard  # noqa: E402
 BINARY = os.environ.get("TINYAGENT_BIN", os.path.join(REPO, ".build-embedded", "release", "tinyagent"))
 # Debian's interpreter: readable by every user (pyenv's lives under /root).
 PYTHON = "/usr/bin/python3"
-# The app user (SPEC §3): owns SmartMeter/, so the processes the agent
+# The app user (DESIGN.md §3): owns SmartMeter/, so the processes the agent
 # (re)starts run as it, never as root. `ta-` so that a sweep finds it.
 APP_USER = "ta-app"
 

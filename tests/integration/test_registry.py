@@ -1,4 +1,4 @@
-"""The registry in wdog/ survives an agent restart (SPEC §4)."""
+"""The registry in wdog/ survives an agent restart (DESIGN.md §4)."""
 
 import json
 import os

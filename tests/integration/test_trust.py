@@ -1,5 +1,5 @@
 """Sender verification: a heartbeat is acted on only when the agent can tell
-who sent it (SPEC §4). Spoofed heartbeats must never make the agent run a
+who sent it (DESIGN.md §4). Spoofed heartbeats must never make the agent run a
 command or signal a process the sender does not own."""
 
 import json

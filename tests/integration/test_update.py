@@ -1,4 +1,4 @@
-"""Software updates end to end (SPEC §6, issue 5): the Embedded agent, a real
+"""Software updates end to end (DESIGN.md §6, issue 5): the Embedded agent, a real
 prosody, the panel stand-in sending `smart_meter_update`, an HTTPS fault
 server with the test CA serving real zip archives, and real processes that
 heartbeat their versions. Every failure must end with `success: false`, a

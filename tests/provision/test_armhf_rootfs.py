@@ -140,7 +140,7 @@ def test_the_deb_is_unpacked_with_pis_owners_from_the_cards_passwd(card):
     with open(os.path.join(root, "etc/passwd")) as f:
         pi = [line.split(":") for line in f if line.startswith("pi:")][0]
     uid, gid = int(pi[2]), int(pi[3])
-    # SPEC §3's tree (the .deb's postinst lays the same): root's but for SmartMeter/ (pi's)
+    # DESIGN.md §3's tree (the .deb's postinst lays the same): root's but for SmartMeter/ (pi's)
     # and pi's group on wdog/ and logs/.
     layout = {"": (0, 0, 0o755), "/cfg": (0, 0, 0o700), "/SmartMeter": (uid, gid, 0o755), "/bin": (0, 0, 0o755),
               "/wdog": (0, gid, 0o710), "/logs": (0, gid, 0o750), "/downloads": (0, 0, 0o700)}

@@ -1,6 +1,6 @@
 """cross/deb/postinst on a fake root filesystem (DPKG_ROOT, as dpkg --root runs it): a
 fresh tree and the upgrade of a card whose tree an older version gave to pi both end with
-SPEC §3's owners and modes, nothing followed through a link pi planted, and the helper user."""
+DESIGN.md §3's owners and modes, nothing followed through a link pi planted, and the helper user."""
 
 import os
 import stat
@@ -38,7 +38,7 @@ def users(root):
 
 
 def old_tree(root):
-    """What tinyagent before SPEC §3's owners left: everything pi's, plus what pi planted."""
+    """What tinyagent before DESIGN.md §3's owners left: everything pi's, plus what pi planted."""
     base = os.path.join(root, BASE)
     for d in LAYOUT:
         os.makedirs(os.path.join(base, d), exist_ok=True)

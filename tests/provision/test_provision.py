@@ -13,7 +13,7 @@ from provisioning import (BASE, CONFIG, OVERLAY, PASSWORD, UNIT, XMPP_PASSWORD, 
                           make_fake_rootfs, provision_args, requires_root, run_provision)
 
 pytestmark = requires_root
-# SPEC §3: (uid, gid, mode) of each folder; pi is 1000:1000 on the fake card.
+# DESIGN.md §3: (uid, gid, mode) of each folder; pi is 1000:1000 on the fake card.
 LAYOUT = {"": (0, 0, 0o755), "certs": (0, 0, 0o755), "cfg": (0, 0, 0o700), "wdog": (0, 1000, 0o710),
           "downloads": (0, 0, 0o700), "SmartMeter": (1000, 1000, 0o755), "bin": (0, 0, 0o755),
           "logs": (0, 1000, 0o750)}
@@ -221,7 +221,7 @@ def test_the_helper_user_is_added_once_as_a_system_user_without_a_shell(provisio
 
 def test_an_older_cards_pi_owned_tree_is_given_back_to_root(provisioned):
     """Re-provisioning a card laid out by an older version (every folder and file pi's)
-    leaves SPEC §3's owners: pi could otherwise edit root's state or settings."""
+    leaves DESIGN.md §3's owners: pi could otherwise edit root's state or settings."""
     root, base = provisioned["root"], at(provisioned["root"], BASE)
     os.symlink("/etc/passwd", at(base, "logs/evil.log"))
     with open(at(base, "wdog/registry.json"), "w") as f:

@@ -1,4 +1,4 @@
-"""Shared fixtures for the trust-line tests (SPEC §3, RELIABILITY.md "Threat
+"""Shared fixtures for the trust-line tests (DESIGN.md §3, RELIABILITY.md "Threat
 model"): the integration harness's agents, throwaway attacker users, and the
 device's folder layout. Each test attacks as a non-root user and checks the
 legitimate path beside it."""
@@ -50,7 +50,7 @@ def make_user():
 
 
 def make_tree(root, app):
-    """Lays `root` out as SPEC §3 says, for app user `app` (a pwd entry):
+    """Lays `root` out as DESIGN.md §3 says, for app user `app` (a pwd entry):
     root-owned 0755 base and bin/, cfg/ 0700, wdog/ root:app-group 0710,
     logs/ root:app-group 0750, SmartMeter/ the app user's."""
     modes = {"bin": (0, 0, 0o755), "cfg": (0, 0, 0o700), "wdog": (0, app.pw_gid, 0o710),
@@ -65,7 +65,7 @@ def make_tree(root, app):
 
 
 def make_old_tree(root, app):
-    """The tree as versions before SPEC §3's owners left it: every folder the app
+    """The tree as versions before DESIGN.md §3's owners left it: every folder the app
     user's (cfg/ 0700), as `make_tree` then an upgrade has to fix."""
     make_tree(root, app)
     for folder in ("", "bin", "cfg", "wdog", "logs", "SmartMeter"):

@@ -1,4 +1,4 @@
-"""Files and folders on the trust line (SPEC §3; issue 10 items 4, 5, 9, 10): what a
+"""Files and folders on the trust line (DESIGN.md §3; issue 10 items 4, 5, 9, 10): what a
 non-root user plants in the agent's tree, or in its own folders, must never make root
 follow a link, open a FIFO, trust a state file, or run a binary the user chose. Each
 test attacks as a throwaway user (or as the app user itself) and checks the legitimate
@@ -61,7 +61,7 @@ def dead_pid():
 
 def test_a_tree_the_app_user_owns_stops_the_agent_with_one_line_per_problem(root, make_user, agents):
     """Before: the agent ran on a tree pi owned, trusting its registry, settings and
-    sockets. Now it exits 78 and says what is wrong; on SPEC §3's tree it runs."""
+    sockets. Now it exits 78 and says what is wrong; on DESIGN.md §3's tree it runs."""
     pi = make_user()
     make_old_tree(root, pi)
     port = harness.free_udp_port()

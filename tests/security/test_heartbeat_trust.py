@@ -53,7 +53,7 @@ def heartbeat(name, pid, run_command="", major=1):
 
 
 def device(agents, settings=None):
-    """An agent on a root laid out as SPEC §3 says, SmartMeter/ the app user's."""
+    """An agent on a root laid out as DESIGN.md §3 says, SmartMeter/ the app user's."""
     app = harness.app_user()
     agent = agents(dict(FAST, **(settings or {})))
     make_tree(agent.root, app)

@@ -96,7 +96,7 @@ int ta_set_nonblocking(int fd);
 const char *ta_strerror(int code);
 
 // Files relative to a folder descriptor, for folders another user may write
-// (SPEC §3): no symbolic link is followed in the last component, no open
+// (DESIGN.md §3): no symbolic link is followed in the last component, no open
 // blocks (O_NONBLOCK: a FIFO opens at once, then fstat refuses it).
 typedef struct { uint32_t mode; uint32_t uid; uint32_t gid; int64_t size; uint64_t links; uint64_t device; uint64_t inode; } ta_stat;
 int ta_fstat(int fd, ta_stat *out);

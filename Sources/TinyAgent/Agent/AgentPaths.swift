@@ -1,4 +1,4 @@
-/// The agent's files under its root folder (SPEC §3).
+/// The agent's files under its root folder (DESIGN.md §3).
 public struct AgentPaths {
     public let root: String
     public init(root: String) { self.root = root }

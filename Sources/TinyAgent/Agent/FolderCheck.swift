@@ -6,7 +6,7 @@ public struct FolderProblem: Equatable {
     public let message: String
 }
 
-/// The agent's folders at start (SPEC §3): each opened without following a
+/// The agent's folders at start (DESIGN.md §3): each opened without following a
 /// link and checked by `fstat` on the open descriptor, never by path.
 ///
 /// Fatal: the root folder, `bin/`, `cfg/` (and its two files), `certs/`,

@@ -5,7 +5,7 @@
 /// folders only; links, devices, FIFOs and sockets are refused. Entries
 /// without a Unix mode are files, or folders when the name ends in `/`.
 /// Modes: the permission bits without group and other write (`mode & 0o755`:
-/// nothing installed is writable by anyone but the app user, SPEC §3; setuid,
+/// nothing installed is writable by anyone but the app user, DESIGN.md §3; setuid,
 /// setgid and sticky dropped), plus owner read and write for files and owner
 /// rwx for folders, so the agent can always remove what it unpacked; 0644 and
 /// 0755 without a Unix mode.

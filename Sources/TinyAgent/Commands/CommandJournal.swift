@@ -1,4 +1,4 @@
-/// The answers the agent has given (SPEC §6): a repeated `command_no` is
+/// The answers the agent has given (DESIGN.md §6): a repeated `command_no` is
 /// answered from here, not executed again, and an answer not yet handed to
 /// the XMPP server is kept until the link is back — across agent restarts
 /// too. Bounded, written atomically to `wdog/commands.json`.

@@ -1,4 +1,4 @@
-/// Reads the panel's commands and makes their answers (SPEC §6):
+/// Reads the panel's commands and makes their answers (DESIGN.md §6):
 /// `{"command_no": N, "from": "<device id>", "success": …, "remarks": "…"}`.
 /// Only the panel's bare JID is obeyed; every accepted command gets exactly
 /// one answer, repeated from the journal when the same `command_no` returns.

@@ -1,4 +1,4 @@
-/// The control channel (SPEC §6): the XMPP link to the panel, the commands
+/// The control channel (DESIGN.md §6): the XMPP link to the panel, the commands
 /// that arrive on it, and the answers owed — kept in the journal until the
 /// link has taken them, so none is lost while the link is down.
 final class ControlChannel {

@@ -7,7 +7,7 @@ public enum ControlAccess: Equatable, Sendable {
     case change
 }
 
-/// Who may do what over the control socket (SPEC §3), decided from the
+/// Who may do what over the control socket (DESIGN.md §3), decided from the
 /// credentials the kernel gives for the peer (`SO_PEERCRED`), never from
 /// anything the client says: root may do anything; the app user and its
 /// group may read; nobody else may do anything. The socket's mode (0660

@@ -124,7 +124,7 @@ struct Heartbeat {
     var unknownFields: Int
 }
 
-/// The heartbeat format (SPEC §4):
+/// The heartbeat format (DESIGN.md §4):
 /// `{"process_name": "ocr", "pid": 444, "run_command": "…", "version": {"major": 1, "minor": 0, "patch": 0}}`
 /// strict about the members it knows (types, ranges, no duplicates),
 /// skipping members it does not know (any JSON value, up to

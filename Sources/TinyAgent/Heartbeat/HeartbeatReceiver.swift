@@ -31,7 +31,7 @@ enum HeartbeatEndpoint {
     }
 }
 
-/// Reads heartbeat datagrams from one endpoint (SPEC §4): parses each in
+/// Reads heartbeat datagrams from one endpoint (DESIGN.md §4): parses each in
 /// place, asks who sent it, and hands it to the supervisor. Bad datagrams
 /// are dropped, counted and logged at a limited rate.
 final class HeartbeatReceiver {

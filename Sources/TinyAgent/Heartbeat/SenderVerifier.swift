@@ -18,7 +18,7 @@ enum HeartbeatSender {
 }
 
 /// Decides whether a heartbeat's sender speaks for the pid it claims
-/// (SPEC §4, RELIABILITY.md "Threat model"):
+/// (DESIGN.md §4, RELIABILITY.md "Threat model"):
 ///
 /// - UDP: the datagram's source address *and* port must match exactly one
 ///   socket in /proc/net/udp[6] (bound to that address or the wildcard);

@@ -201,7 +201,7 @@ final class LinkProcess {
         }
     }
 
-    /// Only `certs/cacert.pem` is trusted (SPEC §3). libstrophe (every
+    /// Only `certs/cacert.pem` is trusted (DESIGN.md §3). libstrophe (every
     /// version, OpenSSL backend) loads OpenSSL's default verify paths, and
     /// `xmpp_conn_set_cafile` (0.11+) only adds to them: pointing the
     /// defaults at the CA file — in this process only — is what pins it,

@@ -1,5 +1,5 @@
 /// The supervised processes' output files, `logs/NAME.log`, root:app group
-/// 0640 so the app user can read its own processes' logs (SPEC §3).
+/// 0640 so the app user can read its own processes' logs (DESIGN.md §3).
 public struct ProcessLogs {
     let folder: Folder
     let group: UInt32

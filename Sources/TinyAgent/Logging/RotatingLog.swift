@@ -2,7 +2,7 @@
 /// becomes `name.1`, `name.1` becomes `name.2`, … and the oldest of `keep`
 /// is dropped. Every open and rename is relative to the folder's
 /// descriptor, never following a link (`Folder`); the files are
-/// root:`group` 0640 so the app user's group can read them (SPEC §3).
+/// root:`group` 0640 so the app user's group can read them (DESIGN.md §3).
 public final class RotatingLog {
     let folder: Folder
     public let name: String

@@ -1,7 +1,7 @@
 import CShims
 
 /// What `fstat(2)` says about an open descriptor: the facts the agent
-/// checks before it trusts a byte of a file or a folder (SPEC §3).
+/// checks before it trusts a byte of a file or a folder (DESIGN.md §3).
 public struct FileStatus: Equatable, Sendable {
     public enum Kind: Equatable, Sendable {
         case regular, folder, symbolicLink, fifo, socket, device, other

@@ -53,7 +53,7 @@ public enum FileError: Error, Equatable, CustomStringConvertible {
 /// after it was opened and checked changes nothing. Names are single path
 /// components. The descriptor is close-on-exec; `close()` it when done.
 ///
-/// These are the opens for folders another user can write (SPEC §3,
+/// These are the opens for folders another user can write (DESIGN.md §3,
 /// STYLE.md "Files in folders someone else can write"): no symbolic link
 /// followed, no FIFO or device opened (O_NONBLOCK so that opening one cannot
 /// block, then `fstat` refuses it), creation only with O_EXCL, owners and

@@ -1,6 +1,6 @@
 import CShims
 
-/// The unprivileged system user the agent's helpers run as (SPEC §3): the
+/// The unprivileged system user the agent's helpers run as (DESIGN.md §3): the
 /// XMPP link (libstrophe parsing a server's XML) and the update worker (TLS,
 /// HTTP, zip) parse bytes from outside, so they hold no root, no
 /// capabilities and no file of the agent's but the descriptors it hands them.

@@ -12,7 +12,7 @@ public enum RegistryError: Error, Equatable {
 }
 
 /// The known processes on disk (`wdog/registry.json`), so an agent restart
-/// re-adopts them (SPEC §4). Small, versioned, written atomically.
+/// re-adopts them (DESIGN.md §4). Small, versioned, written atomically.
 public enum Registry {
     static let format: Int64 = 1
 

@@ -12,7 +12,7 @@ public struct AgentSettings: Equatable {
     public var allowlist: [String] = []
     /// The app user, who SmartMeter code runs as (allowlisted and manifest
     /// commands, root senders' commands); default: the owner of `SmartMeter/`.
-    /// Never root (SPEC §3).
+    /// Never root (DESIGN.md §3).
     public var runAs: String?
     /// Process names whose verified root heartbeats may restart them as root;
     /// any other root sender's command runs as the app user.

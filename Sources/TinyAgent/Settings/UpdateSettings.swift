@@ -1,4 +1,4 @@
-/// How software updates are fetched, unpacked and verified (SPEC §6);
+/// How software updates are fetched, unpacked and verified (DESIGN.md §6);
 /// `cfg/agent.json` keys in parentheses.
 public struct UpdateSettings: Equatable, Sendable {
     /// Until every listed process heartbeats its new version; a command's

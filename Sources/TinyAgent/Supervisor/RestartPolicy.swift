@@ -1,4 +1,4 @@
-/// Timing rules of the watchdog (SPEC §4), from the settings file.
+/// Timing rules of the watchdog (DESIGN.md §4), from the settings file.
 public struct RestartPolicy: Equatable, Sendable {
     /// How long after its last heartbeat (or its start) a process is silent.
     public var heartbeatTimeout = Duration.seconds(30)

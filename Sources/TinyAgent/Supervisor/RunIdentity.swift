@@ -1,4 +1,4 @@
-/// Whom the agent runs a process's command as (SPEC §3, RELIABILITY.md
+/// Whom the agent runs a process's command as (DESIGN.md §3, RELIABILITY.md
 /// "Threat model"), or why it will not run it.
 public enum RunIdentity: Equatable {
     case user(Identity)

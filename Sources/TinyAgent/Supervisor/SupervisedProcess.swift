@@ -16,7 +16,7 @@ public struct SupervisedProcess: Equatable {
     /// The run_command bytes as last seen in a heartbeat (still escaped), to
     /// notice a change without decoding every heartbeat.
     var lastCommandBytes: [UInt8] = []
-    /// The sender held the socket (SPEC §4); otherwise the command came from
+    /// The sender held the socket (DESIGN.md §4); otherwise the command came from
     /// the allowlist.
     public var verified: Bool
     public var version: Version
@@ -114,7 +114,7 @@ public struct ProcessSpec: Equatable, Sendable {
     }
 }
 
-/// Whom a manifest may name as a process's `user` (SPEC §3). The manifest
+/// Whom a manifest may name as a process's `user` (DESIGN.md §3). The manifest
 /// lives in SmartMeter/, the app user's folder: whatever it says, the app
 /// user could have written. So it may name the app user, and the accounts
 /// root's settings list in `process_users`; root only for a process root's

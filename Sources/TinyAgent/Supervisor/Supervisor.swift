@@ -1,4 +1,4 @@
-/// Keeps the SmartMeter processes alive (SPEC §4): learns them from their
+/// Keeps the SmartMeter processes alive (DESIGN.md §4): learns them from their
 /// heartbeats, notices silence and exits, and drives each through
 /// `SupervisorTable`, carrying out the actions it names.
 public final class Supervisor {
@@ -606,7 +606,7 @@ public final class Supervisor {
     }
 
     /// Forgets the failed and stopped processes not heard from within
-    /// `name_expiry_days` (SPEC §4): a name another uid took and left is free
+    /// `name_expiry_days` (DESIGN.md §4): a name another uid took and left is free
     /// again. Nothing the agent is running or restarting is forgotten.
     public func expireSilentNames(wallClock: Int64) {
         let cutoff = wallClock - settings.nameExpiry.seconds
@@ -705,7 +705,7 @@ public final class Supervisor {
 
     // MARK: Registry
 
-    /// Takes over the processes of an earlier run (SPEC §4): a live one
+    /// Takes over the processes of an earlier run (DESIGN.md §4): a live one
     /// (same pid, same start time) is watched anew with a full deadline; a
     /// dead one is handled as if it had just exited.
     public func restore(_ saved: [SupervisedProcess], sameBoot: Bool, now: Instant) {

@@ -1,6 +1,6 @@
 import CSystemd
 
-/// The agent's side of the systemd notify protocol (SPEC §5), through
+/// The agent's side of the systemd notify protocol (DESIGN.md §5), through
 /// libsystemd's `sd_notify`. Without `$NOTIFY_SOCKET` every call is a no-op.
 public struct SystemdNotifier {
     /// Half of `$WATCHDOG_USEC` (`sd_watchdog_enabled`), or nil when systemd

@@ -1,5 +1,5 @@
 /// `downloads/`: root's folder (0700) for an update's archive and staging
-/// folder (SPEC §3). The update worker runs as the helper user and cannot
+/// folder (DESIGN.md §3). The update worker runs as the helper user and cannot
 /// reach it by path: it gets an open archive file and an open staging folder
 /// (the only place it may write), and after it exits the agent takes the
 /// staged tree back (`adopt`) before anything of it is installed.

@@ -1,4 +1,4 @@
-/// A `smart_meter_update` command (SPEC §6), checked before anything is
+/// A `smart_meter_update` command (DESIGN.md §6), checked before anything is
 /// downloaded:
 /// `{"command": "smart_meter_update", "command_no": 10, "url": "https://…/x.zip",
 ///   "sha256": "<64 hex>"?, "signature_url": "https://…/x.zip.sig"?, "timeout_s": 120?,

@@ -1,4 +1,4 @@
-/// Runs a software update (SPEC §6) inside the agent's event loop, one
+/// Runs a software update (DESIGN.md §6) inside the agent's event loop, one
 /// step at a time, journaling each step in `wdog/update.json` first. An
 /// update is acquired, then installed (as rauc splits it):
 ///
