@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The agent's job, on loopback.
 
-tinyagent runs on a temporary root supervising two sample SmartMeter
-processes: one hangs (alive but silent), one crashes; both are restarted, and
+tinyagent runs on a temporary root and starts the two sample SmartMeter
+processes its manifest (SmartMeter/tinyagent.json) lists: one hangs (alive but silent), one crashes; both are restarted, and
 `tinyagent status` shows it happen. Meanwhile the agent is logged in to a
 local prosody (STARTTLS, certificate from a test CA pinned in
 certs/cacert.pem), and a control-panel stand-in asks it for its status over
@@ -50,7 +50,6 @@ def main(scope):
     root = tempfile.mkdtemp(prefix="tinyagent-demo.")
     os.chmod(root, 0o755)
     agent = server = None
-    samples = []
     try:
         # The device's layout (DESIGN.md §3): the helper in bin/, the code in SmartMeter/.
         for folder in ("bin", "cfg", "certs", "logs", "wdog", "SmartMeter"):
@@ -79,17 +78,21 @@ def main(scope):
         os.unlink(plain)
         subprocess.run([BIN, "config", "check", "--root", root], check=True)
 
+        say("SmartMeter/tinyagent.json, the manifest: two meter readers, 'ocr' hangs after 4 s, "
+            "'uploader' crashes after 6 s; the agent starts what it lists")
+        processes = []
+        for name, version, fault in (("ocr", "1.4.0", "--hang-after 4"), ("uploader", "2.0.1", "--crash-after 6")):
+            processes.append({"name": name, "version": version,
+                              "run_command": "exec %s meter_reader.py --name %s --version %s --interval 0.5 %s --port %d"
+                              % (PY, name, version, fault, PORT)})
+        with open(os.path.join(root, "SmartMeter", "tinyagent.json"), "w") as f:
+            json.dump({"processes": processes}, f, indent=2)
+        with open(os.path.join(root, "SmartMeter", "tinyagent.json")) as f:
+            print(f.read())
+
         say("tinyagent on %s, heartbeats on 127.0.0.1:%d (its log lines carry timestamps)" % (root, PORT))
         agent = subprocess.Popen([BIN, "run", "--root", root, "--heartbeat-port", str(PORT)])
         time.sleep(0.5)
-
-        say("two meter readers: 'ocr' hangs after 4 s, 'uploader' crashes after 6 s")
-        for name, version, fault in (("ocr", "1.4.0", "--hang-after"), ("uploader", "2.0.1", "--crash-after")):
-            samples.append(subprocess.Popen(
-                [PY, "meter_reader.py", "--name", name, "--version", version, "--interval", "0.5",
-                 fault, "4" if name == "ocr" else "6", "--port", str(PORT)],
-                cwd=os.path.join(root, "SmartMeter"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True))
 
         with Panel("panel@localhost", "panel-secret", "127.0.0.1", server.port, pki.ca_cert) as panel:
             for t, wait in ((2, 2), (6, 4), (10, 4), (16, 6)):
@@ -148,8 +151,6 @@ def main(scope):
             agent.send_signal(signal.SIGTERM)
             agent.wait(timeout=10)
         scope.end()  # what the demo started, the agent's processes and the server included
-        for p in samples:
-            p.wait()
         if server:
             server.close()
         shutil.rmtree(root, ignore_errors=True)

@@ -46,6 +46,9 @@ def test_make_demo_runs_with_a_stock_path_and_leaves_no_process_behind():
     root = re.search(r"tinyagent on (/\S+), heartbeats", out).group(1)
     answers = [json.loads(line) for line in out.splitlines() if line.startswith('{"command_no"')]
     assert {"command_no": 3, "from": "demo-meter-01", "success": True, "remarks": ""} in answers, out[-4000:]
+    # The manifest started both readers (no process is started by hand).
+    for name in ("ocr", "uploader"):
+        assert re.search(r"%s: started \(listed in the manifest\)" % name, out), out[-4000:]
     assert "ocr: stopped" in out and re.search(r"^ocr .*stopped \(by operator\)", out, re.M), out[-4000:]
     assert re.search(r"^ocr: started \(pid \d+\)$", out, re.M), out[-4000:]
     assert not os.path.exists(root)
