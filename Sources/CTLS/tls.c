@@ -252,8 +252,7 @@ static int tls_start(ta_conn *c, const char *host, const char *ca_file) {
     return 0;
 }
 
-ta_conn *ta_conn_open(const char *host, uint16_t port, int use_tls, const char *ca_file,
-                      int connect_timeout_ms, int idle_timeout_ms, int *error, int *detail) {
+static ta_conn *conn_new(int use_tls, int idle_timeout_ms, int *error, int *detail) {
     ta_conn *c = calloc(1, sizeof *c);
     if (c == NULL) { *error = TA_NET_SYSTEM; *detail = ENOMEM; return NULL; }
     c->fd = -1;
@@ -263,12 +262,82 @@ ta_conn *ta_conn_open(const char *host, uint16_t port, int use_tls, const char *
     mbedtls_ssl_config_init(&c->conf);
     mbedtls_x509_crt_init(&c->ca);
     mbedtls_ctr_drbg_init(&c->drbg);
-    c->fd = tcp_connect(c, host, port, connect_timeout_ms);
-    if (c->fd >= 0 && (!use_tls || tls_start(c, host, ca_file) == 0)) return c;
+    return c;
+}
+
+static ta_conn *conn_failed(ta_conn *c, int *error, int *detail) {
     *error = c->error;
     *detail = c->detail;
     ta_conn_close(c);
     return NULL;
+}
+
+ta_conn *ta_conn_open(const char *host, uint16_t port, int use_tls, const char *ca_file,
+                      int connect_timeout_ms, int idle_timeout_ms, int *error, int *detail) {
+    ta_conn *c = conn_new(use_tls, idle_timeout_ms, error, detail);
+    if (c == NULL) return NULL;
+    c->fd = tcp_connect(c, host, port, connect_timeout_ms);
+    if (c->fd >= 0 && (!use_tls || tls_start(c, host, ca_file) == 0)) return c;
+    return conn_failed(c, error, detail);
+}
+
+// Reads plain stream bytes into buf (NUL-terminated, at most cap - 1) until `want` or `refusal`
+// appears: 1 want, 0 refusal (or the peer closed, or buf filled without either), -1 failure.
+static int read_until(ta_conn *c, char *buf, size_t cap, const char *want, const char *refusal) {
+    size_t len = 0;
+    buf[0] = 0;
+    while (len + 1 < cap) {
+        ssize_t n = raw_recv(c, buf + len, cap - 1 - len);
+        if (n < 0) return -1;
+        if (n == 0) break;
+        len += (size_t)n;
+        buf[len] = 0;
+        if (strstr(buf, want) != NULL) return 1;
+        if (refusal != NULL && strstr(buf, refusal) != NULL) return 0;
+    }
+    return 0;
+}
+
+static int send_text(ta_conn *c, const char *text) {
+    size_t len = strlen(text);
+    while (len > 0) {
+        ssize_t n = raw_send(c, text, len);
+        if (n < 0) return -1;
+        text += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+// RFC 6120 §5.4: the stream header, the features, <starttls/>, <proceed/>. The replies are
+// searched, not parsed: the probe only has to reach the handshake.
+static int starttls(ta_conn *c, const char *domain) {
+    char buf[8192];
+    snprintf(buf, sizeof buf,
+             "<?xml version='1.0'?><stream:stream to='%s' version='1.0' xmlns='jabber:client' "
+             "xmlns:stream='http://etherx.jabber.org/streams'>", domain);
+    if (send_text(c, buf) < 0) return -1;
+    int r = read_until(c, buf, sizeof buf, "</stream:features>", NULL);
+    if (r < 0) return -1;
+    if (r == 0 || strstr(buf, "urn:ietf:params:xml:ns:xmpp-tls") == NULL) { fail(c, TA_NET_NO_STARTTLS, 0); return -1; }
+    if (send_text(c, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>") < 0) return -1;
+    r = read_until(c, buf, sizeof buf, "<proceed", "<failure");
+    if (r < 0) return -1;
+    if (r == 0) { fail(c, TA_NET_NO_STARTTLS, 1); return -1; }
+    return 0;
+}
+
+int ta_xmpp_probe(const char *host, uint16_t port, const char *domain, const char *ca_file,
+                  int connect_timeout_ms, int idle_timeout_ms, int *error, int *detail) {
+    ta_conn *c = conn_new(1, idle_timeout_ms, error, detail);
+    if (c == NULL) return -1;
+    c->fd = tcp_connect(c, host, port, connect_timeout_ms);
+    if (c->fd < 0 || starttls(c, domain) < 0 || tls_start(c, domain, ca_file) < 0) {
+        conn_failed(c, error, detail);
+        return -1;
+    }
+    ta_conn_close(c);
+    return 0;
 }
 
 ssize_t ta_conn_read(ta_conn *c, void *buf, size_t cap) {
@@ -348,6 +417,9 @@ void ta_net_describe(int error, int detail, char *buf, size_t cap) {
     case TA_NET_SYSTEM: snprintf(buf, cap, "%s", strerror(detail)); break;
     case TA_NET_TLS_VERSION:
         snprintf(buf, cap, "the server refused TLS 1.2, the only version the agent speaks (a TLS 1.3-only server?)");
+        break;
+    case TA_NET_NO_STARTTLS:
+        snprintf(buf, cap, detail == 0 ? "the XMPP server offers no STARTTLS" : "the XMPP server refused STARTTLS");
         break;
     default: snprintf(buf, cap, "network error %d", error); break;
     }

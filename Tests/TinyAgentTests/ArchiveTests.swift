@@ -69,6 +69,21 @@ import Testing
         return out
     }
 
+    @Test func aCAInCertsIsUnpackedBesideSmartMeterAndTheRestOfCertsIsNamedAsIgnored() throws {
+        let archive = try zip("good")
+        try runTool("python3", ["-c", """
+            import sys, zipfile
+            with zipfile.ZipFile(sys.argv[1], "a") as z:
+                z.writestr("certs/cacert.pem", "PEM")
+                z.writestr("certs/update-keys/k.pem", "KEY")
+            """, archive])
+        let result = try extract(archive)
+        #expect(result.ignored == ["__MACOSX/", "README.txt", "certs/update-keys/k.pem"])
+        let files = try tree(staging)
+        #expect(files["certs/cacert.pem"]?.0 == Data("PEM".utf8))
+        #expect(files["certs/update-keys"] == nil && files["certs/update-keys/k.pem"] == nil)
+    }
+
     @Test func aGoodArchiveUnpacksItsSmartMeterTreeOnly() throws {
         var calls: [(Int64, Int64)] = []
         let result = try extract(try zip("good")) { calls.append(($0, $1)) }

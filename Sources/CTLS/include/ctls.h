@@ -27,6 +27,7 @@ typedef enum {
     TA_NET_TLS = 11,            // other TLS failure; detail: mbedTLS code
     TA_NET_SYSTEM = 12,         // detail: errno
     TA_NET_TLS_VERSION = 13,    // the server refused TLS 1.2 (a protocol_version alert)
+    TA_NET_NO_STARTTLS = 14,    // detail 0: the XMPP server offers no STARTTLS; 1: it refused it
 } ta_net_error;
 
 typedef struct ta_conn ta_conn;
@@ -47,6 +48,13 @@ ssize_t ta_conn_read(ta_conn *conn, void *buf, size_t cap);
 
 // Writes all len bytes: 0, or -1 with ta_conn_error/ta_conn_detail set.
 int ta_conn_write_all(ta_conn *conn, const void *buf, size_t len);
+
+// Whether the CA in ca_file verifies an XMPP server's certificate chain (and the name
+// `domain`): connects to host:port, opens a client stream to `domain`, asks for STARTTLS and,
+// on <proceed/>, runs the TLS 1.2 handshake, then closes. Blocking (for a worker process).
+// 0, or -1 with *error and *detail set (TA_NET_NO_STARTTLS, or as ta_conn_open).
+int ta_xmpp_probe(const char *host, uint16_t port, const char *domain, const char *ca_file,
+                  int connect_timeout_ms, int idle_timeout_ms, int *error, int *detail);
 
 int ta_conn_error(const ta_conn *conn);
 int ta_conn_detail(const ta_conn *conn);

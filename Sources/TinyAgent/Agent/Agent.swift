@@ -84,6 +84,9 @@ public final class Agent {
     private var helperRefusal: String?
     /// Software updates; created when the loop starts.
     private var update: UpdateManager?
+    /// The servers a new CA must verify (`CARotation`); nil without an XMPP
+    /// configuration that uses TLS.
+    private var caProbeTargets: [CARotation.Target]?
     /// The `tinyagent update --file --wait` client: told the progress, then the one answer.
     private var localUpdateClient: ControlConnection?
     let notifier = SystemdNotifier()
@@ -208,7 +211,9 @@ public final class Agent {
         helperRefusal = helper.error
         control = openControlChannel()
         let update = UpdateManager(paths: paths, settings: settings.update, supervisor: supervisor, loop: loop, logger: logger,
-                                   helper: helper.identity, helperRefusal: helper.error) { origin, success, remarks in
+                                   helper: helper.identity, helperRefusal: helper.error, link: UpdateLink(
+                                       xmppTargets: { self.caProbeTargets }, restart: { self.restartLink() },
+                                       isOnline: { self.control?.link.online ?? false })) { origin, success, remarks in
             self.answerUpdate(origin, success: success, remarks: remarks)
         }
         self.update = update
@@ -369,6 +374,9 @@ public final class Agent {
             status: { self.statusReport() }, restart: { self.restartProcess($0) },
             update: { self.update?.begin($0, now: Clock.now()) ?? .refused("the agent is starting") })
         logger.notice("XMPP control channel: \(config.clientJID), commands from \(config.panelJID), device id \(config.deviceID)")
+        if config.tlsRequired, let domain = JID(config.clientJID)?.domain {
+            caProbeTargets = CARotation.xmppTargets(endpoints: config.endpoints, domain: domain)
+        }
         if config.tlsRequired, let problem = LinkProcess.caFileProblem("\(paths.certs)/cacert.pem") {
             logger.error("XMPP: \(problem): the server's certificate cannot be verified, so the link cannot log in; "
                          + "put the panel's CA certificate there (root, mode 0644)")
@@ -445,6 +453,14 @@ public final class Agent {
     private func restartProcess(_ name: String) -> String? {
         if supervisor.holding { return "an update has the processes stopped; try again when it ends" }
         return supervisor.restart(name: name, now: Clock.now()) ? nil : "no process named \"\(name)\""
+    }
+
+    /// Stops the link and starts a new one, which reads certs/cacert.pem again.
+    private func restartLink() {
+        if let token = linkToken { loop.unwatch(token) }
+        linkToken = nil
+        control?.stop()
+        startLink()
     }
 
     /// Starts (or restarts) the link process and watches its channel.

@@ -1,8 +1,8 @@
 import CShims
 import CZip
 
-/// Unpacks the `SmartMeter/` tree of an update archive into a staging folder,
-/// refusing anything that could write outside it or fill the disk.
+/// Unpacks the `SmartMeter/` tree of an update archive (and its
+/// `certs/cacert.pem`, when it carries one) into a staging folder, refusing anything that could write outside it or fill the disk.
 ///
 /// Two passes. The first reads only the central directory: every entry's
 /// name (`EntryName.check`) and type, the entry count, the declared sizes,
@@ -166,6 +166,13 @@ private struct Plan {
     var totalBytes: Int64 = 0
 
     static let top = "SmartMeter"
+    static let certs = "certs"
+
+    /// `certs/cacert.pem` (and its folder): a new CA, which the agent
+    /// installs only once it verifies the servers (`CARotation`).
+    static func isCA(_ path: String, isFolder: Bool) -> Bool {
+        isFolder ? path == certs : path == CARotation.archivePath
+    }
 
     init(_ zip: ZipArchive, limits: ExtractionLimits) throws(ArchiveError) {
         let count = zip.entryCount
@@ -180,8 +187,9 @@ private struct Plan {
             let path = name.path
             let isFolder = try EntryAttributes.isFolder(unixMode: raw.unixMode, name: name, path: path)
 
-            if name.components[0] != Plan.top {
-                let top = name.topLevel
+            if name.components[0] != Plan.top && !Plan.isCA(path, isFolder: isFolder) {
+                // Named whole under certs/: only cacert.pem is taken from there.
+                let top = name.components[0] == Plan.certs ? path : name.topLevel
                 if !ignored.contains(top) { ignored.append(top) }
                 continue
             }

@@ -29,6 +29,22 @@ final class NetConnection {
         return NetConnection(raw: raw, idleTimeout: idleTimeout)
     }
 
+    /// `ta_xmpp_probe`: whether the CA in `caFile` verifies the XMPP server
+    /// at host:port for `domain` (STARTTLS, then the handshake); throws why not.
+    static func probeXMPP(host: String, port: UInt16, domain: String, caFile: String,
+                          connectTimeout: Duration, idleTimeout: Duration) throws(HTTPError) {
+        var code: Int32 = 0
+        var detail: Int32 = 0
+        let status = withCString(host) { h in
+            withCString(domain) { d in
+                withCString(caFile) { ca in
+                    ta_xmpp_probe(h, port, d, ca, clampedMilliseconds(connectTimeout), clampedMilliseconds(idleTimeout), &code, &detail)
+                }
+            }
+        }
+        if status != 0 { throw error(code: code, detail: detail, connectTimeout: connectTimeout, idleTimeout: idleTimeout) }
+    }
+
     /// `ta_conn_read`: bytes read, 0 at the end of the stream.
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(HTTPError) -> Int {
         let n = ta_conn_read(raw, buffer.baseAddress, buffer.count)

@@ -67,16 +67,45 @@ struct DownloadsFolder {
     /// checked on its descriptor — folders and regular files with one link
     /// only — and handed to the app user with group and other write, setuid,
     /// setgid and sticky removed (`fchown`/`fchmod`, never by path).
-    func adopt(_ name: String, for app: Identity) throws(StagingError) {
+    /// Returns the bytes of the staged `certs/cacert.pem`, when the archive
+    /// carried one (`CARotation`): read here, from the locked tree, so that
+    /// what root installs is what no other user could change after it looked.
+    func adopt(_ name: String, for app: Identity) throws(StagingError) -> [UInt8]? {
         let staging = try checked(name) { () throws(Errno) in try folder.subfolder(name) }
         defer { staging.close() }
         let names = try checked(name) { () throws(Errno) in
             try staging.lock()
             return try staging.names()
         }
-        for entry in names where entry != "SmartMeter" { throw .unexpected(entry, "is not the SmartMeter/ folder") }
-        guard !names.isEmpty else { throw .unexpected("SmartMeter", "is missing") }
+        for entry in names where entry != "SmartMeter" && entry != "certs" {
+            throw .unexpected(entry, "is not the SmartMeter/ folder")
+        }
+        guard names.contains("SmartMeter") else { throw .unexpected("SmartMeter", "is missing") }
         try adoptFolder(in: staging, "SmartMeter", path: "SmartMeter", for: app)
+        return names.contains("certs") ? try readCA(in: staging) : nil
+    }
+
+    /// `certs/cacert.pem` in the locked staging folder: `certs/` locked too,
+    /// then the one regular, single-link file, read through its descriptor.
+    private func readCA(in staging: Folder) throws(StagingError) -> [UInt8] {
+        let path = CARotation.archivePath
+        guard try checked("certs", { () throws(Errno) in try staging.status(of: "certs") }).kind == .folder else {
+            throw .unexpected("certs", "is not a folder")
+        }
+        let certs = try checked("certs") { () throws(Errno) in try staging.subfolder("certs") }
+        defer { certs.close() }
+        let names = try checked("certs") { () throws(Errno) in
+            try certs.lock()
+            return try certs.names()
+        }
+        guard names == ["cacert.pem"] else { throw .unexpected("certs", "holds more than cacert.pem") }
+        let file = try checked(path) { () throws(Errno) in
+            do throws(FileError) { return try certs.openForReading("cacert.pem") } catch { throw error.errno }
+        }
+        defer { file.close() }
+        let status = try checked(path) { () throws(Errno) in try file.status() }
+        guard status.kind == .regular, status.links == 1 else { throw .unexpected(path, "is not a regular file with one name") }
+        return try checked(path) { () throws(Errno) in try file.readToEnd(limit: CARotation.maximumBytes) }
     }
 
     private func adoptFolder(in parent: Folder, _ name: String, path: String, for app: Identity) throws(StagingError) {

@@ -25,8 +25,8 @@ enum UpdateAcquirer {
             let localSignature = fds.count > UpdateJob.Descriptor.fourth.rawValue ? fds[UpdateJob.Descriptor.fourth.rawValue] : nil
             return copy(from: third, to: archive, cap: job.settings.downloadMaximumBytes, what: "archive", &reporter)
                 ?? localSignature.flatMap { copy(from: $0, to: signature, cap: signatureCap, what: "signature", &reporter) }
-        case .unpack:
-            return "unpacking is not acquiring"
+        case .unpack, .probe:
+            return "\(job.kind.rawValue) is not acquiring"
         }
     }
 

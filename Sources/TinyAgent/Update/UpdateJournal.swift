@@ -10,6 +10,9 @@ struct UpdateRecord: Equatable {
         case check
         /// A fresh worker unpacks the checked archive into the staging folder.
         case unpack
+        /// A worker checks that the archive's CA (`certs/cacert.pem.next`)
+        /// verifies the servers (`CARotation`); nothing installed yet.
+        case probe
         /// Stopping the processes and renaming the folders into place.
         case swap
         /// The new folder is in place; waiting for the listed versions.
@@ -38,6 +41,9 @@ struct UpdateRecord: Equatable {
     var before = ""
     /// What the signature check decided (`SignatureVerdict.summary`).
     var signature = ""
+    /// The archive carries a CA: probed before the swap, swapped with the
+    /// folder, confirmed by the link's login (`CARotation`).
+    var newCA = false
 
     static let format: Int64 = 2
 
@@ -76,6 +82,7 @@ struct UpdateRecord: Equatable {
         w.key("started_at"); w.integer(startedAt)
         w.key("before"); w.string(before)
         w.key("signature"); w.string(signature)
+        w.key("new_ca"); w.bool(newCA)
         w.endObject()
         return w.text + "\n"
     }
@@ -108,6 +115,7 @@ struct UpdateRecord: Equatable {
         record.startedAt = d["started_at"]?.integerValue ?? 0
         record.before = d["before"]?.stringValue ?? ""
         record.signature = d["signature"]?.stringValue ?? ""
+        record.newCA = d["new_ca"]?.boolValue ?? false
         return record
     }
 

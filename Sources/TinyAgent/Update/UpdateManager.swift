@@ -8,9 +8,14 @@
 ///     check     that worker has exited; the agent checks the signature on
 ///               the open archive (`ArchiveCheck`, certs/update-keys/)
 ///     unpack    a fresh worker unpacks that same descriptor into staging
+///     probe     (an archive with certs/cacert.pem) a fresh worker checks that
+///               the new CA verifies the servers (`CARotation`)
 ///     swap      stop the processes; SmartMeter → SmartMeter.prev, staged → SmartMeter
+///               (and the CA: cacert.pem → .prev, the new one in place; the link restarts)
 ///     verify    start the processes; every listed one must heartbeat its version
+///               (and the link must log in with a new CA)
 ///     rollback  SmartMeter → SmartMeter.failed, SmartMeter.prev → SmartMeter, restart
+///               (and cacert.pem.prev → cacert.pem)
 ///
 /// The answer goes to the update's origin (the panel's command, or the local
 /// CLI). Nothing here blocks long: downloading and unpacking happen in
@@ -28,6 +33,8 @@ final class UpdateManager {
     private let helperRefusal: String?
     /// Sends the update's one answer to its origin (journaled first for the panel).
     private let answer: (_ origin: UpdateOrigin, _ success: Bool, _ remarks: String) -> Void
+    private let link: UpdateLink
+    private let caFiles: CARotation.CAFiles
     private(set) var record: UpdateRecord?
     /// How the last update ended, for `status` (also in wdog/last-update.json).
     private(set) var last: LastUpdate?
@@ -55,8 +62,10 @@ final class UpdateManager {
     }
 
     init(paths: AgentPaths, settings: UpdateSettings, supervisor: Supervisor, loop: EventLoop, logger: Logger,
-         helper: Identity?, helperRefusal: String?, answer: @escaping (UpdateOrigin, Bool, String) -> Void) {
+         helper: Identity?, helperRefusal: String?, link: UpdateLink, answer: @escaping (UpdateOrigin, Bool, String) -> Void) {
         self.paths = paths
+        self.link = link
+        caFiles = CARotation.CAFiles(certs: paths.certs)
         self.helper = helper
         self.helperRefusal = helperRefusal
         self.settings = settings
@@ -137,6 +146,8 @@ final class UpdateManager {
         case .check, .unpack:
             // Checked again: nothing of a check survives the process that made it.
             checkAndUnpack()
+        case .probe:
+            startProbe()
         case .swap, .rollback:
             supervisor.stopAll(now: now)
         case .verify:
@@ -158,7 +169,7 @@ final class UpdateManager {
     func tick(now: Instant) {
         guard let record else { return }
         switch record.step {
-        case .acquire, .check, .unpack:
+        case .acquire, .check, .unpack, .probe:
             break  // the workers' packets and exits move it on
         case .swap:
             if supervisor.allStopped { install(now: now) }
@@ -182,6 +193,9 @@ final class UpdateManager {
         switch outcome {
         case .done where record?.step == .acquire:
             checkAndUnpack()
+        case .done where record?.step == .probe:
+            if let record { logger.notice("\(record.origin.label): the archive's CA verifies the servers") }
+            stopForSwap(now: now)
         case .done:
             unpacked(now: now)
         case .failed(let remark):
@@ -199,6 +213,7 @@ final class UpdateManager {
         case .acquire: return progress.isEmpty ? "\(label): starting the download" : "\(label): \(progress)"
         case .check: return "\(label): checking the signature"
         case .unpack: return progress.isEmpty ? "\(label): unpacking" : "\(label): \(progress)"
+        case .probe: return "\(label): checking the new CA against the servers"
         case .swap: return "\(label): stopping processes and installing"
         case .verify: return "\(label): waiting for the new versions"
         case .rollback: return "\(label): rolling back (\(record.cause))"
@@ -353,23 +368,27 @@ final class UpdateManager {
         }
     }
 
-    /// Unpacked: take the staged tree back from the worker's user, then
-    /// stop the processes for the swap.
+    /// Unpacked: take the staged tree back from the worker's user (and a new
+    /// CA into root's certs/), check the versions, then probe the CA or stop
+    /// the processes for the swap.
     private func unpacked(now: Instant) {
         guard var record else { return }
+        let staging = paths.updateStaging(record.origin.fileKey)
         do throws(StagingError) {
             let downloads: DownloadsFolder
             do { downloads = try DownloadsFolder.open(paths.downloads) } catch { throw .system(paths.downloads, error) }
             defer { downloads.close() }
             // Without an app user the tree stays the agent's (and its code is not run).
             let app = supervisor.knownAppUser(now: now) ?? Processes.ownIdentity
-            try downloads.adopt(AgentPaths.updateStagingName(record.origin.fileKey), for: app)
+            if let ca = try downloads.adopt(AgentPaths.updateStagingName(record.origin.fileKey), for: app) {
+                try stageCA(ca, &record)
+            }
         } catch {
             logger.error("\(record.origin.label): \(error.remark)")
             finish(success: false, error.remark)
             return
         }
-        let staged = UpdateManager.manifest(in: "\(paths.updateStaging(record.origin.fileKey))/SmartMeter", logger: logger)?.manifest
+        let staged = UpdateManager.manifest(in: "\(staging)/SmartMeter", logger: logger)?.manifest
         switch UpdateManager.confirmedVersions(command: record.expected, manifest: staged) {
         case .success(let expected): record.expected = expected
         case .failure(let refusal):
@@ -377,6 +396,58 @@ final class UpdateManager {
             finish(success: false, refusal.remark)
             return
         }
+        if record.newCA {
+            record.step = .probe
+            do { try save(record) } catch {
+                finish(success: false, "cannot write \(paths.updateJournal): \(error)")
+                return
+            }
+            startProbe()
+        } else {
+            self.record = record
+            stopForSwap(now: now)
+        }
+    }
+
+    /// The archive carries a CA: journaled first (so that an end at any
+    /// point removes the copy), then written to root's `cacert.pem.next`.
+    private func stageCA(_ bytes: [UInt8], _ record: inout UpdateRecord) throws(StagingError) {
+        record.newCA = true
+        do { try save(record) } catch { throw .system(paths.updateJournal, error) }
+        // With nothing to verify it against, `startProbe` refuses it, unwritten.
+        guard case .success = CARotation.targets(xmpp: link.xmppTargets(), source: record.source) else { return }
+        do { try Files.writeAtomically(caFiles.staged, bytes: bytes, mode: 0o644) } catch { throw .system(caFiles.staged, error) }
+    }
+
+    /// Starts the worker that checks the new CA against the servers, given
+    /// root's copy of it as a descriptor.
+    private func startProbe() {
+        guard let record else { return }
+        let targets: [CARotation.Target]
+        switch CARotation.targets(xmpp: link.xmppTargets(), source: record.source) {
+        case .success(let found): targets = found
+        case .failure(let refusal):
+            logger.error("\(record.origin.label): \(refusal.remark)")
+            finish(success: false, refusal.remark)
+            return
+        }
+        logger.notice("\(record.origin.label): checking the archive's CA against \(targets.map { $0.description }.joined(separator: ", "))")
+        do throws(Errno) {
+            let ca: FileDescriptor
+            do { ca = try Folder.openRegularFile(caFiles.staged) } catch { throw error.errno }
+            defer { ca.close() }
+            var job = UpdateJob(kind: .probe, settings: settings)
+            job.targets = targets
+            try startWorker(job, [ca])
+            changed()
+        } catch {
+            finish(success: false, "cannot start the CA probe: \(error)")
+        }
+    }
+
+    /// Everything checked: stop the processes for the swap.
+    private func stopForSwap(now: Instant) {
+        guard var record else { return }
         record.step = .swap
         record.hadPrevious = Files.size(paths.smartMeter) != nil
         record.previous = supervisor.specs
@@ -394,6 +465,7 @@ final class UpdateManager {
         let staged = "\(paths.updateStaging(record.origin.fileKey))/SmartMeter"
         do {
             try FolderSwap(paths: paths).install(staged)
+            if record.newCA { try caFiles.swap() }
         } catch {
             // Nothing new is in place unless the last rename succeeded.
             logger.error("\(record.origin.label): cannot install \(staged): \(error)")
@@ -407,6 +479,10 @@ final class UpdateManager {
             logger.error("cannot write \(paths.updateJournal): \(error)")
         }
         logger.notice("\(record.origin.label): new SmartMeter in place (previous kept as SmartMeter.prev); starting the processes")
+        if record.newCA {
+            logger.notice("\(record.origin.label): new certs/cacert.pem in place (previous kept as cacert.pem.prev); the link logs in again with it")
+            link.restart()
+        }
         startNewProcesses(now: now)
     }
 
@@ -440,13 +516,16 @@ final class UpdateManager {
                 wrong.append("\(expected.name) reported \(reported), expected \(expected.version)")
             }
         }
+        let loggedOut = record.newCA && !link.isOnline()
         if !wrong.isEmpty {
             rollback(wrong.joined(separator: "; "), now: now)
-        } else if missing.isEmpty {
-            logger.notice("\(record.origin.label): every listed process runs its new version")
+        } else if missing.isEmpty && !loggedOut {
+            logger.notice("\(record.origin.label): every listed process runs its new version" + (record.newCA ? "; the link logged in with the new CA" : ""))
             finish(success: true, "")
         } else if let deadline = verifyDeadline, deadline <= now {
-            rollback("\(missing.joined(separator: ", ")) sent no heartbeat within \(record.timeoutSeconds) s", now: now)
+            let silent = missing.isEmpty ? [] : ["\(missing.joined(separator: ", ")) sent no heartbeat"]
+            let causes = silent + (loggedOut ? ["the link did not log in with the new CA"] : [])
+            rollback("\(causes.joined(separator: "; ")) within \(record.timeoutSeconds) s", now: now)
         }
     }
 
@@ -467,6 +546,7 @@ final class UpdateManager {
         guard let record else { return }
         do {
             try FolderSwap(paths: paths).restore(hadPrevious: record.hadPrevious)
+            if record.newCA { try caFiles.restore() }
         } catch {
             // Retried at the next tick: the renames are safe to repeat.
             logger.error("\(record.origin.label): cannot put the previous folder back: \(error); retrying")
@@ -476,6 +556,10 @@ final class UpdateManager {
         supervisor.list(listed ?? [])
         supervisor.start(record.previous, now: now)
         logger.notice("\(record.origin.label): previous SmartMeter restored (the failed one is kept as SmartMeter.failed)")
+        if record.newCA {
+            logger.notice("\(record.origin.label): previous certs/cacert.pem restored; the link logs in again with it")
+            link.restart()
+        }
         finish(success: false, record.cause)
     }
 
@@ -501,6 +585,8 @@ final class UpdateManager {
         for path in [paths.updateArchive(key), paths.updateArchive(key) + ".sig", paths.updateStaging(key)] {
             do { try Files.removeTree(path) } catch { logger.warning("cannot remove \(path): \(error)") }
         }
+        // Confirmed or put back by now: the copy and .prev go before the journal.
+        if record.newCA { caFiles.cleanUp() }
         Files.remove(paths.updateJournal)
         Files.syncFolder(of: paths.updateJournal)
         self.record = nil
@@ -594,4 +680,14 @@ final class UpdateManager {
         let tenths = bytes * 10 / 1_000_000
         return "\(tenths / 10).\(tenths % 10)"
     }
+}
+
+/// What an update needs of the XMPP link for a new CA (`CARotation`).
+struct UpdateLink {
+    /// The link's servers to probe; nil: no XMPP configuration with TLS.
+    var xmppTargets: () -> [CARotation.Target]?
+    /// Stops the link and starts it again (it reads certs/cacert.pem at start).
+    var restart: () -> Void
+    /// Whether the link is logged in.
+    var isOnline: () -> Bool
 }

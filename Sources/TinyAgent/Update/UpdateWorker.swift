@@ -10,15 +10,19 @@
 /// - `copy`: archive file, signature file, then the local archive and, when
 ///   there is one, the local signature (read-only, opened by the CLI);
 /// - `unpack`: the checked archive (read-only), the staging folder (new,
-///   empty, the helper user's).
+///   empty, the helper user's);
+/// - `probe`: the archive's CA (`certs/cacert.pem.next`, read-only), to verify
+///   `targets` with (`CARotation`).
 struct UpdateJob: Equatable {
-    enum Kind: String { case download, copy, unpack }
+    enum Kind: String { case download, copy, unpack, probe }
 
     var kind: Kind
     var url = ""
     var sha256: [UInt8]?
     var signatureURL = ""
     var settings: UpdateSettings
+    /// `probe`: the servers the new CA must verify.
+    var targets: [CARotation.Target] = []
 
     enum Descriptor: Int {
         case archive = 0, signature
@@ -35,6 +39,7 @@ struct UpdateJob: Equatable {
         case .download: return count == 3
         case .copy: return count == 3 || count == 4
         case .unpack: return count == 2
+        case .probe: return count == 1
         }
     }
 
@@ -53,6 +58,15 @@ struct UpdateJob: Equatable {
         w.key("unpack_max_bytes"); w.integer(settings.unpackMaximumBytes)
         w.key("unpack_max_entries"); w.integer(settings.unpackMaximumEntries)
         w.key("unpack_max_ratio"); w.integer(settings.unpackMaximumRatio)
+        w.key("targets"); w.beginArray()
+        for t in targets {
+            w.beginObject()
+            w.key("host"); w.string(t.host)
+            w.key("port"); w.integer(Int64(t.port))
+            w.key("xmpp_domain"); if let d = t.xmppDomain { w.string(d) } else { w.null() }
+            w.endObject()
+        }
+        w.endArray()
         w.endObject()
         return w
     }
@@ -88,6 +102,11 @@ struct UpdateJob: Equatable {
         s.unpackMaximumEntries = Int(entries)
         s.unpackMaximumRatio = ratio
         self.init(kind: kind, url: url, sha256: sha, signatureURL: signatureURL, settings: s)
+        for item in p["targets"]?.arrayValue ?? [] {
+            guard let host = item["host"]?.stringValue, let port = item["port"]?.integerValue, let port = UInt16(exactly: port)
+            else { return nil }
+            targets.append(CARotation.Target(host: host, port: port, xmppDomain: item["xmpp_domain"]?.stringValue))
+        }
     }
 }
 
@@ -125,6 +144,9 @@ enum UpdateWorker {
         case .unpack:
             let staging = Folder(fd: fds[UpdateJob.Descriptor.staging.rawValue], path: "the staging folder")
             remark = unpack(job, fds[UpdateJob.Descriptor.archive.rawValue], into: staging, &reporter)
+        case .probe:
+            remark = CARotation.probe(job.targets, caFile: "/proc/self/fd/\(fds[0].rawValue)",
+                                      connectTimeout: job.settings.connectTimeout, idleTimeout: job.settings.idleTimeout)
         }
         if let remark {
             channel.send(event("failed", "remark", remark))
