@@ -5,14 +5,15 @@ the link must log in with it afterwards; else the old CA stays, and the device s
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import types
 import zipfile
 
-from conftest import PYTHON, wait_for
-from test_update import (NEW, OLD, SETTINGS, ZIPS, Device, answers, command, online, processes, sha256,  # noqa: F401
-                         update)
+from conftest import BINARY, PYTHON, wait_for
+from test_update import (NEW, OLD, SETTINGS, ZIPS, Device, answers, command, ignoring_sigterm, online, processes,  # noqa: F401
+                         sha256, update)
 from test_update_local import local_update
 from test_xmpp import panel_for, pki, server  # noqa: F401 (fixtures)
 
@@ -72,6 +73,8 @@ def test_a_new_ca_that_verifies_the_servers_is_swapped_in_and_the_link_logs_in_w
     log = device.agent.log()
     assert "the archive's CA verifies the servers" in log
     assert "the link logged in with the new CA" in log
+    after_swap = log[log.index("new certs/cacert.pem in place"):]
+    assert "xmpp: online" in after_swap, "a new link, started after the swap, logged in with the new file"
     online(device.agent)
     device.wait_versions(NEW)
 
@@ -146,3 +149,33 @@ def test_killed_right_after_the_ca_swap_the_next_start_rolls_back_and_answers_on
     assert_ca_kept(device, pki)
     device.assert_old_and_running()
     online(device.agent)
+
+
+def test_a_new_ca_the_link_cannot_log_in_with_is_put_back_after_the_deadline(agents, server, pki, tmp_path):  # noqa: F811
+    """The probe passes, then the server's certificate changes (to the rogue CA's) while the
+    processes stop: the link cannot log in with the new CA, so the rollback puts the old one back."""
+    device = Device(agents, server, pki, tmp_path, settings=dict(SETTINGS, kill_grace_ms=3000))
+    ca = renewed_ca(pki, str(tmp_path))
+    archive = with_ca(device, "v2.zip", ca, *LOCAL)
+    ignoring_sigterm(device, ["p1", "p2"])
+    cli = subprocess.Popen([BINARY, "update", "--file", archive, "--wait", "--root", device.agent.root],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: "stopping processes" in device.agent.status()["update"], timeout=30, what="the swap step")
+        assert "the archive's CA verifies the servers" in device.agent.log()
+        shutil.copyfile(pki.rogue_server_cert, server.cert)
+        shutil.copyfile(pki.rogue_server_key, server.key)
+        server.kill()
+        server.start()
+        _, err = cli.communicate(timeout=60)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    assert cli.returncode != 0
+    assert "the link did not log in with the new CA within 8 s" in err, (err, device.agent.log()[-3000:])
+    assert_ca_kept(device, pki)
+    shutil.copyfile(pki.server_cert, server.cert)
+    shutil.copyfile(pki.server_key, server.key)
+    server.kill()
+    server.start()
+    online(device.agent, timeout=30)

@@ -573,6 +573,8 @@ final class UpdateManager {
             logger.warning("cannot write \(paths.lastUpdate): \(error)")
         }
         last = outcome
+        // Confirmed or put back by now: who gets the answer finds certs/ as it stays.
+        if record.newCA { caFiles.cleanUp() }
         answer(record.origin, success, remark)
         cleanUp()
     }
@@ -585,7 +587,7 @@ final class UpdateManager {
         for path in [paths.updateArchive(key), paths.updateArchive(key) + ".sig", paths.updateStaging(key)] {
             do { try Files.removeTree(path) } catch { logger.warning("cannot remove \(path): \(error)") }
         }
-        // Confirmed or put back by now: the copy and .prev go before the journal.
+        // Also here for an update answered before the agent stopped.
         if record.newCA { caFiles.cleanUp() }
         Files.remove(paths.updateJournal)
         Files.syncFolder(of: paths.updateJournal)
