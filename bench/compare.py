@@ -135,7 +135,10 @@ class Tinyagent(Supervised):
     def start(self, binary, interval_ms):
         port = free_udp_port()
         settings = {"heartbeat_timeout_ms": HANG_TIMEOUT_S * 1000 if self.hang else 30000, "kill_grace_ms": 500,
-                    "restart_backoff_initial_ms": 0, "stable_after_ms": 1000, "restart_limit": 100}
+                    "restart_backoff_initial_ms": 0, "stable_after_ms": 1000, "restart_limit": 100,
+                    # The dummy runs as root, as monit's and supervisord's do: root's settings say
+                    # it may be restarted as root (else a root sender's command runs as the app user).
+                    "root_processes": ["dummy"]}
         for folder in ("cfg", "SmartMeter"):
             os.makedirs(os.path.join(self.dir, folder))
         with open(os.path.join(self.dir, "cfg", "agent.json"), "w") as f:

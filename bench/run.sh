@@ -19,6 +19,8 @@ fi
 cd "$(dirname "$0")/.."
 REPO=$PWD
 W=$(mktemp -d /tmp/tinyagent-bench.XXXXXX)
+# The agents' roots are under it, and SmartMeter code runs as the app user (nobody).
+chmod 755 "$W"
 PIDS=()
 cleanup() {
     stop_started
