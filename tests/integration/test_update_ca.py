@@ -179,3 +179,37 @@ def test_a_new_ca_the_link_cannot_log_in_with_is_put_back_after_the_deadline(age
     server.kill()
     server.start()
     online(device.agent, timeout=30)
+
+
+def test_killed_during_the_probe_the_next_start_probes_again_and_finishes(agents, server, pki, tmp_path):  # noqa: F811
+    """prosody, stopped (SIGSTOP), holds the probe (bounded by the idle timeout) while the agent
+    is killed in the probe step; with prosody back, the next agent probes again and installs."""
+    device = Device(agents, server, pki, tmp_path, settings=dict(SETTINGS, download_idle_timeout_ms=10000))
+    ca = renewed_ca(pki, str(tmp_path))
+    archive = with_ca(device, "v2.zip", ca, *LOCAL)
+    os.kill(server.proc.pid, signal.SIGSTOP)
+    try:
+        cli = subprocess.Popen([BINARY, "update", "--file", archive, "--wait", "--root", device.agent.root],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: "checking the new CA" in device.agent.status()["update"], timeout=30, what="the probe step")
+            device.agent.stop(signal.SIGKILL)
+            cli.communicate(timeout=10)  # the connection ends with the agent
+        finally:
+            if cli.poll() is None:
+                cli.kill()
+    finally:
+        os.kill(server.proc.pid, signal.SIGCONT)
+    with open(os.path.join(device.agent.root, "wdog", "update.json")) as f:
+        journal = json.load(f)
+    assert journal["step"] == "probe" and journal["new_ca"] is True
+    assert read(certs(device, "cacert.pem.next")) == read(ca) and read(certs(device)) == read(pki.ca_cert)
+    device.agent.start()
+    wait_for(lambda: device.agent.status().get("last_update"), timeout=40, what="the update's end")
+    last = device.agent.status()["last_update"]
+    assert last["result"] == "installed", (last, device.agent.log()[-3000:])
+    assert device.agent.log().count("the archive's CA verifies the servers") == 1, "probed to the end once"
+    assert read(certs(device)) == read(ca)
+    assert not os.path.exists(certs(device, "cacert.pem.prev")) and not os.path.exists(certs(device, "cacert.pem.next"))
+    device.wait_versions(NEW)
+    online(device.agent)
