@@ -3,7 +3,7 @@
 #include "cshims.h"
 #include <errno.h>
 #include <fcntl.h>
-#include <dirent.h>
+#include "dirent64.h"
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -60,9 +60,9 @@ static int remove_at(int dirfd, const char *name, int depth);
 
 // Empties the open folder `dir` (one pass over its entries).
 static int remove_entries(DIR *dir, int depth) {
-    struct dirent64 *entry;  // 64: see ta_dir_list_next
+    ta_dirent *entry;  // 64-bit on armhf too: dirent64.h
     rewinddir(dir);
-    while ((errno = 0, entry = readdir64(dir)) != NULL) {
+    while ((errno = 0, entry = ta_readdir(dir)) != NULL) {
         if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
         if (remove_at(dirfd(dir), entry->d_name, depth + 1) != 0) return -1;
     }

@@ -4,7 +4,7 @@
 // wrote (files.c has the openat family).
 #define _GNU_SOURCE
 #include "cshims.h"
-#include <dirent.h>
+#include "dirent64.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -139,12 +139,11 @@ void *ta_dir_list_open(int dir) {
     return d;
 }
 
-// readdir64: on armhf, 32-bit readdir fails with EOVERFLOW at an inode number
-// or offset (ext4's hash) over 32 bits, which file systems on 64-bit hosts
-// hand out (qemu-user). errno tells the end (0) from a failure.
+// ta_readdir (dirent64.h): 64-bit inode numbers and offsets on armhf too.
+// errno tells the end (0) from a failure.
 const char *ta_dir_list_next(void *list) {
-    struct dirent64 *e;
-    while ((errno = 0, e = readdir64((DIR *)list)) != NULL) {
+    ta_dirent *e;
+    while ((errno = 0, e = ta_readdir((DIR *)list)) != NULL) {
         if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) return e->d_name;
     }
     return NULL;

@@ -2,7 +2,7 @@
 #define _GNU_SOURCE
 #include "cshims.h"
 #include "child.h"
-#include <dirent.h>
+#include "dirent64.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -202,8 +202,8 @@ int ta_pid_has_socket(pid_t pid, uint64_t inode) {
     if (!dir) return -1;
     int dfd = dirfd(dir);
     int found = 0;
-    struct dirent64 *entry;  // 64: see ta_dir_list_next
-    while (!found && (entry = readdir64(dir)) != NULL) {
+    ta_dirent *entry;  // 64-bit on armhf too: dirent64.h
+    while (!found && (entry = ta_readdir(dir)) != NULL) {
         if (entry->d_name[0] == '.') continue;
         ssize_t n = readlinkat(dfd, entry->d_name, link, sizeof link);
         found = n == wanted && memcmp(link, want, (size_t)n) == 0;
@@ -240,9 +240,9 @@ pid_t ta_child_with_socket(pid_t parent, uint64_t inode) {
     DIR *proc = opendir("/proc");
     if (!proc) return 0;
     pid_t result = 0;
-    struct dirent64 *entry;  // 64: see ta_dir_list_next
+    ta_dirent *entry;  // 64-bit on armhf too: dirent64.h
     char buf[1024];
-    while (!result && (entry = readdir64(proc)) != NULL) {
+    while (!result && (entry = ta_readdir(proc)) != NULL) {
         char *end;
         long pid = strtol(entry->d_name, &end, 10);
         if (*end != 0 || pid <= 1) continue;
@@ -260,9 +260,9 @@ pid_t ta_sole_child(pid_t parent) {
     if (!proc) return 0;
     pid_t found = 0;
     int count = 0;
-    struct dirent *entry;
+    ta_dirent *entry;
     char buf[1024];
-    while (count < 2 && (entry = readdir(proc)) != NULL) {
+    while (count < 2 && (entry = ta_readdir(proc)) != NULL) {
         char *end;
         long pid = strtol(entry->d_name, &end, 10);
         if (*end != 0 || pid <= 1) continue;
