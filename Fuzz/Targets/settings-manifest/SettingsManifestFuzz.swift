@@ -33,7 +33,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             expect(!command.isEmpty && command.count <= UpdateManifest.maximumRunCommand && !command.contains(0), "run_command")
         }
     } catch {
-        expect(isOneLine(error.remark), "refusal: \(error.remark)")
+        expect(isOneLine(error.reason), "refusal: \(error.reason)")
     }
     return 0
 }
