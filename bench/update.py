@@ -40,6 +40,7 @@ from pki import make_pki  # noqa: E402
 from prosody import Prosody, ensure_installed  # noqa: E402
 sys.path.insert(0, os.path.join(REPO, "tests", "update"))
 from signing import install_key, make_key, sign  # noqa: E402
+from helper_user import helper_ids  # noqa: E402
 
 ZIPS = os.path.join(REPO, "tests", "update", "zips.py")
 MB = 1000 * 1000
@@ -113,18 +114,6 @@ def fsync_tree(top):
     for folder, _, files in os.walk(top):
         for name in files + ["."]:
             fsync_path(os.path.join(folder, name))
-
-
-def helper_ids():
-    """UID:GID the agent's helpers drop to: `tinyagent`, else `nobody`."""
-    import pwd
-    for name in ("tinyagent", "nobody"):
-        try:
-            entry = pwd.getpwnam(name)
-            return entry.pw_uid, entry.pw_gid
-        except KeyError:
-            continue
-    raise Failed("no tinyagent or nobody user")
 
 
 def worker(binary, job, work, archive, staging, ca):

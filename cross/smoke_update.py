@@ -16,7 +16,6 @@ Prints one line per case, "ok   - …" or "FAIL - …"; exit status 1 on a failu
 import hashlib
 import json
 import os
-import pwd
 import socket
 import subprocess
 import sys
@@ -27,17 +26,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "https"))
 from faultserver import FaultServer, load_pki_module  # noqa: E402
 sys.path.insert(0, os.path.join(REPO, "tests", "update"))
 from signing import install_key, make_key, sign  # noqa: E402
-
-
-def helper_ids():
-    """UID:GID the agent's helpers drop to: `tinyagent`, else `nobody`."""
-    for name in ("tinyagent", "nobody"):
-        try:
-            entry = pwd.getpwnam(name)
-            return entry.pw_uid, entry.pw_gid
-        except KeyError:
-            continue
-    raise SystemExit("smoke_update.py: no tinyagent or nobody user")
+from helper_user import helper_ids  # noqa: E402
 
 
 def qemu():
