@@ -14,19 +14,9 @@ struct LastUpdate: Equatable {
     var signature: String
     /// Wall-clock second it ended.
     var endedAt: Int64
+}
 
-    init(origin: String, source: String, before: String, after: String, success: Bool, remark: String,
-         signature: String, endedAt: Int64) {
-        self.origin = origin
-        self.source = source
-        self.before = before
-        self.after = after
-        self.success = success
-        self.remark = remark
-        self.signature = signature
-        self.endedAt = endedAt
-    }
-
+extension LastUpdate {
     init(record: UpdateRecord, success: Bool, remark: String, endedAt: Int64) {
         let origin: String
         switch record.origin {
