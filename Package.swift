@@ -22,51 +22,56 @@ let swiftSettings: [SwiftSetting] = embedded
 
 // Embedded String comparison and hashing need the Unicode tables, which the
 // embedded stdlib ships as a separate archive; Embedded objects carry no
-// autolink entries, so the module maps' libraries are named here too.
-let embeddedLinker: [LinkerSetting] = embedded
-    ? [.unsafeFlags(["-Xlinker", "--gc-sections",
-                     "/opt/swift/usr/lib/swift/embedded/x86_64-unknown-linux-gnu/libswiftUnicodeDataTables.a"]),
-       .linkedLibrary("m"), .linkedLibrary("systemd"), .linkedLibrary("strophe"), .linkedLibrary("zip"),
-       .linkedLibrary("mbedtls"), .linkedLibrary("mbedx509"), .linkedLibrary("mbedcrypto")]
-    : []
+// autolink entries, so each executable names its own libraries here: the
+// three programs share no C library but libc (ARCHITECTURE.md).
+func embeddedLinker(_ libraries: [String]) -> [LinkerSetting] {
+    guard embedded else { return [] }
+    return [.unsafeFlags(["-Xlinker", "--gc-sections", "-Xlinker", "--as-needed",
+                          "/opt/swift/usr/lib/swift/embedded/x86_64-unknown-linux-gnu/libswiftUnicodeDataTables.a"])]
+        + (["m"] + libraries).map { .linkedLibrary($0) }
+}
 
+// The module graph (ARCHITECTURE.md): TinyBase under everything; the agent, the link and
+// the fetch helper each on top of it, none of them importing another. cross/build.sh reads
+// this graph from `swift package describe`.
 var targets: [Target] = [
     .target(name: "CShims"),
     .target(name: "CTLS", linkerSettings: [.linkedLibrary("mbedtls"), .linkedLibrary("mbedx509"), .linkedLibrary("mbedcrypto")]),
+    .target(name: "CCrypto", linkerSettings: [.linkedLibrary("mbedcrypto")]),
     .systemLibrary(name: "CZip"),
     .systemLibrary(name: "CSystemd"),
     .systemLibrary(name: "CMbedTLS"),
     .systemLibrary(name: "CStrophe"),
-    .target(
-        name: "TinyAgent",
-        dependencies: ["CShims", "CSystemd", "CMbedTLS", "CStrophe", "CTLS", "CZip"],
-        swiftSettings: swiftSettings
-    ),
-    .executableTarget(
-        name: "tinyagent",
-        dependencies: ["TinyAgent", "CShims"],
-        swiftSettings: swiftSettings,
-        linkerSettings: embeddedLinker
-    ),
+    .target(name: "TinyBase", dependencies: ["CShims"], swiftSettings: swiftSettings),
+    .target(name: "TinyAgent", dependencies: ["TinyBase", "CShims", "CSystemd", "CMbedTLS", "CCrypto"], swiftSettings: swiftSettings),
+    .target(name: "TinyLink", dependencies: ["TinyBase", "CShims", "CStrophe"], swiftSettings: swiftSettings),
+    .target(name: "TinyFetch", dependencies: ["TinyBase", "CShims", "CTLS", "CZip"], swiftSettings: swiftSettings),
+    .executableTarget(name: "tinyagent", dependencies: ["TinyAgent", "TinyBase", "CShims"], swiftSettings: swiftSettings,
+                      linkerSettings: embeddedLinker(["systemd", "mbedcrypto"])),
+    .executableTarget(name: "tinyagent-link", dependencies: ["TinyLink", "TinyBase", "CShims"], swiftSettings: swiftSettings,
+                      linkerSettings: embeddedLinker(["strophe"])),
+    .executableTarget(name: "tinyagent-fetch", dependencies: ["TinyFetch", "TinyBase", "CShims"], swiftSettings: swiftSettings,
+                      linkerSettings: embeddedLinker(["zip", "mbedtls", "mbedx509", "mbedcrypto"])),
 ]
+let executables = ["tinyagent", "tinyagent-link", "tinyagent-fetch"]
 if fuzz {
-    // Only the library and the fuzz targets: one executable per parser, libFuzzer's main.
-    targets.removeAll { $0.name == "tinyagent" }
+    // Only the libraries and the fuzz targets: one executable per parser, libFuzzer's main.
+    targets.removeAll { executables.contains($0.name) }
     targets.append(.target(name: "CFuzzDriver", path: "Fuzz/CFuzzDriver"))
-    targets.append(.target(name: "FuzzSupport", dependencies: ["CFuzzDriver", "TinyAgent"], path: "Fuzz/Support",
+    targets.append(.target(name: "FuzzSupport", dependencies: ["CFuzzDriver", "TinyBase"], path: "Fuzz/Support",
                            swiftSettings: [.unsafeFlags(fuzzFlags)]))
     for name in fuzzTargets {
         targets.append(.executableTarget(
-            name: "fuzz-" + name, dependencies: ["FuzzSupport", "TinyAgent"], path: "Fuzz/Targets/" + name,
+            name: "fuzz-" + name, dependencies: ["FuzzSupport", "TinyBase", "TinyAgent", "TinyFetch"], path: "Fuzz/Targets/" + name,
             swiftSettings: [.unsafeFlags(fuzzFlags + ["-parse-as-library"])],
             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]))
     }
 } else if !embedded {
-    targets.append(.testTarget(name: "TinyAgentTests", dependencies: ["TinyAgent"]))
+    targets.append(.testTarget(name: "TinyAgentTests", dependencies: ["TinyBase", "TinyAgent", "TinyLink", "TinyFetch"]))
 }
 
 let package = Package(
     name: "tinyagent",
-    products: fuzz ? [] : [.executable(name: "tinyagent", targets: ["tinyagent"])],
+    products: fuzz ? [] : executables.map { .executable(name: $0, targets: [$0]) },
     targets: targets
 )

@@ -1,4 +1,4 @@
-// Helper processes of the agent (the XMPP link) and run-time look-ups.
+// Helper processes of the agent (the XMPP link, the update worker) and run-time look-ups.
 #define _GNU_SOURCE
 #include "cshims.h"
 #include "child.h"
@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
@@ -18,23 +19,15 @@ int ta_packet_pair(int fds[2]) {
     return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds);
 }
 
-pid_t ta_spawn_helper(const char *arg, const char *ids, int fd) {
+pid_t ta_spawn_helper(int exe, const char *name, const char *arg, const char *ids, int fd) {
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull < 0) return -errno;
-    // The binary is run through a descriptor opened on /proc/self/exe: the
-    // same file (also after an upgrade replaced it), and one that valgrind
-    // --trace-children can follow (execve("/proc/self/exe") under valgrind
-    // would start valgrind's own tool binary). Close-on-exec is fine for an
-    // ELF file: the kernel has opened it before the descriptors are closed.
-    int exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-    if (exe < 0) {
-        int saved = errno;
-        close(devnull);
-        return -saved;
-    }
+    // Through /proc/self/fd rather than fexecve: valgrind --trace-children
+    // follows a path. Close-on-exec is fine for an ELF file: the kernel has
+    // opened it before the descriptors are closed.
     char path[32];
     snprintf(path, sizeof path, "/proc/self/fd/%d", exe);
-    char *const argv[] = {"tinyagent", (char *)arg, (char *)ids, NULL};
+    char *const argv[] = {(char *)name, (char *)arg, (char *)ids, NULL};
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
@@ -52,8 +45,30 @@ pid_t ta_spawn_helper(const char *arg, const char *ids, int fd) {
     }
     int saved = errno;
     close(devnull);
-    close(exe);
     return pid < 0 ? -saved : pid;
+}
+
+int ta_exec_fd(int exe, const char *args, size_t count) {
+    if (count == 0 || count > 64) return -E2BIG;
+    char *argv[65];
+    for (size_t i = 0; i < count; i++) {
+        argv[i] = (char *)args;
+        args += strlen(args) + 1;
+    }
+    argv[count] = NULL;
+    char path[32];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", exe);
+    execv(path, argv);
+    return -errno;
+}
+
+ssize_t ta_self_path(char *buf, size_t cap) {
+    if (cap == 0) return -EINVAL;
+    ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+    if (n < 0) return -errno;
+    if ((size_t)n == cap - 1) return -ENAMETOOLONG;
+    buf[n] = 0;
+    return n;
 }
 
 void *ta_lookup_symbol(const char *name) { return dlsym(RTLD_DEFAULT, name); }

@@ -1,6 +1,7 @@
 // The front door: parses the command line and calls into TinyAgent.
 import CShims
 import TinyAgent
+import TinyBase
 
 let usage = """
     usage: tinyagent <command> [options]
@@ -68,7 +69,7 @@ let usage = """
           POST {"panel_id": ID} to URL/api/panelmap (URL: the backend, http or
           https; a URL ending in /api/panelmap is used as it is) and print the
           response body. HTTPS trusts only FILE (default:
-          \(PanelMap.defaultCAFile)). A non-2xx status exits 69.
+          \(AgentPaths(root: AgentPaths.defaultRoot).caFile)). A non-2xx status exits 69.
       verify X.zip [--sig X.zip.sig] [--root DIR]
           Check an update archive's signature against ROOT/certs/update-keys/
           as the agent does before unpacking; installs nothing. Exit 65 when
@@ -258,6 +259,18 @@ func localControl(_ command: String, _ rest: ArraySlice<String>) throws(UsageErr
     }
 }
 
+/// Runs a command that lives in a helper program (ARCHITECTURE.md): execs it,
+/// and returns only when that fails.
+func helperCommand(_ role: HelperRole, _ arguments: [String]) -> Int32 {
+    do {
+        let program = try HelperProgram.open(role.program)
+        Console.error("\(role.program): \(program.exec(arguments))")
+    } catch {
+        Console.error(error.reason)
+    }
+    return ExitStatus.systemError
+}
+
 func main(_ args: [String]) throws(UsageError) -> Int32 {
     guard let command = args.first else { throw UsageError("no command given") }
     let rest = args.dropFirst()
@@ -299,19 +312,14 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
         guard let file = o.values["--file"] else { throw UsageError("update needs --file") }
         return UpdateClient.run(file: file, signature: o.values["--sig"], wait: o.switches.contains("--wait"),
                                 root: o.values["--root"] ?? AgentPaths.defaultRoot)
-    case "xmpp-link":
-        // Internal: the agent's XMPP link process, started by `run`.
-        return runLinkProcess()
-    case "update-worker":
-        // Internal: downloads and unpacks an update for `run`.
-        return runUpdateWorker()
     case "config":
         return try config(rest)
     case "panelmap":
         let o = try Options(rest, takingValues: ["--url", "--panel-id", "--cacert"], switches: [])
         guard let url = o.values["--url"] else { throw UsageError("panelmap needs --url") }
         guard let panelID = o.values["--panel-id"] else { throw UsageError("panelmap needs --panel-id") }
-        return PanelMap.run(url: url, panelID: panelID, caFile: o.values["--cacert"] ?? PanelMap.defaultCAFile)
+        // HTTPS lives in tinyagent-fetch, the one program that links TLS.
+        return helperCommand(.fetch, ["panelmap", url, panelID, o.values["--cacert"] ?? AgentPaths(root: AgentPaths.defaultRoot).caFile])
     case "verify":
         guard let archive = rest.first, !archive.hasPrefix("-") else {
             _ = try Options(rest.prefix(1), takingValues: [], switches: [])  // --help

@@ -1,5 +1,8 @@
 import Testing
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyLink
 
 /// The pure parts of extraction: entry names and the manifest.
 @Suite struct ArchiveNameTests {

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyLink
 
 /// Real zips from tests/update/zips.py, extracted by ZipExtractor.
 @Suite final class ArchiveTests {

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyLink
 
 /// A new CA from an update archive: what it must verify, how it travels to
 /// the probing worker, and its files in certs/ replayed from every point a
@@ -8,7 +11,7 @@ import Testing
 @Suite final class CARotationTests {
     let root = NSTemporaryDirectory() + "tinyagent-ca-\(UUID().uuidString)"
     var certs: String { "\(root)/certs" }
-    var files: CARotation.CAFiles { CARotation.CAFiles(certs: certs) }
+    var files: CARotation.CAFiles { CARotation.CAFiles(paths: AgentPaths(root: root)) }
 
     init() throws {
         try FileManager.default.createDirectory(atPath: "\(root)/certs", withIntermediateDirectories: true)

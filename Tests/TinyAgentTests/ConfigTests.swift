@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyLink
 
 /// Ciphertexts made once with
 /// `printf '%s' TEXT | openssl enc -aes-256-cbc -K KEY -iv IV | xxd -p`.

@@ -1,5 +1,8 @@
 import Testing
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyLink
 
 /// Who may do what over the control socket, from the peer's kernel credentials.
 @Suite struct ControlGateTests {

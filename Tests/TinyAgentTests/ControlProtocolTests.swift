@@ -1,5 +1,8 @@
 import Testing
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyLink
 
 /// The control socket's request and answer lines, as both ends read and write them.
 @Suite struct ControlProtocolTests {

@@ -1,5 +1,8 @@
 import Testing
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyLink
 
 extension SplitMix64 {
     /// A draw in 0..<1 (the tests below are seeded: same figures every run).

@@ -1,5 +1,8 @@
 import Testing
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyLink
 
 /// Inputs the fuzz targets (Fuzz/, `make fuzz`) found, kept as tests.
 @Suite struct FuzzRegressionTests {

@@ -1,5 +1,8 @@
 import Testing
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyLink
 
 /// A seeded generator, so a failing random split can be replayed.
 struct SplitMix64: RandomNumberGenerator {
@@ -18,8 +21,7 @@ private func badURLReason(_ text: String) -> String? {
         _ = try HTTPURL.parse(text)
         return nil
     } catch {
-        if case .badURL(let why) = error { return why }
-        return "unexpected \(error)"
+        return error.reason
     }
 }
 
@@ -82,9 +84,9 @@ private func badURLReason(_ text: String) -> String? {
         #expect(try base.resolving("./x/../../../../d.zip").text == "https://host:8443/d.zip")
         #expect(try base.resolving("?new").text == "https://host:8443/a/b/c.zip?new")
         #expect(try base.resolving("/a/./b/../c/#frag").text == "https://host:8443/a/c/")
-        #expect(throws: HTTPError.self) { try base.resolving("") }
-        #expect(throws: HTTPError.self) { try base.resolving("gopher://x/") }
-        #expect(throws: HTTPError.self) { try base.resolving("/with space") }
+        #expect(throws: BadURL.self) { try base.resolving("") }
+        #expect(throws: BadURL.self) { try base.resolving("gopher://x/") }
+        #expect(throws: BadURL.self) { try base.resolving("/with space") }
     }
 }
 

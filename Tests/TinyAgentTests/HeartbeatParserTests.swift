@@ -1,5 +1,8 @@
 import Testing
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyLink
 
 /// Parses `text` as a datagram.
 func parseHeartbeat(_ bytes: [UInt8]) -> Result<(name: String, pid: Int32, command: String?, version: Version), HeartbeatError> {

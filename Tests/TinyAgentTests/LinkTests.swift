@@ -1,5 +1,8 @@
 import Testing
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyLink
 
 /// The link protocol (`LinkEvent`, `LinkRequest`): both ends use the same
 /// types, so what one writes the other reads back unchanged, and a packet

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyLink
 
 /// Where `tinyagent logs -n N` starts printing.
 @Suite struct LogsClientTests {

@@ -1,5 +1,8 @@
 import Testing
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyLink
 
 @Suite struct RefusalLogTests {
     let t0 = Instant(nanoseconds: 5_000_000_000)

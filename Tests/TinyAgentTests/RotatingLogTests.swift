@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyLink
 
 @Suite struct RotatingLogTests {
     let path = NSTemporaryDirectory() + "tinyagent-logs-\(UUID().uuidString)"

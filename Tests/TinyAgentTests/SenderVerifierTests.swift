@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyLink
 
 /// Who a heartbeat speaks for: the /proc tables read as text, then real
 /// sockets, processes and users (the tests run as root).

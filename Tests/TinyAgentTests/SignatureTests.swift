@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyLink
 
 /// Update signatures as `openssl dgst -sha256 -sign` makes them, checked by
 /// the agent's own code (mbedTLS) on an open descriptor, and the update keys'

@@ -1,5 +1,8 @@
 import Testing
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyLink
 
 @Suite struct SupervisorTableTests {
     let trusted = SupervisorFacts(canSignal: true, canRestart: true, restartLimitReached: false)

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyLink
 
 /// The supervisor driven with a fake clock: instants are made up, the
 /// processes and signals are real. Serialized: it reaps children.

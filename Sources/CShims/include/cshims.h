@@ -197,12 +197,20 @@ void ta_exit(int status);
 // A connected pair of SOCK_SEQPACKET Unix sockets (message boundaries kept),
 // both close-on-exec and non-blocking.
 int ta_packet_pair(int fds[2]);
-// Starts the agent's own binary (/proc/self/exe, through a descriptor: right
-// even after the file was replaced by an upgrade, and valgrind can follow it) as `tinyagent arg` with `fd` as its descriptor
-// 3, stdin from /dev/null, stdout and stderr inherited, signals unblocked;
-// `ids` ("UID:GID", or NULL) follows `arg` on its command line: the user the
-// helper drops to before it reads anything. Returns the pid or -errno.
-pid_t ta_spawn_helper(const char *arg, const char *ids, int fd);
+// Starts one of the agent's helper programs through `exe`, a descriptor the
+// agent opened on it at start (right even after an upgrade replaced the
+// file, and valgrind can follow it), as `name arg ids` with `fd` as its
+// descriptor 3, stdin from /dev/null, stdout and stderr inherited, signals
+// unblocked; `ids` ("UID:GID", or NULL) is the user the helper drops to
+// before it reads anything. Returns the pid or -errno.
+pid_t ta_spawn_helper(int exe, const char *name, const char *arg, const char *ids, int fd);
+// Replaces this process with the program open on `exe`; its command line is
+// `count` strings packed NUL-terminated in `args` (its name first). Returns
+// only on failure, with -errno.
+int ta_exec_fd(int exe, const char *args, size_t count);
+// The path of this process's executable (/proc/self/exe), NUL-terminated in
+// buf: its length, or -errno.
+ssize_t ta_self_path(char *buf, size_t cap);
 // Looks a symbol up at run time (dlsym): for library functions newer than
 // the device's library version.
 void *ta_lookup_symbol(const char *name);

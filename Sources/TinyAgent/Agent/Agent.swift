@@ -1,4 +1,5 @@
 import CShims
+import TinyBase
 
 /// Why the agent could not start.
 public enum AgentError: Error {
@@ -210,8 +211,10 @@ public final class Agent {
         helperIdentity = helper.identity
         helperRefusal = helper.error
         control = openControlChannel()
+        let fetch = HelperProgram.opened(.fetch, logger: logger)
         let update = UpdateManager(paths: paths, settings: settings.update, supervisor: supervisor, loop: loop, logger: logger,
-                                   helper: helper.identity, helperRefusal: helper.error, link: UpdateLink(
+                                   helper: helper.identity, workerProgram: fetch.program,
+                                   helperRefusal: helper.error ?? fetch.refusal, link: UpdateLink(
                                        xmppTargets: { self.caProbeTargets }, restart: { self.restartLink() },
                                        isOnline: { self.control?.link.online ?? false })) { origin, success, remarks in
             self.answerUpdate(origin, success: success, remarks: remarks)
@@ -365,9 +368,10 @@ public final class Agent {
             logger.error("command journal: \(error.reason); starting a new one (kept as commands.json.bad)")
             try? Files.rename(journal.path, to: journal.path + ".bad")
         }
-        let link = LinkClient(settings: LinkSettings(
+        guard let program = HelperProgram.opened(.link, logger: logger).program else { return nil }
+        let link = LinkClient(program: program, settings: LinkSettings(
             jid: config.clientJID, password: config.password, servers: config.endpoints,
-            tlsRequired: config.tlsRequired, caFile: "\(paths.certs)/cacert.pem", panel: config.panelJID,
+            tlsRequired: config.tlsRequired, caFile: paths.caFile, panel: config.panelJID,
             spread: settings.reconnectSpread), user: helperIdentity)
         let processor = CommandProcessor(
             panelJID: config.panelJID, deviceID: config.deviceID, journal: journal, logger: logger,
@@ -377,7 +381,7 @@ public final class Agent {
         if config.tlsRequired, let domain = JID(config.clientJID)?.domain {
             caProbeTargets = CARotation.xmppTargets(endpoints: config.endpoints, domain: domain)
         }
-        if config.tlsRequired, let problem = LinkProcess.caFileProblem("\(paths.certs)/cacert.pem") {
+        if config.tlsRequired, let problem = CAFile.problem(paths.caFile) {
             logger.error("XMPP: \(problem): the server's certificate cannot be verified, so the link cannot log in; "
                          + "put the panel's CA certificate there (root, mode 0644)")
         }

@@ -1,3 +1,5 @@
+import TinyBase
+
 /// `tinyagent check` (as `monit -t`): everything the agent would read at
 /// start, read the same way, without starting anything: the folders' owners
 /// and modes (`FolderCheck`), `cfg/agent.json`, `SmartMeter/tinyagent.json`,
@@ -43,7 +45,7 @@ public enum AgentCheck {
             do {
                 let config = try DeviceConfig.load(root: root)
                 checked.append("config")
-                if config.tlsRequired, let problem = LinkProcess.caFileProblem("\(paths.certs)/cacert.pem") {
+                if config.tlsRequired, let problem = CAFile.problem(paths.caFile) {
                     problems.append("\(problem): the XMPP server's certificate cannot be verified (TLS is required)")
                 } else if config.tlsRequired {
                     checked.append("CA file")

@@ -1,9 +1,11 @@
+import TinyBase
+
 /// The verbs of the local control socket (`ControlRequest`), carried out on
 /// the agent's thread. The socket has already checked who asks
 /// (`ControlGate`); each verb answers at once, or keeps the connection
 /// until what it started has happened (`ControlWaiter`), streaming progress.
 extension Agent {
-    func answer(_ request: ControlRequest, on connection: ControlConnection) {
+    package func answer(_ request: ControlRequest, on connection: ControlConnection) {
         let now = Clock.now()
         if let name = request.name, request.access == .change {
             guard let i = supervisor.index(of: name) else {
@@ -84,7 +86,7 @@ extension Agent {
 
     /// Gives the waiting clients whose process has arrived (or is late)
     /// their final answer. Called after every turn of the loop.
-    func answerWaiting(now: Instant) {
+    package func answerWaiting(now: Instant) {
         waiting.removeAll { waiter in
             guard waiter.connection.isOpen else { return true }
             guard let i = supervisor.index(of: waiter.name) else {
@@ -141,7 +143,7 @@ extension Agent {
     /// processes that are not running (nor operator-stopped) are started.
     /// Returns what the operator is told: the settings' problems, what waits
     /// for a restart, and the last line, what was done.
-    func reload(why: String) -> [String] {
+    package func reload(why: String) -> [String] {
         var (fresh, notes) = Agent.readSettings(paths.settingsFile)
         if let port = commandLinePort { fresh.heartbeatPort = port }
         var lines: [String] = []
@@ -170,7 +172,7 @@ extension Agent {
     /// `fresh` with the settings the running agent cannot change (its
     /// sockets, users and own log were set up with them) taken from
     /// `current`, and the keys of those that differ.
-    static func keepingStartup(_ fresh: AgentSettings, from current: AgentSettings) -> (AgentSettings, [String]) {
+    package static func keepingStartup(_ fresh: AgentSettings, from current: AgentSettings) -> (AgentSettings, [String]) {
         var kept = fresh
         var differ: [String] = []
         if fresh.heartbeatPort != current.heartbeatPort { differ.append("heartbeat_port") }
@@ -185,7 +187,7 @@ extension Agent {
         return (kept, differ)
     }
 
-    static func list(_ names: [String]) -> String {
+    package static func list(_ names: [String]) -> String {
         var text = ""
         for name in names { text += text.isEmpty ? name : ", \(name)" }
         return text
@@ -193,16 +195,16 @@ extension Agent {
 }
 
 /// A final answer that says no, as an error (for `Result`).
-struct Refusal: Error {
-    let failure: ControlAnswer
-    init(_ failure: ControlAnswer) { self.failure = failure }
+package struct Refusal: Error {
+    package let failure: ControlAnswer
+    package init(_ failure: ControlAnswer) { self.failure = failure }
 }
 
 /// A client waiting for a process to get somewhere (`stop`: stopped).
-struct ControlWaiter {
-    let connection: ControlConnection
-    let name: String
-    let deadline: Instant
+package struct ControlWaiter {
+    package let connection: ControlConnection
+    package let name: String
+    package let deadline: Instant
     /// The final answer once the process has arrived; nil while not yet.
-    let arrived: (SupervisedProcess) -> ControlAnswer?
+    package let arrived: (SupervisedProcess) -> ControlAnswer?
 }

@@ -1,3 +1,5 @@
+import TinyBase
+
 /// One agent per root: `wdog/agent.lock`, held with `flock` for the agent's
 /// lifetime. Two agents on one root would both restart the processes, and
 /// the second would remove the first's sockets on its way out; the lock is
@@ -5,11 +7,11 @@
 /// message only: the lock itself is the kernel's, released when the agent
 /// dies however it dies (no stale pid file to clean up). Its descriptor is
 /// close-on-exec, so a process the agent starts never inherits the lock.
-struct AgentLock {
-    static let name = "agent.lock"
-    let file: FileDescriptor
+package struct AgentLock {
+    package static let name = "agent.lock"
+    package let file: FileDescriptor
 
-    enum Failure: Error {
+    package enum Failure: Error {
         /// Another agent holds it; its pid when the file names one.
         case held(by: Int32?)
         case system(FileError)
@@ -17,7 +19,7 @@ struct AgentLock {
 
     /// Takes the lock in `wdog` (root's own folder: no other user can plant
     /// anything in it) and writes this process's pid into it.
-    static func take(in wdog: Folder) throws(Failure) -> AgentLock {
+    package static func take(in wdog: Folder) throws(Failure) -> AgentLock {
         let file: FileDescriptor
         do { file = try wdog.openForAppending(name, mode: 0o600, reading: true) } catch { throw .system(error) }
         let locked: Bool

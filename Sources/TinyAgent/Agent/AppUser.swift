@@ -1,3 +1,5 @@
+import TinyBase
+
 /// The app user: who the SmartMeter code runs as, and whose group may read
 /// the agent's logs and status (the trust line: RELIABILITY.md, "Threat model"). `run_as` in
 /// root's settings names it; else the owner of `SmartMeter/`. Root is never

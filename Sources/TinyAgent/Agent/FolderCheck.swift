@@ -1,3 +1,5 @@
+import TinyBase
+
 /// One thing wrong with the agent's folders, as one log line. A fatal one
 /// stops the agent (exit status 78): going on would let a non-root user
 /// change what root runs, reads as settings or state, or trusts.
@@ -15,11 +17,11 @@ public struct FolderProblem: Equatable {
 /// Warnings: `cfg/` or `config_file.bin` readable by others (the password),
 /// `logs/` writable by others (its files are opened safely anyway), a
 /// group/other-writable `SmartMeter/`.
-enum FolderCheck {
-    static let rootOnly = ["bin", "cfg", "certs", "wdog", "downloads"]
-    static let configFiles = ["config_file.bin", "agent.json"]
+package enum FolderCheck {
+    package static let rootOnly = ["bin", "cfg", "certs", "wdog", "downloads"]
+    package static let configFiles = ["config_file.bin", "agent.json"]
 
-    static func check(_ root: Folder, agentUID: UInt32) -> [FolderProblem] {
+    package static func check(_ root: Folder, agentUID: UInt32) -> [FolderProblem] {
         var problems: [FolderProblem] = []
         if let st = try? root.status(), st.writableByOthers(than: agentUID) {
             problems.append(FolderProblem(fatal: true, message: "\(root.path): \(st.ownerAndMode): another user can replace "
@@ -90,7 +92,7 @@ enum FolderCheck {
     /// own and nobody else can write it, given `group` and `mode` on its
     /// descriptor (an older install made them 0700 or 0755). Nil when it
     /// cannot be opened as a folder (a problem says why).
-    static func prepare(_ name: String, in root: Folder, mode: UInt32, group: UInt32, agentUID: UInt32,
+    package static func prepare(_ name: String, in root: Folder, mode: UInt32, group: UInt32, agentUID: UInt32,
                         _ problems: inout [FolderProblem]) -> Folder? {
         do { try root.makeFolder(name, mode: mode) } catch {
             problems.append(FolderProblem(fatal: name == "wdog", message: "cannot create \(root.path)/\(name): \(error)"))

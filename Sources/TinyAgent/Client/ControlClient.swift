@@ -1,3 +1,5 @@
+import TinyBase
+
 /// The CLI's end of the control socket: sends one `ControlRequest`, reads
 /// the `ControlAnswer` lines until the final one.
 public enum ControlClient {
@@ -33,7 +35,7 @@ public enum ControlClient {
     public struct Reply {
         public let message: String
         public let data: String?
-        let descriptor: FileDescriptor?
+        package let descriptor: FileDescriptor?
     }
 
     /// Asks the agent at `root`, passing `descriptors` with the request;

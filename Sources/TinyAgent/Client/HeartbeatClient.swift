@@ -1,11 +1,12 @@
 import CShims
+import TinyBase
 
 /// `tinyagent heartbeat`: sends one heartbeat, for shell-script processes.
 public enum HeartbeatClient {
     /// How long the sender stays alive after sending, so the agent can
     /// still find it in /proc: its UDP socket, or (a shell script naming
     /// itself as the sender's parent) its parent (DESIGN.md §4).
-    static let lingerMilliseconds: Int32 = 100
+    package static let lingerMilliseconds: Int32 = 100
 
     /// The Unix socket of an agent on the default root.
     public static let defaultSocket = "\(AgentPaths.defaultRoot)/wdog/heartbeat.sock"

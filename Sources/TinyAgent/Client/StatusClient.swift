@@ -1,3 +1,5 @@
+import TinyBase
+
 /// `tinyagent status`: reads the running agent's report from its control
 /// socket and prints it as JSON or as a table.
 public enum StatusClient {

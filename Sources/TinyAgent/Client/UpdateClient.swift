@@ -1,3 +1,5 @@
+import TinyBase
+
 /// `tinyagent update --file X.zip [--sig X.zip.sig] [--wait]`: the local
 /// source (a technician's USB stick). The CLI opens the files — as the user
 /// who runs it, so the agent reads nothing by a path someone else chose — and

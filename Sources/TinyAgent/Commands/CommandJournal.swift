@@ -1,53 +1,55 @@
+import TinyBase
+
 /// The answers the agent has given (DESIGN.md §6): a repeated `command_no` is
 /// answered from here, not executed again, and an answer not yet handed to
 /// the XMPP server is kept until the link is back — across agent restarts
 /// too. Bounded, written atomically to `wdog/commands.json`.
-final class CommandJournal {
-    struct Entry: Equatable {
-        var commandNo: Int64
-        var answer: String
-        var delivered: Bool
+package final class CommandJournal {
+    package struct Entry: Equatable {
+        package var commandNo: Int64
+        package var answer: String
+        package var delivered: Bool
     }
 
-    private(set) var entries: [Entry] = []
+    package private(set) var entries: [Entry] = []
     /// The largest `command_no` pushed out for room (0: none yet). A number up
     /// to it that the journal no longer holds may have been executed already,
     /// so it is refused rather than run again (`isForgotten`). Large answers
     /// pushed out by their byte budget do not count: they are status reports,
     /// which are safe to make afresh.
     /// nil while the journal has forgotten nothing (a fresh journal refuses no number).
-    private(set) var forgottenUpTo: Int64?
-    let path: String
-    static let capacity = 200
+    package private(set) var forgottenUpTo: Int64?
+    package let path: String
+    package static let capacity = 200
     /// Answers longer than this (status reports, ~150 bytes a process)…
-    static let largeAnswer = 1024
+    package static let largeAnswer = 1024
     /// …share this many bytes, the oldest delivered going first: 200 of
     /// them would be megabytes held in memory and rewritten, fsynced, twice
     /// for every command. An old `status` asked again is answered afresh.
-    static let largeBudget = 64 * 1024
-    static let format: Int64 = 1
+    package static let largeBudget = 64 * 1024
+    package static let format: Int64 = 1
 
-    init(path: String) { self.path = path }
+    package init(path: String) { self.path = path }
 
-    func answer(for commandNo: Int64) -> String? {
+    package func answer(for commandNo: Int64) -> String? {
         entries.last { $0.commandNo == commandNo }?.answer
     }
 
-    var undelivered: [Entry] { entries.filter { !$0.delivered } }
+    package var undelivered: [Entry] { entries.filter { !$0.delivered } }
 
     /// True for a number the journal has no answer for but may have answered
     /// once: at or below the largest one it dropped. The panel numbers its
     /// commands upwards, so a new command is never this old; a re-delivered
     /// one is, and running it twice (a second update, a second restart) is
     /// what the journal exists to prevent.
-    func isForgotten(_ commandNo: Int64) -> Bool {
+    package func isForgotten(_ commandNo: Int64) -> Bool {
         guard let forgottenUpTo else { return false }
         return commandNo <= forgottenUpTo && answer(for: commandNo) == nil
     }
 
     /// Records an answer before it is sent: a crash after this line and
     /// before the send still owes it, and the journal remembers.
-    func record(_ commandNo: Int64, answer: String) throws(Errno) {
+    package func record(_ commandNo: Int64, answer: String) throws(Errno) {
         entries.append(Entry(commandNo: commandNo, answer: answer, delivered: false))
         if entries.count > CommandJournal.capacity {
             // The oldest delivered answer goes first; undelivered ones stay.
@@ -65,7 +67,7 @@ final class CommandJournal {
         try save()
     }
 
-    func markDelivered(_ commandNo: Int64) throws(Errno) {
+    package func markDelivered(_ commandNo: Int64) throws(Errno) {
         var changed = false
         for i in entries.indices where entries[i].commandNo == commandNo && !entries[i].delivered {
             entries[i].delivered = true
@@ -93,7 +95,7 @@ final class CommandJournal {
     }
 
     /// Reads the journal; a missing file is an empty journal.
-    func load() throws(RegistryError) {
+    package func load() throws(RegistryError) {
         let bytes: [UInt8]
         do {
             guard let trusted = try Files.readTrusted(path) else { return }

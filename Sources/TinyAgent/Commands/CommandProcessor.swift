@@ -1,11 +1,13 @@
+import TinyBase
+
 /// Reads the panel's commands and makes their answers (DESIGN.md §6):
 /// `{"command_no": N, "from": "<device id>", "success": …, "remarks": "…"}`.
 /// Only the panel's bare JID is obeyed; every accepted command gets exactly
 /// one answer, repeated from the journal when the same `command_no` returns.
-final class CommandProcessor {
-    let panelJID: String
-    let deviceID: String
-    let journal: CommandJournal
+package final class CommandProcessor {
+    package let panelJID: String
+    package let deviceID: String
+    package let journal: CommandJournal
     private let logger: Logger
     private let status: () -> StatusReport
     /// Restarts a process by name; nil, or why not.
@@ -13,7 +15,7 @@ final class CommandProcessor {
     private let update: (UpdateCommand) -> UpdateManager.Decision
     private var strangerLog = RateLimitedLog(interval: .seconds(10))
 
-    init(panelJID: String, deviceID: String, journal: CommandJournal, logger: Logger,
+    package init(panelJID: String, deviceID: String, journal: CommandJournal, logger: Logger,
          status: @escaping () -> StatusReport, restart: @escaping (String) -> String?,
          update: @escaping (UpdateCommand) -> UpdateManager.Decision) {
         self.panelJID = JID.comparable(panelJID) ?? panelJID
@@ -27,7 +29,7 @@ final class CommandProcessor {
 
     /// The answer to send for a message, or nil when none is owed now (an
     /// update answers when it ends, through `finish`).
-    func handle(from sender: String, body: String, now: Instant) -> (commandNo: Int64, answer: String)? {
+    package func handle(from sender: String, body: String, now: Instant) -> (commandNo: Int64, answer: String)? {
         guard JID.comparable(sender) == panelJID else {
             if strangerLog.shouldLog(now: now) {
                 logger.warning("message from \(sender) ignored: only \(panelJID) gives commands")
@@ -52,7 +54,7 @@ final class CommandProcessor {
     }
 
     /// Journals and returns the answer to a command that finished later.
-    func finish(_ no: Int64, success: Bool, remarks: String) -> String {
+    package func finish(_ no: Int64, success: Bool, remarks: String) -> String {
         let text = answer(no, success, remarks)
         record(no, text)
         return text
@@ -126,7 +128,7 @@ final class CommandProcessor {
 
     /// The `command_no` of a body that is not valid JSON, when one can be
     /// read: `"command_no"`, optional spaces, `:`, digits.
-    static func commandNumber(in body: String) -> Int64? {
+    package static func commandNumber(in body: String) -> Int64? {
         let bytes = Array(body.utf8)
         let key = Array("\"command_no\"".utf8)
         guard bytes.count >= key.count else { return nil }

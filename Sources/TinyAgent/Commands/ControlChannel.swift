@@ -1,20 +1,22 @@
+import TinyBase
+
 /// The control channel (DESIGN.md §6): the XMPP link to the panel, the commands
 /// that arrive on it, and the answers owed — kept in the journal until the
 /// link has taken them, so none is lost while the link is down.
-final class ControlChannel {
-    let link: LinkClient
-    let processor: CommandProcessor
+package final class ControlChannel {
+    package let link: LinkClient
+    package let processor: CommandProcessor
     private let logger: Logger
     private var summary = ""
 
-    init(link: LinkClient, processor: CommandProcessor, logger: Logger) {
+    package init(link: LinkClient, processor: CommandProcessor, logger: Logger) {
         self.link = link
         self.processor = processor
         self.logger = logger
     }
 
     /// Starts the link process; its channel is what to watch for input.
-    func start() -> FileDescriptor? {
+    package func start() -> FileDescriptor? {
         do {
             try link.start()
         } catch {
@@ -26,9 +28,9 @@ final class ControlChannel {
     }
 
     /// When the link process is due to be started again.
-    var restartDeadline: Instant? { link.restartAt }
+    package var restartDeadline: Instant? { link.restartAt }
 
-    func handleReadable(now: Instant) {
+    package func handleReadable(now: Instant) {
         link.drain { event in
             switch event {
             case .online:
@@ -54,7 +56,7 @@ final class ControlChannel {
 
     /// Answers a command that finished after its message was handled (an
     /// update): journaled first, then sent — or kept until the link is back.
-    func answerLater(_ no: Int64, success: Bool, remarks: String) {
+    package func answerLater(_ no: Int64, success: Bool, remarks: String) {
         let answer = processor.finish(no, success: success, remarks: remarks)
         if !link.send(to: processor.panelJID, body: answer, id: "answer-\(no)") {
             logger.notice("answer to command \(no) kept until the link is back")
@@ -69,7 +71,7 @@ final class ControlChannel {
     }
 
     /// The presence status the panel reads at a glance.
-    func setSummary(_ text: String) { link.setPresence(text) }
+    package func setSummary(_ text: String) { link.setPresence(text) }
 
-    func stop() { link.close() }
+    package func stop() { link.close() }
 }

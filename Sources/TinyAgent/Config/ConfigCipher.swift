@@ -1,4 +1,5 @@
 import CMbedTLS
+import TinyBase
 
 /// AES-256-CBC with PKCS#7 padding through mbedTLS, byte for byte what
 /// `openssl enc -aes-256-cbc -K <hex key> -iv <hex iv>` writes and reads
@@ -7,7 +8,7 @@ import CMbedTLS
 /// Only `mbedtls_aes_*` and `mbedtls_platform_zeroize` are called, so the
 /// trimmed static mbedTLS of the armhf build (cross/mbedtls-config.h) covers it.
 public enum ConfigCipher {
-    static let blockSize = 16
+    package static let blockSize = 16
 
     /// Pads `plaintext` to whole blocks (a full block of 16s when it already
     /// is whole, as PKCS#7 requires) and encrypts it.
@@ -39,7 +40,7 @@ public enum ConfigCipher {
     }
 
     /// `mbedtls_aes_setkey_enc`/`_dec` then `mbedtls_aes_crypt_cbc` over whole blocks.
-    static func cbc(_ input: [UInt8], key: ConfigKey, encrypting: Bool) -> [UInt8] {
+    package static func cbc(_ input: [UInt8], key: ConfigKey, encrypting: Bool) -> [UInt8] {
         // On the heap so it never moves: mbedtls_aes_setkey_* points the
         // context's round-key pointer into the context itself.
         let context = UnsafeMutablePointer<mbedtls_aes_context>.allocate(capacity: 1)

@@ -1,3 +1,5 @@
+import TinyBase
+
 /// Why the encrypted config (or its key file) could not be used. Reasons are
 /// one line and never quote the decrypted text or the key: a wrong key yields
 /// noise that may still hold pieces of the real plaintext.
@@ -74,7 +76,7 @@ public enum ConfigError: Error, Equatable {
     /// Why a decrypted config is not JSON: noise from the first block on (a
     /// wrong key), or text garbled further on (a damaged block). Only the
     /// message depends on it; the file is refused either way.
-    static func decryptedNotJSON(_ plaintext: [UInt8], _ error: JSONError) -> ConfigError {
+    package static func decryptedNotJSON(_ plaintext: [UInt8], _ error: JSONError) -> ConfigError {
         let firstBlock = plaintext.prefix(16)
         let text = firstBlock.allSatisfy { ($0 >= 0x20 && $0 < 0x7F) || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
         return text ? .decryptedNotJSON(error) : .noise

@@ -1,3 +1,5 @@
+import TinyBase
+
 /// The AES-256 key and CBC IV of the encrypted config: the same two values
 /// `openssl enc -aes-256-cbc -K <hex key> -iv <hex iv>` takes.
 public struct ConfigKey {
@@ -9,7 +11,7 @@ public struct ConfigKey {
     /// "the fleet key ROOT/cfg/key", "the key file F".
     public internal(set) var origin = "the seed's key"
 
-    init(key: [UInt8], iv: [UInt8]) {
+    package init(key: [UInt8], iv: [UInt8]) {
         precondition(key.count == 32 && iv.count == 16)
         self.key = key
         self.iv = iv

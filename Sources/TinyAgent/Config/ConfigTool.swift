@@ -1,3 +1,5 @@
+import TinyBase
+
 /// The `tinyagent config` subcommands, behind the command-line parsing.
 /// Errors carry the file they are about; none quotes decrypted text or keys.
 public enum ConfigTool {
@@ -46,7 +48,7 @@ public enum ConfigTool {
     }
 
     /// `document` with `xmpp_client.client_password`, whatever its type, replaced by the mask.
-    static func masked(_ document: JSONValue) -> JSONValue {
+    package static func masked(_ document: JSONValue) -> JSONValue {
         guard case .object(var top) = document else { return document }
         for i in top.indices where top[i].0 == "xmpp_client" {
             guard case .object(var client) = top[i].1 else { continue }

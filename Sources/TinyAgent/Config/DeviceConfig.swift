@@ -1,3 +1,5 @@
+import TinyBase
+
 /// The decrypted `cfg/config_file.bin`: how the device logs in to the XMPP
 /// server and whom it takes commands from.
 ///
@@ -39,7 +41,7 @@ public struct DeviceConfig: Equatable {
     public static let macAddressID = "mac-address"
     public static let maximumPasswordBytes = 1024
     public static let maximumDeviceIDBytes = 255
-    static let knownKeys = ["client_jid", "client_password", "cpanel_jid", "rpi_unique_id", "host", "port", "servers", "tls"]
+    package static let knownKeys = ["client_jid", "client_password", "cpanel_jid", "rpi_unique_id", "host", "port", "servers", "tls"]
     public static let maximumServers = 16
 
     /// The servers the link tries in turn: `servers`, else `host` (and
@@ -76,7 +78,7 @@ public struct DeviceConfig: Equatable {
     /// `error` with the key that was tried when a wrong key is its likely
     /// cause: with a fleet key on the card, "wrong key" alone does not say
     /// whether the config or the key is the odd one out.
-    static func naming(_ key: ConfigKey, in error: ConfigError) -> ConfigError {
+    package static func naming(_ key: ConfigKey, in error: ConfigError) -> ConfigError {
         guard case .file(let path, let inner) = error else { return error }
         switch inner {
         case .badPadding, .noise: return .file(path, .decrypted(with: key.origin, inner))
@@ -107,7 +109,7 @@ public struct DeviceConfig: Equatable {
     }
 
     /// `servers`: absent, or 1...16 strings `host[:port]`.
-    static func serverList(_ value: JSONValue?) throws(ConfigError) -> [ServerEndpoint] {
+    package static func serverList(_ value: JSONValue?) throws(ConfigError) -> [ServerEndpoint] {
         let key = "xmpp_client.servers"
         switch value {
         case nil, .null?: return []
@@ -126,23 +128,9 @@ public struct DeviceConfig: Equatable {
         default: throw .wrongType(key, expected: "a list of strings HOST:PORT")
         }
     }
-
-    /// A host name, an IPv4 address, or an IPv6 address with or without brackets.
-    static func hostProblem(_ host: String) -> String? {
-        let bytes = Array(host.utf8)
-        for b in bytes where b <= 0x20 || b == 0x7F { return "contains a space or control character" }
-        if bytes.contains(UInt8(ascii: ":")) && bytes.first != UInt8(ascii: "[") {
-            for b in bytes where !(JID.isHexDigit(b) || b == UInt8(ascii: ":") || b == UInt8(ascii: ".")) {
-                return "not a host name or IP address"
-            }
-            return nil
-        }
-        return JID.hostNameProblem(bytes[...])
-    }
-
     /// `localhost`, an IPv4 address in 127.0.0.0/8, or `::1` (bracketed or
     /// not): names that never leave the machine.
-    static func isLoopback(_ host: String) -> Bool {
+    package static func isLoopback(_ host: String) -> Bool {
         let name = host.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 32 : $0 }
         if name == Array("localhost".utf8) || name == Array("::1".utf8) || name == Array("[::1]".utf8) { return true }
         let parts = name.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
@@ -158,7 +146,7 @@ public struct DeviceConfig: Equatable {
 
     /// `text` when it is at most `limit` bytes without control characters,
     /// so it may go into a one-line message or an answer; otherwise nil.
-    static func printable(_ text: String, limit: Int) -> String? {
+    package static func printable(_ text: String, limit: Int) -> String? {
         guard text.utf8.count <= limit else { return nil }
         for b in text.utf8 where b < 0x20 || b == 0x7F { return nil }
         return text
@@ -222,7 +210,7 @@ private struct ClientSection {
     /// it must use TLS.
     func route(clientJID: String) throws(ConfigError) -> (host: String?, port: UInt16?, servers: [ServerEndpoint], tlsRequired: Bool) {
         let host = try string("host", required: false)
-        if let host, let why = DeviceConfig.hostProblem(host) { throw .badValue("xmpp_client.host", why: why) }
+        if let host, let why = ServerEndpoint.hostProblem(host) { throw .badValue("xmpp_client.host", why: why) }
         let port = try port()
         let servers = try DeviceConfig.serverList(value["servers"])
         if !servers.isEmpty && (host != nil || port != nil) {

@@ -1,3 +1,5 @@
+import TinyBase
+
 /// Where the network interfaces are described: sysfs for each interface's
 /// `device` link and `address`, and `/proc/net/dev` for their names (the
 /// agent has no directory listing; `/proc/net/dev` names the same interfaces
@@ -14,7 +16,7 @@ public struct NetworkInterfaces: Sendable {
     public static let system = NetworkInterfaces(sysClassNet: "/sys/class/net", procNetDev: "/proc/net/dev")
 
     /// The interface names in `/proc/net/dev`, in its order.
-    func names() throws(ConfigError) -> [String] {
+    package func names() throws(ConfigError) -> [String] {
         let text: [UInt8]
         do { text = try Files.read(procNetDev, limit: 1 << 20) } catch { throw .file(procNetDev, .cannotRead(error)) }
         var names: [String] = []
@@ -51,7 +53,7 @@ public enum MACAddress {
     }
 
     /// `eth0`, `wlan0`, then the rest sorted (byte order).
-    static func ordered(_ names: [String]) -> [String] {
+    package static func ordered(_ names: [String]) -> [String] {
         var rest = names.filter { $0 != "eth0" && $0 != "wlan0" }
         rest.sort { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
         var result: [String] = []
@@ -62,7 +64,7 @@ public enum MACAddress {
 
     /// `aa:bb:cc:dd:ee:ff` from sysfs text (a trailing newline, any case);
     /// nil for anything else and for the all-zero address.
-    static func normalised(_ text: [UInt8]) -> String? {
+    package static func normalised(_ text: [UInt8]) -> String? {
         var bytes = text
         while let last = bytes.last, last == 0x0A || last == 0x20 { bytes.removeLast() }
         guard bytes.count == 17 else { return nil }

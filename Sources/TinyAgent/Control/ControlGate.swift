@@ -1,3 +1,5 @@
+import TinyBase
+
 /// What a request over the control socket needs (`ControlRequest.access`).
 public enum ControlAccess: Equatable, Sendable {
     /// Reading: the status report, a process's log.
@@ -15,7 +17,7 @@ public enum ControlAccess: Equatable, Sendable {
 /// lock, and the one every state-changing verb must pass.
 public struct ControlGate: Equatable {
     /// The app user (uid and primary group); nil: root only.
-    let appUser: Identity?
+    package let appUser: Identity?
 
     public init(appUser: Identity?) { self.appUser = appUser }
 

@@ -1,3 +1,5 @@
+import TinyBase
+
 /// What a client asks of the agent over `wdog/agent.sock`: one JSON object on
 /// one line (`{"verb":"stop","name":"meter_reader"}`). Both ends use this
 /// type: the CLI writes `line`, the agent reads it with `parse`.
@@ -123,7 +125,7 @@ public enum ControlRequest: Equatable, Sendable {
 }
 
 extension ControlRequest.LocalUpdate {
-    static func parse(_ value: JSONValue, _ members: [(String, JSONValue)]) throws(BadRequest) -> Self {
+    package static func parse(_ value: JSONValue, _ members: [(String, JSONValue)]) throws(BadRequest) -> Self {
         for (key, _) in members where !["verb", "file", "signature", "wait"].contains(key) {
             throw BadRequest("update: unknown key \"\(key)\"")
         }
@@ -141,7 +143,7 @@ extension ControlRequest.LocalUpdate {
 /// Why a request line was refused: the one line the client is told.
 public struct BadRequest: Error, Equatable {
     public let message: String
-    init(_ message: String) { self.message = message }
+    package init(_ message: String) { self.message = message }
 }
 
 /// One line of the agent's answer, as a JSON object. Any number of

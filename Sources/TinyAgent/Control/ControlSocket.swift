@@ -1,3 +1,5 @@
+import TinyBase
+
 /// The local control socket (`wdog/agent.sock`, root:app group 0660): a
 /// client connects, writes one `ControlRequest` line and reads the answer
 /// until the agent closes the connection. Each peer is checked by its kernel
@@ -8,21 +10,21 @@
 /// `ControlRequest.maximumLength` bytes), a client that has not sent it
 /// within `requestDeadline` is dropped, and beyond `maximumPending` clients
 /// at once new ones are turned away.
-final class ControlSocket {
-    static let name = "agent.sock"
-    static let maximumPending = 8
-    static let requestDeadline = Duration.milliseconds(1000)
-    typealias Handler = (ControlRequest, ControlConnection) -> Void
+package final class ControlSocket {
+    package static let name = "agent.sock"
+    package static let maximumPending = 8
+    package static let requestDeadline = Duration.milliseconds(1000)
+    package typealias Handler = (ControlRequest, ControlConnection) -> Void
 
-    let listener: FileDescriptor
-    let folder: Folder
-    let gate: ControlGate
+    package let listener: FileDescriptor
+    package let folder: Folder
+    package let gate: ControlGate
     private let loop: EventLoop
     /// Connected, request not read yet.
     private var pending: [(connection: ControlConnection, token: EventLoop.Token, deadline: Instant)] = []
 
     /// Binds in `folder` (wdog/) under a umask, group = the app group.
-    init(in folder: Folder, gate: ControlGate, loop: EventLoop) throws(Errno) {
+    package init(in folder: Folder, gate: ControlGate, loop: EventLoop) throws(Errno) {
         self.folder = folder
         self.gate = gate
         self.loop = loop
@@ -30,11 +32,11 @@ final class ControlSocket {
     }
 
     /// The earliest time a pending client is dropped.
-    var nextDeadline: Instant? { pending.map { $0.deadline }.min() }
+    package var nextDeadline: Instant? { pending.map { $0.deadline }.min() }
 
     /// Takes every waiting connection; `handler` gets each request that
     /// parsed and passed the gate, and answers it now or later.
-    func acceptAll(now: Instant, handler: @escaping Handler) {
+    package func acceptAll(now: Instant, handler: @escaping Handler) {
         while let fd = UnixSocket.accept(listener) {
             guard let peer = try? PeerCredentials.of(fd) else {
                 fd.close()
@@ -54,7 +56,7 @@ final class ControlSocket {
     }
 
     /// Drops the clients whose request is late.
-    func expire(now: Instant) {
+    package func expire(now: Instant) {
         for client in pending where client.deadline <= now {
             stopWatching(client.connection)
             client.connection.send(.failed(.usage, "no request line within \(ControlSocket.requestDeadline.milliseconds) ms"))
@@ -89,7 +91,7 @@ final class ControlSocket {
         pending.remove(at: i)
     }
 
-    func close() {
+    package func close() {
         for client in pending { loop.unwatch(client.token) }
         pending.removeAll()
         listener.close()
@@ -99,17 +101,17 @@ final class ControlSocket {
 
 /// One client of the control socket, from its request to the agent's last
 /// answer line.
-final class ControlConnection {
-    let fd: FileDescriptor
+package final class ControlConnection {
+    package let fd: FileDescriptor
     /// Who connected, as the kernel recorded it.
-    let peer: PeerCredentials
-    private(set) var isOpen = true
+    package let peer: PeerCredentials
+    package private(set) var isOpen = true
     private var request: [UInt8] = []
     /// Descriptors the client passed with its request (`update`); closed
     /// with the connection unless a verb takes them.
     private var descriptors: [FileDescriptor] = []
 
-    init(fd: FileDescriptor, peer: PeerCredentials) {
+    package init(fd: FileDescriptor, peer: PeerCredentials) {
         self.fd = fd
         self.peer = peer
     }
@@ -120,7 +122,7 @@ final class ControlConnection {
     }
 
     /// The descriptors that came with the request, now the caller's to close.
-    func takeDescriptors() -> [FileDescriptor] {
+    package func takeDescriptors() -> [FileDescriptor] {
         defer { descriptors = [] }
         return descriptors
     }
@@ -162,14 +164,14 @@ final class ControlConnection {
     /// a final answer closes the connection. False, and closed, when the
     /// client is gone or does not read: the agent never waits for it.
     @discardableResult
-    func send(_ answer: ControlAnswer, passing descriptor: FileDescriptor? = nil) -> Bool {
+    package func send(_ answer: ControlAnswer, passing descriptor: FileDescriptor? = nil) -> Bool {
         guard isOpen else { return false }
         let sent = UnixSocket.send(answer.line, passing: descriptor, on: fd)
         if !sent || answer.isFinal { close() }
         return sent
     }
 
-    func close() {
+    package func close() {
         for d in takeDescriptors() { d.close() }
         guard isOpen else { return }
         isOpen = false

@@ -1,3 +1,5 @@
+import TinyBase
+
 /// The running agent's state as one JSON object: what `tinyagent status`
 /// prints, and (later) the panel's `status` command.
 public struct StatusReport {
@@ -19,7 +21,7 @@ public struct StatusReport {
     /// The software update's state in one line ("no update in progress").
     public var update: String
     /// How the last update ended (origin, versions, result, time), when there was one.
-    var lastUpdate: LastUpdate?
+    package var lastUpdate: LastUpdate?
 
     public func json() -> String {
         var w = JSONWriter()
@@ -30,7 +32,7 @@ public struct StatusReport {
     /// The report as one JSON object, into a larger document.
     public func write(_ w: inout JSONWriter) {
         w.beginObject()
-        w.key("agent_version"); w.string(TinyAgent.agentVersion)
+        w.key("agent_version"); w.string(TinyBase.agentVersion)
         w.key("pid"); w.integer(pid)
         w.key("uptime_s"); w.integer(uptimeSeconds)
         w.key("heartbeat_port"); w.integer(heartbeatPort)

@@ -1,3 +1,5 @@
+import TinyBase
+
 /// Why a heartbeat datagram was dropped.
 public enum HeartbeatError: Error, Equatable {
     case empty
@@ -21,7 +23,7 @@ public enum HeartbeatError: Error, Equatable {
     public enum Field: Equatable, Sendable { case processName, pid, runCommand, version, major, minor, patch }
 
     /// A number per case, for rate-limiting the log per problem.
-    var code: UInt8 {
+    package var code: UInt8 {
         switch self {
         case .empty: return 0
         case .tooLarge: return 1
@@ -62,15 +64,15 @@ public enum HeartbeatError: Error, Equatable {
 /// A refused datagram: why, where it broke (a byte offset), the key whose
 /// member it was reading or had just read, and the pid the datagram
 /// claimed when that was read before the failure (to name the sender).
-struct HeartbeatRejection: Error, Equatable {
-    var error: HeartbeatError
-    var offset: Int
-    var key: JSONStringToken?
+package struct HeartbeatRejection: Error, Equatable {
+    package var error: HeartbeatError
+    package var offset: Int
+    package var key: JSONStringToken?
     /// The failure came after a complete member: a "," or "}" was due.
-    var afterMember: Bool
-    var claimedPID: Int32?
+    package var afterMember: Bool
+    package var claimedPID: Int32?
 
-    init(_ error: HeartbeatError, offset: Int = 0, key: JSONStringToken? = nil, afterMember: Bool = false, claimedPID: Int32? = nil) {
+    package init(_ error: HeartbeatError, offset: Int = 0, key: JSONStringToken? = nil, afterMember: Bool = false, claimedPID: Int32? = nil) {
         self.error = error
         self.offset = offset
         self.key = key
@@ -80,7 +82,7 @@ struct HeartbeatRejection: Error, Equatable {
 
     /// One line for the log: what, where as line:column, which field.
     /// Allocates: for the refusal path only.
-    func describe(_ datagram: UnsafeRawBufferPointer) -> String {
+    package func describe(_ datagram: UnsafeRawBufferPointer) -> String {
         let keyText = key.map { JSONScanner(datagram).decode($0) }
         let place = "at \(TextPosition(of: offset, in: datagram))"
         switch error {
@@ -98,7 +100,7 @@ struct HeartbeatRejection: Error, Equatable {
         }
     }
 
-    static func name(of field: HeartbeatError.Field) -> String {
+    package static func name(of field: HeartbeatError.Field) -> String {
         switch field {
         case .processName: return "process_name"
         case .pid: return "pid"
@@ -113,15 +115,15 @@ struct HeartbeatRejection: Error, Equatable {
 
 /// A heartbeat read in place: `name` and `runCommand` are ranges of the
 /// datagram, so reading one allocates nothing.
-struct Heartbeat {
-    var name: JSONStringToken
-    var pid: Int32
+package struct Heartbeat {
+    package var name: JSONStringToken
+    package var pid: Int32
     /// nil when absent or empty: no command to restart with.
-    var runCommand: JSONStringToken?
-    var version: Version
+    package var runCommand: JSONStringToken?
+    package var version: Version
     /// Members the agent does not know, skipped (forward compatibility:
     /// a fleet's SmartMeter code may be newer than some of its agents).
-    var unknownFields: Int
+    package var unknownFields: Int
 }
 
 /// The heartbeat format (DESIGN.md §4):
@@ -129,15 +131,14 @@ struct Heartbeat {
 /// strict about the members it knows (types, ranges, no duplicates),
 /// skipping members it does not know (any JSON value, up to
 /// `maximumUnknownFields` per object).
-enum HeartbeatParser {
-    static let maximumDatagram = 2048
-    static let maximumName = 64
-    static let maximumCommand = 1024
-    static let maximumUnknownFields = 16
+package enum HeartbeatParser {
+    package static let maximumDatagram = 2048
+    package static let maximumCommand = 1024
+    package static let maximumUnknownFields = 16
     /// Linux's largest possible pid (`PID_MAX_LIMIT` on 64-bit).
-    static let maximumPID: Int64 = 4_194_304
+    package static let maximumPID: Int64 = 4_194_304
 
-    static func parse(_ bytes: UnsafeRawBufferPointer) throws(HeartbeatRejection) -> Heartbeat {
+    package static func parse(_ bytes: UnsafeRawBufferPointer) throws(HeartbeatRejection) -> Heartbeat {
         guard bytes.count > 0 else { throw HeartbeatRejection(.empty) }
         guard bytes.count <= maximumDatagram else { throw HeartbeatRejection(.tooLarge) }
         var context = Context()
@@ -153,23 +154,6 @@ enum HeartbeatParser {
             throw HeartbeatRejection(reason, offset: offset, key: context.key, afterMember: context.afterMember,
                                      claimedPID: context.pid)
         }
-    }
-
-    /// Whether `name` is one the agent accepts as a `process_name`: 1–64 of
-    /// `[A-Za-z0-9._-]`, not `.` or `..` — it names a log file, so nothing
-    /// that could leave the logs folder or hide in a terminal.
-    static func isValidName(_ name: UnsafeRawBufferPointer) -> Bool {
-        guard name.count > 0, name.count <= maximumName else { return false }
-        for byte in name {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
-                continue
-            default:
-                return false
-            }
-        }
-        return !(name.count <= 2 && name[0] == UInt8(ascii: ".") && (name.count == 1 || name[1] == UInt8(ascii: ".")))
     }
 
     /// What the parser had read when it failed, for the refusal's message.
@@ -260,7 +244,7 @@ enum HeartbeatParser {
         let at = s.offset
         guard try lift(s.peek()) == UInt8(ascii: "\"") else { throw .heartbeat(.wrongType(.processName), at: s.offset) }
         let token = try lift(s.string())
-        guard !token.hasEscapes, isValidName(UnsafeRawBufferPointer(rebasing: s.bytes[token.start..<token.end])) else {
+        guard !token.hasEscapes, ProcessName.isValid(UnsafeRawBufferPointer(rebasing: s.bytes[token.start..<token.end])) else {
             throw .heartbeat(.invalidName, at: at)
         }
         return token

@@ -1,10 +1,12 @@
+import TinyBase
+
 /// Where heartbeats arrive: the seed's UDP port, or the Unix datagram
 /// socket whose senders the kernel names (`wdog/heartbeat.sock`).
-enum HeartbeatEndpoint {
+package enum HeartbeatEndpoint {
     case udp(UDPSocket)
     case unix(UnixDatagramSocket)
 
-    var fd: FileDescriptor {
+    package var fd: FileDescriptor {
         switch self {
         case .udp(let socket): return socket.fd
         case .unix(let socket): return socket.fd
@@ -12,7 +14,7 @@ enum HeartbeatEndpoint {
     }
 
     /// One datagram: its full length and who sent it; nil when none is queued.
-    func receive(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> (length: Int, sender: HeartbeatSender)? {
+    package func receive(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> (length: Int, sender: HeartbeatSender)? {
         switch self {
         case .udp(let socket):
             guard let (length, source) = try socket.receive(into: buffer) else { return nil }
@@ -23,7 +25,7 @@ enum HeartbeatEndpoint {
         }
     }
 
-    func close() {
+    package func close() {
         switch self {
         case .udp(let socket): socket.close()
         case .unix(let socket): socket.close()
@@ -34,9 +36,9 @@ enum HeartbeatEndpoint {
 /// Reads heartbeat datagrams from one endpoint (DESIGN.md §4): parses each in
 /// place, asks who sent it, and hands it to the supervisor. Bad datagrams
 /// are dropped, counted and logged at a limited rate.
-final class HeartbeatReceiver {
-    let endpoint: HeartbeatEndpoint
-    let verifier: SenderVerifier
+package final class HeartbeatReceiver {
+    package let endpoint: HeartbeatEndpoint
+    package let verifier: SenderVerifier
     private let buffer: UnsafeMutableRawBufferPointer
     private let logger: Logger
     private var refusals = RefusalLog()
@@ -46,9 +48,9 @@ final class HeartbeatReceiver {
     public private(set) var withUnknownFields = 0
     /// At most this many datagrams per wake-up, so timers, signals and the
     /// watchdog ping get their turn during a flood.
-    static let batch = 256
+    package static let batch = 256
 
-    init(endpoint: HeartbeatEndpoint, verifier: SenderVerifier, logger: Logger) {
+    package init(endpoint: HeartbeatEndpoint, verifier: SenderVerifier, logger: Logger) {
         self.endpoint = endpoint
         self.verifier = verifier
         self.logger = logger
@@ -60,7 +62,7 @@ final class HeartbeatReceiver {
     deinit { buffer.deallocate() }
 
     /// Handles the datagrams queued now.
-    func drain(into supervisor: Supervisor, now: Instant, wallClock: Int64) {
+    package func drain(into supervisor: Supervisor, now: Instant, wallClock: Int64) {
         for _ in 0..<HeartbeatReceiver.batch {
             let received: (length: Int, sender: HeartbeatSender)?
             do { received = try endpoint.receive(into: buffer) } catch {

@@ -1,19 +1,21 @@
+import TinyBase
+
 /// A UDP socket as `/proc/net/udp` (and `udp6`) lists it.
-struct UDPSocketEntry: Equatable {
-    var inode: UInt64
-    var uid: UInt32
+package struct UDPSocketEntry: Equatable {
+    package var inode: UInt64
+    package var uid: UInt32
 }
 
 /// Reads the kernel's UDP socket tables to learn which socket a datagram
 /// came from.
-enum ProcNetUDP {
+package enum ProcNetUDP {
     /// Appends to `found` the sockets in one table's text that a datagram
     /// from `source` may have left by: bound to its port and to its address
     /// or the wildcard (`0.0.0.0`; in `udp6` also `::` and `::ffff:a.b.c.d`).
     /// Lines look like `  12: 0100007F:E2A4 00000000:0000 07 00000000:00000000 00:00000000 00000000  1000  0 55123 2 …`:
     /// field 1 is `address:port` in hex (the address as the kernel's 32-bit
     /// words in host byte order), field 7 the uid, field 9 the inode.
-    static func candidates(for source: UDPSource, in table: [UInt8], into found: inout [UDPSocketEntry]) {
+    package static func candidates(for source: UDPSource, in table: [UInt8], into found: inout [UDPSocketEntry]) {
         var lineStart = 0
         var first = true
         while lineStart < table.count {

@@ -1,13 +1,15 @@
+import TinyBase
+
 /// Which refused heartbeats get a log line: at most one per sender and
 /// problem per interval (one noisy sender must not hide another's
 /// mistake, nor one mistake another), with a count of the ones left out.
 /// Senders are remembered up to `capacity` (the longest silent is
 /// forgotten first), and `maximumLinesPerSecond` bounds the whole, so a
 /// flood from ever-new source ports cannot fill the log either.
-struct RefusalLog {
-    struct Key: Hashable {
-        var sender: UInt64
-        var problem: UInt8
+package struct RefusalLog {
+    package struct Key: Hashable {
+        package var sender: UInt64
+        package var problem: UInt8
     }
 
     private struct Entry {
@@ -22,7 +24,7 @@ struct RefusalLog {
     private var linesThisSecond = 0
     private var secondStart = Instant(nanoseconds: 0)
 
-    init(interval: Duration = .seconds(10), capacity: Int = 64, maximumLinesPerSecond: Int = 20) {
+    package init(interval: Duration = .seconds(10), capacity: Int = 64, maximumLinesPerSecond: Int = 20) {
         self.interval = interval
         self.capacity = capacity
         self.maximumLinesPerSecond = maximumLinesPerSecond
@@ -30,7 +32,7 @@ struct RefusalLog {
 
     /// Whether to log this refusal now, and how many of the same sender and
     /// problem were left out since its last line; nil: only counted.
-    mutating func admit(sender: UInt64, problem: UInt8, now: Instant) -> Int? {
+    package mutating func admit(sender: UInt64, problem: UInt8, now: Instant) -> Int? {
         let key = Key(sender: sender, problem: problem)
         if entries[key] == nil && entries.count >= capacity { forgetOldest() }
         var entry = entries[key] ?? Entry()

@@ -1,15 +1,17 @@
-/// What the agent could tell about a heartbeat's sender.
-struct SenderVerdict: Equatable {
-    /// The sender speaks for the claimed pid (see `SenderVerifier`).
-    var verified: Bool
-    /// The sender's uid; meaningful only when verified.
-    var uid: UInt32
+import TinyBase
 
-    static let unverified = SenderVerdict(verified: false, uid: 0)
+/// What the agent could tell about a heartbeat's sender.
+package struct SenderVerdict: Equatable {
+    /// The sender speaks for the claimed pid (see `SenderVerifier`).
+    package var verified: Bool
+    /// The sender's uid; meaningful only when verified.
+    package var uid: UInt32
+
+    package static let unverified = SenderVerdict(verified: false, uid: 0)
 }
 
 /// How a datagram reached the agent, as the kernel tells it.
-enum HeartbeatSender {
+package enum HeartbeatSender {
     /// UDP: the source address and port, matched to a socket in /proc.
     case udp(UDPSource)
     /// The Unix socket: the sender's pid, uid and gid from `SCM_CREDENTIALS`
@@ -36,7 +38,7 @@ enum HeartbeatSender {
 /// Verdicts are cached per (sender, pid) and re-checked after
 /// `revalidateAfter`, and the /proc work is bounded per second so a flood
 /// of spoofed heartbeats cannot make the agent spend its time scanning /proc.
-final class SenderVerifier {
+package final class SenderVerifier {
     private struct Key: Hashable {
         var sender: UInt64
         var pid: Int32
@@ -54,9 +56,9 @@ final class SenderVerifier {
     private var secondStart = Instant(nanoseconds: 0)
     private let tables: [String]
     private let agentPID: Int32
-    static let cacheLimit = 512
+    package static let cacheLimit = 512
 
-    init(revalidateAfter: Duration = .seconds(60), maximumLookupsPerSecond: Int = 200,
+    package init(revalidateAfter: Duration = .seconds(60), maximumLookupsPerSecond: Int = 200,
          tables: [String] = ["/proc/net/udp", "/proc/net/udp6"], agentPID: Int32 = Processes.currentPID) {
         self.revalidateAfter = revalidateAfter
         self.maximumLookupsPerSecond = maximumLookupsPerSecond
@@ -65,7 +67,7 @@ final class SenderVerifier {
         cache.reserveCapacity(SenderVerifier.cacheLimit)
     }
 
-    func verify(_ sender: HeartbeatSender, pid: Int32, now: Instant) -> SenderVerdict {
+    package func verify(_ sender: HeartbeatSender, pid: Int32, now: Instant) -> SenderVerdict {
         guard pid != agentPID else { return .unverified }
         let key: Key
         switch sender {
@@ -116,7 +118,7 @@ final class SenderVerifier {
     /// The uid owning the one socket a datagram from `source` may have left
     /// by, from the same tables; for naming the sender of a datagram too
     /// broken to claim a pid.
-    func socketOwner(_ source: UDPSource) -> UInt32? {
+    package func socketOwner(_ source: UDPSource) -> UInt32? {
         let found = candidates(for: source)
         return found.count == 1 ? found[0].uid : nil
     }

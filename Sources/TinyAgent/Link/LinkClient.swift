@@ -1,33 +1,37 @@
+import TinyBase
+
 /// The agent's side of the XMPP link: starts the link process
-/// (`LinkProcess`), restarts it when it dies, and turns its packets into
+/// (`tinyagent-link`), restarts it when it dies, and turns its packets into
 /// events for the agent. Nothing here blocks: the channel is non-blocking
 /// and watched by the event loop.
-final class LinkClient {
+package final class LinkClient {
+    private let program: HelperProgram
     private let settings: LinkSettings
     /// The helper user the link runs as (nil: as the agent, which is not root).
     private let user: Identity?
-    private(set) var channel: PacketChannel?
-    private(set) var pid: Int32?
-    private(set) var online = false
+    package private(set) var channel: PacketChannel?
+    package private(set) var pid: Int32?
+    package private(set) var online = false
     /// When a dead link process is started again.
-    private(set) var restartAt: Instant?
+    package private(set) var restartAt: Instant?
     private var restartDelay = Duration.seconds(1)
     private var presence = ""
 
-    init(settings: LinkSettings, user: Identity?) {
+    package init(program: HelperProgram, settings: LinkSettings, user: Identity?) {
+        self.program = program
         self.settings = settings
         self.user = user
     }
 
     /// "connecting", "online" or "offline".
-    var stateName: String { online ? "online" : (pid == nil ? "offline" : "connecting") }
+    package var stateName: String { online ? "online" : (pid == nil ? "offline" : "connecting") }
 
     /// Starts the link process as the helper user and hands it the
     /// credentials (decrypted here: it cannot read cfg/) and the CA file (an
     /// open descriptor; it need not reach certs/).
-    func start() throws(Errno) {
+    package func start() throws(Errno) {
         restartAt = nil
-        let (channel, pid) = try PacketChannel.startHelper("xmpp-link", as: user)
+        let (channel, pid) = try PacketChannel.startHelper(program, .link, as: user)
         self.pid = pid
         self.channel = channel
         let ca = try? Folder.openRegularFile(settings.caFile)
@@ -38,7 +42,7 @@ final class LinkClient {
 
     /// The link process exited: start it again after a back-off. True when
     /// `pid` was the link process.
-    func processExited(_ exited: Int32, now: Instant) -> Bool {
+    package func processExited(_ exited: Int32, now: Instant) -> Bool {
         guard exited == pid else { return false }
         close()
         restartAt = now + restartDelay
@@ -47,7 +51,7 @@ final class LinkClient {
     }
 
     /// Stops the link: it sees the channel close and logs out.
-    func close() {
+    package func close() {
         channel?.fd.close()
         channel = nil
         pid = nil
@@ -56,7 +60,7 @@ final class LinkClient {
 
     /// The packets queued now, as events; the link's log lines prefixed
     /// `xmpp: `, a packet that is not an event logged with its reason.
-    func drain(_ handle: (LinkEvent) -> Void) {
+    package func drain(_ handle: (LinkEvent) -> Void) {
         while let channel {
             switch channel.receive() {
             case .empty: return
@@ -90,13 +94,13 @@ final class LinkClient {
     /// Hands a message to the link; false when the link is not online (the
     /// caller keeps it and sends it again once the link is back).
     @discardableResult
-    func send(to: String, body: String, id: String) -> Bool {
+    package func send(to: String, body: String, id: String) -> Bool {
         guard online, let channel else { return false }
         return channel.send(LinkRequest.send(to: to, body: body, id: id).packet())
     }
 
     /// The presence status text, sent now and after every reconnection.
-    func setPresence(_ text: String) {
+    package func setPresence(_ text: String) {
         guard text != presence else { return }
         presence = text
         sendPresence()

@@ -1,10 +1,11 @@
-import CTLS
+import CCrypto
+import TinyBase
 
 /// Detached ECDSA P-256 / SHA-256 signatures over open files, as `openssl dgst
 /// -sha256 -sign` makes them (`ta_sha256_fd`, `ta_sig_verify` in CTLS, over mbedTLS).
-enum Signature {
+package enum Signature {
     /// What one key says of one signature.
-    enum Check: Equatable {
+    package enum Check: Equatable {
         case valid
         /// Well-formed, but this key did not sign these bytes.
         case mismatch
@@ -16,7 +17,7 @@ enum Signature {
 
     /// SHA-256 of the whole file behind `fd` (read with `pread`: the offset
     /// is left where it was) and its size.
-    static func sha256(of fd: FileDescriptor) throws(Errno) -> (digest: [UInt8], size: Int64) {
+    package static func sha256(of fd: FileDescriptor) throws(Errno) -> (digest: [UInt8], size: Int64) {
         var digest = [UInt8](repeating: 0, count: 32)
         var size: Int64 = 0
         let result = digest.withUnsafeMutableBufferPointer { ta_sha256_fd(fd.rawValue, $0.baseAddress, &size) }
@@ -24,7 +25,7 @@ enum Signature {
         return (digest, size)
     }
 
-    static func verify(key: [UInt8], digest: [UInt8], signature: [UInt8]) -> Check {
+    package static func verify(key: [UInt8], digest: [UInt8], signature: [UInt8]) -> Check {
         var detail: Int32 = 0
         let result = key.withUnsafeBufferPointer { k in
             digest.withUnsafeBufferPointer { d in

@@ -1,3 +1,5 @@
+import TinyBase
+
 /// Why the registry file could not be read.
 public enum RegistryError: Error, Equatable {
     case unreadable(FileError)
@@ -14,7 +16,7 @@ public enum RegistryError: Error, Equatable {
 /// The known processes on disk (`wdog/registry.json`), so an agent restart
 /// re-adopts them (DESIGN.md §4). Small, versioned, written atomically.
 public enum Registry {
-    static let format: Int64 = 1
+    package static let format: Int64 = 1
 
     public static func encode(_ processes: [SupervisedProcess], bootID: String) -> String {
         var w = JSONWriter()

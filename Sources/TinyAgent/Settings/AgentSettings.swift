@@ -1,3 +1,5 @@
+import TinyBase
+
 /// The agent's settings file, `cfg/agent.json`: optional, plain JSON, every
 /// key has a default. A key the agent does not know, or a value of the wrong
 /// type or range, is reported and the default kept: a typo must not stop the
@@ -190,7 +192,7 @@ public struct AgentSettings: Equatable {
 
     /// A key from the file as a warning may show it: a warning is one log line,
     /// and JSON escapes can put newlines and control characters in a key.
-    static func shown(_ key: String) -> String { EntryName.printable(Array(key.utf8)) }
+    package static func shown(_ key: String) -> String { EntryName.printable(Array(key.utf8)) }
 
     /// The heartbeat deadline of process `name`.
     public func heartbeatTimeout(for name: String) -> Duration {

@@ -1,3 +1,5 @@
+import TinyBase
+
 /// Reads a settings object member by member, so that one mistake costs as
 /// little as possible and its message says where it is (line:column) and
 /// which key it is in:
@@ -7,21 +9,21 @@
 /// - any other break ends the reading there: the members before it are
 ///   kept, the rest get their defaults, and the message says so;
 /// - a key given twice: the first is kept.
-struct SettingsReader {
-    struct Member {
-        var key: String
-        var value: JSONValue
+package struct SettingsReader {
+    package struct Member {
+        package var key: String
+        package var value: JSONValue
         /// Where its key is, for messages about its value.
-        var position: TextPosition
+        package var position: TextPosition
     }
 
-    var members: [Member] = []
+    package var members: [Member] = []
     /// What was wrong with the text itself: the file is not what was meant.
-    var errors: [String] = []
+    package var errors: [String] = []
     /// Read past, nothing lost.
-    var warnings: [String] = []
+    package var warnings: [String] = []
 
-    init(_ bytes: UnsafeRawBufferPointer, file: String) { read(bytes, file: file) }
+    package init(_ bytes: UnsafeRawBufferPointer, file: String) { read(bytes, file: file) }
 
     private mutating func read(_ bytes: UnsafeRawBufferPointer, file: String) {
         var s = JSONScanner(bytes)
@@ -84,35 +86,3 @@ struct SettingsReader {
     }
 }
 
-/// The closest of `candidates` to `word`, when close enough to be a typo
-/// (edit distance at most 2, and less than a third of the word): the
-/// "did you mean" of a warning about an unknown key.
-func closestMatch(to word: String, among candidates: [String]) -> String? {
-    let w = Array(word.utf8)
-    var best: (String, Int)?
-    for candidate in candidates {
-        let d = editDistance(w, Array(candidate.utf8))
-        if d <= 2 && d * 3 < max(w.count, 3), best == nil || d < best!.1 { best = (candidate, d) }
-    }
-    return best?.0
-}
-
-/// Levenshtein distance with adjacent transpositions counting as one edit.
-func editDistance(_ a: [UInt8], _ b: [UInt8]) -> Int {
-    if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
-    var before = [Int](repeating: 0, count: b.count + 1)
-    var previous = Array(0...b.count)
-    var current = [Int](repeating: 0, count: b.count + 1)
-    for i in 1...a.count {
-        current[0] = i
-        for j in 1...b.count {
-            let cost = a[i - 1] == b[j - 1] ? 0 : 1
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                current[j] = min(current[j], before[j - 2] + 1)
-            }
-        }
-        (before, previous, current) = (previous, current, before)
-    }
-    return previous[b.count]
-}

@@ -1,3 +1,5 @@
+import TinyBase
+
 /// Timing rules of the watchdog (DESIGN.md §4), from the settings file.
 public struct RestartPolicy: Equatable, Sendable {
     /// How long after its last heartbeat (or its start) a process is silent.

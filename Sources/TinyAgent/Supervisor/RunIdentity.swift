@@ -1,3 +1,5 @@
+import TinyBase
+
 /// Whom the agent runs a process's command as (DESIGN.md §3, RELIABILITY.md
 /// "Threat model"), or why it will not run it.
 public enum RunIdentity: Equatable {

@@ -1,3 +1,5 @@
+import TinyBase
+
 /// One process the agent watches, as the registry keeps it.
 public struct SupervisedProcess: Equatable {
     public var name: String
@@ -15,7 +17,7 @@ public struct SupervisedProcess: Equatable {
     public var runCommand: String?
     /// The run_command bytes as last seen in a heartbeat (still escaped), to
     /// notice a change without decoding every heartbeat.
-    var lastCommandBytes: [UInt8] = []
+    package var lastCommandBytes: [UInt8] = []
     /// The sender held the socket (DESIGN.md §4); otherwise the command came from
     /// the allowlist.
     public var verified: Bool
@@ -28,15 +30,15 @@ public struct SupervisedProcess: Equatable {
     /// Wall-clock time the agent learned of it (0: not yet stamped), so an
     /// entry never heard from still expires (`name_expiry_days`).
     public var knownSince: Int64 = 0
-    var startedAt: Instant?
+    package var startedAt: Instant?
     /// When SIGTERM was sent in the current stop.
-    var stopStartedAt: Instant?
+    package var stopStartedAt: Instant?
     /// The shell the agent started exited during a stop while its group
     /// still had members: the stop waits for the group to empty.
-    var leaderExited = false
+    package var leaderExited = false
     /// Starts within the restart window, oldest first.
-    var recentStarts: [Instant] = []
-    var consecutiveFailures = 0
+    package var recentStarts: [Instant] = []
+    package var consecutiveFailures = 0
     public var restarts = 0
     /// Why it is `failed`, for the status report.
     public var failure: String?
@@ -52,7 +54,7 @@ public struct SupervisedProcess: Equatable {
     public var lastStartWall: Int64 = 0
     public var lastStartReason: String?
     /// Why it ended, until the start it leads to (`lastStartReason`).
-    var endReason: String?
+    package var endReason: String?
     /// It has ended and nothing runs under its pid: status shows no pid.
     public var ended = false
     /// Another live pid heartbeating this name (a second instance started
@@ -72,7 +74,7 @@ public struct SupervisedProcess: Equatable {
     }
 
     /// Whether `bytes` (a heartbeat's process_name) is this process's name.
-    func hasName(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    package func hasName(_ bytes: UnsafeRawBufferPointer) -> Bool {
         name.utf8.count == bytes.count && name.utf8.elementsEqual(bytes)
     }
 }
@@ -137,7 +139,7 @@ public struct ManifestUsers: Equatable, Sendable {
 
     /// Why `user` (whose account is `identity`) may not run process `name`;
     /// nil when it may.
-    func refusal(of user: String, _ identity: Identity, for name: String) -> String? {
+    package func refusal(of user: String, _ identity: Identity, for name: String) -> String? {
         if identity.uid == 0 {
             guard rootProcesses.contains(name) else { return "is root, and root's settings do not list \(name) in root_processes" }
             guard manifestIsRoots else {

@@ -1,3 +1,5 @@
+import TinyBase
+
 /// Keeps the SmartMeter processes alive (DESIGN.md §4): learns them from their
 /// heartbeats, notices silence and exits, and drives each through
 /// `SupervisorTable`, carrying out the actions it names.
@@ -5,7 +7,7 @@ public final class Supervisor {
     public private(set) var processes: [SupervisedProcess] = []
     /// Replaced on reload (`Agent.reload`): the next deadline, start or
     /// restart follows the new policy.
-    var settings: AgentSettings
+    package var settings: AgentSettings
     private let logger: Logger
     /// Where processes run (`SmartMeter/`) and write their output (`logs/`;
     /// nil: to /dev/null, when the folder cannot be used).
@@ -24,7 +26,7 @@ public final class Supervisor {
     public private(set) var stateGeneration = 0
     /// How often a process being stopped that is not the agent's child is
     /// checked for having exited (no SIGCHLD arrives for it).
-    static let exitPollInterval = Duration.milliseconds(100)
+    package static let exitPollInterval = Duration.milliseconds(100)
     private var unverifiedLog = RateLimitedLog(interval: .seconds(10))
     /// Set while an update has the processes stopped.
     public private(set) var holding = false
@@ -70,7 +72,7 @@ public final class Supervisor {
 
     /// A heartbeat that parsed. Steady state — a known process, same pid,
     /// command and version — allocates nothing.
-    func heartbeat(_ beat: Heartbeat, in datagram: UnsafeRawBufferPointer, verdict: SenderVerdict, now: Instant, wallClock: Int64) {
+    package func heartbeat(_ beat: Heartbeat, in datagram: UnsafeRawBufferPointer, verdict: SenderVerdict, now: Instant, wallClock: Int64) {
         let name = UnsafeRawBufferPointer(rebasing: datagram[beat.name.start..<beat.name.end])
         guard let i = processes.firstIndex(where: { $0.hasName(name) }) else {
             register(beat, in: datagram, verdict: verdict, now: now, wallClock: wallClock)
@@ -124,7 +126,7 @@ public final class Supervisor {
     }
 
     /// A child of the agent exited.
-    func childExited(pid: Int32, exitCode: Int32, signal: Int32, now: Instant) {
+    package func childExited(pid: Int32, exitCode: Int32, signal: Int32, now: Instant) {
         guard let i = processes.firstIndex(where: { $0.group == pid }) else { return }
         let how = signal != 0 ? "killed by signal \(signal)" : "exited with status \(exitCode)"
         logger.notice("\(processes[i].name) (pid \(pid)) \(signal != 0 ? "was " : "")\(how)")

@@ -1,3 +1,5 @@
+import TinyBase
+
 /// Where a supervised process stands.
 public enum ProcessState: Equatable, Sendable, CaseIterable {
     /// Started by the agent; its first heartbeat is due within the deadline.

@@ -1,4 +1,5 @@
 import CSystemd
+import TinyBase
 
 /// The agent's side of the systemd notify protocol (DESIGN.md §5), through
 /// libsystemd's `sd_notify`. Without `$NOTIFY_SOCKET` every call is a no-op.

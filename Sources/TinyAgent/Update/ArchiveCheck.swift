@@ -1,7 +1,9 @@
+import TinyBase
+
 /// The install's first step, in the root agent after the acquiring worker has
 /// exited: may this archive be unpacked at all? (RELIABILITY.md "Threat model":
 /// the network-facing worker never decides that.)
-enum SignatureVerdict: Equatable {
+package enum SignatureVerdict: Equatable {
     /// Signed by the named key of `certs/update-keys`.
     case signed(by: String)
     /// The device has no keys: accepted without a check (and logged so).
@@ -9,7 +11,7 @@ enum SignatureVerdict: Equatable {
     case refused(String)
 
     /// How the status and the log name it.
-    var summary: String {
+    package var summary: String {
         switch self {
         case .signed(let key): return "signed by \(key)"
         case .notChecked(let had): return had ? "signature not checked (no update keys)" : "unsigned (no update keys)"
@@ -18,12 +20,12 @@ enum SignatureVerdict: Equatable {
     }
 }
 
-enum ArchiveCheck {
+package enum ArchiveCheck {
     /// A DER ECDSA P-256 signature is at most 72 bytes; anything far larger is not one.
-    static let maximumSignatureBytes = 1024
+    package static let maximumSignatureBytes = 1024
 
     /// Hashes the open archive and judges its detached signature (empty: none).
-    static func check(archive: FileDescriptor, signature: [UInt8], keys: UpdateKeys) throws(Errno) -> SignatureVerdict {
+    package static func check(archive: FileDescriptor, signature: [UInt8], keys: UpdateKeys) throws(Errno) -> SignatureVerdict {
         if keys.keys.isEmpty { return .notChecked(hadSignature: !signature.isEmpty) }
         let (digest, _) = try Signature.sha256(of: archive)
         return verdict(digest: digest, signature: signature, keys: keys)
@@ -32,7 +34,7 @@ enum ArchiveCheck {
     /// The rule, given the archive's SHA-256: with keys, exactly a signature
     /// one of them verifies is accepted; every other case is refused with
     /// what was wrong.
-    static func verdict(digest: [UInt8], signature: [UInt8], keys: UpdateKeys) -> SignatureVerdict {
+    package static func verdict(digest: [UInt8], signature: [UInt8], keys: UpdateKeys) -> SignatureVerdict {
         if keys.keys.isEmpty { return .notChecked(hadSignature: !signature.isEmpty) }
         let folder = "certs/\(UpdateKeys.folderName)"
         if signature.isEmpty {

@@ -1,14 +1,16 @@
+import TinyBase
+
 /// `downloads/`: root's folder (0700) for an update's archive and staging
 /// folder (DESIGN.md §3). The update worker runs as the helper user and cannot
 /// reach it by path: it gets an open archive file and an open staging folder
 /// (the only place it may write), and after it exits the agent takes the
 /// staged tree back (`adopt`) before anything of it is installed.
-struct DownloadsFolder {
-    let folder: Folder
+package struct DownloadsFolder {
+    package let folder: Folder
 
     /// Opens (making it when missing) `path`; it must be the agent's own,
     /// and is set to 0700 whatever it was.
-    static func open(_ path: String) throws(Errno) -> DownloadsFolder {
+    package static func open(_ path: String) throws(Errno) -> DownloadsFolder {
         try Files.makeFolder(path, mode: 0o700)
         let folder: Folder
         do { folder = try Folder.open(path) } catch { throw error.errno }
@@ -22,30 +24,30 @@ struct DownloadsFolder {
         return DownloadsFolder(folder: folder)
     }
 
-    func close() { folder.close() }
+    package func close() { folder.close() }
 
     /// A new, empty archive file, read-write, the agent's alone (0600). An
     /// archive already there is never used: it was not written by this run.
-    func newArchive(_ name: String) throws(Errno) -> FileDescriptor {
+    package func newArchive(_ name: String) throws(Errno) -> FileDescriptor {
         try Files.removeTree("\(folder.path)/\(name)")
         return try folder.createNewForReadingAndWriting(name, mode: 0o600)
     }
 
     /// The acquired archive, read-only: the descriptor the signature check
     /// hashes and the unpacking worker reads.
-    func openArchive(_ name: String) throws(Errno) -> FileDescriptor {
+    package func openArchive(_ name: String) throws(Errno) -> FileDescriptor {
         do { return try folder.openForReading(name) } catch { throw error.errno }
     }
 
     /// The acquired signature (empty: unsigned). The file is the agent's own,
     /// filled through a descriptor; more than a signature's worth is refused.
-    func readSignature(_ name: String) throws(Errno) -> [UInt8] {
-        do { return try folder.readTrusted(name, limit: Int(UpdateAcquirer.signatureCap)) ?? [] } catch { throw error.errno }
+    package func readSignature(_ name: String) throws(Errno) -> [UInt8] {
+        do { return try folder.readTrusted(name, limit: Int(UpdateJob.signatureCap)) ?? [] } catch { throw error.errno }
     }
 
     /// A new, empty staging folder (0700) owned by `worker` (nil: the agent's
     /// own user), open.
-    func newStaging(_ name: String, for worker: Identity?) throws(Errno) -> Folder {
+    package func newStaging(_ name: String, for worker: Identity?) throws(Errno) -> Folder {
         try Files.removeTree("\(folder.path)/\(name)")
         guard try folder.makeFolder(name, mode: 0o700) else { throw Errno.exists }
         let staging: Folder
@@ -70,7 +72,7 @@ struct DownloadsFolder {
     /// Returns the bytes of the staged `certs/cacert.pem`, when the archive
     /// carried one (`CARotation`): read here, from the locked tree, so that
     /// what root installs is what no other user could change after it looked.
-    func adopt(_ name: String, for app: Identity) throws(StagingError) -> [UInt8]? {
+    package func adopt(_ name: String, for app: Identity) throws(StagingError) -> [UInt8]? {
         let staging = try checked(name) { () throws(Errno) in try folder.subfolder(name) }
         defer { staging.close() }
         let names = try checked(name) { () throws(Errno) in
@@ -98,9 +100,9 @@ struct DownloadsFolder {
             try certs.lock()
             return try certs.names()
         }
-        guard names == ["cacert.pem"] else { throw .unexpected("certs", "holds more than cacert.pem") }
+        guard names == [AgentPaths.caFileName] else { throw .unexpected("certs", "holds more than \(AgentPaths.caFileName)") }
         let file = try checked(path) { () throws(Errno) in
-            do throws(FileError) { return try certs.openForReading("cacert.pem") } catch { throw error.errno }
+            do throws(FileError) { return try certs.openForReading(AgentPaths.caFileName) } catch { throw error.errno }
         }
         defer { file.close() }
         let status = try checked(path) { () throws(Errno) in try file.status() }
@@ -162,11 +164,11 @@ struct DownloadsFolder {
 }
 
 /// Why the check step refused an archive.
-enum UpdateCheckError: Error {
+package enum UpdateCheckError: Error {
     case refused(String)
     case system(Errno)
 
-    var remark: String {
+    package var remark: String {
         switch self {
         case .refused(let why): return why
         case .system(let error): return "check: \(error)"
@@ -175,11 +177,11 @@ enum UpdateCheckError: Error {
 }
 
 /// Why a staged tree is not installed.
-enum StagingError: Error {
+package enum StagingError: Error {
     case unexpected(String, String)
     case system(String, Errno)
 
-    var remark: String {
+    package var remark: String {
         switch self {
         case .unexpected(let path, let why): return "staging: \(path) \(why)"
         case .system(let path, let error): return "staging: \(path): \(error)"

@@ -1,23 +1,25 @@
+import TinyBase
+
 /// How the last update ended, kept in `wdog/last-update.json` and shown by
 /// `status` (and so to the panel): a local update is otherwise invisible to it.
-struct LastUpdate: Equatable {
+package struct LastUpdate: Equatable {
     /// "panel command 10" or "local".
-    var origin: String
+    package var origin: String
     /// The URL or the local file's name.
-    var source: String
+    package var source: String
     /// "p1 1.0.0, p2 1.0.0" before; the versions asked for after.
-    var before: String
-    var after: String
-    var success: Bool
-    var remark: String
+    package var before: String
+    package var after: String
+    package var success: Bool
+    package var remark: String
     /// `SignatureVerdict.summary` ("signed by fleet.pem"), empty when it never got that far.
-    var signature: String
+    package var signature: String
     /// Wall-clock second it ended.
-    var endedAt: Int64
+    package var endedAt: Int64
 }
 
 extension LastUpdate {
-    init(record: UpdateRecord, success: Bool, remark: String, endedAt: Int64) {
+    package init(record: UpdateRecord, success: Bool, remark: String, endedAt: Int64) {
         let origin: String
         switch record.origin {
         case .panel(let no): origin = "panel command \(no)"
@@ -28,7 +30,7 @@ extension LastUpdate {
                   success: success, remark: remark, signature: record.signature, endedAt: endedAt)
     }
 
-    func write(_ w: inout JSONWriter) {
+    package func write(_ w: inout JSONWriter) {
         w.beginObject()
         w.key("origin"); w.string(origin)
         w.key("source"); w.string(source)
@@ -41,19 +43,19 @@ extension LastUpdate {
         w.endObject()
     }
 
-    func encode() -> String {
+    package func encode() -> String {
         var w = JSONWriter()
         write(&w)
         return w.text + "\n"
     }
 
-    static func decode(_ bytes: [UInt8]) -> LastUpdate? {
+    package static func decode(_ bytes: [UInt8]) -> LastUpdate? {
         guard let d = try? JSONValue.parse(bytes) else { return nil }
         return decode(d)
     }
 
     /// From the object `write` made (the file, or `status`'s `last_update`).
-    static func decode(_ d: JSONValue) -> LastUpdate? {
+    package static func decode(_ d: JSONValue) -> LastUpdate? {
         guard let origin = d["origin"]?.stringValue, let source = d["source"]?.stringValue,
               let before = d["before"]?.stringValue, let after = d["after"]?.stringValue,
               let result = d["result"]?.stringValue, let remark = d["remark"]?.stringValue,
@@ -64,7 +66,7 @@ extension LastUpdate {
     }
 
     /// The line `tinyagent status` prints.
-    var line: String {
+    package var line: String {
         var text = "last update: \(origin) \(source), \(before.isEmpty ? "-" : before) → \(after.isEmpty ? "-" : after), "
         text += success ? "installed" : "failed: \(remark)"
         if !signature.isEmpty { text += " (\(signature))" }
@@ -72,7 +74,7 @@ extension LastUpdate {
     }
 
     /// The record at `path` (root's, 0600), nil when there is none or it is unusable.
-    static func load(_ path: String) -> LastUpdate? {
+    package static func load(_ path: String) -> LastUpdate? {
         guard let bytes = try? Files.readTrusted(path) else { return nil }
         return decode(bytes)
     }

@@ -1,27 +1,29 @@
+import TinyBase
+
 /// A `smart_meter_update` command (DESIGN.md §6), checked before anything is
 /// downloaded:
 /// `{"command": "smart_meter_update", "command_no": 10, "url": "https://…/x.zip",
 ///   "sha256": "<64 hex>"?, "signature_url": "https://…/x.zip.sig"?, "timeout_s": 120?,
 ///   "processes": [{"name": "process1", "version": {"major": 1, "minor": 0, "patch": 1}}]}`
-struct UpdateCommand: Equatable {
-    struct Expected: Equatable {
-        var name: String
-        var version: Version
+package struct UpdateCommand: Equatable {
+    package struct Expected: Equatable {
+        package var name: String
+        package var version: Version
     }
 
-    var commandNo: Int64
-    var url: String
-    var sha256: [UInt8]?
+    package var commandNo: Int64
+    package var url: String
+    package var sha256: [UInt8]?
     /// Where the detached signature is (default: the archive's URL + `.sig`).
-    var signatureURL: String
-    var processes: [Expected]
+    package var signatureURL: String
+    package var processes: [Expected]
     /// The command's `timeout_s`, when it gave one.
-    var timeout: Duration?
+    package var timeout: Duration?
 
-    static let maximumProcesses = 64
+    package static let maximumProcesses = 64
 
     /// The command, or the remark that refuses it.
-    static func parse(_ no: Int64, _ command: JSONValue) -> Result<UpdateCommand, UpdateRefusal> {
+    package static func parse(_ no: Int64, _ command: JSONValue) -> Result<UpdateCommand, UpdateRefusal> {
         guard let url = command["url"]?.stringValue, !url.isEmpty else { return .failure(UpdateRefusal("smart_meter_update needs a \"url\"")) }
         guard !url.utf8.contains(0), url.utf8.count <= 2048 else { return .failure(UpdateRefusal("\"url\" is not a usable URL")) }
         var sha256: [UInt8]?
@@ -82,7 +84,7 @@ struct UpdateCommand: Equatable {
 }
 
 /// Why an update command is answered `success: false` at once.
-struct UpdateRefusal: Error, Equatable {
-    let remark: String
-    init(_ remark: String) { self.remark = remark }
+package struct UpdateRefusal: Error, Equatable {
+    package let remark: String
+    package init(_ remark: String) { self.remark = remark }
 }

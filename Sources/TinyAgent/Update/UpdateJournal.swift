@@ -1,8 +1,10 @@
+import TinyBase
+
 /// The update in progress, as kept in `wdog/update.json` (written
 /// atomically before each step), so an agent killed at any point finishes
 /// or undoes the update at its next start and answers its origin once.
-struct UpdateRecord: Equatable {
-    enum Step: String {
+package struct UpdateRecord: Equatable {
+    package enum Step: String {
         /// The worker acquires the archive and its signature into downloads/;
         /// nothing checked or installed yet.
         case acquire
@@ -21,33 +23,33 @@ struct UpdateRecord: Equatable {
         case rollback
     }
 
-    var origin: UpdateOrigin
-    var source: UpdateSource
+    package var origin: UpdateOrigin
+    package var source: UpdateSource
     /// The versions each process must heartbeat (the command's, or the new manifest's).
-    var expected: [UpdateCommand.Expected]
-    var step: Step
+    package var expected: [UpdateCommand.Expected]
+    package var step: Step
     /// Seconds the listed processes have to heartbeat their versions.
-    var timeoutSeconds: Int64
+    package var timeoutSeconds: Int64
     /// Whether a SmartMeter folder existed to be kept as SmartMeter.prev.
-    var hadPrevious = false
+    package var hadPrevious = false
     /// The processes before the update, to restart on rollback.
-    var previous: [ProcessSpec] = []
+    package var previous: [ProcessSpec] = []
     /// Wall-clock second the new processes were started (step verify).
-    var verifySince: Int64 = 0
-    var cause = ""
+    package var verifySince: Int64 = 0
+    package var cause = ""
     /// Wall-clock second the update began.
-    var startedAt: Int64 = 0
+    package var startedAt: Int64 = 0
     /// "p1 1.0.0, p2 1.0.0": what ran before, for the last-update status.
-    var before = ""
+    package var before = ""
     /// What the signature check decided (`SignatureVerdict.summary`).
-    var signature = ""
+    package var signature = ""
     /// The archive carries a CA: probed before the swap, swapped with the
     /// folder, confirmed by the link's login (`CARotation`).
-    var newCA = false
+    package var newCA = false
 
-    static let format: Int64 = 2
+    package static let format: Int64 = 2
 
-    func encode() -> String {
+    package func encode() -> String {
         var w = JSONWriter()
         w.beginObject()
         w.key("format"); w.integer(UpdateRecord.format)
@@ -87,7 +89,7 @@ struct UpdateRecord: Equatable {
         return w.text + "\n"
     }
 
-    static func write(_ expected: [UpdateCommand.Expected], to w: inout JSONWriter) {
+    package static func write(_ expected: [UpdateCommand.Expected], to w: inout JSONWriter) {
         w.beginArray()
         for p in expected {
             w.beginObject()
@@ -100,7 +102,7 @@ struct UpdateRecord: Equatable {
 
     /// Reads format 2, and format 1 (agents before the acquire/install
     /// split: always the panel's, over HTTPS; its `fetch` step is `acquire`).
-    static func decode(_ bytes: [UInt8]) throws(RegistryError) -> UpdateRecord {
+    package static func decode(_ bytes: [UInt8]) throws(RegistryError) -> UpdateRecord {
         let d: JSONValue
         do { d = try JSONValue.parse(bytes) } catch { throw .malformed(error.reason) }
         guard let format = d["format"]?.integerValue, format == 1 || format == UpdateRecord.format else { throw .malformed("unknown format") }
@@ -162,12 +164,12 @@ struct UpdateRecord: Equatable {
 /// The folder renames of an update. Each is safe to repeat after a crash
 /// at any point: which folders exist says how far it got, so a second run
 /// completes it and never loses the working folder.
-struct FolderSwap {
-    let paths: AgentPaths
+package struct FolderSwap {
+    package let paths: AgentPaths
 
     /// `staged` (the unpacked `SmartMeter/`) becomes `SmartMeter`; the
     /// current one is kept as `SmartMeter.prev` (replacing an older one).
-    func install(_ staged: String) throws(Errno) {
+    package func install(_ staged: String) throws(Errno) {
         if exists(staged) {
             // Not moved yet, so SmartMeter (when present) is still the old one.
             if exists(paths.smartMeter) {
@@ -181,7 +183,7 @@ struct FolderSwap {
 
     /// Puts the previous folder back; the failed one is kept as
     /// `SmartMeter.failed` for inspection.
-    func restore(hadPrevious: Bool) throws(Errno) {
+    package func restore(hadPrevious: Bool) throws(Errno) {
         if hadPrevious {
             if exists(paths.previousSmartMeter) {
                 // Not moved back yet: SmartMeter, when present, is the failed one.

@@ -1,23 +1,25 @@
+import TinyBase
+
 /// The public keys update archives must be signed with: `certs/update-keys/*.pem`
 /// (EC P-256, PEM). The folder and each key must be the agent's (root's) and
 /// writable by no one else: a key another user can replace would let that user
 /// sign archives. A folder or key that fails this refuses every update (the
 /// device owner meant to require signatures) rather than being skipped.
-struct UpdateKeys: Equatable {
-    struct Key: Equatable {
+package struct UpdateKeys: Equatable {
+    package struct Key: Equatable {
         /// The file name, for log lines ("fleet.pem").
-        var name: String
-        var pem: [UInt8]
+        package var name: String
+        package var pem: [UInt8]
     }
 
-    var keys: [Key]
+    package var keys: [Key]
 
-    static let folderName = "update-keys"
-    static let maximumKeyBytes = 16 * 1024
-    static let maximumKeys = 32
+    package static let folderName = "update-keys"
+    package static let maximumKeyBytes = 16 * 1024
+    package static let maximumKeys = 32
 
     /// The keys in `folder` (its path), none when it does not exist.
-    static func load(_ folder: String, owner: UInt32 = Processes.effectiveUID) throws(UpdateKeyError) -> UpdateKeys {
+    package static func load(_ folder: String, owner: UInt32 = Processes.effectiveUID) throws(UpdateKeyError) -> UpdateKeys {
         let dir: Folder
         do { dir = try Folder.open(folder) } catch {
             if error == .system(.noSuchFile) { return UpdateKeys(keys: []) }
@@ -58,11 +60,11 @@ struct UpdateKeys: Equatable {
 }
 
 /// Why the update keys cannot be used (every update is then refused).
-enum UpdateKeyError: Error, Equatable {
+package enum UpdateKeyError: Error, Equatable {
     case untrusted(String, FileStatus)
     case unusable(String, String)
 
-    var remark: String {
+    package var remark: String {
         switch self {
         case .untrusted(let path, let status):
             return "\(path) is not trusted (\(status.ownerAndMode)): update keys must be root's and writable by no one else"

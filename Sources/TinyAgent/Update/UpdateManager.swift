@@ -1,3 +1,5 @@
+import TinyBase
+
 /// Runs a software update (DESIGN.md §6) inside the agent's event loop, one
 /// step at a time, journaling each step in `wdog/update.json` first. An
 /// update is acquired, then installed (as rauc splits it):
@@ -21,7 +23,7 @@
 /// CLI). Nothing here blocks long: downloading and unpacking happen in
 /// workers, the signature check hashes the archive once, renames are quick,
 /// and waiting is done by the loop.
-final class UpdateManager {
+package final class UpdateManager {
     private let paths: AgentPaths
     private let settings: UpdateSettings
     private let supervisor: Supervisor
@@ -31,20 +33,22 @@ final class UpdateManager {
     /// why there is none (updates are then refused).
     private let helper: Identity?
     private let helperRefusal: String?
+    /// `tinyagent-fetch`, opened at the agent's start (nil: `helperRefusal` says why not).
+    private let workerProgram: HelperProgram?
     /// Sends the update's one answer to its origin (journaled first for the panel).
     private let answer: (_ origin: UpdateOrigin, _ success: Bool, _ remarks: String) -> Void
     private let link: UpdateLink
     private let caFiles: CARotation.CAFiles
-    private(set) var record: UpdateRecord?
+    package private(set) var record: UpdateRecord?
     /// How the last update ended, for `status` (also in wdog/last-update.json).
-    private(set) var last: LastUpdate?
+    package private(set) var last: LastUpdate?
     private var worker: Worker?
     /// A local source's descriptors, until the copying worker has them.
     private var localFiles: [FileDescriptor] = []
     /// Progress of the acquire and unpack steps, for STATUS= and `status`.
-    private(set) var progress = ""
+    package private(set) var progress = ""
     /// Bumped whenever `summary` changes.
-    private(set) var generation = 0
+    package private(set) var generation = 0
     private var lastProgressLog = Instant(nanoseconds: 0)
     /// When the verify step gives up (monotonic: a clock set by NTP mid-update changes nothing).
     private var verifyDeadline: Instant?
@@ -61,13 +65,14 @@ final class UpdateManager {
         case failed(String)
     }
 
-    init(paths: AgentPaths, settings: UpdateSettings, supervisor: Supervisor, loop: EventLoop, logger: Logger,
-         helper: Identity?, helperRefusal: String?, link: UpdateLink, answer: @escaping (UpdateOrigin, Bool, String) -> Void) {
+    package init(paths: AgentPaths, settings: UpdateSettings, supervisor: Supervisor, loop: EventLoop, logger: Logger,
+         helper: Identity?, workerProgram: HelperProgram?, helperRefusal: String?, link: UpdateLink, answer: @escaping (UpdateOrigin, Bool, String) -> Void) {
         self.paths = paths
         self.link = link
-        caFiles = CARotation.CAFiles(certs: paths.certs)
+        caFiles = CARotation.CAFiles(paths: paths)
         self.helper = helper
         self.helperRefusal = helperRefusal
+        self.workerProgram = workerProgram
         self.settings = settings
         self.supervisor = supervisor
         self.loop = loop
@@ -80,14 +85,14 @@ final class UpdateManager {
 
     /// Whether the request is taken (its answer comes later), a duplicate
     /// of the running one, or refused with a remark.
-    enum Decision: Equatable {
+    package enum Decision: Equatable {
         case accepted
         case alreadyRunning
         case refused(String)
     }
 
     /// The panel's `smart_meter_update`.
-    func begin(_ command: UpdateCommand, now: Instant) -> Decision {
+    package func begin(_ command: UpdateCommand, now: Instant) -> Decision {
         if let record, record.origin == .panel(commandNo: command.commandNo) { return .alreadyRunning }
         let source = UpdateSource.https(url: command.url, sha256: command.sha256, signatureURL: command.signatureURL)
         return begin(origin: .panel(commandNo: command.commandNo), source: source, expected: command.processes,
@@ -95,7 +100,7 @@ final class UpdateManager {
     }
 
     /// `tinyagent update --file`: the archive and signature (nil: none) the CLI opened.
-    func beginLocal(name: String, archive: FileDescriptor, signature: FileDescriptor?, now: Instant) -> Decision {
+    package func beginLocal(name: String, archive: FileDescriptor, signature: FileDescriptor?, now: Instant) -> Decision {
         localFiles = [archive] + (signature.map { [$0] } ?? [])
         let decision = begin(origin: .local(id: Clock.wallSeconds()), source: .file(name: name), expected: [], timeout: nil)
         closeLocalFiles()
@@ -122,7 +127,7 @@ final class UpdateManager {
     /// At the agent's start: carries on with an update a previous run left.
     /// `answered` says whether the command journal already holds a panel
     /// update's answer.
-    func resume(answered: (Int64) -> Bool, now: Instant) {
+    package func resume(answered: (Int64) -> Bool, now: Instant) {
         guard Files.size(paths.updateJournal) != nil else { return }
         let loaded: UpdateRecord
         do {
@@ -162,11 +167,11 @@ final class UpdateManager {
     // MARK: The loop's calls
 
     /// The verify deadline, when one is running.
-    var nextDeadline: Instant? { record?.step == .verify ? verifyDeadline : nil }
+    package var nextDeadline: Instant? { record?.step == .verify ? verifyDeadline : nil }
 
     /// Moves the update on as far as it can go now; called after every
     /// loop iteration.
-    func tick(now: Instant) {
+    package func tick(now: Instant) {
         guard let record else { return }
         switch record.step {
         case .acquire, .check, .unpack, .probe:
@@ -181,7 +186,7 @@ final class UpdateManager {
     }
 
     /// A child exited; true when it was a worker.
-    func childExited(pid: Int32, exitCode: Int32, signal: Int32, now: Instant) -> Bool {
+    package func childExited(pid: Int32, exitCode: Int32, signal: Int32, now: Instant) -> Bool {
         guard var worker, worker.pid == pid else { return false }
         drain(&worker)
         if let token = worker.token { loop.unwatch(token) }
@@ -206,7 +211,7 @@ final class UpdateManager {
     }
 
     /// The one-line state for STATUS=, the presence and `status`.
-    var summary: String {
+    package var summary: String {
         guard let record else { return "no update in progress" }
         let label = record.origin.label
         switch record.step {
@@ -239,7 +244,7 @@ final class UpdateManager {
             switch record.source {
             case .https(let url, let sha256, let signatureURL):
                 let ca: FileDescriptor
-                do { ca = try Folder.openRegularFile("\(paths.certs)/cacert.pem") } catch { throw error.errno }
+                do { ca = try Folder.openRegularFile(paths.caFile) } catch { throw error.errno }
                 defer { ca.close() }
                 let job = UpdateJob(kind: .download, url: url, sha256: sha256, signatureURL: signatureURL, settings: settings)
                 try startWorker(job, [archive, signature, ca])
@@ -259,7 +264,7 @@ final class UpdateManager {
     }
 
     private func startWorker(_ job: UpdateJob, _ descriptors: [FileDescriptor]) throws(Errno) {
-        let (channel, pid) = try PacketChannel.startHelper("update-worker", as: helper)
+        let (channel, pid) = try PacketChannel.startHelper(workerProgram!, .fetch, as: helper)
         var worker = Worker(pid: pid, channel: channel)
         worker.token = try? loop.watch(channel.fd) { _ in self.workerReadable() }
         self.worker = worker
@@ -685,7 +690,7 @@ final class UpdateManager {
 }
 
 /// What an update needs of the XMPP link for a new CA (`CARotation`).
-struct UpdateLink {
+package struct UpdateLink {
     /// The link's servers to probe; nil: no XMPP configuration with TLS.
     var xmppTargets: () -> [CARotation.Target]?
     /// Stops the link and starts it again (it reads certs/cacert.pem at start).

@@ -1,3 +1,5 @@
+import TinyBase
+
 /// `tinyagent verify X.zip [--sig X.zip.sig] [--root DIR]`: whether this
 /// device would accept the archive, by the same check the agent makes before
 /// unpacking (`ArchiveCheck`, ROOT/certs/update-keys); installs nothing. For a

@@ -1,0 +1,67 @@
+import CShims
+
+/// One of the agent's helper programs (`tinyagent-link`, `tinyagent-fetch`:
+/// ARCHITECTURE.md), opened when the agent starts, from the folder of the
+/// agent's own executable, and started later through that descriptor: what
+/// runs is the file checked at start, even after an upgrade replaced the one
+/// on disk. Root starts it (and drops it to the helper user itself), so a
+/// program or folder that anyone but root — or the agent's own user — could
+/// write is refused (DESIGN.md §3).
+package struct HelperProgram {
+    package let name: String
+    package let fd: FileDescriptor
+
+    /// Why a helper program cannot be used: one line.
+    package struct Refusal: Error, Equatable {
+        package let reason: String
+    }
+
+    /// Opens `name` beside the running executable.
+    package static func open(_ name: String) throws(Refusal) -> HelperProgram {
+        let folderPath: String
+        do { folderPath = try Processes.executableFolder() } catch {
+            throw Refusal(reason: "\(name): cannot tell the agent's own folder: \(error)")
+        }
+        let path = "\(folderPath)/\(name)"
+        do {
+            let folder = try Folder.open(folderPath)
+            defer { folder.close() }
+            try trusted(try folder.status(), folderPath)
+            let fd = try folder.openForReading(name)
+            do { try trusted(try fd.status(), path) } catch {
+                fd.close()
+                throw error
+            }
+            return HelperProgram(name: name, fd: fd)
+        } catch let error as Refusal {
+            throw error
+        } catch {
+            throw Refusal(reason: "\(path): \(error)")
+        }
+    }
+
+    /// Replaces this process with the program, given `arguments` after its
+    /// name; returns only on failure.
+    package func exec(_ arguments: [String]) -> Errno {
+        Errno(rawValue: -Processes.withPacked([name] + arguments) { ta_exec_fd(fd.rawValue, $0, arguments.count + 1) })
+    }
+
+    private static func trusted(_ status: FileStatus, _ path: String) throws(Refusal) {
+        let owners: [UInt32] = [0, Processes.effectiveUID]
+        guard owners.contains(status.uid), status.permissions & 0o022 == 0 else {
+            throw Refusal(reason: "\(path): not trusted: \(status.ownerAndMode); the agent's programs and their folder must be root's and writable by no one else")
+        }
+    }
+}
+
+extension HelperProgram {
+    /// `role`'s program, opened at the agent's start; nil and the refusal
+    /// (logged once, with what goes without it) when it cannot be used.
+    package static func opened(_ role: HelperRole, logger: Logger) -> (program: HelperProgram?, refusal: String?) {
+        do { return (try open(role.program), nil) } catch {
+            let without = role == .link ? "the XMPP control channel is off" : "updates are refused"
+            logger.error("\(error.reason): \(without)")
+            return (nil, error.reason)
+        }
+    }
+}
