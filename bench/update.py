@@ -48,7 +48,7 @@ MB = 1000 * 1000
 SETTINGS = {"heartbeat_timeout_ms": 30000, "download_max_bytes": 209715200, "unpack_max_bytes": 209715200,
             "run_as": "nobody"}
 # The job the agent would send with SETTINGS (other fields: the agent's defaults).
-JOB = {"sha256": None, "max_bytes": 209715200, "allow_http": False, "connect_ms": 30000, "idle_ms": 60000,
+JOB = {"protocol": 1, "sha256": None, "max_bytes": 209715200, "allow_http": False, "connect_ms": 30000, "idle_ms": 60000,
        "reserve_bytes": 16 << 20, "unpack_max_bytes": 209715200, "unpack_max_entries": 10000, "unpack_max_ratio": 100}
 
 
@@ -135,11 +135,12 @@ def worker(binary, job, work, archive, staging, ca):
 
 
 def run_job(binary, job, work, fds):
-    """One `tinyagent update-worker` (its end of the pair on fd 3) given `job` and `fds`."""
+    """One `tinyagent-fetch update-worker` (its end of the pair on fd 3) given `job` and `fds`."""
     uid, gid = helper_ids()
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     fd = theirs.fileno()
-    proc = spawn([binary, "update-worker", "%d:%d" % (uid, gid)], work, close_fds=False,
+    fetch = os.path.join(os.path.dirname(binary), "tinyagent-fetch")
+    proc = spawn([fetch, "update-worker", "%d:%d" % (uid, gid)], work, close_fds=False,
                  preexec_fn=lambda: os.dup2(fd, 3))  # Python's own descriptors are close-on-exec
     theirs.close()
     socket.send_fds(ours, [json.dumps(job).encode()], fds)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The Pi update path under qemu-user (called by cross/smoke.sh): a
-`tinyagent update-worker` downloads a real zip and its signature over HTTPS
+`tinyagent-fetch update-worker` downloads a real zip and its signature over HTTPS
 from the fault server (test CA pinned) and checks its SHA-256 with the
 device's TLS (trimmed static mbedTLS); `tinyagent verify` checks the ECDSA
 P-256 signature with the same mbedTLS (a good one accepted, one by another
@@ -59,7 +59,8 @@ def run_worker(sysroot, binary, job, fds, timeout=120):
     uid, gid = helper_ids()
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     # The worker reads its channel on descriptor 3 (the shell moves it there).
-    command = qemu() + ["-L", sysroot, binary, "update-worker", "%d:%d" % (uid, gid)]
+    fetch = os.path.join(os.path.dirname(binary), "tinyagent-fetch")
+    command = qemu() + ["-L", sysroot, fetch, "update-worker", "%d:%d" % (uid, gid)]
     proc = subprocess.Popen(["/bin/sh", "-c", 'exec "$@" 3<&%d' % theirs.fileno(), "sh"] + command,
                             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
     theirs.close()
@@ -88,7 +89,7 @@ def verify(sysroot, binary, archive, root):
 
 
 def job(kind, url="", sha=None, signature_url=""):
-    return {"job": kind, "url": url, "sha256": sha, "signature_url": signature_url, "max_bytes": 100 << 20, "allow_http": False, "connect_ms": 10000,
+    return {"protocol": 1, "job": kind, "url": url, "sha256": sha, "signature_url": signature_url, "max_bytes": 100 << 20, "allow_http": False, "connect_ms": 10000,
             "idle_ms": 30000, "reserve_bytes": 0, "unpack_max_bytes": 100 << 20, "unpack_max_entries": 1000,
             "unpack_max_ratio": 100}
 

@@ -46,10 +46,13 @@ package final class LinkProcess {
         // The agent hands over the credentials in the packet and the CA
         // file as a descriptor: this process can read nothing of the
         // agent's by path (cfg/ is root's alone).
-        guard let (first, descriptors) = channel.receiveWithDescriptors(timeout: .seconds(10)),
-              let settings = LinkSettings(packet: first) else {
-            return ExitStatus.dataError
+        let first: (packet: JSONValue, descriptors: [FileDescriptor])
+        switch channel.receiveFirst(.link, timeout: .seconds(10)) {
+        case .success(let received): first = received
+        case .failure(let exit): return exit.status
         }
+        let descriptors = first.descriptors
+        guard let settings = LinkSettings(packet: first.packet) else { return ExitStatus.dataError }
         self.settings = settings
         backoff = ReconnectBackoff(spread: settings.spread)
         if !settings.servers.isEmpty { nextServer = Int.random(in: 0..<settings.servers.count) }

@@ -3,9 +3,9 @@
 # Embedded) under AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer
 # (the C targets; Swift on Linux has no -sanitize=undefined, its own arithmetic
 # and bounds checks trap in every build). Every process of that binary runs
-# instrumented: the agent, its xmpp-link and update-worker helpers (the same
-# binary, started through /proc/self/exe) and the CLI the tests and
-# meter_script.sh run. Reports go to files in one folder, not to stderr (which
+# instrumented: the agent, its helper programs tinyagent-link and
+# tinyagent-fetch (built beside it, started from there) and the CLI the tests
+# and meter_script.sh run. Reports go to files in one folder, not to stderr (which
 # the helpers do not have), and that folder must be empty at the end.
 #
 #   tests/sanitize/asan.sh [pytest arguments]   (default: the suites below)
@@ -14,11 +14,11 @@ cd "$(dirname "$0")/../.."
 SWIFT=${SWIFT:-/opt/swift/usr/bin/swift}
 scratch=.build-asan
 
-echo "== building the ASan/UBSan host binary ($scratch)"
+echo "== building the ASan/UBSan host binaries ($scratch)"
 mkdir -p "$scratch"
 # ld.gold warns about every ASan register thunk ("Cannot export local symbol"):
 # noise, filtered out.
-"$SWIFT" build --scratch-path "$scratch" --product tinyagent \
+"$SWIFT" build --scratch-path "$scratch" \
     -Xswiftc -sanitize=address \
     -Xcc -fsanitize=address,undefined -Xcc -fno-omit-frame-pointer -Xcc -fno-sanitize-recover=all \
     > "$scratch/build.log" 2>&1 || { grep -v "Cannot export local symbol" "$scratch/build.log" >&2; exit 1; }

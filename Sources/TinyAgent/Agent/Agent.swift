@@ -306,7 +306,7 @@ public final class Agent {
                 let now = Clock.now()
                 while let exit = Processes.reap() {
                     if let control, control.link.processExited(exit.pid, now: now) {
-                        logger.warning("xmpp link process \(exit.pid) exited; restarting it")
+                        logger.warning("xmpp link process \(exit.pid): \(HelperRole.link.exitRemark(exitCode: exit.exitCode, signal: exit.signal)); restarting it")
                         if let token = linkToken { loop.unwatch(token) }
                         linkToken = nil
                         continue

@@ -192,9 +192,8 @@ package final class UpdateManager {
         if let token = worker.token { loop.unwatch(token) }
         worker.channel.fd.close()
         self.worker = nil
-        let outcome = worker.outcome ?? .failed(signal != 0
-            ? "update worker was killed by signal \(signal)"
-            : "update worker exited with status \(exitCode) before it finished")
+        let outcome = worker.outcome
+            ?? .failed("update worker: \(HelperRole.fetch.exitRemark(exitCode: exitCode, signal: signal)) before it finished")
         switch outcome {
         case .done where record?.step == .acquire:
             checkAndUnpack()

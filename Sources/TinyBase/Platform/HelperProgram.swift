@@ -23,21 +23,19 @@ package struct HelperProgram {
             throw Refusal(reason: "\(name): cannot tell the agent's own folder: \(error)")
         }
         let path = "\(folderPath)/\(name)"
-        do {
-            let folder = try Folder.open(folderPath)
-            defer { folder.close() }
-            try trusted(try folder.status(), folderPath)
-            let fd = try folder.openForReading(name)
-            do { try trusted(try fd.status(), path) } catch {
-                fd.close()
-                throw error
-            }
-            return HelperProgram(name: name, fd: fd)
-        } catch let error as Refusal {
+        let folder = try refusing(folderPath) { () throws(FileError) in try Folder.open(folderPath) }
+        defer { folder.close() }
+        try trusted(try refusing(folderPath) { () throws(Errno) in try folder.status() }, folderPath)
+        let fd = try refusing(path) { () throws(FileError) in try folder.openForReading(name) }
+        do { try trusted(try refusing(path) { () throws(Errno) in try fd.status() }, path) } catch {
+            fd.close()
             throw error
-        } catch {
-            throw Refusal(reason: "\(path): \(error)")
         }
+        return HelperProgram(name: name, fd: fd)
+    }
+
+    private static func refusing<T, E: Error>(_ path: String, _ body: () throws(E) -> T) throws(Refusal) -> T {
+        do { return try body() } catch { throw Refusal(reason: "\(path): \(error)") }
     }
 
     /// Replaces this process with the program, given `arguments` after its

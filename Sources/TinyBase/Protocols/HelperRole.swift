@@ -21,4 +21,19 @@ package enum HelperRole: String {
     /// together. Raise it with any change to a packet's shape.
     package static let protocolVersion = 1
     package static let protocolKey = "protocol"
+
+    /// How a helper's exit reads in the agent's log.
+    package func exitRemark(exitCode: Int32, signal: Int32) -> String {
+        if signal != 0 { return "\(program) was killed by signal \(signal)" }
+        if exitCode == ExitStatus.protocolMismatch {
+            return "\(program) speaks another protocol version than this agent: the programs come from different installs (install tinyagent again)"
+        }
+        return "\(program) exited with status \(exitCode)"
+    }
+}
+
+/// The status a helper exits with when it cannot start its work.
+package struct HelperExit: Error {
+    package let status: Int32
+    package init(_ status: Int32) { self.status = status }
 }

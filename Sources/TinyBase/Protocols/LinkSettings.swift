@@ -15,6 +15,7 @@ package struct LinkSettings {
     package func packet() -> JSONWriter {
         var w = JSONWriter()
         w.beginObject()
+        w.key(HelperRole.protocolKey); w.integer(HelperRole.protocolVersion)
         w.key("jid"); w.string(jid)
         w.key("password"); w.string(password)
         w.key("servers"); w.beginArray()

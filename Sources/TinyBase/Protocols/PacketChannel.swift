@@ -38,6 +38,22 @@ package struct PacketChannel {
         return (channel, pid)
     }
 
+    /// In a helper: the agent's first packet and its descriptors, waited for
+    /// up to `timeout` — when it carries this program's protocol version
+    /// (`HelperRole.protocolVersion`). Otherwise the status to exit with,
+    /// after one line on stderr for a version mismatch.
+    package func receiveFirst(_ role: HelperRole, timeout: Duration) -> Result<(packet: JSONValue, descriptors: [FileDescriptor]), HelperExit> {
+        guard let (packet, descriptors) = receiveWithDescriptors(timeout: timeout) else { return .failure(HelperExit(ExitStatus.dataError)) }
+        let version = packet[HelperRole.protocolKey]?.integerValue
+        guard version == Int64(HelperRole.protocolVersion) else {
+            for fd in descriptors { fd.close() }
+            Console.error("\(role.program): the agent speaks protocol \(version.map { "\($0)" } ?? "(none)"), "
+                          + "this program \(HelperRole.protocolVersion): install tinyagent's programs together")
+            return .failure(HelperExit(ExitStatus.protocolMismatch))
+        }
+        return .success((packet, descriptors))
+    }
+
     /// Sends one packet; false when the peer is gone or its queue is full.
     @discardableResult
     package func send(_ writer: JSONWriter) -> Bool {

@@ -50,6 +50,7 @@ package struct UpdateJob: Equatable {
     package func packet() -> JSONWriter {
         var w = JSONWriter()
         w.beginObject()
+        w.key(HelperRole.protocolKey); w.integer(HelperRole.protocolVersion)
         w.key("job"); w.string(kind.rawValue)
         w.key("url"); w.string(url)
         w.key("sha256"); if let sha256 { w.string(Hex.encode(sha256)) } else { w.null() }

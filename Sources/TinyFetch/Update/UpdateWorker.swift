@@ -22,10 +22,13 @@ package enum UpdateWorker {
             return ExitStatus.systemError
         }
         let channel = PacketChannel(fd: FileDescriptor(3))
-        guard let (first, fds) = channel.receiveWithDescriptors(timeout: .seconds(10)),
-              let job = UpdateJob(packet: first), job.takes(fds.count) else {
-            return ExitStatus.dataError
+        let first: (packet: JSONValue, descriptors: [FileDescriptor])
+        switch channel.receiveFirst(.fetch, timeout: .seconds(10)) {
+        case .success(let received): first = received
+        case .failure(let exit): return exit.status
         }
+        let fds = first.descriptors
+        guard let job = UpdateJob(packet: first.packet), job.takes(fds.count) else { return ExitStatus.dataError }
         var reporter = ProgressReporter(channel: channel)
         let remark: String?
         switch job.kind {
