@@ -20,11 +20,14 @@ GUARD := /usr/bin/python3 tests/runguard.py run --
 deps:
 	scripts/install-deps.sh
 
-# The binary the integration tests run: Embedded Swift, x86_64.
+# The programs the integration tests run: Embedded Swift, x86_64, each needing only its
+# own libraries (ARCHITECTURE.md).
+PROGRAMS := tinyagent tinyagent-link tinyagent-fetch
 embedded:
 	TINYAGENT_EMBEDDED=1 $(SWIFT) build -c release --scratch-path .build-embedded
-	@strip -o .build-embedded/tinyagent.stripped $(EMBEDDED_BIN)
-	@echo "embedded x86_64 binary: $$(stat -c %s .build-embedded/tinyagent.stripped) bytes stripped"
+	@for p in $(PROGRAMS); do strip -o .build-embedded/$$p.stripped .build-embedded/release/$$p && \
+		echo "embedded x86_64 $$p: $$(stat -c %s .build-embedded/$$p.stripped) bytes stripped"; done
+	python3 cross/needed-check.py $(addprefix .build-embedded/release/,$(PROGRAMS))
 
 # Host build, full Swift, Swift Testing.
 unit:

@@ -10,7 +10,8 @@
 #
 #   cross/build.sh ARCH [--src DIR] [--out FILE] [--refresh] [--no-check] [--musl-probe]
 #     --src DIR    package root to build (default: this repository)
-#     --out FILE   output binary (default: build/ARCH/tinyagent)
+#     --out FILE   the agent's binary (default: build/ARCH/tinyagent); its helper programs
+#                  tinyagent-link and tinyagent-fetch go beside it
 #     --refresh    fetch Debian's package indexes and packages again
 #     --no-check   skip the checks (never in CI)
 #     --musl-probe armhf only: build build/armhf/armv6-probe instead, the agent's Swift code
@@ -26,11 +27,12 @@
 #   2. sysroot from Debian's .debs (sysroot.sh ARCH)          -> build/ARCH/sysroot, control/
 #   3. static mbedTLS, trimmed (build-mbedtls.sh ARCH)        -> build/ARCH/mbedtls/
 #   4. C targets (Sources/*/ with .c files) compiled by zig for the glibc floor
-#   5. swiftc, Embedded (armv6-none-none-eabi / aarch64-none-none-elf): module TinyAgent,
-#      then the tinyagent main
-#   6. zig links against the floor's glibc stubs and build/ARCH/linklibs, --gc-sections;
-#      build/ARCH/tinyagent.unstripped keeps the symbols (the ARMv6 scan reads its
-#      mapping symbols), build/ARCH/tinyagent is stripped
+#   5. swiftc, Embedded (armv6-none-none-eabi / aarch64-none-none-elf): the package's Swift
+#      targets in dependency order, as `swift package describe` gives them
+#      (cross/package-graph.py): the libraries, then the three programs
+#   6. zig links each program from its own modules and C targets against the floor's glibc
+#      stubs and build/ARCH/linklibs, --gc-sections --as-needed; PROGRAM.unstripped keeps
+#      the symbols (the ARMv6 scan reads its mapping symbols), PROGRAM is stripped
 #   7. the checks
 set -euo pipefail
 # shellcheck source=cross/common.sh
@@ -69,8 +71,8 @@ SWIFT_LIB="$(dirname "$(dirname "$(realpath "$SWIFTC")")")/lib/swift"
 LLVM_BIN="$(dirname "$(realpath "$SWIFTC")")"  # the toolchain's llvm-objcopy, llvm-objdump
 UNICODE_TABLES="$SWIFT_LIB/embedded/$SWIFT_TARGET/libswiftUnicodeDataTables.a"
 [ -f "$UNICODE_TABLES" ] || die "$UNICODE_TABLES missing: this toolchain has no $SWIFT_TARGET Embedded stdlib"
-[ -d "$SRC/Sources/TinyAgent" ] && [ -d "$SRC/Sources/tinyagent" ] \
-    || die "$SRC has no Sources/TinyAgent and Sources/tinyagent"
+[ -f "$SRC/Package.swift" ] || die "$SRC has no Package.swift"
+SWIFT="$(dirname "$SWIFTC")/swift"
 
 start_ns=$(date +%s%N)
 need_apt binutils readelf
@@ -91,15 +93,15 @@ for dir in "$SRC"/Sources/*/; do
         c_targets+=("$dir")
     fi
 done
-mapfile -t lib_swift < <(find "$SRC/Sources/TinyAgent" -name '*.swift' | LC_ALL=C sort)
-mapfile -t main_swift < <(find "$SRC/Sources/tinyagent" -name '*.swift' | LC_ALL=C sort)
-[ $probe = 0 ] || main_swift=("$TA_ROOT/cross/armv6-probe/main.swift")
-[ "${#lib_swift[@]}" -gt 0 ] || die "no Swift files in Sources/TinyAgent"
-[ "${#main_swift[@]}" -gt 0 ] || die "no Swift files in Sources/tinyagent"
+# Swift targets: the package's graph, dependencies first (cross/package-graph.py), one
+# line each: KIND NAME MODULE PATH SWIFT_DEPS C_DEPS.
+mapfile -t graph < <("$SWIFT" package --package-path "$SRC" describe --type json | python3 "$TA_ROOT/cross/package-graph.py")
+[ "${#graph[@]}" -gt 0 ] || die "no Swift targets in $SRC/Package.swift"
 mapfile -t c_files < <(for t in "${c_targets[@]}"; do find "$t" -name '*.c'; done | LC_ALL=C sort)
 [ $probe = 0 ] || c_files+=("$TA_ROOT/cross/armv6-probe/no-systemd.c")
 mapfile -t all_inputs < <(find "$SRC/Sources" -type f | LC_ALL=C sort)
-all_inputs+=("${main_swift[@]}" "${c_files[@]}")
+all_inputs+=("$SRC/Package.swift" "${c_files[@]}")
+[ $probe = 0 ] || all_inputs+=("$TA_ROOT/cross/armv6-probe/main.swift")
 
 ZIG_TARGET=(-target "$ZIG_ARCH_TARGET" -mcpu="$ZIG_CPU")
 C_FLAGS=(-Os -g0 -ffunction-sections -fdata-sections -fno-omit-frame-pointer -Wall)
@@ -126,63 +128,99 @@ link_libs=()
 for so in "$CACHE"/linklibs/lib*.so; do n="$(basename "$so" .so)"; link_libs+=("-l${n#lib}"); done
 
 # ---- Swift ----------------------------------------------------------------------------
-compile_agent() {
-    log "swiftc (Embedded, $SWIFT_TARGET): TinyAgent, ${#lib_swift[@]} files"
-    "$SWIFTC" "${SWIFT_FLAGS[@]}" "${module_dirs[@]}" -parse-as-library -module-name TinyAgent \
-        -emit-module -emit-module-path "$OBJ/swift/TinyAgent.swiftmodule" \
-        -c "${lib_swift[@]}" -o "$OBJ/swift/TinyAgent.o"
-    local main_mode=(-parse-as-library) f
-    for f in "${main_swift[@]}"; do [ "$(basename "$f")" = main.swift ] && main_mode=(); done
-    log "swiftc (Embedded, $SWIFT_TARGET): tinyagent, ${#main_swift[@]} files (TinyAgent took $((SECONDS - t0)) s)"
-    t0=$SECONDS
-    "$SWIFTC" "${SWIFT_FLAGS[@]}" "${module_dirs[@]}" -I "$OBJ/swift" "${main_mode[@]}" \
-        -module-name tinyagent -c "${main_swift[@]}" -o "$OBJ/swift/tinyagent.o"
+# One module per target, in the graph's order; `package` declarations cross modules of
+# one package name, as under SwiftPM.
+compile_module() {  # KIND NAME MODULE PATH FILES...
+    local kind="$1" name="$2" module="$3" path="$4"; shift 4
+    local mode=(-parse-as-library) emit=() f
+    if [ "$kind" = library ]; then
+        emit=(-emit-module -emit-module-path "$OBJ/swift/$module.swiftmodule")
+    else
+        for f in "$@"; do [ "$(basename "$f")" = main.swift ] && mode=(); done
+    fi
+    log "swiftc (Embedded, $SWIFT_TARGET): $name, $# files"
+    "$SWIFTC" "${SWIFT_FLAGS[@]}" "${module_dirs[@]}" -I "$OBJ/swift" "${mode[@]}" -module-name "$module" \
+        -package-name tinyagent "${emit[@]}" -c "$@" -o "$OBJ/swift/$module.o"
 }
 
-# The probe's main.swift joins the TinyAgent module, so it reaches internal types as the
-# unit tests do (@testable is not available in Embedded Swift).
-compile_probe() {
-    log "swiftc (Embedded, $SWIFT_TARGET, musl headers): TinyAgent + ${main_swift[*]#"$TA_ROOT"/}"
-    "$SWIFTC" "${SWIFT_FLAGS[@]}" "${module_dirs[@]}" -module-name TinyAgent \
-        -c "${lib_swift[@]}" "${main_swift[@]}" -o "$OBJ/swift/probe.o"
+# The libraries, then each program (the probe: the libraries it needs, then its main).
+compile_swift() {
+    local kind name module path deps cdeps files
+    for line in "${graph[@]}"; do
+        read -r kind name module path deps cdeps <<<"$line"
+        [ $probe = 0 ] || [ "$kind" = library ] || continue
+        [ $probe = 0 ] || [[ " TinyBase TinyAgent " == *" $name "* ]] || continue
+        mapfile -t files < <(find "$SRC/$path" -name '*.swift' | LC_ALL=C sort)
+        compile_module "$kind" "$name" "$module" "$path" "${files[@]}"
+    done
+    [ $probe = 0 ] || compile_module executable armv6-probe armv6_probe cross/armv6-probe "$TA_ROOT/cross/armv6-probe/main.swift"
 }
 
 # ---- link -----------------------------------------------------------------------------
 # zig links against its glibc stubs of the floor's version; the 32-bit Unicode tables are
 # soft-float but take integers only, so mixing them in is safe. The unstripped executable
 # (-g: zig strips by default) stays beside the stripped one: the ARMv6 scan reads its
-# mapping symbols.
-link_agent() {
-    log "linking (tinyagent took $((SECONDS - t0)) s) with zig cc (${ZIG_ARCH_TARGET}, ${ZIG_CPU}), static mbedTLS, ${link_libs[*]}"
-    "$ZIG" cc "${ZIG_TARGET[@]}" -Os -g -o "$BIN.unstripped" \
-        "$OBJ/swift/tinyagent.o" "$OBJ/swift/TinyAgent.o" "${c_objs[@]}" \
-        -Wl,--gc-sections -Wl,--as-needed \
-        -L "$CACHE/linklibs" "${link_libs[@]}" \
-        "$MBEDTLS/lib/libmbedtls.a" "$MBEDTLS/lib/libmbedx509.a" "$MBEDTLS/lib/libmbedcrypto.a" \
-        "$UNICODE_TABLES" -lm
+# mapping symbols. Each program gets its own modules and C targets only, and --as-needed
+# keeps in DT_NEEDED only the shared libraries its code really uses.
+program_path() { [ "$1" = tinyagent ] && echo "$BIN" || echo "$(dirname "$BIN")/$1"; }
+
+link_programs() {
+    local kind name module path deps cdeps objs d out
+    for line in "${graph[@]}"; do
+        read -r kind name module path deps cdeps <<<"$line"
+        [ "$kind" = executable ] || continue
+        objs=("$OBJ/swift/$module.o")
+        for d in ${deps//,/ }; do [ "$d" = - ] || objs+=("$OBJ/swift/${d//-/_}.o"); done
+        for d in ${cdeps//,/ }; do
+            for f in "$OBJ/c/${d}_"*.o; do [ -f "$f" ] && objs+=("$f"); done
+        done
+        out="$(program_path "$name")"
+        log "linking $name with zig cc (${ZIG_ARCH_TARGET}, ${ZIG_CPU}), static mbedTLS, --as-needed ${link_libs[*]}"
+        "$ZIG" cc "${ZIG_TARGET[@]}" -Os -g -o "$out.unstripped" "${objs[@]}" \
+            -Wl,--gc-sections -Wl,--as-needed \
+            -L "$CACHE/linklibs" "${link_libs[@]}" \
+            "$MBEDTLS/lib/libmbedtls.a" "$MBEDTLS/lib/libmbedx509.a" "$MBEDTLS/lib/libmbedcrypto.a" \
+            "$UNICODE_TABLES" -lm
+        programs+=("$out")
+    done
 }
 
-# Static musl; --gc-sections drops the code that would need libstrophe or libzip (the
-# probe never reaches it; cross/armv6-probe/no-systemd.c answers the one libsystemd call a
-# global keeps). mbedTLS is the armhf build's: ARMv6, and what the probe runs of it (AES)
-# touches no libc type whose layout differs between glibc and musl.
+# Static musl; --gc-sections drops what would need libsystemd but one call a global keeps
+# (cross/armv6-probe/no-systemd.c answers it). mbedTLS is the armhf build's: ARMv6, and
+# what the probe runs of it (AES) touches no libc type whose layout differs between glibc
+# and musl.
 link_probe() {
-    log "linking (took $((SECONDS - t0)) s) with zig cc (arm-linux-musleabihf, ${ZIG_CPU}), static"
+    log "linking the probe with zig cc (arm-linux-musleabihf, ${ZIG_CPU}), static"
     "$ZIG" cc "${ZIG_TARGET[@]}" -static -Os -g -o "$BIN.unstripped" \
-        "$OBJ/swift/probe.o" "${c_objs[@]}" -Wl,--gc-sections \
+        "$OBJ/swift/armv6_probe.o" "$OBJ/swift/TinyAgent.o" "$OBJ/swift/TinyBase.o" "${c_objs[@]}" -Wl,--gc-sections \
         "$MBEDTLS/lib/libmbedtls.a" "$MBEDTLS/lib/libmbedx509.a" "$MBEDTLS/lib/libmbedcrypto.a" \
         "$UNICODE_TABLES" -lm
+    programs+=("$BIN")
 }
 
 stamp_value="$( {
-    printf '%s\n' "$SRC" "$BIN" "$ZIG_VERSION" "${SWIFT_FLAGS[*]}" "${C_FLAGS[*]}" "${link_libs[*]}"
+    printf '%s\n' "$SRC" "$BIN" "$ZIG_VERSION" "${SWIFT_FLAGS[*]}" "${C_FLAGS[*]}" "${link_libs[*]}" "${graph[@]}"
     "$SWIFTC" --version 2>&1
     cat "$CACHE/sysroot.stamp" "$MBEDTLS/mbedtls.stamp" "${BASH_SOURCE[0]}"
     hash_inputs "${all_inputs[@]}"
 } | sha256sum | cut -d' ' -f1)"
 
-if [ -f "$OBJ/build.stamp" ] && [ "$(cat "$OBJ/build.stamp")" = "$stamp_value" ] && [ -f "$BIN" ]; then
-    log "$(basename "$BIN") up to date"
+programs=()
+if [ $probe = 1 ]; then
+    programs=("$BIN")
+else
+    for line in "${graph[@]}"; do
+        read -r kind name _ <<<"$line"
+        [ "$kind" = executable ] && programs+=("$(program_path "$name")")
+    done
+fi
+up_to_date=0
+if [ -f "$OBJ/build.stamp" ] && [ "$(cat "$OBJ/build.stamp")" = "$stamp_value" ]; then
+    up_to_date=1
+    for p in "${programs[@]}"; do [ -f "$p" ] || up_to_date=0; done
+fi
+if [ $up_to_date = 1 ]; then
+    log "$(basename "${programs[@]}") up to date"
 else
     rm -rf "$OBJ.new"; mkdir -p "$OBJ.new/modulemaps" "$OBJ.new/c" "$OBJ.new/swift"
     [ -d "$OBJ/module-cache" ] && mv "$OBJ/module-cache" "$OBJ.new/"
@@ -226,31 +264,45 @@ else
     for p in "${pids[@]}"; do wait "$p"; done
 
     t0=$SECONDS
-    if [ $probe = 1 ]; then compile_probe; else compile_agent; fi
+    compile_swift
+    log "swiftc took $((SECONDS - t0)) s"
     mkdir -p "$(dirname "$BIN")"
-    if [ $probe = 1 ]; then link_probe; else link_agent; fi
-    "$LLVM_BIN/llvm-objcopy" --strip-all "$BIN.unstripped" "$BIN.tmp"
-    mv "$BIN.tmp" "$BIN"
+    programs=()
+    if [ $probe = 1 ]; then link_probe; else link_programs; fi
+    for p in "${programs[@]}"; do
+        "$LLVM_BIN/llvm-objcopy" --strip-all "$p.unstripped" "$p.tmp"
+        mv "$p.tmp" "$p"
+    done
     printf '%s\n' "$stamp_value" >"$OBJ/build.stamp"
 fi
 
-size=$(stat -c %s "$BIN")
-abi="$(readelf -h "$BIN" | sed -n 's/^ *Machine: *//p')"
-if [ "$PI_ARCH" = armhf ]; then
-    abi="$abi $(readelf -A "$BIN" | sed -n 's/^ *Tag_CPU_arch: *//p' | head -n1), $(readelf -h "$BIN" | sed -n 's/^ *Flags: *[0-9a-fx]*, *//p')"
-fi
-log "binary: ${BIN#"$TA_ROOT"/} $size bytes ($(( (size + 1023) / 1024 )) KiB), $abi, stripped"
+total=0
+for p in "${programs[@]}"; do
+    size=$(stat -c %s "$p"); total=$((total + size))
+    abi="$(readelf -h "$p" | sed -n 's/^ *Machine: *//p')"
+    if [ "$PI_ARCH" = armhf ]; then
+        abi="$abi $(readelf -A "$p" | sed -n 's/^ *Tag_CPU_arch: *//p' | head -n1), $(readelf -h "$p" | sed -n 's/^ *Flags: *[0-9a-fx]*, *//p')"
+    fi
+    needed="$(readelf -d "$p" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | paste -sd' ')"
+    log "binary: ${p#"$TA_ROOT"/} $size bytes ($(( (size + 1023) / 1024 )) KiB), $abi, stripped; needs: ${needed:-nothing}"
+done
+[ "${#programs[@]}" -lt 2 ] || log "the ${#programs[@]} programs: $total bytes ($(( (total + 1023) / 1024 )) KiB) together"
 if [ $check = 1 ]; then
     floor_args=(--arch "$PI_ARCH")
     [ -n "$FLOOR_SUITE" ] && floor_args+=(--floor-control "$CACHE/floor-control")
     # The probe is static: no loader, no libraries to check against a release.
-    [ $probe = 1 ] || python3 "$TA_ROOT/cross/buster-check.py" "${floor_args[@]}" --control "$CACHE/control" \
-        --allow "$TA_ROOT/cross/buster-allow.txt" "$BIN"
+    if [ $probe = 0 ]; then
+        for p in "${programs[@]}"; do
+            python3 "$TA_ROOT/cross/buster-check.py" "${floor_args[@]}" --control "$CACHE/control" \
+                --allow "$TA_ROOT/cross/buster-allow.txt" "$p"
+        done
+    fi
+    [ $probe = 1 ] || python3 "$TA_ROOT/cross/needed-check.py" "${programs[@]}"
     if [ "$PI_ARCH" = armhf ]; then
         # The objects as linked: ours, mbedTLS's archive members, the toolchain's tables.
         # The probe's executable is not scanned: musl chooses its memory barrier at run
         # time and carries a DMB for ARMv7 CPUs; running it under arm1176 is its proof.
-        scan=(--scan "$BIN.unstripped"); [ $probe = 0 ] || scan=()
+        scan=(); [ $probe = 1 ] || for p in "${programs[@]}"; do scan+=(--scan "$p.unstripped"); done
         python3 "$TA_ROOT/cross/armv6-check.py" --objdump "$LLVM_BIN/llvm-objdump" \
             "${scan[@]}" --toolchain "$UNICODE_TABLES" \
             "$OBJ"/swift/*.o "$OBJ"/c/*.o "$MBEDTLS"/lib/*.a

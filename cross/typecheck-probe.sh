@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
-# Type-checks the ARMv6 probe (cross/armv6-probe/main.swift) with today's Sources/TinyAgent
-# on the host, in Embedded mode: the probe calls the agent's internal APIs and is otherwise
-# compiled only by `make cross-test`, late in a run. `make unit` calls this after
-# `swift test`, whose build made the C targets' module maps used here.
+# Type-checks the ARMv6 probe (cross/armv6-probe/main.swift) against today's TinyBase and
+# TinyAgent modules on the host, in Embedded mode: the probe calls the agent's package APIs
+# and is otherwise compiled only by `make cross-test`, late in a run. `make unit` calls this
+# after `swift test`, whose build made the C targets' module maps used here.
 #
 #   cross/typecheck-probe.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SWIFTC="${SWIFTC:-/opt/swift/usr/bin/swiftc}"
 maps=.build/debug
-for c in CShims CTLS; do
+for c in CShims CCrypto; do
     [ -f "$maps/$c.build/module.modulemap" ] || { echo "typecheck-probe: no $maps/$c.build/module.modulemap: run swift build first" >&2; exit 1; }
 done
-args=(-typecheck -enable-experimental-feature Embedded -wmo -suppress-warnings -module-name TinyAgent)
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+args=(-enable-experimental-feature Embedded -wmo -suppress-warnings -package-name tinyagent -I "$out")
 for dir in Sources/*/; do [ -f "$dir/module.modulemap" ] && args+=(-I "${dir%/}"); done
-for c in CShims CTLS; do
+for c in CShims CCrypto; do
     args+=(-Xcc "-fmodule-map-file=$maps/$c.build/module.modulemap" -Xcc -I -Xcc "Sources/$c/include")
 done
-mapfile -t swift_files < <(find Sources/TinyAgent -name '*.swift' | LC_ALL=C sort)
-"$SWIFTC" "${args[@]}" "${swift_files[@]}" cross/armv6-probe/main.swift
-echo "typecheck-probe: cross/armv6-probe/main.swift type-checks against Sources/TinyAgent"
+for module in TinyBase TinyAgent; do
+    mapfile -t swift_files < <(find "Sources/$module" -name '*.swift' | LC_ALL=C sort)
+    "$SWIFTC" "${args[@]}" -parse-as-library -module-name "$module" -emit-module -emit-module-path "$out/$module.swiftmodule" "${swift_files[@]}"
+done
+"$SWIFTC" "${args[@]}" -typecheck -module-name armv6_probe cross/armv6-probe/main.swift
+echo "typecheck-probe: cross/armv6-probe/main.swift type-checks against Sources/TinyBase and Sources/TinyAgent"

@@ -1,13 +1,15 @@
-// The ARMv6 run-time proof (cross/armv6-probe.sh): compiled into one module with the
-// agent's Sources/TinyAgent, linked statically against musl for the arm1176jzf-s and run
+// The ARMv6 run-time proof (cross/armv6-probe.sh): compiled against the agent's modules
+// TinyBase and TinyAgent (as one more module of the package), linked statically against musl for the arm1176jzf-s and run
 // under `qemu-arm -cpu arm1176`, where any ARMv7 instruction would stop it with SIGILL.
 // It drives the code the agent's loop lives on — the heartbeat parser, the supervisor's
 // state table, the config cipher (mbedTLS AES) and JSON — and checks every answer, so a
 // miscompiled or mis-linked path fails here rather than merely running.
-// It calls internal APIs as Tests/TinyAgentTests does (and mirrors a few of its cases):
+// It calls package APIs as Tests/TinyAgentTests does (and mirrors a few of its cases):
 // a change to those APIs updates this file too: `make unit` type-checks it against them
 // (cross/typecheck-probe.sh), `make cross-test` (cross/armv6-probe.sh) builds and runs it.
 import CShims
+import TinyAgent
+import TinyBase
 
 var passed = 0
 var failed = 0
