@@ -4,11 +4,13 @@
 #
 #   cross/build-deb.sh [--arch ARCH] [--binary FILE] [--out DIR]
 #     --arch ARCH    armhf (default) or arm64
-#     --binary FILE  the binary (default: build/ARCH/tinyagent, built if missing)
+#     --binary FILE  the agent's binary (default: build/ARCH/tinyagent, built if missing); its
+#                    helper programs tinyagent-link and tinyagent-fetch beside it
 #     --out DIR      where the .deb goes (default: build/ARCH)
 #
-# Contents: /usr/lib/tinyagent/tinyagent (the agent, outside /home/pi: pi could rename a
-# folder on its path), /usr/bin/tinyagent and technospurs/bin/tinyagent (symlinks to it),
+# Contents: /usr/lib/tinyagent/{tinyagent,tinyagent-link,tinyagent-fetch} (the agent and its
+# helper programs, outside /home/pi: pi could rename a folder on their path; the agent starts
+# its helpers from its own folder), /usr/bin/tinyagent and technospurs/bin/tinyagent (symlinks to it),
 # /home/pi/technospurs/{certs,cfg,wdog,downloads,SmartMeter,bin,logs}/ (DESIGN.md §3),
 # bin/tinyagent_heartbeat.py (the Python helper, Python 3.5+),
 # /lib/systemd/system/tinyagent.service (the one unit file, from buildroot/overlay/, which
@@ -19,7 +21,7 @@
 # to pi), creates the helper user `tinyagent` and enables the service on the first install
 # only; postrm's purge removes what the package made (see cross/deb/postrm); Depends lists the
 # floor release's packages (minimum versions = the floor's: Buster's for armhf, Bullseye's
-# for arm64, read from its packages) of the libraries in the binary's DT_NEEDED, the same
+# for arm64, read from its packages) of the libraries in the programs' DT_NEEDED, the same
 # floor cross/buster-check.py proves.
 set -euo pipefail
 # shellcheck source=cross/common.sh
@@ -37,8 +39,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 BIN="${BIN:-$TA_BUILD/$PI_ARCH/tinyagent}"
+PROGRAMS=("$BIN" "$(dirname "$BIN")/tinyagent-link" "$(dirname "$BIN")/tinyagent-fetch")
 OUTDIR="${OUTDIR:-$TA_BUILD/$PI_ARCH}"
-[ -f "$BIN" ] || "$TA_ROOT/cross/build.sh" "$PI_ARCH"
+for p in "${PROGRAMS[@]}"; do [ -f "$p" ] || "$TA_ROOT/cross/build.sh" "$PI_ARCH"; done
 need_apt dpkg dpkg-deb
 need_apt binutils readelf
 
@@ -82,7 +85,7 @@ depends=()
 while read -r lib; do
     [ -n "${PKG_OF[$lib]:-}" ] || die "no floor package known for DT_NEEDED $lib (add it to PKG_OF)"
     depends+=("${PKG_OF[$lib]}")
-done < <(readelf -d "$BIN" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+done < <(for p in "${PROGRAMS[@]}"; do readelf -d "$p" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; done)
 depends_line="$(printf '%s\n' "${depends[@]}" | sort -u | paste -sd, | sed 's/,/, /g')"
 
 stage="$OUTDIR/deb-root"
@@ -94,6 +97,7 @@ chmod 0710 "$base/wdog"
 chmod 0750 "$base/logs"
 install -d "$stage/usr/lib/tinyagent"
 install -m 0755 "$BIN" "$stage/usr/lib/tinyagent/tinyagent"
+for p in tinyagent-link tinyagent-fetch; do install -m 0755 "$(dirname "$BIN")/$p" "$stage/usr/lib/tinyagent/$p"; done
 ln -s /usr/lib/tinyagent/tinyagent "$base/bin/tinyagent"
 install -m 0644 "$HELPER" "$base/bin/tinyagent_heartbeat.py"
 install -d "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/usr/share/doc/tinyagent" "$stage/usr/share/man/man1"

@@ -32,7 +32,7 @@ has() { grep -qE -- "$2" "$1" || { echo "no match for /$2/ in:"; cat "$1"; retur
 # ---- the package file ---------------------------------------------------------------
 dpkg-deb --info "$deb" >"$T/info"
 dpkg-deb --contents "$deb" >"$T/contents"
-needed="$(readelf -d "$TA_BUILD/$PI_ARCH/tinyagent" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
+needed="$(for p in tinyagent tinyagent-link tinyagent-fetch; do readelf -d "$TA_BUILD/$PI_ARCH/$p"; done | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
 check "control: tinyagent $version for $PI_ARCH" \
     sh -c "grep -q '^ Package: tinyagent$' '$T/info' && grep -q '^ Architecture: $PI_ARCH$' '$T/info' && grep -Eq '^ Version: [0-9]+\.[0-9]+\.[0-9]+$' '$T/info'"
 # The floor: Buster's for armhf, Bullseye's (as its packages say) for arm64.
@@ -48,6 +48,9 @@ for pair in "libstrophe.so.0:libstrophe0 \\(>= $strophe\\)" "libzip.so.4:libzip4
     if grep -qx "$so" <<<"$needed"; then check "control: Depends on ${pair#*:}" has "$T/info" "^ Depends: .*${pair#*:}"; fi
 done
 check "contents: the agent, executable, outside /home/pi" has "$T/contents" '^-rwxr-xr-x root/root +[0-9]+ .* \./usr/lib/tinyagent/tinyagent$'
+check "contents: its helper programs beside it, executable, root's" sh -c "
+    grep -Eq '^-rwxr-xr-x root/root +[0-9]+ .* \./usr/lib/tinyagent/tinyagent-link$' '$T/contents' &&
+    grep -Eq '^-rwxr-xr-x root/root +[0-9]+ .* \./usr/lib/tinyagent/tinyagent-fetch$' '$T/contents'"
 check "contents: bin/tinyagent links to it" has "$T/contents" ' \./home/pi/technospurs/bin/tinyagent -> /usr/lib/tinyagent/tinyagent$'
 check "contents: the Python heartbeat helper in bin/" has "$T/contents" ' \./home/pi/technospurs/bin/tinyagent_heartbeat\.py$'
 check "contents: cfg/ is 0700" has "$T/contents" '^drwx------ .* \./home/pi/technospurs/cfg/$'
@@ -127,7 +130,7 @@ echo o >"$R$B/logs/ocr.log"; mkdir -p "$R$B/downloads/update-7"; echo z >"$R$B/d
 echo a >"$R$B/SmartMeter/app.py"
 check "dpkg --purge removes it and disables the service" sh -c "
     chroot '$R' dpkg --purge tinyagent >/dev/null &&
-    [ ! -e '$R/usr/lib/tinyagent/tinyagent' ] && [ ! -L '$R$B/bin/tinyagent' ] && [ ! -L '$WANTS_LINK' ] &&
+    [ ! -e '$R/usr/lib/tinyagent' ] && [ ! -L '$R$B/bin/tinyagent' ] && [ ! -L '$WANTS_LINK' ] &&
     [ ! -e '$R/lib/systemd/system/tinyagent.service' ] && [ ! -e '$R/usr/share/man/man1/tinyagent.1.gz' ] && [ -d '$R/home/pi' ]"
 check "purge removes what the package made: the helper user, wdog/, downloads/, the agent's log, /var/lib/tinyagent" sh -c "
     ! grep -q '^tinyagent:' '$R/etc/passwd' && ! grep -q '^tinyagent:' '$R/etc/group' && ! grep -q '^tinyagent:' '$R/etc/shadow' &&

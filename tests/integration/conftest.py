@@ -89,8 +89,8 @@ def pid_alive(pid):
 
 
 def helper_pids(agent_pid, name):
-    """Pids of the agent's children running `tinyagent NAME` (xmpp-link, update-worker),
-    also under valgrind."""
+    """Pids of the agent's children running its helper program in role NAME (xmpp-link:
+    tinyagent-link, update-worker: tinyagent-fetch), also under valgrind."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -156,8 +156,9 @@ class NotifySocket:
 class AgentRun:
     """One `tinyagent run` on a root folder laid out like the device's."""
 
-    def __init__(self, root, settings=None, notify=None, watchdog_usec=None, env=None):
+    def __init__(self, root, settings=None, notify=None, watchdog_usec=None, env=None, binary=None):
         self.root = root
+        self.binary = binary or BINARY  # its helper programs are beside it
         self.env = env or {}  # more environment for `tinyagent run` only
         self.port = free_udp_port()
         self.notify = notify
@@ -196,7 +197,7 @@ class AgentRun:
             env["WATCHDOG_USEC"] = str(self.watchdog_usec)
         env.update(self.env)
         self.stderr = open(os.path.join(self.root, "agent.stderr"), "ab")
-        self.proc = subprocess.Popen(wrapper() + [BINARY, "run", "--root", self.root, "--heartbeat-port", str(self.port)],
+        self.proc = subprocess.Popen(wrapper() + [self.binary, "run", "--root", self.root, "--heartbeat-port", str(self.port)],
                                      env=env, stdout=self.stderr, stderr=self.stderr, start_new_session=True)
         if wait:
             wait_for(lambda: self.status_or_none() is not None, what="the agent's control socket")

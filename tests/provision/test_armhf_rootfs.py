@@ -182,7 +182,8 @@ def test_systemd_analyze_verifies_the_provisioned_unit(card, tmp_path):
     (scratch / "etc/systemd/system/multi-user.target.wants").mkdir(parents=True)
     os.symlink("/lib/systemd/system/tinyagent.service", str(scratch / "etc/systemd/system/multi-user.target.wants/tinyagent.service"))
     (scratch / "usr/lib/tinyagent").mkdir(parents=True)  # ExecStart's path, outside /home/pi
-    shutil.copy(os.path.join(card["root"], "usr/lib/tinyagent/tinyagent"), str(scratch / "usr/lib/tinyagent"))
+    for program in ("tinyagent", "tinyagent-link", "tinyagent-fetch"):
+        shutil.copy(os.path.join(card["root"], "usr/lib/tinyagent", program), str(scratch / "usr/lib/tinyagent"))
     (scratch / BASE).mkdir(parents=True)
     (scratch / "bin").mkdir()
     shutil.copy("/bin/kill", str(scratch / "bin" / "kill"))  # ExecReload's

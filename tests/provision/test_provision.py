@@ -138,6 +138,10 @@ def test_the_ca_certificate_the_smartmeter_code_the_agent_and_the_helper_are_in_
     assert not os.path.exists(at(sm, "__pycache__")), "host bytecode is left out"
     assert read(at(root, "usr/lib/tinyagent/tinyagent")) == read(provisioned["agent"])
     assert ids_and_mode(at(root, "usr/lib/tinyagent/tinyagent")) == (0, 0, 0o755), "run by root: root's, like the .deb"
+    for helper_program in ("tinyagent-link", "tinyagent-fetch"):
+        beside = os.path.join(os.path.dirname(provisioned["agent"]), helper_program)
+        assert read(at(root, "usr/lib/tinyagent/" + helper_program)) == read(beside)
+        assert ids_and_mode(at(root, "usr/lib/tinyagent/" + helper_program)) == (0, 0, 0o755)
     helper = os.path.join(os.path.dirname(OVERLAY), os.pardir, "helpers", "python", "tinyagent_heartbeat.py")
     assert read(at(root, BASE + "/bin/tinyagent_heartbeat.py")) == read(helper)
     assert os.readlink(at(root, "usr/bin/tinyagent")) == "/usr/lib/tinyagent/tinyagent"

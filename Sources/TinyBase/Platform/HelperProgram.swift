@@ -22,6 +22,11 @@ package struct HelperProgram {
         do { folderPath = try Processes.executableFolder() } catch {
             throw Refusal(reason: "\(name): cannot tell the agent's own folder: \(error)")
         }
+        return try open(name, in: folderPath)
+    }
+
+    /// Opens `name` in `folderPath`.
+    package static func open(_ name: String, in folderPath: String) throws(Refusal) -> HelperProgram {
         let path = "\(folderPath)/\(name)"
         let folder = try refusing(folderPath) { () throws(FileError) in try Folder.open(folderPath) }
         defer { folder.close() }
