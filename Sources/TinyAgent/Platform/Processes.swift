@@ -14,12 +14,6 @@ public struct ChildExit: Equatable, Sendable {
     /// The signal that killed it; 0 when it exited.
     public let signal: Int32
 
-    public init(pid: Int32, exitCode: Int32, signal: Int32) {
-        self.pid = pid
-        self.exitCode = exitCode
-        self.signal = signal
-    }
-
     /// "exited with status N" or "killed by signal N", for log lines.
     public var how: String { signal != 0 ? "killed by signal \(signal)" : "exited with status \(exitCode)" }
 }
