@@ -276,7 +276,7 @@ public final class Agent {
             supervisor.registryChanged = false
             do {
                 guard let wdog else { return }
-                try wdog.writeAtomically("registry.json", bytes: Array(Registry.encode(supervisor.processes, bootID: bootID).utf8), mode: 0o600)
+                try Registry.file(in: wdog).write(Registry.encode(supervisor.processes, bootID: bootID))
             } catch {
                 logger.error("cannot write \(paths.registryFile): \(error)")
             }
@@ -314,10 +314,7 @@ public final class Agent {
             return nil
         }
         let journal = CommandJournal(path: "\(paths.wdog)/commands.json")
-        do { try journal.load() } catch {
-            logger.error("command journal: \(error.reason); starting a new one (kept as commands.json.bad)")
-            try? Files.rename(journal.path, to: journal.path + ".bad")
-        }
+        journal.load(logger: logger)
         let link = LinkClient(settings: LinkSettings(
             jid: config.clientJID, password: config.password, servers: config.endpoints,
             tlsRequired: config.tlsRequired, caFile: "\(paths.certs)/cacert.pem", panel: config.panelJID,
@@ -444,19 +441,10 @@ public final class Agent {
     }
 
     private func restoreRegistry() {
-        do {
-            guard let bytes = try readRegistry() else { return }
-            let saved = try Registry.decode(bytes)
-            supervisor.restore(saved.processes, sameBoot: !bootID.isEmpty && saved.bootID == bootID, now: Clock.now())
-            supervisor.expireSilentNames(wallClock: Clock.wallSeconds())  // not only at the first housekeeping
-        } catch {
-            logger.error("\(paths.registryFile): \(error.reason); starting with no known processes (kept as registry.json.bad)")
-            try? wdog?.rename("registry.json", to: "registry.json.bad")
-        }
-    }
-
-    private func readRegistry() throws(RegistryError) -> [UInt8]? {
-        do { return try wdog?.readTrusted("registry.json") ?? nil } catch { throw .unreadable(error) }
+        guard let wdog, let saved = Registry.file(in: wdog).load(logger: logger, ifBad: "starting with no known processes",
+                                                                 Registry.decode) else { return }
+        supervisor.restore(saved.processes, sameBoot: !bootID.isEmpty && saved.bootID == bootID, now: Clock.now())
+        supervisor.expireSilentNames(wallClock: Clock.wallSeconds())  // not only at the first housekeeping
     }
 }
 
