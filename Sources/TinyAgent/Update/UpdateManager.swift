@@ -38,6 +38,9 @@ final class UpdateManager {
     private(set) var record: UpdateRecord?
     /// How the last update ended, for `status` (also in wdog/last-update.json).
     private(set) var last: LastUpdate?
+    /// `wdog/update.json`: the update in progress.
+    private let journal: StateFile
+    private let lastUpdateFile: StateFile
     private var worker: Worker?
     /// A local source's descriptors, until the copying worker has them.
     private var localFiles: [FileDescriptor] = []
@@ -73,7 +76,9 @@ final class UpdateManager {
         self.loop = loop
         self.logger = logger
         self.answer = answer
-        last = LastUpdate.load(paths.lastUpdate)
+        journal = StateFile(path: paths.updateJournal, format: UpdateRecord.format)
+        lastUpdateFile = StateFile(path: paths.lastUpdate, format: LastUpdate.format)
+        last = lastUpdateFile.load(logger: logger, ifBad: "status shows no last update", LastUpdate.decode)
     }
 
     // MARK: Requests
@@ -123,14 +128,8 @@ final class UpdateManager {
     /// `answered` says whether the command journal already holds a panel
     /// update's answer.
     func resume(answered: (Int64) -> Bool, now: Instant) {
-        guard Files.size(paths.updateJournal) != nil else { return }
-        let loaded: UpdateRecord
-        do {
-            loaded = try UpdateRecord.decode(try readJournal())
-        } catch {
-            // Which step it was is unknown: the folders are left as they are.
-            logger.error("\(paths.updateJournal): \(error.reason); kept as update.json.bad")
-            try? Files.rename(paths.updateJournal, to: paths.updateJournal + ".bad")
+        // Which step a bad one was at is unknown: the folders are left as they are.
+        guard let loaded = journal.load(logger: logger, ifBad: "the update it held is left as it is", UpdateRecord.decode) else {
             return
         }
         record = loaded
@@ -165,7 +164,7 @@ final class UpdateManager {
     var nextDeadline: Instant? { record?.step == .verify ? verifyDeadline : nil }
 
     /// Moves the update on as far as it can go now; called after every
-    /// loop iteration.
+    /// turn of the loop.
     func tick(now: Instant) {
         guard let record else { return }
         switch record.step {
@@ -261,7 +260,7 @@ final class UpdateManager {
     private func startWorker(_ job: UpdateJob, _ descriptors: [FileDescriptor]) throws(Errno) {
         let (channel, pid) = try PacketChannel.startHelper("update-worker", as: helper)
         var worker = Worker(pid: pid, channel: channel)
-        worker.token = try? loop.watch(channel.fd) { _ in self.workerReadable() }
+        worker.token = try? loop.watch(channel.fd, for: self)
         self.worker = worker
         channel.send(job.packet(), descriptors: descriptors)
     }
@@ -569,7 +568,7 @@ final class UpdateManager {
     private func finish(success: Bool, _ remark: String) {
         guard let record else { return }
         let outcome = LastUpdate(record: record, success: success, remark: remark, endedAt: Clock.wallSeconds())
-        do { try Files.writeAtomically(paths.lastUpdate, outcome.encode(), mode: 0o600) } catch {
+        do { try lastUpdateFile.write(outcome.encode()) } catch {
             logger.warning("cannot write \(paths.lastUpdate): \(error)")
         }
         last = outcome
@@ -603,12 +602,8 @@ final class UpdateManager {
         localFiles = []
     }
 
-    private func readJournal() throws(RegistryError) -> [UInt8] {
-        do { return try Files.readTrusted(paths.updateJournal) ?? [] } catch { throw .unreadable(error) }
-    }
-
     private func save(_ new: UpdateRecord) throws(Errno) {
-        try Files.writeAtomically(paths.updateJournal, new.encode(), mode: 0o600)
+        do { try journal.write(new.encode()) } catch { throw error.errno }
         record = new
         changed()
     }
@@ -692,4 +687,14 @@ struct UpdateLink {
     var restart: () -> Void
     /// Whether the link is logged in.
     var isOnline: () -> Bool
+}
+
+/// The worker's channel is watched for this manager; the worker's exit and
+/// the verify deadline move the update on.
+extension UpdateManager: EventParticipant {
+    func readable(_ token: EventLoop.Token, now: Instant) { workerReadable() }
+
+    func childExited(_ child: ChildExit, now: Instant) -> Bool {
+        childExited(pid: child.pid, exitCode: child.exitCode, signal: child.signal, now: now)
+    }
 }
