@@ -4,31 +4,32 @@
 final class ControlChannel {
     let link: LinkClient
     let processor: CommandProcessor
+    private let loop: EventLoop
     private let logger: Logger
     private var summary = ""
+    /// The link process's channel, watched while it runs.
+    private var token: EventLoop.Token?
 
-    init(link: LinkClient, processor: CommandProcessor, logger: Logger) {
+    init(link: LinkClient, processor: CommandProcessor, loop: EventLoop, logger: Logger) {
         self.link = link
         self.processor = processor
+        self.loop = loop
         self.logger = logger
     }
 
-    /// Starts the link process; its channel is what to watch for input.
-    func start() -> FileDescriptor? {
+    /// Starts the link process and watches its channel.
+    func start() {
         do {
             try link.start()
         } catch {
             logger.error("cannot start the XMPP link: \(error)")
             _ = link.processExited(-1, now: Clock.now())
-            return nil
+            return
         }
-        return link.channel?.fd
+        if let fd = link.channel?.fd { token = try? loop.watch(fd, for: self) }
     }
 
-    /// When the link process is due to be started again.
-    var restartDeadline: Instant? { link.restartAt }
-
-    func handleReadable(now: Instant) {
+    private func handleReadable(now: Instant) {
         link.drain { event in
             switch event {
             case .online:
@@ -71,5 +72,33 @@ final class ControlChannel {
     /// The presence status the panel reads at a glance.
     func setSummary(_ text: String) { link.setPresence(text) }
 
-    func stop() { link.close() }
+    func stop() {
+        unwatch()
+        link.close()
+    }
+
+    private func unwatch() {
+        if let token { loop.unwatch(token) }
+        token = nil
+    }
+}
+
+/// The link's channel is watched for this control channel; its process's
+/// exit and its restart deadline come here too.
+extension ControlChannel: EventParticipant {
+    /// When the link process is due to be started again.
+    var nextDeadline: Instant? { link.restartAt }
+
+    func tick(now: Instant) {
+        if let due = link.restartAt, due <= now { start() }
+    }
+
+    func childExited(_ child: ChildExit, now: Instant) -> Bool {
+        guard link.processExited(child.pid, now: now) else { return false }
+        logger.warning("xmpp link process \(child.pid) exited; restarting it")
+        unwatch()
+        return true
+    }
+
+    func readable(_ token: EventLoop.Token, now: Instant) { handleReadable(now: now) }
 }

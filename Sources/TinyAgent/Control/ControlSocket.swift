@@ -12,7 +12,6 @@ final class ControlSocket {
     static let name = "agent.sock"
     static let maximumPending = 8
     static let requestDeadline = Duration.milliseconds(1000)
-    typealias Handler = (ControlRequest, ControlConnection) -> Void
 
     let listener: FileDescriptor
     let folder: Folder
@@ -20,6 +19,8 @@ final class ControlSocket {
     private let loop: EventLoop
     /// Connected, request not read yet.
     private var pending: [(connection: ControlConnection, token: EventLoop.Token, deadline: Instant)] = []
+    /// Read and allowed, not taken yet (`takeRequests`).
+    private var requests: [(request: ControlRequest, connection: ControlConnection)] = []
 
     /// Binds in `folder` (wdog/) under a umask, group = the app group.
     init(in folder: Folder, gate: ControlGate, loop: EventLoop) throws(Errno) {
@@ -32,9 +33,15 @@ final class ControlSocket {
     /// The earliest time a pending client is dropped.
     var nextDeadline: Instant? { pending.map { $0.deadline }.min() }
 
-    /// Takes every waiting connection; `handler` gets each request that
-    /// parsed and passed the gate, and answers it now or later.
-    func acceptAll(now: Instant, handler: @escaping Handler) {
+    /// Requests that parsed and passed the gate, in arrival order, for the
+    /// agent to answer (now or later); the caller owns them from here.
+    func takeRequests() -> [(request: ControlRequest, connection: ControlConnection)] {
+        defer { requests = [] }
+        return requests
+    }
+
+    /// Takes every waiting connection.
+    private func acceptAll(now: Instant) {
         while let fd = UnixSocket.accept(listener) {
             guard let peer = try? PeerCredentials.of(fd) else {
                 fd.close()
@@ -45,7 +52,7 @@ final class ControlSocket {
                 connection.send(.failed(.unavailable, "busy: \(ControlSocket.maximumPending) clients are sending requests; try again"))
                 continue
             }
-            guard let token = try? loop.watch(fd, handler: { _ in self.readRequest(connection, handler) }) else {
+            guard let token = try? loop.watch(fd, for: self) else {
                 connection.send(.failed(.system, "the agent cannot watch this connection"))
                 continue
             }
@@ -54,14 +61,14 @@ final class ControlSocket {
     }
 
     /// Drops the clients whose request is late.
-    func expire(now: Instant) {
+    private func expire(now: Instant) {
         for client in pending where client.deadline <= now {
             stopWatching(client.connection)
             client.connection.send(.failed(.usage, "no request line within \(ControlSocket.requestDeadline.milliseconds) ms"))
         }
     }
 
-    private func readRequest(_ connection: ControlConnection, _ handler: Handler) {
+    private func readRequest(_ connection: ControlConnection) {
         guard let line = connection.readRequest() else { return }  // more to come
         stopWatching(connection)
         let request: ControlRequest
@@ -80,7 +87,7 @@ final class ControlSocket {
             connection.send(ControlGate.refusal(request))
             return
         }
-        handler(request, connection)
+        requests.append((request, connection))
     }
 
     private func stopWatching(_ connection: ControlConnection) {
@@ -92,9 +99,24 @@ final class ControlSocket {
     func close() {
         for client in pending { loop.unwatch(client.token) }
         pending.removeAll()
+        requests.removeAll()
         listener.close()
         folder.remove(ControlSocket.name)
     }
+}
+
+/// The listener (registered with it) and each pending client's connection
+/// are watched for this socket; late clients are dropped on a tick.
+extension ControlSocket: EventParticipant {
+    func readable(_ token: EventLoop.Token, now: Instant) {
+        if let client = pending.first(where: { $0.token == token }) {
+            readRequest(client.connection)
+        } else {
+            acceptAll(now: now)
+        }
+    }
+
+    func tick(now: Instant) { expire(now: now) }
 }
 
 /// One client of the control socket, from its request to the agent's last

@@ -34,9 +34,11 @@ enum HeartbeatEndpoint {
 /// Reads heartbeat datagrams from one endpoint (DESIGN.md §4): parses each in
 /// place, asks who sent it, and hands it to the supervisor. Bad datagrams
 /// are dropped, counted and logged at a limited rate.
-final class HeartbeatReceiver {
+final class HeartbeatReceiver: EventParticipant {
     let endpoint: HeartbeatEndpoint
     let verifier: SenderVerifier
+    /// Who the heartbeats are for.
+    private let supervisor: Supervisor
     private let buffer: UnsafeMutableRawBufferPointer
     private let logger: Logger
     private var refusals = RefusalLog()
@@ -48,8 +50,9 @@ final class HeartbeatReceiver {
     /// watchdog ping get their turn during a flood.
     static let batch = 256
 
-    init(endpoint: HeartbeatEndpoint, verifier: SenderVerifier, logger: Logger) {
+    init(endpoint: HeartbeatEndpoint, verifier: SenderVerifier, supervisor: Supervisor, logger: Logger) {
         self.endpoint = endpoint
+        self.supervisor = supervisor
         self.verifier = verifier
         self.logger = logger
         // One byte more than the largest accepted datagram: MSG_TRUNC
@@ -59,8 +62,13 @@ final class HeartbeatReceiver {
 
     deinit { buffer.deallocate() }
 
+    /// The endpoint (registered with it) has datagrams.
+    func readable(_ token: EventLoop.Token, now: Instant) {
+        drain(now: now, wallClock: Clock.wallSeconds())
+    }
+
     /// Handles the datagrams queued now.
-    func drain(into supervisor: Supervisor, now: Instant, wallClock: Int64) {
+    private func drain(now: Instant, wallClock: Int64) {
         for _ in 0..<HeartbeatReceiver.batch {
             let received: (length: Int, sender: HeartbeatSender)?
             do { received = try endpoint.receive(into: buffer) } catch {

@@ -164,7 +164,7 @@ final class UpdateManager {
     var nextDeadline: Instant? { record?.step == .verify ? verifyDeadline : nil }
 
     /// Moves the update on as far as it can go now; called after every
-    /// loop iteration.
+    /// turn of the loop.
     func tick(now: Instant) {
         guard let record else { return }
         switch record.step {
@@ -260,7 +260,7 @@ final class UpdateManager {
     private func startWorker(_ job: UpdateJob, _ descriptors: [FileDescriptor]) throws(Errno) {
         let (channel, pid) = try PacketChannel.startHelper("update-worker", as: helper)
         var worker = Worker(pid: pid, channel: channel)
-        worker.token = try? loop.watch(channel.fd) { _ in self.workerReadable() }
+        worker.token = try? loop.watch(channel.fd, for: self)
         self.worker = worker
         channel.send(job.packet(), descriptors: descriptors)
     }
@@ -686,4 +686,14 @@ struct UpdateLink {
     var restart: () -> Void
     /// Whether the link is logged in.
     var isOnline: () -> Bool
+}
+
+/// The worker's channel is watched for this manager; the worker's exit and
+/// the verify deadline move the update on.
+extension UpdateManager: EventParticipant {
+    func readable(_ token: EventLoop.Token, now: Instant) { workerReadable() }
+
+    func childExited(_ child: ChildExit, now: Instant) -> Bool {
+        childExited(pid: child.pid, exitCode: child.exitCode, signal: child.signal, now: now)
+    }
 }
