@@ -67,6 +67,7 @@ for f in hb_sender hung_sample udp_sink dummy; do "$CC" -O2 -Wall -o "$W/$f" "be
 # "a C program that links the same shared libraries and only sleeps").
 REF_LIBS=$(readelf -d "$BIN" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | grep -v '^libc\.so' | sed 's/^/-l:/' | paste -sd' ')
 "$CC" -O2 -Wall -o "$W/idle_ref" bench/idle_ref.c -Wl,--no-as-needed $REF_LIBS
+"$CC" -O2 -Wall -DLIBC_ONLY -o "$W/idle_libc" bench/idle_ref.c
 closure() { ldd "$1" | awk '$1 !~ /^linux-vdso/ { print $1 }' | sort; }
 AGENT_ONLY_LIBS=$(comm -23 <(closure "$BIN") <(closure "$W/idle_ref") | paste -sd' ' | sed 's/ /, /g')
 if [ -z "$AGENT_ONLY_LIBS" ]; then CLOSURE_NOTE='the same libraries as the agent, `ldd` lists the same closure'
@@ -152,15 +153,26 @@ gated() {
 say "binary size"
 cp "$BIN" "$W/tinyagent.stripped"; strip "$W/tinyagent.stripped"
 SIZE=$(stat -c %s "$W/tinyagent.stripped"); SIZE_UNSTRIPPED=$(stat -c %s "$BIN")
+HELPER_SIZES=""
+for p in tinyagent-link tinyagent-fetch; do
+    cp "$(dirname "$BIN")/$p" "$W/$p.stripped"; strip "$W/$p.stripped"
+    HELPER_SIZES+="${HELPER_SIZES:+, }$p $(stat -c %s "$W/$p.stripped") bytes"
+done
 say "start-up to READY=1, and the Pi binaries (cross/build.sh armhf|arm64: cached, else a few minutes each)"
 read -r _ READY_MEDIAN _ READY_MAX _ READY_N < <(python3 bench/ready.py "$BIN" "$W/ready" 10)
-pi_size() {  # pi_size ARCH: the stripped binary's size, built first
-    if cross/build.sh "$1" >"$W/$1.log" 2>&1 && [ -f "build/$1/tinyagent" ]; then
-        echo "$(stat -c %s "build/$1/tinyagent") bytes"
+PI_PROGRAMS=(tinyagent tinyagent-link tinyagent-fetch)
+pi_size() {  # pi_size ARCH: the stripped programs' sizes and their sum, built first
+    local p sum=0 out=""
+    if cross/build.sh "$1" >"$W/$1.log" 2>&1 && [ -f "build/$1/tinyagent-fetch" ]; then
+        for p in "${PI_PROGRAMS[@]}"; do
+            sum=$((sum + $(stat -c %s "build/$1/$p"))); out+="${out:+ + }$p $(stat -c %s "build/$1/$p")"
+        done
+        echo "$out = $sum bytes"
     else
         echo "not built (cross/build.sh $1 failed, see its log)"
     fi
 }
+pi_bytes() { stat -c %s "build/$1/$2" 2>/dev/null || echo 999999999; }  # ARCH PROGRAM
 ARMHF_SIZE="$(pi_size armhf)"
 ARM64_SIZE="$(pi_size arm64)"
 # The ARMv7 (Cortex-A7, NEON) build this replaced, same sources as of tree ac9b1b1.
@@ -172,23 +184,25 @@ say "idle: 20 s"
 IDLE_CFG='{"heartbeat_timeout_ms": 30000}'
 for a in idle2 idle1 idle0; do start_agent $a "$IDLE_CFG"; done
 "$W/idle_ref" & APID[ref]=$!; PIDS+=($!)
+"$W/idle_libc" & APID[libc]=$!; PIDS+=($!)
 for s in "idle2 meter_a" "idle2 meter_b" "idle1 meter_a"; do
     set -- $s
     "$W/hb_sender" -p "${PORT[$1]}" -n "$2" -r 0.2 >/dev/null & PIDS+=($!)
 done
 wait_until 5 watching idle2 2; wait_until 5 watching idle1 1
 sleep 2
-declare -A CTX0; for a in idle2 idle1 idle0 ref; do CTX0[$a]=$(ctxt "${APID[$a]}"); done
+declare -A CTX0; for a in idle2 idle1 idle0 ref libc; do CTX0[$a]=$(ctxt "${APID[$a]}"); done
 IDLE_WINDOW=20
 sleep $IDLE_WINDOW
 declare -A WAKE RSS ANON FILE_ PDIRTY HWM THREADS
-for a in idle2 idle1 idle0 ref; do
+for a in idle2 idle1 idle0 ref libc; do
     p=${APID[$a]}
     WAKE[$a]=$(awk -v d=$(($(ctxt "$p") - ${CTX0[$a]})) -v w=$IDLE_WINDOW 'BEGIN { printf "%.2f", d / w }')
     RSS[$a]=$(kb "$p" VmRSS status); ANON[$a]=$(kb "$p" RssAnon status); FILE_[$a]=$(kb "$p" RssFile status)
     HWM[$a]=$(kb "$p" VmHWM status); THREADS[$a]=$(kb "$p" Threads status); PDIRTY[$a]=$(kb "$p" Private_Dirty smaps_rollup)
 done
 RSS_ABOVE=$((RSS[idle2] - RSS[ref]))
+RSS_ABOVE_LIBC=$((RSS[idle2] - RSS[libc]))
 MAPPINGS=$(join -a1 -a2 -e0 -o 0,1.2,2.2 <(by_mapping "${APID[idle2]}") <(by_mapping "${APID[ref]}") |
     awk '{ printf "| %s | %d | %d | %+d |\n", $1, $2, $3, $2 - $3 }')
 stop_started
@@ -321,7 +335,7 @@ say "writing BENCHMARKS.md"
 FLEET_SECTION=$(sed -n '/^<!-- fleet:begin -->$/,/^<!-- fleet:end -->$/p' "$REPO/BENCHMARKS.md" 2>/dev/null || true)
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
 git diff --quiet HEAD -- Sources Package.swift 2>/dev/null || COMMIT+=" + uncommitted changes in Sources/"
-MEM_TARGET=$(verdict "$RSS_ABOVE <= 1024 && ${PDIRTY[idle2]} <= 1024")
+MEM_TARGET=$(verdict "$RSS_ABOVE <= 1024 && ${PDIRTY[idle2]} <= 512")
 cat >"$REPO/BENCHMARKS.md" <<EOF
 # Benchmarks
 
@@ -341,13 +355,14 @@ the software update's (§8) from \`bench/update.py\`.
 | Heap allocations per heartbeat on the Unix socket (§1) | $UNIX_PER_BEAT ($UNIX_ALLOCS in $UNIX_ACC heartbeats) | 0 | $(verdict "$UNIX_ALLOCS == 0") |
 | Ingest on one core: heartbeats per CPU-second of the agent | $Q_PER_CPU (flow-controlled), $F_PER_CPU (flood); reference C receiver $R_PER_CPU | ≥ 100 000/s | $(verdict "$Q_PER_CPU >= 100000 && $F_PER_CPU >= 100000") |
 | Ingest, wall clock on this shared machine (§2) | $Q_RATE/s flow-controlled ($Q_KDROP of $Q_SENT lost; the agent waited $Q_WAIT s for a CPU in 3 s), $F_RATE/s flood | ≥ 100 000/s | $(verdict "$Q_RATE >= 100000") |
-| Idle RSS above the C reference | $RSS_ABOVE KiB (agent ${RSS[idle2]} KiB, reference ${RSS[ref]} KiB; by mapping in §3) | ≤ 1024 KiB | $(verdict "$RSS_ABOVE <= 1024") |
-| Idle private dirty memory | ${PDIRTY[idle2]} KiB (reference ${PDIRTY[ref]} KiB) | ≤ 1024 KiB | $(verdict "${PDIRTY[idle2]} <= 1024") |
+| Idle RSS above the C reference linking the agent's own \`DT_NEEDED\` | $RSS_ABOVE KiB (agent ${RSS[idle2]} KiB, reference ${RSS[ref]} KiB; by mapping in §3) | ≤ 1024 KiB | $(verdict "$RSS_ABOVE <= 1024") |
+| Idle RSS above a C program linking libc only | $RSS_ABOVE_LIBC KiB (reference ${RSS[libc]} KiB) | — | |
+| Idle private dirty memory | ${PDIRTY[idle2]} KiB (reference ${PDIRTY[ref]} KiB) | ≤ 512 KiB | $(verdict "${PDIRTY[idle2]} <= 512") |
 | Idle wake-ups, 1 process heartbeating every 5 s | ${WAKE[idle1]}/s | ≤ 1/s | $(verdict "${WAKE[idle1]} <= 1") |
 | Idle wake-ups, no processes | ${WAKE[idle0]}/s | ≤ 1/s | $(verdict "${WAKE[idle0]} <= 1") |
 | Restart begun (SIGTERM) after a missed deadline | $TERM_STATS | ≤ 50 ms | $(verdict "$TERM_MAX <= 50") |
 | Start-up to READY=1 (§6) | median $READY_MEDIAN ms, max $READY_MAX ms | — | |
-| Stripped armhf binary, ARMv6 + VFPv2, every Pi (§6) | $ARMHF_SIZE (the ARMv7 build it replaced: $ARMV7_SIZE) | few hundred KB | |
+| Stripped armhf programs, ARMv6 + VFPv2, every Pi (§6) | $ARMHF_SIZE | agent ≤ 400 KB, sum ≤ 800 KB | $(verdict "$(pi_bytes armhf tinyagent) <= 400000 && $(pi_bytes armhf tinyagent) + $(pi_bytes armhf tinyagent-link) + $(pi_bytes armhf tinyagent-fetch) <= 800000") |
 | Stripped arm64 binary (§6) | $ARM64_SIZE | few hundred KB | |
 | Stripped Embedded binary (x86_64) | $SIZE bytes ($(awk -v s=$SIZE 'BEGIN { printf "%.2f", s / 1048576 }') MiB; unstripped $SIZE_UNSTRIPPED) | — | |
 $(cat "$W/xmpp.rows" "$W/update.rows" "$W/compare.rows")
@@ -408,6 +423,7 @@ and only sleeps.
 | agent, 1 process | ${RSS[idle1]} | ${ANON[idle1]} | ${FILE_[idle1]} | ${PDIRTY[idle1]} | ${HWM[idle1]} | ${THREADS[idle1]} |
 | agent, no processes | ${RSS[idle0]} | ${ANON[idle0]} | ${FILE_[idle0]} | ${PDIRTY[idle0]} | ${HWM[idle0]} | ${THREADS[idle0]} |
 | reference (C, sleeps) | ${RSS[ref]} | ${ANON[ref]} | ${FILE_[ref]} | ${PDIRTY[ref]} | ${HWM[ref]} | ${THREADS[ref]} |
+| C, libc only, sleeps (\`-DLIBC_ONLY\`) | ${RSS[libc]} | ${ANON[libc]} | ${FILE_[libc]} | ${PDIRTY[libc]} | ${HWM[libc]} | ${THREADS[libc]} |
 
 Resident KiB per mapping, agent with 2 processes vs reference (from \`/proc/PID/smaps\`; the
 shared libraries' pages are page cache shared with every other user of them, and how many a
@@ -418,7 +434,10 @@ process maps depends on what it calls and on fault-around):
 $MAPPINGS
 
 Agent with 2 processes: **$RSS_ABOVE KiB above the reference**, private dirty **${PDIRTY[idle2]} KiB**
-(targets ≤ 1024 KiB each: $MEM_TARGET).
+(targets ≤ 1024 KiB and ≤ 512 KiB: $MEM_TARGET); $RSS_ABOVE_LIBC KiB above a C program that links
+libc only. The agent is one of three programs (ARCHITECTURE.md): it maps neither libstrophe
+(the link, §7) nor libzip and mbedTLS's TLS (the update worker, §8), whose own resident sizes
+are in those sections.
 
 ## 4. Idle wake-ups
 
@@ -456,10 +475,11 @@ agent's is slightly later: it stamps on receipt), so the figures are upper bound
 $BUILD_CMD
 cp .build-embedded-bench/release/tinyagent \$T/tinyagent.stripped && strip \$T/tinyagent.stripped && stat -c %s \$T/tinyagent.stripped
 \`\`\`
-Stripped: **$SIZE bytes**; unstripped: $SIZE_UNSTRIPPED bytes. The Raspberry Pi
-binaries (\`cross/build.sh ARCH\`, stripped, static trimmed mbedTLS): armhf, ARMv6 + VFPv2
-hard-float for every Pi: **$ARMHF_SIZE**; arm64: **$ARM64_SIZE**; the ARMv7 (Cortex-A7,
-NEON) armhf build they replaced, same sources as of tree ac9b1b1: $ARMV7_SIZE.
+Stripped agent: **$SIZE bytes**; unstripped: $SIZE_UNSTRIPPED bytes; its helper programs, stripped:
+$HELPER_SIZES. The Raspberry Pi programs (\`cross/build.sh ARCH\`, stripped, static trimmed
+mbedTLS): armhf, ARMv6 + VFPv2 hard-float for every Pi: **$ARMHF_SIZE**; arm64: **$ARM64_SIZE**;
+the one ARMv7 (Cortex-A7, NEON) armhf binary of tree ac9b1b1, before the ARMv6 build and the
+three programs: $ARMV7_SIZE.
 
 Start-up: \`tinyagent run\` on a fresh root until \`READY=1\` arrives on a notify socket
 bound as systemd would (\`bench/ready.py\`, $READY_N runs): median **$READY_MEDIAN ms**, max $READY_MAX ms.

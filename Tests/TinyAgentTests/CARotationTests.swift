@@ -64,7 +64,7 @@ import Testing
     @Test func aRecordCarryingANewCASurvivesTheJournalAndAProbeStepIsKnown() throws {
         var record = UpdateRecord(origin: .local(id: 5), source: .file(name: "a.zip"), expected: [], step: .probe, timeoutSeconds: 60)
         record.newCA = true
-        #expect(try UpdateRecord.decode(Array(record.encode().utf8)) == record)
+        #expect(try UpdateRecord.format.decode(Array(record.encode().utf8), UpdateRecord.decode) == record)
     }
 
     @Test func theSwapKeepsThePreviousCAAndIsSafeToRepeatAfterACrashAtAnyPoint() throws {

@@ -21,7 +21,7 @@ import Testing
 
     func processor() -> CommandProcessor {
         let journal = CommandJournal(path: "\(folder)/commands.json")
-        try? journal.load()
+        journal.load(logger: logger)
         let p = SupervisedProcess(name: "ocr", pid: 4321, uid: 0, gid: 0, runCommand: "x", verified: true,
                                   version: Version(major: 1, minor: 2, patch: 3), state: .running)
         return CommandProcessor(
@@ -143,7 +143,7 @@ import Testing
         #expect(journal.entries.count == CommandJournal.capacity)
         #expect(journal.undelivered.map(\.commandNo) == [3], "the undelivered answer outlives delivered ones")
         let reloaded = CommandJournal(path: "\(folder)/bounded.json")
-        try reloaded.load()
+        reloaded.load(logger: logger)
         #expect(reloaded.entries == journal.entries)
         let mode = try FileManager.default.attributesOfItem(atPath: "\(folder)/bounded.json")[.posixPermissions] as? Int
         #expect(mode == 0o600)

@@ -140,15 +140,15 @@ import Testing
                                       version: Version(major: 0, minor: 0, patch: 0), state: .failed)
         never.ended = true
         let text = Registry.encode([p, q, never], bootID: "boot-1")
-        let (decoded, bootID) = try Registry.decode(Array(text.utf8))
+        let (decoded, bootID) = try Registry.format.decode(Array(text.utf8), Registry.decode)
         #expect(bootID == "boot-1")
         #expect(decoded == [p, q, never])
     }
 
     @Test func aDamagedRegistryIsRefusedNotGuessed() {
-        #expect(throws: RegistryError.self) { try Registry.decode(Array("{\"format\":1,\"boot_id\":\"x\",\"processes\":[{\"name\":\"a\"}]}".utf8)) }
-        #expect(throws: RegistryError.self) { try Registry.decode(Array("{\"format\":1,\"boot_id\":\"x\",\"proc".utf8)) }
-        #expect(throws: RegistryError.self) { try Registry.decode(Array("{\"format\":2,\"boot_id\":\"x\",\"processes\":[]}".utf8)) }
+        #expect(throws: StateFileError.self) { try Registry.format.decode(Array("{\"format\":1,\"boot_id\":\"x\",\"processes\":[{\"name\":\"a\"}]}".utf8), Registry.decode) }
+        #expect(throws: StateFileError.self) { try Registry.format.decode(Array("{\"format\":1,\"boot_id\":\"x\",\"proc".utf8), Registry.decode) }
+        #expect(throws: StateFileError.self) { try Registry.format.decode(Array("{\"format\":2,\"boot_id\":\"x\",\"processes\":[]}".utf8), Registry.decode) }
     }
 
     @Test func statusSummariesCountStates() {

@@ -258,7 +258,7 @@ import Testing
         #expect(s.processes[0].state == .stopped, "neither a late heartbeat nor time brings it back")
         #expect(s.startMissing([ProcessSpec(name: "p", runCommand: "exec sleep 60", uid: 0, gid: 0, verified: false)], now: t0 + .seconds(61)).isEmpty)
 
-        let saved = try Registry.decode(Array(Registry.encode(s.processes, bootID: "b").utf8))
+        let saved = try Registry.format.decode(Array(Registry.encode(s.processes, bootID: "b").utf8), Registry.decode)
         #expect(saved.processes[0].operatorStopped, "kept in the registry")
         let next = supervisor()
         next.restore(saved.processes, sameBoot: true, now: t0)

@@ -84,18 +84,18 @@ import Testing
         panel.startedAt = 1_699_999_000
         panel.before = "p1 1.0.0"
         panel.signature = "signed by fleet.pem"
-        #expect(try UpdateRecord.decode(Array(panel.encode().utf8)) == panel)
+        #expect(try UpdateRecord.format.decode(Array(panel.encode().utf8), UpdateRecord.decode) == panel)
         let local = UpdateRecord(origin: .local(id: 1_764_500_000), source: .file(name: "/media/usb/v2.zip"),
                                  expected: [], step: .unpack, timeoutSeconds: 120)
-        #expect(try UpdateRecord.decode(Array(local.encode().utf8)) == local)
-        #expect(throws: RegistryError.self) { try UpdateRecord.decode(Array(#"{"format": 2, "step": "acquire"}"#.utf8)) }
-        #expect(throws: RegistryError.self) { try UpdateRecord.decode(Array(panel.encode().replacingOccurrences(of: "rollback", with: "dance").utf8)) }
+        #expect(try UpdateRecord.format.decode(Array(local.encode().utf8), UpdateRecord.decode) == local)
+        #expect(throws: StateFileError.self) { try UpdateRecord.format.decode(Array(#"{"format": 2, "step": "acquire"}"#.utf8), UpdateRecord.decode) }
+        #expect(throws: StateFileError.self) { try UpdateRecord.format.decode(Array(panel.encode().replacingOccurrences(of: "rollback", with: "dance").utf8), UpdateRecord.decode) }
     }
 
     @Test func aJournalFromBeforeTheSplitCarriesOnAsAPanelDownload() throws {
         let old = #"{"format": 1, "command_no": 7, "url": "https://h/a.zip", "sha256": null, "processes": [], "step": "fetch", "#
             + #""timeout_s": 60, "had_previous": true, "previous": [], "verify_since": 0, "cause": ""}"#
-        let record = try UpdateRecord.decode(Array(old.utf8))
+        let record = try UpdateRecord.format.decode(Array(old.utf8), UpdateRecord.decode)
         #expect(record.origin == .panel(commandNo: 7))
         #expect(record.source == .https(url: "https://h/a.zip", sha256: nil, signatureURL: "https://h/a.zip.sig"))
         #expect(record.step == .acquire)
@@ -129,11 +129,16 @@ import Testing
         #expect(throws: UpdateRefusal.self) { try UpdateCommand.parse(1, bad).get() }
     }
 
-    @Test func theLastUpdateSurvivesARoundTrip() {
+    @Test func theLastUpdateSurvivesARoundTrip() throws {
         let last = LastUpdate(origin: "local", source: "/media/usb/v2.zip", before: "p1 1.0.0", after: "p1 1.0.1",
                               success: false, remark: "signature: does not match", signature: "", endedAt: 1_764_500_000)
-        #expect(LastUpdate.decode(Array(last.encode().utf8)) == last)
-        #expect(LastUpdate.decode(Array(#"{"origin": "local"}"#.utf8)) == nil)
+        #expect(try LastUpdate.format.decode(Array(last.encode().utf8), LastUpdate.decode) == last)
+        #expect(throws: StateFileError.self) { try LastUpdate.format.decode(Array(#"{"origin": "local"}"#.utf8), LastUpdate.decode) }
+        // As agents before the format member wrote it: read as format 1.
+        let unversioned = #"{"origin":"local","source":"/media/usb/v2.zip","before":"p1 1.0.0","after":"p1 1.0.1","#
+            + #""result":"failed","remark":"signature: does not match","signature":"","ended_at":1764500000}"#
+        #expect(try LastUpdate.format.decode(Array(unversioned.utf8), LastUpdate.decode) == last)
+        #expect(last.encode() == #"{"format":1,"# + unversioned.dropFirst() + "\n")
         #expect(last.line.hasPrefix("last update: local /media/usb/v2.zip, p1 1.0.0 → p1 1.0.1, failed: signature: does not match at "))
     }
 

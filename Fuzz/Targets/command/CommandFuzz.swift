@@ -66,7 +66,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         if let number { expect(number == no, "answered \(no) for command \(number)") }
         expect(journal.answer(for: no) == text, "answer not journaled")
         let reread = CommandJournal(path: journalPath)
-        do { try reread.load() } catch { fatalError("journal unreadable: \(error.reason)") }
+        // An unreadable journal is set aside and reads as empty: this one holds the answer.
+        reread.load(logger: logger)
         expect(reread.entries == journal.entries, "journal reads back differently")
     } else if let number, number >= 0, document?["command"] == .string("smart_meter_update") {
         expect(updates.count == 1 && updates[0].commandNo % 3 != 2, "update neither answered nor handed on")

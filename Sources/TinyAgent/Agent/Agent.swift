@@ -78,7 +78,6 @@ public final class Agent {
     let controlSocket: ControlSocket
     /// The XMPP control channel; nil without a usable `cfg/config_file.bin`.
     private(set) var control: ControlChannel?
-    private var linkToken: EventLoop.Token?
     /// Who the link and the update worker run as (nil: the agent is not
     /// root and they run as it); `helperRefusal` when no such user exists.
     private var helperIdentity: Identity?
@@ -91,10 +90,10 @@ public final class Agent {
     /// The `tinyagent update --file --wait` client: told the progress, then the one answer.
     private var localUpdateClient: ControlConnection?
     let notifier = SystemdNotifier()
+    let watchdog: WatchdogPinger
     let startedAt = Clock.now()
     let bootID = Registry.currentBootID()
     private var running = true
-    private var nextWatchdog: Instant?
     /// When the manifest's processes not heard from are started (`startListedProcesses`).
     private var manifestStartDue: Instant?
     private var nextHousekeeping: Instant
@@ -148,21 +147,23 @@ public final class Agent {
 
         do {
             signals = try SignalQueue.open()
-            loop = try EventLoop()
+            loop = try EventLoop(logger: logger)
         } catch { throw .system("event loop", error) }
+        let supervisor = Supervisor(settings: settings, logger: logger, workingFolder: paths.smartMeter,
+                                    logs: logs.map { ProcessLogs(folder: $0, group: group) }, appUser: appUser)
+        self.supervisor = supervisor
         let verifier = SenderVerifier()
         let udp: UDPSocket
         do { udp = try UDPSocket.bindLoopback(port: settings.heartbeatPort) } catch {
             throw .heartbeatPort(settings.heartbeatPort, error)
         }
         self.heartbeatPort = udp.localPort
-        receiver = HeartbeatReceiver(endpoint: .udp(udp), verifier: verifier, logger: logger)
-        attestedReceiver = Agent.openAttestedEndpoint(in: wdog, group: group, verifier: verifier, logger: logger)
+        receiver = HeartbeatReceiver(endpoint: .udp(udp), verifier: verifier, supervisor: supervisor, logger: logger)
+        attestedReceiver = Agent.openAttestedEndpoint(in: wdog, group: group, verifier: verifier, supervisor: supervisor, logger: logger)
         do {
             controlSocket = try ControlSocket(in: wdog, gate: ControlGate(appUser: appUser), loop: loop)
         } catch { throw .controlSocket(paths.controlSocket, error) }
-        supervisor = Supervisor(settings: settings, logger: logger, workingFolder: paths.smartMeter,
-                                logs: logs.map { ProcessLogs(folder: $0, group: group) }, appUser: appUser)
+        watchdog = WatchdogPinger(notifier: notifier)
         nextHousekeeping = startedAt + Agent.housekeepingInterval
     }
 
@@ -181,30 +182,7 @@ public final class Agent {
         // restarted its way (folder, user, environment, restart mode).
         supervisor.list(UpdateManager.listedProcesses(in: paths.smartMeter, for: supervisor, now: Clock.now(), logger: logger) ?? [])
         restoreRegistry()
-        // The handlers hold the agent strongly (Embedded Swift has no
-        // unowned); the registrations are dropped when the loop ends.
-        var tokens: [EventLoop.Token] = []
-        do {
-            for heartbeats in [receiver] + (attestedReceiver.map { [$0] } ?? []) {
-                tokens.append(try loop.watch(heartbeats.endpoint.fd) { _ in
-                    heartbeats.drain(into: self.supervisor, now: Clock.now(), wallClock: Clock.wallSeconds())
-                })
-            }
-            tokens.append(try loop.watch(signals.fd) { _ in self.handleSignals() })
-            tokens.append(try loop.watch(controlSocket.listener) { _ in
-                self.controlSocket.acceptAll(now: Clock.now()) { request, connection in self.answer(request, on: connection) }
-            })
-        } catch {
-            logger.error("event loop: \(error)")
-            return ExitStatus.systemError
-        }
-        defer { for token in tokens { loop.unwatch(token) } }
-        // Processes the agent starts heartbeat to this port, or better to
-        // the Unix socket (the Python helper and `tinyagent heartbeat` read both).
-        _ = withCString("TINYAGENT_HEARTBEAT_PORT") { name in withCString("\(heartbeatPort)") { ta_setenv(name, $0) } }
-        if attestedReceiver != nil {
-            _ = withCString("TINYAGENT_HEARTBEAT_SOCKET") { name in withCString(AgentPaths(root: top.path).heartbeatSocket) { ta_setenv(name, $0) } }
-        }
+        exportHeartbeatAddress()
         let helper = HelperUser.resolve(settings.helperUser)
         if let warning = helper.warning { logger.warning(warning) }
         if let error = helper.error { logger.error(error) }
@@ -220,6 +198,11 @@ public final class Agent {
             self.answerUpdate(origin, success: success, remarks: remarks)
         }
         self.update = update
+        do { try registerParticipants(update) } catch {
+            logger.error("event loop: \(error)")
+            stop()
+            return ExitStatus.systemError
+        }
         update.resume(answered: { self.control?.processor.journal.answer(for: $0) != nil }, now: Clock.now())
         // Listed processes already running but not in the registry (started
         // by hand, or before the agent was installed) make themselves known
@@ -231,48 +214,53 @@ public final class Agent {
         let attested = attestedReceiver == nil ? "" : " and wdog/\(AgentPaths.heartbeatSocketName)"
         logger.notice("tinyagent \(agentVersion) serving heartbeats on 127.0.0.1:\(heartbeatPort)\(attested), root \(top.path)")
         notifier.ready()
-        if let interval = notifier.watchdogInterval {
-            notifier.watchdog()
-            nextWatchdog = Clock.now() + interval
-        }
-        while running {
-            loop.runOnce(deadline: nextDeadline())
-            let now = Clock.now()
-            supervisor.handleDeadlines(now: now)
-            controlSocket.expire(now: now)
-            update.tick(now: now)
-            if let due = nextWatchdog, due <= now, let interval = notifier.watchdogInterval {
-                notifier.watchdog()
-                nextWatchdog = now + interval
-            }
-            if let due = control?.restartDeadline, due <= now { startLink() }
-            if let due = manifestStartDue, due <= now {
-                manifestStartDue = nil
-                startListedProcesses(why: "start")
-            }
-            if nextHousekeeping <= now {
-                housekeeping()
-                nextHousekeeping = now + Agent.housekeepingInterval
-            }
-            answerWaiting(now: now)
-            saveChanges()
-        }
+        watchdog.start(now: Clock.now())
+        while running { loop.runOnce() }
         notifier.stopping()
         logger.notice("stopping; supervised processes keep running and are re-adopted at the next start")
         saveChanges()
+        stop()
+        return 0
+    }
+
+    /// Everything the loop serves, once each. Ticks go in this order: the
+    /// supervisor's deadlines before the update manager looks whether its
+    /// processes have stopped, the agent's own work (answers, the registry,
+    /// STATUS=) last.
+    private func registerParticipants(_ update: UpdateManager) throws(Errno) {
+        for heartbeats in [receiver] + (attestedReceiver.map { [$0] } ?? []) {
+            try loop.register(heartbeats, watching: heartbeats.endpoint.fd)
+        }
+        if let control { loop.register(control) }
+        loop.register(supervisor)
+        try loop.register(controlSocket, watching: controlSocket.listener)
+        loop.register(update)
+        loop.register(watchdog)
+        try loop.register(self, watching: signals.fd)
+    }
+
+    /// Processes the agent starts heartbeat to this port, or better to
+    /// the Unix socket (the Python helper and `tinyagent heartbeat` read both).
+    private func exportHeartbeatAddress() {
+        _ = withCString("TINYAGENT_HEARTBEAT_PORT") { name in withCString("\(heartbeatPort)") { ta_setenv(name, $0) } }
+        if attestedReceiver != nil {
+            _ = withCString("TINYAGENT_HEARTBEAT_SOCKET") { name in withCString(AgentPaths(root: top.path).heartbeatSocket) { ta_setenv(name, $0) } }
+        }
+    }
+
+    /// Lets go of the link, the clients and the sockets. The loop holds its
+    /// participants (the agent among them), the command processor's and the
+    /// update manager's callbacks hold the agent: dropping them frees it on
+    /// return (leak checkers then report only real leaks).
+    private func stop() {
         control?.stop()
         for waiter in waiting { waiter.connection.send(.failed(.unavailable, "\(waiter.name): the agent is stopping")) }
         waiting.removeAll()
         controlSocket.close()
         attestedReceiver?.endpoint.close()
-        // The closures given to the loop, the command processor and the
-        // update manager hold the agent; drop them so that it is freed on
-        // return (leak checkers then report only real leaks).
-        if let token = linkToken { loop.unwatch(token) }
-        linkToken = nil
+        loop.unregisterAll()
         control = nil
         self.update = nil
-        return 0
     }
 
     public func statusReport() -> StatusReport {
@@ -285,48 +273,13 @@ public final class Agent {
                      update: update?.summary ?? "no update in progress", lastUpdate: update?.last)
     }
 
-    private func nextDeadline() -> Instant? {
-        var deadline = nextHousekeeping
-        if let d = supervisor.nextDeadline, d < deadline { deadline = d }
-        if let d = nextWatchdog, d < deadline { deadline = d }
-        if let d = control?.restartDeadline, d < deadline { deadline = d }
-        if let d = update?.nextDeadline, d < deadline { deadline = d }
-        if let d = manifestStartDue, d < deadline { deadline = d }
-        if let d = controlSocket.nextDeadline, d < deadline { deadline = d }
-        for waiter in waiting where waiter.deadline < deadline { deadline = waiter.deadline }
-        return deadline
-    }
-
-    private func handleSignals() {
-        while let signal = signals.next() {
-            switch signal {
-            case .terminate, .interrupt:
-                running = false
-            case .child:
-                let now = Clock.now()
-                while let exit = Processes.reap() {
-                    if let control, control.link.processExited(exit.pid, now: now) {
-                        logger.warning("xmpp link process \(exit.pid): \(HelperRole.link.exitRemark(exitCode: exit.exitCode, signal: exit.signal)); restarting it")
-                        if let token = linkToken { loop.unwatch(token) }
-                        linkToken = nil
-                        continue
-                    }
-                    if let update, update.childExited(pid: exit.pid, exitCode: exit.exitCode, signal: exit.signal, now: now) { continue }
-                    supervisor.childExited(pid: exit.pid, exitCode: exit.exitCode, signal: exit.signal, now: now)
-                }
-            default:
-                _ = reload(why: "SIGHUP")
-            }
-        }
-    }
-
     /// Writes the registry and STATUS= when they changed.
     private func saveChanges() {
         if supervisor.registryChanged {
             supervisor.registryChanged = false
             do {
                 guard let wdog else { return }
-                try wdog.writeAtomically("registry.json", bytes: Array(Registry.encode(supervisor.processes, bootID: bootID).utf8), mode: 0o600)
+                try Registry.file(in: wdog).write(Registry.encode(supervisor.processes, bootID: bootID))
             } catch {
                 logger.error("cannot write \(paths.registryFile): \(error)")
             }
@@ -364,10 +317,7 @@ public final class Agent {
             return nil
         }
         let journal = CommandJournal(path: "\(paths.wdog)/commands.json")
-        do { try journal.load() } catch {
-            logger.error("command journal: \(error.reason); starting a new one (kept as commands.json.bad)")
-            try? Files.rename(journal.path, to: journal.path + ".bad")
-        }
+        journal.load(logger: logger)
         guard let program = HelperProgram.opened(.link, logger: logger).program else { return nil }
         let link = LinkClient(program: program, settings: LinkSettings(
             jid: config.clientJID, password: config.password, servers: config.endpoints,
@@ -385,7 +335,7 @@ public final class Agent {
             logger.error("XMPP: \(problem): the server's certificate cannot be verified, so the link cannot log in; "
                          + "put the panel's CA certificate there (root, mode 0644)")
         }
-        return ControlChannel(link: link, processor: processor, logger: logger)
+        return ControlChannel(link: link, processor: processor, loop: loop, logger: logger)
     }
 
     /// The manifest (`SmartMeter/tinyagent.json`) as the list of processes
@@ -461,27 +411,25 @@ public final class Agent {
 
     /// Stops the link and starts a new one, which reads certs/cacert.pem again.
     private func restartLink() {
-        if let token = linkToken { loop.unwatch(token) }
-        linkToken = nil
         control?.stop()
         startLink()
     }
 
-    /// Starts (or restarts) the link process and watches its channel.
+    /// Starts the link process, unless there is no user to run it as.
     private func startLink() {
-        guard let control, helperRefusal == nil, let fd = control.start() else { return }
-        linkToken = try? loop.watch(fd) { _ in self.control?.handleReadable(now: Clock.now()) }
+        guard helperRefusal == nil else { return }
+        control?.start()
     }
 
     /// The Unix heartbeat socket, root:app group 0620 (RELIABILITY.md "Threat
     /// model"): the app user may send, nobody else but root. Without it the
     /// agent still serves UDP.
     private static func openAttestedEndpoint(in wdog: Folder, group: UInt32, verifier: SenderVerifier,
-                                             logger: Logger) -> HeartbeatReceiver? {
+                                             supervisor: Supervisor, logger: Logger) -> HeartbeatReceiver? {
         do {
             let socket = try UnixDatagramSocket.attested(
                 try wdog.bindUnixSocket(AgentPaths.heartbeatSocketName, mode: 0o620, gid: group, datagram: true))
-            return HeartbeatReceiver(endpoint: .unix(socket), verifier: verifier, logger: logger)
+            return HeartbeatReceiver(endpoint: .unix(socket), verifier: verifier, supervisor: supervisor, logger: logger)
         } catch {
             logger.warning("cannot open wdog/\(AgentPaths.heartbeatSocketName): \(error); heartbeats over UDP only")
             return nil
@@ -497,18 +445,45 @@ public final class Agent {
     }
 
     private func restoreRegistry() {
-        do {
-            guard let bytes = try readRegistry() else { return }
-            let saved = try Registry.decode(bytes)
-            supervisor.restore(saved.processes, sameBoot: !bootID.isEmpty && saved.bootID == bootID, now: Clock.now())
-            supervisor.expireSilentNames(wallClock: Clock.wallSeconds())  // not only at the first housekeeping
-        } catch {
-            logger.error("\(paths.registryFile): \(error.reason); starting with no known processes (kept as registry.json.bad)")
-            try? wdog?.rename("registry.json", to: "registry.json.bad")
-        }
+        guard let wdog, let saved = Registry.file(in: wdog).load(logger: logger, ifBad: "starting with no known processes",
+                                                                 Registry.decode) else { return }
+        supervisor.restore(saved.processes, sameBoot: !bootID.isEmpty && saved.bootID == bootID, now: Clock.now())
+        supervisor.expireSilentNames(wallClock: Clock.wallSeconds())  // not only at the first housekeeping
+    }
+}
+
+/// The agent's own part of the loop: its signals (the signalfd is watched
+/// for it), the manifest's first start, housekeeping, control requests and
+/// the clients waiting on them, and writing what changed — last in each turn.
+extension Agent: EventParticipant {
+    public var nextDeadline: Instant? {
+        var deadline = nextHousekeeping
+        if let d = manifestStartDue, d < deadline { deadline = d }
+        for waiter in waiting where waiter.deadline < deadline { deadline = waiter.deadline }
+        return deadline
     }
 
-    private func readRegistry() throws(RegistryError) -> [UInt8]? {
-        do { return try wdog?.readTrusted("registry.json") ?? nil } catch { throw .unreadable(error) }
+    public func tick(now: Instant) {
+        for (request, connection) in controlSocket.takeRequests() { answer(request, on: connection) }
+        if let due = manifestStartDue, due <= now {
+            manifestStartDue = nil
+            startListedProcesses(why: "start")
+        }
+        if nextHousekeeping <= now {
+            housekeeping()
+            nextHousekeeping = now + Agent.housekeepingInterval
+        }
+        answerWaiting(now: now)
+        saveChanges()
+    }
+
+    public func readable(_ token: EventLoop.Token, now: Instant) {
+        while let signal = signals.next() {
+            switch signal {
+            case .terminate, .interrupt: running = false
+            case .child: loop.reapChildren(now: now)
+            default: _ = reload(why: "SIGHUP")
+            }
+        }
     }
 }

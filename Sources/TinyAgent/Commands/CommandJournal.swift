@@ -19,7 +19,7 @@ package final class CommandJournal {
     /// which are safe to make afresh.
     /// nil while the journal has forgotten nothing (a fresh journal refuses no number).
     package private(set) var forgottenUpTo: Int64?
-    package let path: String
+    package let file: StateFile
     package static let capacity = 200
     /// Answers longer than this (status reports, ~150 bytes a process)…
     package static let largeAnswer = 1024
@@ -27,9 +27,9 @@ package final class CommandJournal {
     /// them would be megabytes held in memory and rewritten, fsynced, twice
     /// for every command. An old `status` asked again is answered afresh.
     package static let largeBudget = 64 * 1024
-    package static let format: Int64 = 1
+    package static let format = StateFormat(1)
 
-    package init(path: String) { self.path = path }
+    package init(path: String) { file = StateFile(path: path, format: CommandJournal.format) }
 
     package func answer(for commandNo: Int64) -> String? {
         entries.last { $0.commandNo == commandNo }?.answer
@@ -77,48 +77,41 @@ package final class CommandJournal {
     }
 
     private func save() throws(Errno) {
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("format"); w.integer(CommandJournal.format)
-        if let forgottenUpTo { w.key("forgotten_up_to"); w.integer(forgottenUpTo) }
-        w.key("answers"); w.beginArray()
-        for e in entries {
-            w.beginObject()
-            w.key("command_no"); w.integer(e.commandNo)
-            w.key("answer"); w.string(e.answer)
-            w.key("delivered"); w.bool(e.delivered)
-            w.endObject()
+        let text = CommandJournal.format.encode { w in
+            if let forgottenUpTo { w.key("forgotten_up_to"); w.integer(forgottenUpTo) }
+            w.key("answers"); w.beginArray()
+            for e in entries {
+                w.beginObject()
+                w.key("command_no"); w.integer(e.commandNo)
+                w.key("answer"); w.string(e.answer)
+                w.key("delivered"); w.bool(e.delivered)
+                w.endObject()
+            }
+            w.endArray()
         }
-        w.endArray()
-        w.endObject()
-        try Files.writeAtomically(path, w.text + "\n", mode: 0o600)
+        do { try file.write(text) } catch { throw error.errno }
     }
 
-    /// Reads the journal; a missing file is an empty journal.
-    package func load() throws(RegistryError) {
-        let bytes: [UInt8]
-        do {
-            guard let trusted = try Files.readTrusted(path) else { return }
-            bytes = trusted
-        } catch { throw .unreadable(error) }
-        let document: JSONValue
-        do { document = try JSONValue.parse(bytes) } catch { throw .malformed(error.reason) }
-        guard document["format"]?.integerValue == CommandJournal.format, let items = document["answers"]?.arrayValue else {
-            throw .malformed("unknown format")
-        }
+    /// Reads the journal; a missing file is an empty journal, an unusable
+    /// one is set aside and the journal starts empty.
+    package func load(logger: Logger) {
+        guard let loaded = file.load(logger: logger, ifBad: "starting a new one", CommandJournal.decode) else { return }
+        entries = loaded.entries
+        forgottenUpTo = loaded.forgottenUpTo
+    }
+
+    package static func decode(_ document: JSONValue, format: Int64) throws(StateFileError) -> (entries: [Entry], forgottenUpTo: Int64?) {
+        guard let items = document["answers"]?.arrayValue else { throw .malformed("no answers") }
         var loaded: [Entry] = []
         for item in items {
             guard let no = item["command_no"]?.integerValue, let answer = item["answer"]?.stringValue,
                   let delivered = item["delivered"]?.boolValue else { throw .malformed("an answer entry is incomplete") }
             loaded.append(Entry(commandNo: no, answer: answer, delivered: delivered))
         }
-        entries = loaded
         // Journals written before the window existed have no floor: the
         // smallest number kept is the best guess when the journal is full.
-        if let floor = document["forgotten_up_to"]?.integerValue {
-            forgottenUpTo = floor
-        } else if loaded.count >= CommandJournal.capacity {
-            forgottenUpTo = (loaded.map { $0.commandNo }.min() ?? 1) - 1
-        }
+        if let floor = document["forgotten_up_to"]?.integerValue { return (loaded, floor) }
+        guard loaded.count >= CommandJournal.capacity else { return (loaded, nil) }
+        return (loaded, (loaded.map { $0.commandNo }.min() ?? 1) - 1)
     }
 }

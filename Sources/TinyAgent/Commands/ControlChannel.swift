@@ -6,31 +6,32 @@ import TinyBase
 package final class ControlChannel {
     package let link: LinkClient
     package let processor: CommandProcessor
+    private let loop: EventLoop
     private let logger: Logger
     private var summary = ""
+    /// The link process's channel, watched while it runs.
+    private var token: EventLoop.Token?
 
-    package init(link: LinkClient, processor: CommandProcessor, logger: Logger) {
+    package init(link: LinkClient, processor: CommandProcessor, loop: EventLoop, logger: Logger) {
         self.link = link
         self.processor = processor
+        self.loop = loop
         self.logger = logger
     }
 
-    /// Starts the link process; its channel is what to watch for input.
-    package func start() -> FileDescriptor? {
+    /// Starts the link process and watches its channel.
+    package func start() {
         do {
             try link.start()
         } catch {
             logger.error("cannot start the XMPP link: \(error)")
             _ = link.processExited(-1, now: Clock.now())
-            return nil
+            return
         }
-        return link.channel?.fd
+        if let fd = link.channel?.fd { token = try? loop.watch(fd, for: self) }
     }
 
-    /// When the link process is due to be started again.
-    package var restartDeadline: Instant? { link.restartAt }
-
-    package func handleReadable(now: Instant) {
+    private func handleReadable(now: Instant) {
         link.drain { event in
             switch event {
             case .online:
@@ -73,5 +74,33 @@ package final class ControlChannel {
     /// The presence status the panel reads at a glance.
     package func setSummary(_ text: String) { link.setPresence(text) }
 
-    package func stop() { link.close() }
+    package func stop() {
+        unwatch()
+        link.close()
+    }
+
+    private func unwatch() {
+        if let token { loop.unwatch(token) }
+        token = nil
+    }
+}
+
+/// The link's channel is watched for this control channel; its process's
+/// exit and its restart deadline come here too.
+extension ControlChannel: EventParticipant {
+    /// When the link process is due to be started again.
+    package var nextDeadline: Instant? { link.restartAt }
+
+    package func tick(now: Instant) {
+        if let due = link.restartAt, due <= now { start() }
+    }
+
+    package func childExited(_ child: ChildExit, now: Instant) -> Bool {
+        guard link.processExited(child.pid, now: now) else { return false }
+        logger.warning("xmpp link process \(child.pid): \(HelperRole.link.exitRemark(exitCode: child.exitCode, signal: child.signal)); restarting it")
+        unwatch()
+        return true
+    }
+
+    package func readable(_ token: EventLoop.Token, now: Instant) { handleReadable(now: now) }
 }

@@ -14,7 +14,6 @@ package final class ControlSocket {
     package static let name = "agent.sock"
     package static let maximumPending = 8
     package static let requestDeadline = Duration.milliseconds(1000)
-    package typealias Handler = (ControlRequest, ControlConnection) -> Void
 
     package let listener: FileDescriptor
     package let folder: Folder
@@ -22,6 +21,8 @@ package final class ControlSocket {
     private let loop: EventLoop
     /// Connected, request not read yet.
     private var pending: [(connection: ControlConnection, token: EventLoop.Token, deadline: Instant)] = []
+    /// Read and allowed, not taken yet (`takeRequests`).
+    private var requests: [(request: ControlRequest, connection: ControlConnection)] = []
 
     /// Binds in `folder` (wdog/) under a umask, group = the app group.
     package init(in folder: Folder, gate: ControlGate, loop: EventLoop) throws(Errno) {
@@ -34,9 +35,15 @@ package final class ControlSocket {
     /// The earliest time a pending client is dropped.
     package var nextDeadline: Instant? { pending.map { $0.deadline }.min() }
 
-    /// Takes every waiting connection; `handler` gets each request that
-    /// parsed and passed the gate, and answers it now or later.
-    package func acceptAll(now: Instant, handler: @escaping Handler) {
+    /// Requests that parsed and passed the gate, in arrival order, for the
+    /// agent to answer (now or later); the caller owns them from here.
+    package func takeRequests() -> [(request: ControlRequest, connection: ControlConnection)] {
+        defer { requests = [] }
+        return requests
+    }
+
+    /// Takes every waiting connection.
+    private func acceptAll(now: Instant) {
         while let fd = UnixSocket.accept(listener) {
             guard let peer = try? PeerCredentials.of(fd) else {
                 fd.close()
@@ -47,7 +54,7 @@ package final class ControlSocket {
                 connection.send(.failed(.unavailable, "busy: \(ControlSocket.maximumPending) clients are sending requests; try again"))
                 continue
             }
-            guard let token = try? loop.watch(fd, handler: { _ in self.readRequest(connection, handler) }) else {
+            guard let token = try? loop.watch(fd, for: self) else {
                 connection.send(.failed(.system, "the agent cannot watch this connection"))
                 continue
             }
@@ -56,14 +63,14 @@ package final class ControlSocket {
     }
 
     /// Drops the clients whose request is late.
-    package func expire(now: Instant) {
+    private func expire(now: Instant) {
         for client in pending where client.deadline <= now {
             stopWatching(client.connection)
             client.connection.send(.failed(.usage, "no request line within \(ControlSocket.requestDeadline.milliseconds) ms"))
         }
     }
 
-    private func readRequest(_ connection: ControlConnection, _ handler: Handler) {
+    private func readRequest(_ connection: ControlConnection) {
         guard let line = connection.readRequest() else { return }  // more to come
         stopWatching(connection)
         let request: ControlRequest
@@ -82,7 +89,7 @@ package final class ControlSocket {
             connection.send(ControlGate.refusal(request))
             return
         }
-        handler(request, connection)
+        requests.append((request, connection))
     }
 
     private func stopWatching(_ connection: ControlConnection) {
@@ -94,9 +101,24 @@ package final class ControlSocket {
     package func close() {
         for client in pending { loop.unwatch(client.token) }
         pending.removeAll()
+        requests.removeAll()
         listener.close()
         folder.remove(ControlSocket.name)
     }
+}
+
+/// The listener (registered with it) and each pending client's connection
+/// are watched for this socket; late clients are dropped on a tick.
+extension ControlSocket: EventParticipant {
+    package func readable(_ token: EventLoop.Token, now: Instant) {
+        if let client = pending.first(where: { $0.token == token }) {
+            readRequest(client.connection)
+        } else {
+            acceptAll(now: now)
+        }
+    }
+
+    package func tick(now: Instant) { expire(now: now) }
 }
 
 /// One client of the control socket, from its request to the agent's last

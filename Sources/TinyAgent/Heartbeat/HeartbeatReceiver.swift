@@ -36,9 +36,11 @@ package enum HeartbeatEndpoint {
 /// Reads heartbeat datagrams from one endpoint (DESIGN.md §4): parses each in
 /// place, asks who sent it, and hands it to the supervisor. Bad datagrams
 /// are dropped, counted and logged at a limited rate.
-package final class HeartbeatReceiver {
+package final class HeartbeatReceiver: EventParticipant {
     package let endpoint: HeartbeatEndpoint
     package let verifier: SenderVerifier
+    /// Who the heartbeats are for.
+    private let supervisor: Supervisor
     private let buffer: UnsafeMutableRawBufferPointer
     private let logger: Logger
     private var refusals = RefusalLog()
@@ -50,8 +52,9 @@ package final class HeartbeatReceiver {
     /// watchdog ping get their turn during a flood.
     package static let batch = 256
 
-    package init(endpoint: HeartbeatEndpoint, verifier: SenderVerifier, logger: Logger) {
+    package init(endpoint: HeartbeatEndpoint, verifier: SenderVerifier, supervisor: Supervisor, logger: Logger) {
         self.endpoint = endpoint
+        self.supervisor = supervisor
         self.verifier = verifier
         self.logger = logger
         // One byte more than the largest accepted datagram: MSG_TRUNC
@@ -61,8 +64,13 @@ package final class HeartbeatReceiver {
 
     deinit { buffer.deallocate() }
 
+    /// The endpoint (registered with it) has datagrams.
+    package func readable(_ token: EventLoop.Token, now: Instant) {
+        drain(now: now, wallClock: Clock.wallSeconds())
+    }
+
     /// Handles the datagrams queued now.
-    package func drain(into supervisor: Supervisor, now: Instant, wallClock: Int64) {
+    private func drain(now: Instant, wallClock: Int64) {
         for _ in 0..<HeartbeatReceiver.batch {
             let received: (length: Int, sender: HeartbeatSender)?
             do { received = try endpoint.receive(into: buffer) } catch {

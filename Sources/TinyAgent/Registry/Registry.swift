@@ -1,58 +1,44 @@
 import TinyBase
 
-/// Why the registry file could not be read.
-public enum RegistryError: Error, Equatable {
-    case unreadable(FileError)
-    case malformed(String)
-
-    public var reason: String {
-        switch self {
-        case .unreadable(let error): return "unreadable: \(error)"
-        case .malformed(let why): return "malformed: \(why)"
-        }
-    }
-}
-
 /// The known processes on disk (`wdog/registry.json`), so an agent restart
 /// re-adopts them (DESIGN.md §4). Small, versioned, written atomically.
 public enum Registry {
-    package static let format: Int64 = 1
+    package static let format = StateFormat(1)
+
+    /// `registry.json` in `wdog`.
+    public static func file(in wdog: Folder) -> StateFile { StateFile("registry.json", in: wdog, format: format) }
 
     public static func encode(_ processes: [SupervisedProcess], bootID: String) -> String {
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("format"); w.integer(format)
-        w.key("boot_id"); w.string(bootID)
-        w.key("processes"); w.beginArray()
-        for p in processes {
-            w.beginObject()
-            w.key("name"); w.string(p.name)
-            w.key("pid"); w.integer(p.pid)
-            w.key("start_time"); if let t = p.startTime { w.integer(t) } else { w.null() }
-            w.key("uid"); w.integer(p.uid)
-            w.key("gid"); w.integer(p.gid)
-            w.key("run_command"); if let c = p.runCommand { w.string(c) } else { w.null() }
-            w.key("verified"); w.bool(p.verified)
-            w.key("version"); w.string(p.version.description)
-            w.key("state"); w.string(p.state.name)
-            w.key("restarts"); w.integer(p.restarts)
-            w.key("failure"); if let f = p.failure { w.string(f) } else { w.null() }
-            w.key("last_heartbeat"); w.integer(p.lastHeartbeatWall)
-            w.key("known_since"); w.integer(p.knownSince)
-            w.key("last_start"); w.integer(p.lastStartWall)
-            w.key("last_start_reason"); if let r = p.lastStartReason { w.string(r) } else { w.null() }
-            w.key("operator_stopped"); w.bool(p.operatorStopped)
-            w.endObject()
+        format.encode { w in
+            w.key("boot_id"); w.string(bootID)
+            w.key("processes"); w.beginArray()
+            for p in processes {
+                w.beginObject()
+                w.key("name"); w.string(p.name)
+                w.key("pid"); w.integer(p.pid)
+                w.key("start_time"); if let t = p.startTime { w.integer(t) } else { w.null() }
+                w.key("uid"); w.integer(p.uid)
+                w.key("gid"); w.integer(p.gid)
+                w.key("run_command"); if let c = p.runCommand { w.string(c) } else { w.null() }
+                w.key("verified"); w.bool(p.verified)
+                w.key("version"); w.string(p.version.description)
+                w.key("state"); w.string(p.state.name)
+                w.key("restarts"); w.integer(p.restarts)
+                w.key("failure"); if let f = p.failure { w.string(f) } else { w.null() }
+                w.key("last_heartbeat"); w.integer(p.lastHeartbeatWall)
+                w.key("known_since"); w.integer(p.knownSince)
+                w.key("last_start"); w.integer(p.lastStartWall)
+                w.key("last_start_reason"); if let r = p.lastStartReason { w.string(r) } else { w.null() }
+                w.key("operator_stopped"); w.bool(p.operatorStopped)
+                w.endObject()
+            }
+            w.endArray()
         }
-        w.endArray()
-        w.endObject()
-        return w.text + "\n"
     }
 
-    public static func decode(_ bytes: [UInt8]) throws(RegistryError) -> (processes: [SupervisedProcess], bootID: String) {
-        let document: JSONValue
-        do { document = try JSONValue.parse(bytes) } catch { throw .malformed(error.reason) }
-        guard document["format"]?.integerValue == format else { throw .malformed("unknown format") }
+    /// A document `format` checked (`StateFormat.decode`).
+    public static func decode(_ document: JSONValue, format: Int64) throws(StateFileError)
+        -> (processes: [SupervisedProcess], bootID: String) {
         guard let bootID = document["boot_id"]?.stringValue, let items = document["processes"]?.arrayValue else {
             throw .malformed("boot_id or processes missing")
         }

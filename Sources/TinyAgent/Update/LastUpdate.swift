@@ -30,8 +30,18 @@ extension LastUpdate {
                   success: success, remark: remark, signature: record.signature, endedAt: endedAt)
     }
 
+    /// The record has no format of its own in `status`; in its file, format
+    /// 1, and a file without the member (agents before it had one) is read
+    /// as 1: the fields have not changed since.
+    package static let format = StateFormat(1, unversioned: 1)
+
     package func write(_ w: inout JSONWriter) {
         w.beginObject()
+        fields(&w)
+        w.endObject()
+    }
+
+    private func fields(_ w: inout JSONWriter) {
         w.key("origin"); w.string(origin)
         w.key("source"); w.string(source)
         w.key("before"); w.string(before)
@@ -40,18 +50,14 @@ extension LastUpdate {
         w.key("remark"); w.string(remark)
         w.key("signature"); w.string(signature)
         w.key("ended_at"); w.integer(endedAt)
-        w.endObject()
     }
 
-    package func encode() -> String {
-        var w = JSONWriter()
-        write(&w)
-        return w.text + "\n"
-    }
+    package func encode() -> String { LastUpdate.format.encode(fields) }
 
-    package static func decode(_ bytes: [UInt8]) -> LastUpdate? {
-        guard let d = try? JSONValue.parse(bytes) else { return nil }
-        return decode(d)
+    /// The file's document, `format` checked (`StateFormat.decode`).
+    package static func decode(_ d: JSONValue, format: Int64) throws(StateFileError) -> LastUpdate {
+        guard let last = decode(d) else { throw .malformed("a field is missing") }
+        return last
     }
 
     /// From the object `write` made (the file, or `status`'s `last_update`).
@@ -71,11 +77,5 @@ extension LastUpdate {
         text += success ? "installed" : "failed: \(remark)"
         if !signature.isEmpty { text += " (\(signature))" }
         return text + " at \(Logger.timestamp(endedAt))"
-    }
-
-    /// The record at `path` (root's, 0600), nil when there is none or it is unusable.
-    package static func load(_ path: String) -> LastUpdate? {
-        guard let bytes = try? Files.readTrusted(path) else { return nil }
-        return decode(bytes)
     }
 }

@@ -47,12 +47,15 @@ package struct UpdateRecord: Equatable {
     /// folder, confirmed by the link's login (`CARotation`).
     package var newCA = false
 
-    package static let format: Int64 = 2
+    /// Format 1: agents before the acquire/install split (always the
+    /// panel's, over HTTPS; its `fetch` step is `acquire`).
+    package static let format = StateFormat(2, readsFrom: 1)
 
     package func encode() -> String {
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("format"); w.integer(UpdateRecord.format)
+        UpdateRecord.format.encode(fields)
+    }
+
+    private func fields(_ w: inout JSONWriter) {
         switch origin {
         case .panel(let no): w.key("command_no"); w.integer(no)
         case .local(let id): w.key("local_id"); w.integer(id)
@@ -85,8 +88,6 @@ package struct UpdateRecord: Equatable {
         w.key("before"); w.string(before)
         w.key("signature"); w.string(signature)
         w.key("new_ca"); w.bool(newCA)
-        w.endObject()
-        return w.text + "\n"
     }
 
     package static func write(_ expected: [UpdateCommand.Expected], to w: inout JSONWriter) {
@@ -100,12 +101,8 @@ package struct UpdateRecord: Equatable {
         w.endArray()
     }
 
-    /// Reads format 2, and format 1 (agents before the acquire/install
-    /// split: always the panel's, over HTTPS; its `fetch` step is `acquire`).
-    package static func decode(_ bytes: [UInt8]) throws(RegistryError) -> UpdateRecord {
-        let d: JSONValue
-        do { d = try JSONValue.parse(bytes) } catch { throw .malformed(error.reason) }
-        guard let format = d["format"]?.integerValue, format == 1 || format == UpdateRecord.format else { throw .malformed("unknown format") }
+    /// A document `format` checked (`StateFormat.decode`).
+    package static func decode(_ d: JSONValue, format: Int64) throws(StateFileError) -> UpdateRecord {
         guard let stepName = d["step"]?.stringValue, let step = format == 1 && stepName == "fetch" ? .acquire : Step(rawValue: stepName),
               let timeout = d["timeout_s"]?.integerValue, let hadPrevious = d["had_previous"]?.boolValue,
               let since = d["verify_since"]?.integerValue, let cause = d["cause"]?.stringValue,
@@ -121,13 +118,13 @@ package struct UpdateRecord: Equatable {
         return record
     }
 
-    private static func origin(_ d: JSONValue) throws(RegistryError) -> UpdateOrigin {
+    private static func origin(_ d: JSONValue) throws(StateFileError) -> UpdateOrigin {
         if let no = d["command_no"]?.integerValue { return .panel(commandNo: no) }
         if let id = d["local_id"]?.integerValue { return .local(id: id) }
         throw .malformed("neither command_no nor local_id")
     }
 
-    private static func source(_ d: JSONValue) throws(RegistryError) -> UpdateSource {
+    private static func source(_ d: JSONValue) throws(StateFileError) -> UpdateSource {
         if let name = d["file"]?.stringValue { return .file(name: name) }
         guard let url = d["url"]?.stringValue else { throw .malformed("neither url nor file") }
         var sha: [UInt8]?
@@ -138,7 +135,7 @@ package struct UpdateRecord: Equatable {
         return .https(url: url, sha256: sha, signatureURL: d["signature_url"]?.stringValue ?? url + ".sig")
     }
 
-    private static func expected(_ items: [JSONValue]) throws(RegistryError) -> [UpdateCommand.Expected] {
+    private static func expected(_ items: [JSONValue]) throws(StateFileError) -> [UpdateCommand.Expected] {
         var expected: [UpdateCommand.Expected] = []
         for item in items {
             guard let name = item["name"]?.stringValue, let text = item["version"]?.stringValue,
@@ -148,7 +145,7 @@ package struct UpdateRecord: Equatable {
         return expected
     }
 
-    private static func previous(_ items: [JSONValue]) throws(RegistryError) -> [ProcessSpec] {
+    private static func previous(_ items: [JSONValue]) throws(StateFileError) -> [ProcessSpec] {
         var previous: [ProcessSpec] = []
         for item in items {
             guard let name = item["name"]?.stringValue, let command = item["run_command"]?.stringValue,

@@ -42,6 +42,9 @@ package final class UpdateManager {
     package private(set) var record: UpdateRecord?
     /// How the last update ended, for `status` (also in wdog/last-update.json).
     package private(set) var last: LastUpdate?
+    /// `wdog/update.json`: the update in progress.
+    private let journal: StateFile
+    private let lastUpdateFile: StateFile
     private var worker: Worker?
     /// A local source's descriptors, until the copying worker has them.
     private var localFiles: [FileDescriptor] = []
@@ -78,7 +81,9 @@ package final class UpdateManager {
         self.loop = loop
         self.logger = logger
         self.answer = answer
-        last = LastUpdate.load(paths.lastUpdate)
+        journal = StateFile(path: paths.updateJournal, format: UpdateRecord.format)
+        lastUpdateFile = StateFile(path: paths.lastUpdate, format: LastUpdate.format)
+        last = lastUpdateFile.load(logger: logger, ifBad: "status shows no last update", LastUpdate.decode)
     }
 
     // MARK: Requests
@@ -128,14 +133,8 @@ package final class UpdateManager {
     /// `answered` says whether the command journal already holds a panel
     /// update's answer.
     package func resume(answered: (Int64) -> Bool, now: Instant) {
-        guard Files.size(paths.updateJournal) != nil else { return }
-        let loaded: UpdateRecord
-        do {
-            loaded = try UpdateRecord.decode(try readJournal())
-        } catch {
-            // Which step it was is unknown: the folders are left as they are.
-            logger.error("\(paths.updateJournal): \(error.reason); kept as update.json.bad")
-            try? Files.rename(paths.updateJournal, to: paths.updateJournal + ".bad")
+        // Which step a bad one was at is unknown: the folders are left as they are.
+        guard let loaded = journal.load(logger: logger, ifBad: "the update it held is left as it is", UpdateRecord.decode) else {
             return
         }
         record = loaded
@@ -170,7 +169,7 @@ package final class UpdateManager {
     package var nextDeadline: Instant? { record?.step == .verify ? verifyDeadline : nil }
 
     /// Moves the update on as far as it can go now; called after every
-    /// loop iteration.
+    /// turn of the loop.
     package func tick(now: Instant) {
         guard let record else { return }
         switch record.step {
@@ -265,7 +264,7 @@ package final class UpdateManager {
     private func startWorker(_ job: UpdateJob, _ descriptors: [FileDescriptor]) throws(Errno) {
         let (channel, pid) = try PacketChannel.startHelper(workerProgram!, .fetch, as: helper)
         var worker = Worker(pid: pid, channel: channel)
-        worker.token = try? loop.watch(channel.fd) { _ in self.workerReadable() }
+        worker.token = try? loop.watch(channel.fd, for: self)
         self.worker = worker
         channel.send(job.packet(), descriptors: descriptors)
     }
@@ -573,7 +572,7 @@ package final class UpdateManager {
     private func finish(success: Bool, _ remark: String) {
         guard let record else { return }
         let outcome = LastUpdate(record: record, success: success, remark: remark, endedAt: Clock.wallSeconds())
-        do { try Files.writeAtomically(paths.lastUpdate, outcome.encode(), mode: 0o600) } catch {
+        do { try lastUpdateFile.write(outcome.encode()) } catch {
             logger.warning("cannot write \(paths.lastUpdate): \(error)")
         }
         last = outcome
@@ -593,8 +592,7 @@ package final class UpdateManager {
         }
         // Also here for an update answered before the agent stopped.
         if record.newCA { caFiles.cleanUp() }
-        Files.remove(paths.updateJournal)
-        Files.syncFolder(of: paths.updateJournal)
+        journal.remove()
         self.record = nil
         verifyDeadline = nil
         progress = ""
@@ -607,12 +605,8 @@ package final class UpdateManager {
         localFiles = []
     }
 
-    private func readJournal() throws(RegistryError) -> [UInt8] {
-        do { return try Files.readTrusted(paths.updateJournal) ?? [] } catch { throw .unreadable(error) }
-    }
-
     private func save(_ new: UpdateRecord) throws(Errno) {
-        try Files.writeAtomically(paths.updateJournal, new.encode(), mode: 0o600)
+        do { try journal.write(new.encode()) } catch { throw error.errno }
         record = new
         changed()
     }
@@ -696,4 +690,14 @@ package struct UpdateLink {
     var restart: () -> Void
     /// Whether the link is logged in.
     var isOnline: () -> Bool
+}
+
+/// The worker's channel is watched for this manager; the worker's exit and
+/// the verify deadline move the update on.
+extension UpdateManager: EventParticipant {
+    package func readable(_ token: EventLoop.Token, now: Instant) { workerReadable() }
+
+    package func childExited(_ child: ChildExit, now: Instant) -> Bool {
+        childExited(pid: child.pid, exitCode: child.exitCode, signal: child.signal, now: now)
+    }
 }

@@ -1,25 +1,44 @@
 import CShims
 
-/// What epoll reported for a descriptor.
-public struct EpollEvents: OptionSet, Sendable {
-    public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let readable = EpollEvents(rawValue: UInt32(TA_EPOLLIN))
+/// A component the event loop serves: it says when it next needs the loop,
+/// and the loop tells it what happened. Adding a component to the agent is
+/// one `EventLoop.register`; the loop holds it until `unregister`.
+///
+/// Every requirement has a default, so a participant spells only what it uses.
+public protocol EventParticipant: AnyObject {
+    /// The earliest time `tick` has something to do; nil when only an event
+    /// (input, a child's exit) can give it work. Asked before every wait.
+    var nextDeadline: Instant? { get }
+    /// After every turn of the loop (a deadline fell due, or input or a
+    /// signal arrived), in registration order: does what is due at `now`
+    /// and what the turn's events made possible (the update's swap once the
+    /// supervisor has seen the last process exit). Cheap when nothing is.
+    func tick(now: Instant)
+    /// A child the loop reaped; true when it was this participant's (the
+    /// participants after it are not asked).
+    func childExited(_ child: ChildExit, now: Instant) -> Bool
+    /// A descriptor this participant watches (`EventLoop.watch(_:for:)`) has input.
+    func readable(_ token: EventLoop.Token, now: Instant)
 }
 
-/// One thread's event loop: epoll over the agent's descriptors, one timerfd
-/// armed to the earliest deadline the owner asks for.
+extension EventParticipant {
+    public var nextDeadline: Instant? { nil }
+    public func tick(now: Instant) {}
+    public func childExited(_ child: ChildExit, now: Instant) -> Bool { false }
+    public func readable(_ token: EventLoop.Token, now: Instant) {}
+}
+
+/// One thread's event loop: epoll over the participants' descriptors, one
+/// timerfd armed to the earliest deadline any participant asks for.
 ///
 /// Each registration's epoll data carries a slot and a generation, so an
 /// event still queued for a descriptor that was closed and whose number was
 /// reused is recognised as stale and dropped.
 public final class EventLoop {
-    public typealias Handler = (EpollEvents) -> Void
-
     private struct Registration {
         let fd: FileDescriptor
         let generation: UInt32
-        let handler: Handler
+        let participant: any EventParticipant
     }
 
     public struct Token: Equatable {
@@ -30,13 +49,17 @@ public final class EventLoop {
 
     private let epoll: FileDescriptor
     private let timer: FileDescriptor
+    private let logger: Logger
+    /// In registration order: the order of ticks and of the question "yours?" for a child.
+    private var participants: [any EventParticipant] = []
     private var registrations: [Registration?] = []
     private var nextGeneration: UInt32 = 1
     /// The deadline the timerfd is armed to; nil once it fired or disarmed.
     private var armed: Instant?
     private static let timerData: UInt64 = UInt64.max
 
-    public init() throws(Errno) {
+    public init(logger: Logger) throws(Errno) {
+        self.logger = logger
         epoll = FileDescriptor(try valueOrErrno { ta_epoll_create() })
         timer = FileDescriptor(try valueOrErrno { ta_timerfd_create() })
         try nothingOrErrno { ta_epoll_add(epoll.rawValue, timer.rawValue, UInt32(TA_EPOLLIN), EventLoop.timerData) }
@@ -47,14 +70,42 @@ public final class EventLoop {
         epoll.close()
     }
 
-    /// Watches `fd` for input; `handler` runs on this thread.
+    /// Serves `participant` from now on: its deadline, ticks, children.
+    public func register(_ participant: any EventParticipant) {
+        participants.append(participant)
+    }
+
+    /// Serves `participant`, and watches `fd` for it.
     @discardableResult
-    public func watch(_ fd: FileDescriptor, handler: @escaping Handler) throws(Errno) -> Token {
+    public func register(_ participant: any EventParticipant, watching fd: FileDescriptor) throws(Errno) -> Token {
+        let token = try watch(fd, for: participant)
+        register(participant)
+        return token
+    }
+
+    /// Stops serving `participant`: no more ticks, input or children, and
+    /// the loop no longer holds it.
+    public func unregister(_ participant: any EventParticipant) {
+        participants.removeAll { $0 === participant }
+        for slot in registrations.indices {
+            if let r = registrations[slot], r.participant === participant { unwatch(Token(slot: UInt32(slot), generation: r.generation)) }
+        }
+    }
+
+    /// Lets go of every participant (they may hold the loop's owner), when
+    /// the owner is done with the loop.
+    public func unregisterAll() {
+        for participant in participants { unregister(participant) }
+    }
+
+    /// Watches `fd` for input, which goes to `participant.readable` with the token.
+    @discardableResult
+    public func watch(_ fd: FileDescriptor, for participant: any EventParticipant) throws(Errno) -> Token {
         let slot = registrations.firstIndex(where: { $0 == nil }) ?? registrations.count
         let token = Token(slot: UInt32(slot), generation: nextGeneration)
         nextGeneration &+= 1
         try nothingOrErrno { ta_epoll_add(epoll.rawValue, fd.rawValue, UInt32(TA_EPOLLIN), token.data) }
-        let registration = Registration(fd: fd, generation: token.generation, handler: handler)
+        let registration = Registration(fd: fd, generation: token.generation, participant: participant)
         if slot == registrations.count { registrations.append(registration) } else { registrations[slot] = registration }
         return token
     }
@@ -67,11 +118,40 @@ public final class EventLoop {
         registrations[Int(token.slot)] = nil
     }
 
+    /// The earliest deadline of any participant.
+    package var nextDeadline: Instant? {
+        var earliest: Instant?
+        for participant in participants {
+            if let d = participant.nextDeadline, earliest == nil || d < earliest! { earliest = d }
+        }
+        return earliest
+    }
+
+    /// One turn: waits for input or the earliest deadline, hands the input
+    /// to its participants, then ticks every participant.
+    public func runOnce() {
+        wait(until: nextDeadline)
+        let now = Clock.now()
+        for participant in participants { participant.tick(now: now) }
+    }
+
+    /// Reaps every exited child and hands each to the participant that
+    /// claims it; one that nobody claims is logged (and gone: no zombie).
+    public func reapChildren(now: Instant) {
+        while let child = Processes.reap() { route(child, now: now) }
+    }
+
+    /// `child` to the first participant that claims it; logged when none does.
+    package func route(_ child: ChildExit, now: Instant) {
+        for participant in participants where participant.childExited(child, now: now) { return }
+        logger.notice("reaped child \(child.pid), which \(child.how): not a process anything in the agent watches")
+    }
+
     /// Waits for events or `deadline` and runs the handlers of what is ready.
     /// The timerfd is re-armed only when `deadline` is earlier than what it
     /// is armed to: a later deadline costs one early wake-up, not a syscall
     /// on every iteration.
-    public func runOnce(deadline: Instant?) {
+    private func wait(until deadline: Instant?) {
         if let deadline, armed == nil || deadline < armed! {
             if ta_timerfd_arm(timer.rawValue, max(deadline.nanoseconds, 1)) == 0 { armed = deadline }
         }
@@ -95,6 +175,6 @@ public final class EventLoop {
         let slot = Int(event.data & 0xffff_ffff)
         let generation = UInt32(event.data >> 32)
         guard slot < registrations.count, let r = registrations[slot], r.generation == generation else { return }
-        r.handler(EpollEvents(rawValue: event.events))
+        r.participant.readable(Token(slot: UInt32(slot), generation: generation), now: Clock.now())
     }
 }

@@ -11,6 +11,18 @@ public struct Identity: Equatable, Sendable {
     }
 }
 
+/// A child that exited, as `waitpid` reported it.
+public struct ChildExit: Equatable, Sendable {
+    public let pid: Int32
+    /// Its exit status; 0 when a signal killed it.
+    public let exitCode: Int32
+    /// The signal that killed it; 0 when it exited.
+    public let signal: Int32
+
+    /// "exited with status N" or "killed by signal N", for log lines.
+    public var how: String { signal != 0 ? "killed by signal \(signal)" : "exited with status \(exitCode)" }
+}
+
 /// Process control: spawning, signalling, reaping, and /proc facts.
 public enum Processes {
     public static var currentPID: Int32 { ta_getpid() }
@@ -82,11 +94,11 @@ public enum Processes {
     }
 
     /// An exited child and how it ended, without blocking; nil when none.
-    package static func reap() -> (pid: Int32, exitCode: Int32, signal: Int32)? {
+    package static func reap() -> ChildExit? {
         var status: Int32 = 0
         let pid = ta_reap(&status)
         guard pid > 0 else { return nil }
-        return (pid, ta_exit_code(status), ta_exit_signal(status))
+        return ChildExit(pid: pid, exitCode: ta_exit_code(status), signal: ta_exit_signal(status))
     }
 
     /// Start time of `pid` in clock ticks since boot, to tell a process from
