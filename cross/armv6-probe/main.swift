@@ -62,19 +62,22 @@ func heartbeatParser() {
 
 func supervisorTable() {
     let trusted = SupervisorFacts(canSignal: true, canRestart: true, restartLimitReached: false)
-    var (state, action) = SupervisorTable.next(.running, on: .deadline, trusted)
-    var steps = state == .stopping && action == .terminate
-    (state, action) = SupervisorTable.next(state, on: .deadline, trusted)
-    steps = steps && state == .killing && action == .kill
-    (state, action) = SupervisorTable.next(state, on: .exited, trusted)
-    steps = steps && state == .waiting && action == .scheduleRestart
-    (state, action) = SupervisorTable.next(state, on: .deadline, trusted)
-    steps = steps && state == .starting && action == .spawn
-    (state, action) = SupervisorTable.next(state, on: .heartbeat, trusted)
-    check(steps && state == .running && action == .none,
+    let t0 = Clock.now()
+    let times = SupervisorTimes(now: t0, deadline: nil, heartbeatTimeout: .seconds(30), killGrace: .seconds(5),
+                                backoff: .seconds(1), stopStartedAt: t0 - .seconds(10))
+    var step = SupervisorTable.next(.running, on: .deadline, trusted, times)
+    var steps = step.state == .stopping && step.action == .terminate && step.deadline == t0 + .seconds(5)
+    step = SupervisorTable.next(step.state, on: .deadline, trusted, times)
+    steps = steps && step.state == .killing && step.action == .kill
+    step = SupervisorTable.next(step.state, on: .exited, trusted, times)
+    steps = steps && step.state == .waiting && step.action == .scheduleRestart && step.deadline == t0 + .seconds(1)
+    step = SupervisorTable.next(step.state, on: .deadline, trusted, times)
+    steps = steps && step.state == .starting && step.action == .spawn && step.deadline == t0 + .seconds(30)
+    step = SupervisorTable.next(step.state, on: .heartbeat, trusted, times)
+    check(steps && step.state == .running && step.action == .none,
           "supervisor: a silent process is terminated, killed, restarted and running again")
     let holding = SupervisorFacts(canSignal: true, canRestart: true, restartLimitReached: false, holding: true)
-    check(SupervisorTable.next(.killing, on: .exited, holding) == (.stopped, .none),
+    check(SupervisorTable.next(.killing, on: .exited, holding, times) == SupervisorStep(.stopped, .none, nil),
           "supervisor: a process stopped for an update stays stopped")
     // Full jitter: a draw of 0.5 in the first 1 s window, then 1.0 in the doubled one.
     var backoff = ReconnectBackoff()
