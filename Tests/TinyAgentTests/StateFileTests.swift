@@ -161,6 +161,13 @@ import Testing
         #expect(text("target") == "keep")
     }
 
+    @Test func aRemovedFileReadsAsNone() throws {
+        try write("done", to: file)
+        file.remove()
+        #expect(!exists("state.json") && load() == nil)
+        file.remove()  // none there: no error
+    }
+
     @Test func anOlderBadFileIsReplacedBySetAsideOne() throws {
         try plant("state.json.bad", "first")
         try plant("state.json", "second")

@@ -80,8 +80,6 @@ public struct StateFile {
     private let held: Folder?
     private let folderPath: String
     static let mode: UInt32 = 0o600
-    /// The largest file read: the registry and the journals stay far below it.
-    static let limit = 1 << 20
 
     public init(path: String, format: StateFormat) {
         self.path = path
@@ -103,7 +101,7 @@ public struct StateFile {
     /// The decoded file; nil when there is none.
     func read<T>(_ decode: (_ document: JSONValue, _ format: Int64) throws(StateFileError) -> T) throws(StateFileError) -> T? {
         let bytes: [UInt8]?
-        do { bytes = try inFolder { (folder) throws(FileError) in try folder.readTrusted(name, limit: StateFile.limit) } } catch {
+        do { bytes = try inFolder { (folder) throws(FileError) in try folder.readTrusted(name) } } catch {
             throw .unreadable(error)
         }
         guard let bytes else { return nil }
@@ -128,6 +126,15 @@ public struct StateFile {
     /// Replaces the file with `text` (made by `format.encode`), root's 0600.
     public func write(_ text: String) throws(FileError) {
         try inFolder { (folder) throws(FileError) in try folder.writeAtomically(name, bytes: Array(text.utf8), mode: StateFile.mode) }
+    }
+
+    /// Removes the file (what it held is done with), durably: a power cut
+    /// after this does not bring it back.
+    public func remove() {
+        try? inFolder { (folder) throws(FileError) -> Void in
+            folder.remove(name)
+            try? folder.fd.sync()
+        }
     }
 
     private func inFolder<T>(_ body: (Folder) throws(FileError) -> T) throws(FileError) -> T {

@@ -20,8 +20,11 @@ public struct SupervisedProcess: Equatable {
     /// the allowlist.
     public var verified: Bool
     public var version: Version
-    public var state: ProcessState
-    public var deadline: Instant?
+    /// Written only by `take`, from `SupervisorTable`.
+    public private(set) var state: ProcessState
+    /// When it is due next: heartbeat, end of a grace or a back-off, a poll
+    /// while it is being stopped. Written only by `take`.
+    public private(set) var deadline: Instant?
     public var lastHeartbeat: Instant?
     /// Wall-clock time of the last heartbeat, for status reports.
     public var lastHeartbeatWall: Int64 = 0
@@ -69,6 +72,15 @@ public struct SupervisedProcess: Equatable {
         self.verified = verified
         self.version = version
         self.state = state
+    }
+
+    /// Takes `event` through `SupervisorTable`: the only way a known
+    /// process's state and deadline change.
+    mutating func take(_ event: SupervisorEvent, _ facts: SupervisorFacts, _ times: SupervisorTimes) -> SupervisorStep {
+        let step = SupervisorTable.next(state, on: event, facts, times)
+        state = step.state
+        deadline = step.deadline
+        return step
     }
 
     /// Whether `bytes` (a heartbeat's process_name) is this process's name.

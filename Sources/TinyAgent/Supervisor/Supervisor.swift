@@ -22,9 +22,6 @@ public final class Supervisor {
     public var registryChanged = false
     /// Bumped when a process changes state, for STATUS= and status readers.
     public private(set) var stateGeneration = 0
-    /// How often a process being stopped that is not the agent's child is
-    /// checked for having exited (no SIGCHLD arrives for it).
-    static let exitPollInterval = Duration.milliseconds(100)
     private var unverifiedLog = RateLimitedLog(interval: .seconds(10))
     /// Set while an update has the processes stopped.
     public private(set) var holding = false
@@ -118,9 +115,6 @@ public final class Supervisor {
             processes[i].consecutiveFailures = 0
         }
         apply(.heartbeat, to: i, now: now)
-        if processes[i].state == .running {
-            processes[i].deadline = now + timeout(i)
-        }
     }
 
     /// A child of the agent exited.
@@ -128,20 +122,16 @@ public final class Supervisor {
         guard let i = processes.firstIndex(where: { $0.group == pid }) else { return }
         let how = signal != 0 ? "killed by signal \(signal)" : "exited with status \(exitCode)"
         logger.notice("\(processes[i].name) (pid \(pid)) \(signal != 0 ? "was " : "")\(how)")
-        if processes[i].state == .running || processes[i].state == .starting { processes[i].endReason = how }
-        if processes[i].state == .stopping || processes[i].state == .killing, Processes.groupExists(pid) {
-            // `sh -c` is gone but what it ran may not be: until the group is
-            // empty the old process can still heartbeat (an update would
-            // read its old version) or keep running beside its successor.
-            processes[i].leaderExited = true
-            processes[i].deadline = now + Supervisor.exitPollInterval
-            return
-        }
+        let state = processes[i].state
+        let up = state == .running || state == .starting
+        if up { processes[i].endReason = how }
+        // During a stop the shell's group may outlive it (the table then
+        // waits for the group); otherwise the group is the agent's no more.
+        let groupLivesOn = (state == .stopping || state == .killing) && Processes.groupExists(pid)
+        if !groupLivesOn { processes[i].group = nil }
         // Only an exit of its own counts as clean: one after the agent's
         // SIGTERM (silence, a restart) is not a finished job.
-        let clean = exitCode == 0 && signal == 0 && (processes[i].state == .running || processes[i].state == .starting)
-        processes[i].group = nil
-        apply(.exited, to: i, now: now, exitedCleanly: clean)
+        apply(.exited, to: i, now: now, exitedCleanly: exitCode == 0 && signal == 0 && up, groupLivesOn: groupLivesOn)
     }
 
     /// Restarts a process by name (the panel's `restart_process`); false
@@ -197,31 +187,22 @@ public final class Supervisor {
         return true
     }
 
-    /// Handles every deadline that has passed.
+    /// Handles every deadline that has passed. The table moves a passed
+    /// deadline past `now` or clears it, except for a restart due now: the
+    /// same process is looked at again until nothing is due.
     public func handleDeadlines(now: Instant) {
         var i = 0
         while i < processes.count {
             if let deadline = processes[i].deadline, deadline <= now {
-                let state = processes[i].state
                 deadlinePassed(i, now: now)
-                // The same process may be due again (a restart due now); one
-                // whose passed deadline changed nothing has none left.
-                if processes[i].state == state && processes[i].deadline == deadline {
-                    processes[i].deadline = nil
-                    i += 1
-                }
-                continue
+            } else {
+                i += 1
             }
-            i += 1
         }
     }
 
     private func deadlinePassed(_ i: Int, now: Instant) {
         let p = processes[i]
-        if p.leaderExited, let group = p.group {
-            groupDeadline(i, group: group, now: now)
-            return
-        }
         if p.group == nil && p.state != .waiting && !isAlive(i) {
             // Not the agent's child, so no SIGCHLD came: it is gone.
             if p.state == .running || p.state == .starting {
@@ -231,12 +212,6 @@ public final class Supervisor {
             apply(.exited, to: i, now: now)
             return
         }
-        if (p.state == .stopping || p.state == .killing) && p.group == nil {
-            if p.state == .stopping, let sent = p.stopStartedAt, now - sent < settings.policy.killGrace {
-                processes[i].deadline = min(now + Supervisor.exitPollInterval, sent + settings.policy.killGrace)
-                return
-            }
-        }
         if p.state == .running || p.state == .starting {
             logger.warning("\(p.name) (pid \(p.pid)): no heartbeat for \(timeout(i).milliseconds) ms")
             processes[i].endReason = "no heartbeat for \(timeout(i).milliseconds) ms"
@@ -244,90 +219,88 @@ public final class Supervisor {
         apply(.deadline, to: i, now: now)
     }
 
-    /// A stop whose shell has exited: polls the group until it is empty,
-    /// SIGKILLs it after the grace; a group that outlives SIGKILL by a second
-    /// (zombies no one reaps) is taken as gone.
-    private func groupDeadline(_ i: Int, group: Int32, now: Instant) {
-        let p = processes[i]
-        let sent = p.stopStartedAt ?? now
-        let killAt = sent + settings.policy.killGrace
-        let empty = !Processes.groupExists(group)
-        if empty || (p.state == .killing && now >= killAt + .seconds(1)) {
-            if !empty { logger.warning("\(p.name): process group \(group) still has members a second after SIGKILL; taken as gone") }
-            processes[i].group = nil
-            processes[i].leaderExited = false
-            apply(.exited, to: i, now: now)
-        } else if p.state == .stopping && now >= killAt {
-            apply(.deadline, to: i, now: now)  // SIGKILL to the group
-            processes[i].deadline = now + Supervisor.exitPollInterval
-        } else {
-            processes[i].deadline = min(now + Supervisor.exitPollInterval, p.state == .stopping ? killAt : now + .seconds(1))
-        }
-    }
-
     // MARK: The table
 
-    private func apply(_ event: SupervisorEvent, to i: Int, now: Instant, exitedCleanly: Bool = false) {
+    /// Takes `event` through the table for process i (`SupervisedProcess.take`)
+    /// and carries out the action it names. The rest are facts the caller
+    /// observed with the event.
+    private func apply(_ event: SupervisorEvent, to i: Int, now: Instant,
+                       exitedCleanly: Bool = false, groupLivesOn: Bool = false, alive: Bool = false) {
         let before = processes[i].state
         // The heartbeat rows read no facts (but a stopped process's), and
         // gathering them reads /proc: skip that on the hot path.
-        let facts = event == .heartbeat && before != .stopped
+        var facts = event == .heartbeat && before != .stopped
             ? SupervisorFacts(canSignal: false, canRestart: false, restartLimitReached: false, holding: holding)
-            : facts(i, now: now, exitedCleanly: exitedCleanly)
-        let (state, action) = SupervisorTable.next(before, on: event, facts)
-        processes[i].state = state
-        if event == .exited { processes[i].ended = true }
-        if state != before {
+            : facts(i, now: now)
+        (facts.exitedCleanly, facts.groupLivesOn, facts.alive) = (exitedCleanly, groupLivesOn, alive)
+        let step = processes[i].take(event, facts, times(i, now: now))
+        if event == .exited && step.action != .awaitGroup { processes[i].ended = true }
+        if step.state != before {
             stateGeneration += 1
             registryChanged = true
-            if state != .failed { processes[i].failure = nil }
-            if state == .stopped { processes[i].deadline = nil }  // nothing is due until it is started
+            if step.state != .failed { processes[i].failure = nil }
         }
+        perform(step.action, on: i, facts, now: now)
+        if step.state == .finished && before != .finished {
+            logger.notice("\(processes[i].name): finished (exit status 0, restart \(processes[i].launch.restart.name)); not restarted until a restart is asked for")
+        }
+        if event == .heartbeat && step.state == .running && before != .running && before != .starting {
+            logger.notice("\(processes[i].name) (pid \(processes[i].pid)) is heartbeating again")
+        }
+    }
+
+    private func perform(_ action: SupervisorAction, on i: Int, _ facts: SupervisorFacts, now: Instant) {
         switch action {
         case .none:
             break
         case .terminate:
             processes[i].stopStartedAt = now
             sendSignal(i, .terminate)
-            processes[i].deadline = processes[i].group == nil
-                ? now + min(Supervisor.exitPollInterval, settings.policy.killGrace)
-                : now + settings.policy.killGrace
         case .kill:
             sendSignal(i, .kill)
-            processes[i].deadline = now + (processes[i].group == nil ? Supervisor.exitPollInterval : .seconds(1))
         case .scheduleRestart:
             let delay = settings.policy.backoff(consecutive: processes[i].consecutiveFailures)
             if delay.nanoseconds > 0 {
                 logger.notice("\(processes[i].name): restart in \(delay.milliseconds) ms")
             }
-            processes[i].deadline = now + delay
         case .spawn:
             spawn(i, now: now)
         case .giveUp(let reason):
-            processes[i].deadline = nil
-            let text: String
-            switch reason {
-            case .noTrustedCommand:
-                if processes[i].runCommand != nil, case .refused(let why) = runIdentity(i, now: now) { text = why } else {
-                    text = "no run_command the agent may run"
-                }
-            case .restartLimit: text = "restarted \(settings.policy.restartLimit) times within \(settings.policy.restartWindow.seconds) s"
-            case .cannotSignal: text = "silent, and its pid is not one the agent may signal"
-            case .restartNever: text = "it ended, and its restart mode is never"
+            giveUp(i, reason, now: now)
+        case .awaitGroup:
+            processes[i].leaderExited = true
+        case .releaseGroup:
+            if !facts.groupEmpty, let group = processes[i].group {
+                logger.warning("\(processes[i].name): process group \(group) still has members a second after SIGKILL; taken as gone")
             }
-            processes[i].failure = text
-            logger.error("\(processes[i].name): failed: \(text); not restarted until it heartbeats or a restart is asked for")
-        }
-        if state == .finished && before != .finished {
-            logger.notice("\(processes[i].name): finished (exit status 0, restart \(processes[i].launch.restart.name)); not restarted until a restart is asked for")
-        }
-        if state == .running && before != .running {
-            processes[i].deadline = now + timeout(i)
-            if before != .starting { logger.notice("\(processes[i].name) (pid \(processes[i].pid)) is heartbeating again") }
+            processes[i].group = nil
+            processes[i].leaderExited = false
+            apply(.exited, to: i, now: now)
         }
     }
 
-    private func facts(_ i: Int, now: Instant, exitedCleanly: Bool) -> SupervisorFacts {
+    private func giveUp(_ i: Int, _ reason: GiveUpReason, now: Instant) {
+        let text: String
+        switch reason {
+        case .noTrustedCommand:
+            if processes[i].runCommand != nil, case .refused(let why) = runIdentity(i, now: now) { text = why } else {
+                text = "no run_command the agent may run"
+            }
+        case .restartLimit: text = "restarted \(settings.policy.restartLimit) times within \(settings.policy.restartWindow.seconds) s"
+        case .cannotSignal: text = "silent, and its pid is not one the agent may signal"
+        case .restartNever: text = "it ended, and its restart mode is never"
+        }
+        processes[i].failure = text
+        logger.error("\(processes[i].name): failed: \(text); not restarted until it heartbeats or a restart is asked for")
+    }
+
+    private func times(_ i: Int, now: Instant) -> SupervisorTimes {
+        let p = processes[i]
+        return SupervisorTimes(now: now, deadline: p.deadline, heartbeatTimeout: timeout(i), killGrace: settings.policy.killGrace,
+                               backoff: settings.policy.backoff(consecutive: p.consecutiveFailures), stopStartedAt: p.stopStartedAt)
+    }
+
+    private func facts(_ i: Int, now: Instant) -> SupervisorFacts {
         let p = processes[i]
         let windowStart = now - settings.policy.restartWindow
         var recent = 0
@@ -336,8 +309,10 @@ public final class Supervisor {
             canSignal: p.group != nil || (p.verified && isAlive(i)),
             canRestart: p.runCommand != nil && runIdentity(i, now: now).user != nil,
             restartLimitReached: recent >= settings.policy.restartLimit,
-            holding: holding, restart: p.launch.restart, exitedCleanly: exitedCleanly,
-            operatorStopped: p.operatorStopped)
+            holding: holding, restart: p.launch.restart, operatorStopped: p.operatorStopped,
+            adopted: p.group == nil, leaderExited: p.leaderExited,
+            // Read only while a stop waits for the group.
+            groupEmpty: p.leaderExited && p.group.map { !Processes.groupExists($0) } ?? false)
     }
 
     // MARK: Actions
@@ -394,7 +369,6 @@ public final class Supervisor {
             processes[i].group = pid
             processes[i].ended = false
             processes[i].startTime = Processes.startTime(of: pid)
-            processes[i].deadline = now + timeout(i)
             registryChanged = true
             logger.notice("\(p.name): started (\(reason)), shell pid \(pid), as uid \(p.uid): \(command)")
         } catch {
@@ -545,12 +519,12 @@ public final class Supervisor {
             let gid = Processes.gid(of: beat.pid) ?? Processes.identity(ofUID: verdict.uid).gid
             process = SupervisedProcess(name: name, pid: beat.pid, uid: verdict.uid, gid: gid,
                                         runCommand: listedCommand(name, uid: verdict.uid, appUID: knownAppUser(now: now)?.uid) ?? usable(command),
-                                        verified: true, version: beat.version, state: .running)
+                                        verified: true, version: beat.version, state: .starting)
         } else if let command, settings.allowlist.contains(command) || listed.contains(where: { $0.runCommand == command }) {
             // SmartMeter code: the app user's, and counted as its names.
             guard let user = knownAppUser(now: now), mayHoldAnotherName(user.uid, for: name, now: now) else { return }
             process = SupervisedProcess(name: name, pid: beat.pid, uid: user.uid, gid: user.gid,
-                                        runCommand: command, verified: false, version: beat.version, state: .running)
+                                        runCommand: command, verified: false, version: beat.version, state: .starting)
         } else {
             if unverifiedLog.shouldLog(now: now) {
                 logger.warning("heartbeat for \(name) claiming pid \(beat.pid) ignored: sender not verified and its run_command is not allowlisted")
@@ -563,10 +537,9 @@ public final class Supervisor {
         process.lastHeartbeatWall = wallClock
         process.knownSince = wallClock
         processes.append(process)
-        let i = processes.count - 1
-        processes[i].deadline = now + timeout(i)
-        registryChanged = true
-        stateGeneration += 1
+        // Learned from its first heartbeat, which the table takes as any
+        // first heartbeat after a start.
+        apply(.heartbeat, to: processes.count - 1, now: now)
         let restart = process.runCommand.map { "restart command: \($0)" } ?? "no restart command"
         logger.notice("watching \(name) (pid \(beat.pid), uid \(process.uid), version \(beat.version), \(process.verified ? "verified" : "allowlisted")); \(restart)")
     }
@@ -710,26 +683,19 @@ public final class Supervisor {
     /// dead one is handled as if it had just exited.
     public func restore(_ saved: [SupervisedProcess], sameBoot: Bool, now: Instant) {
         for var p in saved {
-            p.deadline = nil
             p.group = nil
             p.recentStarts = []
             p.launch = listedLaunch(p.name)
             p.runCommand = listedCommand(p.name, uid: p.uid, appUID: knownAppUser(now: now)?.uid) ?? p.runCommand
             processes.append(p)
             let i = processes.count - 1
-            if p.state == .failed || p.state == .stopped || p.state == .finished { continue }
-            let alive = sameBoot && isAlive(i)
-            if alive {
-                processes[i].state = .running
-                processes[i].deadline = now + timeout(i)
-                logger.notice("re-adopted \(p.name) (pid \(p.pid))")
-                // The agent stopped while stopping it for an operator: finish that.
-                if p.operatorStopped { apply(.stopRequested, to: i, now: now) }
-            } else {
-                processes[i].state = .running
-                logger.notice("\(p.name) (pid \(p.pid)) is gone since the agent's last run")
-                apply(.exited, to: i, now: now)
+            let atRest = p.state == .failed || p.state == .stopped || p.state == .finished
+            let alive = !atRest && sameBoot && isAlive(i)
+            if !atRest {
+                logger.notice(alive ? "re-adopted \(p.name) (pid \(p.pid))" : "\(p.name) (pid \(p.pid)) is gone since the agent's last run")
+                if !alive { processes[i].ended = true }
             }
+            apply(.restored, to: i, now: now, alive: alive)
         }
         registryChanged = true
     }

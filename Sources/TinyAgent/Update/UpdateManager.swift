@@ -588,8 +588,7 @@ final class UpdateManager {
         }
         // Also here for an update answered before the agent stopped.
         if record.newCA { caFiles.cleanUp() }
-        Files.remove(paths.updateJournal)
-        Files.syncFolder(of: paths.updateJournal)
+        journal.remove()
         self.record = nil
         verifyDeadline = nil
         progress = ""
