@@ -2,7 +2,9 @@ import CShims
 
 /// A component the event loop serves: it says when it next needs the loop,
 /// and the loop tells it what happened. Adding a component to the agent is
-/// one `EventLoop.register`; the loop holds it until `unregister`.
+/// one `EventLoop.register`. The loop holds it until `unregister`; one that
+/// keeps the loop (to watch descriptors it opens later) and the loop hold
+/// each other until the owner's `unregisterAll`.
 ///
 /// Every requirement has a default, so a participant spells only what it uses.
 public protocol EventParticipant: AnyObject {
@@ -147,8 +149,8 @@ public final class EventLoop {
         logger.notice("reaped child \(child.pid), which \(child.how): not a process anything in the agent watches")
     }
 
-    /// Waits for events or `deadline` and runs the handlers of what is ready.
-    /// The timerfd is re-armed only when `deadline` is earlier than what it
+    /// Waits for input or `deadline` and hands what is ready to its
+    /// participants. The timerfd is re-armed only when `deadline` is earlier than what it
     /// is armed to: a later deadline costs one early wake-up, not a syscall
     /// on every iteration.
     private func wait(until deadline: Instant?) {
