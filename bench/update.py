@@ -400,7 +400,7 @@ at the start {self.load0}, at the end {loadavg()}). Median of {a.runs}, interlea
 
 ### 8.1 Download, worker vs curl
 
-The worker is run as the agent runs it: `tinyagent update-worker UID:GID` (it drops to the helper
+The worker is run as the agent runs it: `tinyagent-fetch update-worker UID:GID` (it drops to the helper
 user) with one end of a `socketpair(AF_UNIX, SOCK_SEQPACKET)` on descriptor 3, sent the job packet
 the agent would send (`{{"url", "sha256": null, "max_bytes": 209715200, ...}}`) with the
 descriptors of a new archive file, a new staging folder and the CA file. Every

@@ -13,7 +13,7 @@ tests/xmpp/, it measures:
    (subscribed to the device) receives it, with the server's view of the
    steps (prosody's debug log, read as it is written);
 2. wake-ups over 20 s idle: the agent with the link up, its link process
-   (`tinyagent xmpp-link`), and an agent without a config, side by side;
+   (`tinyagent-link xmpp-link`), and an agent without a config, side by side;
 3. RSS of the same three;
 4. heap allocations per command (bench/malloc_count.c, following the link
    process through MALLOC_COUNT_CHILD_FILE): N `status` and N
@@ -736,13 +736,13 @@ for 6 s before the window so that the link's poll has slowed to 1 s), one withou
 (`no cfg/config_file.bin: XMPP control channel off`), and a third as in the second series of
 §7.1. Voluntary + nonvoluntary context switches
 summed over each process's threads (`/proc/PID/task/*/status`); the link process is the agent's
-child whose command line is `tinyagent xmpp-link` (`/proc/AGENT/task/*/children`). CPU time from
+child whose command line is `tinyagent-link xmpp-link` (`/proc/AGENT/task/*/children`). CPU time from
 `/proc/PID/schedstat`.
 
 | Process | Context switches | Wake-ups/s | CPU ms in the window |
 |---|---|---|---|
 | agent with the link up | %(sw_agent)d | **%(wake_agent).2f** | %(cpu_agent).1f |
-| its link process (`tinyagent xmpp-link`) | %(sw_link)d | **%(wake_link).2f** | %(cpu_link).1f |
+| its link process (`tinyagent-link xmpp-link`) | %(sw_link)d | **%(wake_link).2f** | %(cpu_link).1f |
 | agent without a config (link off) | %(sw_bare)d | %(wake_bare).2f | %(cpu_bare).1f |
 | a third agent's link process, default paths = `certs/cacert.pem` (§7.1) | %(sw_plink)d | %(wake_plink).2f | %(cpu_plink).1f |
 
@@ -758,7 +758,8 @@ has no such call. The agent itself wakes only for packets from the link.%(presen
 ### 7.3 Memory with the link up
 
 Same processes, read at the end of the idle window from `/proc/PID/status` and
-`/proc/PID/smaps_rollup`. The link process is the same binary, exec'd from `/proc/self/exe`.
+`/proc/PID/smaps_rollup`. The link process is the program `tinyagent-link` (ARCHITECTURE.md): it alone maps libstrophe
+and OpenSSL.
 
 | Process | VmRSS KiB | RssAnon KiB | RssFile KiB | Private_Dirty KiB | VmHWM KiB | Threads |
 |---|---|---|---|---|---|---|
@@ -781,8 +782,8 @@ private dirty pages, also with the channel off; only the link process uses libst
 LD_PRELOAD=$T/malloc_count.so MALLOC_COUNT_FILE=$T/agent.counts MALLOC_COUNT_CHILD_FILE=$T/link.counts \\
     tinyagent run --root $T/alloc --heartbeat-port $P
 ```
-`MALLOC_COUNT_CHILD_FILE` keeps `LD_PRELOAD` for the agent's children, so the link process (exec'd
-from `/proc/self/exe`, environment inherited) counts in its own file. The panel stand-in sends %(n)d
+`MALLOC_COUNT_CHILD_FILE` keeps `LD_PRELOAD` for the agent's children, so the link process
+(`tinyagent-link`, environment inherited) counts in its own file. The panel stand-in sends %(n)d
 `{"command": "status"}` back to back (unmeasured: the journal, which keeps 200 answers, then holds
 only status answers), then %(n)d more one at a time (each answer awaited, distinct `command_no`), the
 measured batch; then the same with `{"command": "restart_process", "name": "no-such-process"}` (no
