@@ -259,6 +259,32 @@ func localControl(_ command: String, _ rest: ArraySlice<String>) throws(UsageErr
     }
 }
 
+/// `tinyagent heartbeat`: one datagram, to the Unix socket or over UDP.
+func heartbeat(_ rest: ArraySlice<String>) throws(UsageError) -> Int32 {
+    let o = try Options(rest, takingValues: ["--name", "--version", "--pid", "--run-command", "--socket", "--port"], switches: [])
+    guard let name = o.values["--name"] else { throw UsageError("heartbeat needs --name") }
+    guard HeartbeatClient.acceptsName(name) else {
+        throw UsageError("--name: the agent refuses \"\(name)\": 1 to 64 of A-Z a-z 0-9 . _ - (not . or ..)")
+    }
+    guard let versionText = o.values["--version"] else { throw UsageError("heartbeat needs --version") }
+    guard let version = Version(versionText) else { throw UsageError("--version: not X.Y.Z: \(versionText)") }
+    var pid = Processes.parentPID
+    if let text = o.values["--pid"] {
+        guard let n = Int32(text), n > 1 else { throw UsageError("--pid: not a pid: \(text)") }
+        pid = n
+    }
+    var port = try o.port("--port")
+    if port == nil { port = try environmentPort() }
+    let socket = HeartbeatClient.socketPath(named: o.values["--socket"], environment: environment("TINYAGENT_HEARTBEAT_SOCKET"),
+                                            portNamed: port != nil)
+    let datagram = HeartbeatClient.datagram(name: name, pid: pid, runCommand: o.values["--run-command"], version: version)
+    do { try HeartbeatClient.send(datagram, claiming: pid, socket: socket, port: port ?? 4951) } catch {
+        Console.error("cannot send the heartbeat to 127.0.0.1:\(port ?? 4951): \(error)")
+        return ExitStatus.systemError
+    }
+    return ExitStatus.ok
+}
+
 /// Runs a command that lives in a helper program (ARCHITECTURE.md): execs it,
 /// and returns only when that fails.
 func helperCommand(_ role: HelperRole, _ arguments: [String]) -> Int32 {
@@ -285,28 +311,7 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
             return error.exitStatus
         }
     case "heartbeat":
-        let o = try Options(rest, takingValues: ["--name", "--version", "--pid", "--run-command", "--socket", "--port"], switches: [])
-        guard let name = o.values["--name"] else { throw UsageError("heartbeat needs --name") }
-        guard HeartbeatClient.acceptsName(name) else {
-            throw UsageError("--name: the agent refuses \"\(name)\": 1 to 64 of A-Z a-z 0-9 . _ - (not . or ..)")
-        }
-        guard let versionText = o.values["--version"] else { throw UsageError("heartbeat needs --version") }
-        guard let version = Version(versionText) else { throw UsageError("--version: not X.Y.Z: \(versionText)") }
-        var pid = Processes.parentPID
-        if let text = o.values["--pid"] {
-            guard let n = Int32(text), n > 1 else { throw UsageError("--pid: not a pid: \(text)") }
-            pid = n
-        }
-        var port = try o.port("--port")
-        if port == nil { port = try environmentPort() }
-        let socket = HeartbeatClient.socketPath(named: o.values["--socket"], environment: environment("TINYAGENT_HEARTBEAT_SOCKET"),
-                                                portNamed: port != nil)
-        let datagram = HeartbeatClient.datagram(name: name, pid: pid, runCommand: o.values["--run-command"], version: version)
-        do { try HeartbeatClient.send(datagram, claiming: pid, socket: socket, port: port ?? 4951) } catch {
-            Console.error("cannot send the heartbeat to 127.0.0.1:\(port ?? 4951): \(error)")
-            return ExitStatus.systemError
-        }
-        return ExitStatus.ok
+        return try heartbeat(rest)
     case "update":
         let o = try Options(rest, takingValues: ["--file", "--sig", "--root"], switches: ["--wait"])
         guard let file = o.values["--file"] else { throw UsageError("update needs --file") }

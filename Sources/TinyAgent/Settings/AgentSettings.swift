@@ -73,121 +73,138 @@ public struct AgentSettings: Equatable {
 
     /// Sets one key; returns what is wrong with the value, or nil.
     private mutating func apply(_ key: String, _ value: JSONValue) -> String? {
-        func integer(_ range: ClosedRange<Int64>) -> Int64? {
-            guard let i = value.integerValue, range.contains(i) else { return nil }
-            return i
+        let value = SettingValue(json: value)
+        var applied = applyPolicy(key, value)
+        if case .notHere = applied { applied = applyAgent(key, value) }
+        if case .notHere = applied { applied = applyUpdate(key, value) }
+        switch applied {
+        case .done: return nil
+        case .wrong(let why): return why
+        case .notHere: return "is not a setting"
         }
-        func strings() -> [String]? {
-            guard let items = value.arrayValue else { return nil }
-            var found: [String] = []
-            for item in items {
-                guard let text = item.stringValue, !text.isEmpty else { return nil }
-                found.append(text)
-            }
-            return found
-        }
+    }
+
+    /// The restart policy's keys.
+    private mutating func applyPolicy(_ key: String, _ value: SettingValue) -> Applied {
         let anHour: Int64 = 3_600_000
-        let bad = "must be an integer in range"
         switch key {
-        case "heartbeat_port":
-            guard let i = integer(1...65535) else { return "\(bad) 1...65535" }
-            heartbeatPort = UInt16(i)
         case "heartbeat_timeout_ms":
-            guard let i = integer(100...anHour) else { return "\(bad) 100...\(anHour)" }
+            guard let i = value.integer(100...anHour) else { return .wrong("\(SettingValue.bad) 100...\(anHour)") }
             policy.heartbeatTimeout = .milliseconds(i)
         case "kill_grace_ms":
-            guard let i = integer(0...600_000) else { return "\(bad) 0...600000" }
+            guard let i = value.integer(0...600_000) else { return .wrong("\(SettingValue.bad) 0...600000") }
             policy.killGrace = .milliseconds(i)
         case "restart_backoff_initial_ms":
-            guard let i = integer(0...anHour) else { return "\(bad) 0...\(anHour)" }
+            guard let i = value.integer(0...anHour) else { return .wrong("\(SettingValue.bad) 0...\(anHour)") }
             policy.initialBackoff = .milliseconds(i)
         case "restart_backoff_max_ms":
-            guard let i = integer(0...anHour) else { return "\(bad) 0...\(anHour)" }
+            guard let i = value.integer(0...anHour) else { return .wrong("\(SettingValue.bad) 0...\(anHour)") }
             policy.maximumBackoff = .milliseconds(i)
         case "restart_limit":
-            guard let i = integer(1...1000) else { return "\(bad) 1...1000" }
+            guard let i = value.integer(1...1000) else { return .wrong("\(SettingValue.bad) 1...1000") }
             policy.restartLimit = Int(i)
         case "restart_window_ms":
-            guard let i = integer(1000...(24 * anHour)) else { return "\(bad) 1000...\(24 * anHour)" }
+            guard let i = value.integer(1000...(24 * anHour)) else { return .wrong("\(SettingValue.bad) 1000...\(24 * anHour)") }
             policy.restartWindow = .milliseconds(i)
         case "stable_after_ms":
-            guard let i = integer(0...(24 * anHour)) else { return "\(bad) 0...\(24 * anHour)" }
+            guard let i = value.integer(0...(24 * anHour)) else { return .wrong("\(SettingValue.bad) 0...\(24 * anHour)") }
             policy.stableAfter = .milliseconds(i)
         case "process_timeouts_ms":
-            guard let members = value.objectValue else { return "must be an object of name: milliseconds" }
+            guard let members = value.json.objectValue else { return .wrong("must be an object of name: milliseconds") }
             var timeouts: [String: Duration] = [:]
             for (name, ms) in members {
-                guard let i = ms.integerValue, i >= 100, i <= anHour else { return "\"\(Self.shown(name))\": \(bad) 100...\(anHour)" }
+                guard let i = ms.integerValue, i >= 100, i <= anHour else { return .wrong("\"\(Self.shown(name))\": \(SettingValue.bad) 100...\(anHour)") }
                 timeouts[name] = .milliseconds(i)
             }
             processTimeouts = timeouts
+        default:
+            return .notHere
+        }
+        return .done
+    }
+
+    /// The agent's own keys: its port, users, names, logs and processes.
+    private mutating func applyAgent(_ key: String, _ value: SettingValue) -> Applied {
+        switch key {
+        case "heartbeat_port":
+            guard let i = value.integer(1...65535) else { return .wrong("\(SettingValue.bad) 1...65535") }
+            heartbeatPort = UInt16(i)
         case "allowlist":
-            guard let commands = strings() else { return "must be an array of non-empty command strings" }
+            guard let commands = value.strings() else { return .wrong("must be an array of non-empty command strings") }
             allowlist = commands
         case "run_as":
-            guard let user = value.stringValue, !user.isEmpty else { return "must be a user name" }
+            guard let user = value.json.stringValue, !user.isEmpty else { return .wrong("must be a user name") }
             runAs = user
         case "helper_user":
-            guard let user = value.stringValue, !user.isEmpty else { return "must be a user name" }
+            guard let user = value.json.stringValue, !user.isEmpty else { return .wrong("must be a user name") }
             helperUser = user
         case "root_processes":
-            guard let names = strings() else { return "must be an array of non-empty process names" }
+            guard let names = value.strings() else { return .wrong("must be an array of non-empty process names") }
             rootProcesses = names
         case "process_users":
-            guard let names = strings() else { return "must be an array of non-empty user names" }
+            guard let names = value.strings() else { return .wrong("must be an array of non-empty user names") }
             processUsers = names
         case "max_names_per_uid":
-            guard let i = integer(1...1024) else { return "\(bad) 1...1024" }
+            guard let i = value.integer(1...1024) else { return .wrong("\(SettingValue.bad) 1...1024") }
             maximumNamesPerUID = Int(i)
         case "name_expiry_days":
-            guard let i = integer(1...3650) else { return "\(bad) 1...3650" }
+            guard let i = value.integer(1...3650) else { return .wrong("\(SettingValue.bad) 1...3650") }
             nameExpiry = .seconds(i * 86_400)
         case "log_max_bytes":
-            guard let i = integer(4096...(1 << 30)) else { return "\(bad) 4096...\(1 << 30)" }
+            guard let i = value.integer(4096...(1 << 30)) else { return .wrong("\(SettingValue.bad) 4096...\(1 << 30)") }
             logMaximumBytes = i
         case "log_keep":
-            guard let i = integer(1...20) else { return "\(bad) 1...20" }
+            guard let i = value.integer(1...20) else { return .wrong("\(SettingValue.bad) 1...20") }
             logKeep = Int(i)
         case "process_log_max_bytes":
-            guard let i = integer(4096...(1 << 30)) else { return "\(bad) 4096...\(1 << 30)" }
+            guard let i = value.integer(4096...(1 << 30)) else { return .wrong("\(SettingValue.bad) 4096...\(1 << 30)") }
             processLogMaximumBytes = i
         case "max_processes":
-            guard let i = integer(1...1024) else { return "\(bad) 1...1024" }
+            guard let i = value.integer(1...1024) else { return .wrong("\(SettingValue.bad) 1...1024") }
             maximumProcesses = Int(i)
-        case "update_timeout_s":
-            guard let i = integer(1...86_400) else { return "\(bad) 1...86400" }
-            update.verifyTimeout = .seconds(i)
-        case "download_max_bytes":
-            guard let i = integer(1024...(1 << 34)) else { return "\(bad) 1024...\(1 << 34)" }
-            update.downloadMaximumBytes = i
-        case "download_allow_http":
-            guard let b = value.boolValue else { return "must be true or false" }
-            update.allowPlainHTTP = b
-        case "download_connect_timeout_ms":
-            guard let i = integer(100...600_000) else { return "\(bad) 100...600000" }
-            update.connectTimeout = .milliseconds(i)
-        case "download_idle_timeout_ms":
-            guard let i = integer(100...600_000) else { return "\(bad) 100...600000" }
-            update.idleTimeout = .milliseconds(i)
-        case "reserve_free_bytes":
-            guard let i = integer(0...(1 << 40)) else { return "\(bad) 0...\(1 << 40)" }
-            update.reserveBytes = i
-        case "unpack_max_bytes":
-            guard let i = integer(1024...(1 << 36)) else { return "\(bad) 1024...\(1 << 36)" }
-            update.unpackMaximumBytes = i
-        case "unpack_max_entries":
-            guard let i = integer(1...1_000_000) else { return "\(bad) 1...1000000" }
-            update.unpackMaximumEntries = Int(i)
-        case "unpack_max_ratio":
-            guard let i = integer(2...100_000) else { return "\(bad) 2...100000" }
-            update.unpackMaximumRatio = i
         case "reconnect_spread_ms":
-            guard let i = integer(0...300_000) else { return "\(bad) 0...300000" }
+            guard let i = value.integer(0...300_000) else { return .wrong("\(SettingValue.bad) 0...300000") }
             reconnectSpread = .milliseconds(i)
         default:
-            return "is not a setting"
+            return .notHere
         }
-        return nil
+        return .done
+    }
+
+    /// The update's keys (`UpdateSettings`).
+    private mutating func applyUpdate(_ key: String, _ value: SettingValue) -> Applied {
+        switch key {
+        case "update_timeout_s":
+            guard let i = value.integer(1...86_400) else { return .wrong("\(SettingValue.bad) 1...86400") }
+            update.verifyTimeout = .seconds(i)
+        case "download_max_bytes":
+            guard let i = value.integer(1024...(1 << 34)) else { return .wrong("\(SettingValue.bad) 1024...\(1 << 34)") }
+            update.downloadMaximumBytes = i
+        case "download_allow_http":
+            guard let b = value.json.boolValue else { return .wrong("must be true or false") }
+            update.allowPlainHTTP = b
+        case "download_connect_timeout_ms":
+            guard let i = value.integer(100...600_000) else { return .wrong("\(SettingValue.bad) 100...600000") }
+            update.connectTimeout = .milliseconds(i)
+        case "download_idle_timeout_ms":
+            guard let i = value.integer(100...600_000) else { return .wrong("\(SettingValue.bad) 100...600000") }
+            update.idleTimeout = .milliseconds(i)
+        case "reserve_free_bytes":
+            guard let i = value.integer(0...(1 << 40)) else { return .wrong("\(SettingValue.bad) 0...\(1 << 40)") }
+            update.reserveBytes = i
+        case "unpack_max_bytes":
+            guard let i = value.integer(1024...(1 << 36)) else { return .wrong("\(SettingValue.bad) 1024...\(1 << 36)") }
+            update.unpackMaximumBytes = i
+        case "unpack_max_entries":
+            guard let i = value.integer(1...1_000_000) else { return .wrong("\(SettingValue.bad) 1...1000000") }
+            update.unpackMaximumEntries = Int(i)
+        case "unpack_max_ratio":
+            guard let i = value.integer(2...100_000) else { return .wrong("\(SettingValue.bad) 2...100000") }
+            update.unpackMaximumRatio = i
+        default:
+            return .notHere
+        }
+        return .done
     }
 
     /// A key from the file as a warning may show it: a warning is one log line,
@@ -207,4 +224,34 @@ public struct SettingsReading {
     public var errors: [String]
     /// Keys or values ignored, or slips read past.
     public var warnings: [String]
+}
+
+/// What one settings key did to the settings.
+private enum Applied {
+    case done
+    case wrong(String)
+    /// The key belongs to another group.
+    case notHere
+}
+
+/// One setting's value, read as the key wants it.
+private struct SettingValue {
+    let json: JSONValue
+    static let bad = "must be an integer in range"
+
+    func integer(_ range: ClosedRange<Int64>) -> Int64? {
+        guard let i = json.integerValue, range.contains(i) else { return nil }
+        return i
+    }
+
+    /// An array of non-empty strings.
+    func strings() -> [String]? {
+        guard let items = json.arrayValue else { return nil }
+        var found: [String] = []
+        for item in items {
+            guard let text = item.stringValue, !text.isEmpty else { return nil }
+            found.append(text)
+        }
+        return found
+    }
 }

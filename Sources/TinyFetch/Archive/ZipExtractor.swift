@@ -175,6 +175,16 @@ private struct Plan {
         isFolder ? path == certs : path == CARotation.archivePath
     }
 
+    /// A zip bomb's mark: a file that unpacks to more than the allowed
+    /// multiple of its compressed size.
+    private static func checkRatio(_ raw: ZipEntry, size: Int64, path: String, limits: ExtractionLimits) throws(ArchiveError) {
+        guard size > ExtractionLimits.ratioFloor else { return }
+        let (product, overflow) = limits.maximumRatio.multipliedReportingOverflow(by: Int64(clamping: raw.compressedSize))
+        if raw.compressedSize == 0 || (!overflow && size > product) {
+            throw .ratio(name: path, ratio: size / max(Int64(clamping: raw.compressedSize), 1))
+        }
+    }
+
     init(_ zip: ZipArchive, limits: ExtractionLimits) throws(ArchiveError) {
         let count = zip.entryCount
         if count < 0 { throw .unreadable(reason: "no entry count") }
@@ -222,21 +232,20 @@ private struct Plan {
                 kinds[path] = .file
                 if raw.size > UInt64(limits.maximumBytes) - UInt64(totalBytes) { throw .tooLarge(limit: limits.maximumBytes) }
                 totalBytes += size
-                if size > ExtractionLimits.ratioFloor {
-                    let (product, overflow) = limits.maximumRatio.multipliedReportingOverflow(by: Int64(clamping: raw.compressedSize))
-                    if raw.compressedSize == 0 || (!overflow && size > product) {
-                        throw .ratio(name: path, ratio: size / max(Int64(clamping: raw.compressedSize), 1))
-                    }
-                }
+                try Plan.checkRatio(raw, size: size, path: path, limits: limits)
                 if path == UpdateManifest.path { manifest = entries.count }
             }
             entries.append(Entry(zip: raw, path: path, isFolder: isFolder, size: size,
                                  mode: EntryAttributes.fileMode(unixMode: raw.unixMode)))
         }
         if kinds[Plan.top] == nil { throw .noSmartMeter }
+        folders = Plan.parentsFirst(folderModes)
+    }
 
-        // Parents first: by depth, which is bounded by the name length (a
-        // bucket pass is smaller code than a generic sort in Embedded Swift).
+    /// The folders to create, parents first: by depth, which is bounded by
+    /// the name length (a bucket pass is smaller code than a generic sort in
+    /// Embedded Swift).
+    private static func parentsFirst(_ folderModes: [String: UInt32]) -> [Folder] {
         var unsorted: [Folder] = []
         var deepest = 0
         for (path, mode) in folderModes {
@@ -245,9 +254,11 @@ private struct Plan {
             unsorted.append(Folder(path: path, depth: depth, mode: mode))
             deepest = max(deepest, depth)
         }
+        var sorted: [Folder] = []
         for depth in 0...deepest {
-            for folder in unsorted where folder.depth == depth { folders.append(folder) }
+            for folder in unsorted where folder.depth == depth { sorted.append(folder) }
         }
+        return sorted
     }
 }
 
