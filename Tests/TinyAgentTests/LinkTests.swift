@@ -43,7 +43,7 @@ import Testing
     ])
     func badEventsAreRefused(_ text: String, _ reason: String) throws {
         let packet = try JSONValue.parse(Array(text.utf8))
-        #expect(throws: LinkProtocolError(reason)) { try LinkEvent(packet: packet) }
+        #expect(throws: PacketError(reason)) { try LinkEvent(packet: packet) }
     }
 
     @Test("a request packet that is not one of the requests is refused with its reason", arguments: [
@@ -55,7 +55,7 @@ import Testing
     ])
     func badRequestsAreRefused(_ text: String, _ reason: String) throws {
         let packet = try JSONValue.parse(Array(text.utf8))
-        #expect(throws: LinkProtocolError(reason)) { try LinkRequest(packet: packet) }
+        #expect(throws: PacketError(reason)) { try LinkRequest(packet: packet) }
     }
 
     @Test("events cross a real packet channel one per packet, in order")

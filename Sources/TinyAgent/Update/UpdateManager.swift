@@ -345,29 +345,31 @@ package final class UpdateManager {
             case .malformed:
                 logger.warning("update worker: malformed packet ignored")
             case .packet(let packet):
-                guard let event = packet["event"]?.stringValue else { continue }
-                switch event {
-                case "progress":
-                    let done = packet["done"]?.integerValue ?? 0
-                    let total = packet["total"]?.integerValue
-                    let phase = packet["phase"]?.stringValue ?? "download"
-                    progress = UpdateManager.progressText(phase: phase, done: done, total: total)
-                    changed()
-                    let now = Clock.now()
-                    if now - lastProgressLog >= .seconds(10) {
-                        lastProgressLog = now
-                        logger.info("\(record?.origin.label ?? "update"): \(progress)")
-                    }
-                case "log":
-                    logger.notice("update worker: \(packet["text"]?.stringValue ?? "")")
-                case "done":
-                    worker.outcome = .done
-                case "failed":
-                    worker.outcome = .failed(packet["remark"]?.stringValue ?? "update worker failed")
-                default:
-                    break
+                do throws(PacketError) { take(try WorkerReport(packet: packet), into: &worker) } catch {
+                    // A worker that says what this agent does not know is not believed.
+                    logger.warning("update worker: packet refused: \(error.reason)")
+                    if worker.outcome == nil { worker.outcome = .failed("the update worker sent a packet the agent does not know (\(error.reason))") }
                 }
             }
+        }
+    }
+
+    private func take(_ report: WorkerReport, into worker: inout Worker) {
+        switch report {
+        case .progress(let phase, let done, let total):
+            progress = UpdateManager.progressText(phase: phase, done: done, total: total)
+            changed()
+            let now = Clock.now()
+            if now - lastProgressLog >= .seconds(10) {
+                lastProgressLog = now
+                logger.info("\(record?.origin.label ?? "update"): \(progress)")
+            }
+        case .log(let text):
+            logger.notice("update worker: \(text)")
+        case .done:
+            worker.outcome = .done
+        case .failed(let remark):
+            worker.outcome = .failed(remark)
         }
     }
 
@@ -669,8 +671,8 @@ package final class UpdateManager {
         return specs
     }
 
-    static func progressText(phase: String, done: Int64, total: Int64?) -> String {
-        let verb = phase == "unpack" ? "unpacking" : "downloading"
+    static func progressText(phase: WorkerReport.Phase, done: Int64, total: Int64?) -> String {
+        let verb = phase == .unpack ? "unpacking" : "downloading"
         guard let total, total > 0 else { return "\(verb) \(megabytes(done)) MB" }
         return "\(verb) \(megabytes(done)) of \(megabytes(total)) MB (\(done * 100 / total) %)"
     }

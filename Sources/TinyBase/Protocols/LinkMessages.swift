@@ -41,8 +41,8 @@ package enum LinkEvent: Equatable, Sendable {
         return w
     }
 
-    package init(packet p: JSONValue) throws(LinkProtocolError) {
-        guard let event = p["event"]?.stringValue else { throw LinkProtocolError("no \"event\" string") }
+    package init(packet p: JSONValue) throws(PacketError) {
+        guard let event = p["event"]?.stringValue else { throw PacketError("no \"event\" string") }
         switch event {
         case "online":
             try p.onlyKeys(["event"])
@@ -59,11 +59,11 @@ package enum LinkEvent: Equatable, Sendable {
         case "log":
             try p.onlyKeys(["event", "level", "text"])
             guard let n = p["level"]?.integerValue, let level = LogLevel(rawValue: Int32(truncatingIfNeeded: n)) else {
-                throw LinkProtocolError("\"level\" is not a log level")
+                throw PacketError("\"level\" is not a log level")
             }
             self = .log(level, try p.string("text"))
         default:
-            throw LinkProtocolError("unknown event \"\(event)\"")
+            throw PacketError("unknown event \"\(event)\"")
         }
     }
 }
@@ -91,7 +91,7 @@ package enum LinkRequest: Equatable, Sendable {
         return w
     }
 
-    package init(packet p: JSONValue) throws(LinkProtocolError) {
+    package init(packet p: JSONValue) throws(PacketError) {
         if let send = p["send"] {
             try p.onlyKeys(["send"])
             try send.onlyKeys(["to", "body", "id"])
@@ -100,26 +100,7 @@ package enum LinkRequest: Equatable, Sendable {
             try p.onlyKeys(["presence"])
             self = .presence(try p.string("presence"))
         } else {
-            throw LinkProtocolError("neither \"send\" nor \"presence\"")
+            throw PacketError("neither \"send\" nor \"presence\"")
         }
-    }
-}
-
-/// Why a packet on the link's channel was refused.
-package struct LinkProtocolError: Error, Equatable {
-    package let reason: String
-    package init(_ reason: String) { self.reason = reason }
-}
-
-private extension JSONValue {
-    /// An object whose members are all among `keys`.
-    func onlyKeys(_ keys: [String]) throws(LinkProtocolError) {
-        guard let members = objectValue else { throw LinkProtocolError("not a JSON object") }
-        for (key, _) in members where !keys.contains(key) { throw LinkProtocolError("unknown member \"\(key)\"") }
-    }
-
-    func string(_ key: String) throws(LinkProtocolError) -> String {
-        guard let value = self[key]?.stringValue else { throw LinkProtocolError("no \"\(key)\" string") }
-        return value
     }
 }

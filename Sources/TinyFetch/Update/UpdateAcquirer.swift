@@ -39,7 +39,7 @@ package enum UpdateAcquirer {
         var attempt = 1
         while true {
             do throws(DownloadError) {
-                try Downloader.fetch(request, into: &target) { done, total in reporter.report("download", done, total) }
+                try Downloader.fetch(request, into: &target) { done, total in reporter.report(.download, done, total) }
                 return nil
             } catch {
                 guard error.isResumable, attempt < attempts else { return error.remark }
@@ -94,7 +94,7 @@ package enum UpdateAcquirer {
                 done += Int64(n)
                 if done > cap { return "local \(what): larger than the \(cap)-byte limit" }
                 try file.writeAll(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-                reporter.report("copy", done, total)
+                reporter.report(.copy, done, total)
             }
             try file.sync()
         } catch {

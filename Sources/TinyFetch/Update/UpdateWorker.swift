@@ -10,9 +10,7 @@ import TinyBase
 /// which downloads again from the first byte.
 ///
 /// Agent → worker: one `UpdateJob` packet with its descriptors. Worker → agent:
-/// `{"event": "progress", "phase": "download"|"copy"|"unpack", "done", "total"}`,
-/// `{"event": "log", "text"}`, then `{"event": "done"}` or
-/// `{"event": "failed", "remark"}`.
+/// `WorkerReport`s.
 package enum UpdateWorker {
     package static let progressInterval = Duration.milliseconds(250)
 
@@ -41,11 +39,7 @@ package enum UpdateWorker {
             remark = CARotation.probe(job.targets, caFile: "/proc/self/fd/\(fds[0].rawValue)",
                                       connectTimeout: job.settings.connectTimeout, idleTimeout: job.settings.idleTimeout)
         }
-        if let remark {
-            channel.send(event("failed", "remark", remark))
-        } else {
-            channel.send(event("done", nil, nil))
-        }
+        channel.send((remark.map { WorkerReport.failed(remark: $0) } ?? .done).packet())
         return ExitStatus.ok
     }
 
@@ -56,7 +50,7 @@ package enum UpdateWorker {
                                       maximumRatio: job.settings.unpackMaximumRatio, reserveBytes: job.settings.reserveBytes)
         do throws(ArchiveError) {
             let result = try ZipExtractor.extract(archive: archive, into: staging, limits: limits) { done, total in
-                reporter.report("unpack", done, total)
+                reporter.report(.unpack, done, total)
             }
             if !result.ignored.isEmpty {
                 reporter.log("archive entries outside SmartMeter/ not installed: \(result.ignored.joined(separator: ", "))")
@@ -67,15 +61,6 @@ package enum UpdateWorker {
         }
     }
 
-    package static func event(_ name: String, _ key: String?, _ value: String?) -> JSONWriter {
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("event"); w.string(name)
-        if let key, let value { w.key(key); w.string(value) }
-        w.endObject()
-        return w
-    }
-
     /// Progress packets, at most four a second.
     package struct ProgressReporter {
         package let channel: PacketChannel
@@ -83,21 +68,14 @@ package enum UpdateWorker {
 
         package init(channel: PacketChannel) { self.channel = channel }
 
-        package mutating func report(_ phase: String, _ done: Int64, _ total: Int64?) {
+        package mutating func report(_ phase: WorkerReport.Phase, _ done: Int64, _ total: Int64?) {
             let now = Clock.now()
             guard now - last >= UpdateWorker.progressInterval || (total != nil && done == total) else { return }
             last = now
-            var w = JSONWriter()
-            w.beginObject()
-            w.key("event"); w.string("progress")
-            w.key("phase"); w.string(phase)
-            w.key("done"); w.integer(done)
-            w.key("total"); if let total { w.integer(total) } else { w.null() }
-            w.endObject()
-            channel.send(w)
+            channel.send(WorkerReport.progress(phase, done: done, total: total).packet())
         }
 
-        package func log(_ text: String) { channel.send(UpdateWorker.event("log", "text", text)) }
+        package func log(_ text: String) { channel.send(WorkerReport.log(text).packet()) }
     }
 }
 
