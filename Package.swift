@@ -31,8 +31,9 @@ func embeddedLinker(_ libraries: [String]) -> [LinkerSetting] {
         + (["m"] + libraries).map { .linkedLibrary($0) }
 }
 
-// The module graph (ARCHITECTURE.md): TinyBase under everything; the agent, the link and
-// the fetch helper each on top of it, none of them importing another. cross/build.sh reads
+// The module graph (ARCHITECTURE.md): TinyBase under everything; the watchdog core
+// (TinyWatchdog) builds without the link and the updater; the agent, the link and the fetch
+// helper each on top, none of them importing another. cross/build.sh reads
 // this graph from `swift package describe`.
 var targets: [Target] = [
     .target(name: "CShims"),
@@ -43,10 +44,11 @@ var targets: [Target] = [
     .systemLibrary(name: "CMbedTLS"),
     .systemLibrary(name: "CStrophe"),
     .target(name: "TinyBase", dependencies: ["CShims"], swiftSettings: swiftSettings),
-    .target(name: "TinyAgent", dependencies: ["TinyBase", "CShims", "CSystemd", "CMbedTLS", "CCrypto"], swiftSettings: swiftSettings),
+    .target(name: "TinyWatchdog", dependencies: ["TinyBase", "CShims", "CSystemd"], swiftSettings: swiftSettings),
+    .target(name: "TinyAgent", dependencies: ["TinyWatchdog", "TinyBase", "CShims", "CMbedTLS", "CCrypto"], swiftSettings: swiftSettings),
     .target(name: "TinyLink", dependencies: ["TinyBase", "CShims", "CStrophe"], swiftSettings: swiftSettings),
     .target(name: "TinyFetch", dependencies: ["TinyBase", "CShims", "CTLS", "CZip"], swiftSettings: swiftSettings),
-    .executableTarget(name: "tinyagent", dependencies: ["TinyAgent", "TinyBase", "CShims"], swiftSettings: swiftSettings,
+    .executableTarget(name: "tinyagent", dependencies: ["TinyAgent", "TinyWatchdog", "TinyBase", "CShims"], swiftSettings: swiftSettings,
                       linkerSettings: embeddedLinker(["systemd", "mbedcrypto"])),
     .executableTarget(name: "tinyagent-link", dependencies: ["TinyLink", "TinyBase", "CShims"], swiftSettings: swiftSettings,
                       linkerSettings: embeddedLinker(["strophe"])),
@@ -62,12 +64,12 @@ if fuzz {
                            swiftSettings: [.unsafeFlags(fuzzFlags)]))
     for name in fuzzTargets {
         targets.append(.executableTarget(
-            name: "fuzz-" + name, dependencies: ["FuzzSupport", "TinyBase", "TinyAgent", "TinyFetch"], path: "Fuzz/Targets/" + name,
+            name: "fuzz-" + name, dependencies: ["FuzzSupport", "TinyBase", "TinyWatchdog", "TinyAgent", "TinyFetch"], path: "Fuzz/Targets/" + name,
             swiftSettings: [.unsafeFlags(fuzzFlags + ["-parse-as-library"])],
             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]))
     }
 } else if !embedded {
-    targets.append(.testTarget(name: "TinyAgentTests", dependencies: ["TinyBase", "TinyAgent", "TinyLink", "TinyFetch"]))
+    targets.append(.testTarget(name: "TinyAgentTests", dependencies: ["TinyBase", "TinyWatchdog", "TinyAgent", "TinyLink", "TinyFetch"]))
 }
 
 let package = Package(

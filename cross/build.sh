@@ -149,7 +149,7 @@ compile_swift() {
     for line in "${graph[@]}"; do
         read -r kind name module path deps cdeps <<<"$line"
         [ $probe = 0 ] || [ "$kind" = library ] || continue
-        [ $probe = 0 ] || [[ " TinyBase TinyAgent " == *" $name "* ]] || continue
+        [ $probe = 0 ] || [[ " TinyBase TinyWatchdog TinyAgent " == *" $name "* ]] || continue
         mapfile -t files < <(find "$SRC/$path" -name '*.swift' | LC_ALL=C sort)
         compile_module "$kind" "$name" "$module" "$path" "${files[@]}"
     done
@@ -192,7 +192,7 @@ link_programs() {
 link_probe() {
     log "linking the probe with zig cc (arm-linux-musleabihf, ${ZIG_CPU}), static"
     "$ZIG" cc "${ZIG_TARGET[@]}" -static -Os -g -o "$BIN.unstripped" \
-        "$OBJ/swift/armv6_probe.o" "$OBJ/swift/TinyAgent.o" "$OBJ/swift/TinyBase.o" "${c_objs[@]}" -Wl,--gc-sections \
+        "$OBJ/swift/armv6_probe.o" "$OBJ/swift/TinyAgent.o" "$OBJ/swift/TinyWatchdog.o" "$OBJ/swift/TinyBase.o" "${c_objs[@]}" -Wl,--gc-sections \
         "$MBEDTLS/lib/libmbedtls.a" "$MBEDTLS/lib/libmbedx509.a" "$MBEDTLS/lib/libmbedcrypto.a" \
         "$UNICODE_TABLES" -lm
     programs+=("$BIN")

@@ -1,6 +1,6 @@
 import CFuzzDriver
 import Glibc
-import TinyAgent
+import TinyBase
 
 /// A target's test function, as libFuzzer calls it.
 public typealias FuzzTest = @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt

@@ -1,5 +1,6 @@
 import Testing
 @testable import TinyAgent
+@testable import TinyWatchdog
 @testable import TinyBase
 @testable import TinyFetch
 @testable import TinyLink

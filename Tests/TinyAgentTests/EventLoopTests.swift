@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TinyAgent
+@testable import TinyWatchdog
 @testable import TinyBase
 
 /// The event loop with real pipes and real children: which participant it

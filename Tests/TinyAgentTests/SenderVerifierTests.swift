@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TinyAgent
+@testable import TinyWatchdog
 @testable import TinyBase
 @testable import TinyFetch
 @testable import TinyLink

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TinyAgent
+@testable import TinyWatchdog
 @testable import TinyBase
 
 /// The one helper for the agent's state files (State/StateFile.swift).

@@ -1,5 +1,5 @@
 // The ARMv6 run-time proof (cross/armv6-probe.sh): compiled against the agent's modules
-// TinyBase and TinyAgent (as one more module of the package), linked statically against musl for the arm1176jzf-s and run
+// TinyBase, TinyWatchdog and TinyAgent (as one more module of the package), linked statically against musl for the arm1176jzf-s and run
 // under `qemu-arm -cpu arm1176`, where any ARMv7 instruction would stop it with SIGILL.
 // It drives the code the agent's loop lives on — the heartbeat parser, the supervisor's
 // state table, the config cipher (mbedTLS AES) and JSON — and checks every answer, so a
@@ -10,6 +10,7 @@
 import CShims
 import TinyAgent
 import TinyBase
+import TinyWatchdog
 
 var passed = 0
 var failed = 0

@@ -5,6 +5,9 @@
 // update handed on is a checked one.
 import FuzzSupport
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyWatchdog
 
 @_cdecl("fuzz_command_main")
 func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {

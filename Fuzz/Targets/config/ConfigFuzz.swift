@@ -5,6 +5,9 @@
 // either fails cleanly or decrypts to something shorter.
 import FuzzSupport
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyWatchdog
 
 @_cdecl("fuzz_config_main")
 func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
@@ -51,7 +54,7 @@ private func check(plaintext: [UInt8]) {
     expect(!password.isEmpty && password.count <= DeviceConfig.maximumPasswordBytes && !password.contains(0), "password")
     expect(isOneLine(config.deviceID) && config.deviceID.utf8.count <= DeviceConfig.maximumDeviceIDBytes, "device id")
     expect(config.deviceIDIsMACAddress == (config.deviceID == DeviceConfig.macAddressID), "mac-address id")
-    if let host = config.host { expect(DeviceConfig.hostProblem(host) == nil, "host") }
+    if let host = config.host { expect(ServerEndpoint.hostProblem(host) == nil, "host") }
     if let port = config.port { expect(port >= 1, "port") }
 
     var w = JSONWriter()

@@ -4,6 +4,9 @@
 // the decoder always makes progress; body bytes come from the input.
 import FuzzSupport
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyWatchdog
 
 @_cdecl("fuzz_http_chunked_main")
 func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {

@@ -5,6 +5,9 @@
 // scheme, host and port and leaves no dot segments; dot removal is idempotent.
 import FuzzSupport
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyWatchdog
 
 @_cdecl("fuzz_http_url_main")
 func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {

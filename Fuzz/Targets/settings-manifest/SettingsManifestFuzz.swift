@@ -3,6 +3,9 @@
 // is one line; accepted values are within their documented ranges.
 import FuzzSupport
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyWatchdog
 
 @_cdecl("fuzz_settings_manifest_main")
 func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {

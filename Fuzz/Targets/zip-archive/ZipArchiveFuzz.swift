@@ -8,6 +8,9 @@
 import Foundation
 import FuzzSupport
 @testable import TinyAgent
+@testable import TinyBase
+@testable import TinyFetch
+@testable import TinyWatchdog
 
 @_cdecl("fuzz_zip_archive_main")
 func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {

@@ -1,5 +1,6 @@
 import CShims
 import TinyBase
+import TinyWatchdog
 
 /// Why the agent could not start.
 public enum AgentError: Error {

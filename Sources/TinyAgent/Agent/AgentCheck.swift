@@ -1,4 +1,5 @@
 import TinyBase
+import TinyWatchdog
 
 /// `tinyagent check` (as `monit -t`): everything the agent would read at
 /// start, read the same way, without starting anything: the folders' owners

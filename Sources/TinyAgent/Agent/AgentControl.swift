@@ -1,4 +1,5 @@
 import TinyBase
+import TinyWatchdog
 
 /// The verbs of the local control socket (`ControlRequest`), carried out on
 /// the agent's thread. The socket has already checked who asks

@@ -1,4 +1,5 @@
 import TinyBase
+import TinyWatchdog
 
 /// The answers the agent has given (DESIGN.md §6): a repeated `command_no` is
 /// answered from here, not executed again, and an answer not yet handed to

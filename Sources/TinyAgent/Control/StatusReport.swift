@@ -1,4 +1,5 @@
 import TinyBase
+import TinyWatchdog
 
 /// The running agent's state as one JSON object: what `tinyagent status`
 /// prints, and (later) the panel's `status` command.

@@ -1,4 +1,5 @@
 import TinyBase
+import TinyWatchdog
 
 /// How the last update ended, kept in `wdog/last-update.json` and shown by
 /// `status` (and so to the panel): a local update is otherwise invisible to it.

@@ -1,4 +1,5 @@
 import TinyBase
+import TinyWatchdog
 
 /// The update in progress, as kept in `wdog/update.json` (written
 /// atomically before each step), so an agent killed at any point finishes

@@ -1,4 +1,5 @@
 import TinyBase
+import TinyWatchdog
 
 /// Runs a software update (DESIGN.md §6) inside the agent's event loop, one
 /// step at a time, journaling each step in `wdog/update.json` first. An

@@ -554,7 +554,7 @@ public final class Supervisor {
     }
 
     /// The app user, or nil, said in the log (at a limited rate) when it matters.
-    func knownAppUser(now: Instant) -> Identity? {
+    package func knownAppUser(now: Instant) -> Identity? {
         if appUser == nil {
             let owner = (try? Folder.open(workingFolder)).flatMap { folder in
                 defer { folder.close() }
