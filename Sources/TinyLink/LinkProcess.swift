@@ -2,7 +2,7 @@ import CShims
 import CStrophe
 import TinyBase
 
-/// The XMPP link: a helper process (`tinyagent xmpp-link`) that the agent
+/// The XMPP link: a helper program (`tinyagent-link xmpp-link`) that the agent
 /// starts with a packet channel on descriptor 3. libstrophe blocks — DNS
 /// look-ups, TLS handshakes, a stalled server — so it runs here, where
 /// blocking costs nothing, and never in the agent's event loop. It logs in,
@@ -37,6 +37,10 @@ package final class LinkProcess {
     package init() {
         logger = UnsafeMutablePointer<xmpp_log_t>.allocate(capacity: 1)
     }
+
+    /// Reached when `run` returns before the session loop (a bad first
+    /// packet, another protocol version): the leak checker must see nothing.
+    deinit { logger.deallocate() }
 
     package func run() -> Int32 {
         guard HelperUser.dropPrivileges() else {
@@ -325,5 +329,5 @@ package final class LinkProcess {
     }
 }
 
-/// `tinyagent xmpp-link`: the link process's entry point (the agent starts it).
+/// `tinyagent-link xmpp-link`: the link process's entry point (the agent starts it).
 public func runLinkProcess() -> Int32 { LinkProcess().run() }

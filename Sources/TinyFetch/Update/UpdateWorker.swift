@@ -1,6 +1,6 @@
 import TinyBase
 
-/// The update worker: a helper process (`tinyagent update-worker`) the
+/// The update worker: a helper program (`tinyagent-fetch update-worker`) the
 /// agent starts with a packet channel on descriptor 3, so that TLS,
 /// downloading and unpacking — blocking work, and the parsing of outside
 /// bytes — never stall heartbeats or the watchdog, and their memory is
@@ -79,5 +79,5 @@ package enum UpdateWorker {
     }
 }
 
-/// `tinyagent update-worker`: started by the agent, never by hand.
+/// `tinyagent-fetch update-worker`: started by the agent, never by hand.
 public func runUpdateWorker() -> Int32 { UpdateWorker.run() }
