@@ -19,12 +19,18 @@ int ta_packet_pair(int fds[2]) {
     return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds);
 }
 
+static int keep_across_exec(int fd) {
+    int flags = fcntl(fd, F_GETFD);
+    return flags < 0 ? -1 : fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+}
+
 pid_t ta_spawn_helper(int exe, const char *name, const char *arg, const char *ids, int fd) {
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull < 0) return -errno;
     // Through /proc/self/fd rather than fexecve: valgrind --trace-children
-    // follows a path. Close-on-exec is fine for an ELF file: the kernel has
-    // opened it before the descriptors are closed.
+    // follows a path, which its launcher opens after the exec, so the child
+    // keeps the descriptor across it (the helper then holds a read-only
+    // descriptor of its own program, nothing more).
     char path[32];
     snprintf(path, sizeof path, "/proc/self/fd/%d", exe);
     char *const argv[] = {(char *)name, (char *)arg, (char *)ids, NULL};
@@ -37,7 +43,7 @@ pid_t ta_spawn_helper(int exe, const char *name, const char *arg, const char *id
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);
         ta_child_reset_signals();
         // dup2 clears close-on-exec on the copy; the helper blocks on it.
-        if (dup2(devnull, 0) < 0 || dup2(fd, 3) < 0) _exit(127);
+        if (dup2(devnull, 0) < 0 || dup2(fd, 3) < 0 || keep_across_exec(exe) != 0) _exit(127);
         int flags = fcntl(3, F_GETFL);
         fcntl(3, F_SETFL, flags & ~O_NONBLOCK);
         execv(path, argv);
@@ -58,6 +64,7 @@ int ta_exec_fd(int exe, const char *args, size_t count) {
     argv[count] = NULL;
     char path[32];
     snprintf(path, sizeof path, "/proc/self/fd/%d", exe);
+    if (keep_across_exec(exe) != 0) return -errno;  // as in ta_spawn_helper
     execv(path, argv);
     return -errno;
 }

@@ -1,5 +1,5 @@
 """The Embedded binary under valgrind memcheck (issue 6, part 3): the agent,
-its xmpp-link and update-worker helpers (followed through their exec) and the
+its helper programs tinyagent-link and tinyagent-fetch (followed through their exec) and the
 CLI, with a workload: processes heartbeating, a burst of garbage datagrams,
 status and restart_process commands over XMPP, the link process killed and
 restarted, two failing updates (sha256 mismatch, zip-slip) and a good one, then
@@ -58,10 +58,15 @@ def memcheck(tmp_path, monkeypatch):
     if not os.path.exists(conftest.BINARY):
         pytest.fail("no agent binary at %s (make embedded)" % conftest.BINARY)
     # valgrind 3.19 (Debian 12) gives up on the DWARF 5 that Swift's clang
-    # writes ("unhandled dwarf2 abbrev form code 0x25"): a copy without the
-    # debug sections, symbols kept (stack traces name the functions).
-    binary = str(tmp_path / "tinyagent")
-    subprocess.run(["objcopy", "--strip-debug", conftest.BINARY, binary], check=True)
+    # writes ("unhandled dwarf2 abbrev form code 0x25"): copies without the
+    # debug sections, symbols kept (stack traces name the functions), of the
+    # three programs, side by side as the agent wants its helpers.
+    programs = tmp_path / "programs"
+    programs.mkdir()
+    for name in ("tinyagent", "tinyagent-link", "tinyagent-fetch"):
+        subprocess.run(["objcopy", "--strip-debug", os.path.join(os.path.dirname(conftest.BINARY), name),
+                        str(programs / name)], check=True)
+    binary = str(programs / "tinyagent")
     logs = tmp_path / "valgrind"
     logs.mkdir()
     monkeypatch.setattr(conftest, "BINARY", binary)
