@@ -363,7 +363,7 @@ the software update's (§8) from \`bench/update.py\`.
 | Restart begun (SIGTERM) after a missed deadline | $TERM_STATS | ≤ 50 ms | $(verdict "$TERM_MAX <= 50") |
 | Start-up to READY=1 (§6) | median $READY_MEDIAN ms, max $READY_MAX ms | — | |
 | Stripped armhf programs, ARMv6 + VFPv2, every Pi (§6) | $ARMHF_SIZE | agent ≤ 400 KB, sum ≤ 800 KB | $(verdict "$(pi_bytes armhf tinyagent) <= 400000 && $(pi_bytes armhf tinyagent) + $(pi_bytes armhf tinyagent-link) + $(pi_bytes armhf tinyagent-fetch) <= 800000") |
-| Stripped arm64 binary (§6) | $ARM64_SIZE | few hundred KB | |
+| Stripped arm64 programs (§6) | $ARM64_SIZE | few hundred KB | |
 | Stripped Embedded binary (x86_64) | $SIZE bytes ($(awk -v s=$SIZE 'BEGIN { printf "%.2f", s / 1048576 }') MiB; unstripped $SIZE_UNSTRIPPED) | — | |
 $(cat "$W/xmpp.rows" "$W/update.rows" "$W/compare.rows")
 
