@@ -230,6 +230,8 @@ def zip_archive():
         "symlink": archive(good + [("SmartMeter/link", b"../../etc/passwd", 0o120777, False)]),
         "zip-slip": archive(good + [("SmartMeter/../../evil", b"x", 0o100644, False)]),
         "conflict": archive(good + [("SmartMeter/data", b"x", 0o100644, False)]),
+        "with-ca": archive(good + [("certs/", b"", 0o040755, False), ("certs/cacert.pem", b"-----BEGIN CERTIFICATE-----\n", 0o100644, False),
+                                   ("certs/other.pem", b"x", 0o100644, False)]),
         "no-smartmeter": archive([("App/", b"", 0o040755, False), ("App/x", b"x", 0o100644, False)]),
         "bad-manifest": archive([("SmartMeter/tinyagent.json", b'{"processes": [{"name": "../x", "run_command": "x"}]}', 0o100644, False)]),
         "not-a-zip": b"PK\x03\x04 not really",

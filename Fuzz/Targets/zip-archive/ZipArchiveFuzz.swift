@@ -2,7 +2,8 @@
 // folder on tmpfs (slow: run with a small -max_len), through descriptors as
 // the update worker does. Invariants: a refused archive leaves the staging
 // folder empty and a one-line remark; an accepted one
-// wrote only regular files and folders under staging/SmartMeter, no
+// wrote only regular files and folders under staging/SmartMeter (and the
+// one CA file, certs/cacert.pem, with its folder), no
 // setuid/setgid/sticky bits nor group or other write, exactly the files and bytes it reports, and a
 // valid manifest when it has one.
 import Foundation
@@ -51,7 +52,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     var bytes: Int64 = 0
     let fm = FileManager.default
     for item in (fm.subpaths(atPath: staging) ?? []) {
-        expect(item == "SmartMeter" || item.hasPrefix("SmartMeter/"), "wrote \(item) outside SmartMeter/")
+        let isCA = item == "certs" || item == CARotation.archivePath
+        expect(isCA || item == "SmartMeter" || item.hasPrefix("SmartMeter/"), "wrote \(item) outside SmartMeter/ and the CA file")
         let attributes: [FileAttributeKey: Any]
         do { attributes = try fm.attributesOfItem(atPath: staging + "/" + item) } catch { fatalError("cannot stat \(item)") }
         let type = attributes[.type] as? FileAttributeType
