@@ -53,7 +53,7 @@ import Testing
         let program = try HelperProgram.open("tinyagent-link", in: folder)
         let settings = LinkSettings(jid: "device@localhost", password: "secret", servers: [], tlsRequired: true,
                                     caFile: "\(folder)/missing-ca.pem", panel: "panel@localhost")
-        return LinkClient(program: program, settings: settings, user: nil)
+        return LinkClient(launch: HelperLaunch(role: .link, program: program, user: nil), settings: settings)
     }
 
     /// Drains until `done` holds or 5 s pass; the events seen.
