@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import TinyAgent
 @testable import TinyBase
+import TestSupport
 
 /// The agent's side of the link (Link/LinkClient.swift) against a stand-in
 /// link program, a real process on a real packet channel: it records what the
