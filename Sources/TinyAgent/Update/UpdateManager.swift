@@ -541,6 +541,8 @@ package final class UpdateManager {
     }
 
     private func verify(_ record: UpdateRecord, now: Instant) {
+        // Only the new agent confirms its programs (the old one is on its way out).
+        if record.newPrograms && record.agentVersion != Version(agentVersion) { return }
         var missing: [String] = []
         var wrong: [String] = []
         for expected in record.expected {
