@@ -105,17 +105,6 @@ def test_an_archive_with_some_of_the_agents_programs_is_refused_naming_the_missi
     device.assert_old_and_running()
 
 
-def test_a_bin_only_archive_is_refused_whole_while_the_agent_cannot_update_itself(agents, server, pki, tmp_path):  # noqa: F811
-    device = Device(agents, server, pki, tmp_path)
-    before = pids(device)
-    r = local_update(device, archive(device, "bin.zip", programs()))
-    assert r.returncode != 0
-    assert "the archive carries the agent's programs in bin/, which this agent does not install" in r.stderr, r.stderr
-    assert pids(device) == before
-    device.assert_old_and_running()
-    wait_for(lambda: os.listdir(os.path.join(device.agent.root, "downloads")) == [], what="the staging folder removed")
-
-
 # ---- the agent updates itself: the real unit's lines under a stand-in for systemd ----------
 
 import shutil  # noqa: E402
@@ -164,14 +153,15 @@ def new_build(folder, version=NEW_AGENT):
     return path
 
 
-def crashing_build(folder, version=NEW_AGENT):
-    """A tinyagent that passes the trial (`version` prints it) and aborts at any other start."""
-    source = os.path.join(folder, "crash.c")
+def failing_build(folder, otherwise, name="tinyagent", version=NEW_AGENT):
+    """A program that passes the trial (`version` prints `tinyagent VERSION`) and at any other
+    start does `otherwise` (C statements)."""
+    source = os.path.join(folder, name + ".c")
     with open(source, "w") as f:
-        f.write('#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n'
+        f.write('#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n#include <unistd.h>\n'
                 'int main(int c, char **v) { if (c == 2 && !strcmp(v[1], "version")) { puts("tinyagent %s"); return 0; }'
-                ' abort(); }\n' % version)
-    out = os.path.join(folder, "tinyagent")
+                ' %s }\n' % (version, otherwise))
+    out = os.path.join(folder, name)
     subprocess.run(["cc", "-o", out, source], check=True)
     os.chmod(out, 0o755)
     return out
@@ -239,9 +229,11 @@ def unit(agents, tmp_path):
         s.stop()
 
 
-def bin_archive(device, name, agent_path):
+def bin_archive(device, name, agent_path, link_path=None):
     entries = programs()
     entries["bin/tinyagent"] = agent_path
+    if link_path:
+        entries["bin/tinyagent-link"] = link_path
     return archive(device, name, entries)
 
 
@@ -267,7 +259,7 @@ def test_a_self_update_restarts_into_the_new_agent_which_confirms_it_once(unit, 
     device = Device(make, server, pki, tmp_path, settings=dict(SETTINGS, update_timeout_s=30))
     new = new_build(str(tmp_path))
     replies = self_update(device, server, pki, 97, bin_archive(device, "self.zip", new))
-    assert [r["success"] for r in replies] == [True], (replies, print(device.agent.log()))
+    assert [r["success"] for r in replies] == [True], (replies, device.agent.log()[-5000:])
     assert version_of(os.path.join(install, "tinyagent")) == NEW_AGENT
     assert version_of(os.path.join(install, "tinyagent.prev")) == OLD_AGENT
     for name in PROGRAMS:
@@ -288,7 +280,7 @@ def test_new_programs_that_crash_at_start_are_rolled_back_by_the_guard_with_one_
     make, install, standins = unit
     device = Device(make, server, pki, tmp_path)
     old = open(os.path.join(install, "tinyagent"), "rb").read()
-    replies = self_update(device, server, pki, 98, bin_archive(device, "crash.zip", crashing_build(str(tmp_path))))
+    replies = self_update(device, server, pki, 98, bin_archive(device, "crash.zip", failing_build(str(tmp_path), "abort();")))
     assert [r["success"] for r in replies] == [False], (replies, device.agent.log()[-5000:])
     assert "did not come up" in replies[0]["remarks"], replies
     assert open(os.path.join(install, "tinyagent"), "rb").read() == old
@@ -300,3 +292,40 @@ def test_new_programs_that_crash_at_start_are_rolled_back_by_the_guard_with_one_
     assert len(standins[0].starts()) == 4, "old, new crashed twice, old again"
     assert device.agent.status()["agent_version"] == OLD_AGENT
     device.assert_old_and_running()
+
+
+def assert_rolled_back_once(device, install, replies, old, cause):
+    assert [r["success"] for r in replies] == [False], (replies, device.agent.log()[-5000:])
+    assert cause in replies[0]["remarks"], replies
+    assert open(os.path.join(install, "tinyagent"), "rb").read() == old
+    assert not os.path.exists(os.path.join(install, "tinyagent.prev"))
+    assert not os.path.exists(trial_file(device))
+    assert device.agent.status()["agent_version"] == OLD_AGENT
+    device.assert_old_and_running()
+
+
+def test_a_new_agent_that_hangs_is_killed_by_the_watchdog_twice_then_rolled_back_with_one_answer(unit, server, pki, tmp_path):  # noqa: F811
+    make, install, standins = unit
+    device = Device(make, server, pki, tmp_path)
+    old = open(os.path.join(install, "tinyagent"), "rb").read()
+    # Starts, never pings the watchdog, ignores nothing: systemd's SIGABRT ends it.
+    hangs = failing_build(str(tmp_path), "for (;;) pause();")
+    replies = self_update(device, server, pki, 99, bin_archive(device, "hang.zip", hangs), timeout=120)
+    assert_rolled_back_once(device, install, replies, old, "did not come up")
+    assert [e[0] for e in standins[0].events].count("watchdog") == 2, standins[0].events
+
+
+def test_a_new_agent_that_never_logs_in_gives_up_at_the_deadline_and_is_rolled_back_with_one_answer(unit, server, pki, tmp_path):  # noqa: F811
+    make, install, standins = unit
+    device = Device(make, server, pki, tmp_path)
+    old = open(os.path.join(install, "tinyagent"), "rb").read()
+    # The real new agent, with a link program that exits at once: it never logs in.
+    folder = tmp_path / "new"
+    folder.mkdir()
+    link = failing_build(str(folder), "return 1;", name="tinyagent-link")
+    path = bin_archive(device, "nologin.zip", new_build(str(folder)), link)
+    replies = self_update(device, server, pki, 100, path, timeout=120)
+    assert_rolled_back_once(device, install, replies, old, "the new agent did not log in within 8 s")
+    log = device.agent.log()
+    assert "exiting so that the previous programs are put back" in log
+    assert len(standins[0].starts()) == 3, "old, new (gave up), old again: %s" % standins[0].events
