@@ -1,5 +1,3 @@
-import CShims
-import CZip
 import TinyBase
 
 /// Unpacks the `SmartMeter/` tree of an update archive (and its
