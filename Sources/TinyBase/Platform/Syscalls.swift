@@ -4,7 +4,7 @@ import CShims
 /// once. This is the one place EINTR is handled: retried unless asked not to
 /// (never retry `close`).
 @inline(__always)
-package func valueOrErrno<T: FixedWidthInteger>(
+func valueOrErrno<T: FixedWidthInteger>(
     retryOnInterrupt: Bool = true, _ call: () -> T
 ) throws(Errno) -> T {
     while true {
@@ -18,7 +18,7 @@ package func valueOrErrno<T: FixedWidthInteger>(
 
 /// Like `valueOrErrno`, for calls that succeed with 0.
 @inline(__always)
-package func nothingOrErrno(retryOnInterrupt: Bool = true, _ call: () -> Int32) throws(Errno) {
+func nothingOrErrno(retryOnInterrupt: Bool = true, _ call: () -> Int32) throws(Errno) {
     _ = try valueOrErrno(retryOnInterrupt: retryOnInterrupt, call)
 }
 
@@ -45,6 +45,11 @@ public func environment(_ name: String) -> String? {
         guard let value = ta_getenv(cName) else { return nil }
         return String(cString: value)
     }
+}
+
+/// Sets an environment variable for this process and what it starts.
+package func setEnvironment(_ name: String, _ value: String) {
+    _ = withCString(name) { cName in withCString(value) { ta_setenv(cName, $0) } }
 }
 
 /// `withCString` for an optional string (nil stays NULL).

@@ -1,5 +1,3 @@
-import CShims
-import CZip
 import TinyBase
 
 /// Unpacks what an update archive installs — its `SmartMeter/` tree, its
