@@ -1,4 +1,3 @@
-import CShims
 import TinyBase
 
 /// The agent updating itself (DESIGN.md §6): an archive's `bin/` carries
@@ -16,23 +15,18 @@ package enum SelfUpdate {
     /// descriptor) as `user` — never root — and returns the version it
     /// printed, or why it is refused.
     package static func trialVersion(_ program: FileDescriptor, as user: Identity) -> Result<Version, UpdateRefusal> {
-        var output = [UInt8](repeating: 0, count: 256)
-        var status: Int32 = 0
-        let count = output.withUnsafeMutableBufferPointer { buffer in
-            ta_trial_run(program.rawValue, user.uid, user.gid, "version", Int32(trialTimeout.milliseconds),
-                         buffer.baseAddress, buffer.count, &status)
-        }
-        if count < 0 { return .failure(UpdateRefusal("the trial run of the new tinyagent could not start: \(Errno(rawValue: -count))")) }
-        let text = String(decoding: output[0..<Int(count)], as: UTF8.self)
-        if status == -1 {
+        switch TrialRun.run(program, as: user, argument: "version", timeout: trialTimeout) {
+        case .failure(let error):
+            return .failure(UpdateRefusal("the trial run of the new tinyagent could not start: \(error)"))
+        case .success(.timedOut):
             return .failure(UpdateRefusal("the new tinyagent did not answer `version` within \(trialTimeout.seconds) s; not installed"))
+        case .success(.ended(let code, let output)):
+            guard code == 0 else {
+                let how = code < 0 ? "was killed by a signal" : "exited with status \(code)"
+                return .failure(UpdateRefusal("the new tinyagent \(how) in its trial run (`version`); not installed"))
+            }
+            return parseVersion(output)
         }
-        let code = ta_exit_code(status)
-        guard code == 0 else {
-            let how = code < 0 ? "was killed by a signal" : "exited with status \(code)"
-            return .failure(UpdateRefusal("the new tinyagent \(how) in its trial run (`version`); not installed"))
-        }
-        return parseVersion(text)
     }
 
     /// "tinyagent 1.2.3\n", as `tinyagent version` prints it.
