@@ -70,7 +70,17 @@ if fuzz {
             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]))
     }
 } else if !embedded {
-    targets.append(.testTarget(name: "TinyAgentTests", dependencies: ["TinyBase", "TinyWatchdog", "TinyAgent", "TinyLink", "TinyFetch"]))
+    // Tests mirror the module graph: each module's tests build against it and what
+    // it depends on, so the watchdog core's tests, like the core, need neither the
+    // link nor the updater.
+    targets.append(.target(name: "TestSupport", path: "Tests/TestSupport"))
+    targets += [
+        .testTarget(name: "TinyBaseTests", dependencies: ["TinyBase"]),
+        .testTarget(name: "TinyWatchdogTests", dependencies: ["TinyWatchdog", "TinyBase"]),
+        .testTarget(name: "TinyLinkTests", dependencies: ["TinyLink", "TinyBase"]),
+        .testTarget(name: "TinyFetchTests", dependencies: ["TinyFetch", "TinyBase", "TestSupport"]),
+        .testTarget(name: "TinyAgentTests", dependencies: ["TinyAgent", "TinyWatchdog", "TinyBase", "TinyLink", "TinyFetch", "TestSupport"]),
+    ]
 }
 
 let package = Package(

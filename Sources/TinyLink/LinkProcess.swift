@@ -44,7 +44,7 @@ package final class LinkProcess {
 
     package func run() -> Int32 {
         guard HelperUser.dropPrivileges() else {
-            Console.error("xmpp-link: cannot drop to the helper user: \(Errno.current)")
+            Console.error("cannot drop to the helper user: \(Errno.current)", from: HelperRole.link.program)
             return ExitStatus.systemError
         }
         // The agent hands over the credentials in the packet and the CA

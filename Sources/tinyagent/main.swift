@@ -277,7 +277,7 @@ func heartbeat(_ rest: ArraySlice<String>) throws(UsageError) -> Int32 {
     if port == nil { port = try environmentPort() }
     let socket = HeartbeatClient.socketPath(named: o.values["--socket"], environment: environment("TINYAGENT_HEARTBEAT_SOCKET"),
                                             portNamed: port != nil)
-    let datagram = HeartbeatClient.datagram(name: name, pid: pid, runCommand: o.values["--run-command"], version: version)
+    let datagram = HeartbeatDatagram.text(name: name, pid: pid, runCommand: o.values["--run-command"], version: version)
     do { try HeartbeatClient.send(datagram, claiming: pid, socket: socket, port: port ?? 4951) } catch {
         Console.error("cannot send the heartbeat to 127.0.0.1:\(port ?? 4951): \(error)")
         return ExitStatus.systemError

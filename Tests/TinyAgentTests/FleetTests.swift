@@ -2,8 +2,8 @@ import Testing
 @testable import TinyAgent
 @testable import TinyWatchdog
 @testable import TinyBase
-@testable import TinyFetch
 @testable import TinyLink
+import TestSupport
 
 extension SplitMix64 {
     /// A draw in 0..<1 (the tests below are seeded: same figures every run).

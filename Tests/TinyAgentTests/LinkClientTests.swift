@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import TinyAgent
 @testable import TinyBase
+import TestSupport
 
 /// The agent's side of the link (Link/LinkClient.swift) against a stand-in
 /// link program, a real process on a real packet channel: it records what the
@@ -53,7 +54,7 @@ import Testing
         let program = try HelperProgram.open("tinyagent-link", in: folder)
         let settings = LinkSettings(jid: "device@localhost", password: "secret", servers: [], tlsRequired: true,
                                     caFile: "\(folder)/missing-ca.pem", panel: "panel@localhost")
-        return LinkClient(program: program, settings: settings, user: nil)
+        return LinkClient(launch: HelperLaunch(role: .link, program: program, user: nil), settings: settings)
     }
 
     /// Drains until `done` holds or 5 s pass; the events seen.

@@ -5,6 +5,7 @@ import Testing
 @testable import TinyBase
 @testable import TinyFetch
 @testable import TinyLink
+import TestSupport
 
 /// Update signatures as `openssl dgst -sha256 -sign` makes them, checked by
 /// the agent's own code (mbedTLS) on an open descriptor, and the update keys'

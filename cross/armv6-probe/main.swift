@@ -4,7 +4,7 @@
 // It drives the code the agent's loop lives on — the heartbeat parser, the supervisor's
 // state table, the config cipher (mbedTLS AES) and JSON — and checks every answer, so a
 // miscompiled or mis-linked path fails here rather than merely running.
-// It calls package APIs as Tests/TinyAgentTests does (and mirrors a few of its cases):
+// It calls package APIs as the unit tests (Tests/) do, and mirrors a few of their cases:
 // a change to those APIs updates this file too: `make unit` type-checks it against them
 // (cross/typecheck-probe.sh), `make cross-test` (cross/armv6-probe.sh) builds and runs it.
 import CShims

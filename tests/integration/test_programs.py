@@ -41,7 +41,8 @@ def test_a_helper_given_another_protocol_version_exits_with_one_line_and_does_no
         status, err = first_packet(program, role, packet)
         assert status == PROTOCOL_MISMATCH, (program, status, err)
         lines = err.strip().splitlines()
-        assert len(lines) == 1 and "protocol" in lines[0] and program in lines[0], err
+        # The helper speaks for itself: its own name, once, not the agent's.
+        assert len(lines) == 1 and lines[0].startswith(program + ": the agent speaks protocol "), err
     # The version they share is accepted: an empty probe job verifies nothing and is done.
     status, err = first_packet("tinyagent-fetch", "update-worker", {
         "protocol": 1, "job": "probe", "url": "", "sha256": None, "signature_url": "", "max_bytes": 1000,

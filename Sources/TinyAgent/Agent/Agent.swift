@@ -80,9 +80,8 @@ public final class Agent {
     /// The XMPP control channel; nil without a usable `cfg/config_file.bin`.
     private(set) var control: ControlChannel?
     /// Who the link and the update worker run as (nil: the agent is not
-    /// root and they run as it); `helperRefusal` when no such user exists.
-    private var helperIdentity: Identity?
-    private var helperRefusal: String?
+    /// root and they run as it), or why no one can.
+    private var helperUser: Result<Identity?, HelperProgram.Refusal> = .success(nil)
     /// Software updates; created when the loop starts.
     private var update: UpdateManager?
     /// The servers a new CA must verify (`CARotation`); nil without an XMPP
@@ -186,14 +185,11 @@ public final class Agent {
         exportHeartbeatAddress()
         let helper = HelperUser.resolve(settings.helperUser)
         if let warning = helper.warning { logger.warning(warning) }
-        if let error = helper.error { logger.error(error) }
-        helperIdentity = helper.identity
-        helperRefusal = helper.error
+        if case .failure(let refusal) = helper.user { logger.error(refusal.reason) }
+        helperUser = helper.user
         control = openControlChannel()
-        let fetch = HelperProgram.opened(.fetch, logger: logger)
         let update = UpdateManager(paths: paths, settings: settings.update, supervisor: supervisor, loop: loop, logger: logger,
-                                   helper: helper.identity, workerProgram: fetch.program,
-                                   helperRefusal: helper.error ?? fetch.refusal, link: UpdateLink(
+                                   workers: launch(.fetch), link: UpdateLink(
                                        xmppTargets: { self.caProbeTargets }, restart: { self.restartLink() },
                                        isOnline: { self.control?.link.online ?? false })) { origin, success, remarks in
             self.answerUpdate(origin, success: success, remarks: remarks)
@@ -211,7 +207,7 @@ public final class Agent {
         manifestStartDue = Clock.now() + settings.policy.heartbeatTimeout
         // The status line first, so that the link's first presence carries it.
         saveChanges()
-        startLink()
+        control?.start()
         let attested = attestedReceiver == nil ? "" : " and wdog/\(AgentPaths.heartbeatSocketName)"
         logger.notice("tinyagent \(agentVersion) serving heartbeats on 127.0.0.1:\(heartbeatPort)\(attested), root \(top.path)")
         notifier.ready()
@@ -319,11 +315,11 @@ public final class Agent {
         }
         let journal = CommandJournal(path: "\(paths.wdog)/commands.json")
         journal.load(logger: logger)
-        guard let program = HelperProgram.opened(.link, logger: logger).program else { return nil }
-        let link = LinkClient(program: program, settings: LinkSettings(
+        guard case .success(let launch) = launch(.link) else { return nil }
+        let link = LinkClient(launch: launch, settings: LinkSettings(
             jid: config.clientJID, password: config.password, servers: config.endpoints,
             tlsRequired: config.tlsRequired, caFile: paths.caFile, panel: config.panelJID,
-            spread: settings.reconnectSpread), user: helperIdentity)
+            spread: settings.reconnectSpread))
         let processor = CommandProcessor(
             panelJID: config.panelJID, deviceID: config.deviceID, journal: journal, logger: logger,
             status: { self.statusReport() }, restart: { self.restartProcess($0) },
@@ -413,13 +409,18 @@ public final class Agent {
     /// Stops the link and starts a new one, which reads certs/cacert.pem again.
     private func restartLink() {
         control?.stop()
-        startLink()
+        control?.start()
     }
 
-    /// Starts the link process, unless there is no user to run it as.
-    private func startLink() {
-        guard helperRefusal == nil else { return }
-        control?.start()
+    /// How `role`'s helper is started; a program that cannot be used is
+    /// logged once, with what goes without it (a missing helper user was
+    /// logged already).
+    private func launch(_ role: HelperRole) -> Result<HelperLaunch, HelperProgram.Refusal> {
+        let launch = HelperLaunch.prepare(role, user: helperUser)
+        if case .failure(let refusal) = launch, case .success = helperUser {
+            logger.error("\(refusal.reason): \(role == .link ? "the XMPP control channel is off" : "updates are refused")")
+        }
+        return launch
     }
 
     /// The Unix heartbeat socket, root:app group 0620 (RELIABILITY.md "Threat

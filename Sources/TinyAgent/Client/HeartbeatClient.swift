@@ -27,22 +27,6 @@ public enum HeartbeatClient {
         UpdateManifest.isProcessName(name)
     }
 
-    /// The datagram for these fields, in the format the agent parses.
-    public static func datagram(name: String, pid: Int32, runCommand: String?, version: Version) -> String {
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("process_name"); w.string(name)
-        w.key("pid"); w.integer(pid)
-        w.key("run_command"); w.string(runCommand ?? "")
-        w.key("version"); w.beginObject()
-        w.key("major"); w.integer(version.major)
-        w.key("minor"); w.integer(version.minor)
-        w.key("patch"); w.integer(version.patch)
-        w.endObject()
-        w.endObject()
-        return w.text
-    }
-
     /// Sends `datagram` (claiming `pid`) to the Unix socket if given and
     /// reachable, else over UDP; returns how it went ("unix" or "udp").
     @discardableResult

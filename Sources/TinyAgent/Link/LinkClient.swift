@@ -5,10 +5,9 @@ import TinyBase
 /// events for the agent. Nothing here blocks: the channel is non-blocking
 /// and watched by the event loop.
 package final class LinkClient {
-    private let program: HelperProgram
+    /// `tinyagent-link`, and the helper user it runs as.
+    private let launch: HelperLaunch
     private let settings: LinkSettings
-    /// The helper user the link runs as (nil: as the agent, which is not root).
-    private let user: Identity?
     package private(set) var channel: PacketChannel?
     package private(set) var pid: Int32?
     package private(set) var online = false
@@ -17,10 +16,9 @@ package final class LinkClient {
     private var restartDelay = Duration.seconds(1)
     private var presence = ""
 
-    package init(program: HelperProgram, settings: LinkSettings, user: Identity?) {
-        self.program = program
+    package init(launch: HelperLaunch, settings: LinkSettings) {
+        self.launch = launch
         self.settings = settings
-        self.user = user
     }
 
     /// "connecting", "online" or "offline".
@@ -31,7 +29,7 @@ package final class LinkClient {
     /// open descriptor; it need not reach certs/).
     package func start() throws(Errno) {
         restartAt = nil
-        let (channel, pid) = try PacketChannel.startHelper(program, .link, as: user)
+        let (channel, pid) = try launch.start()
         self.pid = pid
         self.channel = channel
         let ca = try? Folder.openRegularFile(settings.caFile)

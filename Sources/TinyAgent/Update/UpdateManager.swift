@@ -30,12 +30,10 @@ package final class UpdateManager {
     private let supervisor: Supervisor
     private let loop: EventLoop
     private let logger: Logger
-    /// The helper user the workers run as (nil: the agent is not root), or
-    /// why there is none (updates are then refused).
-    private let helper: Identity?
-    private let helperRefusal: String?
-    /// `tinyagent-fetch`, opened at the agent's start (nil: `helperRefusal` says why not).
-    private let workerProgram: HelperProgram?
+    /// How the workers start: `tinyagent-fetch`, opened at the agent's
+    /// start, and the helper user they run as; or why they cannot (every
+    /// update is then refused).
+    private let workers: Result<HelperLaunch, HelperProgram.Refusal>
     /// Sends the update's one answer to its origin (journaled first for the panel).
     private let answer: (_ origin: UpdateOrigin, _ success: Bool, _ remarks: String) -> Void
     private let link: UpdateLink
@@ -70,13 +68,11 @@ package final class UpdateManager {
     }
 
     package init(paths: AgentPaths, settings: UpdateSettings, supervisor: Supervisor, loop: EventLoop, logger: Logger,
-         helper: Identity?, workerProgram: HelperProgram?, helperRefusal: String?, link: UpdateLink, answer: @escaping (UpdateOrigin, Bool, String) -> Void) {
+         workers: Result<HelperLaunch, HelperProgram.Refusal>, link: UpdateLink, answer: @escaping (UpdateOrigin, Bool, String) -> Void) {
         self.paths = paths
         self.link = link
         caFiles = CARotation.CAFiles(paths: paths)
-        self.helper = helper
-        self.helperRefusal = helperRefusal
-        self.workerProgram = workerProgram
+        self.workers = workers
         self.settings = settings
         self.supervisor = supervisor
         self.loop = loop
@@ -116,7 +112,7 @@ package final class UpdateManager {
     private func begin(origin: UpdateOrigin, source: UpdateSource, expected: [UpdateCommand.Expected],
                        timeout: Duration?) -> Decision {
         if let record { return .refused("an update (\(record.origin.holder)) is in progress") }
-        if let helperRefusal { return .refused(helperRefusal) }
+        if case .failure(let refusal) = workers { return .refused(refusal.reason) }
         var record = UpdateRecord(origin: origin, source: source, expected: expected, step: .acquire,
                                   timeoutSeconds: (timeout ?? settings.verifyTimeout).seconds)
         record.startedAt = Clock.wallSeconds()
@@ -229,7 +225,7 @@ package final class UpdateManager {
     /// Starts the acquiring worker with a new archive file and a new
     /// signature file, and what its source needs, as descriptors.
     private func startAcquiring() {
-        guard let record else { return }
+        guard let record, let launch = workerLaunch() else { return }
         let name = AgentPaths.updateArchiveName(record.origin.fileKey)
         do throws(Errno) {
             let downloads = try DownloadsFolder.open(paths.downloads)
@@ -246,14 +242,14 @@ package final class UpdateManager {
                 do { ca = try Folder.openRegularFile(paths.caFile) } catch { throw error.errno }
                 defer { ca.close() }
                 let job = UpdateJob(kind: .download, url: url, sha256: sha256, signatureURL: signatureURL, settings: settings)
-                try startWorker(job, [archive, signature, ca])
+                try startWorker(launch, job, [archive, signature, ca])
                 progress = "downloading"
             case .file:
                 guard !localFiles.isEmpty else {
                     finish(success: false, "the agent restarted before the local archive was copied; run the update again")
                     return
                 }
-                try startWorker(UpdateJob(kind: .copy, settings: settings), [archive, signature] + localFiles)
+                try startWorker(launch, UpdateJob(kind: .copy, settings: settings), [archive, signature] + localFiles)
                 progress = "copying"
             }
             changed()
@@ -262,8 +258,21 @@ package final class UpdateManager {
         }
     }
 
-    private func startWorker(_ job: UpdateJob, _ descriptors: [FileDescriptor]) throws(Errno) {
-        let (channel, pid) = try PacketChannel.startHelper(workerProgram!, .fetch, as: helper)
+    /// How the workers start; when they cannot (a journaled update resumed
+    /// by an agent that lacks them: `begin` refuses new ones), the update
+    /// ends with the reason.
+    private func workerLaunch() -> HelperLaunch? {
+        switch workers {
+        case .success(let launch):
+            return launch
+        case .failure(let refusal):
+            finish(success: false, refusal.reason)
+            return nil
+        }
+    }
+
+    private func startWorker(_ launch: HelperLaunch, _ job: UpdateJob, _ descriptors: [FileDescriptor]) throws(Errno) {
+        let (channel, pid) = try launch.start()
         var worker = Worker(pid: pid, channel: channel)
         worker.token = try? loop.watch(channel.fd, for: self)
         self.worker = worker
@@ -274,7 +283,7 @@ package final class UpdateManager {
     /// one open descriptor, and hands that same descriptor to a fresh worker
     /// to unpack — the process that parsed outside bytes decides nothing.
     private func checkAndUnpack() {
-        guard var record else { return }
+        guard var record, let launch = workerLaunch() else { return }
         record.step = .check
         do { try save(record) } catch {
             finish(success: false, "cannot write \(paths.updateJournal): \(error)")
@@ -300,9 +309,9 @@ package final class UpdateManager {
             record.signature = verdict.summary
             record.step = .unpack
             try checked { () throws(Errno) in try save(record) }
-            let staging = try checked { () throws(Errno) in try downloads.newStaging(AgentPaths.updateStagingName(key), for: helper) }
+            let staging = try checked { () throws(Errno) in try downloads.newStaging(AgentPaths.updateStagingName(key), for: launch.user) }
             defer { staging.close() }
-            try checked { () throws(Errno) in try startWorker(UpdateJob(kind: .unpack, settings: settings), [archive, staging.fd]) }
+            try checked { () throws(Errno) in try startWorker(launch, UpdateJob(kind: .unpack, settings: settings), [archive, staging.fd]) }
             progress = "unpacking"
             changed()
         } catch {
@@ -428,7 +437,7 @@ package final class UpdateManager {
     /// Starts the worker that checks the new CA against the servers, given
     /// root's copy of it as a descriptor.
     private func startProbe() {
-        guard let record else { return }
+        guard let record, let launch = workerLaunch() else { return }
         let targets: [CARotation.Target]
         switch CARotation.targets(xmpp: link.xmppTargets(), source: record.source) {
         case .success(let found): targets = found
@@ -444,7 +453,7 @@ package final class UpdateManager {
             defer { ca.close() }
             var job = UpdateJob(kind: .probe, settings: settings)
             job.targets = targets
-            try startWorker(job, [ca])
+            try startWorker(launch, job, [ca])
             changed()
         } catch {
             finish(success: false, "cannot start the CA probe: \(error)")

@@ -11,7 +11,7 @@ package struct HelperProgram {
     package let name: String
     package let fd: FileDescriptor
 
-    /// Why a helper program cannot be used: one line.
+    /// Why a helper cannot be started (its program, or the user it runs as): one line.
     package struct Refusal: Error, Equatable {
         package let reason: String
     }
@@ -57,14 +57,29 @@ package struct HelperProgram {
     }
 }
 
-extension HelperProgram {
-    /// `role`'s program, opened at the agent's start; nil and the refusal
-    /// (logged once, with what goes without it) when it cannot be used.
-    package static func opened(_ role: HelperRole, logger: Logger) -> (program: HelperProgram?, refusal: String?) {
-        do { return (try open(role.program), nil) } catch {
-            let without = role == .link ? "the XMPP control channel is off" : "updates are refused"
-            logger.error("\(error.reason): \(without)")
-            return (nil, error.reason)
+/// How the agent starts one of its helpers: the program, opened at the
+/// agent's start, and the user it drops to (nil: the agent is not root, and
+/// the helper runs as the agent's own user). The two come together or, with
+/// the one reason why, not at all.
+package struct HelperLaunch {
+    package let role: HelperRole
+    package let program: HelperProgram
+    package let user: Identity?
+
+    /// `role`'s program beside the agent, run as `user` (`HelperUser.resolve`).
+    package static func prepare(_ role: HelperRole, user: Result<Identity?, HelperProgram.Refusal>) -> Result<HelperLaunch, HelperProgram.Refusal> {
+        switch user {
+        case .failure(let refusal):
+            return .failure(refusal)
+        case .success(let identity):
+            do { return .success(HelperLaunch(role: role, program: try HelperProgram.open(role.program), user: identity)) } catch {
+                return .failure(error)
+            }
         }
+    }
+
+    /// Starts the helper with the other end of a new channel (`PacketChannel.startHelper`).
+    package func start() throws(Errno) -> (channel: PacketChannel, pid: Int32) {
+        try PacketChannel.startHelper(program, role, as: user)
     }
 }

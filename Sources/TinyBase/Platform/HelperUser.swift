@@ -6,19 +6,19 @@ import CShims
 /// capabilities and no file of the agent's but the descriptors it hands them.
 package enum HelperUser {
     /// The user named by setting `helper_user` (default `tinyagent`), else
-    /// `nobody` with a warning; nil and a reason when neither exists. Only
-    /// an agent running as root switches users: one that is not root
-    /// already runs its helpers unprivileged, as itself.
-    package static func resolve(_ name: String) -> (identity: Identity?, warning: String?, error: String?) {
-        guard Processes.effectiveUID == 0 else { return (nil, nil, nil) }
+    /// `nobody` with a warning; the reason when neither exists. Only an
+    /// agent running as root switches users: one that is not root already
+    /// runs its helpers unprivileged, as itself (nil).
+    package static func resolve(_ name: String) -> (user: Result<Identity?, HelperProgram.Refusal>, warning: String?) {
+        guard Processes.effectiveUID == 0 else { return (.success(nil), nil) }
         if let identity = Processes.identity(ofUser: name), identity.uid != 0, identity.gid != 0 {
-            return (identity, nil, nil)
+            return (.success(identity), nil)
         }
         let why = Processes.identity(ofUser: name) == nil ? "does not exist" : "is root"
         if let nobody = Processes.identity(ofUser: "nobody"), nobody.uid != 0, nobody.gid != 0 {
-            return (nobody, "helper user \"\(name)\" \(why): the XMPP link and the update worker run as \"nobody\" (create it: useradd --system --no-create-home --shell /usr/sbin/nologin \(name))", nil)
+            return (.success(nobody), "helper user \"\(name)\" \(why): the XMPP link and the update worker run as \"nobody\" (create it: useradd --system --no-create-home --shell /usr/sbin/nologin \(name))")
         }
-        return (nil, nil, "helper user \"\(name)\" \(why) and there is no \"nobody\": the XMPP link and the update worker are not started")
+        return (.failure(HelperProgram.Refusal(reason: "helper user \"\(name)\" \(why) and there is no \"nobody\": the XMPP link and the update worker are not started")), nil)
     }
 
     /// In a helper, first thing: drops to the "UID:GID" the agent put after

@@ -47,8 +47,8 @@ package struct PacketChannel {
         let version = packet[HelperRole.protocolKey]?.integerValue
         guard version == Int64(HelperRole.protocolVersion) else {
             for fd in descriptors { fd.close() }
-            Console.error("\(role.program): the agent speaks protocol \(version.map { "\($0)" } ?? "(none)"), "
-                          + "this program \(HelperRole.protocolVersion): install tinyagent's programs together")
+            Console.error("the agent speaks protocol \(version.map { "\($0)" } ?? "(none)"), "
+                          + "this program \(HelperRole.protocolVersion): install tinyagent's programs together", from: role.program)
             return .failure(HelperExit(ExitStatus.protocolMismatch))
         }
         return .success((packet, descriptors))

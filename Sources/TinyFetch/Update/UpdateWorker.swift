@@ -16,7 +16,7 @@ package enum UpdateWorker {
 
     package static func run() -> Int32 {
         guard HelperUser.dropPrivileges() else {
-            Console.error("update-worker: cannot drop to the helper user: \(Errno.current)")
+            Console.error("cannot drop to the helper user: \(Errno.current)", from: HelperRole.fetch.program)
             return ExitStatus.systemError
         }
         let channel = PacketChannel(fd: FileDescriptor(3))

@@ -1,9 +1,6 @@
 import Testing
-@testable import TinyAgent
-@testable import TinyWatchdog
-@testable import TinyBase
-@testable import TinyFetch
 @testable import TinyLink
+@testable import TinyBase
 
 /// The link protocol (`LinkEvent`, `LinkRequest`): both ends use the same
 /// types, so what one writes the other reads back unchanged, and a packet

@@ -1,9 +1,6 @@
 import Testing
-@testable import TinyAgent
 @testable import TinyWatchdog
 @testable import TinyBase
-@testable import TinyFetch
-@testable import TinyLink
 
 /// Parses `text` as a datagram.
 func parseHeartbeat(_ bytes: [UInt8]) -> Result<(name: String, pid: Int32, command: String?, version: Version), HeartbeatError> {
@@ -116,7 +113,7 @@ let version100 = #""version": {"major": 1, "minor": 0, "patch": 0}"#
     }
 
     @Test func whatTheCLISendsIsWhatTheAgentReads() throws {
-        let text = HeartbeatClient.datagram(name: "meter", pid: 1234, runCommand: "sh \"run me\"", version: Version(major: 2, minor: 0, patch: 7))
+        let text = HeartbeatDatagram.text(name: "meter", pid: 1234, runCommand: "sh \"run me\"", version: Version(major: 2, minor: 0, patch: 7))
         let beat = try parseHeartbeat(text).get()
         #expect(beat.name == "meter" && beat.pid == 1234 && beat.command == "sh \"run me\"")
         #expect(beat.version.description == "2.0.7")
@@ -164,10 +161,5 @@ let version100 = #""version": {"major": 1, "minor": 0, "patch": 0}"#
                 #expect(error.describe(raw) == #"field of the wrong type at 2:9 (field "pid")"#)
             }
         }
-    }
-
-    @Test func theCLIAcceptsExactlyTheNamesTheParserAccepts() {
-        for name in ["ocr", "a.b_c-D9", "...", String(repeating: "n", count: 64)] { #expect(HeartbeatClient.acceptsName(name), "\(name)") }
-        for name in ["", ".", "..", "a/b", "ocr reader", "é", String(repeating: "n", count: 65)] { #expect(!HeartbeatClient.acceptsName(name), "\(name)") }
     }
 }

@@ -1,12 +1,8 @@
 import Testing
-@testable import TinyAgent
-@testable import TinyWatchdog
 @testable import TinyBase
-@testable import TinyFetch
-@testable import TinyLink
 
-/// The pure parts of extraction: entry names and the manifest.
-@Suite struct ArchiveNameTests {
+/// Manifest/: the pure parts of extraction (entry names and modes) and the manifest.
+@Suite struct ManifestTests {
     private func problem(_ name: [UInt8]) -> ArchiveError.NameProblem? {
         do { _ = try EntryName.check(name); return nil } catch {
             if case .badName(_, let problem) = error { return problem }

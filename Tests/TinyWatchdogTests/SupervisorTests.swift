@@ -1,10 +1,7 @@
 import Foundation
 import Testing
-@testable import TinyAgent
 @testable import TinyWatchdog
 @testable import TinyBase
-@testable import TinyFetch
-@testable import TinyLink
 
 /// The supervisor driven with a fake clock: instants are made up, the
 /// processes and signals are real. Serialized: it reaps children.
@@ -33,7 +30,7 @@ import Testing
     /// Feeds a heartbeat as the receiver would, with a given verdict.
     func beat(_ s: Supervisor, name: String, pid: Int32, command: String, verified: Bool = true, uid: UInt32 = Processes.effectiveUID,
               version: Version = Version(major: 1, minor: 0, patch: 0), at now: Instant, wallClock: Int64 = 0) {
-        let text = HeartbeatClient.datagram(name: name, pid: pid, runCommand: command, version: version)
+        let text = HeartbeatDatagram.text(name: name, pid: pid, runCommand: command, version: version)
         Array(text.utf8).withUnsafeBytes { raw in
             let parsed = try! HeartbeatParser.parse(raw)
             s.heartbeat(parsed, in: raw, verdict: SenderVerdict(verified: verified, uid: uid), now: now, wallClock: wallClock)

@@ -1,7 +1,5 @@
 import Foundation
 import Testing
-@testable import TinyAgent
-@testable import TinyWatchdog
 @testable import TinyBase
 
 /// The event loop with real pipes and real children: which participant it

@@ -1,21 +1,7 @@
 import Testing
-@testable import TinyAgent
-@testable import TinyWatchdog
-@testable import TinyBase
 @testable import TinyFetch
-@testable import TinyLink
-
-/// A seeded generator, so a failing random split can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+@testable import TinyBase
+import TestSupport
 
 private func badURLReason(_ text: String) -> String? {
     do {

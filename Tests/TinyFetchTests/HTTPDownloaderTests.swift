@@ -1,10 +1,7 @@
 import Foundation
 import Testing
-@testable import TinyAgent
-@testable import TinyWatchdog
-@testable import TinyBase
 @testable import TinyFetch
-@testable import TinyLink
+@testable import TinyBase
 
 /// tests/https/faultserver.py as a child process: HTTPS on localhost with a test CA made
 /// by tests/xmpp/pki.py. It stops when its stdin closes (at the latest when the test

@@ -1,10 +1,6 @@
 import Foundation
 import Testing
-@testable import TinyAgent
-@testable import TinyWatchdog
 @testable import TinyBase
-@testable import TinyFetch
-@testable import TinyLink
 
 /// The opens for folders another user can write (Platform/Folder.swift).
 @Suite struct FolderTests {

@@ -3,7 +3,7 @@ import Foundation
 /// Runs a real tool (zip, openssl, python3) for a test's fixtures; its
 /// output, or an error carrying it when the tool fails.
 @discardableResult
-func runTool(_ tool: String, _ arguments: [String]) throws -> String {
+public func runTool(_ tool: String, _ arguments: [String]) throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = [tool] + arguments

@@ -1,9 +1,6 @@
 import Testing
-@testable import TinyAgent
 @testable import TinyWatchdog
 @testable import TinyBase
-@testable import TinyFetch
-@testable import TinyLink
 
 @Suite struct SupervisorTableTests {
     let trusted = SupervisorFacts(canSignal: true, canRestart: true, restartLimitReached: false)

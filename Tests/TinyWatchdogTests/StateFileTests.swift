@@ -1,6 +1,5 @@
 import Foundation
 import Testing
-@testable import TinyAgent
 @testable import TinyWatchdog
 @testable import TinyBase
 

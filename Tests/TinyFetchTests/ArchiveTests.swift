@@ -1,10 +1,8 @@
 import Foundation
 import Testing
-@testable import TinyAgent
-@testable import TinyWatchdog
-@testable import TinyBase
 @testable import TinyFetch
-@testable import TinyLink
+@testable import TinyBase
+import TestSupport
 
 /// Real zips from tests/update/zips.py, extracted by ZipExtractor.
 @Suite final class ArchiveTests {

@@ -1,10 +1,6 @@
 import Foundation
 import Testing
-@testable import TinyAgent
-@testable import TinyWatchdog
 @testable import TinyBase
-@testable import TinyFetch
-@testable import TinyLink
 
 @Suite struct RotatingLogTests {
     let path = NSTemporaryDirectory() + "tinyagent-logs-\(UUID().uuidString)"

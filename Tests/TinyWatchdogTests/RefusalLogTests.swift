@@ -1,9 +1,6 @@
 import Testing
-@testable import TinyAgent
 @testable import TinyWatchdog
 @testable import TinyBase
-@testable import TinyFetch
-@testable import TinyLink
 
 @Suite struct RefusalLogTests {
     let t0 = Instant(nanoseconds: 5_000_000_000)

@@ -1,10 +1,7 @@
 import Foundation
 import Testing
-@testable import TinyAgent
 @testable import TinyWatchdog
 @testable import TinyBase
-@testable import TinyFetch
-@testable import TinyLink
 
 /// Who a heartbeat speaks for: the /proc tables read as text, then real
 /// sockets, processes and users (the tests run as root).
@@ -166,7 +163,7 @@ import Testing
         #expect(lstat(path, &st) == 0 && st.st_mode & 0o777 == 0o620 && st.st_gid == 65534 && st.st_uid == 0)
         let sender = try UnixDatagramSocket.sender()
         defer { sender.close() }
-        let text = Array(HeartbeatClient.datagram(name: "x", pid: 4242, runCommand: nil, version: Version(major: 1, minor: 0, patch: 0)).utf8)
+        let text = Array(HeartbeatDatagram.text(name: "x", pid: 4242, runCommand: nil, version: Version(major: 1, minor: 0, patch: 0)).utf8)
         try text.withUnsafeBytes { raw in try sender.send(raw, to: path) }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 8)
         defer { buffer.deallocate() }
