@@ -233,6 +233,9 @@ def zip_archive():
         "with-ca": archive(good + [("certs/", b"", 0o040755, False), ("certs/cacert.pem", b"-----BEGIN CERTIFICATE-----\n", 0o100644, False),
                                    ("certs/other.pem", b"x", 0o100644, False)]),
         "no-smartmeter": archive([("App/", b"", 0o040755, False), ("App/x", b"x", 0o100644, False)]),
+        "bin-only": archive([("bin/", b"", 0o040755, False)]
+                            + [("bin/" + name, b"\x7fELF", 0o100755, False) for name in ("tinyagent", "tinyagent-link", "tinyagent-fetch")]
+                            + [("bin/notes.txt", b"x", 0o100644, False)]),
         "bad-manifest": archive([("SmartMeter/tinyagent.json", b'{"processes": [{"name": "../x", "run_command": "x"}]}', 0o100644, False)]),
         "not-a-zip": b"PK\x03\x04 not really",
     }

@@ -286,7 +286,7 @@ int64_t ta_process_start_time(pid_t pid) {
 
 const char *ta_getenv(const char *name) { return getenv(name); }
 
-void ta_exit(int status) { exit(status); }
+__attribute__((noreturn)) void ta_exit(int status) { exit(status); }
 
 // The text after "\nKEY:" in /proc/PID/status (read into buf), or NULL.
 static const char *status_field(pid_t pid, const char *key, char *buf, size_t cap) {

@@ -150,8 +150,8 @@ package final class LinkProcess {
     /// on Buster's 0.9.2 too.
     private func pinCA(_ path: String) {
         caPath = path
-        _ = withCString("SSL_CERT_FILE") { name in withCString(path) { ta_setenv(name, $0) } }
-        _ = withCString("SSL_CERT_DIR") { name in withCString(Files.parent(of: path)) { ta_setenv(name, $0) } }
+        setEnvironment("SSL_CERT_FILE", path)
+        setEnvironment("SSL_CERT_DIR", Files.parent(of: path))
     }
 
     /// `xmpp_conn_set_cafile` and the certificate-failure handler exist from

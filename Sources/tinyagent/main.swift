@@ -1,5 +1,4 @@
 // The front door: parses the command line and calls into TinyAgent.
-import CShims
 import TinyAgent
 import TinyBase
 
@@ -346,12 +345,12 @@ func main(_ args: [String]) throws(UsageError) -> Int32 {
 }
 
 do {
-    ta_exit(try main(Console.arguments()))
+    Processes.exit(try main(Processes.arguments()))
 } catch {
     if error.isHelp {
-        Console.out(help(for: Console.arguments().first ?? ""))
-        ta_exit(ExitStatus.ok)
+        Console.out(help(for: Processes.arguments().first ?? ""))
+        Processes.exit(ExitStatus.ok)
     }
     Console.error("\(error.message)\n\(usage)")
-    ta_exit(ExitStatus.usage)
+    Processes.exit(ExitStatus.usage)
 }

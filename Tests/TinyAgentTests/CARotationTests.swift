@@ -103,7 +103,51 @@ import Testing
         try makeCerts("\(tree)/certs")
         let downloads = try DownloadsFolder.open("\(root)/downloads")
         defer { downloads.close() }
+        return try downloads.adopt("update-1", for: Processes.ownIdentity).ca
+    }
+
+    /// `downloads/update-1/` made by `make` (given its path), adopted.
+    func adopted(_ make: (String) throws -> Void) throws -> DownloadsFolder.Staged {
+        let tree = "\(root)/downloads/update-1"
+        try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: true)
+        try make(tree)
+        let downloads = try DownloadsFolder.open("\(root)/downloads")
+        defer { downloads.close() }
         return try downloads.adopt("update-1", for: Processes.ownIdentity)
+    }
+
+    @Test func aStagedTreeWithOnlyACAIsAdoptedWithoutASmartMeterFolder() throws {
+        let staged = try adopted { tree in
+            try FileManager.default.createDirectory(atPath: "\(tree)/certs", withIntermediateDirectories: true)
+            try self.write("\(tree)/certs/cacert.pem", "PEM")
+        }
+        #expect(!staged.smartMeter && !staged.programs && staged.ca == Array("PEM".utf8))
+    }
+
+    @Test func stagedProgramsAreTakenOnlyAsTheThreeRegularFiles() throws {
+        func programs(_ names: [String]) throws -> DownloadsFolder.Staged {
+            try? FileManager.default.removeItem(atPath: "\(root)/downloads")
+            return try adopted { tree in
+                try FileManager.default.createDirectory(atPath: "\(tree)/bin", withIntermediateDirectories: true)
+                for name in names { try self.write("\(tree)/bin/\(name)", name) }
+            }
+        }
+        #expect(try programs(AgentPrograms.names).programs)
+        #expect(throws: StagingError.self) { try programs(AgentPrograms.names + ["extra"]) }
+        #expect(throws: StagingError.self) { try programs(Array(AgentPrograms.names.dropLast())) }
+        try? FileManager.default.removeItem(atPath: "\(root)/downloads")
+        #expect(throws: StagingError.self) { try self.adopted { _ in } }
+    }
+
+    @Test func aRecordWithoutSmartMeterSurvivesTheJournalAndOneFromBeforeHadIt() throws {
+        var record = UpdateRecord(origin: .local(id: 5), source: .file(name: "a.zip"), expected: [], step: .verify, timeoutSeconds: 60)
+        record.newCA = true
+        record.newSmartMeter = false
+        #expect(try UpdateRecord.format.decode(Array(record.encode().utf8), UpdateRecord.decode) == record)
+        record.newSmartMeter = true
+        let before = record.encode().replacingOccurrences(of: ",\"new_smart_meter\":true", with: "")
+        #expect(!before.contains("new_smart_meter"))
+        #expect(try UpdateRecord.format.decode(Array(before.utf8), UpdateRecord.decode) == record)
     }
 
     @Test func theStagedCAIsReadFromTheLockedTree() throws {

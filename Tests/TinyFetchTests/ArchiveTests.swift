@@ -86,6 +86,53 @@ import TestSupport
         #expect(files["certs/update-keys"] == nil && files["certs/update-keys/k.pem"] == nil)
     }
 
+    /// A zip of `entries` (name → text; a name ending in "/" is a folder), made by Python's zipfile.
+    func archive(_ name: String, _ entries: [String: String]) throws -> String {
+        let path = "\(folder)/\(name).zip"
+        let pairs = entries.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] }
+        try runTool("python3", ["-c", """
+            import sys, zipfile
+            with zipfile.ZipFile(sys.argv[1], "w") as z:
+                for name, text in zip(sys.argv[2::2], sys.argv[3::2]):
+                    z.writestr(name, text)
+            """, path] + pairs)
+        return path
+    }
+
+    static let programs = ["bin/tinyagent": "A", "bin/tinyagent-link": "L", "bin/tinyagent-fetch": "F"]
+
+    @Test func anArchiveWithOnlyACAUnpacksItWithNoSmartMeter() throws {
+        let result = try extract(try archive("ca-only", ["certs/cacert.pem": "PEM", "README.txt": "hi"]))
+        #expect(result.ignored == ["README.txt"] && result.files == 1 && result.manifest == nil)
+        #expect(Set(try tree(staging).keys) == ["certs", "certs/cacert.pem"])
+    }
+
+    @Test func anArchiveWithTheAgentsThreeProgramsUnpacksThemAndNamesOtherFilesInBinAsIgnored() throws {
+        var entries = Self.programs
+        entries["bin/helper.sh"] = "#!/bin/sh"
+        entries["bin/tools/tinyagent"] = "nested"
+        let result = try extract(try archive("bin-only", entries))
+        #expect(result.ignored == ["bin/helper.sh", "bin/tools/tinyagent"])
+        let files = try tree(staging)
+        #expect(Set(files.keys) == ["bin", "bin/tinyagent", "bin/tinyagent-link", "bin/tinyagent-fetch"])
+        #expect(files["bin/tinyagent-link"]?.0 == Data("L".utf8))
+    }
+
+    @Test func anArchiveWithSomeOfTheProgramsIsRefusedNamingTheMissingOnesAndLeavesNothing() throws {
+        var entries = Self.programs
+        entries["bin/tinyagent-fetch"] = nil
+        entries["certs/cacert.pem"] = "PEM"
+        #expect(refusal(try archive("partial", entries)) == "archive: bin/ lacks tinyagent-fetch: the agent's programs are "
+                + "replaced together (tinyagent, tinyagent-link, tinyagent-fetch, or none)")
+        #expect(stagingIsEmpty)
+    }
+
+    @Test func anArchiveWithOnlyIgnoredNamesInBinAndCertsHasNothingToInstall() throws {
+        let remark = refusal(try archive("nothing", ["bin/": "", "bin/run.sh": "x", "certs/": "", "certs/other.pem": "P", "App/a": "a"]))
+        #expect(remark == "archive: nothing to install: no SmartMeter/ folder, no certs/cacert.pem, no agent programs in bin/")
+        #expect(stagingIsEmpty)
+    }
+
     @Test func aGoodArchiveUnpacksItsSmartMeterTreeOnly() throws {
         var calls: [(Int64, Int64)] = []
         let result = try extract(try zip("good")) { calls.append(($0, $1)) }
@@ -129,7 +176,7 @@ import TestSupport
     }
 
     @Test(arguments: [
-        ("no-smartmeter", "archive: no SmartMeter/ folder"),
+        ("no-smartmeter", "archive: nothing to install: no SmartMeter/ folder, no certs/cacert.pem, no agent programs in bin/"),
         ("smartmeter-file", "archive: SmartMeter is a file, not a folder"),
         ("zip-slip", "archive: entry SmartMeter/../../evil escapes the folder"),
         ("absolute", "archive: entry /tmp/evil is an absolute path"),

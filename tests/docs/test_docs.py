@@ -59,3 +59,19 @@ def test_the_documents_a_document_names_are_in_the_repository():
             if not (os.path.exists(here) or os.path.exists(os.path.join(REPO, name))):
                 missing.append("%s names %s" % (os.path.relpath(path, REPO), name))
     assert missing == []
+
+
+def test_c_is_imported_only_by_platform_and_the_adapters_architecture_md_names():
+    """ARCHITECTURE.md: C is reached only through Platform/ and one adapter per C library, which
+    it lists by path; a new `import C…` elsewhere fails here until it moves or is listed."""
+    architecture = text(os.path.join(REPO, "ARCHITECTURE.md"))
+    listed = architecture[architecture.index("- C is reached only through"):]
+    listed = listed[:listed.index("\n- ")]
+    adapters = set(re.findall(r"`([\w/]+\.swift)`", listed))
+    assert len(adapters) >= 8, adapters
+    importing = [path for path in tracked("Sources/*.swift") if re.search(r"^import C\w+$", text(path), re.M)]
+    strays = [os.path.relpath(path, REPO) for path in importing
+              if "/Platform/" not in path and not any(path.endswith("/" + adapter) for adapter in adapters)]
+    assert strays == [], "C imported outside Platform/ and the listed adapters: %s" % strays
+    for adapter in adapters:
+        assert any(path.endswith("/" + adapter) for path in importing), "ARCHITECTURE.md lists %s, which imports no C" % adapter

@@ -3,7 +3,7 @@
 // the update worker does. Invariants: a refused archive leaves the staging
 // folder empty and a one-line remark; an accepted one
 // wrote only regular files and folders under staging/SmartMeter (and the
-// one CA file, certs/cacert.pem, with its folder), no
+// one CA file, certs/cacert.pem, and the three programs in bin/, with their folders), no
 // setuid/setgid/sticky bits nor group or other write, exactly the files and bytes it reports, and a
 // valid manifest when it has one.
 import Foundation
@@ -53,7 +53,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let fm = FileManager.default
     for item in (fm.subpaths(atPath: staging) ?? []) {
         let isCA = item == "certs" || item == CARotation.archivePath
-        expect(isCA || item == "SmartMeter" || item.hasPrefix("SmartMeter/"), "wrote \(item) outside SmartMeter/ and the CA file")
+        let isProgram = item == AgentPrograms.archiveFolder || AgentPrograms.isProgram(item.split(separator: "/").map(String.init))
+        expect(isCA || isProgram || item == "SmartMeter" || item.hasPrefix("SmartMeter/"),
+               "wrote \(item) outside SmartMeter/, the CA file and the agent's programs")
         let attributes: [FileAttributeKey: Any]
         do { attributes = try fm.attributesOfItem(atPath: staging + "/" + item) } catch { fatalError("cannot stat \(item)") }
         let type = attributes[.type] as? FileAttributeType

@@ -192,7 +192,7 @@ const char *ta_getenv(const char *name);
 void ta_sleep_ms(int ms);
 
 // Flushes stdio and exits.
-void ta_exit(int status);
+__attribute__((noreturn)) void ta_exit(int status);
 
 // A connected pair of SOCK_SEQPACKET Unix sockets (message boundaries kept),
 // both close-on-exec and non-blocking.

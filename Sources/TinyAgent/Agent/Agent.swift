@@ -1,4 +1,3 @@
-import CShims
 import TinyBase
 import TinyWatchdog
 
@@ -239,9 +238,9 @@ public final class Agent {
     /// Processes the agent starts heartbeat to this port, or better to
     /// the Unix socket (the Python helper and `tinyagent heartbeat` read both).
     private func exportHeartbeatAddress() {
-        _ = withCString("TINYAGENT_HEARTBEAT_PORT") { name in withCString("\(heartbeatPort)") { ta_setenv(name, $0) } }
+        setEnvironment("TINYAGENT_HEARTBEAT_PORT", "\(heartbeatPort)")
         if attestedReceiver != nil {
-            _ = withCString("TINYAGENT_HEARTBEAT_SOCKET") { name in withCString(AgentPaths(root: top.path).heartbeatSocket) { ta_setenv(name, $0) } }
+            setEnvironment("TINYAGENT_HEARTBEAT_SOCKET", AgentPaths(root: top.path).heartbeatSocket)
         }
     }
 

@@ -1,4 +1,3 @@
-import CShims
 import TinyBase
 
 /// `tinyagent heartbeat`: sends one heartbeat, for shell-script processes.
@@ -6,7 +5,7 @@ public enum HeartbeatClient {
     /// How long the sender stays alive after sending, so the agent can
     /// still find it in /proc: its UDP socket, or (a shell script naming
     /// itself as the sender's parent) its parent (DESIGN.md §4).
-    package static let lingerMilliseconds: Int32 = 100
+    package static let linger = Duration.milliseconds(100)
 
     /// The Unix socket of an agent on the default root.
     public static let defaultSocket = "\(AgentPaths.defaultRoot)/wdog/heartbeat.sock"
@@ -35,7 +34,7 @@ public enum HeartbeatClient {
         if let path, (try? sendAttested(bytes, to: path)) != nil {
             // The kernel named this process; a claim on its parent is
             // checked in /proc while it still runs.
-            if pid != Processes.currentPID { ta_sleep_ms(lingerMilliseconds) }
+            if pid != Processes.currentPID { Clock.sleep(linger) }
             return "unix"
         }
         let socket = try UDPSocket.sender()
@@ -43,7 +42,7 @@ public enum HeartbeatClient {
         try withBytes(of: bytes) { (raw) throws(Errno) in
             try socket.send(raw, toLoopbackPort: port)
         }
-        ta_sleep_ms(lingerMilliseconds)
+        Clock.sleep(linger)
         return "udp"
     }
 

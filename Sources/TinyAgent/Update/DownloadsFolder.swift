@@ -61,45 +61,90 @@ package struct DownloadsFolder {
         return staging
     }
 
-    /// Takes back the staging folder `name` the worker filled, which must
-    /// hold exactly a `SmartMeter` folder: every folder is locked (the
+    /// What a staging folder holds, taken back by `adopt`.
+    package struct Staged {
+        /// A `SmartMeter` folder, now the app user's.
+        package var smartMeter = false
+        /// The bytes of `certs/cacert.pem` (`CARotation`).
+        package var ca: [UInt8]?
+        /// `bin/` with the agent's three programs (`AgentPrograms`).
+        package var programs = false
+    }
+
+    /// Takes back the staging folder `name` the worker filled, which may
+    /// hold a `SmartMeter` folder, `certs/cacert.pem` and `bin/` with the
+    /// agent's programs, and must hold one of them: every folder is locked (the
     /// agent's, 0700) before it is read, so a process the helper user left
     /// running can change nothing the agent has checked; then each entry is
     /// opened relative to its locked folder without following links and
     /// checked on its descriptor — folders and regular files with one link
-    /// only — and handed to the app user with group and other write, setuid,
-    /// setgid and sticky removed (`fchown`/`fchmod`, never by path).
-    /// Returns the bytes of the staged `certs/cacert.pem`, when the archive
-    /// carried one (`CARotation`): read here, from the locked tree, so that
-    /// what root installs is what no other user could change after it looked.
-    package func adopt(_ name: String, for app: Identity) throws(StagingError) -> [UInt8]? {
+    /// only. `SmartMeter` is handed to the app user with group and other
+    /// write, setuid, setgid and sticky removed (`fchown`/`fchmod`, never by
+    /// path). The CA is read here, from the locked tree, so that what root
+    /// installs is what no other user could change after it looked.
+    package func adopt(_ name: String, for app: Identity) throws(StagingError) -> Staged {
         let staging = try checked(name) { () throws(Errno) in try folder.subfolder(name) }
         defer { staging.close() }
         let names = try checked(name) { () throws(Errno) in
             try staging.lock()
             return try staging.names()
         }
-        for entry in names where entry != "SmartMeter" && entry != "certs" {
-            throw .unexpected(entry, "is not the SmartMeter/ folder")
+        let programs = AgentPrograms.archiveFolder
+        for entry in names where entry != "SmartMeter" && entry != "certs" && entry != programs {
+            throw .unexpected(entry, "is not SmartMeter/, certs/ or \(programs)/")
         }
-        guard names.contains("SmartMeter") else { throw .unexpected("SmartMeter", "is missing") }
-        try adoptFolder(in: staging, "SmartMeter", path: "SmartMeter", for: app)
-        return names.contains("certs") ? try readCA(in: staging) : nil
+        guard !names.isEmpty else { throw .unexpected("the staging folder", "is empty") }
+        var staged = Staged()
+        if names.contains("SmartMeter") {
+            try adoptFolder(in: staging, "SmartMeter", path: "SmartMeter", for: app)
+            staged.smartMeter = true
+        }
+        if names.contains("certs") { staged.ca = try readCA(in: staging) }
+        if names.contains(programs) {
+            try checkPrograms(in: staging)
+            staged.programs = true
+        }
+        return staged
+    }
+
+    /// `bin/` in the locked staging folder: locked too, exactly the agent's
+    /// programs, each a regular file with one name.
+    private func checkPrograms(in staging: Folder) throws(StagingError) {
+        let name = AgentPrograms.archiveFolder
+        let bin = try lockedSubfolder(name, in: staging)
+        defer { bin.close() }
+        let names = try checked(name) { () throws(Errno) in try bin.names() }
+        guard names.sorted() == AgentPrograms.names.sorted() else {
+            throw .unexpected(name, "holds other than \(AgentPrograms.names.joined(separator: ", "))")
+        }
+        for program in names {
+            let status = try checked(name + "/" + program) { () throws(Errno) in try bin.status(of: program) }
+            guard status.kind == .regular, status.links == 1 else {
+                throw .unexpected(name + "/" + program, "is not a regular file with one name")
+            }
+        }
+    }
+
+    /// The folder `name` in `parent`, a folder (not a link), opened and locked.
+    private func lockedSubfolder(_ name: String, in parent: Folder) throws(StagingError) -> Folder {
+        guard try checked(name, { () throws(Errno) in try parent.status(of: name) }).kind == .folder else {
+            throw .unexpected(name, "is not a folder")
+        }
+        let child = try checked(name) { () throws(Errno) in try parent.subfolder(name) }
+        do { try child.lock() } catch {
+            child.close()
+            throw .system(name, error)
+        }
+        return child
     }
 
     /// `certs/cacert.pem` in the locked staging folder: `certs/` locked too,
     /// then the one regular, single-link file, read through its descriptor.
     private func readCA(in staging: Folder) throws(StagingError) -> [UInt8] {
         let path = CARotation.archivePath
-        guard try checked("certs", { () throws(Errno) in try staging.status(of: "certs") }).kind == .folder else {
-            throw .unexpected("certs", "is not a folder")
-        }
-        let certs = try checked("certs") { () throws(Errno) in try staging.subfolder("certs") }
+        let certs = try lockedSubfolder("certs", in: staging)
         defer { certs.close() }
-        let names = try checked("certs") { () throws(Errno) in
-            try certs.lock()
-            return try certs.names()
-        }
+        let names = try checked("certs") { () throws(Errno) in try certs.names() }
         guard names == [AgentPaths.caFileName] else { throw .unexpected("certs", "holds more than \(AgentPaths.caFileName)") }
         let file = try checked(path) { () throws(Errno) in
             do throws(FileError) { return try certs.openForReading(AgentPaths.caFileName) } catch { throw error.errno }
@@ -180,9 +225,12 @@ package enum UpdateCheckError: Error {
 package enum StagingError: Error {
     case unexpected(String, String)
     case system(String, Errno)
+    /// A staged tree that is sound but that this agent will not install.
+    case notInstalled(String)
 
     package var remark: String {
         switch self {
+        case .notInstalled(let why): return why
         case .unexpected(let path, let why): return "staging: \(path) \(why)"
         case .system(let path, let error): return "staging: \(path): \(error)"
         }

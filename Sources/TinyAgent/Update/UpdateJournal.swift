@@ -47,6 +47,11 @@ package struct UpdateRecord: Equatable {
     /// The archive carries a CA: probed before the swap, swapped with the
     /// folder, confirmed by the link's login (`CARotation`).
     package var newCA = false
+    /// The archive carries a `SmartMeter/` folder: the processes are stopped
+    /// for the swap and confirmed by their versions. Without one (an archive
+    /// with only a CA) they run on untouched. Records from before archives
+    /// without it were accepted have no field: they always had one.
+    package var newSmartMeter = true
 
     /// Format 1: agents before the acquire/install split (always the
     /// panel's, over HTTPS; its `fetch` step is `acquire`).
@@ -89,6 +94,7 @@ package struct UpdateRecord: Equatable {
         w.key("before"); w.string(before)
         w.key("signature"); w.string(signature)
         w.key("new_ca"); w.bool(newCA)
+        w.key("new_smart_meter"); w.bool(newSmartMeter)
     }
 
     package static func write(_ expected: [UpdateCommand.Expected], to w: inout JSONWriter) {
@@ -116,6 +122,7 @@ package struct UpdateRecord: Equatable {
         record.before = d["before"]?.stringValue ?? ""
         record.signature = d["signature"]?.stringValue ?? ""
         record.newCA = d["new_ca"]?.boolValue ?? false
+        record.newSmartMeter = d["new_smart_meter"]?.boolValue ?? true
         return record
     }
 

@@ -14,7 +14,8 @@ import TinyWatchdog
 ///     probe     (an archive with certs/cacert.pem) a fresh worker checks that
 ///               the new CA verifies the servers (`CARotation`)
 ///     swap      stop the processes; SmartMeter → SmartMeter.prev, staged → SmartMeter
-///               (and the CA: cacert.pem → .prev, the new one in place; the link restarts)
+///               (and the CA: cacert.pem → .prev, the new one in place; the link restarts;
+///               an archive with only a CA leaves the processes and SmartMeter alone)
 ///     verify    start the processes; every listed one must heartbeat its version
 ///               (and the link must log in with a new CA)
 ///     rollback  SmartMeter → SmartMeter.failed, SmartMeter.prev → SmartMeter, restart
@@ -150,12 +151,12 @@ package final class UpdateManager {
         case .probe:
             startProbe()
         case .swap, .rollback:
-            supervisor.stopAll(now: now)
+            if loaded.newSmartMeter { supervisor.stopAll(now: now) }
         case .verify:
             // The journal's wall-clock start gives what is left, at most the whole timeout.
             let left = loaded.verifySince + loaded.timeoutSeconds - Clock.wallSeconds()
             verifyDeadline = now + .seconds(min(max(0, left), loaded.timeoutSeconds))
-            startNewProcesses(now: now)
+            if loaded.newSmartMeter { startNewProcesses(now: now) }
         }
         changed()
     }
@@ -173,11 +174,11 @@ package final class UpdateManager {
         case .acquire, .check, .unpack, .probe:
             break  // the workers' packets and exits move it on
         case .swap:
-            if supervisor.allStopped { install(now: now) }
+            if !record.newSmartMeter || supervisor.allStopped { install(now: now) }
         case .verify:
             verify(record, now: now)
         case .rollback:
-            if supervisor.allStopped { restorePrevious(now: now) }
+            if !record.newSmartMeter || supervisor.allStopped { restorePrevious(now: now) }
         }
     }
 
@@ -395,21 +396,24 @@ package final class UpdateManager {
             defer { downloads.close() }
             // Without an app user the tree stays the agent's (and its code is not run).
             let app = supervisor.knownAppUser(now: now) ?? Processes.ownIdentity
-            if let ca = try downloads.adopt(AgentPaths.updateStagingName(record.origin.fileKey), for: app) {
-                try stageCA(ca, &record)
-            }
+            let staged = try downloads.adopt(AgentPaths.updateStagingName(record.origin.fileKey), for: app)
+            if staged.programs { throw StagingError.notInstalled(UpdateManager.programsNotInstalled) }
+            record.newSmartMeter = staged.smartMeter
+            if let ca = staged.ca { try stageCA(ca, &record) }
         } catch {
             logger.error("\(record.origin.label): \(error.remark)")
             finish(success: false, error.remark)
             return
         }
-        let staged = UpdateManager.manifest(in: "\(staging)/SmartMeter", logger: logger)?.manifest
-        switch UpdateManager.confirmedVersions(command: record.expected, manifest: staged) {
-        case .success(let expected): record.expected = expected
-        case .failure(let refusal):
-            logger.error("\(record.origin.label): \(refusal.remark)")
-            finish(success: false, refusal.remark)
-            return
+        if record.newSmartMeter {
+            let manifest = UpdateManager.manifest(in: "\(staging)/SmartMeter", logger: logger)?.manifest
+            switch UpdateManager.confirmedVersions(command: record.expected, manifest: manifest) {
+            case .success(let expected): record.expected = expected
+            case .failure(let refusal):
+                logger.error("\(record.origin.label): \(refusal.remark)")
+                finish(success: false, refusal.remark)
+                return
+            }
         }
         if record.newCA {
             record.step = .probe
@@ -470,8 +474,12 @@ package final class UpdateManager {
             finish(success: false, "cannot write \(paths.updateJournal): \(error)")
             return
         }
-        logger.notice("\(record.origin.label): downloaded and unpacked; stopping the processes")
-        supervisor.stopAll(now: now)
+        if record.newSmartMeter {
+            logger.notice("\(record.origin.label): downloaded and unpacked; stopping the processes")
+            supervisor.stopAll(now: now)
+        } else {
+            logger.notice("\(record.origin.label): downloaded and unpacked; no SmartMeter/ in it: the processes run on")
+        }
         tick(now: now)
     }
 
@@ -479,7 +487,7 @@ package final class UpdateManager {
         guard var record else { return }
         let staged = "\(paths.updateStaging(record.origin.fileKey))/SmartMeter"
         do {
-            try FolderSwap(paths: paths).install(staged)
+            if record.newSmartMeter { try FolderSwap(paths: paths).install(staged) }
             if record.newCA { try caFiles.swap() }
         } catch {
             // Nothing new is in place unless the last rename succeeded.
@@ -493,12 +501,14 @@ package final class UpdateManager {
         do { try save(record) } catch {
             logger.error("cannot write \(paths.updateJournal): \(error)")
         }
-        logger.notice("\(record.origin.label): new SmartMeter in place (previous kept as SmartMeter.prev); starting the processes")
         if record.newCA {
             logger.notice("\(record.origin.label): new certs/cacert.pem in place (previous kept as cacert.pem.prev); the link logs in again with it")
             link.restart()
         }
-        startNewProcesses(now: now)
+        if record.newSmartMeter {
+            logger.notice("\(record.origin.label): new SmartMeter in place (previous kept as SmartMeter.prev); starting the processes")
+            startNewProcesses(now: now)
+        }
     }
 
     /// Starts what the new folder's manifest lists, else the processes
@@ -552,7 +562,7 @@ package final class UpdateManager {
         do { try save(record) } catch {
             logger.error("cannot write \(paths.updateJournal): \(error)")
         }
-        supervisor.stopAll(now: now)
+        if record.newSmartMeter { supervisor.stopAll(now: now) }
         changed()
         tick(now: now)
     }
@@ -560,17 +570,19 @@ package final class UpdateManager {
     private func restorePrevious(now: Instant) {
         guard let record else { return }
         do {
-            try FolderSwap(paths: paths).restore(hadPrevious: record.hadPrevious)
+            if record.newSmartMeter { try FolderSwap(paths: paths).restore(hadPrevious: record.hadPrevious) }
             if record.newCA { try caFiles.restore() }
         } catch {
             // Retried at the next tick: the renames are safe to repeat.
-            logger.error("\(record.origin.label): cannot put the previous folder back: \(error); retrying")
+            logger.error("\(record.origin.label): cannot put the previous files back: \(error); retrying")
             return
         }
-        let listed = UpdateManager.listedProcesses(in: paths.smartMeter, for: supervisor, now: now, logger: logger)
-        supervisor.list(listed ?? [])
-        supervisor.start(record.previous, now: now)
-        logger.notice("\(record.origin.label): previous SmartMeter restored (the failed one is kept as SmartMeter.failed)")
+        if record.newSmartMeter {
+            let listed = UpdateManager.listedProcesses(in: paths.smartMeter, for: supervisor, now: now, logger: logger)
+            supervisor.list(listed ?? [])
+            supervisor.start(record.previous, now: now)
+            logger.notice("\(record.origin.label): previous SmartMeter restored (the failed one is kept as SmartMeter.failed)")
+        }
         if record.newCA {
             logger.notice("\(record.origin.label): previous certs/cacert.pem restored; the link logs in again with it")
             link.restart()
@@ -626,6 +638,11 @@ package final class UpdateManager {
     private func changed() { generation += 1 }
 
     // MARK: Helpers
+
+    /// The agent does not replace its own programs yet: an archive that
+    /// carries them is refused whole rather than installed in part.
+    static let programsNotInstalled = "the archive carries the agent's programs in \(AgentPrograms.archiveFolder)/, "
+        + "which this agent does not install (it cannot update itself yet); nothing installed"
 
     /// The versions an update is confirmed against: the command's, which the
     /// new manifest's `version`s must not contradict; for a local update

@@ -1,4 +1,3 @@
-import CShims
 
 /// Output of the command-line tool.
 public enum Console {
@@ -10,14 +9,4 @@ public enum Console {
         try? FileDescriptor(2).writeAll("\(program): \(text)\n")
     }
 
-    /// The process's arguments, without the program name.
-    public static func arguments() -> [String] {
-        var result: [String] = []
-        var i: Int32 = 1
-        while i < ta_argc(), let arg = ta_argv(i) {
-            result.append(String(cString: arg))
-            i += 1
-        }
-        return result
-    }
 }

@@ -1,4 +1,3 @@
-import CShims
 
 /// A component the event loop serves: it says when it next needs the loop,
 /// and the loop tells it what happened. Adding a component to the agent is
@@ -49,8 +48,8 @@ public final class EventLoop {
         package var data: UInt64 { UInt64(generation) << 32 | UInt64(slot) }
     }
 
-    private let epoll: FileDescriptor
-    private let timer: FileDescriptor
+    private let epoll: Epoll
+    private let timer: DeadlineTimer
     private let logger: Logger
     /// In registration order: the order of ticks and of the question "yours?" for a child.
     private var participants: [any EventParticipant] = []
@@ -62,14 +61,14 @@ public final class EventLoop {
 
     public init(logger: Logger) throws(Errno) {
         self.logger = logger
-        epoll = FileDescriptor(try valueOrErrno { ta_epoll_create() })
-        timer = FileDescriptor(try valueOrErrno { ta_timerfd_create() })
-        try nothingOrErrno { ta_epoll_add(epoll.rawValue, timer.rawValue, UInt32(TA_EPOLLIN), EventLoop.timerData) }
+        epoll = try Epoll()
+        timer = try DeadlineTimer()
+        try epoll.add(timer.fd, data: EventLoop.timerData)
     }
 
     deinit {
-        timer.close()
-        epoll.close()
+        timer.fd.close()
+        epoll.fd.close()
     }
 
     /// Serves `participant` from now on: its deadline, ticks, children.
@@ -106,7 +105,7 @@ public final class EventLoop {
         let slot = registrations.firstIndex(where: { $0 == nil }) ?? registrations.count
         let token = Token(slot: UInt32(slot), generation: nextGeneration)
         nextGeneration &+= 1
-        try nothingOrErrno { ta_epoll_add(epoll.rawValue, fd.rawValue, UInt32(TA_EPOLLIN), token.data) }
+        try epoll.add(fd, data: token.data)
         let registration = Registration(fd: fd, generation: token.generation, participant: participant)
         if slot == registrations.count { registrations.append(registration) } else { registrations[slot] = registration }
         return token
@@ -116,7 +115,7 @@ public final class EventLoop {
     public func unwatch(_ token: Token) {
         guard Int(token.slot) < registrations.count, let r = registrations[Int(token.slot)],
               r.generation == token.generation else { return }
-        _ = ta_epoll_del(epoll.rawValue, r.fd.rawValue)
+        epoll.remove(r.fd)
         registrations[Int(token.slot)] = nil
     }
 
@@ -155,27 +154,19 @@ public final class EventLoop {
     /// on every iteration.
     private func wait(until deadline: Instant?) {
         if let deadline, armed == nil || deadline < armed! {
-            if ta_timerfd_arm(timer.rawValue, max(deadline.nanoseconds, 1)) == 0 { armed = deadline }
+            if timer.arm(deadline) { armed = deadline }
         }
-        var events = (ta_event(), ta_event(), ta_event(), ta_event(), ta_event(), ta_event(), ta_event(), ta_event())
-        let count = withUnsafeMutableBytes(of: &events) { raw in
-            ta_epoll_wait(epoll.rawValue, raw.baseAddress!.assumingMemoryBound(to: ta_event.self), 8, -1)
-        }
-        guard count > 0 else { return }
-        withUnsafeBytes(of: &events) { raw in
-            let ready = raw.bindMemory(to: ta_event.self)
-            for i in 0..<Int(count) { dispatch(ready[i]) }
-        }
+        epoll.wait { dispatch($0) }
     }
 
-    private func dispatch(_ event: ta_event) {
-        if event.data == EventLoop.timerData {
-            _ = ta_timerfd_drain(timer.rawValue)
+    private func dispatch(_ data: UInt64) {
+        if data == EventLoop.timerData {
+            timer.drain()
             armed = nil
             return
         }
-        let slot = Int(event.data & 0xffff_ffff)
-        let generation = UInt32(event.data >> 32)
+        let slot = Int(data & 0xffff_ffff)
+        let generation = UInt32(data >> 32)
         guard slot < registrations.count, let r = registrations[slot], r.generation == generation else { return }
         r.participant.readable(Token(slot: UInt32(slot), generation: generation), now: Clock.now())
     }

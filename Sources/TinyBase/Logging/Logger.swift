@@ -1,4 +1,3 @@
-import CShims
 
 /// Syslog priorities, as the journal reads them from a `<N>` prefix.
 public enum LogLevel: Int32, Sendable {

@@ -19,7 +19,10 @@ public enum ArchiveError: Error, Equatable {
     case unsupportedMethod(name: String, method: UInt16)
     case folderWithData(name: String)
     case conflict(name: String)
-    case noSmartMeter
+    /// Neither `SmartMeter/`, `certs/cacert.pem` nor the programs in `bin/`.
+    case nothingToInstall
+    /// `bin/` carries some of the agent's programs, not all (`AgentPrograms`).
+    case incompletePrograms(missing: [String])
     case smartMeterIsFile
     case tooManyEntries(count: Int, allowed: Int)
     case tooLarge(limit: Int64)
@@ -60,7 +63,12 @@ public enum ArchiveError: Error, Equatable {
             return "entry " + name + " is compressed with " + CompressionMethod.name(method) + ", which the agent cannot unpack (use Deflate)"
         case .folderWithData(let name): return "folder entry " + name + " holds data"
         case .conflict(let name): return "entry " + name + " appears twice or is both a file and a folder"
-        case .noSmartMeter: return "no SmartMeter/ folder"
+        case .nothingToInstall:
+            return "nothing to install: no SmartMeter/ folder, no " + CARotation.archivePath + ", no agent programs in "
+                + AgentPrograms.archiveFolder + "/"
+        case .incompletePrograms(let missing):
+            return AgentPrograms.archiveFolder + "/ lacks " + missing.joined(separator: ", ")
+                + ": the agent's programs are replaced together (" + AgentPrograms.names.joined(separator: ", ") + ", or none)"
         case .smartMeterIsFile: return "SmartMeter is a file, not a folder"
         case .tooManyEntries(let count, let allowed): return String(count) + " entries, more than the " + String(allowed) + " allowed"
         case .tooLarge(let limit): return "unpacks to more than " + String(limit) + " bytes"

@@ -26,6 +26,33 @@ public struct ChildExit: Equatable, Sendable {
 /// Process control: spawning, signalling, reaping, and /proc facts.
 public enum Processes {
     public static var currentPID: Int32 { ta_getpid() }
+    /// The process's arguments, without the program name.
+    public static func arguments() -> [String] {
+        var result: [String] = []
+        var i: Int32 = 1
+        while i < ta_argc(), let arg = ta_argv(i) {
+            result.append(String(cString: arg))
+            i += 1
+        }
+        return result
+    }
+
+    /// Starts the helper program open at `program` as `NAME ARGUMENT [IDS]`,
+    /// with `channel` as its descriptor 3 (`ta_spawn_helper`); its pid.
+    package static func spawnHelper(_ program: FileDescriptor, name: String, argument: String, ids: String?,
+                                     channel: FileDescriptor) throws(Errno) -> Int32 {
+        let pid = withCString(name) { name in
+            withCString(argument) { argument in
+                withOptionalCString(ids) { ids in ta_spawn_helper(program.rawValue, name, argument, ids, channel.rawValue) }
+            }
+        }
+        if pid < 0 { throw Errno(rawValue: -pid) }
+        return pid
+    }
+
+    /// Ends this process with `status` (`exit(3)`: stdio flushed).
+    public static func exit(_ status: Int32) -> Never { ta_exit(status) }
+
     public static var parentPID: Int32 { ta_getppid() }
     public static var effectiveUID: UInt32 { ta_geteuid() }
     /// The agent's own identity (no user database look-up).

@@ -150,3 +150,41 @@ package enum UnixSocket {
         return (n, fds[0..<Int(count)].map { FileDescriptor($0) })
     }
 }
+
+/// `SOCK_SEQPACKET` over `AF_UNIX` with descriptors passed alongside
+/// (`SCM_RIGHTS`): what `PacketChannel` is made of.
+package enum PacketSocket {
+    /// The most descriptors one packet carries.
+    package static let maximumDescriptors = Int(TA_MAX_PASSED_FDS)
+
+    /// A connected pair.
+    package static func pair() throws(Errno) -> (FileDescriptor, FileDescriptor) {
+        var fds: (Int32, Int32) = (-1, -1)
+        let result = withUnsafeMutablePointer(to: &fds) { pointer in
+            pointer.withMemoryRebound(to: Int32.self, capacity: 2) { ta_packet_pair($0) }
+        }
+        if result != 0 { throw Errno.current }
+        return (FileDescriptor(fds.0), FileDescriptor(fds.1))
+    }
+
+    /// Sends `bytes` as one packet with `descriptors`; whether all of it went.
+    package static func send(_ bytes: UnsafeRawBufferPointer, descriptors: [FileDescriptor], on fd: FileDescriptor) -> Bool {
+        let fds = descriptors.map { $0.rawValue }
+        return fds.withUnsafeBufferPointer {
+            ta_packet_send_fds(fd.rawValue, bytes.baseAddress, bytes.count, $0.baseAddress, Int32(fds.count))
+        } == bytes.count
+    }
+
+    /// Waits up to `timeout` for a packet, then reads it into `buffer`: its
+    /// length (0 or less: none) and the descriptors that came with it.
+    package static func receive(into buffer: UnsafeMutableRawBufferPointer, on fd: FileDescriptor,
+                                timeout: Duration) -> (length: Int, descriptors: [FileDescriptor]) {
+        guard ta_wait_readable(fd.rawValue, Int32(timeout.milliseconds)) == 1 else { return (0, []) }
+        var fds = [Int32](repeating: -1, count: maximumDescriptors)
+        var count: Int32 = 0
+        let n = fds.withUnsafeMutableBufferPointer {
+            ta_packet_recv_fds(fd.rawValue, buffer.baseAddress, buffer.count, $0.baseAddress, Int32(maximumDescriptors), &count)
+        }
+        return (n, fds[0..<Int(count)].map { FileDescriptor($0) })
+    }
+}

@@ -47,6 +47,11 @@ public func environment(_ name: String) -> String? {
     }
 }
 
+/// Sets an environment variable for this process and what it starts.
+package func setEnvironment(_ name: String, _ value: String) {
+    _ = withCString(name) { cName in withCString(value) { ta_setenv(cName, $0) } }
+}
+
 /// `withCString` for an optional string (nil stays NULL).
 package func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
     guard let string else { return body(nil) }

@@ -1,5 +1,3 @@
-import CShims
-
 /// One end of the channel between the agent and a helper (`HelperRole`): a SOCK_SEQPACKET socket carrying one
 /// JSON object per packet.
 package struct PacketChannel {
@@ -10,12 +8,8 @@ package struct PacketChannel {
 
     /// A connected pair: the agent's end and the helper's.
     package static func pair() throws(Errno) -> (PacketChannel, FileDescriptor) {
-        var fds: (Int32, Int32) = (-1, -1)
-        let result = withUnsafeMutablePointer(to: &fds) { pointer in
-            pointer.withMemoryRebound(to: Int32.self, capacity: 2) { ta_packet_pair($0) }
-        }
-        if result != 0 { throw Errno.current }
-        return (PacketChannel(fd: FileDescriptor(fds.0)), FileDescriptor(fds.1))
+        let (ours, theirs) = try PacketSocket.pair()
+        return (PacketChannel(fd: ours), theirs)
     }
 
     /// Starts `program` (`PROGRAM ROLE [UID:GID]`: the link, the update
@@ -24,18 +18,14 @@ package struct PacketChannel {
     package static func startHelper(_ program: HelperProgram, _ role: HelperRole, as user: Identity?) throws(Errno) -> (channel: PacketChannel, pid: Int32) {
         let (channel, theirs) = try pair()
         defer { theirs.close() }
-        let pid = withCString(program.name) { name in
-            withCString(role.rawValue) { arg in
-                withOptionalCString(user.map { "\($0.uid):\($0.gid)" }) { ids in
-                    ta_spawn_helper(program.fd.rawValue, name, arg, ids, theirs.rawValue)
-                }
-            }
-        }
-        if pid < 0 {
+        do {
+            let pid = try Processes.spawnHelper(program.fd, name: program.name, argument: role.rawValue,
+                                                ids: user.map { "\($0.uid):\($0.gid)" }, channel: theirs)
+            return (channel, pid)
+        } catch {
             channel.fd.close()
-            throw Errno(rawValue: -pid)
+            throw error
         }
-        return (channel, pid)
     }
 
     /// In a helper: the agent's first packet and its descriptors, waited for
@@ -64,26 +54,15 @@ package struct PacketChannel {
     /// gets its own copies, the sender's stay open.
     @discardableResult
     package func send(_ writer: JSONWriter, descriptors: [FileDescriptor]) -> Bool {
-        let fds = descriptors.map { $0.rawValue }
         var text = writer.text
-        return text.withUTF8 { bytes in
-            fds.withUnsafeBufferPointer { ta_packet_send_fds(fd.rawValue, bytes.baseAddress, bytes.count, $0.baseAddress, Int32(fds.count)) }
-        } == text.utf8.count
+        return text.withUTF8 { PacketSocket.send(UnsafeRawBufferPointer($0), descriptors: descriptors, on: fd) }
     }
 
     /// The helper's first packet and the descriptors that came with it,
     /// waiting up to `timeout` for it; nil when none came or it is not JSON.
     package func receiveWithDescriptors(timeout: Duration) -> (packet: JSONValue, descriptors: [FileDescriptor])? {
-        guard ta_wait_readable(fd.rawValue, Int32(timeout.milliseconds)) == 1 else { return nil }
         var buffer = [UInt8](repeating: 0, count: PacketChannel.maximumPacket)
-        var fds = [Int32](repeating: -1, count: Int(TA_MAX_PASSED_FDS))
-        var count: Int32 = 0
-        let n = buffer.withUnsafeMutableBytes { raw in
-            fds.withUnsafeMutableBufferPointer {
-                ta_packet_recv_fds(fd.rawValue, raw.baseAddress, raw.count, $0.baseAddress, Int32(TA_MAX_PASSED_FDS), &count)
-            }
-        }
-        let descriptors = fds[0..<Int(count)].map { FileDescriptor($0) }
+        let (n, descriptors) = buffer.withUnsafeMutableBytes { PacketSocket.receive(into: $0, on: fd, timeout: timeout) }
         guard n > 0, let packet = try? JSONValue.parse(Array(buffer[0..<n])) else {
             for d in descriptors { d.close() }
             return nil

@@ -30,14 +30,15 @@ public struct ExtractionLimits: Equatable, Sendable {
 
 /// What an extraction wrote.
 public struct Extraction: Equatable, Sendable {
-    /// Regular files written under `SmartMeter/`.
+    /// Regular files written (`SmartMeter/`, the CA, the programs).
     public var files: Int
     /// Folders created under the staging folder, `SmartMeter` included.
     public var folders: Int
     /// Bytes written.
     public var bytes: Int64
-    /// Top-level entries other than `SmartMeter/` (e.g. `__MACOSX/`,
-    /// `README.txt`), in archive order, each once: not installed.
+    /// Entries not unpacked, in archive order, each once: top-level ones
+    /// (e.g. `__MACOSX/`, `README.txt`) by their top name, ones under `certs/`
+    /// and `bin/` whole (e.g. `bin/helper.sh`).
     public var ignored: [String]
     /// `SmartMeter/tinyagent.json`, when the archive has one.
     public var manifest: UpdateManifest?

@@ -1,9 +1,8 @@
-import CShims
-import CZip
 import TinyBase
 
-/// Unpacks the `SmartMeter/` tree of an update archive (and its
-/// `certs/cacert.pem`, when it carries one) into a staging folder, refusing anything that could write outside it or fill the disk.
+/// Unpacks what an update archive installs — its `SmartMeter/` tree, its
+/// `certs/cacert.pem`, the agent's programs in `bin/`, any of them — into a
+/// staging folder, refusing anything that could write outside it or fill the disk.
 ///
 /// Two passes. The first reads only the central directory: every entry's
 /// name (`EntryName.check`) and type, the entry count, the declared sizes,
@@ -23,7 +22,7 @@ public enum ZipExtractor {
     /// to this block size, in the free-space check.
     package static let blockSize: Int64 = 4096
 
-    /// Extracts the `SmartMeter/` tree of the open file `archive` into the
+    /// Extracts what the open file `archive` installs into the
     /// empty folder `staging` (a descriptor: names are made relative to it,
     /// so the caller needs no path to it): entry `SmartMeter/a/b` becomes
     /// `staging/SmartMeter/a/b`. On any error what was written is removed
@@ -156,7 +155,7 @@ private struct Plan {
 
     private enum Kind: Equatable { case file, implicitFolder, folder }
 
-    /// The `SmartMeter/` entries, in archive order.
+    /// The entries unpacked (`keeps`), in archive order.
     var entries: [Entry] = []
     /// Every folder below the staging folder (`SmartMeter` included), parents first.
     var folders: [Folder] = []
@@ -198,9 +197,10 @@ private struct Plan {
             let path = name.path
             let isFolder = try EntryAttributes.isFolder(unixMode: raw.unixMode, name: name, path: path)
 
-            if name.components[0] != Plan.top && !Plan.isCA(path, isFolder: isFolder) {
-                // Named whole under certs/: only cacert.pem is taken from there.
-                let top = name.components[0] == Plan.certs ? path : name.topLevel
+            if !Plan.keeps(name.components, isFolder: isFolder) {
+                // Named whole under certs/ and bin/: only some names are taken from there.
+                let whole = [Plan.certs, AgentPrograms.archiveFolder].contains(name.components[0])
+                let top = whole ? path : name.topLevel
                 if !ignored.contains(top) { ignored.append(top) }
                 continue
             }
@@ -238,8 +238,25 @@ private struct Plan {
             entries.append(Entry(zip: raw, path: path, isFolder: isFolder, size: size,
                                  mode: EntryAttributes.fileMode(unixMode: raw.unixMode)))
         }
-        if kinds[Plan.top] == nil { throw .noSmartMeter }
+        try Plan.checkSomethingToInstall(kinds)
         folders = Plan.parentsFirst(folderModes)
+    }
+
+    /// What is unpacked: `SmartMeter/`, the CA (`isCA`), and the agent's
+    /// programs in `bin/` (`AgentPrograms`); the rest is ignored.
+    private static func keeps(_ components: [String], isFolder: Bool) -> Bool {
+        let path = components.joined(separator: "/")
+        if components[0] == top || isCA(path, isFolder: isFolder) { return true }
+        return isFolder ? path == AgentPrograms.archiveFolder : AgentPrograms.isProgram(components)
+    }
+
+    /// An archive installs its `SmartMeter/` folder, a CA, the agent's
+    /// programs (all three: they speak one protocol), or any of them together.
+    private static func checkSomethingToInstall(_ kinds: [String: Kind]) throws(ArchiveError) {
+        let folder = AgentPrograms.archiveFolder
+        let missing = AgentPrograms.names.filter { kinds[folder + "/" + $0] != .file }
+        if missing.count < AgentPrograms.names.count && !missing.isEmpty { throw .incompletePrograms(missing: missing) }
+        if kinds[top] == nil && kinds[CARotation.archivePath] != .file && !missing.isEmpty { throw .nothingToInstall }
     }
 
     /// The folders to create, parents first: by depth, which is bounded by

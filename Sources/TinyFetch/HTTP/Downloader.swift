@@ -1,4 +1,3 @@
-import CShims
 import TinyBase
 
 /// One archive to fetch over HTTPS.

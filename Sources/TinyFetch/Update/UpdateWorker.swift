@@ -53,7 +53,7 @@ package enum UpdateWorker {
                 reporter.report(.unpack, done, total)
             }
             if !result.ignored.isEmpty {
-                reporter.log("archive entries outside SmartMeter/ not installed: \(result.ignored.joined(separator: ", "))")
+                reporter.log("archive entries not installed: \(result.ignored.joined(separator: ", "))")
             }
             return nil
         } catch {
