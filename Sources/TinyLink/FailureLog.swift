@@ -16,9 +16,9 @@ import TinyBase
 ///   when the link logs in again (only when something repeated).
 package struct FailureLog {
     /// How often a failure that keeps going is summarised again.
-    package static let reminderInterval = Duration.seconds(3600)
+    static let reminderInterval = Duration.seconds(3600)
     /// Causes kept apart in one streak; later new ones count as the last.
-    package static let maximumCauses = 8
+    static let maximumCauses = 8
 
     private var causes: [(text: String, count: Int)] = []
     private var attempts = 0

@@ -53,7 +53,7 @@ package enum LinkFailure: Equatable {
 
     /// The server ended the session on purpose (shutting down or sending
     /// the device elsewhere): every device it served got the same.
-    package var serverClosedOnPurpose: Bool {
+    var serverClosedOnPurpose: Bool {
         switch self {
         case .closedByServer: return true
         case .streamError(let condition, _): return condition == "system-shutdown" || condition == "see-other-host"
@@ -62,12 +62,12 @@ package enum LinkFailure: Equatable {
     }
 
     package static let refused = Errno(rawValue: 111)   // ECONNREFUSED
-    package static let timedOut = Errno(rawValue: 110)  // ETIMEDOUT
+    static let timedOut = Errno(rawValue: 110)  // ETIMEDOUT
     package static let reset = Errno(rawValue: 104)     // ECONNRESET
 
     /// RFC 6120 §4.9.3's conditions, in the order of libstrophe's
     /// `xmpp_error_type_t` (the same from 0.9 to 0.12).
-    package static let conditions = [
+    static let conditions = [
         "bad-format", "bad-namespace-prefix", "conflict", "connection-timeout", "host-gone", "host-unknown",
         "improper-addressing", "internal-server-error", "invalid-from", "invalid-id", "invalid-namespace",
         "invalid-xml", "not-authorized", "policy-violation", "remote-connection-failed", "resource-constraint",
@@ -81,7 +81,7 @@ package enum LinkFailure: Equatable {
 
     /// The errno in libstrophe's debug line for a failed non-blocking
     /// connect, `connection failed, error 111` (area `xmpp`), else nil.
-    package static func connectErrno(inDebugLine line: String) -> Errno? {
+    static func connectErrno(inDebugLine line: String) -> Errno? {
         let prefix = "connection failed, error "
         guard line.hasPrefix(prefix), let n = Int32(String(line.dropFirst(prefix.count))), n > 0 else { return nil }
         return Errno(rawValue: n)
@@ -92,20 +92,20 @@ package enum LinkFailure: Equatable {
 package struct AttemptClues {
     /// The certificate-failure handler's reason (libstrophe 0.11+).
     package var certificate: String?
-    package var connectErrno: Errno?
-    package var saslFailed = false
-    package var tlsProblem: String?
-    package var otherProblem: String?
+    var connectErrno: Errno?
+    var saslFailed = false
+    var tlsProblem: String?
+    var otherProblem: String?
     /// Set when the CA file could not be read before the attempt: then a
     /// failed TLS handshake is that, not whatever OpenSSL calls it.
-    package var missingCAFile: String?
+    var missingCAFile: String?
     /// The server's stream header came (libstrophe logged it).
-    package var streamStarted = false
+    var streamStarted = false
 
     /// Whether libstrophe's debug line `message` is the server's stream
     /// header, `RECV: <stream:stream …>`; read in place, as every stanza
     /// received is logged the same way.
-    package static func isStreamHeader(_ message: UnsafePointer<CChar>) -> Bool {
+    static func isStreamHeader(_ message: UnsafePointer<CChar>) -> Bool {
         var i = 0
         for byte in "RECV: <stream:stream".utf8 {
             guard UInt8(bitPattern: message[i]) == byte else { return false }

@@ -31,8 +31,8 @@ package final class LinkProcess {
     private var clues = AttemptClues()
     private let logger: UnsafeMutablePointer<xmpp_log_t>
     /// libstrophe sleeps in select(); polled often only while commands flow.
-    package static let busyPoll: UInt = 50
-    package static let idlePoll: UInt = 1000
+    static let busyPoll: UInt = 50
+    static let idlePoll: UInt = 1000
 
     package init() {
         logger = UnsafeMutablePointer<xmpp_log_t>.allocate(capacity: 1)

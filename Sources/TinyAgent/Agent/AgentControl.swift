@@ -87,7 +87,7 @@ extension Agent {
 
     /// Gives the waiting clients whose process has arrived (or is late)
     /// their final answer. Called after every turn of the loop.
-    package func answerWaiting(now: Instant) {
+    func answerWaiting(now: Instant) {
         waiting.removeAll { waiter in
             guard waiter.connection.isOpen else { return true }
             guard let i = supervisor.index(of: waiter.name) else {
@@ -173,7 +173,7 @@ extension Agent {
     /// `fresh` with the settings the running agent cannot change (its
     /// sockets, users and own log were set up with them) taken from
     /// `current`, and the keys of those that differ.
-    package static func keepingStartup(_ fresh: AgentSettings, from current: AgentSettings) -> (AgentSettings, [String]) {
+    static func keepingStartup(_ fresh: AgentSettings, from current: AgentSettings) -> (AgentSettings, [String]) {
         var kept = fresh
         var differ: [String] = []
         if fresh.heartbeatPort != current.heartbeatPort { differ.append("heartbeat_port") }

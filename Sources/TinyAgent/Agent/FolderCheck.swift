@@ -18,8 +18,8 @@ public struct FolderProblem: Equatable {
 /// `logs/` writable by others (its files are opened safely anyway), a
 /// group/other-writable `SmartMeter/`.
 package enum FolderCheck {
-    package static let rootOnly = ["bin", "cfg", "certs", "wdog", "downloads"]
-    package static let configFiles = ["config_file.bin", "agent.json"]
+    static let rootOnly = ["bin", "cfg", "certs", "wdog", "downloads"]
+    static let configFiles = ["config_file.bin", "agent.json"]
 
     package static func check(_ root: Folder, agentUID: UInt32) -> [FolderProblem] {
         var problems: [FolderProblem] = []

@@ -5,7 +5,7 @@ public enum HeartbeatClient {
     /// How long the sender stays alive after sending, so the agent can
     /// still find it in /proc: its UDP socket, or (a shell script naming
     /// itself as the sender's parent) its parent (DESIGN.md §4).
-    package static let linger = Duration.milliseconds(100)
+    static let linger = Duration.milliseconds(100)
 
     /// The Unix socket of an agent on the default root.
     public static let defaultSocket = "\(AgentPaths.defaultRoot)/wdog/heartbeat.sock"

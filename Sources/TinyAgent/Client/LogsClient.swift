@@ -6,10 +6,10 @@ import TinyBase
 /// the client's work, so a slow reader never costs the agent anything.
 public enum LogsClient {
     public static let defaultLines = 10
-    package static let pollInterval = Duration.milliseconds(250)
+    static let pollInterval = Duration.milliseconds(250)
     /// How often `-f` asks the agent for the log again: a restart over the
     /// size cap moves the old file aside and starts a new one.
-    package static let reopenInterval = Duration.seconds(1)
+    static let reopenInterval = Duration.seconds(1)
 
     public static func run(name: String, root: String, lines: Int, follow: Bool) -> Int32 {
         var log: FileDescriptor
@@ -56,7 +56,7 @@ public enum LogsClient {
 
     /// Where the last `lines` lines begin (a final newline ends the last
     /// line, it does not start another).
-    package static func tailStart(_ fd: FileDescriptor, lines: Int) -> Int64 {
+    static func tailStart(_ fd: FileDescriptor, lines: Int) -> Int64 {
         guard let size = try? fd.status().size, size > 0 else { return 0 }
         guard lines > 0 else { return size }
         var chunk = [UInt8](repeating: 0, count: 65536)

@@ -7,7 +7,7 @@ import TinyWatchdog
 /// too. Bounded, written atomically to `wdog/commands.json`.
 package final class CommandJournal {
     package struct Entry: Equatable {
-        package var commandNo: Int64
+        var commandNo: Int64
         package var answer: String
         package var delivered: Bool
     }
@@ -19,15 +19,15 @@ package final class CommandJournal {
     /// pushed out by their byte budget do not count: they are status reports,
     /// which are safe to make afresh.
     /// nil while the journal has forgotten nothing (a fresh journal refuses no number).
-    package private(set) var forgottenUpTo: Int64?
+    private(set) var forgottenUpTo: Int64?
     package let file: StateFile
     package static let capacity = 200
     /// Answers longer than this (status reports, ~150 bytes a process)…
-    package static let largeAnswer = 1024
+    static let largeAnswer = 1024
     /// …share this many bytes, the oldest delivered going first: 200 of
     /// them would be megabytes held in memory and rewritten, fsynced, twice
     /// for every command. An old `status` asked again is answered afresh.
-    package static let largeBudget = 64 * 1024
+    static let largeBudget = 64 * 1024
     package static let format = StateFormat(1)
 
     package init(path: String) { file = StateFile(path: path, format: CommandJournal.format) }
@@ -36,21 +36,21 @@ package final class CommandJournal {
         entries.last { $0.commandNo == commandNo }?.answer
     }
 
-    package var undelivered: [Entry] { entries.filter { !$0.delivered } }
+    var undelivered: [Entry] { entries.filter { !$0.delivered } }
 
     /// True for a number the journal has no answer for but may have answered
     /// once: at or below the largest one it dropped. The panel numbers its
     /// commands upwards, so a new command is never this old; a re-delivered
     /// one is, and running it twice (a second update, a second restart) is
     /// what the journal exists to prevent.
-    package func isForgotten(_ commandNo: Int64) -> Bool {
+    func isForgotten(_ commandNo: Int64) -> Bool {
         guard let forgottenUpTo else { return false }
         return commandNo <= forgottenUpTo && answer(for: commandNo) == nil
     }
 
     /// Records an answer before it is sent: a crash after this line and
     /// before the send still owes it, and the journal remembers.
-    package func record(_ commandNo: Int64, answer: String) throws(Errno) {
+    func record(_ commandNo: Int64, answer: String) throws(Errno) {
         entries.append(Entry(commandNo: commandNo, answer: answer, delivered: false))
         if entries.count > CommandJournal.capacity {
             // The oldest delivered answer goes first; undelivered ones stay.
@@ -68,7 +68,7 @@ package final class CommandJournal {
         try save()
     }
 
-    package func markDelivered(_ commandNo: Int64) throws(Errno) {
+    func markDelivered(_ commandNo: Int64) throws(Errno) {
         var changed = false
         for i in entries.indices where entries[i].commandNo == commandNo && !entries[i].delivered {
             entries[i].delivered = true

@@ -5,8 +5,8 @@ import TinyBase
 /// Only the panel's bare JID is obeyed; every accepted command gets exactly
 /// one answer, repeated from the journal when the same `command_no` returns.
 package final class CommandProcessor {
-    package let panelJID: String
-    package let deviceID: String
+    let panelJID: String
+    let deviceID: String
     package let journal: CommandJournal
     private let logger: Logger
     private let status: () -> StatusReport
@@ -128,7 +128,7 @@ package final class CommandProcessor {
 
     /// The `command_no` of a body that is not valid JSON, when one can be
     /// read: `"command_no"`, optional spaces, `:`, digits.
-    package static func commandNumber(in body: String) -> Int64? {
+    static func commandNumber(in body: String) -> Int64? {
         let bytes = Array(body.utf8)
         let key = Array("\"command_no\"".utf8)
         guard bytes.count >= key.count else { return nil }

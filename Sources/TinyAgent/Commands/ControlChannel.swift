@@ -5,7 +5,7 @@ import TinyBase
 /// link has taken them, so none is lost while the link is down.
 package final class ControlChannel {
     package let link: LinkClient
-    package let processor: CommandProcessor
+    let processor: CommandProcessor
     private let loop: EventLoop
     private let logger: Logger
     private var summary = ""
@@ -57,7 +57,7 @@ package final class ControlChannel {
 
     /// Answers a command that finished after its message was handled (an
     /// update): journaled first, then sent — or kept until the link is back.
-    package func answerLater(_ no: Int64, success: Bool, remarks: String) {
+    func answerLater(_ no: Int64, success: Bool, remarks: String) {
         let answer = processor.finish(no, success: success, remarks: remarks)
         if !link.send(to: processor.panelJID, body: answer, id: "answer-\(no)") {
             logger.notice("answer to command \(no) kept until the link is back")
@@ -72,7 +72,7 @@ package final class ControlChannel {
     }
 
     /// The presence status the panel reads at a glance.
-    package func setSummary(_ text: String) { link.setPresence(text) }
+    func setSummary(_ text: String) { link.setPresence(text) }
 
     package func stop() {
         unwatch()

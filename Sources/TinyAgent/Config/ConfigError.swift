@@ -76,7 +76,7 @@ public enum ConfigError: Error, Equatable {
     /// Why a decrypted config is not JSON: noise from the first block on (a
     /// wrong key), or text garbled further on (a damaged block). Only the
     /// message depends on it; the file is refused either way.
-    package static func decryptedNotJSON(_ plaintext: [UInt8], _ error: JSONError) -> ConfigError {
+    static func decryptedNotJSON(_ plaintext: [UInt8], _ error: JSONError) -> ConfigError {
         let firstBlock = plaintext.prefix(16)
         let text = firstBlock.allSatisfy { ($0 >= 0x20 && $0 < 0x7F) || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
         return text ? .decryptedNotJSON(error) : .noise

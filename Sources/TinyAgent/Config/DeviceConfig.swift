@@ -41,7 +41,7 @@ public struct DeviceConfig: Equatable {
     public static let macAddressID = "mac-address"
     public static let maximumPasswordBytes = 1024
     public static let maximumDeviceIDBytes = 255
-    package static let knownKeys = ["client_jid", "client_password", "cpanel_jid", "rpi_unique_id", "host", "port", "servers", "tls"]
+    static let knownKeys = ["client_jid", "client_password", "cpanel_jid", "rpi_unique_id", "host", "port", "servers", "tls"]
     public static let maximumServers = 16
 
     /// The servers the link tries in turn: `servers`, else `host` (and
@@ -109,7 +109,7 @@ public struct DeviceConfig: Equatable {
     }
 
     /// `servers`: absent, or 1...16 strings `host[:port]`.
-    package static func serverList(_ value: JSONValue?) throws(ConfigError) -> [ServerEndpoint] {
+    static func serverList(_ value: JSONValue?) throws(ConfigError) -> [ServerEndpoint] {
         let key = "xmpp_client.servers"
         switch value {
         case nil, .null?: return []
@@ -130,7 +130,7 @@ public struct DeviceConfig: Equatable {
     }
     /// `localhost`, an IPv4 address in 127.0.0.0/8, or `::1` (bracketed or
     /// not): names that never leave the machine.
-    package static func isLoopback(_ host: String) -> Bool {
+    static func isLoopback(_ host: String) -> Bool {
         let name = host.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 32 : $0 }
         if name == Array("localhost".utf8) || name == Array("::1".utf8) || name == Array("[::1]".utf8) { return true }
         let parts = name.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)

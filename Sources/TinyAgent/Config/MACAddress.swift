@@ -53,7 +53,7 @@ public enum MACAddress {
     }
 
     /// `eth0`, `wlan0`, then the rest sorted (byte order).
-    package static func ordered(_ names: [String]) -> [String] {
+    static func ordered(_ names: [String]) -> [String] {
         var rest = names.filter { $0 != "eth0" && $0 != "wlan0" }
         rest.sort { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
         var result: [String] = []
@@ -64,7 +64,7 @@ public enum MACAddress {
 
     /// `aa:bb:cc:dd:ee:ff` from sysfs text (a trailing newline, any case);
     /// nil for anything else and for the all-zero address.
-    package static func normalised(_ text: [UInt8]) -> String? {
+    static func normalised(_ text: [UInt8]) -> String? {
         var bytes = text
         while let last = bytes.last, last == 0x0A || last == 0x20 { bytes.removeLast() }
         guard bytes.count == 17 else { return nil }

@@ -7,7 +7,7 @@ import TinyBase
 /// Only this copy is wiped: Swift may have made others (copy-on-write, the
 /// Strings the JSON parser built), so this narrows the window rather than
 /// closing it.
-package func zeroize(_ bytes: inout [UInt8]) {
+func zeroize(_ bytes: inout [UInt8]) {
     bytes.withUnsafeMutableBytes { raw in
         if let base = raw.baseAddress { mbedtls_platform_zeroize(base, raw.count) }
     }

@@ -12,12 +12,12 @@ import TinyBase
 /// at once new ones are turned away.
 package final class ControlSocket {
     package static let name = "agent.sock"
-    package static let maximumPending = 8
-    package static let requestDeadline = Duration.milliseconds(1000)
+    static let maximumPending = 8
+    static let requestDeadline = Duration.milliseconds(1000)
 
     package let listener: FileDescriptor
     package let folder: Folder
-    package let gate: ControlGate
+    let gate: ControlGate
     private let loop: EventLoop
     /// Connected, request not read yet.
     private var pending: [(connection: ControlConnection, token: EventLoop.Token, deadline: Instant)] = []
@@ -37,7 +37,7 @@ package final class ControlSocket {
 
     /// Requests that parsed and passed the gate, in arrival order, for the
     /// agent to answer (now or later); the caller owns them from here.
-    package func takeRequests() -> [(request: ControlRequest, connection: ControlConnection)] {
+    func takeRequests() -> [(request: ControlRequest, connection: ControlConnection)] {
         defer { requests = [] }
         return requests
     }
@@ -127,7 +127,7 @@ package final class ControlConnection {
     package let fd: FileDescriptor
     /// Who connected, as the kernel recorded it.
     package let peer: PeerCredentials
-    package private(set) var isOpen = true
+    private(set) var isOpen = true
     private var request: [UInt8] = []
     /// Descriptors the client passed with its request (`update`); closed
     /// with the connection unless a verb takes them.
@@ -144,7 +144,7 @@ package final class ControlConnection {
     }
 
     /// The descriptors that came with the request, now the caller's to close.
-    package func takeDescriptors() -> [FileDescriptor] {
+    func takeDescriptors() -> [FileDescriptor] {
         defer { descriptors = [] }
         return descriptors
     }

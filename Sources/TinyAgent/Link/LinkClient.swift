@@ -12,7 +12,7 @@ package final class LinkClient {
     package private(set) var pid: Int32?
     package private(set) var online = false
     /// When a dead link process is started again.
-    package private(set) var restartAt: Instant?
+    private(set) var restartAt: Instant?
     private var restartDelay = Duration.seconds(1)
     private var presence = ""
 
@@ -22,7 +22,7 @@ package final class LinkClient {
     }
 
     /// "connecting", "online" or "offline".
-    package var stateName: String { online ? "online" : (pid == nil ? "offline" : "connecting") }
+    var stateName: String { online ? "online" : (pid == nil ? "offline" : "connecting") }
 
     /// Starts the link process as the helper user and hands it the
     /// credentials (decrypted here: it cannot read cfg/) and the CA file (an
@@ -40,7 +40,7 @@ package final class LinkClient {
 
     /// The link process exited: start it again after a back-off. True when
     /// `pid` was the link process.
-    package func processExited(_ exited: Int32, now: Instant) -> Bool {
+    func processExited(_ exited: Int32, now: Instant) -> Bool {
         guard exited == pid else { return false }
         close()
         restartAt = now + restartDelay
@@ -98,7 +98,7 @@ package final class LinkClient {
     }
 
     /// The presence status text, sent now and after every reconnection.
-    package func setPresence(_ text: String) {
+    func setPresence(_ text: String) {
         guard text != presence else { return }
         presence = text
         sendPresence()

@@ -12,7 +12,7 @@ package func closestMatch(to word: String, among candidates: [String]) -> String
 }
 
 /// Levenshtein distance with adjacent transpositions counting as one edit.
-package func editDistance(_ a: [UInt8], _ b: [UInt8]) -> Int {
+func editDistance(_ a: [UInt8], _ b: [UInt8]) -> Int {
     if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
     var before = [Int](repeating: 0, count: b.count + 1)
     var previous = Array(0...b.count)

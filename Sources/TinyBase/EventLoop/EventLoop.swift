@@ -43,7 +43,7 @@ public final class EventLoop {
     }
 
     public struct Token: Equatable {
-        package let slot: UInt32
+        let slot: UInt32
         package let generation: UInt32
         package var data: UInt64 { UInt64(generation) << 32 | UInt64(slot) }
     }

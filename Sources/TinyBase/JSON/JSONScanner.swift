@@ -145,7 +145,7 @@ package struct JSONScanner {
         }
     }
 
-    package func hex4(at index: Int) throws(JSONError) -> UInt32 {
+    func hex4(at index: Int) throws(JSONError) -> UInt32 {
         guard index + 4 <= bytes.count else { throw .unexpectedEnd }
         var value: UInt32 = 0
         for i in index..<index + 4 {
@@ -232,7 +232,7 @@ package struct JSONScanner {
     }
 
     /// A literal: `true`, `false` or `null`.
-    package mutating func literal(_ word: StaticString) throws(JSONError) {
+    mutating func literal(_ word: StaticString) throws(JSONError) {
         skipWhitespace()
         let count = word.utf8CodeUnitCount
         guard offset + count <= bytes.count else { throw .unexpectedEnd }
@@ -271,7 +271,7 @@ package struct JSONScanner {
         }
     }
 
-    package static let maximumSkipDepth = 16
+    static let maximumSkipDepth = 16
 
     /// Whether a raw string token equals `text` (ASCII, unescaped).
     package func token(_ token: JSONStringToken, equals text: StaticString) -> Bool {

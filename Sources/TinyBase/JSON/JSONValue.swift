@@ -73,7 +73,7 @@ public enum JSONValue: Equatable {
 
     /// An object at the scanner's position, member by member with where each
     /// key is: for files whose messages point at a key (the manifest).
-    package static func parseMembers(_ s: inout JSONScanner, depth: Int = 0) throws(JSONError) -> [JSONMember] {
+    static func parseMembers(_ s: inout JSONScanner, depth: Int = 0) throws(JSONError) -> [JSONMember] {
         try s.expect(UInt8(ascii: "{"))
         var members: [JSONMember] = []
         if try s.consume(UInt8(ascii: "}")) { return members }

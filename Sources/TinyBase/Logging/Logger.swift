@@ -84,7 +84,7 @@ package struct RateLimitedLog {
     }
 
     /// The count left out since the last logged line, reset.
-    package mutating func takeSuppressed() -> Int {
+    mutating func takeSuppressed() -> Int {
         defer { suppressed = 0 }
         return suppressed
     }

@@ -64,7 +64,7 @@ public final class RotatingLog {
     /// Renames `name.(keep-1)` → `name.keep`, …, `name` → `name.1`, inside
     /// the folder: a rename replaces whatever is at the new name and follows
     /// nothing.
-    package static func shift(_ name: String, in folder: Folder, keep: Int) {
+    static func shift(_ name: String, in folder: Folder, keep: Int) {
         var index = keep
         while index > 1 {
             try? folder.rename("\(name).\(index - 1)", to: "\(name).\(index)")
@@ -77,7 +77,7 @@ public final class RotatingLog {
     /// stdout and stderr). Over `maximumBytes` it becomes `NAME.log.1`: a
     /// fresh file is made beside it and the two names are swapped in one
     /// step, so `NAME.log` is never missing (readers, the app user's tail).
-    package static func openProcessLog(_ name: String, in folder: Folder, maximumBytes: Int64, group: UInt32) throws(FileError) -> FileDescriptor {
+    static func openProcessLog(_ name: String, in folder: Folder, maximumBytes: Int64, group: UInt32) throws(FileError) -> FileDescriptor {
         let fd = try open(name, in: folder, group: group)
         guard let size = try? fd.status().size, size > maximumBytes else { return fd }
         let fresh = "\(name).new"

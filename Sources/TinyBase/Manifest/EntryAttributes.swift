@@ -11,7 +11,7 @@
 /// 0755 without a Unix mode.
 package enum EntryAttributes {
     /// `ZIP_OPSYS_UNIX` (libzip): the high 16 bits of the attributes are `st_mode`.
-    package static let unixSystem: UInt8 = 3
+    static let unixSystem: UInt8 = 3
 
     /// `st_mode` from the external attributes of an entry made on Unix, nil
     /// when it has none (made elsewhere, or a zero mode).

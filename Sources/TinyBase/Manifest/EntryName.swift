@@ -60,7 +60,7 @@ public struct EntryName: Equatable, Sendable {
 
     /// Valid UTF-8 (no overlong forms, surrogates or truncated sequences):
     /// decoding would have replaced any of those, changing the bytes.
-    package static func isUTF8(_ bytes: [UInt8]) -> Bool {
+    static func isUTF8(_ bytes: [UInt8]) -> Bool {
         var ascii = true
         for byte in bytes where byte >= 0x80 { ascii = false; break }
         if ascii { return true }

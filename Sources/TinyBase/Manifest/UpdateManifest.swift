@@ -56,7 +56,7 @@ public struct UpdateManifest: Equatable, Sendable {
     public static let maximumVariableName = 128
     public static let maximumVariableValue = 4096
     public static let maximumEnvironmentBytes = 16 * 1024
-    package static let processKeys = ["name", "run_command", "restart", "user", "env", "cwd", "version"]
+    static let processKeys = ["name", "run_command", "restart", "user", "env", "cwd", "version"]
 
     public static func parse(_ bytes: [UInt8]) throws(ManifestError) -> UpdateManifest {
         if bytes.count > maximumBytes { throw ManifestError("larger than " + String(maximumBytes) + " bytes") }
@@ -89,7 +89,7 @@ public struct UpdateManifest: Equatable, Sendable {
 
     /// An account name as `useradd` takes it: 1–32 of `[A-Za-z0-9._-]`, not
     /// starting with `-`.
-    package static func isUserName(_ name: String) -> Bool {
+    static func isUserName(_ name: String) -> Bool {
         let bytes = Array(name.utf8)
         guard !bytes.isEmpty, bytes.count <= 32, bytes[0] != UInt8(ascii: "-") else { return false }
         return bytes.allSatisfy { b in
@@ -98,7 +98,7 @@ public struct UpdateManifest: Equatable, Sendable {
         }
     }
 
-    package static func didYouMean(_ word: String, _ known: [String]) -> String {
+    static func didYouMean(_ word: String, _ known: [String]) -> String {
         closestMatch(to: word, among: known).map { "; did you mean \"\($0)\"?" } ?? ""
     }
 

@@ -10,7 +10,7 @@ package struct Epoll {
     }
 
     /// Watches `watched` for input; each event hands `data` back.
-    package func add(_ watched: FileDescriptor, data: UInt64) throws(Errno) {
+    func add(_ watched: FileDescriptor, data: UInt64) throws(Errno) {
         try nothingOrErrno { ta_epoll_add(fd.rawValue, watched.rawValue, UInt32(TA_EPOLLIN), data) }
     }
 

@@ -68,7 +68,7 @@ public struct FileStatus: Equatable, Sendable {
     /// "uid 1000, mode 0644": for log lines about owners and modes.
     public var ownerAndMode: String { "uid \(uid), gid \(gid), mode \(FileStatus.octal(permissions))" }
 
-    package static func octal(_ value: UInt32) -> String {
+    static func octal(_ value: UInt32) -> String {
         var digits = ""
         var v = value
         for _ in 0..<4 {

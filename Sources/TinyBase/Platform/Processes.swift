@@ -39,7 +39,7 @@ public enum Processes {
 
     /// Starts the helper program open at `program` as `NAME ARGUMENT [IDS]`,
     /// with `channel` as its descriptor 3 (`ta_spawn_helper`); its pid.
-    package static func spawnHelper(_ program: FileDescriptor, name: String, argument: String, ids: String?,
+    static func spawnHelper(_ program: FileDescriptor, name: String, argument: String, ids: String?,
                                      channel: FileDescriptor) throws(Errno) -> Int32 {
         let pid = withCString(name) { name in
             withCString(argument) { argument in
@@ -75,7 +75,7 @@ public enum Processes {
 
     /// `strings` packed NUL-terminated, as the C side's `packed`/`count`
     /// arguments take them.
-    package static func withPacked<R>(_ strings: [String], _ body: (UnsafePointer<CChar>) -> R) -> R {
+    static func withPacked<R>(_ strings: [String], _ body: (UnsafePointer<CChar>) -> R) -> R {
         var packed: [UInt8] = []
         for string in strings { packed += string.utf8; packed.append(0) }
         packed.append(0)
@@ -86,7 +86,7 @@ public enum Processes {
 
     /// The folder of this process's executable (`/proc/self/exe`, links
     /// resolved by the kernel): where its helper programs are.
-    package static func executableFolder() throws(Errno) -> String {
+    static func executableFolder() throws(Errno) -> String {
         var buffer = [CChar](repeating: 0, count: 4096)
         let n = buffer.withUnsafeMutableBufferPointer { ta_self_path($0.baseAddress, $0.count) }
         if n < 0 { throw Errno(rawValue: Int32(-n)) }
@@ -121,7 +121,7 @@ public enum Processes {
     }
 
     /// An exited child and how it ended, without blocking; nil when none.
-    package static func reap() -> ChildExit? {
+    static func reap() -> ChildExit? {
         var status: Int32 = 0
         let pid = ta_reap(&status)
         guard pid > 0 else { return nil }

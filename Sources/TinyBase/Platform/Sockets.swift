@@ -158,7 +158,7 @@ package enum PacketSocket {
     package static let maximumDescriptors = Int(TA_MAX_PASSED_FDS)
 
     /// A connected pair.
-    package static func pair() throws(Errno) -> (FileDescriptor, FileDescriptor) {
+    static func pair() throws(Errno) -> (FileDescriptor, FileDescriptor) {
         var fds: (Int32, Int32) = (-1, -1)
         let result = withUnsafeMutablePointer(to: &fds) { pointer in
             pointer.withMemoryRebound(to: Int32.self, capacity: 2) { ta_packet_pair($0) }

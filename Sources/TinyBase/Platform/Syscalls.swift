@@ -4,7 +4,7 @@ import CShims
 /// once. This is the one place EINTR is handled: retried unless asked not to
 /// (never retry `close`).
 @inline(__always)
-package func valueOrErrno<T: FixedWidthInteger>(
+func valueOrErrno<T: FixedWidthInteger>(
     retryOnInterrupt: Bool = true, _ call: () -> T
 ) throws(Errno) -> T {
     while true {
@@ -18,7 +18,7 @@ package func valueOrErrno<T: FixedWidthInteger>(
 
 /// Like `valueOrErrno`, for calls that succeed with 0.
 @inline(__always)
-package func nothingOrErrno(retryOnInterrupt: Bool = true, _ call: () -> Int32) throws(Errno) {
+func nothingOrErrno(retryOnInterrupt: Bool = true, _ call: () -> Int32) throws(Errno) {
     _ = try valueOrErrno(retryOnInterrupt: retryOnInterrupt, call)
 }
 

@@ -147,7 +147,7 @@ public struct HTTPURL: Equatable, Sendable {
     }
 
     /// RFC 3986 §5.2.4 on an absolute path.
-    package static func removingDotSegments(_ path: [UInt8]) -> [UInt8] {
+    static func removingDotSegments(_ path: [UInt8]) -> [UInt8] {
         var output: [[UInt8]] = []
         let segments = path.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst()
         var trailingSlash = false

@@ -19,8 +19,8 @@ package enum HelperRole: String {
     /// finds another exits with `ExitStatus.protocolMismatch` before acting
     /// on anything, so programs from two different installs never half-work
     /// together. Raise it with any change to a packet's shape.
-    package static let protocolVersion = 1
-    package static let protocolKey = "protocol"
+    static let protocolVersion = 1
+    static let protocolKey = "protocol"
 
     /// How a helper's exit reads in the agent's log.
     package func exitRemark(exitCode: Int32, signal: Int32) -> String {

@@ -71,7 +71,7 @@ public struct JID: Equatable {
 
     /// Why `name` is neither a host name (ASCII labels of letters, digits
     /// and inner `-`) nor a bracketed IPv6 literal, or nil.
-    package static func hostNameProblem(_ name: ArraySlice<UInt8>) -> String? {
+    static func hostNameProblem(_ name: ArraySlice<UInt8>) -> String? {
         if name.isEmpty { return "empty" }
         if name.count > maximumDomainBytes { return "longer than \(maximumDomainBytes) bytes" }
         if name.first == UInt8(ascii: "[") {
@@ -93,7 +93,7 @@ public struct JID: Equatable {
         return nil
     }
 
-    package static func isLetterOrDigit(_ b: UInt8) -> Bool {
+    static func isLetterOrDigit(_ b: UInt8) -> Bool {
         (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))
             || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9"))
     }

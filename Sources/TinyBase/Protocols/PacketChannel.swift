@@ -2,12 +2,12 @@
 /// JSON object per packet.
 package struct PacketChannel {
     package let fd: FileDescriptor
-    package static let maximumPacket = 65536
+    static let maximumPacket = 65536
 
     package init(fd: FileDescriptor) { self.fd = fd }
 
     /// A connected pair: the agent's end and the helper's.
-    package static func pair() throws(Errno) -> (PacketChannel, FileDescriptor) {
+    static func pair() throws(Errno) -> (PacketChannel, FileDescriptor) {
         let (ours, theirs) = try PacketSocket.pair()
         return (PacketChannel(fd: ours), theirs)
     }
@@ -15,7 +15,7 @@ package struct PacketChannel {
     /// Starts `program` (`PROGRAM ROLE [UID:GID]`: the link, the update
     /// worker) with the other end of a new channel as its descriptor 3; with
     /// a `user`, the helper drops to it first thing (`HelperUser.dropPrivileges`).
-    package static func startHelper(_ program: HelperProgram, _ role: HelperRole, as user: Identity?) throws(Errno) -> (channel: PacketChannel, pid: Int32) {
+    static func startHelper(_ program: HelperProgram, _ role: HelperRole, as user: Identity?) throws(Errno) -> (channel: PacketChannel, pid: Int32) {
         let (channel, theirs) = try pair()
         defer { theirs.close() }
         do {
@@ -60,7 +60,7 @@ package struct PacketChannel {
 
     /// The helper's first packet and the descriptors that came with it,
     /// waiting up to `timeout` for it; nil when none came or it is not JSON.
-    package func receiveWithDescriptors(timeout: Duration) -> (packet: JSONValue, descriptors: [FileDescriptor])? {
+    func receiveWithDescriptors(timeout: Duration) -> (packet: JSONValue, descriptors: [FileDescriptor])? {
         var buffer = [UInt8](repeating: 0, count: PacketChannel.maximumPacket)
         let (n, descriptors) = buffer.withUnsafeMutableBytes { PacketSocket.receive(into: $0, on: fd, timeout: timeout) }
         guard n > 0, let packet = try? JSONValue.parse(Array(buffer[0..<n])) else {

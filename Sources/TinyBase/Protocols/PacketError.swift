@@ -7,7 +7,7 @@ package struct PacketError: Error, Equatable {
 
 extension JSONValue {
     /// An object whose members are all among `keys`.
-    package func onlyKeys(_ keys: [String]) throws(PacketError) {
+    func onlyKeys(_ keys: [String]) throws(PacketError) {
         guard let members = objectValue else { throw PacketError("not a JSON object") }
         for (key, _) in members where !keys.contains(key) { throw PacketError("unknown member \"\(key)\"") }
     }

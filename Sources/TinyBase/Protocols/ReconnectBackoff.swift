@@ -17,9 +17,9 @@
 /// again rather than doubling, so a short outage is over for everyone by
 /// its end plus the window; once past the window, the ceiling doubles.
 package struct ReconnectBackoff {
-    package static let initial = Duration.seconds(1)
-    package static let maximum = Duration.seconds(300)
-    package static let defaultSpread = Duration.seconds(60)
+    static let initial = Duration.seconds(1)
+    static let maximum = Duration.seconds(300)
+    static let defaultSpread = Duration.seconds(60)
 
     /// The window retries after a lost session are spread over.
     package let spread: Duration

@@ -5,13 +5,13 @@ import TinyBase
 package struct ZipEntry {
     package var index: UInt64
     /// The name's bytes as stored (`ZIP_FL_ENC_RAW`).
-    package var rawName: [UInt8]
+    var rawName: [UInt8]
     /// Declared uncompressed size.
     package var size: UInt64
-    package var compressedSize: UInt64
-    package var isEncrypted: Bool
+    var compressedSize: UInt64
+    var isEncrypted: Bool
     /// The compression method (`ZIP_CM_*`), as stored.
-    package var compressionMethod: UInt16
+    var compressionMethod: UInt16
     /// `st_mode` from the external attributes of an entry made on Unix, nil
     /// when it has none (made elsewhere, or a zero mode).
     package var unixMode: UInt32?
@@ -60,7 +60,7 @@ package struct ZipArchive {
     package func close() { zip_discard(handle) }
 
     /// `zip_get_num_entries`.
-    package var entryCount: Int64 { zip_get_num_entries(handle, 0) }
+    var entryCount: Int64 { zip_get_num_entries(handle, 0) }
 
     /// `zip_stat_index` and `zip_file_get_external_attributes` of entry `index`.
     package func entry(at index: UInt64) throws(ArchiveError) -> ZipEntry {

@@ -39,7 +39,7 @@ public enum DownloadError: Error, Equatable {
 
     /// Whether the partial file is worth keeping for a later try (an interruption), or
     /// must go (the server refused the file, or what arrived is not the file).
-    package var keepsPartialFile: Bool {
+    var keepsPartialFile: Bool {
         switch self {
         case .httpStatus(let status, _): return !(400..<500).contains(status)
         case .sha256Mismatch, .tooLarge: return false
@@ -50,7 +50,7 @@ public enum DownloadError: Error, Equatable {
     /// Whether trying again soon may succeed, resuming from the partial
     /// file: the connection broke, stalled or was refused, or the server
     /// was briefly unavailable — not a refusal, a bad certificate or a bad file.
-    package var isResumable: Bool {
+    var isResumable: Bool {
         switch self {
         case .bodyEnded: return true
         case .httpStatus(let status, _): return status >= 500

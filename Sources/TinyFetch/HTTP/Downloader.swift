@@ -28,7 +28,7 @@ package struct DownloadTarget {
     package let file: FileDescriptor
     /// The server's validators for the bytes in `file`; nil when there is
     /// nothing to resume (the next attempt starts from byte 0).
-    package var partial: PartialDownload?
+    var partial: PartialDownload?
 
     package init(file: FileDescriptor) { self.file = file }
 }
@@ -44,7 +44,7 @@ package struct DownloadTarget {
 /// finished file is fsynced and its SHA-256 checked when one is expected; a
 /// 4xx, an over-size file or a SHA-256 mismatch empties it.
 public enum Downloader {
-    package static let bufferSize = 64 * 1024
+    static let bufferSize = 64 * 1024
 
     /// Fetches `request.url` into `target`, calling `progress(bytes so far,
     /// total)` after each buffer (the caller rate-limits).

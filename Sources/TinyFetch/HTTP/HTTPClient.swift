@@ -123,7 +123,7 @@ public final class HTTPResponse {
     private var chunked: ChunkedDecoder?
     private var finished = false
 
-    package static let bufferSize = 32 * 1024
+    static let bufferSize = 32 * 1024
 
     package init(connection: NetConnection, url: HTTPURL, limit: Int64) throws(HTTPError) {
         self.connection = connection

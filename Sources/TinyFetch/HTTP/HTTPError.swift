@@ -67,7 +67,7 @@ public struct NetworkFailure: Equatable, Sendable {
 
 extension Duration {
     /// "60 s", or "500 ms" below a second, for messages.
-    package var spoken: String {
+    var spoken: String {
         nanoseconds >= 1_000_000_000 && nanoseconds % 1_000_000_000 == 0 ? "\(seconds) s" : "\(milliseconds) ms"
     }
 }

@@ -32,7 +32,7 @@ package final class NetConnection {
 
     /// `ta_xmpp_probe`: whether the CA in `caFile` verifies the XMPP server
     /// at host:port for `domain` (STARTTLS, then the handshake); throws why not.
-    package static func probeXMPP(host: String, port: UInt16, domain: String, caFile: String,
+    static func probeXMPP(host: String, port: UInt16, domain: String, caFile: String,
                           connectTimeout: Duration, idleTimeout: Duration) throws(HTTPError) {
         var code: Int32 = 0
         var detail: Int32 = 0

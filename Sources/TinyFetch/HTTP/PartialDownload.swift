@@ -4,14 +4,14 @@ import TinyBase
 /// with `Range` and `If-Range`: the server's validators for the bytes already written.
 package struct PartialDownload: Equatable {
     package var url: String
-    package var etag: String?
-    package var lastModified: String?
+    var etag: String?
+    var lastModified: String?
     /// The whole file's length when the server said it.
     package var total: Int64?
 
     /// The byte a new attempt continues from: the part file's size when the sidecar is for
     /// this very URL (and the part is not longer than the file), else 0 (start over).
-    package static func resumeOffset(sidecar: PartialDownload?, partSize: Int64?, url: String) -> Int64 {
+    static func resumeOffset(sidecar: PartialDownload?, partSize: Int64?, url: String) -> Int64 {
         guard let sidecar, sidecar.url == url, let partSize, partSize > 0 else { return 0 }
         if let total = sidecar.total, partSize > total { return 0 }
         return partSize
@@ -20,7 +20,7 @@ package struct PartialDownload: Equatable {
     /// `Range: bytes=N-` and, when the server gave one, `If-Range` with the strong ETag
     /// (a weak one may not be used) or else Last-Modified: a changed file then comes whole
     /// with a 200 instead of a mismatched tail.
-    package static func resumeHeaders(offset: Int64, sidecar: PartialDownload?) -> [HTTPHeader] {
+    static func resumeHeaders(offset: Int64, sidecar: PartialDownload?) -> [HTTPHeader] {
         guard offset > 0 else { return [] }
         var headers = [HTTPHeader("Range", "bytes=\(offset)-")]
         if let etag = sidecar?.etag, !etag.utf8.starts(with: "W/".utf8) {

@@ -152,7 +152,7 @@ public struct ResponseHead: Equatable, Sendable {
         return Array("!#$%&'*+-.^_`|~".utf8).contains(b)
     }
 
-    package static func parseContentRange(_ text: String) throws(HTTPError) -> ContentRange {
+    static func parseContentRange(_ text: String) throws(HTTPError) -> ContentRange {
         let bad = HTTPError.badResponse("bad Content-Range '\(text)'")
         let bytes = Array(text.utf8)
         let unit = Array("bytes ".utf8)

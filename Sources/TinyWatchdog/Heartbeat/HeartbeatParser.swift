@@ -69,8 +69,8 @@ package struct HeartbeatRejection: Error, Equatable {
     package var offset: Int
     package var key: JSONStringToken?
     /// The failure came after a complete member: a "," or "}" was due.
-    package var afterMember: Bool
-    package var claimedPID: Int32?
+    var afterMember: Bool
+    var claimedPID: Int32?
 
     package init(_ error: HeartbeatError, offset: Int = 0, key: JSONStringToken? = nil, afterMember: Bool = false, claimedPID: Int32? = nil) {
         self.error = error
@@ -123,7 +123,7 @@ package struct Heartbeat {
     package var version: Version
     /// Members the agent does not know, skipped (forward compatibility:
     /// a fleet's SmartMeter code may be newer than some of its agents).
-    package var unknownFields: Int
+    var unknownFields: Int
 }
 
 /// The heartbeat format (DESIGN.md §4):
@@ -132,11 +132,11 @@ package struct Heartbeat {
 /// skipping members it does not know (any JSON value, up to
 /// `maximumUnknownFields` per object).
 package enum HeartbeatParser {
-    package static let maximumDatagram = 2048
-    package static let maximumCommand = 1024
-    package static let maximumUnknownFields = 16
+    static let maximumDatagram = 2048
+    static let maximumCommand = 1024
+    static let maximumUnknownFields = 16
     /// Linux's largest possible pid (`PID_MAX_LIMIT` on 64-bit).
-    package static let maximumPID: Int64 = 4_194_304
+    static let maximumPID: Int64 = 4_194_304
 
     package static func parse(_ bytes: UnsafeRawBufferPointer) throws(HeartbeatRejection) -> Heartbeat {
         guard bytes.count > 0 else { throw HeartbeatRejection(.empty) }

@@ -50,7 +50,7 @@ package final class HeartbeatReceiver: EventParticipant {
     public private(set) var withUnknownFields = 0
     /// At most this many datagrams per wake-up, so timers, signals and the
     /// watchdog ping get their turn during a flood.
-    package static let batch = 256
+    static let batch = 256
 
     package init(endpoint: HeartbeatEndpoint, verifier: SenderVerifier, supervisor: Supervisor, logger: Logger) {
         self.endpoint = endpoint

@@ -32,7 +32,7 @@ package struct RefusalLog {
 
     /// Whether to log this refusal now, and how many of the same sender and
     /// problem were left out since its last line; nil: only counted.
-    package mutating func admit(sender: UInt64, problem: UInt8, now: Instant) -> Int? {
+    mutating func admit(sender: UInt64, problem: UInt8, now: Instant) -> Int? {
         let key = Key(sender: sender, problem: problem)
         if entries[key] == nil && entries.count >= capacity { forgetOldest() }
         var entry = entries[key] ?? Entry()

@@ -7,7 +7,7 @@ package struct SenderVerdict: Equatable {
     /// The sender's uid; meaningful only when verified.
     package var uid: UInt32
 
-    package static let unverified = SenderVerdict(verified: false, uid: 0)
+    static let unverified = SenderVerdict(verified: false, uid: 0)
 }
 
 /// How a datagram reached the agent, as the kernel tells it.
@@ -56,7 +56,7 @@ package final class SenderVerifier {
     private var secondStart = Instant(nanoseconds: 0)
     private let tables: [String]
     private let agentPID: Int32
-    package static let cacheLimit = 512
+    static let cacheLimit = 512
 
     package init(revalidateAfter: Duration = .seconds(60), maximumLookupsPerSecond: Int = 200,
          tables: [String] = ["/proc/net/udp", "/proc/net/udp6"], agentPID: Int32 = Processes.currentPID) {
@@ -118,7 +118,7 @@ package final class SenderVerifier {
     /// The uid owning the one socket a datagram from `source` may have left
     /// by, from the same tables; for naming the sender of a datagram too
     /// broken to claim a pid.
-    package func socketOwner(_ source: UDPSource) -> UInt32? {
+    func socketOwner(_ source: UDPSource) -> UInt32? {
         let found = candidates(for: source)
         return found.count == 1 ? found[0].uid : nil
     }

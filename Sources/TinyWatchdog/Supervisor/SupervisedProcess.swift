@@ -17,7 +17,7 @@ public struct SupervisedProcess: Equatable {
     public var runCommand: String?
     /// The run_command bytes as last seen in a heartbeat (still escaped), to
     /// notice a change without decoding every heartbeat.
-    package var lastCommandBytes: [UInt8] = []
+    var lastCommandBytes: [UInt8] = []
     /// The sender held the socket (DESIGN.md §4); otherwise the command came from
     /// the allowlist.
     public var verified: Bool
@@ -38,10 +38,10 @@ public struct SupervisedProcess: Equatable {
     package var stopStartedAt: Instant?
     /// The shell the agent started exited during a stop while its group
     /// still had members: the stop waits for the group to empty.
-    package var leaderExited = false
+    var leaderExited = false
     /// Starts within the restart window, oldest first.
-    package var recentStarts: [Instant] = []
-    package var consecutiveFailures = 0
+    var recentStarts: [Instant] = []
+    var consecutiveFailures = 0
     public var restarts = 0
     /// Why it is `failed`, for the status report.
     public var failure: String?
@@ -57,7 +57,7 @@ public struct SupervisedProcess: Equatable {
     public var lastStartWall: Int64 = 0
     public var lastStartReason: String?
     /// Why it ended, until the start it leads to (`lastStartReason`).
-    package var endReason: String?
+    var endReason: String?
     /// It has ended and nothing runs under its pid: status shows no pid.
     public var ended = false
     /// Another live pid heartbeating this name (a second instance started
@@ -86,7 +86,7 @@ public struct SupervisedProcess: Equatable {
     }
 
     /// Whether `bytes` (a heartbeat's process_name) is this process's name.
-    package func hasName(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    func hasName(_ bytes: UnsafeRawBufferPointer) -> Bool {
         name.utf8.count == bytes.count && name.utf8.elementsEqual(bytes)
     }
 }

@@ -192,7 +192,7 @@ public enum SupervisorTable {
     /// arrives for it.
     public static let exitPollInterval = Duration.milliseconds(100)
     /// How long a process group may outlive SIGKILL before it is taken as gone.
-    package static let killWait = Duration.seconds(1)
+    static let killWait = Duration.seconds(1)
 
     public static func next(_ state: ProcessState, on event: SupervisorEvent,
                             _ facts: SupervisorFacts, _ times: SupervisorTimes) -> SupervisorStep {
