@@ -38,7 +38,8 @@ func embeddedLinker(_ libraries: [String]) -> [LinkerSetting] {
 var targets: [Target] = [
     .target(name: "CShims"),
     .target(name: "CTLS", linkerSettings: [.linkedLibrary("mbedtls"), .linkedLibrary("mbedx509"), .linkedLibrary("mbedcrypto")]),
-    .target(name: "CCrypto", linkerSettings: [.linkedLibrary("mbedcrypto")]),
+    // libgcrypt hashes (SHA-NI), mbedTLS checks the ECDSA signature: see Sources/CCrypto/sig.c.
+    .target(name: "CCrypto", linkerSettings: [.linkedLibrary("gcrypt"), .linkedLibrary("mbedcrypto")]),
     .systemLibrary(name: "CZip"),
     .systemLibrary(name: "CSystemd"),
     .systemLibrary(name: "CMbedTLS"),
@@ -49,7 +50,7 @@ var targets: [Target] = [
     .target(name: "TinyLink", dependencies: ["TinyBase", "CShims", "CStrophe"], swiftSettings: swiftSettings),
     .target(name: "TinyFetch", dependencies: ["TinyBase", "CShims", "CTLS", "CZip"], swiftSettings: swiftSettings),
     .executableTarget(name: "tinyagent", dependencies: ["TinyAgent", "TinyWatchdog", "TinyBase", "CShims"], swiftSettings: swiftSettings,
-                      linkerSettings: embeddedLinker(["systemd", "mbedcrypto"])),
+                      linkerSettings: embeddedLinker(["systemd", "gcrypt", "mbedcrypto"])),
     .executableTarget(name: "tinyagent-link", dependencies: ["TinyLink", "TinyBase", "CShims"], swiftSettings: swiftSettings,
                       linkerSettings: embeddedLinker(["strophe"])),
     .executableTarget(name: "tinyagent-fetch", dependencies: ["TinyFetch", "TinyBase", "CShims"], swiftSettings: swiftSettings,

@@ -80,6 +80,7 @@ declare -A PKG_OF=(
     [libdl.so.2]="$libc" [librt.so.1]="$libc" ["${LOADER#/lib/}"]="$libc"
     [libgcc_s.so.1]="$libgcc" [libstrophe.so.0]="libstrophe0$(floor libstrophe0 0.9.2)"
     [libzip.so.4]="libzip4$(floor libzip4 1.5.1)" [libsystemd.so.0]="libsystemd0$(floor libsystemd0 241)"
+    [libgcrypt.so.20]="libgcrypt20$(floor libgcrypt20 1.8.4)"
 )
 depends=()
 while read -r lib; do

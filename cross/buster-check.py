@@ -7,7 +7,7 @@ armhf on Raspbian Buster, arm64 on Raspberry Pi OS Bullseye (64-bit).
 
 For armhf the floor is Buster's (below: BUSTER_PACKAGES, glibc 2.28), which cannot be
 fetched here. For arm64 it is read from Bullseye's own packages (--floor-control: the
-control areas of libc6, libgcc-s1, libstrophe0, libzip4 and libsystemd0 from Bullseye,
+control areas of libc6, libgcc-s1, libstrophe0, libzip4, libsystemd0 and libgcrypt20 from Bullseye,
 kept by cross/sysroot.sh arm64): their Version fields are the floor, libc6's gives the
 highest GLIBC_x.y allowed and libgcc-s1's the highest GCC_x.y.z. The rules below are the
 same for both; "Buster" stands for the architecture's floor.
@@ -20,8 +20,9 @@ build/armhf/control/PKG/symbols):
   2. DT_NEEDED     every needed library is one Buster has (BUSTER_SONAMES below).
   3. glibc         no symbol version above GLIBC_2.28 is needed (.gnu.version_r and every
                    imported symbol); libgcc_s: nothing above GCC_8.3.0; no GLIBC_PRIVATE.
-  4. libraries     every symbol imported from libstrophe, libzip and libsystemd existed in
-                   Buster's package (libstrophe0 0.9.2, libzip4 1.5.1, libsystemd0 241):
+  4. libraries     every symbol imported from libstrophe, libzip, libsystemd and libgcrypt
+                   existed in Buster's package (libstrophe0 0.9.2, libzip4 1.5.1,
+                   libsystemd0 241, libgcrypt20 1.8.4):
                    the minimum version that the package's symbols file gives for the
                    symbol must not be newer than Buster's (Debian version ordering).
                    A strong import that no needed library's symbols file knows fails too.
@@ -51,17 +52,30 @@ import subprocess
 import sys
 
 # Libraries a Raspbian Buster armhf system has (libc6 2.28, libgcc1, and the agent's
-# Depends: libstrophe0, libzip4, libsystemd0).
+# Depends: libstrophe0, libzip4, libsystemd0, and libgcrypt20, which libsystemd0 needs too).
 BUSTER_SONAMES = {
     "ld-linux-armhf.so.3", "libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2",
     "librt.so.1", "libresolv.so.2", "libcrypt.so.1", "libutil.so.1", "libgcc_s.so.1",
-    "libstrophe.so.0", "libzip.so.4", "libsystemd.so.0",
+    "libstrophe.so.0", "libzip.so.4", "libsystemd.so.0", "libgcrypt.so.20",
 }
 # Buster's package versions (Debian 10 final point release / Raspbian Buster).
 BUSTER_PACKAGES = {
     "libstrophe0": "0.9.2-2",
     "libzip4": "1.5.1-4",
     "libsystemd0": "241-7~deb10u8",
+    "libgcrypt20": "1.8.4-5+deb10u1",
+}
+# Bookworm's libgcrypt20 symbols file gives every symbol 1.10.0 as its minimum: a blanket raise
+# at the 1.10 upload, not the versions they appeared in. The real minimums of the ones the agent
+# uses (SHA-256 of an update archive), from Bullseye's libgcrypt20 1.8.7 symbols file (which
+# cross/sysroot.sh arm64 keeps in build/arm64/floor-control/libgcrypt20/symbols): all within
+# Buster's 1.8.4. Any other libgcrypt symbol is still judged by the symbols file.
+SYMBOL_MINIMUMS = {
+    "libgcrypt20": {
+        "gcry_check_version@GCRYPT_1.6": "1.7.0", "gcry_md_close@GCRYPT_1.6": "1.7.0",
+        "gcry_md_write@GCRYPT_1.6": "1.7.0", "gcry_control@GCRYPT_1.6": "1.8.0",
+        "gcry_md_open@GCRYPT_1.6": "1.8.0", "gcry_md_read@GCRYPT_1.6": "1.8.0",
+    },
 }
 GLIBC_FLOOR = "2.28"
 GCC_FLOOR = "8.3.0"
@@ -352,7 +366,7 @@ def check(binary, control_dir, allow, release):
                     where = lib
                     break
             if where is not None:
-                minimum = where.symbols[key]
+                minimum = SYMBOL_MINIMUMS.get(where.package, {}).get(key, where.symbols[key])
                 floor = floors[where.package]
                 if compare_versions(minimum, floor) > 0:
                     reason = f"{where.package} >= {minimum} ({release.short} has {floor})"

@@ -2,6 +2,7 @@
 """Checks that each of tinyagent's three programs needs only its own shared libraries
 (DT_NEEDED, from `readelf -d`): the agent never maps libstrophe, libzip or mbedTLS's TLS,
 the link only libstrophe, the fetch helper only libzip and mbedTLS (ARCHITECTURE.md).
+The agent's libgcrypt (the update signature's SHA-256) is one libsystemd needs anyway.
 The C library's own parts (libc, libm, the loader...) are everyone's.
 
     cross/needed-check.py PROGRAM...     (the file names say which program each is)
@@ -13,9 +14,11 @@ import subprocess
 import sys
 
 # What each program may need beyond the C library's parts. mbedTLS is linked statically
-# on the device (cross/build-mbedtls.sh) and shared on the host.
+# on the device (cross/build-mbedtls.sh) and shared on the host. libgcrypt hashes update
+# archives with the CPU's SHA instructions (Sources/CCrypto/sig.c); libsystemd needs it on
+# every floor, so it maps no new library.
 OWN = {
-    "tinyagent": {"libsystemd", "libmbedcrypto"},
+    "tinyagent": {"libsystemd", "libgcrypt", "libmbedcrypto"},
     "tinyagent-link": {"libstrophe"},
     "tinyagent-fetch": {"libzip", "libmbedtls", "libmbedx509", "libmbedcrypto"},
 }

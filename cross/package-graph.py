@@ -9,8 +9,8 @@ KIND is library or executable; MODULE the Swift module name (SwiftPM's: `-` beco
 PATH the target's folder, relative to the package; SWIFT_DEPS the Swift library targets
 and C_DEPS the C targets (folders with .c files) and system libraries (module maps) it
 reaches, directly or not (what an executable links), each comma-separated, dependencies
-first, or `-` when there are none. Test targets
-are left out: the device build has none."""
+first, or `-` when there are none. Only what the executables are made of: test targets
+and the tests' support library are left out, the device build has none."""
 import json
 import sys
 
@@ -37,7 +37,8 @@ def main():
         order.append(name)
 
     for name in sorted(targets):
-        visit(name)
+        if targets[name]["type"] == "executable":
+            visit(name)
     for name in order:
         t = targets[name]
         if t.get("module_type") != "SwiftTarget":

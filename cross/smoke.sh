@@ -17,7 +17,9 @@
 #   update-worker  cross/smoke_update.py: HTTPS download (chunked) of a real archive and its
 #                signature + sha256 with the device's mbedTLS, the ECDSA P-256 signature checked
 #                by `tinyagent verify` (a good one accepted, another key's refused), unzip by a
-#                fresh worker with libzip; a rogue CA and a zip-slip refused.
+#                fresh worker with libzip; a rogue CA and a zip-slip refused; CA rotation's probe
+#                (a `probe` worker, STARTTLS to a private prosody on loopback) passes with the
+#                test CA and refuses another CA.
 # Every case runs and must pass. The restart case's time budget is SMOKE_RESTART_TIMEOUT
 # seconds (default 150: the default heartbeat deadline is 30 s); SMOKE_AGENT_ARGS adds
 # arguments to `tinyagent run`.
@@ -190,9 +192,9 @@ EOF
 
 restart_case
 
-# ---- updates: HTTPS download and unzip with the device's mbedTLS and libzip ---------------
+# ---- updates: HTTPS download, unzip and the CA probe with the device's mbedTLS and libzip --
 mkdir -p "$T/update"
-UPDATE_CASES=6  # the checks in cross/smoke_update.py: all must run and pass
+UPDATE_CASES=8  # the checks in cross/smoke_update.py: all must run and pass
 rc=0; python3 "$TA_ROOT/cross/smoke_update.py" "$SYSROOT" "$BIN" "$T/update" "$QEMU_USER" "${QEMU_CPU[@]}" >"$T/update.out" 2>&1 || rc=$?
 while read -r line; do
     case $line in

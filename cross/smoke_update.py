@@ -2,10 +2,13 @@
 """The Pi update path under qemu-user (called by cross/smoke.sh): a
 `tinyagent-fetch update-worker` downloads a real zip and its signature over HTTPS
 from the fault server (test CA pinned) and checks its SHA-256 with the
-device's TLS (trimmed static mbedTLS); `tinyagent verify` checks the ECDSA
-P-256 signature with the same mbedTLS (a good one accepted, one by another
-key refused); a fresh worker unpacks it with libzip, as the agent runs them.
-A certificate from another CA and a zip-slip archive are refused.
+device's TLS (trimmed static mbedTLS); `tinyagent verify` hashes it with the
+device's libgcrypt and checks the ECDSA P-256 signature with the same mbedTLS
+(a good one accepted, one by another key refused); a fresh worker unpacks it with libzip, as the agent runs them.
+A certificate from another CA and a zip-slip archive are refused. CA rotation's
+probe: a `probe` worker opens a STARTTLS stream to a real XMPP server (a private
+prosody on loopback, certificate from the test CA) trusting only the archive's
+new CA: the test CA passes, another CA is refused.
 
     smoke_update.py QEMU_SYSROOT BINARY WORKDIR [QEMU [QEMU_ARG...]]
 
@@ -27,6 +30,8 @@ from faultserver import FaultServer, load_pki_module  # noqa: E402
 sys.path.insert(0, os.path.join(REPO, "tests", "update"))
 from signing import install_key, make_key, sign  # noqa: E402
 from helper_user import helper_ids  # noqa: E402
+sys.path.insert(0, os.path.join(REPO, "tests", "xmpp"))
+from prosody import Prosody, ensure_installed  # noqa: E402
 
 
 def qemu():
@@ -51,6 +56,13 @@ def unpack(sysroot, binary, work, name):
     os.chown(staging, uid, gid)
     fds = [os.open(os.path.join(work, name + ".zip"), os.O_RDONLY), os.open(staging, os.O_RDONLY | os.O_DIRECTORY)]
     return run_worker(sysroot, binary, job("unpack"), fds)
+
+
+def probe(sysroot, binary, ca, server):
+    """Runs a `probe` worker as CA rotation does: the new CA's descriptor (read-only), and
+    one XMPP server to verify with it (STARTTLS, the certificate checked against its domain)."""
+    target = {"host": server.host, "port": server.port, "xmpp_domain": server.domain}
+    return run_worker(sysroot, binary, dict(job("probe"), targets=[target]), [os.open(ca, os.O_RDONLY)])
 
 
 def run_worker(sysroot, binary, job, fds, timeout=120):
@@ -139,6 +151,15 @@ def main():
         out = unpack(sysroot, binary, work, "slip") if out and out[-1] == {"event": "done"} else out
         check("update-worker: a zip-slip archive is refused",
               out and out[-1].get("event") == "failed" and "escapes the folder" in out[-1].get("remark", ""), out[-1:])
+    ensure_installed()
+    with Prosody(os.path.join(work, "xmpp"), tls="starttls", cert=pki.server_cert, key=pki.server_key) as xmpp:
+        out = probe(sysroot, binary, pki.ca_cert, xmpp)
+        check("probe: a new CA that verifies the XMPP server (prosody, STARTTLS) passes" + where,
+              out and out[-1] == {"event": "done"}, out[-3:])
+        out = probe(sysroot, binary, pki.rogue_ca_cert, xmpp)
+        check("probe: a new CA that does not verify the XMPP server is refused" + where,
+              out and out[-1].get("event") == "failed"
+              and "does not verify the XMPP server" in out[-1].get("remark", ""), out[-1:])
     rogue = types.SimpleNamespace(server_cert=pki.rogue_server_cert, server_key=pki.rogue_server_key)
     with FaultServer(root=files, pki=rogue) as s:
         out = acquire(sysroot, binary, s.url("/file/good.zip"), None, work, "rogue", pki.ca_cert)

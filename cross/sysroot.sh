@@ -32,13 +32,16 @@ ROOT_PACKAGES=(
     libsystemd-dev libsystemd0
     libstrophe-dev libstrophe0
     libzip-dev libzip4
+    libgcrypt20-dev libgcrypt20
 )
 # Shared libraries the agent links against (linker names) and the headers it includes.
-LINK_LIBS=(strophe zip systemd)
+# libgcrypt: the agent hashes update archives with it (Sources/CCrypto/sig.c); libsystemd
+# already needs it on every floor, so the device maps no new library.
+LINK_LIBS=(strophe zip systemd gcrypt)
 LIB_HEADERS=(usr/include/systemd usr/include/strophe.h usr/include/zip.h
-             usr/include/zipconf.h)
+             usr/include/zipconf.h usr/include/gcrypt.h "usr/include/$GNU_TRIPLE/gpg-error.h")
 # The floor's runtime packages (their control areas give its versions).
-FLOOR_PACKAGES=(libc6 libgcc-s1 libstrophe0 libzip4 libsystemd0)
+FLOOR_PACKAGES=(libc6 libgcc-s1 libstrophe0 libzip4 libsystemd0 libgcrypt20)
 
 stamp_value="$(printf '%s\n' "$DEBIAN_MIRROR" "$DEBIAN_SUITE" "$PI_ARCH" "$FLOOR_SUITE" "${ROOT_PACKAGES[@]}" "${LINK_LIBS[@]}" \
     "${LIB_HEADERS[@]}" | cat - "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1)"

@@ -100,6 +100,29 @@ int main(void) { return sd_notify_barrier(0, 1000000); }
 EOF
 expect systemd_246 fail -- "sd_notify_barrier@LIBSYSTEMD_246" "libsystemd0 >= 246"
 
+# libgcrypt: Bookworm's symbols file says 1.10.0 for all; the agent's hashing calls are older
+# (buster-check.py's SYMBOL_MINIMUMS), any other 1.10 symbol still fails.
+build gcrypt_hash 2.28 -lgcrypt <<'EOF'
+#include <gcrypt.h>
+int main(void) {
+    if (!gcry_check_version("1.8.0")) return 1;
+    gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0);
+    gcry_md_hd_t h;
+    if (gcry_md_open(&h, GCRY_MD_SHA256, 0)) return 1;
+    gcry_md_write(h, "x", 1);
+    int first = gcry_md_read(h, 0)[0];
+    gcry_md_close(h);
+    return first;
+}
+EOF
+expect gcrypt_hash pass -- "OK for Raspbian Buster" "libgcrypt.so.20"
+
+build gcrypt_110 2.28 -lgcrypt <<'EOF'
+#include <gcrypt.h>
+int main(void) { return gcry_pk_hash_sign(0, 0, 0, 0, 0); }
+EOF
+expect gcrypt_110 fail -- "gcry_pk_hash_sign@GCRYPT_1.6" "libgcrypt20 >= 1.10.0"
+
 build zip_16 2.28 -lzip <<'EOF'
 #include <zip.h>
 int main(void) {

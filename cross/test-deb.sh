@@ -37,13 +37,14 @@ check "control: tinyagent $version for $PI_ARCH" \
     sh -c "grep -q '^ Package: tinyagent$' '$T/info' && grep -q '^ Architecture: $PI_ARCH$' '$T/info' && grep -Eq '^ Version: [0-9]+\.[0-9]+\.[0-9]+$' '$T/info'"
 # The floor: Buster's for armhf, Bullseye's (as its packages say) for arm64.
 if [ "$PI_ARCH" = armhf ]; then
-    glibc='2\.28' systemd='241' strophe='0\.9\.2' zip='1\.5\.1' floor_name=Buster
+    glibc='2\.28' systemd='241' strophe='0\.9\.2' zip='1\.5\.1' gcrypt='1\.8\.4' floor_name=Buster
 else
-    glibc='2\.31' systemd='247\.3' strophe='0\.10\.1' zip='1\.7\.3' floor_name=Bullseye
+    glibc='2\.31' systemd='247\.3' strophe='0\.10\.1' zip='1\.7\.3' gcrypt='1\.8\.7' floor_name=Bullseye
 fi
 check "control: Depends on $floor_name's libc6 and libsystemd0 floors" \
     has "$T/info" "^ Depends: .*libc6 \\(>= $glibc\\).*libsystemd0 \\(>= $systemd\\)"
-for pair in "libstrophe.so.0:libstrophe0 \\(>= $strophe\\)" "libzip.so.4:libzip4 \\(>= $zip\\)"; do
+for pair in "libstrophe.so.0:libstrophe0 \\(>= $strophe\\)" "libzip.so.4:libzip4 \\(>= $zip\\)" \
+            "libgcrypt.so.20:libgcrypt20 \\(>= $gcrypt\\)"; do
     so="${pair%%:*}"
     if grep -qx "$so" <<<"$needed"; then check "control: Depends on ${pair#*:}" has "$T/info" "^ Depends: .*${pair#*:}"; fi
 done
@@ -90,6 +91,18 @@ check "the helper user tinyagent exists, without a shell" sh -c "grep -q '^tinya
 check "the service is enabled (multi-user.target.wants)" \
     test "$(readlink "$R/etc/systemd/system/multi-user.target.wants/tinyagent.service")" = /lib/systemd/system/tinyagent.service
 check "the installed agent runs in the chroot: tinyagent version" sh -c "chroot '$R' /usr/bin/tinyagent version | grep -qx 'tinyagent $version'"
+# The update signature's SHA-256 is the rootfs's own libgcrypt's (arm64: Bullseye's 1.8, the floor).
+mkdir -p "$R/tmp/sig/device/certs/update-keys"
+head -c 3000000 /dev/urandom >"$R/tmp/sig/a.zip"
+openssl ecparam -name prime256v1 -genkey -noout -out "$T/fleet.key"
+openssl ec -in "$T/fleet.key" -pubout -out "$R/tmp/sig/device/certs/update-keys/fleet.pem" 2>/dev/null
+openssl dgst -sha256 -sign "$T/fleet.key" -out "$R/tmp/sig/a.zip.sig" "$R/tmp/sig/a.zip"
+gcrypt_here="$(chroot "$R" dpkg-query -W -f '${Version}' libgcrypt20)"
+check "the installed agent checks an update signature with the rootfs's libgcrypt20 $gcrypt_here: tinyagent verify" \
+    sh -c "chroot '$R' /usr/bin/tinyagent verify /tmp/sig/a.zip --root /tmp/sig/device | grep -q 'signed by fleet.pem'"
+check "the installed agent refuses that signature once the archive changed (exit 65)" sh -c "
+    printf x >>'$R/tmp/sig/a.zip'; rc=0; chroot '$R' /usr/bin/tinyagent verify /tmp/sig/a.zip --root /tmp/sig/device || rc=\$?
+    [ \$rc = 65 ]"
 # Made from the help at build time: every command the installed binary lists has its section.
 check "man page: a section for every command the installed agent's --help lists" sh -c "
     chroot '$R' /usr/bin/tinyagent --help | sed -n '/^commands:/,/^\$/s/^  \([a-z][a-z-]*\).*/\1/p' | sort -u > '$T/verbs' &&

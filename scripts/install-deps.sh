@@ -14,7 +14,8 @@ swift=/opt/swift/usr/bin/swift
     || echo "install-deps: warning: $("$swift" --version 2>/dev/null | head -1); the project is built and tested with Swift $swift_wanted" >&2
 
 # systemd: systemd-analyze, which tests/provision runs on the unit (PID 1 need not be systemd).
-packages=(libsystemd-dev libstrophe-dev libmbedtls-dev libzip-dev openssl python3 python3-venv procps prosody curl zip unzip libarchive-tools p7zip-full systemd)
+# libgcrypt20-dev: the update signature's SHA-256 (Sources/CCrypto/sig.c).
+packages=(libsystemd-dev libstrophe-dev libmbedtls-dev libgcrypt20-dev libzip-dev openssl python3 python3-venv procps prosody curl zip unzip libarchive-tools p7zip-full systemd)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

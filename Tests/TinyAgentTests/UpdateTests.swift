@@ -183,5 +183,7 @@ import Testing
     @Test func progressReadsInMegabytes() {
         #expect(UpdateManager.progressText(phase: .download, done: 12_345_678, total: 50_000_000) == "downloading 12.3 of 50.0 MB (24 %)")
         #expect(UpdateManager.progressText(phase: .unpack, done: 999_999, total: nil) == "unpacking 0.9 MB")
+        #expect(UpdateManager.progressText(phase: .copy, done: 4_000_000, total: 8_000_000) == "copying 4.0 of 8.0 MB (50 %)",
+                "a local archive is copied, not downloaded")
     }
 }

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from conftest import BINARY, REPO
-from test_update import NEW, OLD, Device, processes  # noqa: F401
+from test_update import NEW, OLD, SETTINGS, Device, processes  # noqa: F401
 from test_update import device  # noqa: F401 (fixture)
 from test_xmpp import pki, server  # noqa: F401 (fixtures)
 
@@ -82,3 +82,17 @@ def test_a_missing_local_file_exits_66_without_asking_the_agent(device, tmp_path
     result = local_update(device, str(tmp_path / "nowhere.zip"))
     assert result.returncode == 66 and "nowhere.zip" in result.stderr, (result.stdout, result.stderr)
     assert "local update" not in device.agent.log()
+
+
+def test_a_local_archive_that_would_leave_less_than_the_reserve_free_is_refused_before_it_is_copied_and_exits_65(
+        agents, server, pki, tmp_path):  # noqa: F811
+    # A reserve (1 TiB, the most the setting takes) larger than this disk: the copy must refuse
+    # the archive before writing it, as a download does, and name the figures.
+    device = Device(agents, server, pki, tmp_path, settings=dict(SETTINGS, reserve_free_bytes=1 << 40))
+    archive, _ = stick(device, tmp_path, *processes(NEW), "--manifest-version", "p1:" + NEW)
+    result = local_update(device, archive)
+    assert result.returncode == 65, (result.stdout, result.stderr)
+    reason = "local archive: not enough free space (need %d bytes: %d for the archive and %d kept free by " \
+        "reserve_free_bytes; have " % (os.path.getsize(archive) + (1 << 40), os.path.getsize(archive), 1 << 40)
+    assert reason in result.stderr, result.stderr
+    device.assert_old_and_running()

@@ -2,7 +2,7 @@ import CCrypto
 import TinyBase
 
 /// Detached ECDSA P-256 / SHA-256 signatures over open files, as `openssl dgst
-/// -sha256 -sign` makes them (`ta_sha256_fd`, `ta_sig_verify` in CTLS, over mbedTLS).
+/// -sha256 -sign` makes them (`ta_sha256_fd` over libgcrypt, `ta_sig_verify` over mbedTLS, in CCrypto).
 package enum Signature {
     /// What one key says of one signature.
     package enum Check: Equatable {

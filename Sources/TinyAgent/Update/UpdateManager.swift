@@ -846,7 +846,12 @@ package final class UpdateManager {
     }
 
     static func progressText(phase: WorkerReport.Phase, done: Int64, total: Int64?) -> String {
-        let verb = phase == .unpack ? "unpacking" : "downloading"
+        let verb: String
+        switch phase {
+        case .download: verb = "downloading"
+        case .copy: verb = "copying"
+        case .unpack: verb = "unpacking"
+        }
         guard let total, total > 0 else { return "\(verb) \(megabytes(done)) MB" }
         return "\(verb) \(megabytes(done)) of \(megabytes(total)) MB (\(done * 100 / total) %)"
     }

@@ -22,8 +22,11 @@ package enum UpdateAcquirer {
             return download(job, ca: ca, into: archive, &reporter) ?? downloadSignature(job, ca: ca, into: signature, &reporter)
         case .copy:
             let localSignature = fds.count > UpdateJob.Descriptor.fourth.rawValue ? fds[UpdateJob.Descriptor.fourth.rawValue] : nil
-            return copy(from: third, to: archive, cap: job.settings.downloadMaximumBytes, what: "archive", &reporter)
-                ?? localSignature.flatMap { copy(from: $0, to: signature, cap: UpdateJob.signatureCap, what: "signature", &reporter) }
+            return copy(from: third, to: archive, cap: job.settings.downloadMaximumBytes, reserve: job.settings.reserveBytes,
+                        what: "archive", &reporter)
+                ?? localSignature.flatMap {
+                    copy(from: $0, to: signature, cap: UpdateJob.signatureCap, reserve: 0, what: "signature", &reporter)
+                }
         case .unpack, .probe:
             return "\(job.kind.rawValue) is not acquiring"
         }
@@ -79,11 +82,14 @@ package enum UpdateAcquirer {
         return request
     }
 
-    /// Copies a local file (read from its start) into `file`, at most `cap` bytes.
-    private static func copy(from source: FileDescriptor, to file: FileDescriptor, cap: Int64, what: String,
+    /// Copies a local file (read from its start) into `file`, at most `cap`
+    /// bytes, leaving at least `reserve` bytes free on the file system.
+    private static func copy(from source: FileDescriptor, to file: FileDescriptor, cap: Int64, reserve: Int64, what: String,
                              _ reporter: inout UpdateWorker.ProgressReporter) -> String? {
-        let total = try? source.status().size
-        if let total, total > cap { return "local \(what): larger than the \(cap)-byte limit" }
+        let total: Int64
+        do throws(Errno) { total = try source.status().size } catch { return "local \(what): \(error)" }
+        if total > cap { return "local \(what): larger than the \(cap)-byte limit" }
+        if let remark = spaceRemark(copying: total, into: file, reserve: reserve, what: what) { return remark }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Downloader.bufferSize, alignment: 16)
         defer { buffer.deallocate() }
         var done: Int64 = 0
@@ -101,5 +107,16 @@ package enum UpdateAcquirer {
             return "local \(what): \(error)"
         }
         return nil
+    }
+
+    /// Why `size` bytes cannot go into `file` and leave `reserve` free, as a
+    /// download must (`reserve_free_bytes`), or nil: checked before a byte is
+    /// written, so a full card is not filled to its last block first.
+    private static func spaceRemark(copying size: Int64, into file: FileDescriptor, reserve: Int64, what: String) -> String? {
+        // `file` is the new, empty one the agent made in downloads/.
+        guard let free = file.freeBytes else { return "local \(what): the free space is unknown" }
+        guard size + reserve > free else { return nil }
+        return "local \(what): not enough free space (need \(size + reserve) bytes: \(size) for the \(what) "
+            + "and \(reserve) kept free by reserve_free_bytes; have \(free))"
     }
 }
