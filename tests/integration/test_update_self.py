@@ -390,3 +390,23 @@ def test_the_new_agent_killed_while_it_verifies_carries_on_and_the_rollback_answ
     assert device.agent.status()["agent_version"] == OLD_AGENT
     assert not os.path.exists(trial_file(device))
     assert len(standins[0].starts()) == 4, "old, new (killed), new (gave up), old: %s" % standins[0].events
+
+
+def test_a_local_bin_only_update_waits_through_the_restart_and_exits_0_once_confirmed(unit, server, pki, tmp_path):  # noqa: F811
+    make, install, standins = unit
+    device = Device(make, server, pki, tmp_path, settings=dict(SETTINGS, update_timeout_s=30))
+    r = local_update(device, bin_archive(device, "self.zip", new_build(str(tmp_path))))
+    assert r.returncode == 0, (r.stdout, r.stderr, device.agent.log()[-4000:])
+    assert r.stdout == "installed and confirmed: tinyagent %s\n" % NEW_AGENT, r.stdout
+    assert "restarting into tinyagent %s" % NEW_AGENT in r.stderr, r.stderr
+    assert device.agent.status()["agent_version"] == NEW_AGENT
+    assert len(standins[0].starts()) == 2
+
+
+def test_a_local_update_whose_new_agent_crashes_exits_65_with_the_rollbacks_reason(unit, server, pki, tmp_path):  # noqa: F811
+    make, install, standins = unit
+    device = Device(make, server, pki, tmp_path)
+    r = local_update(device, bin_archive(device, "crash.zip", failing_build(str(tmp_path), "abort();")))
+    assert r.returncode == 65, (r.stdout, r.stderr, device.agent.log()[-4000:])
+    assert "did not come up" in r.stderr, r.stderr
+    assert device.agent.status()["agent_version"] == OLD_AGENT

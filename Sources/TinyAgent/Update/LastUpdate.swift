@@ -9,7 +9,7 @@ package struct LastUpdate: Equatable {
     /// The URL or the local file's name.
     package var source: String
     /// "p1 1.0.0, p2 1.0.0" before; the versions asked for after (and
-    /// "certs/cacert.pem" for a new CA).
+    /// "tinyagent 1.2.0" for new programs, "certs/cacert.pem" for a new CA).
     package var before: String
     package var after: String
     package var success: Bool
@@ -27,8 +27,9 @@ extension LastUpdate {
         case .panel(let no): origin = "panel command \(no)"
         case .local: origin = "local"
         }
-        // A new CA is named too: an archive may carry nothing else.
-        let after = record.expected.map { "\($0.name) \($0.version)" } + (record.newCA ? [CARotation.archivePath] : [])
+        // The agent and a new CA are named too: an archive may carry nothing else.
+        let agent = record.newPrograms ? record.agentVersion.map { ["\(AgentPrograms.agent) \($0)"] } ?? [] : []
+        let after = record.expected.map { "\($0.name) \($0.version)" } + agent + (record.newCA ? [CARotation.archivePath] : [])
         self.init(origin: origin, source: record.source.description, before: record.before, after: after.joined(separator: ", "),
                   success: success, remark: remark, signature: record.signature, endedAt: endedAt)
     }

@@ -8,6 +8,10 @@ import TinyBase
 /// first (`tinyagent-guard`, `ExecStartPre=`) puts the previous programs
 /// back when the new ones fail twice — without running any of them.
 package enum SelfUpdate {
+    /// The progress line the agent sends before it exits into new programs:
+    /// a local `update --wait` then follows the new agent through `status`.
+    package static let restarting = "restarting into tinyagent"
+
     /// A `version` answers at once; one that does not is as good as hung.
     package static let trialTimeout = Duration.seconds(5)
 

@@ -226,6 +226,8 @@ package final class UpdateManager {
         case .unpack: return progress.isEmpty ? "\(label): unpacking" : "\(label): \(progress)"
         case .probe: return "\(label): checking the new CA against the servers"
         case .swap: return "\(label): stopping processes and installing"
+        case .verify where record.newPrograms && record.agentVersion != Version(agentVersion):
+            return "\(label): \(SelfUpdate.restarting) \(record.agentVersion.map { "\($0)" } ?? "?")"
         case .verify: return "\(label): waiting for the new versions"
         case .rollback: return "\(label): rolling back (\(record.cause))"
         }
