@@ -73,5 +73,9 @@ def test_c_is_imported_only_by_platform_and_the_adapters_architecture_md_names()
     strays = [os.path.relpath(path, REPO) for path in importing
               if "/Platform/" not in path and not any(path.endswith("/" + adapter) for adapter in adapters)]
     assert strays == [], "C imported outside Platform/ and the listed adapters: %s" % strays
+    # The shims themselves (syscalls, sockets, processes) only through Platform/'s wrappers.
+    shims = [os.path.relpath(path, REPO) for path in importing
+             if "/Platform/" not in path and re.search(r"^import CShims$", text(path), re.M)]
+    assert shims == [], "CShims imported outside Platform/: %s" % shims
     for adapter in adapters:
         assert any(path.endswith("/" + adapter) for path in importing), "ARCHITECTURE.md lists %s, which imports no C" % adapter
