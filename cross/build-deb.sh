@@ -99,6 +99,8 @@ chmod 0750 "$base/logs"
 install -d "$stage/usr/lib/tinyagent"
 install -m 0755 "$BIN" "$stage/usr/lib/tinyagent/tinyagent"
 for p in tinyagent-link tinyagent-fetch; do install -m 0755 "$(dirname "$BIN")/$p" "$stage/usr/lib/tinyagent/$p"; done
+# The unit's ExecStartPre= (a self-update's rollback: DESIGN.md §6).
+install -m 0755 "$TA_ROOT/buildroot/overlay/usr/lib/tinyagent/tinyagent-guard" "$stage/usr/lib/tinyagent/tinyagent-guard"
 ln -s /usr/lib/tinyagent/tinyagent "$base/bin/tinyagent"
 install -m 0644 "$HELPER" "$base/bin/tinyagent_heartbeat.py"
 install -d "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/usr/share/doc/tinyagent" "$stage/usr/share/man/man1"

@@ -52,6 +52,8 @@ check "contents: the agent, executable, outside /home/pi" has "$T/contents" '^-r
 check "contents: its helper programs beside it, executable, root's" sh -c "
     grep -Eq '^-rwxr-xr-x root/root +[0-9]+ .* \./usr/lib/tinyagent/tinyagent-link$' '$T/contents' &&
     grep -Eq '^-rwxr-xr-x root/root +[0-9]+ .* \./usr/lib/tinyagent/tinyagent-fetch$' '$T/contents'"
+check "contents: the guard the unit runs first (ExecStartPre=), executable, root's" \
+    grep -Eq '^-rwxr-xr-x root/root +[0-9]+ .* \./usr/lib/tinyagent/tinyagent-guard$' "$T/contents"
 check "contents: bin/tinyagent links to it" has "$T/contents" ' \./home/pi/technospurs/bin/tinyagent -> /usr/lib/tinyagent/tinyagent$'
 check "contents: the Python heartbeat helper in bin/" has "$T/contents" ' \./home/pi/technospurs/bin/tinyagent_heartbeat\.py$'
 check "contents: cfg/ is 0700" has "$T/contents" '^drwx------ .* \./home/pi/technospurs/cfg/$'

@@ -105,12 +105,227 @@ def test_an_archive_with_some_of_the_agents_programs_is_refused_naming_the_missi
     device.assert_old_and_running()
 
 
-def test_a_bin_only_archive_is_refused_whole_while_the_agent_cannot_update_itself(agents, server, pki, tmp_path):  # noqa: F811
-    device = Device(agents, server, pki, tmp_path)
-    before = pids(device)
-    r = local_update(device, archive(device, "bin.zip", programs()))
-    assert r.returncode != 0
-    assert "the archive carries the agent's programs in bin/, which this agent does not install" in r.stderr, r.stderr
-    assert pids(device) == before
+# ---- the agent updates itself: the real unit's lines under a stand-in for systemd ----------
+
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import stat  # noqa: E402
+import subprocess  # noqa: E402
+import threading  # noqa: E402
+
+import pytest  # noqa: E402
+
+from conftest import PYTHON, REPO  # noqa: E402
+from test_update import SETTINGS, answers  # noqa: E402
+from test_xmpp import panel_for  # noqa: E402
+
+UNIT = os.path.join(REPO, "buildroot", "overlay", "lib", "systemd", "system", "tinyagent.service")
+GUARD = os.path.join(REPO, "buildroot", "overlay", "usr", "lib", "tinyagent", "tinyagent-guard")
+STANDIN = os.path.join(REPO, "tests", "integration", "unit_standin.py")
+PROGRAMS = ("tinyagent", "tinyagent-link", "tinyagent-fetch")
+WATCHDOG_S = 4
+
+
+def version_of(program):
+    return subprocess.run([program, "version"], capture_output=True, text=True, timeout=10).stdout.split()[1]
+
+
+OLD_AGENT = version_of(BINARY)
+NEW_AGENT = "9.9.9"
+
+
+def root_file(path, data, mode=0o755):
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chown(path, 0, 0)
+    os.chmod(path, mode)
+    return path
+
+
+def new_build(folder, version=NEW_AGENT):
+    """The real agent of this build with another version: its version constant is a Swift
+    small string (five bytes), inlined at each use; each copy is rewritten, same length."""
+    data = open(BINARY, "rb").read()
+    old = OLD_AGENT.encode()
+    assert len(old) == len(version) and data.count(old) >= 1
+    path = root_file(os.path.join(folder, "tinyagent"), data.replace(old, version.encode()))
+    assert version_of(path) == version
+    return path
+
+
+def failing_build(folder, otherwise, name="tinyagent", version=NEW_AGENT):
+    """A program that passes the trial (`version` prints `tinyagent VERSION`) and at any other
+    start does `otherwise` (C statements)."""
+    source = os.path.join(folder, name + ".c")
+    with open(source, "w") as f:
+        f.write('#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n#include <unistd.h>\n'
+                'int main(int c, char **v) { if (c == 2 && !strcmp(v[1], "version")) { puts("tinyagent %s"); return 0; }'
+                ' %s }\n' % (version, otherwise))
+    out = os.path.join(folder, name)
+    subprocess.run(["cc", "-o", out, source], check=True)
+    os.chmod(out, 0o755)
+    return out
+
+
+class StandIn:
+    """unit_standin.py running the unit for an agent on `agent.root`, its programs in `install`."""
+
+    def __init__(self, install, agent):
+        self.events = []
+        self.proc = subprocess.Popen(
+            [PYTHON, STANDIN, UNIT, install, agent.root, "--watchdog", str(WATCHDOG_S), "--restart", "0.3",
+             "--", "--heartbeat-port", str(agent.port)],
+            stdout=subprocess.PIPE, stderr=open(os.path.join(agent.root, "agent.stderr"), "ab"), text=True)
+        self.reader = threading.Thread(target=self.read, daemon=True)
+        self.reader.start()
+
+    def read(self):
+        for line in self.proc.stdout:
+            self.events.append(line.split())
+
+    def starts(self):
+        return [e for e in self.events if e[0] == "start"]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for event in self.starts():
+            try:
+                os.kill(int(event[2]), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.fixture
+def unit(agents, tmp_path):
+    """Agents that the stand-in starts from a root-owned install folder holding this build's
+    three programs and the guard; yields (make, install folder, stand-ins)."""
+    install = str(tmp_path / "lib")
+    os.makedirs(install)
+    os.chmod(install, 0o755)
+    for name in PROGRAMS:
+        root_file(os.path.join(install, name), open(os.path.join(os.path.dirname(BINARY), name), "rb").read())
+    root_file(os.path.join(install, "tinyagent-guard"), open(GUARD, "rb").read())
+    standins = []
+
+    def make(settings=None, **kwargs):
+        agent = agents(settings, **kwargs)
+
+        def start(wait=True):
+            standins.append(StandIn(install, agent))
+            if wait:
+                wait_for(lambda: agent.status_or_none() is not None, what="the agent's control socket")
+            return agent
+        agent.start = start
+        return agent
+
+    yield make, install, standins
+    for s in standins:
+        s.stop()
+
+
+def bin_archive(device, name, agent_path, link_path=None):
+    entries = programs()
+    entries["bin/tinyagent"] = agent_path
+    if link_path:
+        entries["bin/tinyagent-link"] = link_path
+    return archive(device, name, entries)
+
+
+def self_update(device, server, pki, no, path, timeout=90):
+    """Sends the update for the archive at `path` (agent_version NEW_AGENT); returns every
+    answer to `no` once one came and a few seconds passed without another."""
+    with FaultServer(root=device.files, pki=pki) as s, panel_for(server, pki) as panel:
+        panel.send("device@localhost", command(no, s.url("/file/" + os.path.basename(path)), version=OLD,
+                                              sha256=sha256(path), agent_version=NEW_AGENT))
+        try:
+            panel.wait_reply(timeout=timeout)
+        except TimeoutError as e:
+            raise AssertionError("%s\nagent log:\n%s" % (e, device.agent.log()[-5000:]))
+        return answers(panel, no, settle=3.0)
+
+
+def trial_file(device):
+    return os.path.join(device.agent.root, "wdog", "self-update.trial")
+
+
+def test_a_self_update_restarts_into_the_new_agent_which_confirms_it_once(unit, server, pki, tmp_path):  # noqa: F811
+    make, install, standins = unit
+    device = Device(make, server, pki, tmp_path, settings=dict(SETTINGS, update_timeout_s=30))
+    new = new_build(str(tmp_path))
+    replies = self_update(device, server, pki, 97, bin_archive(device, "self.zip", new))
+    assert [r["success"] for r in replies] == [True], (replies, device.agent.log()[-5000:])
+    assert version_of(os.path.join(install, "tinyagent")) == NEW_AGENT
+    assert version_of(os.path.join(install, "tinyagent.prev")) == OLD_AGENT
+    for name in PROGRAMS:
+        st = os.stat(os.path.join(install, name))
+        assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o755), name
+        assert not os.path.exists(os.path.join(install, name + ".next"))
+    assert not os.path.exists(trial_file(device))
+    assert len(standins[0].starts()) == 2, standins[0].events
+    assert device.agent.status()["agent_version"] == NEW_AGENT
+    log = device.agent.log()
+    assert "the new tinyagent passed its trial run: version %s" % NEW_AGENT in log
+    assert "restarting into tinyagent %s" % NEW_AGENT in log
+    online(device.agent)
+    device.wait_versions(OLD)
+
+
+def test_new_programs_that_crash_at_start_are_rolled_back_by_the_guard_with_one_answer(unit, server, pki, tmp_path):  # noqa: F811
+    make, install, standins = unit
+    device = Device(make, server, pki, tmp_path)
+    old = open(os.path.join(install, "tinyagent"), "rb").read()
+    replies = self_update(device, server, pki, 98, bin_archive(device, "crash.zip", failing_build(str(tmp_path), "abort();")))
+    assert [r["success"] for r in replies] == [False], (replies, device.agent.log()[-5000:])
+    assert "did not come up" in replies[0]["remarks"], replies
+    assert open(os.path.join(install, "tinyagent"), "rb").read() == old
+    assert not os.path.exists(os.path.join(install, "tinyagent.prev"))
+    assert os.path.exists(os.path.join(install, "tinyagent.failed"))
+    assert not os.path.exists(trial_file(device))
+    exits = [e for e in standins[0].events if e[0] == "exit"]
+    assert [e[2] for e in exits[1:3]] == [str(-signal.SIGABRT)] * 2, standins[0].events
+    assert len(standins[0].starts()) == 4, "old, new crashed twice, old again"
+    assert device.agent.status()["agent_version"] == OLD_AGENT
     device.assert_old_and_running()
-    wait_for(lambda: os.listdir(os.path.join(device.agent.root, "downloads")) == [], what="the staging folder removed")
+
+
+def assert_rolled_back_once(device, install, replies, old, cause):
+    assert [r["success"] for r in replies] == [False], (replies, device.agent.log()[-5000:])
+    assert cause in replies[0]["remarks"], replies
+    assert open(os.path.join(install, "tinyagent"), "rb").read() == old
+    assert not os.path.exists(os.path.join(install, "tinyagent.prev"))
+    assert not os.path.exists(trial_file(device))
+    assert device.agent.status()["agent_version"] == OLD_AGENT
+    device.assert_old_and_running()
+
+
+def test_a_new_agent_that_hangs_is_killed_by_the_watchdog_twice_then_rolled_back_with_one_answer(unit, server, pki, tmp_path):  # noqa: F811
+    make, install, standins = unit
+    device = Device(make, server, pki, tmp_path)
+    old = open(os.path.join(install, "tinyagent"), "rb").read()
+    # Starts, never pings the watchdog, ignores nothing: systemd's SIGABRT ends it.
+    hangs = failing_build(str(tmp_path), "for (;;) pause();")
+    replies = self_update(device, server, pki, 99, bin_archive(device, "hang.zip", hangs), timeout=120)
+    assert_rolled_back_once(device, install, replies, old, "did not come up")
+    assert [e[0] for e in standins[0].events].count("watchdog") == 2, standins[0].events
+
+
+def test_a_new_agent_that_never_logs_in_gives_up_at_the_deadline_and_is_rolled_back_with_one_answer(unit, server, pki, tmp_path):  # noqa: F811
+    make, install, standins = unit
+    device = Device(make, server, pki, tmp_path)
+    old = open(os.path.join(install, "tinyagent"), "rb").read()
+    # The real new agent, with a link program that exits at once: it never logs in.
+    folder = tmp_path / "new"
+    folder.mkdir()
+    link = failing_build(str(folder), "return 1;", name="tinyagent-link")
+    path = bin_archive(device, "nologin.zip", new_build(str(folder)), link)
+    replies = self_update(device, server, pki, 100, path, timeout=120)
+    assert_rolled_back_once(device, install, replies, old, "the new agent did not log in within 8 s")
+    log = device.agent.log()
+    assert "exiting so that the previous programs are put back" in log
+    assert len(standins[0].starts()) == 3, "old, new (gave up), old again: %s" % standins[0].events

@@ -11,11 +11,13 @@ import pytest
 
 from provisioning import HOST_AGENT, REPO, UNIT, requires_root
 
+GUARD = os.path.join(REPO, "buildroot", "overlay", "usr", "lib", "tinyagent", "tinyagent-guard")
+
 # Every key the unit may use, with the systemd version that introduced it: a new key
 # needs a line here, and nothing newer than Raspbian Buster's systemd 241 is allowed.
 KNOWN_KEYS = {
     "Description": 1, "Documentation": 187, "ExecReload": 1, "Wants": 1, "After": 1, "WantedBy": 1, "Type": 1, "NotifyAccess": 1,
-    "ExecStart": 1, "WatchdogSec": 1, "Restart": 1, "RestartSec": 1, "KillMode": 1,
+    "ExecStart": 1, "ExecStartPre": 1, "WatchdogSec": 1, "Restart": 1, "RestartSec": 1, "KillMode": 1,
     "TimeoutStopSec": 188, "NoNewPrivileges": 187, "CapabilityBoundingSet": 1,
     "ProtectSystem": 214, "ProtectHome": 214, "ReadWritePaths": 231, "ProtectKernelTunables": 232,
     "ProtectKernelModules": 232, "ProtectControlGroups": 232, "RestrictAddressFamilies": 211,
@@ -45,7 +47,8 @@ def test_the_unit_has_what_the_agent_needs():
     assert s["WantedBy"] == "multi-user.target"
     assert "User" not in s, "runs as root: it restarts processes as their own uids"
     assert "PrivateTmp" not in s, "the processes outliving the agent would lose their /tmp"
-    assert s["ReadWritePaths"] == "/home/pi/technospurs"
+    assert s["ReadWritePaths"] == "/home/pi/technospurs /usr/lib/tinyagent", "a self-update replaces the programs"
+    assert s["ExecStartPre"] == "/usr/lib/tinyagent/tinyagent-guard /home/pi/technospurs", "rolls back a failed self-update"
     assert s["Documentation"] == "man:tinyagent(1)", "the .deb ships the page"
     assert s["ExecReload"] == "/bin/kill -HUP $MAINPID", "systemctl reload: the agent reads settings and manifest again"
 
@@ -71,6 +74,7 @@ def test_systemd_analyze_verify_accepts_the_unit_without_a_warning(tmp_path):
     shutil.copy(UNIT, str(root / "lib" / "systemd" / "system"))
     (root / "usr" / "lib" / "tinyagent").mkdir(parents=True)
     shutil.copy(HOST_AGENT, str(root / "usr" / "lib" / "tinyagent" / "tinyagent"))
+    shutil.copy(GUARD, str(root / "usr" / "lib" / "tinyagent" / "tinyagent-guard"))
     (root / "bin").mkdir()
     shutil.copy("/bin/kill", str(root / "bin" / "kill"))  # ExecReload's
     result = subprocess.run(["systemd-analyze", "verify", "--man=no", "--root=%s" % root, "tinyagent.service"],

@@ -208,6 +208,12 @@ pid_t ta_spawn_helper(int exe, const char *name, const char *arg, const char *id
 // `count` strings packed NUL-terminated in `args` (its name first). Returns
 // only on failure, with -errno.
 int ta_exec_fd(int exe, const char *args, size_t count);
+// Runs the program open on `exe` as `exe-name ARG` under uid:gid (never 0:
+// dropped in the child before the exec, with no_new_privs, no capabilities),
+// stdin /dev/null, stdout and stderr into `out` (at most `cap` bytes kept),
+// for at most `timeout_ms`, then reaps it. Returns the bytes kept or -errno;
+// `status` is the wait status, or -1 when it was killed for taking too long.
+int ta_trial_run(int exe, uint32_t uid, uint32_t gid, const char *arg, int timeout_ms, char *out, size_t cap, int *status);
 // The path of this process's executable (/proc/self/exe), NUL-terminated in
 // buf: its length, or -errno.
 ssize_t ta_self_path(char *buf, size_t cap);

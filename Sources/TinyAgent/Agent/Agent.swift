@@ -93,6 +93,8 @@ public final class Agent {
     let startedAt = Clock.now()
     let bootID = Registry.currentBootID()
     private var running = true
+    /// What `run` returns once `running` is false.
+    private var exitStatus = ExitStatus.ok
     /// When the manifest's processes not heard from are started (`startListedProcesses`).
     private var manifestStartDue: Instant?
     private var nextHousekeeping: Instant
@@ -190,7 +192,9 @@ public final class Agent {
         let update = UpdateManager(paths: paths, settings: settings.update, supervisor: supervisor, loop: loop, logger: logger,
                                    workers: launch(.fetch), link: UpdateLink(
                                        xmppTargets: { self.caProbeTargets }, restart: { self.restartLink() },
-                                       isOnline: { self.control?.link.online ?? false })) { origin, success, remarks in
+                                       isOnline: { self.control?.link.online ?? false },
+                                       hasLink: { self.control != nil },
+                                       exit: { status in self.exitStatus = status; self.running = false })) { origin, success, remarks in
             self.answerUpdate(origin, success: success, remarks: remarks)
         }
         self.update = update
@@ -216,7 +220,7 @@ public final class Agent {
         logger.notice("stopping; supervised processes keep running and are re-adopted at the next start")
         saveChanges()
         stop()
-        return 0
+        return exitStatus
     }
 
     /// Everything the loop serves, once each. Ticks go in this order: the

@@ -19,6 +19,9 @@ package struct UpdateCommand: Equatable {
     package var processes: [Expected]
     /// The command's `timeout_s`, when it gave one.
     package var timeout: Duration?
+    /// The version the agent must run afterwards, when the archive carries
+    /// its programs (`agent_version`: "1.2.3" or {"major", "minor", "patch"}).
+    package var agentVersion: Version?
 
     package static let maximumProcesses = 64
 
@@ -66,8 +69,13 @@ package struct UpdateCommand: Equatable {
             }
             processes.append(Expected(name: name, version: version))
         }
+        var agentVersion: Version?
+        if let field = command["agent_version"] {
+            guard let parsed = version(field) else { return .failure(UpdateRefusal("\"agent_version\" must be \"X.Y.Z\" or {\"major\", \"minor\", \"patch\"}")) }
+            agentVersion = parsed
+        }
         return .success(UpdateCommand(commandNo: no, url: url, sha256: sha256, signatureURL: signatureURL,
-                                      processes: processes, timeout: timeout))
+                                      processes: processes, timeout: timeout, agentVersion: agentVersion))
     }
 
     /// `{"major": 1, "minor": 0, "patch": 1}`, or the text `"1.0.1"`.

@@ -52,6 +52,12 @@ package struct UpdateRecord: Equatable {
     /// with only a CA) they run on untouched. Records from before archives
     /// without it were accepted have no field: they always had one.
     package var newSmartMeter = true
+    /// The archive carries the agent's programs (`SelfUpdate`): swapped
+    /// beside the agent, which then restarts into them; confirmed by the new
+    /// agent reporting `agentVersion`.
+    package var newPrograms = false
+    /// The version the new agent must report (the command's, or the trial run's).
+    package var agentVersion: Version?
 
     /// Format 1: agents before the acquire/install split (always the
     /// panel's, over HTTPS; its `fetch` step is `acquire`).
@@ -95,6 +101,8 @@ package struct UpdateRecord: Equatable {
         w.key("signature"); w.string(signature)
         w.key("new_ca"); w.bool(newCA)
         w.key("new_smart_meter"); w.bool(newSmartMeter)
+        w.key("new_programs"); w.bool(newPrograms)
+        w.key("agent_version"); if let agentVersion { w.string(agentVersion.description) } else { w.null() }
     }
 
     package static func write(_ expected: [UpdateCommand.Expected], to w: inout JSONWriter) {
@@ -123,6 +131,8 @@ package struct UpdateRecord: Equatable {
         record.signature = d["signature"]?.stringValue ?? ""
         record.newCA = d["new_ca"]?.boolValue ?? false
         record.newSmartMeter = d["new_smart_meter"]?.boolValue ?? true
+        record.newPrograms = d["new_programs"]?.boolValue ?? false
+        record.agentVersion = d["agent_version"]?.stringValue.flatMap(Version.init)
         return record
     }
 

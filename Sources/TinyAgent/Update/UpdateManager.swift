@@ -39,6 +39,11 @@ package final class UpdateManager {
     private let answer: (_ origin: UpdateOrigin, _ success: Bool, _ remarks: String) -> Void
     private let link: UpdateLink
     private let caFiles: CARotation.CAFiles
+    /// The agent's programs, beside the running one (nil: its folder is
+    /// unknown, and an archive carrying programs is refused).
+    private let programs: ProgramFiles?
+    /// `wdog/self-update.trial` (`TrialState`), read by the guard before every start.
+    private let trialFile: String
     package private(set) var record: UpdateRecord?
     /// How the last update ended, for `status` (also in wdog/last-update.json).
     package private(set) var last: LastUpdate?
@@ -73,6 +78,8 @@ package final class UpdateManager {
         self.paths = paths
         self.link = link
         caFiles = CARotation.CAFiles(paths: paths)
+        programs = (try? Processes.executableFolder()).map { ProgramFiles(folder: $0) }
+        trialFile = "\(paths.wdog)/\(TrialState.fileName)"
         self.workers = workers
         self.settings = settings
         self.supervisor = supervisor
@@ -99,24 +106,26 @@ package final class UpdateManager {
         if let record, record.origin == .panel(commandNo: command.commandNo) { return .alreadyRunning }
         let source = UpdateSource.https(url: command.url, sha256: command.sha256, signatureURL: command.signatureURL)
         return begin(origin: .panel(commandNo: command.commandNo), source: source, expected: command.processes,
-                     timeout: command.timeout)
+                     timeout: command.timeout, agentVersion: command.agentVersion)
     }
 
     /// `tinyagent update --file`: the archive and signature (nil: none) the CLI opened.
     package func beginLocal(name: String, archive: FileDescriptor, signature: FileDescriptor?, now: Instant) -> Decision {
         localFiles = [archive] + (signature.map { [$0] } ?? [])
-        let decision = begin(origin: .local(id: Clock.wallSeconds()), source: .file(name: name), expected: [], timeout: nil)
+        let decision = begin(origin: .local(id: Clock.wallSeconds()), source: .file(name: name), expected: [], timeout: nil,
+                             agentVersion: nil)
         closeLocalFiles()
         return decision
     }
 
     private func begin(origin: UpdateOrigin, source: UpdateSource, expected: [UpdateCommand.Expected],
-                       timeout: Duration?) -> Decision {
+                       timeout: Duration?, agentVersion: Version?) -> Decision {
         if let record { return .refused("an update (\(record.origin.holder)) is in progress") }
         if case .failure(let refusal) = workers { return .refused(refusal.reason) }
         var record = UpdateRecord(origin: origin, source: source, expected: expected, step: .acquire,
                                   timeoutSeconds: (timeout ?? settings.verifyTimeout).seconds)
         record.startedAt = Clock.wallSeconds()
+        record.agentVersion = agentVersion
         record.before = supervisor.processes.map { "\($0.name) \($0.version)" }.sorted().joined(separator: ", ")
         do { try save(record) } catch {
             return .refused("cannot write \(paths.updateJournal): \(error)")
@@ -142,6 +151,7 @@ package final class UpdateManager {
             return
         }
         logger.notice("\(loaded.origin.label) was at step \(loaded.step.rawValue) when the agent stopped; carrying on")
+        if loaded.newPrograms && resumeSelfUpdate(loaded, now: now) { return }
         switch loaded.step {
         case .acquire:
             startAcquiring()
@@ -397,7 +407,7 @@ package final class UpdateManager {
             // Without an app user the tree stays the agent's (and its code is not run).
             let app = supervisor.knownAppUser(now: now) ?? Processes.ownIdentity
             let staged = try downloads.adopt(AgentPaths.updateStagingName(record.origin.fileKey), for: app)
-            if staged.programs { throw StagingError.notInstalled(UpdateManager.programsNotInstalled) }
+            record.newPrograms = staged.programs
             record.newSmartMeter = staged.smartMeter
             if let ca = staged.ca { try stageCA(ca, &record) }
         } catch {
@@ -415,6 +425,7 @@ package final class UpdateManager {
                 return
             }
         }
+        if record.newPrograms && !stagePrograms(&record) { return }
         if record.newCA {
             record.step = .probe
             do { try save(record) } catch {
@@ -495,6 +506,10 @@ package final class UpdateManager {
             rollback("install: cannot move the new folder into place: \(error)", now: now)
             return
         }
+        if record.newPrograms {
+            installPrograms(record, now: now)
+            return
+        }
         record.step = .verify
         record.verifySince = Clock.wallSeconds()
         verifyDeadline = now + .seconds(record.timeoutSeconds)
@@ -526,6 +541,8 @@ package final class UpdateManager {
     }
 
     private func verify(_ record: UpdateRecord, now: Instant) {
+        // Only the new agent confirms its programs (the old one is on its way out).
+        if record.newPrograms && record.agentVersion != Version(agentVersion) { return }
         var missing: [String] = []
         var wrong: [String] = []
         for expected in record.expected {
@@ -541,7 +558,8 @@ package final class UpdateManager {
                 wrong.append("\(expected.name) reported \(reported), expected \(expected.version)")
             }
         }
-        let loggedOut = record.newCA && !link.isOnline()
+        // A new agent must also log in, when it has a link to log in with.
+        let loggedOut = (record.newCA || record.newPrograms && link.hasLink()) && !link.isOnline()
         if !wrong.isEmpty {
             rollback(wrong.joined(separator: "; "), now: now)
         } else if missing.isEmpty && !loggedOut {
@@ -549,7 +567,8 @@ package final class UpdateManager {
             finish(success: true, "")
         } else if let deadline = verifyDeadline, deadline <= now {
             let silent = missing.isEmpty ? [] : ["\(missing.joined(separator: ", ")) sent no heartbeat"]
-            let causes = silent + (loggedOut ? ["the link did not log in with the new CA"] : [])
+            let notOnline = record.newCA ? "the link did not log in with the new CA" : "the new agent did not log in"
+            let causes = silent + (loggedOut ? [notOnline] : [])
             rollback("\(causes.joined(separator: "; ")) within \(record.timeoutSeconds) s", now: now)
         }
     }
@@ -562,6 +581,10 @@ package final class UpdateManager {
         do { try save(record) } catch {
             logger.error("cannot write \(paths.updateJournal): \(error)")
         }
+        if record.newPrograms && onTrial {
+            giveUpTrial(record)
+            return
+        }
         if record.newSmartMeter { supervisor.stopAll(now: now) }
         changed()
         tick(now: now)
@@ -572,6 +595,8 @@ package final class UpdateManager {
         do {
             if record.newSmartMeter { try FolderSwap(paths: paths).restore(hadPrevious: record.hadPrevious) }
             if record.newCA { try caFiles.restore() }
+            // After the guard's rollback there is no `.prev` left: nothing to do.
+            if record.newPrograms { try programs?.restore() }
         } catch {
             // Retried at the next tick: the renames are safe to repeat.
             logger.error("\(record.origin.label): cannot put the previous files back: \(error); retrying")
@@ -590,6 +615,127 @@ package final class UpdateManager {
         finish(success: false, record.cause)
     }
 
+    // MARK: The agent's own programs (SelfUpdate)
+
+    /// Copies the archive's programs beside the agent (`NAME.next`) and runs
+    /// the new `tinyagent version` as the helper user: the version it prints
+    /// is the one to confirm. Journaled first, so an end at any point
+    /// removes the copies. False: refused, and answered.
+    private func stagePrograms(_ record: inout UpdateRecord) -> Bool {
+        let outcome: Result<Version, UpdateRefusal>
+        do {
+            try save(record)
+            outcome = trialOfStagedPrograms(record)
+        } catch {
+            outcome = .failure(UpdateRefusal("cannot write \(paths.updateJournal): \(error)"))
+        }
+        switch outcome {
+        case .success(let version):
+            logger.notice("\(record.origin.label): the new tinyagent passed its trial run: version \(version)")
+            record.agentVersion = version
+            return true
+        case .failure(let refusal):
+            programs?.discardStaged()
+            logger.error("\(record.origin.label): \(refusal.remark)")
+            finish(success: false, refusal.remark)
+            return false
+        }
+    }
+
+    private func trialOfStagedPrograms(_ record: UpdateRecord) -> Result<Version, UpdateRefusal> {
+        guard let programs else { return .failure(UpdateRefusal("the agent cannot tell its own folder; its programs are not replaced")) }
+        guard case .success(let launch) = workers, let user = launch.user else {
+            return .failure(UpdateRefusal("the trial run of new programs needs the helper user (an agent running as root); not installed"))
+        }
+        let bin = "\(paths.updateStaging(record.origin.fileKey))/\(AgentPrograms.archiveFolder)"
+        do throws(Errno) {
+            for name in AgentPrograms.names {
+                let source: FileDescriptor
+                do { source = try Folder.openRegularFile("\(bin)/\(name)") } catch { throw error.errno }
+                defer { source.close() }
+                try programs.stage(name, from: source)
+            }
+            let agent = try programs.openStaged(AgentPrograms.agent)
+            defer { agent.close() }
+            return SelfUpdate.trialVersion(agent, as: user).flatMap { SelfUpdate.expectedVersion(command: record.agentVersion, trial: $0) }
+        } catch {
+            return .failure(UpdateRefusal("cannot copy the new programs into \(programs.folder): \(error)"))
+        }
+    }
+
+    /// The trial state first (so the guard counts every start of the new
+    /// programs), then the renames, then the journal's verify step; then the
+    /// agent exits and systemd starts the new one, which confirms the update.
+    private func installPrograms(_ record: UpdateRecord, now: Instant) {
+        guard let programs, let version = record.agentVersion else { return }
+        var record = record
+        do {
+            try writeTrial(TrialState(state: .trial, version: version, origin: record.origin.label))
+            try programs.install()
+        } catch {
+            logger.error("\(record.origin.label): cannot put the new programs in place: \(error)")
+            Files.remove(trialFile)
+            rollback("install: cannot put the new programs in place: \(error)", now: now)
+            return
+        }
+        record.step = .verify
+        record.verifySince = Clock.wallSeconds()
+        do { try save(record) } catch { logger.error("cannot write \(paths.updateJournal): \(error)") }
+        logger.notice("\(record.origin.label): new programs in \(programs.folder) (previous kept as NAME.prev); "
+                      + "restarting into tinyagent \(version)")
+        link.exit(0)
+    }
+
+    /// At the start of an agent that finds a self-update in its journal;
+    /// true when that settled what to do.
+    private func resumeSelfUpdate(_ loaded: UpdateRecord, now: Instant) -> Bool {
+        let trial = readTrial()
+        if trial?.state == .rolledback && (loaded.step == .verify || loaded.step == .rollback) {
+            // The previous agent, put back by the guard: it undoes the rest and answers.
+            let version = loaded.agentVersion.map { "\($0)" } ?? "?"
+            let cause = loaded.step == .rollback ? loaded.cause
+                : "the new tinyagent \(version) did not come up (it crashed at start, hung, or was killed twice); the previous programs are back"
+            rollback(cause, now: now)
+            return true
+        }
+        if loaded.step == .verify && !onTrial {
+            rollback("the agent running is not the new tinyagent \(loaded.agentVersion.map { "\($0)" } ?? "?") (its trial state is gone)", now: now)
+            return true
+        }
+        return false
+    }
+
+    /// Whether this agent is the new one on trial: the version the update
+    /// expects, and the guard has not rolled it back.
+    private var onTrial: Bool {
+        guard let expected = record?.agentVersion, Version(agentVersion) == expected else { return false }
+        let state = readTrial()?.state
+        return state == nil || state == .trial
+    }
+
+    /// The new agent could not confirm the update: it marks the trial failed
+    /// and exits, and the guard puts the previous programs back before the
+    /// next start; the previous agent then rolls back the rest and answers.
+    private func giveUpTrial(_ record: UpdateRecord) {
+        guard let version = record.agentVersion else { return }
+        do { try writeTrial(TrialState(state: .failed, version: version, origin: record.origin.label)) } catch {
+            // Still rolled back: the guard counts this start's failure.
+            logger.error("cannot write \(trialFile): \(error)")
+        }
+        logger.error("\(record.origin.label): exiting so that the previous programs are put back")
+        link.exit(ExitStatus.unavailable)
+    }
+
+    private func writeTrial(_ state: TrialState) throws(Errno) {
+        try Files.writeAtomically(trialFile, state.encode(), mode: 0o600)
+    }
+
+    private func readTrial() -> TrialState? {
+        // Root's alone (0600, one link): a trial state anyone else wrote is not believed.
+        guard let bytes = try? Files.readTrusted(trialFile, owner: 0, limit: 4096) else { return nil }
+        return TrialState.decode(String(decoding: bytes, as: UTF8.self))
+    }
+
     /// Answers the origin (the panel's answer is journaled by the answer
     /// closure), records the outcome for `status`, then forgets the update:
     /// a crash in between is told apart by the command journal.
@@ -602,6 +748,8 @@ package final class UpdateManager {
         last = outcome
         // Confirmed or put back by now: who gets the answer finds certs/ as it stays.
         if record.newCA { caFiles.cleanUp() }
+        // Before the answer: a confirmed agent killed after it must not be rolled back by the guard.
+        if record.newPrograms { Files.remove(trialFile) }
         answer(record.origin, success, remark)
         cleanUp()
     }
@@ -616,6 +764,10 @@ package final class UpdateManager {
         }
         // Also here for an update answered before the agent stopped.
         if record.newCA { caFiles.cleanUp() }
+        if record.newPrograms {
+            programs?.discardStaged()
+            Files.remove(trialFile)
+        }
         journal.remove()
         self.record = nil
         verifyDeadline = nil
@@ -638,11 +790,6 @@ package final class UpdateManager {
     private func changed() { generation += 1 }
 
     // MARK: Helpers
-
-    /// The agent does not replace its own programs yet: an archive that
-    /// carries them is refused whole rather than installed in part.
-    static let programsNotInstalled = "the archive carries the agent's programs in \(AgentPrograms.archiveFolder)/, "
-        + "which this agent does not install (it cannot update itself yet); nothing installed"
 
     /// The versions an update is confirmed against: the command's, which the
     /// new manifest's `version`s must not contradict; for a local update
@@ -724,6 +871,11 @@ package struct UpdateLink {
     var restart: () -> Void
     /// Whether the link is logged in.
     var isOnline: () -> Bool
+    /// Whether the agent has a link at all (a control channel configured).
+    var hasLink: () -> Bool = { false }
+    /// Ends the agent's loop; it exits with the status, and systemd starts
+    /// it again — from new programs after a self-update's swap.
+    var exit: (_ status: Int32) -> Void = { _ in }
 }
 
 /// The worker's channel is watched for this manager; the worker's exit and

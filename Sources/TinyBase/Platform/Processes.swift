@@ -91,8 +91,9 @@ public enum Processes {
     }
 
     /// The folder of this process's executable (`/proc/self/exe`, links
-    /// resolved by the kernel): where its helper programs are.
-    static func executableFolder() throws(Errno) -> String {
+    /// resolved by the kernel): where its helper programs are, and where a
+    /// self-update puts new ones (`ProgramFiles`).
+    package static func executableFolder() throws(Errno) -> String {
         var buffer = [CChar](repeating: 0, count: 4096)
         let n = buffer.withUnsafeMutableBufferPointer { ta_self_path($0.baseAddress, $0.count) }
         if n < 0 { throw Errno(rawValue: Int32(-n)) }
