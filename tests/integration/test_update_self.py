@@ -116,7 +116,9 @@ import threading  # noqa: E402
 import pytest  # noqa: E402
 
 from conftest import PYTHON, REPO  # noqa: E402
-from test_update import SETTINGS, answers  # noqa: E402
+import json  # noqa: E402
+
+from test_update import NEW, SETTINGS, answers, ignoring_sigterm, processes  # noqa: E402
 from test_xmpp import panel_for  # noqa: E402
 
 UNIT = os.path.join(REPO, "buildroot", "overlay", "lib", "systemd", "system", "tinyagent.service")
@@ -329,3 +331,62 @@ def test_a_new_agent_that_never_logs_in_gives_up_at_the_deadline_and_is_rolled_b
     log = device.agent.log()
     assert "exiting so that the previous programs are put back" in log
     assert len(standins[0].starts()) == 3, "old, new (gave up), old again: %s" % standins[0].events
+
+
+def agent_pid(standin):
+    return int(standin.starts()[-1][2])
+
+
+def journal(device):
+    with open(os.path.join(device.agent.root, "wdog", "update.json")) as f:
+        return json.load(f)
+
+
+def test_killed_with_the_new_programs_staged_the_next_start_swaps_them_and_the_new_agent_confirms_once(unit, server, pki, tmp_path):  # noqa: F811
+    make, install, standins = unit
+    device = Device(make, server, pki, tmp_path, settings=dict(SETTINGS, update_timeout_s=30))
+    ignoring_sigterm(device, ["p1"])  # the swap step waits out the kill grace
+    path = device.serve("both.zip", "good", *processes(NEW))
+    with zipfile.ZipFile(path, "a") as z:
+        for entry, source in programs().items():
+            z.write(new_build(str(tmp_path)) if entry == "bin/tinyagent" else source, entry)
+    with FaultServer(root=device.files, pki=pki) as s, panel_for(server, pki) as panel:
+        panel.send("device@localhost", command(101, s.url("/file/both.zip"), agent_version=NEW_AGENT))
+        wait_for(lambda: "stopping processes and installing" in device.agent.status()["update"], timeout=30, what="the swap step")
+        os.kill(agent_pid(standins[0]), signal.SIGKILL)
+        # Where it was: the swap journaled, the new programs staged beside the old ones, no trial yet.
+        assert journal(device)["step"] == "swap" and journal(device)["new_programs"] is True
+        assert all(os.path.exists(os.path.join(install, n + ".next")) for n in PROGRAMS)
+        assert version_of(os.path.join(install, "tinyagent")) == OLD_AGENT
+        assert not os.path.exists(trial_file(device))
+        panel.wait_reply(timeout=90)
+        replies = answers(panel, 101, settle=3.0)
+    assert [r["success"] for r in replies] == [True], (replies, device.agent.log()[-5000:])
+    assert version_of(os.path.join(install, "tinyagent")) == NEW_AGENT
+    assert device.agent.status()["agent_version"] == NEW_AGENT
+    device.wait_versions(NEW)
+    assert not os.path.exists(trial_file(device))
+
+
+def test_the_new_agent_killed_while_it_verifies_carries_on_and_the_rollback_answers_once(unit, server, pki, tmp_path):  # noqa: F811
+    make, install, standins = unit
+    device = Device(make, server, pki, tmp_path, settings=dict(SETTINGS, update_timeout_s=12))
+    old = open(os.path.join(install, "tinyagent"), "rb").read()
+    path = bin_archive(device, "self.zip", new_build(str(tmp_path)))
+    with FaultServer(root=device.files, pki=pki) as s, panel_for(server, pki) as panel:
+        # p3 never heartbeats: the new agent waits in verify until the deadline.
+        panel.send("device@localhost", command(102, s.url("/file/self.zip"), version=OLD, names=("p1", "p2", "p3"),
+                                              agent_version=NEW_AGENT))
+        wait_for(lambda: len(standins[0].starts()) == 2 and device.agent.status_or_none() is not None
+                 and device.agent.status()["agent_version"] == NEW_AGENT, timeout=60, what="the new agent")
+        assert journal(device)["step"] == "verify"
+        assert "state=trial\nstarts=1\n" in open(trial_file(device)).read()
+        os.kill(agent_pid(standins[0]), signal.SIGKILL)
+        panel.wait_reply(timeout=90)
+        replies = answers(panel, 102, settle=3.0)
+    assert [r["success"] for r in replies] == [False], (replies, device.agent.log()[-5000:])
+    assert "p3 sent no heartbeat within 12 s" in replies[0]["remarks"], replies
+    assert open(os.path.join(install, "tinyagent"), "rb").read() == old
+    assert device.agent.status()["agent_version"] == OLD_AGENT
+    assert not os.path.exists(trial_file(device))
+    assert len(standins[0].starts()) == 4, "old, new (killed), new (gave up), old: %s" % standins[0].events
