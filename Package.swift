@@ -75,11 +75,11 @@ if fuzz {
     // link nor the updater.
     targets.append(.target(name: "TestSupport", path: "Tests/TestSupport"))
     targets += [
-        .testTarget(name: "TinyBaseTests", dependencies: ["TinyBase"]),
+        .testTarget(name: "TinyBaseTests", dependencies: ["TinyBase", "TestSupport"]),
         .testTarget(name: "TinyWatchdogTests", dependencies: ["TinyWatchdog", "TinyBase"]),
         .testTarget(name: "TinyLinkTests", dependencies: ["TinyLink", "TinyBase"]),
         .testTarget(name: "TinyFetchTests", dependencies: ["TinyFetch", "TinyBase", "TestSupport"]),
-        .testTarget(name: "TinyAgentTests", dependencies: ["TinyAgent", "TinyWatchdog", "TinyBase", "TinyLink", "TinyFetch", "TestSupport"]),
+        .testTarget(name: "TinyAgentTests", dependencies: ["TinyAgent", "TinyWatchdog", "TinyBase", "TestSupport"]),
     ]
 }
 

@@ -1,4 +1,3 @@
-import CShims
 import CStrophe
 import TinyBase
 
@@ -79,8 +78,7 @@ package final class LinkProcess {
             if conn != nil {
                 xmpp_run_once(ctx, now - lastActivity < .seconds(5) ? LinkProcess.busyPoll : LinkProcess.idlePoll)
             } else {
-                let wait = max(Int32(0), Int32(min((nextAttempt - Clock.now()).milliseconds, 1000)))
-                _ = ta_wait_readable(channel.fd.rawValue, wait)
+                _ = channel.fd.waitReadable(min(nextAttempt - Clock.now(), .seconds(1)))
             }
             if !drainChannel() { break }
         }
@@ -137,8 +135,7 @@ package final class LinkProcess {
     /// Why `xmpp_connect_client` failed at once: the name did not resolve,
     /// or every address refused (errno is still connect's).
     private static func startFailure(errno: Errno, host: String, endpoint: String) -> LinkFailure {
-        let gai = withCString(host) { ta_resolve($0) }
-        if gai != 0 { return .dns(host: host, reason: String(cString: ta_gai_strerror(gai))) }
+        if let reason = Sockets.resolveProblem(host) { return .dns(host: host, reason: reason) }
         return errno.rawValue != 0 ? .connect(endpoint: endpoint, errno) : .other("cannot start connecting to \(endpoint)")
     }
 
@@ -159,13 +156,13 @@ package final class LinkProcess {
     /// run time.
     private func setCAFile(_ path: String) {
         typealias SetCAFile = @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> Void
-        guard let symbol = ta_lookup_symbol("xmpp_conn_set_cafile") else { return }
+        guard let symbol = Processes.symbol("xmpp_conn_set_cafile") else { return }
         let setCAFile = unsafeBitCast(symbol, to: SetCAFile.self)
         withCString(path) { setCAFile(conn, $0) }
         // With a handler that refuses, the log says why.
         typealias CertFailHandler = @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> Int32
         typealias SetCertFailHandler = @convention(c) (OpaquePointer?, CertFailHandler?) -> Void
-        guard let setHandler = ta_lookup_symbol("xmpp_conn_set_certfail_handler") else { return }
+        guard let setHandler = Processes.symbol("xmpp_conn_set_certfail_handler") else { return }
         unsafeBitCast(setHandler, to: SetCertFailHandler.self)(conn) { _, message in
             guard let link = LinkProcess.current else { return 0 }
             let why = message.map { String(cString: $0) } ?? "unknown reason"
@@ -301,7 +298,7 @@ package final class LinkProcess {
             pendingRelease = nil
         }
         while true {
-            guard ta_wait_readable(channel.fd.rawValue, 0) == 1 else { return true }
+            guard channel.fd.waitReadable(.milliseconds(0)) else { return true }
             switch channel.receive() {
             case .closed: return false
             case .empty, .malformed: return true

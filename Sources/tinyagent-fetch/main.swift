@@ -13,6 +13,6 @@ case "panelmap" where arguments.count == 4:
     // `tinyagent panelmap` checked the options: URL, panel id, CA file.
     Processes.exit(PanelMap.run(url: arguments[1], panelID: arguments[2], caFile: arguments[3]))
 default:
-    Console.error("tinyagent-fetch: the agent's update worker, started by `tinyagent run`; not a command (see `tinyagent --help`)")
+    Console.error("the agent's update worker, started by `tinyagent run`; not a command (see `tinyagent --help`)", from: HelperRole.fetch.program)
     Processes.exit(ExitStatus.usage)
 }

@@ -7,6 +7,6 @@ import TinyLink
 if Processes.arguments().first == HelperRole.link.rawValue {
     Processes.exit(runLinkProcess())
 } else {
-    Console.error("tinyagent-link: the agent's XMPP link, started by `tinyagent run`; not a command")
+    Console.error("the agent's XMPP link, started by `tinyagent run`; not a command", from: HelperRole.link.program)
     Processes.exit(ExitStatus.usage)
 }

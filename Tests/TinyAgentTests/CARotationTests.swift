@@ -3,8 +3,6 @@ import Testing
 @testable import TinyAgent
 @testable import TinyWatchdog
 @testable import TinyBase
-@testable import TinyFetch
-@testable import TinyLink
 
 /// A new CA from an update archive: what it must verify, how it travels to
 /// the probing worker, and its files in certs/ replayed from every point a

@@ -3,8 +3,6 @@ import Testing
 @testable import TinyAgent
 @testable import TinyWatchdog
 @testable import TinyBase
-@testable import TinyFetch
-@testable import TinyLink
 
 @Suite final class CommandTests {
     let folder = NSTemporaryDirectory() + "tinyagent-commands-\(UUID().uuidString)"

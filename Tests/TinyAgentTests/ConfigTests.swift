@@ -3,8 +3,6 @@ import Testing
 @testable import TinyAgent
 @testable import TinyWatchdog
 @testable import TinyBase
-@testable import TinyFetch
-@testable import TinyLink
 
 /// Ciphertexts made once with
 /// `printf '%s' TEXT | openssl enc -aes-256-cbc -K KEY -iv IV | xxd -p`.

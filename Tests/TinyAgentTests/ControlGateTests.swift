@@ -2,8 +2,6 @@ import Testing
 @testable import TinyAgent
 @testable import TinyWatchdog
 @testable import TinyBase
-@testable import TinyFetch
-@testable import TinyLink
 
 /// Who may do what over the control socket, from the peer's kernel credentials.
 @Suite struct ControlGateTests {

@@ -2,8 +2,6 @@ import Testing
 @testable import TinyAgent
 @testable import TinyWatchdog
 @testable import TinyBase
-@testable import TinyFetch
-@testable import TinyLink
 
 /// The control socket's request and answer lines, as both ends read and write them.
 @Suite struct ControlProtocolTests {

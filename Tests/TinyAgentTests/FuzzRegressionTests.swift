@@ -2,8 +2,6 @@ import Testing
 @testable import TinyAgent
 @testable import TinyWatchdog
 @testable import TinyBase
-@testable import TinyFetch
-@testable import TinyLink
 
 /// Inputs the fuzz targets (Fuzz/, `make fuzz`) found, kept as tests.
 @Suite struct FuzzRegressionTests {

@@ -54,7 +54,7 @@ import TestSupport
         let program = try HelperProgram.open("tinyagent-link", in: folder)
         let settings = LinkSettings(jid: "device@localhost", password: "secret", servers: [], tlsRequired: true,
                                     caFile: "\(folder)/missing-ca.pem", panel: "panel@localhost")
-        return LinkClient(launch: HelperLaunch(role: .link, program: program, user: nil), settings: settings)
+        return LinkClient(launch: .success(HelperLaunch(role: .link, program: program, user: nil)), settings: settings)
     }
 
     /// Drains until `done` holds or 5 s pass; the events seen.
@@ -66,6 +66,30 @@ import TestSupport
             usleep(10_000)
         }
         return events
+    }
+
+    /// No helper user or no usable `tinyagent-link` (refused and logged at
+    /// start): the channel stays, offline, so an answer owed then (an update
+    /// resumed at start) is journaled for the panel, not lost.
+    @Test func aLinkThatCannotRunStaysOfflineAndTheAnswersOwedAreJournaled() throws {
+        let logger = Logger(file: nil, journal: false)
+        let journal = CommandJournal(path: "\(folder)/commands.json")
+        let processor = CommandProcessor(panelJID: "panel@localhost", deviceID: "d1", journal: journal, logger: logger,
+                                         status: {
+            StatusReport(pid: 99, uptimeSeconds: 5, heartbeatPort: 4951, heartbeatsAccepted: 0, heartbeatsDropped: 0,
+                         processes: [], wallClock: 0, xmpp: "offline", freeBytes: nil, update: "no update in progress")
+        }, restart: { _ in nil },
+                                         update: { _ in .refused("no updates here") })
+        let refusal = HelperProgram.Refusal(reason: "helper user \"tinyagent\" does not exist and there is no \"nobody\"")
+        let link = LinkClient(launch: .failure(refusal), settings: LinkSettings(
+            jid: "device@localhost", password: "secret", servers: [], tlsRequired: true, caFile: "\(folder)/ca.pem", panel: "panel@localhost"))
+        let channel = ControlChannel(link: link, processor: processor, loop: try EventLoop(logger: logger), logger: logger)
+        channel.start()
+        #expect(link.pid == nil && link.stateName == "offline")
+        #expect(channel.nextDeadline == nil, "no restart loop for a link that cannot run")
+        channel.answerLater(7, success: false, remarks: "the update worker cannot start")
+        #expect(journal.undelivered.map { $0.commandNo } == [7])
+        #expect(journal.answer(for: 7)?.contains("the update worker cannot start") == true)
     }
 
     @Test func theLinkGetsItsSettingsWithTheProtocolVersionThenThePresenceSetBeforeItStarted() throws {

@@ -3,8 +3,6 @@ import Testing
 @testable import TinyAgent
 @testable import TinyWatchdog
 @testable import TinyBase
-@testable import TinyFetch
-@testable import TinyLink
 
 /// Where `tinyagent logs -n N` starts printing.
 @Suite struct LogsClientTests {

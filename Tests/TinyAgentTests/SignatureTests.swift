@@ -3,8 +3,6 @@ import Testing
 @testable import TinyAgent
 @testable import TinyWatchdog
 @testable import TinyBase
-@testable import TinyFetch
-@testable import TinyLink
 import TestSupport
 
 /// Update signatures as `openssl dgst -sha256 -sign` makes them, checked by

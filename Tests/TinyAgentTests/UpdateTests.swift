@@ -3,8 +3,6 @@ import Testing
 @testable import TinyAgent
 @testable import TinyWatchdog
 @testable import TinyBase
-@testable import TinyFetch
-@testable import TinyLink
 
 /// The update's state on disk: the journal record and the folder renames,
 /// replayed from every point a crash can leave them at.

@@ -127,6 +127,26 @@ import TestSupport
         #expect(stagingIsEmpty)
     }
 
+    /// `zip -r u.zip SmartMeter bin certs` writes bare `bin/` and `certs/`
+    /// entries: containers only, made by what is taken from them. Kept, they
+    /// left an empty staged folder the agent refused after the whole unpack.
+    @Test func bareBinAndCertsFoldersAreMadeOnlyForWhatIsTakenFromThem() throws {
+        let ignoredOnly = try extract(try archive("containers", ["SmartMeter/a.py": "a", "bin/": "", "bin/run.sh": "x",
+                                                                 "certs/": "", "certs/other.pem": "P"]))
+        #expect(ignoredOnly.ignored == ["bin/run.sh", "certs/other.pem"])
+        #expect(Set(try tree(staging).keys) == ["SmartMeter", "SmartMeter/a.py"])
+        try FileManager.default.removeItem(atPath: staging)
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: false)
+        var entries = Self.programs
+        entries["bin/"] = ""
+        entries["certs/"] = ""
+        entries["certs/cacert.pem"] = "PEM"
+        let taken = try extract(try archive("with-folders", entries))
+        #expect(taken.ignored.isEmpty, "a container is not an entry left out")
+        #expect(Set(try tree(staging).keys) == ["bin", "bin/tinyagent", "bin/tinyagent-link", "bin/tinyagent-fetch",
+                                                "certs", "certs/cacert.pem"])
+    }
+
     @Test func anArchiveWithOnlyIgnoredNamesInBinAndCertsHasNothingToInstall() throws {
         let remark = refusal(try archive("nothing", ["bin/": "", "bin/run.sh": "x", "certs/": "", "certs/other.pem": "P", "App/a": "a"]))
         #expect(remark == "archive: nothing to install: no SmartMeter/ folder, no certs/cacert.pem, no agent programs in bin/")

@@ -73,5 +73,35 @@ def test_c_is_imported_only_by_platform_and_the_adapters_architecture_md_names()
     strays = [os.path.relpath(path, REPO) for path in importing
               if "/Platform/" not in path and not any(path.endswith("/" + adapter) for adapter in adapters)]
     assert strays == [], "C imported outside Platform/ and the listed adapters: %s" % strays
+    # The shims themselves (syscalls, sockets, processes) only through Platform/'s wrappers.
+    shims = [os.path.relpath(path, REPO) for path in importing
+             if "/Platform/" not in path and re.search(r"^import CShims$", text(path), re.M)]
+    assert shims == [], "CShims imported outside Platform/: %s" % shims
     for adapter in adapters:
         assert any(path.endswith("/" + adapter) for path in importing), "ARCHITECTURE.md lists %s, which imports no C" % adapter
+
+
+def unit_tests():
+    """{suite: {test function names}} of the Swift unit tests."""
+    suites = {}
+    for path in tracked("Tests/*.swift"):
+        suite = None
+        for m in re.finditer(r"@Suite(?:\([^)]*\))? (?:final class|struct|class) (\w+)|func (\w+)\(", text(path)):
+            if m.group(1):
+                suite = suites.setdefault(m.group(1), set())
+            elif suite is not None:
+                suite.add(m.group(2))
+    return suites
+
+
+def test_every_unit_test_a_document_names_exists():
+    """RELIABILITY.md's tables cite tests by `Suite.test`: a renamed or moved test must take
+    its citation along, or the table claims a check that no longer exists."""
+    suites = unit_tests()
+    assert len(suites) > 40, sorted(suites)
+    missing = []
+    for doc in tracked("*.md"):
+        for suite, test in re.findall(r"`(\w+Tests)\.(\w+)`", text(doc)):
+            if test != "swift" and test not in suites.get(suite, ()):
+                missing.append("%s: %s.%s" % (os.path.relpath(doc, REPO), suite, test))
+    assert missing == [], missing

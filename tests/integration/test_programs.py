@@ -54,7 +54,8 @@ def test_a_helper_given_another_protocol_version_exits_with_one_line_and_does_no
 def test_a_helper_program_run_by_hand_says_what_it_is():
     for program in ("tinyagent-link", "tinyagent-fetch"):
         r = subprocess.run([os.path.join(FOLDER, program)], capture_output=True, text=True, timeout=10)
-        assert r.returncode == 64 and "started by `tinyagent run`" in r.stderr, (program, r)
+        assert r.returncode == 64 and r.stderr.startswith(program + ": the agent's "), (program, r)
+        assert "started by `tinyagent run`" in r.stderr and "tinyagent: " not in r.stderr, (program, r)
 
 
 def test_the_agent_names_a_helper_from_another_install_when_it_exits(agents, server, pki, tmp_path):  # noqa: F811

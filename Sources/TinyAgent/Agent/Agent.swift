@@ -318,8 +318,9 @@ public final class Agent {
         }
         let journal = CommandJournal(path: "\(paths.wdog)/commands.json")
         journal.load(logger: logger)
-        guard case .success(let launch) = launch(.link) else { return nil }
-        let link = LinkClient(launch: launch, settings: LinkSettings(
+        // Without its program or user the link stays offline, but the channel
+        // is kept: an update resumed now still journals its answer for later.
+        let link = LinkClient(launch: launch(.link), settings: LinkSettings(
             jid: config.clientJID, password: config.password, servers: config.endpoints,
             tlsRequired: config.tlsRequired, caFile: paths.caFile, panel: config.panelJID,
             spread: settings.reconnectSpread))

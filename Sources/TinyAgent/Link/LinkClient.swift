@@ -5,8 +5,10 @@ import TinyBase
 /// events for the agent. Nothing here blocks: the channel is non-blocking
 /// and watched by the event loop.
 package final class LinkClient {
-    /// `tinyagent-link`, and the helper user it runs as.
-    private let launch: HelperLaunch
+    /// `tinyagent-link` and the helper user it runs as; or why the link
+    /// cannot run (logged once at the agent's start): it then stays
+    /// offline, and the answers owed stay in the journal.
+    private let launch: Result<HelperLaunch, HelperProgram.Refusal>
     private let settings: LinkSettings
     package private(set) var channel: PacketChannel?
     package private(set) var pid: Int32?
@@ -16,7 +18,7 @@ package final class LinkClient {
     private var restartDelay = Duration.seconds(1)
     private var presence = ""
 
-    package init(launch: HelperLaunch, settings: LinkSettings) {
+    package init(launch: Result<HelperLaunch, HelperProgram.Refusal>, settings: LinkSettings) {
         self.launch = launch
         self.settings = settings
     }
@@ -29,6 +31,7 @@ package final class LinkClient {
     /// open descriptor; it need not reach certs/).
     package func start() throws(Errno) {
         restartAt = nil
+        guard case .success(let launch) = launch else { return }
         let (channel, pid) = try launch.start()
         self.pid = pid
         self.channel = channel

@@ -1,4 +1,3 @@
-
 /// Output of the command-line tool.
 public enum Console {
     /// A line on stdout.
@@ -8,5 +7,4 @@ public enum Console {
     public static func error(_ text: String, from program: String = "tinyagent") {
         try? FileDescriptor(2).writeAll("\(program): \(text)\n")
     }
-
 }

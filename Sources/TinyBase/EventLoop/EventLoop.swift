@@ -1,4 +1,3 @@
-
 /// A component the event loop serves: it says when it next needs the loop,
 /// and the loop tells it what happened. Adding a component to the agent is
 /// one `EventLoop.register`. The loop holds it until `unregister`; one that

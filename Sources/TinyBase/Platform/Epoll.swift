@@ -2,10 +2,10 @@ import CShims
 
 /// The event loop's two kernel objects: an epoll set, and a timerfd on
 /// CLOCK_MONOTONIC armed to absolute deadlines.
-package struct Epoll {
-    package let fd: FileDescriptor
+struct Epoll {
+let fd: FileDescriptor
 
-    package init() throws(Errno) {
+init() throws(Errno) {
         fd = FileDescriptor(try valueOrErrno { ta_epoll_create() })
     }
 
@@ -14,14 +14,14 @@ package struct Epoll {
         try nothingOrErrno { ta_epoll_add(fd.rawValue, watched.rawValue, UInt32(TA_EPOLLIN), data) }
     }
 
-    package func remove(_ watched: FileDescriptor) {
+func remove(_ watched: FileDescriptor) {
         _ = ta_epoll_del(fd.rawValue, watched.rawValue)
     }
 
     /// Blocks until input, then calls `body` with the data of each ready
     /// descriptor, up to eight a call. The events live on the stack: the
     /// heartbeat path allocates nothing.
-    package func wait(_ body: (UInt64) -> Void) {
+func wait(_ body: (UInt64) -> Void) {
         var events = (ta_event(), ta_event(), ta_event(), ta_event(), ta_event(), ta_event(), ta_event(), ta_event())
         let count = withUnsafeMutableBytes(of: &events) { raw in
             ta_epoll_wait(fd.rawValue, raw.baseAddress!.assumingMemoryBound(to: ta_event.self), 8, -1)
@@ -35,20 +35,20 @@ package struct Epoll {
 }
 
 /// A timerfd on CLOCK_MONOTONIC: readable once its deadline has passed.
-package struct DeadlineTimer {
-    package let fd: FileDescriptor
+struct DeadlineTimer {
+let fd: FileDescriptor
 
-    package init() throws(Errno) {
+init() throws(Errno) {
         fd = FileDescriptor(try valueOrErrno { ta_timerfd_create() })
     }
 
     /// Fires at `deadline`; false when the kernel refused.
-    package func arm(_ deadline: Instant) -> Bool {
+func arm(_ deadline: Instant) -> Bool {
         ta_timerfd_arm(fd.rawValue, max(deadline.nanoseconds, 1)) == 0
     }
 
     /// Takes the expiry, so the timer is not readable until it fires again.
-    package func drain() {
+func drain() {
         _ = ta_timerfd_drain(fd.rawValue)
     }
 }

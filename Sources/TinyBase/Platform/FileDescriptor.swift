@@ -54,6 +54,11 @@ public struct FileDescriptor: Equatable, Hashable {
 
     /// `close(2)`, never retried: the descriptor is gone whatever it returns.
     package func close() { _ = ta_close(rawValue) }
+
+    /// Waits up to `timeout` (zero: just looks) for input; whether there is some.
+    package func waitReadable(_ timeout: Duration) -> Bool {
+        ta_wait_readable(rawValue, Int32(clamping: max(timeout.milliseconds, 0))) == 1
+    }
 }
 
 extension FileDescriptor {

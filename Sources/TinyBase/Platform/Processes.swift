@@ -50,6 +50,12 @@ public enum Processes {
         return pid
     }
 
+    /// A function of a library this process has loaded, by name (`dlsym`);
+    /// nil when that version of the library lacks it.
+    package static func symbol(_ name: String) -> UnsafeMutableRawPointer? {
+        withCString(name) { ta_lookup_symbol($0) }
+    }
+
     /// Ends this process with `status` (`exit(3)`: stdio flushed).
     public static func exit(_ status: Int32) -> Never { ta_exit(status) }
 

@@ -153,9 +153,9 @@ package enum UnixSocket {
 
 /// `SOCK_SEQPACKET` over `AF_UNIX` with descriptors passed alongside
 /// (`SCM_RIGHTS`): what `PacketChannel` is made of.
-package enum PacketSocket {
+enum PacketSocket {
     /// The most descriptors one packet carries.
-    package static let maximumDescriptors = Int(TA_MAX_PASSED_FDS)
+    static let maximumDescriptors = Int(TA_MAX_PASSED_FDS)
 
     /// A connected pair.
     static func pair() throws(Errno) -> (FileDescriptor, FileDescriptor) {
@@ -168,7 +168,7 @@ package enum PacketSocket {
     }
 
     /// Sends `bytes` as one packet with `descriptors`; whether all of it went.
-    package static func send(_ bytes: UnsafeRawBufferPointer, descriptors: [FileDescriptor], on fd: FileDescriptor) -> Bool {
+    static func send(_ bytes: UnsafeRawBufferPointer, descriptors: [FileDescriptor], on fd: FileDescriptor) -> Bool {
         let fds = descriptors.map { $0.rawValue }
         return fds.withUnsafeBufferPointer {
             ta_packet_send_fds(fd.rawValue, bytes.baseAddress, bytes.count, $0.baseAddress, Int32(fds.count))
@@ -177,14 +177,22 @@ package enum PacketSocket {
 
     /// Waits up to `timeout` for a packet, then reads it into `buffer`: its
     /// length (0 or less: none) and the descriptors that came with it.
-    package static func receive(into buffer: UnsafeMutableRawBufferPointer, on fd: FileDescriptor,
+    static func receive(into buffer: UnsafeMutableRawBufferPointer, on fd: FileDescriptor,
                                 timeout: Duration) -> (length: Int, descriptors: [FileDescriptor]) {
-        guard ta_wait_readable(fd.rawValue, Int32(timeout.milliseconds)) == 1 else { return (0, []) }
+        guard fd.waitReadable(timeout) else { return (0, []) }
         var fds = [Int32](repeating: -1, count: maximumDescriptors)
         var count: Int32 = 0
         let n = fds.withUnsafeMutableBufferPointer {
             ta_packet_recv_fds(fd.rawValue, buffer.baseAddress, buffer.count, $0.baseAddress, Int32(maximumDescriptors), &count)
         }
         return (n, fds[0..<Int(count)].map { FileDescriptor($0) })
+    }
+}
+
+package enum Sockets {
+    /// Why `host` does not resolve (getaddrinfo's words), or nil when it does.
+    package static func resolveProblem(_ host: String) -> String? {
+        let code = withCString(host) { ta_resolve($0) }
+        return code == 0 ? nil : String(cString: ta_gai_strerror(code))
     }
 }

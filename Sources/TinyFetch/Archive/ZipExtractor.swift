@@ -168,11 +168,9 @@ private struct Plan {
     static let top = "SmartMeter"
     static let certs = "certs"
 
-    /// `certs/cacert.pem` (and its folder): a new CA, which the agent
+    /// `certs/cacert.pem`: a new CA, which the agent
     /// installs only once it verifies the servers (`CARotation`).
-    static func isCA(_ path: String, isFolder: Bool) -> Bool {
-        isFolder ? path == certs : path == CARotation.archivePath
-    }
+    static func isCA(_ path: String) -> Bool { path == CARotation.archivePath }
 
     /// A zip bomb's mark: a file that unpacks to more than the allowed
     /// multiple of its compressed size.
@@ -197,9 +195,14 @@ private struct Plan {
             let path = name.path
             let isFolder = try EntryAttributes.isFolder(unixMode: raw.unixMode, name: name, path: path)
 
+            let containers = [Plan.certs, AgentPrograms.archiveFolder]
+            // A bare certs/ or bin/ entry (`zip -r` writes one) is only a container: the files
+            // taken from it make it, and one that brings none of them must not leave an empty
+            // folder for the agent to refuse after the whole unpack.
+            if isFolder && name.components.count == 1 && containers.contains(path) { continue }
             if !Plan.keeps(name.components, isFolder: isFolder) {
                 // Named whole under certs/ and bin/: only some names are taken from there.
-                let whole = [Plan.certs, AgentPrograms.archiveFolder].contains(name.components[0])
+                let whole = containers.contains(name.components[0])
                 let top = whole ? path : name.topLevel
                 if !ignored.contains(top) { ignored.append(top) }
                 continue
@@ -246,8 +249,8 @@ private struct Plan {
     /// programs in `bin/` (`AgentPrograms`); the rest is ignored.
     private static func keeps(_ components: [String], isFolder: Bool) -> Bool {
         let path = components.joined(separator: "/")
-        if components[0] == top || isCA(path, isFolder: isFolder) { return true }
-        return isFolder ? path == AgentPrograms.archiveFolder : AgentPrograms.isProgram(components)
+        if components[0] == top { return true }
+        return !isFolder && (isCA(path) || AgentPrograms.isProgram(components))
     }
 
     /// An archive installs its `SmartMeter/` folder, a CA, the agent's

@@ -10,11 +10,14 @@ public struct SystemdNotifier {
 
     public init() {
         var usec: UInt64 = 0
-        if sd_watchdog_enabled(0, &usec) > 0 && usec > 0 {
-            watchdogInterval = Duration(nanoseconds: Int64(usec / 2) * 1000)
-        } else {
-            watchdogInterval = nil
-        }
+        let enabled = sd_watchdog_enabled(0, &usec) > 0 && usec > 0
+        self.init(watchdogInterval: enabled ? Duration(nanoseconds: Int64(usec / 2) * 1000) : nil)
+    }
+
+    /// With the interval given rather than read from `$WATCHDOG_USEC`: the
+    /// unit tests' pinger schedules, without touching the process's environment.
+    init(watchdogInterval: Duration?) {
+        self.watchdogInterval = watchdogInterval
     }
 
     public func ready() { send("READY=1") }
