@@ -123,16 +123,35 @@ import Testing
     }
 
     @Test func stagedProgramsAreTakenOnlyAsTheThreeRegularFiles() throws {
-        func programs(_ names: [String]) throws -> DownloadsFolder.Staged {
+        func programs(_ names: [String], then change: (String) throws -> Void = { _ in }) throws -> DownloadsFolder.Staged {
             try? FileManager.default.removeItem(atPath: "\(root)/downloads")
             return try adopted { tree in
                 try FileManager.default.createDirectory(atPath: "\(tree)/bin", withIntermediateDirectories: true)
                 for name in names { try self.write("\(tree)/bin/\(name)", name) }
+                try change("\(tree)/bin")
             }
         }
         #expect(try programs(AgentPrograms.names).programs)
         #expect(throws: StagingError.self) { try programs(AgentPrograms.names + ["extra"]) }
         #expect(throws: StagingError.self) { try programs(Array(AgentPrograms.names.dropLast())) }
+        // Each name present, but not as a regular file with one name.
+        let fm = FileManager.default
+        let last = AgentPrograms.names.last!
+        #expect(throws: StagingError.self, "a symbolic link") {
+            try programs(Array(AgentPrograms.names.dropLast())) { bin in
+                try fm.createSymbolicLink(atPath: "\(bin)/\(last)", withDestinationPath: "/bin/sh")
+            }
+        }
+        #expect(throws: StagingError.self, "a second name of another file") {
+            try programs(Array(AgentPrograms.names.dropLast())) { bin in
+                try fm.linkItem(atPath: "\(bin)/\(AgentPrograms.names[0])", toPath: "\(bin)/\(last)")
+            }
+        }
+        #expect(throws: StagingError.self, "a folder") {
+            try programs(Array(AgentPrograms.names.dropLast())) { bin in
+                try fm.createDirectory(atPath: "\(bin)/\(last)", withIntermediateDirectories: false)
+            }
+        }
         try? FileManager.default.removeItem(atPath: "\(root)/downloads")
         #expect(throws: StagingError.self) { try self.adopted { _ in } }
     }

@@ -95,14 +95,15 @@ package struct DownloadsFolder {
         }
         guard !names.isEmpty else { throw .unexpected("the staging folder", "is empty") }
         var staged = Staged()
-        if names.contains("SmartMeter") {
-            try adoptFolder(in: staging, "SmartMeter", path: "SmartMeter", for: app)
-            staged.smartMeter = true
-        }
-        if names.contains("certs") { staged.ca = try readCA(in: staging) }
+        // Root's own parts first: refused there, SmartMeter/ is never handed to the app user.
         if names.contains(programs) {
             try checkPrograms(in: staging)
             staged.programs = true
+        }
+        if names.contains("certs") { staged.ca = try readCA(in: staging) }
+        if names.contains("SmartMeter") {
+            try adoptFolder(in: staging, "SmartMeter", path: "SmartMeter", for: app)
+            staged.smartMeter = true
         }
         return staged
     }
