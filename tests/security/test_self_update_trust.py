@@ -37,14 +37,14 @@ def install(tmp_path):
     return str(folder)
 
 
-def trial(root, owner=(0, 0), wdog_owner=(0, 0), state="failed", mode=0o600):
+def trial(root, owner=(0, 0), wdog_owner=(0, 0), state="failed", mode=0o600, starts=5):
     wdog = os.path.join(root, "wdog")
     os.makedirs(wdog, exist_ok=True)
     os.chown(root, *wdog_owner)
     os.chown(wdog, *wdog_owner)
     os.chmod(wdog, 0o710)
     path = os.path.join(wdog, "self-update.trial")
-    root_file(path, "format=1\nstate=%s\nstarts=5\nversion=9.9.9\norigin=update 1\n" % state, mode=mode, owner=owner)
+    root_file(path, "format=1\nstate=%s\nstarts=%d\nversion=9.9.9\norigin=update 1\n" % (state, starts), mode=mode, owner=owner)
     return path
 
 
@@ -119,3 +119,19 @@ def test_roots_own_failed_trial_state_rolls_the_programs_back_once(install, tmp_
     assert os.stat(path).st_mode & 0o777 == 0o600
     assert guard(install, root).returncode == 0
     assert programs(install) == {n: "old" for n in PROGRAMS}, "a rolled-back trial is left alone"
+
+
+def test_a_swap_cut_short_between_the_agents_renames_is_finished_and_counted_as_a_trial_start(install, tmp_path):
+    """The agent renames itself last: killed between `tinyagent → .prev` and `.next →
+    tinyagent`, it leaves no tinyagent. The guard finishes that rename, so the next start runs
+    the new agent on trial instead of failing three times into a rollback."""
+    root = str(tmp_path / "root")
+    os.makedirs(root)
+    path = trial(root, state="trial", starts=0)
+    os.rename(os.path.join(install, "tinyagent"), os.path.join(install, "tinyagent.next"))
+    r = guard(install, root)
+    assert r.returncode == 0 and "finished the swap" in r.stderr, r.stderr
+    assert programs(install) == {n: "new" for n in PROGRAMS}
+    assert not os.path.exists(os.path.join(install, "tinyagent.next"))
+    assert all(os.path.exists(os.path.join(install, n + ".prev")) for n in PROGRAMS), "the previous ones stay for a rollback"
+    assert "state=trial" in open(path).read() and "starts=1" in open(path).read()
