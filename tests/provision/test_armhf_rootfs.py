@@ -182,7 +182,8 @@ def test_systemd_analyze_verifies_the_provisioned_unit(card, tmp_path):
     (scratch / "etc/systemd/system/multi-user.target.wants").mkdir(parents=True)
     os.symlink("/lib/systemd/system/tinyagent.service", str(scratch / "etc/systemd/system/multi-user.target.wants/tinyagent.service"))
     (scratch / "usr/lib/tinyagent").mkdir(parents=True)  # ExecStart's path, outside /home/pi
-    for program in ("tinyagent", "tinyagent-link", "tinyagent-fetch"):
+    # The programs, and the guard the unit runs before each start (ExecStartPre=): the card's own.
+    for program in ("tinyagent", "tinyagent-link", "tinyagent-fetch", "tinyagent-guard"):
         shutil.copy(os.path.join(card["root"], "usr/lib/tinyagent", program), str(scratch / "usr/lib/tinyagent"))
     (scratch / BASE).mkdir(parents=True)
     (scratch / "bin").mkdir()
