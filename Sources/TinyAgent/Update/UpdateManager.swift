@@ -411,6 +411,11 @@ package final class UpdateManager {
             let staged = try downloads.adopt(AgentPaths.updateStagingName(record.origin.fileKey), for: app)
             record.newPrograms = staged.programs
             record.newSmartMeter = staged.smartMeter
+            // The agent's programs run as root: a device that cannot check who made
+            // them (no update keys) does not take them on TLS and the panel's word alone.
+            if staged.programs && !SignatureVerdict.isSigned(summary: record.signature) {
+                throw .notInstalled(SelfUpdate.unsignedPrograms)
+            }
             if let ca = staged.ca { try stageCA(ca, &record) }
         } catch {
             logger.error("\(record.origin.label): \(error.remark)")
