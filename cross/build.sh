@@ -11,7 +11,7 @@
 #   cross/build.sh ARCH [--src DIR] [--out FILE] [--refresh] [--no-check] [--musl-probe]
 #     --src DIR    package root to build (default: this repository)
 #     --out FILE   the agent's binary (default: build/ARCH/tinyagent); its helper programs
-#                  tinyagent-link and tinyagent-fetch go beside it
+#                  tinyagent-link and tinyagent-fetch and the objects (obj/) go beside it
 #     --refresh    fetch Debian's package indexes and packages again
 #     --no-check   skip the checks (never in CI)
 #     --musl-probe armhf only: build build/armhf/armv6-probe instead, the agent's Swift code
@@ -58,7 +58,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-OUT="$TA_BUILD/$PI_ARCH"
+# The objects go beside the output, so that a build with --out elsewhere (e.g. of another
+# source tree) leaves the default build's objects and its up-to-date stamp alone.
+OUT="$(dirname "$BIN")"
 CACHE="$ARCH_CACHE"
 SYSROOT="$CACHE/sysroot"
 MBEDTLS="$CACHE/mbedtls"

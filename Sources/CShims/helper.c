@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -24,15 +23,22 @@ static int keep_across_exec(int fd) {
     return flags < 0 ? -1 : fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
 }
 
+int ta_exec_descriptor(int exe, char *const argv[], char *const envp[]) {
+    if (exe < 0 || keep_across_exec(exe) != 0) return -EBADF;
+    char path[32] = "/proc/self/fd/";
+    char digits[12];
+    int n = 0;
+    do { digits[n++] = (char)('0' + exe % 10); exe /= 10; } while (exe > 0);
+    size_t at = strlen(path);
+    while (n > 0) path[at++] = digits[--n];
+    path[at] = 0;
+    execve(path, argv, envp);
+    return -errno;
+}
+
 pid_t ta_spawn_helper(int exe, const char *name, const char *arg, const char *ids, int fd) {
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull < 0) return -errno;
-    // Through /proc/self/fd rather than fexecve: valgrind --trace-children
-    // follows a path, which its launcher opens after the exec, so the child
-    // keeps the descriptor across it (the helper then holds a read-only
-    // descriptor of its own program, nothing more).
-    char path[32];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", exe);
     char *const argv[] = {(char *)name, (char *)arg, (char *)ids, NULL};
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -43,10 +49,10 @@ pid_t ta_spawn_helper(int exe, const char *name, const char *arg, const char *id
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);
         ta_child_reset_signals();
         // dup2 clears close-on-exec on the copy; the helper blocks on it.
-        if (dup2(devnull, 0) < 0 || dup2(fd, 3) < 0 || keep_across_exec(exe) != 0) _exit(127);
+        if (dup2(devnull, 0) < 0 || dup2(fd, 3) < 0) _exit(127);
         int flags = fcntl(3, F_GETFL);
         fcntl(3, F_SETFL, flags & ~O_NONBLOCK);
-        execv(path, argv);
+        ta_exec_descriptor(exe, argv, environ);
         _exit(127);
     }
     int saved = errno;
@@ -62,11 +68,7 @@ int ta_exec_fd(int exe, const char *args, size_t count) {
         args += strlen(args) + 1;
     }
     argv[count] = NULL;
-    char path[32];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", exe);
-    if (keep_across_exec(exe) != 0) return -errno;  // as in ta_spawn_helper
-    execv(path, argv);
-    return -errno;
+    return ta_exec_descriptor(exe, argv, environ);
 }
 
 ssize_t ta_self_path(char *buf, size_t cap) {

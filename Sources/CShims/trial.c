@@ -27,7 +27,7 @@ static void run_child(int exe, uint32_t uid, uint32_t gid, const char *arg, int 
     if (ta_drop_privileges(uid, gid) != 0) _exit(126);
     char *const argv[] = {"tinyagent", (char *)arg, NULL};
     char *const envp[] = {"PATH=/usr/bin:/bin", NULL};
-    fexecve(exe, argv, envp);
+    ta_exec_descriptor(exe, argv, envp);
     _exit(127);
 }
 

@@ -48,6 +48,15 @@ import TestSupport
         #expect(try trial("\(folder)/whoami") == .success(Version(major: 65534, minor: 65534, patch: 0)))
     }
 
+    @Test func aProgramWhoseInterpreterOpensItByPathAfterTheExecPassesItsTrial() throws {
+        // As qemu-user's binfmt_misc does on an emulated card: a close-on-exec
+        // descriptor (fexecve) would be gone by then. A script is the same case here.
+        let script = "\(folder)/version.sh"
+        try "#!/bin/sh\necho tinyagent 1.2.3\n".write(toFile: script, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
+        #expect(try trial(script) == .success(Version(major: 1, minor: 2, patch: 3)))
+    }
+
     @Test func theCommandsAgentVersionMustBeWhatTheTrialPrinted() {
         let trial = Version(major: 1, minor: 2, patch: 3)
         #expect(SelfUpdate.expectedVersion(command: nil, trial: trial) == .success(trial))

@@ -105,3 +105,23 @@ def test_every_unit_test_a_document_names_exists():
             if test != "swift" and test not in suites.get(suite, ()):
                 missing.append("%s: %s.%s" % (os.path.relpath(doc, REPO), suite, test))
     assert missing == [], missing
+
+
+def test_every_python_test_a_document_names_exists():
+    """The same for the Python tests the documents cite as `FILE.py::test_name` or a bare
+    `test_name`: the file's basename anywhere under tests/, the function in it."""
+    functions = {}
+    for path in tracked("tests/*.py"):
+        for name in re.findall(r"^def (test_\w+)\(", text(path), re.M):
+            functions.setdefault(name, set()).add(os.path.basename(path))
+    assert len(functions) > 300, len(functions)
+    missing = []
+    for doc in tracked("*.md"):
+        where = os.path.relpath(doc, REPO)
+        for file, test in re.findall(r"`(?:[\w/]*/)?(\w+\.py)::(test_\w+)`", text(doc)):
+            if file not in functions.get(test, ()):
+                missing.append("%s: %s::%s" % (where, file, test))
+        for test in re.findall(r"`(test_\w+)`", text(doc)):
+            if test not in functions:
+                missing.append("%s: %s" % (where, test))
+    assert missing == [], missing

@@ -155,14 +155,14 @@ def new_build(folder, version=NEW_AGENT):
     return path
 
 
-def failing_build(folder, otherwise, name="tinyagent", version=NEW_AGENT):
-    """A program that passes the trial (`version` prints `tinyagent VERSION`) and at any other
-    start does `otherwise` (C statements)."""
+def failing_build(folder, otherwise, name="tinyagent", version=NEW_AGENT, trial=""):
+    """A program that passes the trial (`version` does `trial`, C statements, then prints
+    `tinyagent VERSION`) and at any other start does `otherwise` (C statements)."""
     source = os.path.join(folder, name + ".c")
     with open(source, "w") as f:
         f.write('#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n#include <unistd.h>\n'
-                'int main(int c, char **v) { if (c == 2 && !strcmp(v[1], "version")) { puts("tinyagent %s"); return 0; }'
-                ' %s }\n' % (version, otherwise))
+                'int main(int c, char **v) { if (c == 2 && !strcmp(v[1], "version")) { %s puts("tinyagent %s"); return 0; }'
+                ' %s }\n' % (trial, version, otherwise))
     out = os.path.join(folder, name)
     subprocess.run(["cc", "-o", out, source], check=True)
     os.chmod(out, 0o755)
@@ -366,6 +366,49 @@ def test_killed_with_the_new_programs_staged_the_next_start_swaps_them_and_the_n
     assert device.agent.status()["agent_version"] == NEW_AGENT
     device.wait_versions(NEW)
     assert not os.path.exists(trial_file(device))
+
+
+def trial_runs():
+    """Pids of the trial runs going on: `tinyagent version` as the helper user."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                if f.read() == b"tinyagent\0version\0" and os.stat("/proc/" + entry).st_uid != 0:
+                    found.append(int(entry))
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+def test_killed_during_the_trial_run_the_next_start_stages_and_tries_the_programs_again_and_answers_once(unit, server, pki, tmp_path):  # noqa: F811
+    make, install, standins = unit
+    device = Device(make, server, pki, tmp_path)
+    old = open(os.path.join(install, "tinyagent"), "rb").read()
+    # Its `version` takes a second (the window to kill the agent in); at start it crashes.
+    slow = failing_build(str(tmp_path), "abort();", trial="sleep(1);")
+    path = bin_archive(device, "slow.zip", slow)
+    with FaultServer(root=device.files, pki=pki) as s, panel_for(server, pki) as panel:
+        panel.send("device@localhost", command(103, s.url("/file/slow.zip"), version=OLD, sha256=sha256(path),
+                                              agent_version=NEW_AGENT))
+        wait_for(trial_runs, timeout=60, interval=0.02, what="the trial run")
+        os.kill(agent_pid(standins[0]), signal.SIGKILL)
+        # Where it was: unpacked, the programs staged beside the old ones, no trial state yet;
+        # the trial run itself ends with the agent (its parent-death signal).
+        assert journal(device)["step"] == "unpack" and journal(device)["new_programs"] is True
+        assert all(os.path.exists(os.path.join(install, n + ".next")) for n in PROGRAMS)
+        assert open(os.path.join(install, "tinyagent"), "rb").read() == old
+        assert not os.path.exists(trial_file(device))
+        wait_for(lambda: not trial_runs(), timeout=10, what="the killed agent's trial run to end")
+        panel.wait_reply(timeout=120)
+        replies = answers(panel, 103, settle=3.0)
+    # The next start checked, staged and tried them again; they passed (the killed trial never
+    # did), crashed at start twice and were rolled back: one answer.
+    assert_rolled_back_once(device, install, replies, old, "did not come up")
+    log = device.agent.log()
+    assert "update 103 was at step unpack when the agent stopped; carrying on" in log
+    assert log.count("the new tinyagent passed its trial run: version %s" % NEW_AGENT) == 1, log
+    assert not any(os.path.exists(os.path.join(install, n + ".next")) for n in PROGRAMS)
 
 
 def test_the_new_agent_killed_while_it_verifies_carries_on_and_the_rollback_answers_once(unit, server, pki, tmp_path):  # noqa: F811

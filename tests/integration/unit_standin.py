@@ -2,7 +2,7 @@
 real unit file's ExecStartPre= and ExecStart= lines, rewrites its two paths to the test's
 install folder and root, and behaves as the unit's Restart=always and WatchdogSec= do:
 
-    python3 unit_standin.py UNIT INSTALL ROOT --watchdog S --restart S [-- EXTRA ARGS...]
+    python3 unit_standin.py UNIT INSTALL ROOT --watchdog S --restart S [--chroot DIR] [-- EXTRA ARGS...]
 
 Each start runs every ExecStartPre= first (waiting for it, as systemd does; a failing one
 fails the start, which Restart=always restarts), then ExecStart= (plus EXTRA ARGS, the test's
@@ -12,7 +12,10 @@ sends SIGABRT (systemd's WatchdogSignal) and SIGKILL after TimeoutStopSec, scale
 KillMode=process: only the main process is signalled; its children live on. Restart=always:
 any end, clean or not, is followed by a new start after --restart seconds. Each event is
 one line on stdout: "start N PID", "exit N STATUS" (negative: the signal), "watchdog N",
-"pre N STATUS". SIGTERM stops the service (SIGTERM to the agent) and this program."""
+"pre N STATUS". SIGTERM stops the service (SIGTERM to the agent) and this program.
+
+--chroot DIR runs each command in DIR's root filesystem (chroot(8) execs it: the pid is the
+agent's), as systemd runs the unit on a card; INSTALL and ROOT are then paths inside DIR."""
 
 import argparse
 import os
@@ -48,14 +51,18 @@ def main():
     parser.add_argument("--watchdog", type=float, required=True)
     parser.add_argument("--restart", type=float, default=0.3)
     parser.add_argument("--stop-timeout", type=float, default=2.0)
+    parser.add_argument("--chroot", default="")
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     args = parser.parse_args(argv[:len(argv) - len(extra) - (1 if extra else 0)])
-    pre = [rewritten(c, args.install, args.root) for c in unit_lines(args.unit, "ExecStartPre")]
-    (start,) = [rewritten(c, args.install, args.root) for c in unit_lines(args.unit, "ExecStart")]
+    inside = ["chroot", args.chroot] if args.chroot else []
+    pre = [inside + rewritten(c, args.install, args.root) for c in unit_lines(args.unit, "ExecStartPre")]
+    (start,) = [inside + rewritten(c, args.install, args.root) for c in unit_lines(args.unit, "ExecStart")]
     assert "Restart=always" in open(args.unit).read().splitlines()
 
-    notify_path = os.path.join(args.root, "standin-notify.sock")
+    # NOTIFY_SOCKET is the agent's path to it; bound from outside the chroot, if any.
+    agent_notify_path = os.path.join(args.root, "standin-notify.sock")
+    notify_path = args.chroot + agent_notify_path
     if os.path.exists(notify_path):
         os.unlink(notify_path)
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -63,7 +70,7 @@ def main():
     notify.settimeout(0.05)
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    env = dict(os.environ, NOTIFY_SOCKET=notify_path, WATCHDOG_USEC=str(int(args.watchdog * 1e6)))
+    env = dict(os.environ, NOTIFY_SOCKET=agent_notify_path, WATCHDOG_USEC=str(int(args.watchdog * 1e6)))
     n = 0
     while not stopping:
         n += 1

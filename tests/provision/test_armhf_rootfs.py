@@ -2,18 +2,23 @@
 bookworm, cached in build/armhf/rootfs): a copy of it without libstrophe (a card with no
 network at first boot) is provisioned with the armhf .deb, the library and a Python
 package; then, in a chroot under qemu-user, the agent runs there and restarts a
-heartbeating Python process that hangs. Skipped, with the reason, when the rootfs, the
-armhf binary or binfmt_misc's qemu-arm is missing (`make provision-test` makes them)."""
+heartbeating Python process that hangs; last, run as the unit runs it (guard, then agent),
+it updates itself to the same tree built again with another version, from a signed archive,
+and the new armhf agent confirms it logged in to a real prosody. Skipped, with the reason,
+when the rootfs, the armhf binary or binfmt_misc's qemu-arm is missing (`make
+provision-test` makes them)."""
 
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import zipfile
 
 import pytest
 
@@ -21,6 +26,10 @@ from provisioning import BASE, CONFIG, REPO, UNIT, XMPP_PASSWORD, provision_args
 
 sys.path.insert(0, os.path.join(REPO, "tests"))
 import runguard  # noqa: E402
+sys.path.insert(0, os.path.join(REPO, "tests", "update"))
+from signing import install_key, make_key, sign  # noqa: E402
+from xmpp.pki import make_pki  # noqa: E402
+from xmpp.prosody import Prosody, ensure_installed  # noqa: E402
 
 CACHE = os.path.join(os.environ.get("TA_CACHE", os.path.join(REPO, "build")), "armhf")
 ROOTFS = os.path.join(CACHE, "rootfs")
@@ -240,3 +249,121 @@ def test_in_the_chroot_the_agent_restarts_a_hung_python_process_as_pi(card):
         stop_processes_in(root)  # the agent, the sample, what the agent started
         if agent:
             agent.wait(timeout=10)
+
+
+NEXT_VERSION = "9.9.9"
+PROGRAMS = ("tinyagent", "tinyagent-link", "tinyagent-fetch")
+STANDIN = os.path.join(REPO, "tests", "integration", "unit_standin.py")
+
+
+@pytest.fixture(scope="module")
+def next_build(tmp_path_factory):
+    """A fleet's next release: this tree's armhf programs built again (cross/build.sh --src)
+    with the version NEXT_VERSION; the folder holding the three."""
+    tmp = tmp_path_factory.mktemp("next")
+    src = tmp / "src"
+    src.mkdir()
+    shutil.copy(os.path.join(REPO, "Package.swift"), str(src))
+    for folder in ("Sources", "Tests"):
+        shutil.copytree(os.path.join(REPO, folder), str(src / folder))
+    version = src / "Sources" / "TinyBase" / "Base" / "AgentVersion.swift"
+    text, n = re.subn(r'agentVersion = "[^"]*"', 'agentVersion = "%s"' % NEXT_VERSION, version.read_text())
+    assert n == 1, "no agentVersion constant in %s" % version
+    version.write_text(text)
+    out = tmp / "out"
+    built = subprocess.run([os.path.join(REPO, "cross", "build.sh"), "armhf", "--src", str(src), "--out", str(out / "tinyagent")],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
+    assert built.returncode == 0, built.stdout.decode()[-3000:]
+    return str(out)
+
+
+def chroot_status(root):
+    r = chroot(root, "/usr/bin/tinyagent", "status", "--root", "/" + BASE, "--json", check=False)
+    return json.loads(r.stdout.decode()) if r.returncode == 0 else None
+
+
+def wait_in_chroot(what, condition, timeout):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "%s: not within %d s" % (what, timeout)
+        time.sleep(0.5)
+
+
+def test_in_the_chroot_the_agent_updates_itself_to_a_new_armhf_build_from_a_signed_archive(card, next_build, tmp_path):
+    root = card["root"]
+    base = os.path.join(root, BASE)
+    port = free_udp_port()
+    with open(os.path.join(base, "cfg", "agent.json"), "w") as f:
+        json.dump({"heartbeat_port": port, "update_timeout_s": 120}, f)
+    # The processes of the test before are gone (stop_processes_in): so is their record.
+    registry = os.path.join(base, "wdog", "registry.json")
+    if os.path.exists(registry):
+        os.unlink(registry)
+    # The card's link goes to a real prosody on loopback (the chroot shares the network),
+    # its CA the test CA's; the config encrypted by the card's own agent.
+    pki = make_pki(str(tmp_path / "pki"))
+    shutil.copy(pki.ca_cert, os.path.join(base, "certs", "cacert.pem"))
+    ensure_installed()
+    xmpp = Prosody(str(tmp_path / "xmpp"), tls="starttls", cert=pki.server_cert, key=pki.server_key)
+    xmpp.register("device", "device-secret")
+    with open(os.path.join(root, "root", "plain.json"), "w") as f:
+        json.dump({"xmpp_client": {"client_jid": "device@localhost", "client_password": "device-secret",
+                                   "cpanel_jid": "panel@localhost", "rpi_unique_id": "rpi-e2e-0001",
+                                   "host": "127.0.0.1", "port": xmpp.port}}, f)
+    chroot(root, "/usr/bin/tinyagent", "config", "encrypt", "--in", "/root/plain.json",
+           "--out", "/%s/cfg/config_file.bin" % BASE)
+    # The fleet's key on the device, the archive (bin/: the next build's three programs) signed with it.
+    fleet, public = make_key(str(tmp_path), "fleet")
+    install_key(base, public)
+    archive = os.path.join(root, "root", "next.zip")
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for program in PROGRAMS:
+            z.write(os.path.join(next_build, program), "bin/" + program)
+    sign(fleet, archive)
+
+    install = os.path.join(root, "usr", "lib", "tinyagent")
+    old = open(os.path.join(install, "tinyagent"), "rb").read()
+    events = os.path.join(str(tmp_path), "standin.events")
+    standin = None
+    with xmpp:
+        try:
+            # systemd's part: the card's own unit, guard then agent, restarted when it exits.
+            standin = subprocess.Popen(
+                ["/usr/bin/python3", STANDIN, os.path.join(root, "lib/systemd/system/tinyagent.service"),
+                 "/usr/lib/tinyagent", "/" + BASE, "--chroot", root, "--watchdog", "30", "--restart", "0.5"],
+                env=runguard.marked({"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}), stdout=open(events, "w"),
+                stderr=subprocess.STDOUT, start_new_session=True)
+            sample = subprocess.Popen(
+                ["chroot", "--userspec=1000:1000", root, "env", "HOME=/home/pi", "python3",
+                 "/%s/SmartMeter/meter_reader.py" % BASE, "--name", "reader", "--version", "1.0.3",
+                 "--interval", "0.5", "--port", str(port)],
+                cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+            def ready():
+                status = chroot_status(root)
+                return status and status["xmpp"] == "online" and any(p["name"] == "reader" for p in status["processes"])
+            wait_in_chroot("the old agent online with the reader", ready, 120)
+
+            update = chroot(root, "/usr/bin/tinyagent", "update", "--file", "/root/next.zip", "--wait",
+                            "--root", "/" + BASE, check=False, timeout=600)
+            log = open(os.path.join(base, "logs", "tinyagent.log")).read()[-5000:]
+            assert update.returncode == 0, (update.stdout, update.stderr, log)
+            assert update.stdout.decode() == "installed and confirmed: tinyagent %s\n" % NEXT_VERSION
+            assert "restarting into tinyagent %s" % NEXT_VERSION in update.stderr.decode()
+            assert "signature verified with certs/update-keys/fleet.pem" in log, log
+            for program in PROGRAMS:
+                assert open(os.path.join(install, program), "rb").read() == open(os.path.join(next_build, program), "rb").read()
+            assert open(os.path.join(install, "tinyagent.prev"), "rb").read() == old
+            assert chroot(root, "/usr/lib/tinyagent/tinyagent", "version").stdout.decode().split()[1] == NEXT_VERSION
+            assert not os.path.exists(os.path.join(base, "wdog", "self-update.trial"))
+            status = chroot_status(root)
+            assert status["agent_version"] == NEXT_VERSION and status["xmpp"] == "online", status
+            reader = next(p for p in status["processes"] if p["name"] == "reader")
+            assert reader["pid"] == sample.pid and reader["restarts"] == 0, "the reader ran on through the swap"
+            starts = [line for line in open(events) if line.startswith("start ")]
+            assert len(starts) == 2, open(events).read()
+        finally:
+            if standin:
+                standin.terminate()
+                standin.wait(timeout=30)
+            stop_processes_in(root)
