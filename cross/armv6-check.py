@@ -20,6 +20,15 @@ ARMv6KZ + VFPv2, hard-float ABI), in two ways that do not need the board:
    Whether a byte range is ARM, Thumb or data comes from the mapping symbols ($a, $t, $d),
    so scan an unstripped file (the build keeps build/armhf/tinyagent.unstripped).
 
+3. calls from Thumb code that would carry floating point across the two calling conventions:
+   Thumb-1 has no VFP instructions, so LLVM compiles floating point in Thumb code with the
+   run-time ABI's __aeabi_* helpers and passes it in core registers, although the object
+   still says Tag_ABI_VFP_args: VFP registers; ARM-mode code (glibc, libm, compiler-rt's
+   other helpers) expects it in VFP registers. So an object (or archive member) with Thumb
+   code must not reference a floating-point function of libm or libc (ceil, strtod, ...)
+   or a compiler-rt helper other than __aeabi_* (__adddf3, __powidf2, ...), unless the
+   inputs define that function in Thumb code themselves. Checked by name on the symbols.
+
 Each violation is one line naming the file, the instruction (with its address and the
 function it is in) or the attribute; exit 1 when there is any, 2 on a usage or tool error.
 """
@@ -53,7 +62,7 @@ FUNC = re.compile(r"^[0-9a-f]+ <(.+)>:$")
 
 
 def run(cmd):
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    res = subprocess.run(cmd, capture_output=True, text=True, errors="replace")  # symbol names may be any bytes
     if res.returncode != 0:
         raise SystemExit(f"armv6-check: {' '.join(cmd)} failed: {res.stderr.strip()[:500]}")
     return res.stdout
@@ -215,6 +224,57 @@ def scan(path, objdump):
             for (why, base), (n, first) in sorted(found.items())], count
 
 
+# ---- 3. floating point across Thumb-1 calls ----------------------------------------------
+
+# libm's functions (each also with an f and an l suffix) and libc's that take or return
+# floating point; variadic ones (printf, scanf) pass everything in core registers anyway.
+LIBM = ("ceil floor trunc round rint nearbyint lrint llrint lround llround fmod remainder remquo "
+        "sqrt cbrt hypot pow exp exp2 expm1 log log2 log10 log1p logb ilogb sin cos tan asin acos "
+        "atan atan2 sinh cosh tanh asinh acosh atanh erf erfc tgamma lgamma fabs fmin fmax fdim fma "
+        "nan nextafter nexttoward copysign scalbn scalbln ldexp frexp modf finite isinf isnan").split()
+FLOAT_FUNCTION = re.compile(
+    r"^(?:__)?(?:" + "|".join(LIBM) + r")[fl]?$"
+    r"|^(?:__)?strto(?:d|f|ld)(?:_l|_internal)?$|^atof$|^difftime$|^q?[efg]cvt(?:_r)?$"
+    r"|^strfrom[dfl]$|^[de]rand48(?:_r)?$"
+    r"|^__(?!aeabi_)[a-z]+(?:sf|df|tf|xf|hf|sc|dc)[a-z0-9]*$")  # compiler-rt: __adddf3, __floatsidf
+
+
+def float_references(path):
+    """([(member, name)] of floating-point functions that Thumb code in path (an object or
+    archive) references, {names of functions path defines in Thumb code}). A member counts
+    as Thumb when it has a $t mapping symbol; a Thumb function's address is odd."""
+    refs, defined, member, thumb, wanted = [], set(), path, False, set()
+    for line in run([tool("readelf"), "-s", "-W", path]).splitlines() + ["File: end"]:
+        m = re.match(r"^File: (.+)$", line)
+        if m:
+            refs += [(member, name) for name in sorted(wanted)] if thumb else []
+            member, thumb, wanted = m.group(1), False, set()
+            continue
+        f = line.split()
+        if len(f) < 8:
+            continue
+        name = f[7].split("@")[0]
+        if re.fullmatch(r"\$t(\..*)?", f[7]):
+            thumb = True
+        elif f[6] == "UND" and FLOAT_FUNCTION.match(name):
+            wanted.add(name)
+        elif f[3] == "FUNC" and f[6] != "UND" and int(f[1], 16) & 1:
+            defined.add(name)
+    return refs, defined
+
+
+def float_calls(paths):
+    """Violations of rule 3 over all inputs: a floating-point function that Thumb code calls
+    is fine only when the inputs define it in Thumb code too (Sources/CShims/thumb1.c)."""
+    refs, defined = [], set()
+    for path in paths:
+        r, d = float_references(path)
+        refs += r
+        defined |= d
+    return [f"{member}: Thumb-1 code calls {name}, which takes or returns floating point in VFP"
+            " registers (Thumb-1 passes it in core registers)" for member, name in refs if name not in defined]
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="Fail when armhf code needs more than ARMv6 + VFPv2 (arm1176jzf-s).",
                                 epilog="See the module docstring for the rules.")
@@ -231,6 +291,7 @@ def main(argv=None):
         v, n = check_attributes(path, need_tag)
         violations += v
         notes.append(f"{path}: attributes of {n} object(s) checked")
+    violations += float_calls(a.objects + a.toolchain + a.scan)
     for path in a.scan:
         v, n = scan(path, objdump)
         violations += v

@@ -3,7 +3,8 @@
 # configuration (cross/mbedtls-config.h), compiled by zig.
 #
 #   [MBEDTLS_CONFIG=FILE] [MBEDTLS_CFLAGS=...] cross/build-mbedtls.sh TARGET OUT
-#     TARGET  armhf   ARMv6 + VFPv2 hard-float (arm1176jzf-s), glibc 2.28 (every Pi, 32-bit)
+#     TARGET  armhf   ARMv6 + VFPv2 hard-float (arm1176jzf-s), glibc 2.28 (every Pi, 32-bit);
+#                     Thumb-1 code but for the hot paths (FAST_OBJECTS), which are ARM code
 #             arm64   ARMv8.0-A, glibc 2.31 (64-bit Raspberry Pi OS)
 #             host    x86_64 Linux (for the host build and tests; objects are PIC)
 #     OUT     gets include/{mbedtls,psa}/ (config.h = the trimmed configuration) and
@@ -20,8 +21,10 @@ set -euo pipefail
 TARGET="$1"
 OUT="$2"
 case "$TARGET" in
-    armhf|arm64) pi_arch "$TARGET"; zig_target=(-target "$ZIG_ARCH_TARGET" -mcpu="$ZIG_CPU") ;;
-    host|x86_64) TARGET=host; zig_target=(-target "x86_64-linux-gnu.$GLIBC_FLOOR" -mcpu=baseline) ;;
+    armhf|arm64) pi_arch "$TARGET"; zig_target=(-target "$ZIG_ARCH_TARGET" "${ZIG_CODE_FLAGS[@]}")
+                 zig_fast=(-target "$ZIG_ARCH_TARGET" -mcpu="$ZIG_CPU") ;;
+    host|x86_64) TARGET=host; zig_target=(-target "x86_64-linux-gnu.$GLIBC_FLOOR" -mcpu=baseline)
+                 zig_fast=("${zig_target[@]}") ;;
     *) die "unknown target '$TARGET' (armhf, arm64 or host)" ;;
 esac
 mkdir -p "$OUT"
@@ -31,7 +34,12 @@ CFLAGS="${MBEDTLS_CFLAGS:--Os -fPIC -ffunction-sections -fdata-sections}"
 
 need_apt make make
 ensure_zig
-stamp_value="$(printf '%s\n' "$TARGET" "$ZIG_VERSION" "$CFLAGS" "${zig_target[*]}" \
+# armhf: built first as ARM code, the rest is Thumb-1 (a third smaller, common.sh): the
+# bignum (its assembly has no Thumb-1 form clang accepts; ARM has UMAAL), and the ciphers,
+# hashes and curve reductions every download and handshake runs through. make then finds
+# them built and links them in as they are.
+FAST_OBJECTS=(bignum.o ecp_curves.o aes.o gcm.o chacha20.o poly1305.o chachapoly.o sha256.o sha512.o)
+stamp_value="$(printf '%s\n' "$TARGET" "$ZIG_VERSION" "$CFLAGS" "${zig_target[*]}" "${zig_fast[*]}" \
     | cat - "$CONFIG" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1)"
 if [ -f "$OUT/mbedtls.stamp" ] && [ "$(cat "$OUT/mbedtls.stamp")" = "$stamp_value" ] \
    && [ -f "$OUT/lib/libmbedcrypto.a" ]; then
@@ -64,6 +72,10 @@ work="$OUT/work"
 rm -rf "$work"
 cp -a "$src_dir" "$work"
 cp "$CONFIG" "$work/include/mbedtls/config.h"
+if [ "${zig_fast[*]}" != "${zig_target[*]}" ]; then
+    make -s -C "$work/library" -j"$(nproc)" "${FAST_OBJECTS[@]}" CC="$ZIG cc ${zig_fast[*]}" \
+        CFLAGS="$CFLAGS" >"$OUT/build-fast.log" 2>&1 || { cat "$OUT/build-fast.log" >&2; die "mbedTLS build failed"; }
+fi
 make -s -C "$work/library" -j"$(nproc)" static \
     CC="$ZIG cc ${zig_target[*]}" AR="$ZIG ar" AR_DASH= \
     CFLAGS="$CFLAGS" >"$OUT/build.log" 2>&1 || { cat "$OUT/build.log" >&2; die "mbedTLS build failed"; }

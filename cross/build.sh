@@ -106,12 +106,14 @@ all_inputs+=("$SRC/Package.swift" "${c_files[@]}")
 [ $probe = 0 ] || all_inputs+=("$TA_ROOT/cross/armv6-probe/main.swift")
 
 ZIG_TARGET=(-target "$ZIG_ARCH_TARGET" -mcpu="$ZIG_CPU")
+ZIG_CODE=(-target "$ZIG_ARCH_TARGET" "${ZIG_CODE_FLAGS[@]}")  # our C: Thumb-1 on armhf
 C_FLAGS=(-Os -g0 -ffunction-sections -fdata-sections -fno-omit-frame-pointer -Wall)
 # The C library's headers: the sysroot's glibc, or for the probe zig's musl (with just
 # the agent's libraries' headers from the sysroot).
 libc_include=("$SYSROOT/usr/include/$GNU_TRIPLE" "$SYSROOT/usr/include")
 if [ $probe = 1 ]; then
     ZIG_TARGET=(-target arm-linux-musleabihf -mcpu="$ZIG_CPU")
+    ZIG_CODE=(-target arm-linux-musleabihf "${ZIG_CODE_FLAGS[@]/gnueabihf/musleabihf}")
     zig_libc="$(dirname "$ZIG")/lib/libc/include"
     libc_include=("$zig_libc/arm-linux-musl" "$zig_libc/arm-linux-any" "$zig_libc/generic-musl"
                   "$zig_libc/any-linux-any" "$CACHE/libinclude")
@@ -201,7 +203,7 @@ link_probe() {
 }
 
 stamp_value="$( {
-    printf '%s\n' "$SRC" "$BIN" "$ZIG_VERSION" "${SWIFT_FLAGS[*]}" "${C_FLAGS[*]}" "${link_libs[*]}" "${graph[@]}"
+    printf '%s\n' "$SRC" "$BIN" "$ZIG_VERSION" "${SWIFT_FLAGS[*]}" "${ZIG_CODE[*]}" "${C_FLAGS[*]}" "${link_libs[*]}" "${graph[@]}"
     "$SWIFTC" --version 2>&1
     cat "$CACHE/sysroot.stamp" "$MBEDTLS/mbedtls.stamp" "${BASH_SOURCE[0]}"
     hash_inputs "${all_inputs[@]}"
@@ -252,14 +254,14 @@ else
     # ---- C targets ----------------------------------------------------------------------
     c_includes=(-isystem "$CACHE/libinclude" -isystem "$MBEDTLS/include")
     for t in "${c_targets[@]}"; do [ -d "$t/include" ] && c_includes+=(-I "$t/include"); done
-    log "compiling ${#c_files[@]} C files with zig cc ${ZIG_TARGET[*]}"
+    log "compiling ${#c_files[@]} C files with zig cc ${ZIG_CODE[*]}"
     c_objs=()
     pids=()
     for f in "${c_files[@]}"; do
         rel="${f#"$SRC"/Sources/}"; rel="${rel#"$TA_ROOT"/}"
         o="$OBJ/c/${rel//\//_}.o"
         c_objs+=("$o")
-        "$ZIG" cc "${ZIG_TARGET[@]}" "${C_FLAGS[@]}" "${c_includes[@]}" -I "$(dirname "$f")" -c "$f" -o "$o" &
+        "$ZIG" cc "${ZIG_CODE[@]}" "${C_FLAGS[@]}" "${c_includes[@]}" -I "$(dirname "$f")" -c "$f" -o "$o" &
         pids+=($!)
         if [ "${#pids[@]}" -ge "$(nproc)" ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
     done

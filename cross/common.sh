@@ -57,14 +57,23 @@ pi_arch() {
         armhf)
             GNU_TRIPLE=arm-linux-gnueabihf; GLIBC_FLOOR=2.28; FLOOR_SUITE=""
             ZIG_CPU=arm1176jzf_s; QEMU_USER=qemu-arm; LOADER=/lib/ld-linux-armhf.so.3
+            # Our Swift and C shims are Thumb-1, about a third smaller than ARM code; zig's
+            # start files and compiler-rt (linked with ZIG_CPU) and mbedTLS stay ARM.
+            # Thumb-1 has no VFP instructions: LLVM does floating point with compiler-rt's
+            # helpers and passes it in core registers (armv6-check.py keeps ARM-mode
+            # libraries' floating-point functions out), and its atomics are calls to
+            # __sync_* (Sources/CShims/atomics.c). zig's -mcpu switches the code to Thumb,
+            # the triple gives the headers __thumb__ (zig has no glibc for a thumb target).
+            ZIG_CODE_FLAGS=(-mcpu="$ZIG_CPU+thumb_mode" -Xclang -triple -Xclang thumbv6kz-unknown-linux-gnueabihf)
             SWIFT_TARGET=armv6-none-none-eabi
             SWIFT_CPU_FLAGS=(-Xcc -mfloat-abi=hard -Xcc -mfpu=vfpv2 -Xcc -mcpu=arm1176jzf-s
-                             -Xllvm -float-abi=hard) ;;
+                             -Xllvm -float-abi=hard -Xcc -mthumb) ;;
         arm64)
             GNU_TRIPLE=aarch64-linux-gnu; GLIBC_FLOOR=2.31; FLOOR_SUITE=bullseye
             # baseline ARMv8.0-A: the Pi 3, Zero 2 W (Cortex-A53) and Pi 4 (A72) lack the
             # crypto extensions a named CPU would let the compiler use.
             ZIG_CPU=baseline; QEMU_USER=qemu-aarch64; LOADER=/lib/ld-linux-aarch64.so.1
+            ZIG_CODE_FLAGS=(-mcpu="$ZIG_CPU")
             SWIFT_TARGET=aarch64-none-none-elf
             SWIFT_CPU_FLAGS=() ;;
         *) die "unknown architecture '$PI_ARCH' (armhf or arm64)" ;;

@@ -2,8 +2,11 @@
 # Tests cross/armv6-check.py on small objects compiled by zig: code for the Pi 2's
 # Cortex-A7 (ARMv7, in ARM and in Thumb-2 mode) must fail, naming what ARMv6 lacks (movw,
 # movt, ubfx, sdiv, dmb, NEON, VFPv3's d16-d31, 32-bit Thumb-2 encodings, IT); the same
-# source for the Pi Zero's arm1176jzf-s must pass in ARM and Thumb-1 mode; an ARMv6 object
-# built for the soft-float calling convention must fail on Tag_ABI_VFP_args.
+# source for the Pi Zero's arm1176jzf-s must pass in ARM and Thumb-1 mode; Thumb-2 code for
+# the ARMv6T2 arm1156t2f-s must fail; an ARMv6 object built for the soft-float calling
+# convention must fail on Tag_ABI_VFP_args; Thumb-1 code calling libm's ceil (which reads
+# its double from a VFP register, where Thumb-1 code does not put it) must fail, the same
+# call from ARM code must pass.
 #
 #   cross/test-armv6-check.sh        (installs zig under build/ if needed)
 #
@@ -37,10 +40,15 @@ void add(int32_t *restrict d, const int32_t *restrict s, int n) {    /* NEON */
 int pick(int a, int b) { return a ? a + b : b - 7; }                 /* IT (Thumb-2) */
 SRC
 
-# object NAME ZIG_TARGET CPU [FLAGS...]: compile probe.c to $T/NAME.o
+cat >"$T/float.c" <<'SRC'
+double ceil(double);
+double up(double x) { return ceil(x) + 1.0; }
+SRC
+
+# object NAME ZIG_TARGET CPU [FLAGS...]: compile probe.c (SOURCE=float.c: that) to $T/NAME.o
 object() {
     local name="$1" target="$2" cpu="$3"; shift 3
-    "$ZIG" cc -target "$target" -mcpu="$cpu" -O2 -w "$@" -c "$T/probe.c" -o "$T/$name.o"
+    "$ZIG" cc -target "$target" -mcpu="$cpu" -O2 -w "$@" -c "$T/${SOURCE:-probe.c}" -o "$T/$name.o"
 }
 
 # expect NAME pass|fail [PATTERN...]: check $T/NAME.o (attributes and disassembly); each
@@ -68,8 +76,14 @@ object armv6-arm arm-linux-gnueabihf "$ZIG_CPU"
 expect armv6-arm pass "OK: ARMv6 + VFPv2"
 object armv6-thumb thumb-linux-gnueabihf "$ZIG_CPU"
 expect armv6-thumb pass "OK: ARMv6 + VFPv2"
+object armv6t2-thumb thumb-linux-gnueabihf arm1156t2f_s
+expect armv6t2-thumb fail "Tag_CPU_arch: v6T2" "Tag_THUMB_ISA_use: Thumb-2" "32-bit Thumb-2 encoding"
 object armv6-softfp arm-linux-gnueabi "$ZIG_CPU" -mfloat-abi=softfp
 expect armv6-softfp fail "Tag_ABI_VFP_args"
+SOURCE=float.c object armv6-thumb-ceil thumb-linux-gnueabihf "$ZIG_CPU"
+expect armv6-thumb-ceil fail "Thumb-1 code calls ceil"
+SOURCE=float.c object armv6-arm-ceil arm-linux-gnueabihf "$ZIG_CPU"
+expect armv6-arm-ceil pass "OK: ARMv6 + VFPv2"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

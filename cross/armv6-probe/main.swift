@@ -85,7 +85,22 @@ func supervisorTable() {
     let now = Instant(nanoseconds: 0)
     let first = backoff.next(random: 0.5, now: now), second = backoff.next(random: 1.0, now: now)
     check(first == .milliseconds(500) && second == .seconds(2),
-          "reconnect back-off: Double jitter through VFP registers")
+          "reconnect back-off: Double jitter (software floating point in Thumb-1)")
+}
+
+// What Thumb-1 code takes from Sources/CShims/thumb1.c: ceil with the double in core
+// registers (the stdlib sizes hash tables with it) and atomics for reference counting.
+// The values depend on `passed`, so the compiler cannot fold them away.
+func thumbRuntime() {
+    let half = Double(passed * 2 + 1) / 2
+    check(half.rounded(.up) == Double(passed + 1) && (-half).rounded(.up) == -Double(passed),
+          "ceil: x.5 rounds up, -x.5 towards zero")
+    var table = [Int: String](minimumCapacity: passed + 40)
+    for i in 0..<100 { table[i] = String(i) }
+    let shared = table
+    table[0] = nil
+    check(table.count == 99 && shared.count == 100 && shared[42] == "42" && table[0] == nil,
+          "dictionary: grown from a capacity, copied on write")
 }
 
 func hex(_ bytes: [UInt8]) -> String {
@@ -122,5 +137,6 @@ heartbeatParser()
 supervisorTable()
 configCipher()
 json()
+thumbRuntime()
 print("\(passed) passed, \(failed) failed")
 ta_exit(failed == 0 ? 0 : 1)
