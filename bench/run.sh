@@ -337,7 +337,11 @@ fi
 # --- BENCHMARKS.md
 say "writing BENCHMARKS.md"
 # The fleet section (`make bench-fleet`, bench/fleet.py) is measured separately: kept as it is.
-FLEET_SECTION=$(sed -n '/^<!-- fleet:begin -->$/,/^<!-- fleet:end -->$/p' "$REPO/BENCHMARKS.md" 2>/dev/null || true)
+kept() { sed -n "/^<!-- $1:begin -->\$/,/^<!-- $1:end -->\$/p" "$REPO/BENCHMARKS.md" 2>/dev/null || true; }
+FLEET_SECTION=$(kept fleet)
+# So is the record of the Pi programs' size steps (each measured with cross/build.sh when
+# its build change landed): the figures above it are this run's.
+PI_STEPS=$(kept pi-steps)
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
 git diff --quiet HEAD -- Sources Package.swift 2>/dev/null || COMMIT+=" + uncommitted changes in Sources/"
 MEM_TARGET=$(verdict "$RSS_ABOVE <= 1024 && ${PDIRTY[idle2]} <= 512")
@@ -485,6 +489,8 @@ $HELPER_SIZES. The Raspberry Pi programs (\`cross/build.sh ARCH\`, stripped, sta
 mbedTLS): armhf, ARMv6 + VFPv2 hard-float for every Pi: **$ARMHF_SIZE**; arm64: **$ARM64_SIZE**;
 the one ARMv7 (Cortex-A7, NEON) armhf binary of tree ac9b1b1, before the ARMv6 build and the
 three programs: $ARMV7_SIZE.
+
+$PI_STEPS
 
 Start-up: \`tinyagent run\` on a fresh root until \`READY=1\` arrives on a notify socket
 bound as systemd would (\`bench/ready.py\`, $READY_N runs): median **$READY_MEDIAN ms**, max $READY_MAX ms.
