@@ -265,7 +265,9 @@ stop_started
 # --- 5. Restart latency: a sample that heartbeats 3 times and hangs; deadline
 # 500 ms; it logs CLOCK_MONOTONIC times of its last beat, SIGTERM and start.
 say "restart latency: 10 restarts"
-start_agent restart '{"heartbeat_timeout_ms": 500, "kill_grace_ms": 2000, "restart_backoff_initial_ms": 0, "restart_limit": 100, "restart_window_ms": 60000}'
+# The sample runs as root, as this script does: root_processes lets the agent restart it
+# as root (its root has no app user, so without it the restart is refused).
+start_agent restart '{"heartbeat_timeout_ms": 500, "kill_grace_ms": 2000, "restart_backoff_initial_ms": 0, "restart_limit": 100, "restart_window_ms": 60000, "root_processes": ["hung"]}'
 HUNG_LOG=$W/hung.log; RESTARTS=10; touch "$HUNG_LOG"
 terms_at_least() { [ "$(awk '$1 == "term" { n++ } END { print n + 0 }' "$HUNG_LOG")" -ge "$1" ]; }
 "$W/hung_sample" "${PORT[restart]}" hung "$HUNG_LOG" & PIDS+=($!)
@@ -283,6 +285,9 @@ awk -v to=500000000 '$1 == "last" { last[$2] = $3 }
     "$W/hung.measured" >"$W/restart.samples"
 TERM_STATS=$(awk '{ print $2 }' "$W/restart.samples" | stats)
 TERM_MAX=$(awk '{ print $2 }' "$W/restart.samples" | sort -g | tail -1)
+# Fewer restarts than asked for is a failure of the figure, not a fast restart.
+RESTARTED=$(awk '$3 != "-"' "$W/restart.samples" | wc -l)
+[ "$RESTARTED" -ge "$RESTARTS" ] || TERM_MAX=999999
 SPAWN_STATS=$(awk 'NR > 1 && $3 != "-" { print $3 }' "$W/restart.samples" | stats)
 SPAWN_FIRST=$(awk 'NR == 1 { print $3 }' "$W/restart.samples")
 SAMPLES=$(awk '{ printf "%s%s/%s", (NR > 1 ? ", " : ""), $2, $3 }' "$W/restart.samples")
@@ -457,13 +462,13 @@ deadline 30 s. A heartbeat every 5 s is itself 0.2 wake-ups/s per process.
 tinyagent run --root \$T/restart --heartbeat-port \$P   # cfg/agent.json below
 hung_sample \$P hung \$T/hung.log                        # then restarted by the agent $RESTARTS times
 \`\`\`
-Settings: \`{"heartbeat_timeout_ms": 500, "kill_grace_ms": 2000, "restart_backoff_initial_ms": 0, "restart_limit": 100, "restart_window_ms": 60000}\`.
+Settings: \`{"heartbeat_timeout_ms": 500, "kill_grace_ms": 2000, "restart_backoff_initial_ms": 0, "restart_limit": 100, "restart_window_ms": 60000, "root_processes": ["hung"]}\` (the sample runs as root, as the script does).
 \`bench/hung_sample.c\` sends 3 heartbeats 20 ms apart (its own pid, \`run_command\` = itself), then
 hangs; on SIGTERM it exits. It logs CLOCK_MONOTONIC times (the agent's deadline clock): just
 before its last heartbeat, on SIGTERM, and at start. Deadline = last heartbeat sent + 500 ms (the
 agent's is slightly later: it stamps on receipt), so the figures are upper bounds.
 
-- SIGTERM after the deadline: **$TERM_STATS** (target ≤ 50 ms: $(verdict "$TERM_MAX <= 50")).
+- SIGTERM after the deadline: **$TERM_STATS** (target ≤ 50 ms: $(verdict "$TERM_MAX <= 50"); $RESTARTED of $RESTARTS restarts happened, all are needed).
 - New instance running after the deadline (SIGTERM → exit → SIGCHLD → spawn → exec), restarts of
   the agent's own children: $SPAWN_STATS. The first instance was started by this script, not by
   the agent (adopted): no SIGCHLD, its exit is polled every 100 ms; its restart: $SPAWN_FIRST ms.

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <gcrypt.h>
-#include <pthread.h>
 
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/ecp.h>
@@ -23,16 +22,21 @@
 // 3.3x slower than `openssl dgst` on a 50 MB archive (BENCHMARKS.md §8.5). It costs the agent no
 // new resident library: libsystemd already needs libgcrypt (BENCHMARKS.md §3's per-mapping table),
 // on Buster (1.8) as on Bookworm. The ECDSA check stays mbedTLS's.
-static int gcrypt_ready;
-static pthread_once_t gcrypt_once = PTHREAD_ONCE_INIT;
-
 // gcry_check_version must come before any other call, and once: it sets the library up. Plain
-// hashing needs no secure memory, so the pool (and its mlock'd page) is never made.
-static void gcrypt_start(void) {
-    if (!gcry_check_version("1.8.0")) return;
-    gcry_control(GCRYCTL_DISABLE_SECMEM, 0);
-    gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0);
-    gcrypt_ready = 1;
+// hashing needs no secure memory, so the pool (and its mlock'd page) is never made. A plain
+// flag is enough: the agent and `tinyagent verify` hash from one thread.
+static int gcrypt_state;  // 0: not set up yet, 1: ready, -1: the library is too old
+
+static int gcrypt_ready(void) {
+    if (gcrypt_state == 0) {
+        gcrypt_state = -1;
+        if (gcry_check_version("1.8.0")) {
+            gcry_control(GCRYCTL_DISABLE_SECMEM, 0);
+            gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0);
+            gcrypt_state = 1;
+        }
+    }
+    return gcrypt_state == 1;
 }
 
 // Hashes fd from offset 0 to its end into ctx; 0, or -1 with errno set.
@@ -52,8 +56,7 @@ static int hash_fd(gcry_md_hd_t ctx, int fd, unsigned char *buf, int64_t *size) 
 
 int ta_sha256_fd(int fd, unsigned char digest[32], int64_t *size) {
     *size = 0;
-    pthread_once(&gcrypt_once, gcrypt_start);
-    if (!gcrypt_ready) { errno = ENOSYS; return -1; }
+    if (!gcrypt_ready()) { errno = ENOSYS; return -1; }
     gcry_md_hd_t ctx;
     if (gcry_md_open(&ctx, GCRY_MD_SHA256, 0) != 0) { errno = ENOMEM; return -1; }
     unsigned char *buf = malloc(TA_SHA_CHUNK);

@@ -121,12 +121,12 @@ struct Options {
 }
 
 struct UsageError: Error {
-    let message: String
-    init(_ message: String) { self.message = message }
+    let reason: String
+    init(_ reason: String) { self.reason = reason }
 
     /// `--help` (or `-h`) after a command: its part of the usage, exit 0.
     static let help = UsageError("--help")
-    var isHelp: Bool { message == "--help" }
+    var isHelp: Bool { reason == "--help" }
 }
 
 /// The usage's entries for `command` (every `config` entry for "config"),
@@ -232,7 +232,7 @@ func localControl(_ command: String, _ rest: ArraySlice<String>) throws(UsageErr
             Console.out(o.switches.contains("--json") ? status.text : StatusClient.table(status.report))
             return ExitStatus.ok
         } catch {
-            Console.error(error.message)
+            Console.error(error.reason)
             return error.exitStatus
         }
     case "stop", "start", "restart", "forget":
@@ -351,6 +351,6 @@ do {
         Console.out(help(for: Processes.arguments().first ?? ""))
         Processes.exit(ExitStatus.ok)
     }
-    Console.error("\(error.message)\n\(usage)")
+    Console.error("\(error.reason)\n\(usage)")
     Processes.exit(ExitStatus.usage)
 }

@@ -13,7 +13,7 @@ import Testing
         do {
             _ = try parse(text)
             return nil
-        } catch { return error.message }
+        } catch { return error.reason }
     }
 
     @Test func everyRequestReadsBackAsItWasWritten() throws {

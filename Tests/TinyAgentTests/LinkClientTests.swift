@@ -80,7 +80,7 @@ import TestSupport
                          processes: [], wallClock: 0, xmpp: "offline", freeBytes: nil, update: "no update in progress")
         }, restart: { _ in nil },
                                          update: { _ in .refused("no updates here") })
-        let refusal = HelperProgram.Refusal(reason: "helper user \"tinyagent\" does not exist and there is no \"nobody\"")
+        let refusal = HelperUnavailable(reason: "helper user \"tinyagent\" does not exist and there is no \"nobody\"")
         let link = LinkClient(launch: .failure(refusal), settings: LinkSettings(
             jid: "device@localhost", password: "secret", servers: [], tlsRequired: true, caFile: "\(folder)/ca.pem", panel: "panel@localhost"))
         let channel = ControlChannel(link: link, processor: processor, loop: try EventLoop(logger: logger), logger: logger)

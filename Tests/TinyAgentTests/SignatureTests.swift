@@ -91,6 +91,14 @@ import TestSupport
         #expect(try UpdateKeys.load(keys).keys.isEmpty, "no folder: no keys")
     }
 
+    @Test func onlyASignedVerdictAsTheJournalKeepsItCountsAsSigned() {
+        // What decides whether bin/ (root's code) may be installed, after a restart too.
+        #expect(SignatureVerdict.isSigned(summary: SignatureVerdict.signed(by: "fleet.pem").summary))
+        #expect(!SignatureVerdict.isSigned(summary: SignatureVerdict.notChecked(hadSignature: true).summary))
+        #expect(!SignatureVerdict.isSigned(summary: SignatureVerdict.notChecked(hadSignature: false).summary))
+        #expect(!SignatureVerdict.isSigned(summary: ""), "a journal from before the check")
+    }
+
     @Test func aKeyOnAnotherCurveRefusesEveryUpdate() throws {
         let signature = try sign(with: try key("fleet"))
         _ = try key("a-p384", curve: "secp384r1")

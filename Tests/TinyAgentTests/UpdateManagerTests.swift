@@ -13,7 +13,7 @@ import Testing
     let root = NSTemporaryDirectory() + "tinyagent-update-\(UUID().uuidString)"
     var paths: AgentPaths { AgentPaths(root: root) }
     let logger = Logger(file: nil, journal: false)
-    let unavailable = HelperProgram.Refusal(reason: "/usr/lib/tinyagent/tinyagent-fetch: No such file or directory")
+    let unavailable = HelperUnavailable(reason: "/usr/lib/tinyagent/tinyagent-fetch: No such file or directory")
     var answers: [(origin: UpdateOrigin, success: Bool, remarks: String)] = []
 
     init() throws {

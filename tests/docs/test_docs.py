@@ -125,3 +125,40 @@ def test_every_python_test_a_document_names_exists():
             if test not in functions:
                 missing.append("%s: %s" % (where, test))
     assert missing == [], missing
+
+
+SWIFT_FUNCTION = re.compile(r"^\s*(?:@\w+(?:\([^)]*\))?\s+)*(?:(?:public|package|private|fileprivate|internal|static|"
+                            r"override|mutating|final|nonisolated|convenience|required)\s+)*(?:func\s+\w+|init\??|deinit)\b")
+C_FUNCTION = re.compile(r"^[A-Za-z_][\w \*]*\b\w+\([^;]*\)\s*\{\s*$")
+
+
+def function_lengths(path):
+    """(first line, lines) of each function, init and deinit of a Swift or C file: from its
+    declaration to its closing brace, counted with strings and // comments left out."""
+    lines = text(path).split("\n")
+    pattern = SWIFT_FUNCTION if path.endswith(".swift") else C_FUNCTION
+    for i, line in enumerate(lines):
+        if not pattern.match(line):
+            continue
+        depth, opened = 0, False
+        for j in range(i, len(lines)):
+            code = re.sub(r'"(?:\\.|[^"\\])*"', '""', lines[j]).split("//")[0]
+            depth += code.count("{") - code.count("}")
+            opened = opened or "{" in code
+            if opened and depth <= 0:
+                yield i + 1, j - i + 1
+                break
+            if not opened and (code.rstrip().endswith(";") or j > i + 8):
+                break  # a declaration without a body (a protocol's, a C prototype)
+
+
+def test_no_function_in_the_programs_is_over_60_lines_unless_a_comment_says_why():
+    """Issue 11's rule, kept: a longer one carries `// Long:` (why) on a line just above it."""
+    long = []
+    for path in tracked("Sources/*.swift", "Sources/*.c"):
+        lines = text(path).split("\n")
+        for first, count in function_lengths(path):
+            above = lines[max(0, first - 6):first - 1]
+            if count > 60 and not any("// Long:" in line for line in above):
+                long.append("%s:%d: %d lines" % (os.path.relpath(path, REPO), first, count))
+    assert long == [], long

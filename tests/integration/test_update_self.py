@@ -14,6 +14,7 @@ from test_update_local import local_update
 from test_xmpp import online, pki, server  # noqa: F401 (fixtures)
 
 from faultserver import FaultServer
+from signing import install_key, make_key, sign
 
 
 def archive(device, name, entries):
@@ -92,6 +93,26 @@ def test_an_archive_with_nothing_to_install_is_refused_saying_so(agents, server,
     assert answer["remarks"] == ("archive: nothing to install: no SmartMeter/ folder, no certs/cacert.pem, "
                                  "no agent programs in bin/"), answer
     assert_ca_kept(device, pki)
+    device.assert_old_and_running()
+
+
+def test_a_hostile_server_cannot_replace_the_agents_programs_on_a_device_without_update_keys(agents, server, pki, tmp_path):  # noqa: F811
+    """On TLS and the panel's word alone (a server that can forge the panel's commands and
+    serve files under the pinned CA), root would run whatever bin/ held: without keys to
+    check who made them, the programs are refused, and the whole archive with them. (Signed,
+    every self-update below is taken.)"""
+    device = Device(agents, server, pki, tmp_path)
+    rogue = failing_build(str(tmp_path), "return 0;")
+    path = device.serve("both.zip", "good", *processes(NEW))
+    with zipfile.ZipFile(path, "a") as z:
+        for entry, source in programs().items():
+            z.write(rogue if entry == "bin/tinyagent" else source, entry)
+    with FaultServer(root=device.files, pki=pki) as s:
+        answer = update(device, server, command(94, s.url("/file/both.zip"), sha256=sha256(path), agent_version=NEW_AGENT))
+    assert answer["success"] is False
+    assert answer["remarks"] == ("archive: bin/ carries the agent's own programs, which run as root: this device has no "
+                                 "update keys (certs/update-keys/), so it does not replace them; nothing installed"), answer
+    assert "passed its trial run" not in device.agent.log(), "nothing of bin/ was run, not even as the helper user"
     device.assert_old_and_running()
 
 
@@ -231,12 +252,25 @@ def unit(agents, tmp_path):
         s.stop()
 
 
+def signed(device, path):
+    """Signs the archive at `path` (PATH.sig beside it, where the panel's URL + .sig and a
+    local install find it) with a fleet key the device holds, made at the first call: a
+    device replaces its own programs only from a signed archive (DESIGN.md §6)."""
+    keys = device.files + ".keys"
+    if not os.path.isdir(keys):
+        os.makedirs(keys)
+        install_key(device.agent.root, make_key(keys, "fleet")[1])
+    sign(os.path.join(keys, "fleet.key"), path)
+    return path
+
+
 def bin_archive(device, name, agent_path, link_path=None):
+    """A signed archive of this build's programs, `agent_path` (and `link_path`) instead."""
     entries = programs()
     entries["bin/tinyagent"] = agent_path
     if link_path:
         entries["bin/tinyagent-link"] = link_path
-    return archive(device, name, entries)
+    return signed(device, archive(device, name, entries))
 
 
 def self_update(device, server, pki, no, path, timeout=90):
@@ -350,6 +384,7 @@ def test_killed_with_the_new_programs_staged_the_next_start_swaps_them_and_the_n
     with zipfile.ZipFile(path, "a") as z:
         for entry, source in programs().items():
             z.write(new_build(str(tmp_path)) if entry == "bin/tinyagent" else source, entry)
+    signed(device, path)
     with FaultServer(root=device.files, pki=pki) as s, panel_for(server, pki) as panel:
         panel.send("device@localhost", command(101, s.url("/file/both.zip"), agent_version=NEW_AGENT))
         wait_for(lambda: "stopping processes and installing" in device.agent.status()["update"], timeout=30, what="the swap step")

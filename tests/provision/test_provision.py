@@ -5,12 +5,16 @@ import json
 import os
 import stat
 import subprocess
+import sys
 import uuid
 
 import pytest
 
-from provisioning import (BASE, CONFIG, OVERLAY, PASSWORD, UNIT, XMPP_PASSWORD, listing,
+from provisioning import (BASE, CONFIG, OVERLAY, PASSWORD, REPO, UNIT, XMPP_PASSWORD, listing,
                           make_fake_rootfs, provision_args, requires_root, run_provision)
+
+sys.path.insert(0, os.path.join(REPO, "tests", "update"))
+from signing import make_key, sign  # noqa: E402
 
 pytestmark = requires_root
 # DESIGN.md §3: (uid, gid, mode) of each folder; pi is 1000:1000 on the fake card.
@@ -418,3 +422,52 @@ def test_python_version_for_a_python_the_card_lacks_warns_and_goes_on(rootfs, in
 def test_a_bad_python_version_is_a_usage_error(rootfs, inputs, extra, python, message):
     result = run_provision(provision_args(rootfs, inputs, *extra, python=python))
     assert result.returncode == 64 and message in result.stderr.decode()
+
+
+def test_update_keys_are_installed_roots_and_the_cards_agent_accepts_what_they_signed(rootfs, inputs, host_agent, tmp_path):
+    fleet, public = make_key(str(tmp_path), "fleet")
+    _, spare = make_key(str(tmp_path), "spare")
+    result = run_provision(provision_args(rootfs, inputs, "--update-key", public, "--update-key", spare))
+    assert result.returncode == 0, result.stderr.decode()
+    assert "(06) CA certificate and update keys" in result.stdout.decode()
+    keys = at(rootfs, BASE + "/certs/update-keys")
+    assert ids_and_mode(keys) == (0, 0, 0o755)
+    for name, source in (("fleet.pem", public), ("spare.pem", spare)):
+        assert ids_and_mode(os.path.join(keys, name)) == (0, 0, 0o644) and read(os.path.join(keys, name)) == read(source)
+    # The card's agent checks archives with them: signed by the fleet key, taken; unsigned, refused.
+    archive = str(tmp_path / "x.zip")
+    with open(archive, "wb") as f:
+        f.write(b"PK\x05\x06" + bytes(18))  # an empty zip: only the signature is judged
+    unsigned = subprocess.run([host_agent, "verify", archive, "--root", at(rootfs, BASE)], capture_output=True, text=True)
+    assert unsigned.returncode == 65 and "unsigned" in unsigned.stdout + unsigned.stderr
+    sign(fleet, archive)
+    signed = subprocess.run([host_agent, "verify", archive, "--root", at(rootfs, BASE)], capture_output=True, text=True)
+    assert signed.returncode == 0 and "signed by fleet.pem" in signed.stdout + signed.stderr, signed
+    again = run_provision(provision_args(rootfs, inputs, "--update-key", public, "--update-key", spare))
+    assert again.returncode == 0 and again.stdout.decode().splitlines()[-1] == "provision: unchanged"
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("private", "not an EC P-256 public key"),
+    ("rsa", "not an EC P-256 public key"),
+    ("p384", "not an EC P-256 public key"),
+    ("badname", "name it NAME.pem"),
+])
+def test_an_update_key_that_is_not_a_p256_public_key_in_pem_is_refused_by_name(rootfs, inputs, tmp_path, kind, message):
+    path = str(tmp_path / ("fleet key.pem" if kind == "badname" else "fleet.pem"))
+    secret = str(tmp_path / "secret.pem")
+    if kind == "rsa":
+        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", secret], check=True, capture_output=True)
+    else:
+        curve = "secp384r1" if kind == "p384" else "prime256v1"
+        subprocess.run(["openssl", "ecparam", "-name", curve, "-genkey", "-noout", "-out", secret], check=True)
+    if kind == "private":
+        os.rename(secret, path)
+    else:
+        subprocess.run(["openssl", "pkey", "-in", secret, "-pubout", "-out", path], check=True)
+    before = listing(rootfs)
+    result = run_provision(provision_args(rootfs, inputs, "--update-key", path))
+    assert result.returncode == 65, result.stderr.decode()
+    last = result.stderr.decode().splitlines()[-1]
+    assert last.startswith("provision: --update-key %s: " % path) and message in last, last
+    assert listing(rootfs) == before

@@ -80,7 +80,7 @@ public final class Agent {
     private(set) var control: ControlChannel?
     /// Who the link and the update worker run as (nil: the agent is not
     /// root and they run as it), or why no one can.
-    private var helperUser: Result<Identity?, HelperProgram.Refusal> = .success(nil)
+    private var helperUser: Result<Identity?, HelperUnavailable> = .success(nil)
     /// Software updates; created when the loop starts.
     private var update: UpdateManager?
     /// The servers a new CA must verify (`CARotation`); nil without an XMPP
@@ -419,7 +419,7 @@ public final class Agent {
     /// How `role`'s helper is started; a program that cannot be used is
     /// logged once, with what goes without it (a missing helper user was
     /// logged already).
-    private func launch(_ role: HelperRole) -> Result<HelperLaunch, HelperProgram.Refusal> {
+    private func launch(_ role: HelperRole) -> Result<HelperLaunch, HelperUnavailable> {
         let launch = HelperLaunch.prepare(role, user: helperUser)
         if case .failure(let refusal) = launch, case .success = helperUser {
             logger.error("\(refusal.reason): \(role == .link ? "the XMPP control channel is off" : "updates are refused")")

@@ -12,7 +12,7 @@ public enum ControlClient {
         case badReply(String)
 
         /// The one line for stderr.
-        public var message: String {
+        public var reason: String {
             switch self {
             case .notRunning(let path, let e): return "the agent is not running (\(path): \(e))"
             case .cannotConnect(let path, let e): return "\(path): \(e): the control socket is for root and the app user's group"
@@ -100,7 +100,7 @@ public enum ControlClient {
             Console.out(reply.message)
             return ExitStatus.ok
         } catch {
-            Console.error(error.message)
+            Console.error(error.reason)
             return error.exitStatus
         }
     }

@@ -14,7 +14,7 @@ public enum LogsClient {
     public static func run(name: String, root: String, lines: Int, follow: Bool) -> Int32 {
         var log: FileDescriptor
         do { log = try open(name, root: root) } catch {
-            Console.error(error.message)
+            Console.error(error.reason)
             return error.exitStatus
         }
         var offset = copy(log, from: tailStart(log, lines: lines))

@@ -32,7 +32,7 @@ public enum UpdateClient {
         } catch {
             // The agent exited into its new programs: the answer comes from whichever agent runs next.
             if wait, restarting, case .badReply = error { return awaitOutcome(root: root, since: started) }
-            Console.error(error.message)
+            Console.error(error.reason)
             return error.exitStatus
         }
     }

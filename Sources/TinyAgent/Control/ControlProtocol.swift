@@ -142,8 +142,8 @@ extension ControlRequest.LocalUpdate {
 
 /// Why a request line was refused: the one line the client is told.
 public struct BadRequest: Error, Equatable {
-    public let message: String
-    package init(_ message: String) { self.message = message }
+    public let reason: String
+    package init(_ reason: String) { self.reason = reason }
 }
 
 /// One line of the agent's answer, as a JSON object. Any number of

@@ -76,11 +76,11 @@ package final class ControlSocket {
         let request: ControlRequest
         switch line {
         case .failure(let refusal):
-            connection.send(.failed(.usage, refusal.message))
+            connection.send(.failed(.usage, refusal.reason))
             return
         case .success(let bytes):
             do { request = try ControlRequest.parse(bytes) } catch {
-                connection.send(.failed(.usage, error.message))
+                connection.send(.failed(.usage, error.reason))
                 return
             }
         }

@@ -8,7 +8,7 @@ package final class LinkClient {
     /// `tinyagent-link` and the helper user it runs as; or why the link
     /// cannot run (logged once at the agent's start): it then stays
     /// offline, and the answers owed stay in the journal.
-    private let launch: Result<HelperLaunch, HelperProgram.Refusal>
+    private let launch: Result<HelperLaunch, HelperUnavailable>
     private let settings: LinkSettings
     package private(set) var channel: PacketChannel?
     package private(set) var pid: Int32?
@@ -18,7 +18,7 @@ package final class LinkClient {
     private var restartDelay = Duration.seconds(1)
     private var presence = ""
 
-    package init(launch: Result<HelperLaunch, HelperProgram.Refusal>, settings: LinkSettings) {
+    package init(launch: Result<HelperLaunch, HelperUnavailable>, settings: LinkSettings) {
         self.launch = launch
         self.settings = settings
     }

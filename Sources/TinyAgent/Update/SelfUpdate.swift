@@ -12,6 +12,10 @@ package enum SelfUpdate {
     /// a local `update --wait` then follows the new agent through `status`.
     package static let restarting = "restarting into tinyagent"
 
+    /// The refusal of `bin/` on a device without update keys (DESIGN.md §6).
+    package static let unsignedPrograms = "archive: bin/ carries the agent's own programs, which run as root: this device "
+        + "has no update keys (certs/update-keys/), so it does not replace them; nothing installed"
+
     /// A `version` answers at once; one that does not is as good as hung.
     package static let trialTimeout = Duration.seconds(5)
 

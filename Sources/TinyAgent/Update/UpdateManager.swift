@@ -34,7 +34,7 @@ package final class UpdateManager {
     /// How the workers start: `tinyagent-fetch`, opened at the agent's
     /// start, and the helper user they run as; or why they cannot (every
     /// update is then refused).
-    private let workers: Result<HelperLaunch, HelperProgram.Refusal>
+    private let workers: Result<HelperLaunch, HelperUnavailable>
     /// Sends the update's one answer to its origin (journaled first for the panel).
     private let answer: (_ origin: UpdateOrigin, _ success: Bool, _ remarks: String) -> Void
     private let link: UpdateLink
@@ -74,7 +74,7 @@ package final class UpdateManager {
     }
 
     package init(paths: AgentPaths, settings: UpdateSettings, supervisor: Supervisor, loop: EventLoop, logger: Logger,
-         workers: Result<HelperLaunch, HelperProgram.Refusal>, link: UpdateLink, answer: @escaping (UpdateOrigin, Bool, String) -> Void) {
+         workers: Result<HelperLaunch, HelperUnavailable>, link: UpdateLink, answer: @escaping (UpdateOrigin, Bool, String) -> Void) {
         self.paths = paths
         self.link = link
         caFiles = CARotation.CAFiles(paths: paths)
@@ -238,7 +238,7 @@ package final class UpdateManager {
     /// Starts the acquiring worker with a new archive file and a new
     /// signature file, and what its source needs, as descriptors.
     private func startAcquiring() {
-        guard let record, let launch = workerLaunch() else { return }
+        guard let record, let launch = workerLaunchOrEnd() else { return }
         let name = AgentPaths.updateArchiveName(record.origin.fileKey)
         do throws(Errno) {
             let downloads = try DownloadsFolder.open(paths.downloads)
@@ -271,10 +271,10 @@ package final class UpdateManager {
         }
     }
 
-    /// How the workers start; when they cannot (a journaled update resumed
-    /// by an agent that lacks them: `begin` refuses new ones), the update
-    /// ends with the reason.
-    private func workerLaunch() -> HelperLaunch? {
+    /// How the workers start — or, when they cannot (a journaled update
+    /// resumed by an agent that lacks them: `begin` refuses new ones), nil,
+    /// having ended the update with the reason (the name says so at each call).
+    private func workerLaunchOrEnd() -> HelperLaunch? {
         switch workers {
         case .success(let launch):
             return launch
@@ -296,7 +296,7 @@ package final class UpdateManager {
     /// one open descriptor, and hands that same descriptor to a fresh worker
     /// to unpack — the process that parsed outside bytes decides nothing.
     private func checkAndUnpack() {
-        guard var record, let launch = workerLaunch() else { return }
+        guard var record, let launch = workerLaunchOrEnd() else { return }
         record.step = .check
         do { try save(record) } catch {
             finish(success: false, "cannot write \(paths.updateJournal): \(error)")
@@ -411,6 +411,11 @@ package final class UpdateManager {
             let staged = try downloads.adopt(AgentPaths.updateStagingName(record.origin.fileKey), for: app)
             record.newPrograms = staged.programs
             record.newSmartMeter = staged.smartMeter
+            // The agent's programs run as root: a device that cannot check who made
+            // them (no update keys) does not take them on TLS and the panel's word alone.
+            if staged.programs && !SignatureVerdict.isSigned(summary: record.signature) {
+                throw .notInstalled(SelfUpdate.unsignedPrograms)
+            }
             if let ca = staged.ca { try stageCA(ca, &record) }
         } catch {
             logger.error("\(record.origin.label): \(error.remark)")
@@ -454,7 +459,7 @@ package final class UpdateManager {
     /// Starts the worker that checks the new CA against the servers, given
     /// root's copy of it as a descriptor.
     private func startProbe() {
-        guard let record, let launch = workerLaunch() else { return }
+        guard let record, let launch = workerLaunchOrEnd() else { return }
         let targets: [CARotation.Target]
         switch CARotation.targets(xmpp: link.xmppTargets(), source: record.source) {
         case .success(let found): targets = found

@@ -1,5 +1,10 @@
 import CShims
 
+/// Why a helper cannot be started — its program, or the user it runs as: one line.
+package struct HelperUnavailable: Error, Equatable {
+    package let reason: String
+}
+
 /// One of the agent's helper programs (`tinyagent-link`, `tinyagent-fetch`:
 /// ARCHITECTURE.md), opened when the agent starts, from the folder of the
 /// agent's own executable, and started later through that descriptor: what
@@ -11,22 +16,17 @@ package struct HelperProgram {
     package let name: String
     package let fd: FileDescriptor
 
-    /// Why a helper cannot be started (its program, or the user it runs as): one line.
-    package struct Refusal: Error, Equatable {
-        package let reason: String
-    }
-
     /// Opens `name` beside the running executable.
-    package static func open(_ name: String) throws(Refusal) -> HelperProgram {
+    package static func open(_ name: String) throws(HelperUnavailable) -> HelperProgram {
         let folderPath: String
         do { folderPath = try Processes.executableFolder() } catch {
-            throw Refusal(reason: "\(name): cannot tell the agent's own folder: \(error)")
+            throw HelperUnavailable(reason: "\(name): cannot tell the agent's own folder: \(error)")
         }
         return try open(name, in: folderPath)
     }
 
     /// Opens `name` in `folderPath`.
-    package static func open(_ name: String, in folderPath: String) throws(Refusal) -> HelperProgram {
+    package static func open(_ name: String, in folderPath: String) throws(HelperUnavailable) -> HelperProgram {
         let path = "\(folderPath)/\(name)"
         let folder = try refusing(folderPath) { () throws(FileError) in try Folder.open(folderPath) }
         defer { folder.close() }
@@ -39,8 +39,8 @@ package struct HelperProgram {
         return HelperProgram(name: name, fd: fd)
     }
 
-    private static func refusing<T, E: Error>(_ path: String, _ body: () throws(E) -> T) throws(Refusal) -> T {
-        do { return try body() } catch { throw Refusal(reason: "\(path): \(error)") }
+    private static func refusing<T, E: Error>(_ path: String, _ body: () throws(E) -> T) throws(HelperUnavailable) -> T {
+        do { return try body() } catch { throw HelperUnavailable(reason: "\(path): \(error)") }
     }
 
     /// Replaces this process with the program, given `arguments` after its
@@ -49,10 +49,10 @@ package struct HelperProgram {
         Errno(rawValue: -Processes.withPacked([name] + arguments) { ta_exec_fd(fd.rawValue, $0, arguments.count + 1) })
     }
 
-    private static func trusted(_ status: FileStatus, _ path: String) throws(Refusal) {
+    private static func trusted(_ status: FileStatus, _ path: String) throws(HelperUnavailable) {
         let owners: [UInt32] = [0, Processes.effectiveUID]
         guard owners.contains(status.uid), status.permissions & 0o022 == 0 else {
-            throw Refusal(reason: "\(path): not trusted: \(status.ownerAndMode); the agent's programs and their folder must be root's and writable by no one else")
+            throw HelperUnavailable(reason: "\(path): not trusted: \(status.ownerAndMode); the agent's programs and their folder must be root's and writable by no one else")
         }
     }
 }
@@ -67,7 +67,7 @@ package struct HelperLaunch {
     package let user: Identity?
 
     /// `role`'s program beside the agent, run as `user` (`HelperUser.resolve`).
-    package static func prepare(_ role: HelperRole, user: Result<Identity?, HelperProgram.Refusal>) -> Result<HelperLaunch, HelperProgram.Refusal> {
+    package static func prepare(_ role: HelperRole, user: Result<Identity?, HelperUnavailable>) -> Result<HelperLaunch, HelperUnavailable> {
         switch user {
         case .failure(let refusal):
             return .failure(refusal)

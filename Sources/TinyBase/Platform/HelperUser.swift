@@ -9,7 +9,7 @@ package enum HelperUser {
     /// `nobody` with a warning; the reason when neither exists. Only an
     /// agent running as root switches users: one that is not root already
     /// runs its helpers unprivileged, as itself (nil).
-    package static func resolve(_ name: String) -> (user: Result<Identity?, HelperProgram.Refusal>, warning: String?) {
+    package static func resolve(_ name: String) -> (user: Result<Identity?, HelperUnavailable>, warning: String?) {
         guard Processes.effectiveUID == 0 else { return (.success(nil), nil) }
         if let identity = Processes.identity(ofUser: name), identity.uid != 0, identity.gid != 0 {
             return (.success(identity), nil)
@@ -18,7 +18,7 @@ package enum HelperUser {
         if let nobody = Processes.identity(ofUser: "nobody"), nobody.uid != 0, nobody.gid != 0 {
             return (.success(nobody), "helper user \"\(name)\" \(why): the XMPP link and the update worker run as \"nobody\" (create it: useradd --system --no-create-home --shell /usr/sbin/nologin \(name))")
         }
-        return (.failure(HelperProgram.Refusal(reason: "helper user \"\(name)\" \(why) and there is no \"nobody\": the XMPP link and the update worker are not started")), nil)
+        return (.failure(HelperUnavailable(reason: "helper user \"\(name)\" \(why) and there is no \"nobody\": the XMPP link and the update worker are not started")), nil)
     }
 
     /// In a helper, first thing: drops to the "UID:GID" the agent put after

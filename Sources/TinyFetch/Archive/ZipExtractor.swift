@@ -182,6 +182,21 @@ private struct Plan {
         }
     }
 
+    /// The folders above an entry: each a folder (implicit, 0755, unless an
+    /// entry of its own says otherwise), never a file met before.
+    private static func claimParents(of components: [String], kinds: inout [String: Kind],
+                                     folderModes: inout [String: UInt32]) throws(ArchiveError) {
+        var parent = ""
+        for component in components.dropLast() {
+            parent = parent.isEmpty ? component : parent + "/" + component
+            switch kinds[parent] {
+            case .file: throw .conflict(name: parent)
+            case nil: kinds[parent] = .implicitFolder; folderModes[parent] = 0o755
+            default: break
+            }
+        }
+    }
+
     init(_ zip: ZipArchive, limits: ExtractionLimits) throws(ArchiveError) {
         let count = zip.entryCount
         if count < 0 { throw .unreadable(reason: "no entry count") }
@@ -216,15 +231,7 @@ private struct Plan {
             let size = Int64(raw.size)
 
             // Clashes: a file where a folder is (or will be), or a file twice.
-            var parent = ""
-            for component in name.components.dropLast() {
-                parent = parent.isEmpty ? component : parent + "/" + component
-                switch kinds[parent] {
-                case .file: throw .conflict(name: parent)
-                case nil: kinds[parent] = .implicitFolder; folderModes[parent] = 0o755
-                default: break
-                }
-            }
+            try Plan.claimParents(of: name.components, kinds: &kinds, folderModes: &folderModes)
             if isFolder {
                 if size > 0 { throw .folderWithData(name: path) }
                 if kinds[path] == .file { throw .conflict(name: path) }
