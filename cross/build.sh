@@ -31,7 +31,8 @@
 #      targets in dependency order, as `swift package describe` gives them
 #      (cross/package-graph.py): the libraries, then the three programs
 #   6. zig links each program from its own modules and C targets against the floor's glibc
-#      stubs and build/ARCH/linklibs, --gc-sections --as-needed; PROGRAM.unstripped keeps
+#      stubs and build/ARCH/linklibs, --gc-sections --as-needed --exclude-libs ALL (the
+#      last through zig's ld.lld: link_hidden_archives); PROGRAM.unstripped keeps
 #      the symbols (the ARMv6 scan reads its mapping symbols), PROGRAM is stripped
 #   7. the checks
 set -euo pipefail
@@ -180,13 +181,28 @@ link_programs() {
         done
         out="$(program_path "$name")"
         log "linking $name with zig cc (${ZIG_ARCH_TARGET}, ${ZIG_CPU}), static mbedTLS, --as-needed ${link_libs[*]}"
-        "$ZIG" cc "${ZIG_TARGET[@]}" -Os -g -o "$out.unstripped" "${objs[@]}" \
+        link_hidden_archives "$out.unstripped" "${objs[@]}" \
             -Wl,--gc-sections -Wl,--as-needed \
             -L "$CACHE/linklibs" "${link_libs[@]}" \
             "$MBEDTLS/lib/libmbedtls.a" "$MBEDTLS/lib/libmbedx509.a" "$MBEDTLS/lib/libmbedcrypto.a" \
             "$UNICODE_TABLES" -lm
         programs+=("$out")
     done
+}
+
+# link_hidden_archives OUT ARGS...: zig cc's link, then the same ld.lld command again with
+# --exclude-libs ALL, which zig cc's driver does not pass on. zig's compiler-rt is one
+# object holding libm's functions too, and lld exports every definition that a linked
+# shared library (zig's libm and libc stubs) also has, so --gc-sections kept ~25 KB of
+# them per program. Archive members' symbols hidden, nothing of ours is exported: the
+# libraries bind memcpy, __stack_chk_guard and the like to glibc's own again.
+link_hidden_archives() {
+    local out="$1" output line args; shift
+    output="$("$ZIG" cc "${ZIG_TARGET[@]}" -Os -g -o "$out" "$@" -v 2>&1)" \
+        || { printf '%s\n' "$output" >&2; die "linking $(basename "$out") failed"; }
+    line="$(grep '^ld.lld ' <<<"$output")" || die "zig cc -v printed no ld.lld command for $out"
+    read -ra args <<<"${line#ld.lld }"  # zig prints it unquoted: our paths have no spaces
+    "$ZIG" ld.lld "${args[@]}" --exclude-libs ALL
 }
 
 # Static musl; --gc-sections drops what would need libsystemd but one call a global keeps
