@@ -29,9 +29,12 @@ embedded:
 		echo "embedded x86_64 $$p: $$(stat -c %s .build-embedded/$$p.stripped) bytes stripped"; done
 	python3 cross/needed-check.py $(addprefix .build-embedded/release/,$(PROGRAMS))
 
-# Host build, full Swift, Swift Testing.
+# Host build, full Swift, Swift Testing. One test at a time: the event loop reaps any child
+# (waitpid(-1), as the agent, the parent of all its processes, must), so a loop under test
+# takes the exits of children another test, running beside it in the same process, waits
+# for (a trial run's, a tool's). Serial costs nothing here: the time is in a few long tests.
 unit:
-	$(GUARD) $(SWIFT) test
+	$(GUARD) $(SWIFT) test --no-parallel
 	cross/typecheck-probe.sh
 
 integration: deps embedded
