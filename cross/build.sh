@@ -109,6 +109,9 @@ all_inputs+=("$SRC/Package.swift" "${c_files[@]}")
 ZIG_TARGET=(-target "$ZIG_ARCH_TARGET" -mcpu="$ZIG_CPU")
 ZIG_CODE=(-target "$ZIG_ARCH_TARGET" "${ZIG_CODE_FLAGS[@]}")  # our C: Thumb-1 on armhf
 C_FLAGS=(-Os -g0 -ffunction-sections -fdata-sections -fno-omit-frame-pointer -Wall)
+# zig's compiler-rt brings the stack protector's canary, a constant: CShims' stackguard.c
+# makes it random at start (glibc programs only; musl sets up the one it defines).
+[ $probe = 1 ] || C_FLAGS+=(-DTA_RANDOMIZE_ZIG_STACK_GUARD)
 # The C library's headers: the sysroot's glibc, or for the probe zig's musl (with just
 # the agent's libraries' headers from the sysroot).
 libc_include=("$SYSROOT/usr/include/$GNU_TRIPLE" "$SYSROOT/usr/include")

@@ -20,6 +20,10 @@
 #                fresh worker with libzip; a rogue CA and a zip-slip refused; CA rotation's probe
 #                (a `probe` worker, STARTTLS to a private prosody on loopback) passes with the
 #                test CA and refuses another CA.
+#   canary       the stack protector's canary the programs' own code checks (zig's compiler-rt
+#                defines it as a constant; Sources/CShims/stackguard.c sets it at start), read
+#                at main under qemu's gdb stub with gdb-multiarch in two runs: not the
+#                constant, lowest byte zero, and not the same twice
 # Every case runs and must pass. The restart case's time budget is SMOKE_RESTART_TIMEOUT
 # seconds (default 150: the default heartbeat deadline is 30 s); SMOKE_AGENT_ARGS adds
 # arguments to `tinyagent run`.
@@ -73,6 +77,36 @@ if [ $rc -eq 0 ] && [ -s "$T/help.out" ]; then
 else
     bad "--help: exit $rc, expected 0 and a usage text"; show "$T/help.out"
 fi
+
+# ---- the stack protector's canary is random --------------------------------------------
+canary_at_main() {  # prints the canary as the program's code sees it when main starts
+    local port pid value
+    port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    "${QEMU[0]}" "${QEMU_CPU[@]}" -g "$port" -L "$SYSROOT" "$BIN" version >/dev/null 2>&1 &
+    pid=$!
+    value="$(timeout 60 gdb-multiarch -q -batch -nx -ex "file $BIN.unstripped" -ex "target remote 127.0.0.1:$port" \
+        -ex "break main" -ex continue -ex 'printf "canary %#lx\n", *(unsigned long *)&__stack_chk_guard' -ex kill \
+        2>/dev/null | sed -n 's/^canary //p')"
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    echo "$value"
+}
+canary_case() {
+    [ -f "$BIN.unstripped" ] || { bad "canary: $BIN.unstripped missing (its symbols)"; return; }
+    need_apt gdb-multiarch gdb-multiarch
+    local first second
+    first="$(canary_at_main)"; second="$(canary_at_main)"
+    case "$first $second" in
+        0x*00\ 0x*00) ;;
+        *) bad "canary: not read as a value with a zero lowest byte at main: '$first', '$second'"; return ;;
+    esac
+    if [ "$first" = "$second" ] || [ "$first" = 0xff0a0000 ] || [ "$first" = 0xff0a000000000000 ]; then
+        bad "canary: $first then $second: the constant or the same twice, not random"
+    else
+        ok "canary: random at each start ($first, then $second; zig's constant is 0xff0a0000…)"
+    fi
+}
+canary_case
 
 # ---- the agent restarts a process that stopped heartbeating -----------------------------
 # Config round trip: encrypted by the Pi binary, decrypted by openssl with the seed's
