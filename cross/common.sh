@@ -62,7 +62,7 @@ pi_arch() {
             # Thumb-1 has no VFP instructions: LLVM does floating point with compiler-rt's
             # helpers and passes it in core registers (armv6-check.py keeps ARM-mode
             # libraries' floating-point functions out), and its atomics are calls to
-            # __sync_* (Sources/CShims/atomics.c). zig's -mcpu switches the code to Thumb,
+            # __sync_* (Sources/CShims/thumb1.c). zig's -mcpu switches the code to Thumb,
             # the triple gives the headers __thumb__ (zig has no glibc for a thumb target).
             ZIG_CODE_FLAGS=(-mcpu="$ZIG_CPU+thumb_mode" -Xclang -triple -Xclang thumbv6kz-unknown-linux-gnueabihf)
             SWIFT_TARGET=armv6-none-none-eabi

@@ -60,6 +60,11 @@ def chroot(root, *cmd, user=None, env=None, check=True, timeout=60):
     return result
 
 
+def chroot_status(root):
+    r = chroot(root, "/usr/bin/tinyagent", "status", "--root", "/" + BASE, "--json", check=False)
+    return json.loads(r.stdout.decode()) if r.returncode == 0 else None
+
+
 def free_udp_port():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -224,10 +229,8 @@ def test_in_the_chroot_the_agent_restarts_a_hung_python_process_as_pi(card):
             cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
         def reader():
-            r = chroot(root, "/usr/bin/tinyagent", "status", "--root", "/home/pi/technospurs", "--json", check=False)
-            if r.returncode != 0:
-                return None
-            return next((p for p in json.loads(r.stdout.decode())["processes"] if p["name"] == "reader"), None)
+            status = chroot_status(root)
+            return status and next((p for p in status["processes"] if p["name"] == "reader"), None)
 
         deadline = time.monotonic() + 90
         first = restarted = None
@@ -275,11 +278,6 @@ def next_build(tmp_path_factory):
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
     assert built.returncode == 0, built.stdout.decode()[-3000:]
     return str(out)
-
-
-def chroot_status(root):
-    r = chroot(root, "/usr/bin/tinyagent", "status", "--root", "/" + BASE, "--json", check=False)
-    return json.loads(r.stdout.decode()) if r.returncode == 0 else None
 
 
 def wait_in_chroot(what, condition, timeout):
