@@ -11,10 +11,10 @@ let fuzz = !embedded && Context.environment["TINYAGENT_FUZZ"] == "1"
 
 // The fuzz build instruments the library for libFuzzer and AddressSanitizer, and
 // opens its internal parsers to `@testable import` (-enable-testing) in an optimized
-// build; the C shims are not instrumented.
+// build; of the C, only CCrypto's key and signature readers are instrumented.
 let fuzzFlags = ["-sanitize=fuzzer,address", "-enable-testing"]
 let fuzzTargets = ["heartbeat", "command", "config", "http-head", "http-chunked", "http-url",
-                   "zip-entry", "zip-archive", "settings-manifest"]
+                   "zip-entry", "zip-archive", "settings-manifest", "signature"]
 
 let swiftSettings: [SwiftSetting] = embedded
     ? [.enableExperimentalFeature("Embedded"), .unsafeFlags(["-wmo", "-Osize", "-Xfrontend", "-function-sections"])]
@@ -38,8 +38,9 @@ func embeddedLinker(_ libraries: [String]) -> [LinkerSetting] {
 var targets: [Target] = [
     .target(name: "CShims"),
     .target(name: "CTLS", linkerSettings: [.linkedLibrary("mbedtls"), .linkedLibrary("mbedx509"), .linkedLibrary("mbedcrypto")]),
-    // libgcrypt hashes (SHA-NI), mbedTLS checks the ECDSA signature: see Sources/CCrypto/sig.c.
-    .target(name: "CCrypto", linkerSettings: [.linkedLibrary("gcrypt"), .linkedLibrary("mbedcrypto")]),
+    // libgcrypt hashes (SHA-NI) and checks the ECDSA signature: see Sources/CCrypto/sig.c.
+    .target(name: "CCrypto", cSettings: fuzz ? [.unsafeFlags(["-fsanitize=fuzzer-no-link,address"])] : [],
+            linkerSettings: [.linkedLibrary("gcrypt")]),
     .systemLibrary(name: "CZip"),
     .systemLibrary(name: "CSystemd"),
     .systemLibrary(name: "CMbedTLS"),

@@ -7,6 +7,7 @@ Valid and near-valid inputs, small. The generated files are committed; rerun
 after changing a parser's format. The encrypted config seeds need openssl.
 """
 
+import base64
 import io
 import json
 import os
@@ -265,10 +266,36 @@ def settings_manifest():
     }
 
 
+# A test-only P-256 key and its signature over SHA-256("tinyagent fuzz") (`openssl pkeyutl
+# -sign`), made once: signatures are randomised, and the seeds must be reproducible.
+SEED_PUBLIC_KEY = b"""-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEJJZLnIgikZT4bwBJDhgQ6ui/bJhq
+Gz1etOg7gQEA9HiqCPCULfc7mSBpgxkAr7aQD51VwfuDEIWm7a0a5Fewhg==
+-----END PUBLIC KEY-----
+"""
+SEED_SIGNATURE = bytes.fromhex(
+    "304402205e982f2e4512789320d5eec785ddd8d41dc0a2de639a7d26fc3b4c500478878b"
+    "0220176120d46bd4d3a1d12c5df43ce060fbcee05287c40d9ae4661a007ac4d2e7a3")
+
+
+def signature():
+    def seed(key, sig):
+        return bytes([len(key)]) + key + sig
+    der_key = base64.b64decode(b"".join(SEED_PUBLIC_KEY.splitlines()[1:-1]))
+    return {
+        "pem-valid": seed(SEED_PUBLIC_KEY, SEED_SIGNATURE),
+        "der-valid": seed(der_key, SEED_SIGNATURE),
+        "pem-mismatch": seed(SEED_PUBLIC_KEY, SEED_SIGNATURE[:-1] + b"\x00"),
+        "der-trailing-byte": seed(der_key, SEED_SIGNATURE + b"\x00"),
+        "der-off-curve": seed(der_key[:-1] + bytes([der_key[-1] ^ 1]), SEED_SIGNATURE),
+        "pem-no-end": seed(SEED_PUBLIC_KEY[:-25], SEED_SIGNATURE),
+    }
+
+
 TARGETS = {
     "heartbeat": heartbeat, "command": command, "config": config, "http-head": http_head,
     "http-chunked": http_chunked, "http-url": http_url, "zip-entry": zip_entry, "zip-archive": zip_archive,
-    "settings-manifest": settings_manifest,
+    "settings-manifest": settings_manifest, "signature": signature,
 }
 
 

@@ -67,7 +67,7 @@ BUSTER_PACKAGES = {
 }
 # Bookworm's libgcrypt20 symbols file gives every symbol 1.10.0 as its minimum: a blanket raise
 # at the 1.10 upload, not the versions they appeared in. The real minimums of the ones the agent
-# uses (SHA-256 of an update archive), from Bullseye's libgcrypt20 1.8.7 symbols file (which
+# uses (SHA-256 of an update archive, ECDSA P-256 check of its signature), from Bullseye's libgcrypt20 1.8.7 symbols file (which
 # cross/sysroot.sh arm64 keeps in build/arm64/floor-control/libgcrypt20/symbols): all within
 # Buster's 1.8.4. Any other libgcrypt symbol is still judged by the symbols file.
 SYMBOL_MINIMUMS = {
@@ -75,6 +75,10 @@ SYMBOL_MINIMUMS = {
         "gcry_check_version@GCRYPT_1.6": "1.7.0", "gcry_md_close@GCRYPT_1.6": "1.7.0",
         "gcry_md_write@GCRYPT_1.6": "1.7.0", "gcry_control@GCRYPT_1.6": "1.8.0",
         "gcry_md_open@GCRYPT_1.6": "1.8.0", "gcry_md_read@GCRYPT_1.6": "1.8.0",
+        "gcry_sexp_build@GCRYPT_1.6": "1.7.0", "gcry_sexp_release@GCRYPT_1.6": "1.7.0",
+        "gcry_pk_verify@GCRYPT_1.6": "1.7.0", "gcry_mpi_ec_new@GCRYPT_1.6": "1.7.0",
+        "gcry_mpi_ec_get_point@GCRYPT_1.6": "1.7.0", "gcry_mpi_ec_curve_point@GCRYPT_1.6": "1.7.0",
+        "gcry_mpi_point_release@GCRYPT_1.6": "1.7.0", "gcry_ctx_release@GCRYPT_1.6": "1.7.0",
     },
 }
 GLIBC_FLOOR = "2.28"

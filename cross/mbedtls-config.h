@@ -5,14 +5,12 @@
  * makes, so every user of those headers (C shims, Swift via the clang importer) sees the
  * same struct layouts as the static libraries. Anything not listed here is off.
  *
- * What the agent needs:
- *   - AES-256-CBC with PKCS#7 padding: the encrypted config file (openssl enc compatible);
- *   - SHA-256: checksums of downloaded archives;
- *   - ECDSA P-256 verification with PEM public keys (PK_PARSE, PEM, ECP_DP_SECP256R1, ECDSA):
- *     detached update signatures from `openssl dgst -sha256 -sign` (certs/update-keys/);
- *   - a TLS 1.2 client for HTTPS downloads, verifying an X.509 chain against a pinned CA
- *     (PEM), with the suites a modern server offers: ECDHE-ECDSA / ECDHE-RSA with
- *     AES-GCM or CHACHA20-POLY1305.
+ * What the programs need:
+ *   - the agent: AES-256-CBC with PKCS#7 padding, the encrypted config file (openssl enc
+ *     compatible); nothing else (update signatures are libgcrypt's: Sources/CCrypto/sig.c);
+ *   - the update worker: SHA-256, checksums of downloaded archives, and a TLS 1.2 client for
+ *     HTTPS downloads, verifying an X.509 chain against a pinned CA (PEM), with the suites
+ *     a modern server offers: ECDHE-ECDSA / ECDHE-RSA with AES-GCM or CHACHA20-POLY1305.
  */
 #ifndef MBEDTLS_CONFIG_H
 #define MBEDTLS_CONFIG_H

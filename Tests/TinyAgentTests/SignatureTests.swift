@@ -6,7 +6,7 @@ import Testing
 import TestSupport
 
 /// Update signatures as `openssl dgst -sha256 -sign` makes them, checked by
-/// the agent's own code (mbedTLS) on an open descriptor, and the update keys'
+/// the agent's own code (libgcrypt) on an open descriptor, and the update keys'
 /// folder rules. Keys and signatures are made by the real openssl.
 @Suite final class SignatureTests {
     let folder = NSTemporaryDirectory() + "tinyagent-sig-\(UUID().uuidString)"
@@ -104,6 +104,44 @@ import TestSupport
         _ = try key("a-p384", curve: "secp384r1")
         guard case .refused(let why) = try check(signature) else { Issue.record("accepted"); return }
         #expect(why.contains("a-p384.pem is not an EC P-256 public key"))
+    }
+
+    /// The folder takes `*.pem` files; one holding the key's DER bytes works too.
+    @Test func aDERKeyChecksLikeItsPEM() throws {
+        let secret = try key("fleet", trusted: false)
+        try runTool("openssl", ["ec", "-in", secret, "-pubout", "-outform", "DER", "-out", "\(keys)/fleet.pem"])
+        #expect(try check(try sign(with: secret)) == .signed(by: "fleet.pem"))
+    }
+
+    /// Keys the check cannot use refuse every update, each with its reason:
+    /// a compressed point, a point off the curve, and text that is no key.
+    @Test func aKeyItCannotUseIsRefusedWithWhatIsWrong() throws {
+        let secret = try key("fleet", trusted: false)
+        let signature = try sign(with: secret)
+        try runTool("openssl", ["ec", "-in", secret, "-pubout", "-conv_form", "compressed", "-out", "\(keys)/fleet.pem"])
+        #expect(try check(signature) == .refused(
+            "certs/update-keys/fleet.pem is not an EC P-256 public key (not a P-256 SubjectPublicKeyInfo with an uncompressed point)"))
+        try runTool("openssl", ["ec", "-in", secret, "-pubout", "-outform", "DER", "-out", "\(folder)/fleet.der"])
+        var der = Array(try Data(contentsOf: URL(fileURLWithPath: "\(folder)/fleet.der")))
+        der[der.count - 1] ^= 1  // Y no longer belongs to X
+        try Data(der).write(to: URL(fileURLWithPath: "\(keys)/fleet.pem"))
+        #expect(try check(signature) == .refused("certs/update-keys/fleet.pem is not an EC P-256 public key (its point is not on the curve)"))
+        try Data("-----BEGIN PUBLIC KEY-----\nnot*base64\n-----END PUBLIC KEY-----\n".utf8).write(to: URL(fileURLWithPath: "\(keys)/fleet.pem"))
+        #expect(try check(signature) == .refused(
+            "certs/update-keys/fleet.pem is not an EC P-256 public key (its PEM text is not the base64 of a P-256 key)"))
+    }
+
+    /// Only the exact DER ECDSA-Sig-Value: a byte after it, a length that lies,
+    /// or a negative r make it corrupt, not a mismatch.
+    @Test func aSignatureThatIsNotExactlyDERIsCorrupt() throws {
+        let signature = try sign(with: try key("fleet"))
+        #expect(try check(signature) == .signed(by: "fleet.pem"))
+        var corrupt: [[UInt8]] = [signature + [0], signature, signature]
+        corrupt[1][1] &+= 1
+        corrupt[2][4] |= 0x80
+        for bytes in corrupt {
+            #expect(try check(bytes) == .refused("signature: corrupt (not a DER ECDSA signature)"))
+        }
     }
 
     @Test func aKeyWritableByOthersOrOwnedByAnotherUserIsRefused() throws {

@@ -2,7 +2,7 @@ import CCrypto
 import TinyBase
 
 /// Detached ECDSA P-256 / SHA-256 signatures over open files, as `openssl dgst
-/// -sha256 -sign` makes them (`ta_sha256_fd` over libgcrypt, `ta_sig_verify` over mbedTLS, in CCrypto).
+/// -sha256 -sign` makes them (`ta_sha256_fd` and `ta_sig_verify`, over libgcrypt, in CCrypto).
 package enum Signature {
     /// What one key says of one signature.
     package enum Check: Equatable {
@@ -11,8 +11,8 @@ package enum Signature {
         case mismatch
         /// Not a DER ECDSA signature at all.
         case corrupt
-        /// The key is not an EC P-256 public key (PEM or DER); the mbedTLS code.
-        case badKey(Int32)
+        /// The key is not an EC P-256 public key (PEM or DER); what is wrong with it.
+        case badKey(String)
     }
 
     /// SHA-256 of the whole file behind `fd` (read with `pread`: the offset
@@ -26,11 +26,11 @@ package enum Signature {
     }
 
     package static func verify(key: [UInt8], digest: [UInt8], signature: [UInt8]) -> Check {
-        var detail: Int32 = 0
+        var why: UnsafePointer<CChar>? = nil
         let result = key.withUnsafeBufferPointer { k in
             digest.withUnsafeBufferPointer { d in
                 signature.withUnsafeBufferPointer { s in
-                    ta_sig_verify(k.baseAddress, k.count, d.baseAddress, s.baseAddress, s.count, &detail)
+                    ta_sig_verify(k.baseAddress, k.count, d.baseAddress, s.baseAddress, s.count, &why)
                 }
             }
         }
@@ -38,7 +38,7 @@ package enum Signature {
         case TA_SIG_OK.rawValue: return .valid
         case TA_SIG_MISMATCH.rawValue: return .mismatch
         case TA_SIG_CORRUPT.rawValue: return .corrupt
-        default: return .badKey(detail)
+        default: return .badKey(why.map { String(cString: $0) } ?? "unreadable")
         }
     }
 }

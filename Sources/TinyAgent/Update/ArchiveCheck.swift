@@ -56,7 +56,7 @@ package enum ArchiveCheck {
             case .valid: return .signed(by: key.name)
             case .mismatch: continue
             case .corrupt: return .refused("signature: corrupt (not a DER ECDSA signature)")
-            case .badKey(let code): return .refused("\(folder)/\(key.name) is not an EC P-256 public key (mbedTLS error \(code))")
+            case .badKey(let why): return .refused("\(folder)/\(key.name) is not an EC P-256 public key (\(why))")
             }
         }
         return .refused("signature: does not match (made by none of the \(keys.keys.count) key(s) in \(folder), or the archive was altered)")
