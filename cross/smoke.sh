@@ -21,7 +21,8 @@
 #                (a `probe` worker, STARTTLS to a private prosody on loopback) passes with the
 #                test CA and refuses another CA.
 #   canary       the stack protector's canary the programs' own code checks (zig's compiler-rt
-#                defines it as a constant; Sources/CShims/stackguard.c sets it at start), read
+#                defines it as a constant, Sources/CShims/stackguard.c sets it at start; or the
+#                link binds it to glibc's, which the loader sets), read
 #                at main under qemu's gdb stub with gdb-multiarch in two runs: not the
 #                constant, lowest byte zero, and not the same twice
 # Every case runs and must pass. The restart case's time budget is SMOKE_RESTART_TIMEOUT
@@ -84,7 +85,9 @@ canary_at_main() {  # prints the canary as the program's code sees it when main 
     port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
     "${QEMU[0]}" "${QEMU_CPU[@]}" -g "$port" -L "$SYSROOT" "$BIN" version >/dev/null 2>&1 &
     pid=$!
-    value="$(timeout 60 gdb-multiarch -q -batch -nx -ex "file $BIN.unstripped" -ex "target remote 127.0.0.1:$port" \
+    # The sysroot: when the link binds the canary to glibc's own, it is the loader's symbol.
+    value="$(timeout 60 gdb-multiarch -q -batch -nx -ex "set sysroot $SYSROOT" -ex "file $BIN.unstripped" \
+        -ex "target remote 127.0.0.1:$port" \
         -ex "break main" -ex continue -ex 'printf "canary %#lx\n", *(unsigned long *)&__stack_chk_guard' -ex kill \
         2>/dev/null | sed -n 's/^canary //p')"
     kill "$pid" 2>/dev/null || true
