@@ -15,7 +15,7 @@ endif
 export TINYAGENT_TEST_RUN
 GUARD := /usr/bin/python3 tests/runguard.py run --
 
-.PHONY: deps embedded unit integration fleet-test bench-fleet demo-test sanitize armhf arm64 cross-test deb deb-test provision-test test demo bench fuzz fuzz-ci soak soak-ci
+.PHONY: deps embedded unit integration fleet-test bench-fleet demo-test sanitize armhf arm64 cross-test deb deb-test provision-test test demo bench order fuzz fuzz-ci soak soak-ci
 
 deps:
 	scripts/install-deps.sh
@@ -24,10 +24,12 @@ deps:
 # own libraries (ARCHITECTURE.md).
 PROGRAMS := tinyagent tinyagent-link tinyagent-fetch
 embedded:
+	python3 bench/order.py --relink .build-embedded
 	TINYAGENT_EMBEDDED=1 $(SWIFT) build -c release --scratch-path .build-embedded
 	@for p in $(PROGRAMS); do strip -o .build-embedded/$$p.stripped .build-embedded/release/$$p && \
 		echo "embedded x86_64 $$p: $$(stat -c %s .build-embedded/$$p.stripped) bytes stripped"; done
 	python3 cross/needed-check.py $(addprefix .build-embedded/release/,$(PROGRAMS))
+	python3 bench/order.py --check .build-embedded/release/tinyagent
 
 # Host build, full Swift, Swift Testing. One test at a time: the event loop reaps any child
 # (waitpid(-1), as the agent, the parent of all its processes, must), so a loop under test
@@ -114,6 +116,12 @@ fuzz:
 # Figures for BENCHMARKS.md (rewrites it).
 bench:
 	bench/run.sh
+
+# Sources/tinyagent/run.order: the functions `tinyagent run` executes, which the agent's
+# links put first (bench/order.py; valgrind). Regenerate when the run path changes.
+order: embedded
+	command -v valgrind >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind)
+	python3 bench/order.py
 
 # Provisioning an SD card root (buildroot/): a fake root filesystem, the unit file, and a
 # copy of the cached armhf rootfs end to end (cross/rootfs.sh armhf: ~4 min the first time).

@@ -24,10 +24,16 @@ let swiftSettings: [SwiftSetting] = embedded
 // embedded stdlib ships as a separate archive; Embedded objects carry no
 // autolink entries, so each executable names its own libraries here: the
 // three programs share no C library but libc (ARCHITECTURE.md).
-func embeddedLinker(_ libraries: [String]) -> [LinkerSetting] {
+// lld, as on the Pi (zig's). `order`: a folder with run.order, a --symbol-ordering-file
+// (bench/order.py), and run-order.ld, which places what the file cannot name.
+func embeddedLinker(_ libraries: [String], order: String? = nil) -> [LinkerSetting] {
     guard embedded else { return [] }
-    return [.unsafeFlags(["-Xlinker", "--gc-sections", "-Xlinker", "--as-needed",
-                          "/opt/swift/usr/lib/swift/embedded/x86_64-unknown-linux-gnu/libswiftUnicodeDataTables.a"])]
+    let ordering = order.map { folder in
+        ["-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/\(folder)/run.order",
+         "-Xlinker", "--no-warn-symbol-ordering", "-Xlinker", "\(Context.packageDirectory)/\(folder)/run-order.ld"]
+    } ?? []
+    return [.unsafeFlags(["-use-ld=lld", "-Xlinker", "--gc-sections", "-Xlinker", "--as-needed",
+                          "/opt/swift/usr/lib/swift/embedded/x86_64-unknown-linux-gnu/libswiftUnicodeDataTables.a"] + ordering)]
         + (["m"] + libraries).map { .linkedLibrary($0) }
 }
 
@@ -50,8 +56,11 @@ var targets: [Target] = [
     .target(name: "TinyAgent", dependencies: ["TinyWatchdog", "TinyBase", "CShims", "CMbedTLS", "CCrypto"], swiftSettings: swiftSettings),
     .target(name: "TinyLink", dependencies: ["TinyBase", "CShims", "CStrophe"], swiftSettings: swiftSettings),
     .target(name: "TinyFetch", dependencies: ["TinyBase", "CShims", "CTLS", "CZip"], swiftSettings: swiftSettings),
-    .executableTarget(name: "tinyagent", dependencies: ["TinyAgent", "TinyWatchdog", "TinyBase", "CShims"], swiftSettings: swiftSettings,
-                      linkerSettings: embeddedLinker(["systemd", "gcrypt", "mbedcrypto"])),
+    // run.order: what `tinyagent run` executes comes first in the program, so the idle
+    // agent maps only those pages of it (bench/order.py, BENCHMARKS.md §3).
+    .executableTarget(name: "tinyagent", dependencies: ["TinyAgent", "TinyWatchdog", "TinyBase", "CShims"], exclude: ["run.order", "run-order.ld"],
+                      swiftSettings: swiftSettings,
+                      linkerSettings: embeddedLinker(["systemd", "gcrypt", "mbedcrypto"], order: "Sources/tinyagent")),
     .executableTarget(name: "tinyagent-link", dependencies: ["TinyLink", "TinyBase", "CShims"], swiftSettings: swiftSettings,
                       linkerSettings: embeddedLinker(["strophe"])),
     .executableTarget(name: "tinyagent-fetch", dependencies: ["TinyFetch", "TinyBase", "CShims"], swiftSettings: swiftSettings,

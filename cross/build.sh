@@ -27,13 +27,14 @@
 #   2. sysroot from Debian's .debs (sysroot.sh ARCH)          -> build/ARCH/sysroot, control/
 #   3. static mbedTLS, trimmed (build-mbedtls.sh ARCH)        -> build/ARCH/mbedtls/
 #   4. C targets (Sources/*/ with .c files) compiled by zig for the glibc floor
-#   5. swiftc, Embedded (armv6-none-none-eabi / aarch64-none-none-elf): the package's Swift
-#      targets in dependency order, as `swift package describe` gives them
-#      (cross/package-graph.py): the libraries, then the three programs
-#   6. zig links each program from its own modules and C targets against the floor's glibc
-#      stubs and build/ARCH/linklibs, --gc-sections --as-needed --exclude-libs ALL (the
-#      last through zig's ld.lld: link_hidden_archives); PROGRAM.unstripped keeps
-#      the symbols (the ARMv6 scan reads its mapping symbols), PROGRAM is stripped
+#   5. swiftc, Embedded (armv6-none-none-eabi / aarch64-none-none-elf), -lto=llvm-full
+#      (LLVM bitcode): the package's Swift targets in dependency order, as `swift package
+#      describe` gives them (cross/package-graph.py): the libraries, then the three programs
+#   6. each program from its own modules and C targets against the floor's glibc stubs and
+#      build/ARCH/linklibs: zig cc's ld.lld command, run by the Swift toolchain's ld.lld
+#      (lto_link): full LTO of the Swift modules, --gc-sections --as-needed
+#      --exclude-libs ALL --icf=safe; PROGRAM.unstripped keeps the symbols (the ARMv6 scan
+#      reads its mapping symbols), PROGRAM is stripped, obj/lto/PROGRAM.o is LTO's code
 #   7. the checks
 set -euo pipefail
 # shellcheck source=cross/common.sh
@@ -71,7 +72,8 @@ OBJ="$OUT/obj"
 SWIFTC="${SWIFTC:-$(command -v swiftc || echo /opt/swift/usr/bin/swiftc)}"
 [ -x "$SWIFTC" ] || die "swiftc not found (set SWIFTC or put the Swift toolchain on PATH)"
 SWIFT_LIB="$(dirname "$(dirname "$(realpath "$SWIFTC")")")/lib/swift"
-LLVM_BIN="$(dirname "$(realpath "$SWIFTC")")"  # the toolchain's llvm-objcopy, llvm-objdump
+LLVM_BIN="$(dirname "$(realpath "$SWIFTC")")"  # the toolchain's ld.lld, llvm-objcopy, llvm-objdump
+[ -x "$LLVM_BIN/ld.lld" ] || die "$LLVM_BIN/ld.lld missing: the link needs the Swift toolchain's own lld (LTO of swiftc's bitcode)"
 UNICODE_TABLES="$SWIFT_LIB/embedded/$SWIFT_TARGET/libswiftUnicodeDataTables.a"
 [ -f "$UNICODE_TABLES" ] || die "$UNICODE_TABLES missing: this toolchain has no $SWIFT_TARGET Embedded stdlib"
 [ -f "$SRC/Package.swift" ] || die "$SRC has no Package.swift"
@@ -122,11 +124,13 @@ if [ $probe = 1 ]; then
     libc_include=("$zig_libc/arm-linux-musl" "$zig_libc/arm-linux-any" "$zig_libc/generic-musl"
                   "$zig_libc/any-linux-any" "$CACHE/libinclude")
 fi
+# -lto=llvm-full: each module is LLVM bitcode, optimised for size as a module; the link
+# optimises the program as a whole and generates its code (lto_link).
 SWIFT_FLAGS=(
     -target "$SWIFT_TARGET" -enable-experimental-feature Embedded -wmo -Osize "${SWIFT_CPU_FLAGS[@]}"
     -Xcc -D__linux__ -Xcc -D__linux -Xcc -D__gnu_linux__ -Xcc -D__unix__ -Xcc -D__unix
     -Xcc -I -Xcc "$MBEDTLS/include"
-    -Xfrontend -function-sections
+    -lto=llvm-full
     -module-cache-path "$OBJ/module-cache"
 )
 for d in "${libc_include[@]}"; do SWIFT_FLAGS+=(-Xcc -isystem -Xcc "$d"); done
@@ -165,6 +169,7 @@ compile_swift() {
 }
 
 # ---- link -----------------------------------------------------------------------------
+ordering=()  # extra ld.lld arguments of one program (link_programs)
 # zig links against its glibc stubs of the floor's version; the 32-bit Unicode tables are
 # soft-float but take integers only, so mixing them in is safe. The unstripped executable
 # (-g: zig strips by default) stays beside the stripped one: the ARMv6 scan reads its
@@ -173,18 +178,21 @@ compile_swift() {
 program_path() { [ "$1" = tinyagent ] && echo "$BIN" || echo "$(dirname "$BIN")/$1"; }
 
 link_programs() {
-    local kind name module path deps cdeps objs d out
+    local kind name module path deps cdeps bitcode objs d out
     for line in "${graph[@]}"; do
         read -r kind name module path deps cdeps <<<"$line"
         [ "$kind" = executable ] || continue
-        objs=("$OBJ/swift/$module.o")
-        for d in ${deps//,/ }; do [ "$d" = - ] || objs+=("$OBJ/swift/${d//-/_}.o"); done
+        bitcode=("$OBJ/swift/$module.o"); objs=()
+        for d in ${deps//,/ }; do [ "$d" = - ] || bitcode+=("$OBJ/swift/${d//-/_}.o"); done
         for d in ${cdeps//,/ }; do
             for f in "$OBJ/c/${d}_"*.o; do [ -f "$f" ] && objs+=("$f"); done
         done
         out="$(program_path "$name")"
-        log "linking $name with zig cc (${ZIG_ARCH_TARGET}, ${ZIG_CPU}), static mbedTLS, --as-needed ${link_libs[*]}"
-        link_hidden_archives "$out.unstripped" "${objs[@]}" \
+        ordering=()
+        [ "$name" != tinyagent ] || ordering=(--symbol-ordering-file="$SRC/Sources/tinyagent/run.order"
+            --no-warn-symbol-ordering "$SRC/Sources/tinyagent/run-order.ld")
+        log "linking $name: zig's link line (${ZIG_ARCH_TARGET}, ${ZIG_CPU}), LTO, static mbedTLS, --as-needed ${link_libs[*]}"
+        lto_link "$out.unstripped" "${bitcode[@]}" -- "${objs[@]}" \
             -Wl,--gc-sections -Wl,--as-needed \
             -L "$CACHE/linklibs" "${link_libs[@]}" \
             "$MBEDTLS/lib/libmbedtls.a" "$MBEDTLS/lib/libmbedx509.a" "$MBEDTLS/lib/libmbedcrypto.a" \
@@ -193,19 +201,48 @@ link_programs() {
     done
 }
 
-# link_hidden_archives OUT ARGS...: zig cc's link, then the same ld.lld command again with
-# --exclude-libs ALL, which zig cc's driver does not pass on. zig's compiler-rt is one
+# lto_link OUT BITCODE... -- ARGS...: links OUT from the Swift modules' bitcode and ARGS (our
+# C objects, archives, libraries, flags for zig cc) with full LTO. swiftc's bitcode is LLVM 21, which
+# zig's own ld.lld (an older LLVM) cannot read, so zig cc links a stand-in main
+# ($OBJ/standin.o, native) in its place and prints its ld.lld command (zig cc -v): zig's
+# start files, glibc stubs and compiler-rt, -float-abi=hard for the code generator. The
+# Swift toolchain's ld.lld (LLVM 21) runs that command again with the bitcode instead of
+# the stand-in. Whole program: everything no shared library needs is internal, so the
+# optimiser inlines across modules and drops what is unused or inlined everywhere; code
+# is generated as for a non-PIE executable (no GOT loads). The functions keep swiftc's
+# target CPU and features (Thumb-1, strict alignment) and size attributes. The result's
+# native object is kept in $OBJ/lto/ (the ARMv6 check reads its attributes).
+# --exclude-libs ALL (zig cc's driver does not pass it on): zig's compiler-rt is one
 # object holding libm's functions too, and lld exports every definition that a linked
 # shared library (zig's libm and libc stubs) also has, so --gc-sections kept ~25 KB of
 # them per program. Archive members' symbols hidden, nothing of ours is exported: the
 # libraries bind memcpy, __stack_chk_guard and the like to glibc's own again.
-link_hidden_archives() {
-    local out="$1" output line args; shift
-    output="$("$ZIG" cc "${ZIG_TARGET[@]}" -Os -g -o "$out" "$@" -v 2>&1)" \
+# $ordering: for the agent, what `tinyagent run` executes first (Sources/tinyagent/run.order,
+# bench/order.py; the same names as on the host), so the idle agent maps only that part of
+# its program.
+# --icf=safe folds identical functions and constants whose address nothing takes (the LTO
+# object says which: .llvm_addrsig; objects without it are left alone).
+lto_link() {
+    local out="$1" bitcode=() output line words args=() a; shift
+    while [ "$1" != -- ]; do bitcode+=("$1"); shift; done; shift
+    output="$("$ZIG" cc "${ZIG_TARGET[@]}" -Os -g -o "$out" "$OBJ/standin.o" "$@" -v 2>&1)" \
         || { printf '%s\n' "$output" >&2; die "linking $(basename "$out") failed"; }
-    line="$(grep '^ld.lld ' <<<"$output")" || die "zig cc -v printed no ld.lld command for $out"
-    read -ra args <<<"${line#ld.lld }"  # zig prints it unquoted: our paths have no spaces
-    "$ZIG" ld.lld "${args[@]}" --exclude-libs ALL
+    # The program's own link: with a cold zig cache, zig also prints the ld.lld commands that
+    # build its glibc stub libraries first.
+    line="$(grep '^ld.lld ' <<<"$output" | grep -F -- " -o $out ")" \
+        || die "zig cc -v printed no ld.lld command for $out"
+    [ "$(wc -l <<<"$line")" = 1 ] || die "zig cc -v printed more than one ld.lld command for $out"
+    read -ra words <<<"${line#ld.lld }"  # zig prints it unquoted: our paths have no spaces
+    for a in "${words[@]}"; do
+        if [ "$a" = "$OBJ/standin.o" ]; then args+=("${bitcode[@]}"); else args+=("$a"); fi
+    done
+    [[ " ${words[*]} " == *" $OBJ/standin.o "* ]] || die "zig's ld.lld command for $out does not link the stand-in"
+    mkdir -p "$OBJ/lto"
+    output="$("$LLVM_BIN/ld.lld" "${args[@]}" --exclude-libs ALL --icf=safe "${ordering[@]}" \
+        --lto-obj-path="$OBJ/lto/$(basename "$out" .unstripped).o" 2>&1)" \
+        || { printf '%s\n' "$output" >&2; die "linking $(basename "$out") (LTO) failed"; }
+    # lld says so for each of zig's objects (their .llvm_addrsig has no sh_link): noise.
+    grep -v 'conservatively ignores SHT_LLVM_ADDRSIG' <<<"$output" >&2 || true
 }
 
 # Static musl; --gc-sections drops what would need libsystemd but one call a global keeps
@@ -213,9 +250,9 @@ link_hidden_archives() {
 # what the probe runs of it (AES) touches no libc type whose layout differs between glibc
 # and musl.
 link_probe() {
-    log "linking the probe with zig cc (arm-linux-musleabihf, ${ZIG_CPU}), static"
-    "$ZIG" cc "${ZIG_TARGET[@]}" -static -Os -g -o "$BIN.unstripped" \
-        "$OBJ/swift/armv6_probe.o" "$OBJ/swift/TinyAgent.o" "$OBJ/swift/TinyWatchdog.o" "$OBJ/swift/TinyBase.o" "${c_objs[@]}" -Wl,--gc-sections \
+    log "linking the probe: zig's link line (arm-linux-musleabihf, ${ZIG_CPU}), static, LTO"
+    lto_link "$BIN.unstripped" "$OBJ/swift/armv6_probe.o" "$OBJ/swift/TinyAgent.o" "$OBJ/swift/TinyWatchdog.o" \
+        "$OBJ/swift/TinyBase.o" -- -static "${c_objs[@]}" -Wl,--gc-sections \
         "$MBEDTLS/lib/libmbedtls.a" "$MBEDTLS/lib/libmbedx509.a" "$MBEDTLS/lib/libmbedcrypto.a" \
         "$UNICODE_TABLES" -lm
     programs+=("$BIN")
@@ -285,6 +322,9 @@ else
         if [ "${#pids[@]}" -ge "$(nproc)" ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
     done
     for p in "${pids[@]}"; do wait "$p"; done
+    # What zig cc links in place of the Swift bitcode to print its link line (lto_link).
+    printf 'int main(void) { return 0; }\n' >"$OBJ/standin.c"
+    "$ZIG" cc "${ZIG_CODE[@]}" -Os -c "$OBJ/standin.c" -o "$OBJ/standin.o"
 
     t0=$SECONDS
     compile_swift
@@ -321,14 +361,16 @@ if [ $check = 1 ]; then
         done
     fi
     [ $probe = 1 ] || python3 "$TA_ROOT/cross/needed-check.py" "${programs[@]}"
+    [ $probe = 1 ] || NM="$LLVM_BIN/llvm-nm" python3 "$TA_ROOT/bench/order.py" --check-layout "$BIN.unstripped"
     if [ "$PI_ARCH" = armhf ]; then
-        # The objects as linked: ours, mbedTLS's archive members, the toolchain's tables.
+        # The objects as linked: the Swift code as LTO generated it (lto/), our C, mbedTLS's
+        # archive members, the toolchain's tables.
         # The probe's executable is not scanned: musl chooses its memory barrier at run
         # time and carries a DMB for ARMv7 CPUs; running it under arm1176 is its proof.
         scan=(); [ $probe = 1 ] || for p in "${programs[@]}"; do scan+=(--scan "$p.unstripped"); done
         python3 "$TA_ROOT/cross/armv6-check.py" --objdump "$LLVM_BIN/llvm-objdump" \
             "${scan[@]}" --toolchain "$UNICODE_TABLES" \
-            "$OBJ"/swift/*.o "$OBJ"/c/*.o "$MBEDTLS"/lib/*.a
+            "$OBJ"/lto/*.o "$OBJ"/c/*.o "$MBEDTLS"/lib/*.a
     fi
 fi
 elapsed_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
