@@ -447,8 +447,8 @@ Agent with 2 processes: **$RSS_ABOVE KiB above the reference**, private dirty **
 (targets ≤ 1024 KiB and ≤ 512 KiB: $MEM_TARGET); $RSS_ABOVE_LIBC KiB above a C program that links
 libc only. The agent is one of three programs (ARCHITECTURE.md): it maps neither libstrophe
 (the link, §7) nor libzip and mbedTLS's TLS (the update worker, §8), whose own resident sizes
-are in those sections. Of its own program it maps only the part `tinyagent run` executes, which
-the link puts first (`Sources/tinyagent/run.order`, ARCHITECTURE.md); laid out as the compiler
+are in those sections. Of its own program it maps only the part \`tinyagent run\` executes, which
+the link puts first (\`Sources/tinyagent/run.order\`, ARCHITECTURE.md); laid out as the compiler
 left it, the whole program was resident (1064 KiB of the (program) mapping, 1704 KiB above the
 reference, tree 61dc902).
 
