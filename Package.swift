@@ -34,7 +34,7 @@ func embeddedLinker(_ libraries: [String], order: String? = nil) -> [LinkerSetti
     } ?? []
     return [.unsafeFlags(["-use-ld=lld", "-Xlinker", "--gc-sections", "-Xlinker", "--as-needed",
                           "/opt/swift/usr/lib/swift/embedded/x86_64-unknown-linux-gnu/libswiftUnicodeDataTables.a"] + ordering)]
-        + (["m"] + libraries).map { .linkedLibrary($0) }
+        + libraries.map { .linkedLibrary($0) }
 }
 
 // The module graph (ARCHITECTURE.md): TinyBase under everything; the watchdog core

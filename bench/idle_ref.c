@@ -5,13 +5,12 @@
 #include <unistd.h>
 #ifndef LIBC_ONLY
 #include <systemd/sd-daemon.h>
-#include <math.h>
 #endif
 
 int main(int argc, char **argv) {
     (void)argv;
 #ifndef LIBC_ONLY
-    if (argc > 99) return sd_notify(0, "READY=1") + (int)sqrt((double)argc);  // never: keeps the links honest
+    if (argc > 99) return sd_notify(0, "READY=1");  // never: keeps the links honest
 #else
     (void)argc;
 #endif

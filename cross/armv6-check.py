@@ -265,7 +265,7 @@ def float_references(path):
 
 def float_calls(paths):
     """Violations of rule 3 over all inputs: a floating-point function that Thumb code calls
-    is fine only when the inputs define it in Thumb code too (Sources/CShims/thumb1.c)."""
+    is fine only when the inputs define it in Thumb code too (Sources/CShims/ceil.c)."""
     refs, defined = [], set()
     for path in paths:
         r, d = float_references(path)

@@ -196,7 +196,7 @@ link_programs() {
             -Wl,--gc-sections -Wl,--as-needed \
             -L "$CACHE/linklibs" "${link_libs[@]}" \
             "$MBEDTLS/lib/libmbedtls.a" "$MBEDTLS/lib/libmbedx509.a" "$MBEDTLS/lib/libmbedcrypto.a" \
-            "$UNICODE_TABLES" -lm
+            "$UNICODE_TABLES"
         programs+=("$out")
     done
 }
@@ -254,7 +254,7 @@ link_probe() {
     lto_link "$BIN.unstripped" "$OBJ/swift/armv6_probe.o" "$OBJ/swift/TinyAgent.o" "$OBJ/swift/TinyWatchdog.o" \
         "$OBJ/swift/TinyBase.o" -- -static "${c_objs[@]}" -Wl,--gc-sections \
         "$MBEDTLS/lib/libmbedtls.a" "$MBEDTLS/lib/libmbedx509.a" "$MBEDTLS/lib/libmbedcrypto.a" \
-        "$UNICODE_TABLES" -lm
+        "$UNICODE_TABLES"
     programs+=("$BIN")
 }
 

@@ -1,5 +1,6 @@
 // What Thumb-1 code (the armhf build) needs from the run time that zig's compiler-rt lacks
-// or gets wrong for it. Other builds compile nothing here.
+// (ceil, which it gets wrong for Thumb-1, is ceil.c's in every build). Other builds compile
+// nothing here.
 #if defined(__arm__) && defined(__thumb__) && !defined(__thumb2__)
 #include <stdint.h>
 
@@ -34,26 +35,5 @@ SYNC_FUNCTION(uint32_t, ta_sync_val_compare_and_swap_4, (volatile uint32_t *p, u
               "__sync_val_compare_and_swap_4") {
     __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
     return expected;
-}
-
-// ---- ceil -----------------------------------------------------------------------------
-// The Embedded stdlib rounds up with ceil (Dictionary and Set capacities). Thumb-1 code
-// passes the double in r0:r1, but zig's compiler-rt ceil (ARM code, hard-float ABI) reads
-// and answers in d0: this Thumb-1 one replaces it. Bits only: no floating-point operation,
-// so no helper call and no way to call itself. Hidden: lld would otherwise export it (a
-// libm in the link defines ceil), and an ARM library calling ceil would reach this one.
-__attribute__((visibility("hidden"))) double ceil(double x) {
-    union { double d; uint64_t u; } v = { x };
-    int exponent = (int)((v.u >> 52) & 0x7ff) - 1023;
-    if (exponent >= 52) return x;                       // integral already, infinite or NaN
-    if (exponent < 0) {                                 // |x| < 1
-        if ((v.u << 1) == 0) return x;                  // ±0
-        return (v.u >> 63) ? -0.0 : 1.0;
-    }
-    uint64_t fraction = 0x000fffffffffffffULL >> exponent;
-    if ((v.u & fraction) == 0) return x;                // integral
-    if (!(v.u >> 63)) v.u += fraction + 1;              // positive: up by one unit (may carry into the exponent)
-    v.u &= ~fraction;                                   // negative: truncate towards zero
-    return v.d;
 }
 #endif

@@ -88,7 +88,7 @@ func supervisorTable() {
           "reconnect back-off: Double jitter (software floating point in Thumb-1)")
 }
 
-// What Thumb-1 code takes from Sources/CShims/thumb1.c: ceil with the double in core
+// What Thumb-1 code takes from Sources/CShims/ceil.c and thumb1.c: ceil with the double in core
 // registers (the stdlib sizes hash tables with it) and atomics for reference counting.
 // The values depend on `passed`, so the compiler cannot fold them away.
 func thumbRuntime() {

@@ -178,6 +178,10 @@ pid_t ta_sole_child(pid_t parent);
 // when the process is gone or a zombie.
 int64_t ta_process_start_time(pid_t pid);
 
+// ceil, bit for bit as libm's, which the programs' own `ceil` is (ceil.c: no program
+// loads libm).
+double ta_ceil(double x);
+
 // Embedded Swift imports arc4random_buf, which glibc has only from 2.36.
 void arc4random_buf(void *buf, size_t len);
 
