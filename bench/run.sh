@@ -62,6 +62,9 @@ else
         { tail -40 "$W/build.log"; exit 1; }
     BIN=$REPO/.build-embedded-bench/release/tinyagent
 fi
+# A program just linked is dirty in the page cache until written back, and smaps counts
+# such pages of a mapping as the process's Private_Dirty (~500 KiB more for the agent).
+sync
 for f in hb_sender hung_sample udp_sink dummy; do "$CC" -O2 -Wall -o "$W/$f" "bench/$f.c"; done
 "$CC" -O2 -Wall -fPIC -shared -o "$W/malloc_count.so" bench/malloc_count.c
 # The reference links exactly the agent's DT_NEEDED libraries (the issue's

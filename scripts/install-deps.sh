@@ -15,7 +15,8 @@ swift=/opt/swift/usr/bin/swift
 
 # systemd: systemd-analyze, which tests/provision runs on the unit (PID 1 need not be systemd).
 # libgcrypt20-dev: the update signature's SHA-256 (Sources/CCrypto/sig.c).
-packages=(libsystemd-dev libstrophe-dev libmbedtls-dev libgcrypt20-dev libzip-dev openssl python3 python3-venv procps prosody curl zip unzip libarchive-tools p7zip-full systemd)
+# libnss-systemd: an NSS module, which tests/integration/test_startup.py sees load (or not).
+packages=(libsystemd-dev libstrophe-dev libmbedtls-dev libgcrypt20-dev libzip-dev openssl python3 python3-venv procps prosody curl zip unzip libarchive-tools p7zip-full systemd libnss-systemd)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -12,3 +12,25 @@ void ta_child_reset_signals(void);
 // script's. The program keeps a read-only descriptor of itself, nothing more.
 // Returns -errno (it returns only on failure). Async-signal-safe.
 int ta_exec_descriptor(int exe, char *const argv[], char *const envp[]);
+
+// A user of the passwd database as ta_user_lookup answers: primary group, home, name and,
+// when asked for, supplementary groups (getgrouplist, at most TA_USER_GROUPS).
+#include <stdint.h>
+#include <sys/types.h>
+#define TA_USER_GROUPS 64
+struct ta_user {
+    uint32_t uid, gid;
+    int ngroups;
+    gid_t groups[TA_USER_GROUPS];
+    char name[256];
+    char home[1024];
+};
+
+// Looks up `name`, or `uid` when `name` is NULL, in a forked child that answers through a
+// pipe (users.c): 1 found, 0 no such user, -1 no answer (fork or pipe failed, the child
+// crashed, or it took longer than TA_USER_LOOKUP_MS, when it is killed). With `group` other
+// than TA_NO_GROUPS, `groups` are the user's supplementary groups and `group`, as
+// getgrouplist gives them (only `group` when the user is in more than TA_USER_GROUPS).
+#define TA_USER_LOOKUP_MS 5000
+#define TA_NO_GROUPS UINT32_MAX
+int ta_user_lookup(const char *name, uint32_t uid, uint32_t group, struct ta_user *out);

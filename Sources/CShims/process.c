@@ -42,24 +42,6 @@ pid_t ta_reap(int *status) { return waitpid(-1, status, WNOHANG); }
 int ta_exit_code(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
 int ta_exit_signal(int status) { return WIFSIGNALED(status) ? WTERMSIG(status) : 0; }
 
-int ta_user_by_uid(uint32_t uid, uint32_t *gid, char *home, size_t home_cap) {
-    struct passwd pw, *found = NULL;
-    char buf[2048];
-    if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) != 0 || found == NULL) return -1;
-    *gid = pw.pw_gid;
-    if (home_cap > 0) snprintf(home, home_cap, "%s", pw.pw_dir);
-    return 0;
-}
-
-int ta_user_by_name(const char *name, uint32_t *uid, uint32_t *gid) {
-    struct passwd pw, *found = NULL;
-    char buf[2048];
-    if (getpwnam_r(name, &pw, buf, sizeof buf, &found) != 0 || found == NULL) return -1;
-    *uid = pw.pw_uid;
-    *gid = pw.pw_gid;
-    return 0;
-}
-
 void ta_child_reset_signals(void) {
     sigset_t none;
     sigemptyset(&none);
@@ -91,8 +73,10 @@ static int overridden(const char *entry, const char *extra, size_t count) {
 }
 
 // The child's environment, built in the parent: the child may not allocate.
-// `extra` (the manifest's env) comes last and replaces what it names.
-static char **child_environment(int set_ids, uint32_t uid, char *storage, size_t cap,
+// `extra` (the manifest's env) comes last and replaces what it names. `user`, when the
+// child takes another user's ids (`set_ids`) and has a passwd entry: its HOME, USER and
+// LOGNAME replace the agent's (without one, the child has none of the three).
+static char **child_environment(int set_ids, const struct ta_user *user, char *storage, size_t cap,
                                 const char *extra, size_t extra_count) {
     size_t count = 0;
     while (environ[count]) count++;
@@ -105,14 +89,9 @@ static char **child_environment(int set_ids, uint32_t uid, char *storage, size_t
         if (overridden(environ[i], extra, extra_count)) continue;
         env[n++] = environ[i];
     }
-    uint32_t gid;
-    char home[1024];
-    struct passwd pw, *found = NULL;
-    char buf[2048];
-    if (set_ids && ta_user_by_uid(uid, &gid, home, sizeof home) == 0 &&
-        getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found) {
+    if (user) {
         const char *formats[] = {"HOME=%s", "USER=%s", "LOGNAME=%s"};
-        const char *values[] = {home, pw.pw_name, pw.pw_name};
+        const char *values[] = {user->home, user->name, user->name};
         size_t used = 0;
         for (int i = 0; i < 3 && used < cap; i++) {
             int len = snprintf(storage + used, cap - used, formats[i], values[i]);
@@ -130,23 +109,16 @@ static char **child_environment(int set_ids, uint32_t uid, char *storage, size_t
 
 pid_t ta_spawn(const char *command, int cwd_fd, int out_fd,
                int set_ids, uint32_t uid, uint32_t gid, const char *extra_env, size_t extra_count) {
-    char storage[3 * 1100];
-    char **env = child_environment(set_ids, uid, storage, sizeof storage, extra_env, extra_count);
-    // The user's supplementary groups (video, gpio, i2c… for a camera or a
-    // meter interface), looked up here: the child may not allocate.
-    gid_t groups[64];
-    int ngroups = 1;
-    groups[0] = gid;
-    if (set_ids) {
-        struct passwd pw, *found = NULL;
-        char buf[2048];
-        int n = 64;
-        if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found &&
-            getgrouplist(pw.pw_name, gid, groups, &n) >= 0)
-            ngroups = n;
-        else
-            groups[0] = gid, ngroups = 1;
-    }
+    // The user's supplementary groups (video, gpio, i2c… for a camera or a meter
+    // interface) and the environment, looked up here (users.c): the child may not allocate.
+    // A uid without a passwd entry (or no answer) keeps the primary group alone.
+    struct ta_user user;
+    int known = set_ids && ta_user_lookup(NULL, uid, gid, &user) == 1;
+    gid_t primary[1] = {gid};
+    const gid_t *groups = known ? user.groups : primary;
+    int ngroups = known ? user.ngroups : 1;
+    char storage[sizeof user.home + 2 * sizeof user.name + 32];  // HOME=, USER=, LOGNAME=
+    char **env = child_environment(set_ids, known ? &user : NULL, storage, sizeof storage, extra_env, extra_count);
     if (!env) return -ENOMEM;
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     int report[2];

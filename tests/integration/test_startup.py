@@ -1,11 +1,12 @@
 """Starting the agent: one agent per root, and start-up failures that say
 what is wrong and what to do (issue 13)."""
 
+import json
 import os
 import signal
 import subprocess
 
-from conftest import BINARY, FAST, free_udp_port, pid_alive, wait_for
+from conftest import BINARY, FAST, PYTHON, app_user, free_udp_port, pid_alive, uid_of, wait_for
 
 
 def run_second_agent(root, port=None):
@@ -71,3 +72,33 @@ def test_every_command_answers_help_with_its_own_usage_and_exit_0():
             assert "exit status:" in r.stdout
             if args != ["config"] and args != ["config", "check"]:
                 assert sum(1 for l in lines if l.startswith("  tinyagent ")) == 1, "only this command's entry"
+
+
+def test_user_look_ups_run_in_a_child_so_no_nss_module_is_ever_loaded_into_the_agent(agents, monkeypatch, tmp_path):
+    """The agent looks users up (its helper user at start, each started process's groups and
+    home) in a forked child that answers through a pipe (Sources/CShims/users.c): NSS's
+    modules (systemd's, LDAP's, sssd's) never load into the root process, a hung backend
+    costs a look-up 5 s instead of stalling the loop, and the agent does not map the libc
+    that NSS runs. Seen with the loader's own log (LD_DEBUG=files: each line carries the pid
+    of the process that loads a library). A name `files` does not know goes on to the next
+    source, so the agent runs in a mount namespace whose nsswitch.conf names `systemd` after
+    `files` (Debian's libnss-systemd) whatever this machine's says."""
+    import re
+    nsswitch = tmp_path / "nsswitch.conf"
+    nsswitch.write_text("passwd: files systemd\ngroup: files systemd\n")
+    monkeypatch.setenv("TINYAGENT_WRAPPER", "unshare --mount sh -c 'mount --bind %s /etc/nsswitch.conf && exec \"$@\"' nss %s"
+                       % (nsswitch, os.environ.get("TINYAGENT_WRAPPER", "")))
+    agent = agents(dict(FAST, helper_user="ta-no-such-helper"), env={"LD_DEBUG": "files"})
+    with open(os.path.join(agent.root, "SmartMeter", "tinyagent.json"), "w") as f:
+        json.dump({"processes": [{"name": "ocr", "run_command": "%s meter_reader.py --name ocr --interval 0.2" % PYTHON}]}, f)
+    agent.start()
+    wait_for(lambda: (agent.process("ocr") or {}).get("state") == "running", what="ocr started")
+    # The legitimate path: the unknown helper user falls back to nobody, ocr runs as the app user.
+    assert 'helper user "ta-no-such-helper" does not exist' in agent.log(), agent.log()
+    assert uid_of(agent.process("ocr")["pid"]) == app_user().pw_uid
+    with open(os.path.join(agent.root, "agent.stderr"), errors="replace") as f:
+        loads = re.findall(r"^\s*(\d+):\s+file=(libnss_\w+\.so\.2) \[0\];\s+dynamically loaded", f.read(), re.M)
+    assert loads, "no look-up went past `files`: nothing to see (the namespace's nsswitch.conf was not used)"
+    assert agent.proc.pid not in {int(pid) for pid, _ in loads}, "the agent itself loaded %s" % loads
+    with open("/proc/%d/maps" % agent.proc.pid) as f:
+        assert "libnss_" not in f.read()

@@ -142,8 +142,10 @@ pid_t ta_getpgid(pid_t pid);
 pid_t ta_reap(int *status);
 int ta_exit_code(int status);    // -1 when killed by a signal
 int ta_exit_signal(int status);  // 0 when it exited normally
-// The primary group and home of uid from the user database; 0 or -1.
-int ta_user_by_uid(uint32_t uid, uint32_t *gid, char *home, size_t home_cap);
+// The primary group of uid, or the ids of the user `name`, from the user database, looked
+// up in a child process (users.c): 0, -1 when there is no such user, -2 when the look-up
+// gave no answer within 5 s (a hung NSS backend).
+int ta_user_by_uid(uint32_t uid, uint32_t *gid);
 int ta_user_by_name(const char *name, uint32_t *uid, uint32_t *gid);
 
 // Starts `/bin/sh -c command` in a new session in the folder open as

@@ -182,7 +182,7 @@ public enum Processes {
     public static func identity(ofUID uid: UInt32) -> Identity {
         var gid: UInt32 = 0
         // A uid without a passwd entry keeps a group of the same number.
-        return ta_user_by_uid(uid, &gid, nil, 0) == 0 ? Identity(uid: uid, gid: gid) : Identity(uid: uid, gid: uid)
+        return ta_user_by_uid(uid, &gid) == 0 ? Identity(uid: uid, gid: gid) : Identity(uid: uid, gid: uid)
     }
 
     public static func identity(ofUser name: String) -> Identity? {
