@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <stdio.h>
+#include "text.h"
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -75,7 +75,12 @@ static int unix_address(const char *path, struct sockaddr_un *addr) {
 int ta_unix_bind_at(int dirfd, const char *name, unsigned mode, uint32_t gid, int datagram) {
     char path[64 + 108];
     struct sockaddr_un addr;
-    if (snprintf(path, sizeof path, "/proc/self/fd/%d/%s", dirfd, name) >= (int)sizeof path) {
+    struct ta_text t = ta_text_in(path, sizeof path);
+    ta_text_str(&t, "/proc/self/fd/");
+    ta_text_uint(&t, (uint64_t)(uint32_t)dirfd);
+    ta_text_str(&t, "/");
+    ta_text_str(&t, name);
+    if (!t.ok) {
         errno = ENAMETOOLONG;
         return -1;
     }

@@ -3,19 +3,27 @@
 #include "cshims.h"
 #include "child.h"
 #include "dirent64.h"
+#include "text.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <inttypes.h>
 #include <pwd.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
+
+// "/proc/PID" followed by `leaf` ("/stat", "/fd"...) in `buf`.
+static const char *proc_path(char *buf, size_t cap, pid_t pid, const char *leaf) {
+    struct ta_text t = ta_text_in(buf, cap);
+    ta_text_str(&t, "/proc/");
+    ta_text_uint(&t, (uint64_t)(uint32_t)pid);
+    ta_text_str(&t, leaf);
+    return buf;
+}
 
 pid_t ta_getpid(void) { return getpid(); }
 pid_t ta_getppid(void) { return getppid(); }
@@ -90,15 +98,17 @@ static char **child_environment(int set_ids, const struct ta_user *user, char *s
         env[n++] = environ[i];
     }
     if (user) {
-        const char *formats[] = {"HOME=%s", "USER=%s", "LOGNAME=%s"};
+        const char *names[] = {"HOME=", "USER=", "LOGNAME="};
         const char *values[] = {user->home, user->name, user->name};
         size_t used = 0;
         for (int i = 0; i < 3 && used < cap; i++) {
-            int len = snprintf(storage + used, cap - used, formats[i], values[i]);
-            if (len < 0 || (size_t)len >= cap - used) break;
-            if (overridden(storage + used, extra, extra_count)) continue;
-            env[n++] = storage + used;
-            used += (size_t)len + 1;
+            struct ta_text entry = ta_text_in(storage + used, cap - used);
+            ta_text_str(&entry, names[i]);
+            ta_text_str(&entry, values[i]);
+            if (!entry.ok) break;
+            if (overridden(entry.buf, extra, extra_count)) continue;
+            env[n++] = entry.buf;
+            used += entry.len + 1;
         }
     }
     const char *e = extra;
@@ -168,9 +178,12 @@ pid_t ta_spawn(const char *command, int cwd_fd, int out_fd,
 
 int ta_pid_has_socket(pid_t pid, uint64_t inode) {
     char path[64], want[64], link[64];
-    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-    int wanted = snprintf(want, sizeof want, "socket:[%" PRIu64 "]", inode);
-    DIR *dir = opendir(path);
+    struct ta_text socket = ta_text_in(want, sizeof want);
+    ta_text_str(&socket, "socket:[");
+    ta_text_uint(&socket, inode);
+    ta_text_str(&socket, "]");
+    ssize_t wanted = (ssize_t)socket.len;
+    DIR *dir = opendir(proc_path(path, sizeof path, pid, "/fd"));
     if (!dir) return -1;
     int dfd = dirfd(dir);
     int found = 0;
@@ -188,8 +201,7 @@ int ta_pid_has_socket(pid_t pid, uint64_t inode) {
 // command name (which may itself contain spaces and parentheses).
 static const char *stat_fields(pid_t pid, char *buf, size_t cap) {
     char path[64];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(proc_path(path, sizeof path, pid, "/stat"), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return NULL;
     ssize_t n = read(fd, buf, cap - 1);
     close(fd);
@@ -263,8 +275,7 @@ __attribute__((noreturn)) void ta_exit(int status) { exit(status); }
 // The text after "\nKEY:" in /proc/PID/status (read into buf), or NULL.
 static const char *status_field(pid_t pid, const char *key, char *buf, size_t cap) {
     char path[64];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(proc_path(path, sizeof path, pid, "/status"), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return NULL;
     ssize_t n = read(fd, buf, cap - 1);
     close(fd);
