@@ -40,7 +40,9 @@ set -euo pipefail
 # shellcheck source=cross/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-case "${1:-}" in -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+# --help: this file's opening comment, whole.
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; }
+case "${1:-}" in -h|--help) usage; exit 0 ;; esac
 [ $# -gt 0 ] && [ "${1#-}" = "$1" ] || die "usage: cross/build.sh armhf|arm64 [options] (see --help)"
 pi_arch "$1"; shift
 SRC="$TA_ROOT"
@@ -55,7 +57,7 @@ while [ $# -gt 0 ]; do
         --out) BIN="$2"; shift 2 ;;
         --refresh) refresh=(--refresh); shift ;;
         --no-check) check=0; shift ;;
-        -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) usage; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
