@@ -219,12 +219,15 @@ struct RunIdentityTests {
         func spec(_ user: String?, root: [String] = [], rootsManifest: Bool = true) throws(ManifestError) -> ProcessSpec {
             try ProcessSpec.listed(UpdateManifest.Process(name: "ocr", runCommand: "x", restart: .never, user: user, environment: ["A=1"], cwd: "bin"),
                                    users: ManifestUsers(appUser: pi, processUsers: [], rootProcesses: root, manifestIsRoots: rootsManifest),
-                                   lookUp: { users[$0] })
+                                   lookUp: { $0 == "slow" ? .noAnswer : users[$0].map(UserLookup.found) ?? .missing })
         }
         #expect(try spec("pi").launch == LaunchOptions(restart: .never, user: pi, environment: ["A=1"], cwd: "bin"))
         #expect(try spec(nil).launch.user == nil, "the app user, decided when it starts")
         #expect(try spec("root", root: ["ocr"]).launch.user == Identity(uid: 0, gid: 0))
         #expect(throws: ManifestError("process ocr: user \"ghost\" does not exist on this machine; not started")) { try spec("ghost") }
+        #expect(throws: ManifestError("process ocr: user \"slow\" could not be looked up (the user database gave no answer within 5 s); not started")) {
+            try spec("slow")
+        }
         for name in ["root", "toor"] {
             #expect(throws: ManifestError("process ocr: user \"\(name)\" is root, and root's settings do not list ocr in root_processes; not started")) {
                 try spec(name, root: ["other"])
@@ -238,7 +241,7 @@ struct RunIdentityTests {
         func spec(_ user: String, processUsers: [String] = [], root: [String] = [], rootsManifest: Bool) throws(ManifestError) -> ProcessSpec {
             try ProcessSpec.listed(UpdateManifest.Process(name: "ocr", runCommand: "x", user: user),
                                    users: ManifestUsers(appUser: pi, processUsers: processUsers, rootProcesses: root, manifestIsRoots: rootsManifest),
-                                   lookUp: { users[$0] })
+                                   lookUp: { users[$0].map(UserLookup.found) ?? .missing })
         }
         // Another account: only the ones root's settings list.
         #expect(throws: ManifestError("process ocr: user \"alice\" is not the app user, and root's settings do not list it in process_users; not started")) {

@@ -74,6 +74,14 @@ def test_every_command_answers_help_with_its_own_usage_and_exit_0():
                 assert sum(1 for l in lines if l.startswith("  tinyagent ")) == 1, "only this command's entry"
 
 
+def with_nsswitch(monkeypatch, folder, text):
+    """The agents the test starts run in a mount namespace whose /etc/nsswitch.conf is `text`."""
+    nsswitch = folder / "nsswitch.conf"
+    nsswitch.write_text(text)
+    monkeypatch.setenv("TINYAGENT_WRAPPER", "unshare --mount sh -c 'mount --bind %s /etc/nsswitch.conf && exec \"$@\"' nss %s"
+                       % (nsswitch, os.environ.get("TINYAGENT_WRAPPER", "")))
+
+
 def test_user_look_ups_run_in_a_child_so_no_nss_module_is_ever_loaded_into_the_agent(agents, monkeypatch, tmp_path):
     """The agent looks users up (its helper user at start, each started process's groups and
     home) in a forked child that answers through a pipe (Sources/CShims/users.c): NSS's
@@ -84,10 +92,7 @@ def test_user_look_ups_run_in_a_child_so_no_nss_module_is_ever_loaded_into_the_a
     source, so the agent runs in a mount namespace whose nsswitch.conf names `systemd` after
     `files` (Debian's libnss-systemd) whatever this machine's says."""
     import re
-    nsswitch = tmp_path / "nsswitch.conf"
-    nsswitch.write_text("passwd: files systemd\ngroup: files systemd\n")
-    monkeypatch.setenv("TINYAGENT_WRAPPER", "unshare --mount sh -c 'mount --bind %s /etc/nsswitch.conf && exec \"$@\"' nss %s"
-                       % (nsswitch, os.environ.get("TINYAGENT_WRAPPER", "")))
+    with_nsswitch(monkeypatch, tmp_path, "passwd: files systemd\ngroup: files systemd\n")
     agent = agents(dict(FAST, helper_user="ta-no-such-helper"), env={"LD_DEBUG": "files"})
     with open(os.path.join(agent.root, "SmartMeter", "tinyagent.json"), "w") as f:
         json.dump({"processes": [{"name": "ocr", "run_command": "%s meter_reader.py --name ocr --interval 0.2" % PYTHON}]}, f)
@@ -102,3 +107,36 @@ def test_user_look_ups_run_in_a_child_so_no_nss_module_is_ever_loaded_into_the_a
     assert agent.proc.pid not in {int(pid) for pid, _ in loads}, "the agent itself loaded %s" % loads
     with open("/proc/%d/maps" % agent.proc.pid) as f:
         assert "libnss_" not in f.read()
+
+
+def test_a_hung_user_database_costs_each_look_up_5_s_and_the_agent_starts_and_says_why(agents, monkeypatch, tmp_path):
+    """A passwd source that never answers (an LDAP or sssd backend gone quiet; here an NSS
+    module of the test's, tests/integration/hung_nss.c, first in the namespace's
+    nsswitch.conf): the child that looks a user up is killed after 5 s, so the agent still
+    starts, names the helper user it could not look up, and runs the listed process as the
+    app user (found by uid, which the module does not answer). Without the deadline the agent
+    would wait forever for its helper user."""
+    module = tmp_path / "libnss_tahang.so.2"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(module), os.path.join(os.path.dirname(__file__), "hung_nss.c")],
+                   check=True)
+    with_nsswitch(monkeypatch, tmp_path, "passwd: tahang files\ngroup: files\n")
+    agent = agents(FAST, env={"LD_LIBRARY_PATH": str(tmp_path)})
+    with open(os.path.join(agent.root, "SmartMeter", "tinyagent.json"), "w") as f:
+        json.dump({"processes": [{"name": "ocr", "run_command": "%s meter_reader.py --name ocr --interval 0.2" % PYTHON}]}, f)
+    agent.start(wait=False)
+    gave_up = "could not be looked up (the user database gave no answer within 5 s)"
+    said = ('helper user "tinyagent" %s and "nobody" %s: the XMPP link and the update worker are not started'
+            % (gave_up, gave_up))
+    wait_for(lambda: said in agent.log(), timeout=60, what="the helper user's two look-ups given up")
+    wait_for(lambda: (agent.process("ocr") or {}).get("state") == "running", what="ocr started")
+    assert uid_of(agent.process("ocr")["pid"]) == app_user().pw_uid
+    # Each child that looked a name up was killed and reaped: none is left in the module.
+    stuck = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/maps" % entry) as f:
+                if "libnss_tahang" in f.read():
+                    stuck.append(entry)
+        except (OSError, ValueError):
+            pass
+    assert stuck == [], stuck

@@ -11,14 +11,17 @@ package enum HelperUser {
     /// runs its helpers unprivileged, as itself (nil).
     package static func resolve(_ name: String) -> (user: Result<Identity?, HelperUnavailable>, warning: String?) {
         guard Processes.effectiveUID == 0 else { return (.success(nil), nil) }
-        if let identity = Processes.identity(ofUser: name), identity.uid != 0, identity.gid != 0 {
+        let named = Processes.lookUp(user: name)
+        if let identity = named.identity, identity.uid != 0, identity.gid != 0 {
             return (.success(identity), nil)
         }
-        let why = Processes.identity(ofUser: name) == nil ? "does not exist" : "is root"
-        if let nobody = Processes.identity(ofUser: "nobody"), nobody.uid != 0, nobody.gid != 0 {
+        let why = named.identity == nil ? named.absence : "is root"
+        let fallback = Processes.lookUp(user: "nobody")
+        if let nobody = fallback.identity, nobody.uid != 0, nobody.gid != 0 {
             return (.success(nobody), "helper user \"\(name)\" \(why): the XMPP link and the update worker run as \"nobody\" (create it: useradd --system --no-create-home --shell /usr/sbin/nologin \(name))")
         }
-        return (.failure(HelperUnavailable(reason: "helper user \"\(name)\" \(why) and there is no \"nobody\": the XMPP link and the update worker are not started")), nil)
+        let noNobody = fallback == .noAnswer ? "\"nobody\" \(fallback.absence)" : "there is no \"nobody\""
+        return (.failure(HelperUnavailable(reason: "helper user \"\(name)\" \(why) and \(noNobody): the XMPP link and the update worker are not started")), nil)
     }
 
     /// In a helper, first thing: drops to the "UID:GID" the agent put after

@@ -11,6 +11,25 @@ public struct Identity: Equatable, Sendable {
     }
 }
 
+/// What the user database says of a name.
+public enum UserLookup: Equatable, Sendable {
+    case found(Identity)
+    case missing
+    /// The look-up gave no answer within its deadline (a hung NSS backend).
+    case noAnswer
+
+    public var identity: Identity? {
+        if case .found(let identity) = self { return identity }
+        return nil
+    }
+
+    /// Why there is no identity, for a one-line message: "does not exist", or that the
+    /// database did not answer.
+    public var absence: String {
+        self == .noAnswer ? "could not be looked up (the user database gave no answer within 5 s)" : "does not exist"
+    }
+}
+
 /// A child that exited, as `waitpid` reported it.
 public struct ChildExit: Equatable, Sendable {
     public let pid: Int32
@@ -185,9 +204,14 @@ public enum Processes {
         return ta_user_by_uid(uid, &gid) == 0 ? Identity(uid: uid, gid: gid) : Identity(uid: uid, gid: uid)
     }
 
-    public static func identity(ofUser name: String) -> Identity? {
+    /// The user `name` of the passwd database, looked up in a child process (a hung NSS
+    /// backend costs 5 s and is `.noAnswer`: Sources/CShims/users.c).
+    public static func lookUp(user name: String) -> UserLookup {
         var uid: UInt32 = 0, gid: UInt32 = 0
-        let found = withCString(name) { ta_user_by_name($0, &uid, &gid) } == 0
-        return found ? Identity(uid: uid, gid: gid) : nil
+        switch withCString(name, { ta_user_by_name($0, &uid, &gid) }) {
+        case 0: return .found(Identity(uid: uid, gid: gid))
+        case -1: return .missing
+        default: return .noAnswer
+        }
     }
 }

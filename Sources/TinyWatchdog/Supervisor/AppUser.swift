@@ -9,8 +9,9 @@ public enum AppUser {
     /// the reason there is none.
     public static func resolve(runAs: String?, smartMeterOwner: UInt32?) -> (identity: Identity?, problem: String?) {
         if let runAs {
-            guard let identity = Processes.identity(ofUser: runAs) else {
-                return (nil, "cfg/agent.json: run_as user \"\(runAs)\" does not exist: no app user")
+            let named = Processes.lookUp(user: runAs)
+            guard let identity = named.identity else {
+                return (nil, "cfg/agent.json: run_as user \"\(runAs)\" \(named.absence): no app user")
             }
             guard identity.uid != 0 else { return (nil, "cfg/agent.json: run_as may not be root: no app user") }
             return (identity, nil)

@@ -113,12 +113,13 @@ public struct ProcessSpec: Equatable, Sendable {
     /// A process the manifest lists: SmartMeter code, run as the app user,
     /// or as its `user` when `users` allows that account.
     public static func listed(_ process: UpdateManifest.Process, users: ManifestUsers,
-                              lookUp: (String) -> Identity? = Processes.identity(ofUser:)) throws(ManifestError) -> ProcessSpec {
+                              lookUp: (String) -> UserLookup = Processes.lookUp(user:)) throws(ManifestError) -> ProcessSpec {
         var spec = ProcessSpec(name: process.name, runCommand: process.runCommand, uid: 0, gid: 0, verified: false)
         spec.launch = LaunchOptions(restart: process.restart, environment: process.environment, cwd: process.cwd)
         guard let user = process.user else { return spec }
-        guard let identity = lookUp(user) else {
-            throw ManifestError("process \(process.name): user \"\(user)\" does not exist on this machine; not started")
+        let named = lookUp(user)
+        guard let identity = named.identity else {
+            throw ManifestError("process \(process.name): user \"\(user)\" \(named == .noAnswer ? named.absence : "does not exist on this machine"); not started")
         }
         if let refusal = users.refusal(of: user, identity, for: process.name) {
             throw ManifestError("process \(process.name): user \"\(user)\" \(refusal); not started")
