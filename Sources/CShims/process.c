@@ -6,8 +6,7 @@
 #include "text.h"
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
+#include <grp.h>  // setgroups
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>

@@ -19,7 +19,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 // The answer on the pipe: `found` (1 or 0), then the user when found.
@@ -52,15 +51,12 @@ static void look_up(const char *name, uint32_t uid, uint32_t group, struct answe
 
 // Reads the whole answer within the deadline; 0 or -1.
 static int read_answer(int fd, struct answer *a) {
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    int64_t deadline = ta_monotonic_ns() + (int64_t)TA_USER_LOOKUP_MS * 1000000;
     size_t got = 0;
     while (got < sizeof *a) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long left = TA_USER_LOOKUP_MS - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+        int64_t left_ms = (deadline - ta_monotonic_ns()) / 1000000;
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        int ready = left > 0 ? poll(&p, 1, (int)left) : 0;
+        int ready = left_ms > 0 ? poll(&p, 1, (int)left_ms) : 0;
         if (ready < 0 && errno == EINTR) continue;
         if (ready <= 0) return -1;
         ssize_t n = read(fd, (char *)a + got, sizeof *a - got);
