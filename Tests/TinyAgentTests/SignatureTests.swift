@@ -91,12 +91,12 @@ import TestSupport
         #expect(try UpdateKeys.load(keys).keys.isEmpty, "no folder: no keys")
     }
 
-    @Test func onlyASignedVerdictAsTheJournalKeepsItCountsAsSigned() {
-        // What decides whether bin/ (root's code) may be installed, after a restart too.
-        #expect(SignatureVerdict.isSigned(summary: SignatureVerdict.signed(by: "fleet.pem").summary))
-        #expect(!SignatureVerdict.isSigned(summary: SignatureVerdict.notChecked(hadSignature: true).summary))
-        #expect(!SignatureVerdict.isSigned(summary: SignatureVerdict.notChecked(hadSignature: false).summary))
-        #expect(!SignatureVerdict.isSigned(summary: ""), "a journal from before the check")
+    @Test func onlyASignedVerdictNamesAKey() {
+        // What the journal keeps as signed_by: it decides whether bin/ (root's code) may be installed.
+        #expect(SignatureVerdict.signed(by: "fleet.pem").key == "fleet.pem")
+        #expect(SignatureVerdict.notChecked(hadSignature: true).key == nil)
+        #expect(SignatureVerdict.notChecked(hadSignature: false).key == nil)
+        #expect(SignatureVerdict.refused("signed by fleet.pem").key == nil, "a refusal's words never count")
     }
 
     @Test func aKeyOnAnotherCurveRefusesEveryUpdate() throws {

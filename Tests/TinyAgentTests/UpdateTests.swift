@@ -83,6 +83,7 @@ import Testing
         panel.startedAt = 1_699_999_000
         panel.before = "p1 1.0.0"
         panel.signature = "signed by fleet.pem"
+        panel.signedBy = "fleet.pem"
         #expect(try UpdateRecord.format.decode(Array(panel.encode().utf8), UpdateRecord.decode) == panel)
         let local = UpdateRecord(origin: .local(id: 1_764_500_000), source: .file(name: "/media/usb/v2.zip"),
                                  expected: [], step: .unpack, timeoutSeconds: 120)
@@ -98,6 +99,18 @@ import Testing
         #expect(record.origin == .panel(commandNo: 7))
         #expect(record.source == .https(url: "https://h/a.zip", sha256: nil, signatureURL: "https://h/a.zip.sig"))
         #expect(record.step == .acquire)
+        #expect(record.signedBy == nil)
+    }
+
+    @Test func aJournalWithoutSignedByNeverCountsAsSigned() throws {
+        // An agent before the field kept only the summary's words: they do not
+        // make the agent's own programs installable after the restart.
+        var record = UpdateRecord(origin: .panel(commandNo: 3), source: .file(name: "/media/usb/v2.zip"),
+                                  expected: [], step: .unpack, timeoutSeconds: 60)
+        record.signature = "signed by fleet.pem"
+        let old = record.encode().replacingOccurrences(of: #""signed_by":null,"#, with: "")
+        #expect(!old.contains("signed_by"))
+        #expect(try UpdateRecord.format.decode(Array(old.utf8), UpdateRecord.decode).signedBy == nil)
     }
 
     @Test func eachJobKindReachesTheWorkerWhole() throws {

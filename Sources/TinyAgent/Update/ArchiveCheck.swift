@@ -13,19 +13,16 @@ package enum SignatureVerdict: Equatable {
     /// How the status and the log name it.
     package var summary: String {
         switch self {
-        case .signed(let key): return SignatureVerdict.signedBy + key
+        case .signed(let key): return "signed by " + key
         case .notChecked(let had): return had ? "signature not checked (no update keys)" : "unsigned (no update keys)"
         case .refused(let why): return why
         }
     }
-}
 
-extension SignatureVerdict {
-    static let signedBy = "signed by "
-
-    /// Whether `summary` (as the update journal keeps it) says a key of the
-    /// device's verified the archive.
-    package static func isSigned(summary: String) -> Bool { summary.hasPrefix(signedBy) }
+    /// The device's key that verified the archive, if one did.
+    package var key: String? {
+        if case .signed(let key) = self { return key } else { return nil }
+    }
 }
 
 package enum ArchiveCheck {

@@ -42,8 +42,14 @@ package struct UpdateRecord: Equatable {
     package var startedAt: Int64 = 0
     /// "p1 1.0.0, p2 1.0.0": what ran before, for the last-update status.
     package var before = ""
-    /// What the signature check decided (`SignatureVerdict.summary`).
+    /// What the signature check decided, as the status and the log name it
+    /// (`SignatureVerdict.summary`).
     package var signature = ""
+    /// The key of `certs/update-keys` that verified the archive; nil when none
+    /// did (a device without keys) or the check has not run. What decides
+    /// whether the agent's own programs may be installed: a journal without
+    /// the field (older agents) never counts as signed.
+    package var signedBy: String?
     /// The archive carries a CA: probed before the swap, swapped with the
     /// folder, confirmed by the link's login (`CARotation`).
     package var newCA = false
@@ -99,6 +105,7 @@ package struct UpdateRecord: Equatable {
         w.key("started_at"); w.integer(startedAt)
         w.key("before"); w.string(before)
         w.key("signature"); w.string(signature)
+        w.key("signed_by"); if let signedBy { w.string(signedBy) } else { w.null() }
         w.key("new_ca"); w.bool(newCA)
         w.key("new_smart_meter"); w.bool(newSmartMeter)
         w.key("new_programs"); w.bool(newPrograms)
@@ -129,6 +136,7 @@ package struct UpdateRecord: Equatable {
         record.startedAt = d["started_at"]?.integerValue ?? 0
         record.before = d["before"]?.stringValue ?? ""
         record.signature = d["signature"]?.stringValue ?? ""
+        record.signedBy = d["signed_by"]?.stringValue
         record.newCA = d["new_ca"]?.boolValue ?? false
         record.newSmartMeter = d["new_smart_meter"]?.boolValue ?? true
         record.newPrograms = d["new_programs"]?.boolValue ?? false

@@ -320,6 +320,7 @@ package final class UpdateManager {
             if case .refused(let why) = verdict { throw .refused(why) }
             log(verdict, record.origin)
             record.signature = verdict.summary
+            record.signedBy = verdict.key
             record.step = .unpack
             try checked { () throws(Errno) in try save(record) }
             let staging = try checked { () throws(Errno) in try downloads.newStaging(AgentPaths.updateStagingName(key), for: launch.user) }
@@ -413,7 +414,7 @@ package final class UpdateManager {
             record.newSmartMeter = staged.smartMeter
             // The agent's programs run as root: a device that cannot check who made
             // them (no update keys) does not take them on TLS and the panel's word alone.
-            if staged.programs && !SignatureVerdict.isSigned(summary: record.signature) {
+            if staged.programs && record.signedBy == nil {
                 throw .notInstalled(SelfUpdate.unsignedPrograms)
             }
             if let ca = staged.ca { try stageCA(ca, &record) }
