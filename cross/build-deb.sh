@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
         --arch) pi_arch "$2"; shift 2 ;;
         --binary) BIN="$2"; shift 2 ;;
         --out) OUTDIR="$2"; shift 2 ;;
-        -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) usage; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done

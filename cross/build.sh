@@ -40,8 +40,6 @@ set -euo pipefail
 # shellcheck source=cross/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-# --help: this file's opening comment, whole.
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; }
 case "${1:-}" in -h|--help) usage; exit 0 ;; esac
 [ $# -gt 0 ] && [ "${1#-}" = "$1" ] || die "usage: cross/build.sh armhf|arm64 [options] (see --help)"
 pi_arch "$1"; shift

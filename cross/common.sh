@@ -85,6 +85,8 @@ pi_arch() {
 GLIBC_FLOOR=2.28
 
 log() { printf '[cross] %s\n' "$*" >&2; }
+# usage: the calling script's opening comment, whole (its --help).
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[1]}"; }
 die() { printf '[cross] error: %s\n' "$*" >&2; exit 1; }
 
 # need_apt PACKAGE COMMAND: install a Debian package when COMMAND is missing.

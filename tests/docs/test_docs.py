@@ -162,3 +162,23 @@ def test_no_function_in_the_programs_is_over_60_lines_unless_a_comment_says_why(
             if count > 60 and not any("// Long:" in line for line in above):
                 long.append("%s:%d: %d lines" % (os.path.relpath(path, REPO), first, count))
     assert long == [], long
+
+
+def opening_comment(path):
+    lines = []
+    for line in text(path).split("\n")[1:]:
+        if not line.startswith("#"):
+            break
+        lines.append(re.sub(r"^# ?", "", line))
+    return "\n".join(lines) + "\n"
+
+
+def test_each_scripts_help_is_its_whole_opening_comment():
+    """A script's --help is its opening comment, as long as that grows (common.sh's usage):
+    fixed line ranges printed half of one once the comment changed."""
+    scripts = [p for p in tracked("cross/*.sh", "scripts/*.sh", "bench/*.sh")
+               if re.search(r"^\s*-h\|--help\)|--help\) usage", text(p), re.M)]
+    assert len(scripts) >= 3, scripts
+    for path in scripts:
+        helped = subprocess.run(["bash", path, "--help"], capture_output=True, text=True, timeout=30)
+        assert helped.returncode == 0 and helped.stdout == opening_comment(path), (path, helped)
