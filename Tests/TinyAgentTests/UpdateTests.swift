@@ -52,15 +52,52 @@ import Testing
         try folder(paths.smartMeter, "new")
         try folder(paths.previousSmartMeter, "old")
         try folder(paths.failedSmartMeter, "failed-before")
-        try swap.restore(hadPrevious: true)
+        try swap.restore(staged, hadPrevious: true)
         #expect(state == ["old", nil, "new", nil])
-        try swap.restore(hadPrevious: true)
+        try swap.restore(staged, hadPrevious: true)
         #expect(state == ["old", nil, "new", nil])
         // A crash between the two renames.
         try FileManager.default.moveItem(atPath: paths.smartMeter, toPath: paths.previousSmartMeter)
         #expect(state == [nil, "old", "new", nil])
-        try swap.restore(hadPrevious: true)
+        try swap.restore(staged, hadPrevious: true)
         #expect(state == ["old", nil, "new", nil])
+    }
+
+    /// A folder chain deeper than the 256 levels root's tree removal takes
+    /// (`ta_remove_tree`): what the app user can leave in a folder it owns.
+    func tooDeep(in path: String) throws {
+        let chain = Array(repeating: "d", count: 300).joined(separator: "/")
+        try FileManager.default.createDirectory(atPath: "\(path)/\(chain)", withIntermediateDirectories: true)
+    }
+
+    @Test func anOlderPreviousFolderThatCannotBeRemovedStopsTheUpdateBeforeAnythingMoves() throws {
+        let swap = FolderSwap(paths: paths)
+        try folder(paths.smartMeter, "current")
+        try folder(paths.previousSmartMeter, "older")
+        try tooDeep(in: paths.previousSmartMeter)
+        try folder(staged, "new")
+        #expect(throws: Errno.self) { try swap.removeOlderPrevious() }
+        #expect(state[0] == "current" && state[3] == "new", "nothing moved")
+        // Had install met it anyway, its rollback leaves the working folder where it is.
+        #expect(throws: Errno.self) { try swap.install(staged) }
+        try swap.restore(staged, hadPrevious: true)
+        #expect(state[0] == "current" && state[2] == nil && state[3] == "new")
+        #expect(FileManager.default.fileExists(atPath: paths.previousSmartMeter), "the older folder is not put back over it")
+        // Removable, it goes before the swap, which then keeps the current folder as .prev.
+        try FileManager.default.removeItem(atPath: paths.previousSmartMeter)
+        try folder(paths.previousSmartMeter, "older")
+        try swap.removeOlderPrevious()
+        #expect(state == ["current", nil, nil, "new"])
+        try swap.install(staged)
+        #expect(state == ["new", "current", nil, nil])
+    }
+
+    @Test func aRollbackStoppedBetweenInstallsTwoRenamesPutsTheWorkingFolderBack() throws {
+        let swap = FolderSwap(paths: paths)
+        try folder(paths.previousSmartMeter, "current")  // SmartMeter -> .prev done, staged not moved
+        try folder(staged, "new")
+        try swap.restore(staged, hadPrevious: true)
+        #expect(state == ["current", nil, nil, "new"])
     }
 
     @Test func aDeviceWithoutAFolderBeforeTheUpdateIsLeftWithoutTheFailedOne() throws {
@@ -68,7 +105,7 @@ import Testing
         try folder(staged, "new")
         try swap.install(staged)
         #expect(state == ["new", nil, nil, nil])
-        try swap.restore(hadPrevious: false)
+        try swap.restore(staged, hadPrevious: false)
         #expect(state == [nil, nil, "new", nil])
     }
 

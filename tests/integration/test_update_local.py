@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from conftest import BINARY, REPO
+from conftest import BINARY, REPO, app_user
 from test_update import NEW, OLD, SETTINGS, Device, processes  # noqa: F401
 from test_update import device  # noqa: F401 (fixture)
 from test_xmpp import pki, server  # noqa: F401 (fixtures)
@@ -96,3 +96,22 @@ def test_a_local_archive_that_would_leave_less_than_the_reserve_free_is_refused_
         "reserve_free_bytes; have " % (os.path.getsize(archive) + (1 << 40), os.path.getsize(archive), 1 << 40)
     assert reason in result.stderr, result.stderr
     device.assert_old_and_running()
+
+
+def test_an_older_smartmeter_prev_root_cannot_remove_refuses_the_update_before_anything_moves(device, tmp_path):  # noqa: F811
+    """SmartMeter.prev, an earlier update's, belongs to the app user, who can leave in it a tree
+    deeper than root's removal goes (or the card fails there). The update is refused before
+    the processes are stopped and before any folder moves. It used to fail at the swap, and its
+    rollback put the half-removed older folder in place and set the working one aside as
+    SmartMeter.failed."""
+    prev = os.path.join(device.agent.root, "SmartMeter.prev")
+    os.makedirs(os.path.join(prev, *["d"] * 300))
+    subprocess.run(["chown", "-R", "%d:%d" % (app_user().pw_uid, app_user().pw_gid), prev], check=True)
+    pids = {p["name"]: p["pid"] for p in device.agent.status()["processes"]}
+    archive, _ = stick(device, tmp_path, *processes(NEW), "--manifest-version", "p1:" + NEW, "--manifest-version", "p2:" + NEW)
+    result = local_update(device, archive)
+    assert result.returncode == 65, (result.stdout, result.stderr, device.agent.log()[-3000:])
+    assert "install: cannot remove the SmartMeter.prev an earlier update left" in result.stderr, result.stderr
+    device.assert_old_and_running()
+    assert {p["name"]: p["pid"] for p in device.agent.status()["processes"]} == pids, "never stopped"
+    assert not os.path.exists(os.path.join(device.agent.root, "SmartMeter.failed"))

@@ -190,6 +190,15 @@ package struct UpdateRecord: Equatable {
 package struct FolderSwap {
     package let paths: AgentPaths
 
+    /// Removes the `SmartMeter.prev` an earlier update left, before this one
+    /// moves anything: a tree root cannot remove (the app user owns it and
+    /// can make it too deep, or the card fails) refuses the update while the
+    /// working folder is untouched.
+    package func removeOlderPrevious() throws(Errno) {
+        try Files.removeTree(paths.previousSmartMeter)
+        Files.syncFolder(of: paths.previousSmartMeter)
+    }
+
     /// `staged` (the unpacked `SmartMeter/`) becomes `SmartMeter`; the
     /// current one is kept as `SmartMeter.prev` (replacing an older one).
     package func install(_ staged: String) throws(Errno) {
@@ -205,9 +214,17 @@ package struct FolderSwap {
     }
 
     /// Puts the previous folder back; the failed one is kept as
-    /// `SmartMeter.failed` for inspection.
-    package func restore(hadPrevious: Bool) throws(Errno) {
-        if hadPrevious {
+    /// `SmartMeter.failed` for inspection. While `staged` is still there the
+    /// new folder never went into place: SmartMeter, when present, is the
+    /// working one and stays, and a `SmartMeter.prev` beside it is an older
+    /// update's, never put back over it.
+    package func restore(_ staged: String, hadPrevious: Bool) throws(Errno) {
+        if exists(staged) {
+            // Stopped between install's two renames: the working folder is `.prev`.
+            if hadPrevious && !exists(paths.smartMeter) && exists(paths.previousSmartMeter) {
+                try Files.rename(paths.previousSmartMeter, to: paths.smartMeter)
+            }
+        } else if hadPrevious {
             if exists(paths.previousSmartMeter) {
                 // Not moved back yet: SmartMeter, when present, is the failed one.
                 if exists(paths.smartMeter) {

@@ -402,7 +402,6 @@ package final class UpdateManager {
     /// the processes for the swap.
     private func unpacked(now: Instant) {
         guard var record else { return }
-        let staging = paths.updateStaging(record.origin.fileKey)
         do throws(StagingError) {
             let downloads: DownloadsFolder
             do { downloads = try DownloadsFolder.open(paths.downloads) } catch { throw .system(paths.downloads, error) }
@@ -424,7 +423,7 @@ package final class UpdateManager {
             return
         }
         if record.newSmartMeter {
-            let manifest = UpdateManager.manifest(in: "\(staging)/SmartMeter", logger: logger)?.manifest
+            let manifest = UpdateManager.manifest(in: paths.stagedSmartMeter(record.origin.fileKey), logger: logger)?.manifest
             switch UpdateManager.confirmedVersions(command: record.expected, manifest: manifest) {
             case .success(let expected): record.expected = expected
             case .failure(let refusal):
@@ -486,6 +485,13 @@ package final class UpdateManager {
     /// Everything checked: stop the processes for the swap.
     private func stopForSwap(now: Instant) {
         guard var record else { return }
+        if record.newSmartMeter {
+            do { try FolderSwap(paths: paths).removeOlderPrevious() } catch {
+                finish(success: false, "install: cannot remove the SmartMeter.prev an earlier update left (\(error)); "
+                       + "nothing installed, the processes run on")
+                return
+            }
+        }
         record.step = .swap
         record.hadPrevious = Files.size(paths.smartMeter) != nil
         record.previous = supervisor.specs
@@ -504,7 +510,7 @@ package final class UpdateManager {
 
     private func install(now: Instant) {
         guard var record else { return }
-        let staged = "\(paths.updateStaging(record.origin.fileKey))/SmartMeter"
+        let staged = paths.stagedSmartMeter(record.origin.fileKey)
         do {
             if record.newSmartMeter { try FolderSwap(paths: paths).install(staged) }
             if record.newCA { try caFiles.swap() }
@@ -601,7 +607,9 @@ package final class UpdateManager {
     private func restorePrevious(now: Instant) {
         guard let record else { return }
         do {
-            if record.newSmartMeter { try FolderSwap(paths: paths).restore(hadPrevious: record.hadPrevious) }
+            if record.newSmartMeter {
+                try FolderSwap(paths: paths).restore(paths.stagedSmartMeter(record.origin.fileKey), hadPrevious: record.hadPrevious)
+            }
             if record.newCA { try caFiles.restore() }
             // After the guard's rollback there is no `.prev` left: nothing to do.
             if record.newPrograms { try programs?.restore() }

@@ -31,6 +31,8 @@ public struct AgentPaths {
     /// it unpacks into (holding `SmartMeter/`); `key` is `UpdateOrigin.fileKey`.
     package func updateArchive(_ key: String) -> String { "\(downloads)/\(AgentPaths.updateArchiveName(key))" }
     package func updateStaging(_ key: String) -> String { "\(downloads)/\(AgentPaths.updateStagingName(key))" }
+    /// The unpacked `SmartMeter/` inside it, until the swap moves it into place.
+    package func stagedSmartMeter(_ key: String) -> String { "\(updateStaging(key))/SmartMeter" }
     package static func updateArchiveName(_ key: String) -> String { "update-\(key).zip" }
     package static func updateStagingName(_ key: String) -> String { "update-\(key)" }
 
