@@ -115,7 +115,8 @@ import Testing
                                  source: .https(url: "https://h:8443/a.zip", sha256: [UInt8](repeating: 7, count: 32),
                                                 signatureURL: "https://h:8443/sigs/a.sig"),
                                  expected: expected, step: .rollback, timeoutSeconds: 30, hadPrevious: true,
-                                 previous: [ProcessSpec(name: "p1", runCommand: "python3 p1.py", uid: 1000, gid: 1000)],
+                                 previous: [ProcessSpec(name: "p1", runCommand: "python3 p1.py", uid: 1000, gid: 1000, verified: true),
+                                            ProcessSpec(name: "p2", runCommand: "python3 p2.py", uid: 0, gid: 0, verified: false)],
                                  verifySince: 1_700_000_000, cause: "p1 reported 1.0.0, expected 1.2.3")
         panel.startedAt = 1_699_999_000
         panel.before = "p1 1.0.0"
@@ -137,6 +138,15 @@ import Testing
         #expect(record.source == .https(url: "https://h/a.zip", sha256: nil, signatureURL: "https://h/a.zip.sig"))
         #expect(record.step == .acquire)
         #expect(record.signedBy == nil)
+    }
+
+    @Test func aPreviousProcessFromAJournalWithoutVerifiedIsUnverified() throws {
+        // Else a listed process that never started (uid 0) came back as a verified root sender.
+        let old = #"{"format": 2, "command_no": 7, "url": "https://h/a.zip", "sha256": null, "processes": [], "step": "verify", "#
+            + #""timeout_s": 60, "had_previous": true, "previous": [{"name": "p1", "run_command": "x", "uid": 0, "gid": 0}], "#
+            + #""verify_since": 0, "cause": ""}"#
+        let record = try UpdateRecord.format.decode(Array(old.utf8), UpdateRecord.decode)
+        #expect(record.previous == [ProcessSpec(name: "p1", runCommand: "x", uid: 0, gid: 0, verified: false)])
     }
 
     @Test func aJournalWithoutSignedByNeverCountsAsSigned() throws {

@@ -297,7 +297,7 @@ import Testing
             $0.policy.restartLimit = 10
         }
         let me = Processes.ownIdentity
-        s.start([ProcessSpec(name: "p", runCommand: "exec sleep 60", uid: me.uid, gid: me.gid)], now: t0)
+        s.start([ProcessSpec(name: "p", runCommand: "exec sleep 60", uid: me.uid, gid: me.gid, verified: true)], now: t0)
         /// Kills the running instance at `time`; restarts it when due and
         /// returns the back-off it waited.
         func crash(at time: Instant) throws -> Int64 {
@@ -327,7 +327,7 @@ import Testing
         let s = supervisor()  // kill grace 5 s
         let me = Processes.ownIdentity
         // The shell execs the first sleep (it dies of SIGTERM); the second ignores SIGTERM.
-        s.start([ProcessSpec(name: "p", runCommand: "(trap '' TERM; exec sleep 62) & exec sleep 61", uid: me.uid, gid: me.gid)],
+        s.start([ProcessSpec(name: "p", runCommand: "(trap '' TERM; exec sleep 62) & exec sleep 61", uid: me.uid, gid: me.gid, verified: true)],
                 now: t0)
         let group = try #require(s.processes[0].group)
         // The subshell has set its trap once it has exec'd the sleep after it.

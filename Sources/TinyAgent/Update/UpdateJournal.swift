@@ -97,6 +97,7 @@ package struct UpdateRecord: Equatable {
             w.key("run_command"); w.string(p.runCommand)
             w.key("uid"); w.integer(p.uid)
             w.key("gid"); w.integer(p.gid)
+            w.key("verified"); w.bool(p.verified)
             w.endObject()
         }
         w.endArray()
@@ -178,7 +179,10 @@ package struct UpdateRecord: Equatable {
                   let uid = item["uid"]?.integerValue, let gid = item["gid"]?.integerValue,
                   uid >= 0, uid <= Int64(UInt32.max), gid >= 0, gid <= Int64(UInt32.max)
             else { throw .malformed("a previous process is incomplete") }
-            previous.append(ProcessSpec(name: name, runCommand: command, uid: UInt32(uid), gid: UInt32(gid)))
+            // Journals before the field: unverified, so a listed process that never
+            // started (uid 0) runs as the app user, never as root (`RunIdentity`).
+            let verified = item["verified"]?.boolValue ?? false
+            previous.append(ProcessSpec(name: name, runCommand: command, uid: UInt32(uid), gid: UInt32(gid), verified: verified))
         }
         return previous
     }

@@ -102,7 +102,7 @@ public struct ProcessSpec: Equatable, Sendable {
     public var verified: Bool
     public var launch = LaunchOptions()
 
-    public init(name: String, runCommand: String, uid: UInt32, gid: UInt32, verified: Bool = true) {
+    public init(name: String, runCommand: String, uid: UInt32, gid: UInt32, verified: Bool) {
         self.name = name
         self.runCommand = runCommand
         self.uid = uid
