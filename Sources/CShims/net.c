@@ -2,6 +2,7 @@
 // stream for the control socket.
 #define _GNU_SOURCE
 #include "cshims.h"
+#include "closer.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -136,7 +137,7 @@ ssize_t ta_unix_dgram_recv(int fd, void *buf, size_t cap, ta_credentials *sender
     struct iovec iov = { .iov_base = buf, .iov_len = cap };
     union {
         struct cmsghdr align;
-        char bytes[CMSG_SPACE(sizeof(struct ucred))];
+        char bytes[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * TA_SCM_MAX_FD)];
     } control;
     struct msghdr msg;
     memset(&msg, 0, sizeof msg);
@@ -157,16 +158,10 @@ ssize_t ta_unix_dgram_recv(int fd, void *buf, size_t cap, ta_credentials *sender
             sender->pid = cred.pid;
             sender->uid = cred.uid;
             sender->gid = cred.gid;
-        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            // Descriptors nobody asked for: close them, never keep them.
-            int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-            for (int i = 0; i < count; i++) {
-                int passed;
-                memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
-                close(passed);
-            }
         }
     }
+    // Descriptors nobody asked for: never kept, and never closed by the loop (closer.c).
+    ta_discard_passed(&msg);
     return n;
 }
 

@@ -4,6 +4,7 @@
 // wrote (files.c has the openat family).
 #define _GNU_SOURCE
 #include "cshims.h"
+#include "closer.h"
 #include "dirent64.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -45,7 +46,7 @@ ssize_t ta_packet_send_fds(int sock, const void *buf, size_t len, const int *fds
 ssize_t ta_packet_recv_fds(int sock, void *buf, size_t cap, int *fds, int max, int *count) {
     struct iovec iov = {buf, cap};
     union {
-        char bytes[CMSG_SPACE(sizeof(int) * TA_MAX_PASSED_FDS)];
+        char bytes[CMSG_SPACE(sizeof(int) * TA_SCM_MAX_FD)];
         struct cmsghdr align;
     } control;
     struct msghdr msg = {0};
@@ -56,23 +57,18 @@ ssize_t ta_packet_recv_fds(int sock, void *buf, size_t cap, int *fds, int max, i
     *count = 0;
     ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
     if (n < 0) return -1;
+    int *slot = fds;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        int got = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-        int passed[TA_MAX_PASSED_FDS];
-        memcpy(passed, CMSG_DATA(c), sizeof(int) * (size_t)(got < TA_MAX_PASSED_FDS ? got : TA_MAX_PASSED_FDS));
-        // Descriptors beyond what the caller takes are closed, never leaked.
-        for (int i = 0; i < got && i < TA_MAX_PASSED_FDS; i++) {
-            if (*count < max) fds[(*count)++] = passed[i];
-            else close(passed[i]);
+        size_t got = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        // The first `max` are the caller's; it takes them out of the message, and the
+        // others are discarded with it: never leaked, never closed by the loop (closer.c).
+        for (size_t i = 0; i < got && *count < max; i++, (*count)++) {
+            memcpy(slot++, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            memset(CMSG_DATA(c) + i * sizeof(int), 0xff, sizeof(int));
         }
     }
-    if (msg.msg_flags & MSG_CTRUNC) {
-        for (int i = 0; i < *count; i++) close(fds[i]);
-        *count = 0;
-        errno = EMSGSIZE;
-        return -1;
-    }
+    ta_discard_passed(&msg);
     return n;
 }
 

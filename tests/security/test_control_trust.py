@@ -134,3 +134,55 @@ def test_logs_never_follows_a_link_or_a_second_name_to_a_file_the_app_group_may_
     assert "not a process name" in r.stdout, r
     r = cli(pi, "logs", "ocr", "--root", root)
     assert r.returncode == 0, r
+
+
+# A TCP socket whose close waits: its send buffer is full, its peer never reads, and it lingers
+# for 68 years. Passed (SCM_RIGHTS) to the agent's socket in argv[1], then held for 30 s.
+LINGERING = r'''
+import array, socket, struct, sys, time
+server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen(1)
+client = socket.create_connection(server.getsockname()); peer, _ = server.accept()
+client.setblocking(False)
+try:
+    while True: client.send(b"x" * 65536)
+except BlockingIOError:
+    pass
+client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 2**31 - 1))
+rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [client.fileno()] * 3))]
+if sys.argv[1].endswith("agent.sock"):
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+    s.sendmsg([b'{"verb":"status"}\n'], rights)
+    s.recv(65536)
+else:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.sendmsg([b'{"process_name":"x"}'], rights, 0, sys.argv[1])
+client.close()
+print("passed", flush=True)
+time.sleep(30)
+'''
+
+
+@pytest.mark.parametrize("target", ["agent.sock", "heartbeat.sock"])
+def test_a_descriptor_the_app_user_passes_whose_close_would_wait_never_holds_the_loop(root, make_user, agents, target):
+    """The kernel closes what a client passes where the receiver lets go of it: in the
+    agent's one thread, which a lingering TCP socket with unsent data (or a FUSE file)
+    held for as long as the client liked. Passed descriptors, and the connections that
+    carried them, are closed by a thread of their own (Sources/CShims/closer.c): root's
+    status is answered and heartbeats go on while the client holds on."""
+    pi = make_user()
+    agent = listed_agent(root, pi, agents)
+    attacker = subprocess.Popen([PYTHON, "-c", LINGERING, os.path.join(root, "wdog", target)], user=pi.pw_uid,
+                                group=pi.pw_gid, stdout=subprocess.PIPE, text=True)
+    try:
+        assert attacker.stdout.readline() == "passed\n"
+        for _ in range(3):
+            r = subprocess.run([BINARY, "status", "--root", root, "--json"], capture_output=True, text=True, timeout=10)
+            assert r.returncode == 0, r
+            ocr = [p for p in json.loads(r.stdout)["processes"] if p["name"] == "ocr"][0]
+            assert ocr["state"] == "running" and ocr["since_heartbeat_s"] <= 1, ocr
+            time.sleep(1)
+        assert attacker.poll() is None, "the client still holds its end"
+    finally:
+        attacker.kill()
+        attacker.wait()
+    assert "no heartbeat" not in agent.log()

@@ -78,6 +78,9 @@ ssize_t ta_read(int fd, void *buf, size_t len);
 ssize_t ta_write(int fd, const void *buf, size_t len);
 int ta_fsync(int fd);
 int ta_close(int fd);
+// Closes `fd` on the closer thread (closer.c): a descriptor a less trusted process passed,
+// or a socket it can queue descriptors on, whose close could wait as long as it likes.
+void ta_discard(int fd);
 int ta_rename(const char *from, const char *to);
 int ta_unlink(const char *path);
 int ta_mkdir(const char *path, unsigned mode);
@@ -236,7 +239,7 @@ enum { TA_MAX_PASSED_FDS = 4 };
 // One packet with up to TA_MAX_PASSED_FDS descriptors (SCM_RIGHTS); bytes sent or -1.
 ssize_t ta_packet_send_fds(int sock, const void *buf, size_t len, const int *fds, int count);
 // One packet and the descriptors that came with it (close-on-exec; at most
-// `max` kept in `fds`, the others closed); bytes or -1.
+// `max` kept in `fds`, the others given to ta_discard); bytes or -1.
 ssize_t ta_packet_recv_fds(int sock, void *buf, size_t cap, int *fds, int max, int *count);
 // setgroups([]), setresgid, setresuid to a non-root user, PR_SET_NO_NEW_PRIVS,
 // the capability bounding set emptied (best effort); 0 or -1.

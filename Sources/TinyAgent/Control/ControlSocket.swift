@@ -46,7 +46,7 @@ package final class ControlSocket {
     private func acceptAll(now: Instant) {
         while let fd = UnixSocket.accept(listener) {
             guard let peer = try? PeerCredentials.of(fd) else {
-                fd.close()
+                fd.discard()
                 continue
             }
             let connection = ControlConnection(fd: fd, peer: peer)
@@ -138,9 +138,12 @@ package final class ControlConnection {
         self.peer = peer
     }
 
+    // The client's descriptors, and the connection it could have queued more on,
+    // are closed on the closer thread (`FileDescriptor.discard`): a passed TCP socket
+    // that lingers, or a FUSE file, would hold the loop for as long as the client likes.
     deinit {
-        if isOpen { fd.close() }
-        for d in descriptors { d.close() }
+        if isOpen { fd.discard() }
+        for d in descriptors { d.discard() }
     }
 
     /// The descriptors that came with the request, now the caller's to close.
@@ -194,9 +197,9 @@ package final class ControlConnection {
     }
 
     package func close() {
-        for d in takeDescriptors() { d.close() }
+        for d in takeDescriptors() { d.discard() }
         guard isOpen else { return }
         isOpen = false
-        fd.close()
+        fd.discard()
     }
 }

@@ -53,7 +53,7 @@ package final class LinkClient {
 
     /// Stops the link: it sees the channel close and logs out.
     package func close() {
-        channel?.fd.close()
+        channel?.close()
         channel = nil
         pid = nil
         online = false

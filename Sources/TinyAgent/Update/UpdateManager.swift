@@ -197,7 +197,7 @@ package final class UpdateManager {
         guard var worker, worker.pid == pid else { return false }
         drain(&worker)
         if let token = worker.token { loop.unwatch(token) }
-        worker.channel.fd.close()
+        worker.channel.close()
         self.worker = nil
         let outcome = worker.outcome
             ?? .failed("update worker: \(HelperRole.fetch.exitRemark(exitCode: exitCode, signal: signal)) before it finished")

@@ -55,6 +55,11 @@ public struct FileDescriptor: Equatable, Hashable {
     /// `close(2)`, never retried: the descriptor is gone whatever it returns.
     package func close() { _ = ta_close(rawValue) }
 
+    /// Closes it on the closer thread (`Sources/CShims/closer.c`): a descriptor
+    /// a less trusted process passed, or a socket it can queue descriptors on,
+    /// whose close could wait as long as that process likes.
+    package func discard() { ta_discard(rawValue) }
+
     /// Waits up to `timeout` (zero: just looks) for input; whether there is some.
     package func waitReadable(_ timeout: Duration) -> Bool {
         ta_wait_readable(rawValue, Int32(clamping: max(timeout.milliseconds, 0))) == 1

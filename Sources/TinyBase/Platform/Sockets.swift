@@ -175,17 +175,27 @@ enum PacketSocket {
         } == bytes.count
     }
 
+    /// Reads the next packet into `buffer` (at once on a non-blocking socket):
+    /// its length (0: the peer closed its end) and the first `keeping` of the
+    /// descriptors that came with it; the others are discarded (`FileDescriptor.discard`).
+    static func receive(into buffer: UnsafeMutableRawBufferPointer, on fd: FileDescriptor,
+                        keeping: Int) throws(Errno) -> (length: Int, descriptors: [FileDescriptor]) {
+        var fds = [Int32](repeating: -1, count: max(keeping, 1))
+        var count: Int32 = 0
+        let n = try valueOrErrno {
+            fds.withUnsafeMutableBufferPointer {
+                ta_packet_recv_fds(fd.rawValue, buffer.baseAddress, buffer.count, $0.baseAddress, Int32(keeping), &count)
+            }
+        }
+        return (n, fds[0..<Int(count)].map { FileDescriptor($0) })
+    }
+
     /// Waits up to `timeout` for a packet, then reads it into `buffer`: its
     /// length (0 or less: none) and the descriptors that came with it.
     static func receive(into buffer: UnsafeMutableRawBufferPointer, on fd: FileDescriptor,
                                 timeout: Duration) -> (length: Int, descriptors: [FileDescriptor]) {
         guard fd.waitReadable(timeout) else { return (0, []) }
-        var fds = [Int32](repeating: -1, count: maximumDescriptors)
-        var count: Int32 = 0
-        let n = fds.withUnsafeMutableBufferPointer {
-            ta_packet_recv_fds(fd.rawValue, buffer.baseAddress, buffer.count, $0.baseAddress, Int32(maximumDescriptors), &count)
-        }
-        return (n, fds[0..<Int(count)].map { FileDescriptor($0) })
+        return (try? receive(into: buffer, on: fd, keeping: maximumDescriptors)) ?? (-1, [])
     }
 }
 

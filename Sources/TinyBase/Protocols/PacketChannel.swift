@@ -23,7 +23,7 @@ package struct PacketChannel {
                                                 ids: user.map { "\($0.uid):\($0.gid)" }, channel: theirs)
             return (channel, pid)
         } catch {
-            channel.fd.close()
+            channel.close()
             throw error
         }
     }
@@ -43,6 +43,10 @@ package struct PacketChannel {
         }
         return .success((packet, descriptors))
     }
+
+    /// Closes the agent's end. The helper could have queued descriptors on
+    /// it, so it is closed on the closer thread (`FileDescriptor.discard`).
+    package func close() { fd.discard() }
 
     /// Sends one packet; false when the peer is gone or its queue is full.
     @discardableResult
@@ -71,11 +75,12 @@ package struct PacketChannel {
     }
 
     /// The next packet; `.empty` when none is queued, `.closed` at the end.
+    /// Descriptors a helper attaches are discarded unread: the agent takes none.
     package func receive() -> Received {
         var buffer = [UInt8](repeating: 0, count: PacketChannel.maximumPacket)
         var result: Result<Int, Errno> = .success(0)
         buffer.withUnsafeMutableBytes { raw in
-            do throws(Errno) { result = .success(try fd.read(into: raw)) } catch { result = .failure(error) }
+            do throws(Errno) { result = .success(try PacketSocket.receive(into: raw, on: fd, keeping: 0).length) } catch { result = .failure(error) }
         }
         switch result {
         case .success(0): return .closed
