@@ -6,6 +6,7 @@ binary, with the legitimate path beside it."""
 
 import json
 import os
+import signal
 
 from .conftest import FAST, PYTHON, harness, make_tree, run_as
 
@@ -158,3 +159,41 @@ def test_the_apps_manifest_does_not_choose_the_command_another_users_process_is_
     os.kill(gauge["pid"], 9)
     wait_for(lambda: open(os.path.join(root, "logs", "gauge.log")).read().count("MANIFEST-CMD") == 2,
              what="gauge restarted the manifest's way")
+
+
+def environment_of(pid):
+    with open("/proc/%d/environ" % pid, "rb") as f:
+        return dict(entry.split(b"=", 1) for entry in f.read().split(b"\0") if b"=" in entry)
+
+
+def test_the_apps_manifest_does_not_set_what_roots_or_another_users_process_is_restarted_with(root, make_user, agents):
+    """Like the command, the manifest's `env`, `cwd` and `restart` are taken only for a process
+    that runs as the manifest's user: the app user listed root's `modem` (a name in
+    root_processes, heartbeating as root) with LD_PRELOAD in its env, and root restarted it
+    with that preload. Now root's and a stranger's processes are restarted their own way; the
+    app's listed process beside them gets the manifest's variables."""
+    pi = make_user()
+    stranger = make_user()
+    make_tree(root, pi)
+    agent = agents(dict(FAST, root_processes=["modem"]))
+    agent.start()
+    modem = agent.start_sample("modem")
+    job = agent.start_sample("job", user=stranger.pw_uid, group=stranger.pw_gid)
+    for name, sample in (("modem", modem), ("job", job)):
+        wait_for(lambda: (agent.process(name) or {}).get("pid") == sample.pid, what="%s known" % name)
+    planted = {"LD_PRELOAD": "/nonexistent/planted.so", "TA_PLANTED": "1"}
+    write_as(pi, os.path.join(root, "SmartMeter", "tinyagent.json"), [
+        {"name": "modem", "run_command": reader(root, "modem"), "env": planted, "restart": "never"},
+        {"name": "job", "run_command": reader(root, "job"), "env": planted},
+        {"name": "gauge", "run_command": reader(root, "gauge"), "env": {"TA_PLANTED": "1"}}])
+    os.kill(agent.proc.pid, signal.SIGHUP)
+    gauge = wait_for(lambda: running(agent, "gauge"), what="the app's gauge started from the manifest")
+    assert environment_of(gauge["pid"]).get(b"TA_PLANTED") == b"1", "the app's own process gets its variables"
+    for name, sample, uid in (("modem", modem, 0), ("job", job, stranger.pw_uid)):
+        sample.kill()
+        sample.wait()
+        restarted = wait_for(lambda: (lambda p: p if p and p["pid"] != sample.pid else None)(running(agent, name)),
+                             timeout=8, what="%s restarted (not under the manifest's restart: never)" % name)
+        assert uid_of(restarted["pid"]) == uid
+        environment = environment_of(restarted["pid"])
+        assert b"TA_PLANTED" not in environment and b"LD_PRELOAD" not in environment, (name, environment)

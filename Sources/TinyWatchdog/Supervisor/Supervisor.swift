@@ -424,7 +424,7 @@ public final class Supervisor {
                 // Stays stopped; `start` runs what the new version says.
                 processes[i].runCommand = spec.runCommand
                 (processes[i].uid, processes[i].gid, processes[i].verified) = (spec.uid, spec.gid, spec.verified)
-                processes[i].launch = listedLaunch(spec.name)
+                processes[i].launch = listedLaunch(spec.name, uid: spec.uid, verified: spec.verified, appUID: knownAppUser(now: now)?.uid)
                 continue
             }
             if let i = index(of: spec.name) {
@@ -453,7 +453,7 @@ public final class Supervisor {
         processes.append(SupervisedProcess(name: spec.name, pid: 0, uid: spec.uid, gid: spec.gid, runCommand: spec.runCommand,
                                            verified: spec.verified, version: Version(major: 0, minor: 0, patch: 0), state: .stopped))
         let i = processes.count - 1
-        processes[i].launch = listedLaunch(spec.name)
+        processes[i].launch = listedLaunch(spec.name, uid: spec.uid, verified: spec.verified, appUID: knownAppUser(now: now)?.uid)
         processes[i].endReason = why
         apply(.restartRequested, to: i, now: now)
         if processes[i].restarts == 1 { processes[i].restarts = 0 }  // its first start is not a restart
@@ -479,7 +479,7 @@ public final class Supervisor {
                 processes[i].runCommand = command
                 registryChanged = true
             }
-            let launch = listedLaunch(processes[i].name)
+            let launch = listedLaunch(processes[i].name, uid: processes[i].uid, verified: processes[i].verified, appUID: appUser?.uid)
             if processes[i].launch != launch {
                 processes[i].launch = launch
                 stateGeneration += 1
@@ -497,9 +497,15 @@ public final class Supervisor {
         return spec.runCommand
     }
 
-    /// How the manifest says to start `name`; the defaults when not listed.
-    private func listedLaunch(_ name: String) -> LaunchOptions {
-        listed.first { $0.name == name }?.launch ?? LaunchOptions()
+    /// How the manifest says to start `name` (environment, folder, restart
+    /// mode, user); the defaults when not listed. As for the command, a
+    /// verified sender of another uid than the manifest's (root's process,
+    /// another user's) keeps the defaults: the app user's manifest must not
+    /// set what root or another user runs with (LD_PRELOAD, say).
+    private func listedLaunch(_ name: String, uid: UInt32, verified: Bool, appUID: UInt32?) -> LaunchOptions {
+        guard let spec = listed.first(where: { $0.name == name }) else { return LaunchOptions() }
+        if verified && uid != spec.launch.user?.uid ?? appUID { return LaunchOptions() }
+        return spec.launch
     }
 
     // MARK: Learning processes
@@ -687,7 +693,7 @@ public final class Supervisor {
         for var p in saved {
             p.group = nil
             p.recentStarts = []
-            p.launch = listedLaunch(p.name)
+            p.launch = listedLaunch(p.name, uid: p.uid, verified: p.verified, appUID: knownAppUser(now: now)?.uid)
             p.runCommand = listedCommand(p.name, uid: p.uid, appUID: knownAppUser(now: now)?.uid) ?? p.runCommand
             processes.append(p)
             let i = processes.count - 1
