@@ -95,14 +95,18 @@ public final class RotatingLog {
     }
 
     /// Caps the log of a process that is running and appending to it: copies
-    /// it to `name.1` and truncates the same descriptor that was checked
-    /// (never a path: no link is followed), so the writer's O_APPEND
-    /// descriptor goes on writing at the new end.
+    /// its last `maximumBytes` to `name.1` and truncates the same descriptor
+    /// that was checked (never a path: no link is followed), so the writer's
+    /// O_APPEND descriptor goes on writing at the new end. Only the last
+    /// `maximumBytes`: a process that wrote a gigabyte since the last check
+    /// costs the agent no more memory or time than one that wrote a little
+    /// over the cap (it read and copied the whole file, on the loop).
     package static func capRunning(_ name: String, in folder: Folder, maximumBytes: Int64, group: UInt32) {
         guard let fd = try? open(name, in: folder, group: group, existing: true) else { return }
         defer { fd.close() }
         guard let size = try? fd.status().size, size > maximumBytes,
-              let copy = try? fd.readToEnd(limit: Int(size) + 65536), (try? folder.writeAtomically("\(name).1", bytes: copy, mode: mode, group: group)) != nil else { return }
+              let tail = try? fd.read(Int(maximumBytes), at: size - maximumBytes),
+              (try? folder.writeAtomically("\(name).1", bytes: tail, mode: mode, group: group)) != nil else { return }
         try? fd.truncate(to: 0)
     }
 }

@@ -6,6 +6,22 @@ extension FileDescriptor {
         try valueOrErrno { ta_pread(rawValue, buffer.baseAddress, buffer.count, offset) }
     }
 
+    /// Up to `count` bytes from `offset` (fewer at the end of the file).
+    package func read(_ count: Int, at offset: Int64) throws(Errno) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var got = 0
+        while got < count {
+            var result: Result<Int, Errno> = .success(0)
+            bytes.withUnsafeMutableBytes { buffer in
+                do throws(Errno) { result = .success(try read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[got...]), at: offset + Int64(got))) } catch { result = .failure(error) }
+            }
+            let n = try result.get()
+            if n == 0 { break }
+            got += n
+        }
+        return Array(bytes[0..<got])
+    }
+
     /// Whether this is the only open descriptor of its file anywhere on the
     /// system (`ta_only_open_here`: a write lease, granted only then, released
     /// at once). A file no one else has open and no one else can open by path
