@@ -185,9 +185,11 @@ int ta_pid_has_socket(pid_t pid, uint64_t inode) {
     DIR *dir = opendir(proc_path(path, sizeof path, pid, "/fd"));
     if (!dir) return -1;
     int dfd = dirfd(dir);
-    int found = 0;
+    int found = 0, seen = 0;
     ta_dirent *entry;  // 64-bit on armhf too: dirent64.h
-    while (!found && (entry = ta_readdir(dir)) != NULL) {
+    // A sender decides how many descriptors the pid it names holds: past
+    // TA_SOCKET_SCAN_FDS the socket counts as not found (the heartbeat is unverified).
+    while (!found && seen++ < TA_SOCKET_SCAN_FDS && (entry = ta_readdir(dir)) != NULL) {
         if (entry->d_name[0] == '.') continue;
         ssize_t n = readlinkat(dfd, entry->d_name, link, sizeof link);
         found = n == wanted && memcmp(link, want, (size_t)n) == 0;
@@ -223,16 +225,20 @@ pid_t ta_child_with_socket(pid_t parent, uint64_t inode) {
     DIR *proc = opendir("/proc");
     if (!proc) return 0;
     pid_t result = 0;
+    int children = 0;
     ta_dirent *entry;  // 64-bit on armhf too: dirent64.h
     char buf[1024];
-    while (!result && (entry = ta_readdir(proc)) != NULL) {
+    // As many children as the sender likes could each hold many descriptors: the
+    // first TA_SOCKET_SCAN_CHILDREN are looked at.
+    while (!result && children < TA_SOCKET_SCAN_CHILDREN && (entry = ta_readdir(proc)) != NULL) {
         char *end;
         long pid = strtol(entry->d_name, &end, 10);
         if (*end != 0 || pid <= 1) continue;
         const char *rest = stat_fields((pid_t)pid, buf, sizeof buf);
         const char *ppid = rest ? stat_field(rest, 4) : NULL;
-        if (ppid && strtol(ppid, NULL, 10) == parent && ta_pid_has_socket((pid_t)pid, inode) == 1)
-            result = (pid_t)pid;
+        if (!ppid || strtol(ppid, NULL, 10) != parent) continue;
+        children++;
+        if (ta_pid_has_socket((pid_t)pid, inode) == 1) result = (pid_t)pid;
     }
     closedir(proc);
     return result;

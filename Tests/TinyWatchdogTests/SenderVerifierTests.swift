@@ -148,6 +148,23 @@ import Testing
                 "not a parent")
     }
 
+    @Test func slowLookUpsSpendAtMostTheirTimeBudgetInASecond() throws {
+        // A sender can make a look-up slow (a pid with many descriptors or children):
+        // the budget is time measured as they go, not a count by the wake-up's clock.
+        let rootChild = try holder(of: 2)
+        defer { end(rootChild) }
+        var ticks: Int64 = 0
+        // Each reading of the clock is 60 ms after the last: every look-up takes 60 ms.
+        let verifier = SenderVerifier(revalidateAfter: Duration(nanoseconds: 0), lookupTimePerSecond: .milliseconds(100),
+                                      clock: { ticks += 1; return Instant(nanoseconds: ticks * 60_000_000) }, agentPID: 1)
+        let sender = HeartbeatSender.kernel(PeerCredentials(pid: rootChild, uid: 0, gid: 0))
+        #expect(verifier.verify(sender, pid: getpid(), now: t0).verified)
+        #expect(verifier.verify(sender, pid: getpid(), now: t0).verified)
+        #expect(!verifier.verify(sender, pid: getpid(), now: t0).verified, "120 ms spent: not looked up")
+        ticks += 20
+        #expect(verifier.verify(sender, pid: getpid(), now: t0).verified, "the next second has its budget again")
+    }
+
     @Test func theAgentsOwnPidIsNeverVerified() {
         let verifier = SenderVerifier(agentPID: getpid())
         #expect(verifier.verify(.kernel(PeerCredentials(pid: getpid(), uid: 0, gid: 0)), pid: getpid(), now: t0) == .unverified)

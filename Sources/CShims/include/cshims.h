@@ -162,8 +162,11 @@ int ta_user_by_name(const char *name, uint32_t *uid, uint32_t *gid);
 pid_t ta_spawn(const char *command, int cwd_fd, int out_fd,
                int set_ids, uint32_t uid, uint32_t gid, const char *extra_env, size_t extra_count);
 
-// Sender verification helpers (/proc).
-// 1 when /proc/PID/fd holds socket:[inode], 0 when not, -1 on error.
+// Sender verification helpers (/proc). What a sender names costs a bounded scan: a meter
+// process holds far fewer descriptors, and has far fewer children, than these.
+enum { TA_SOCKET_SCAN_FDS = 4096, TA_SOCKET_SCAN_CHILDREN = 16 };
+// 1 when /proc/PID/fd holds socket:[inode] among its first TA_SOCKET_SCAN_FDS entries,
+// 0 when not, -1 on error.
 int ta_pid_has_socket(pid_t pid, uint64_t inode);
 // The real gid of PID from /proc/PID/status, or -1.
 int64_t ta_process_gid(pid_t pid);
@@ -174,7 +177,8 @@ int ta_process_in_group(pid_t pid, uint32_t gid);
 int64_t ta_process_sole_uid(pid_t pid);
 // The parent of PID (field 4 of /proc/PID/stat), or -1.
 pid_t ta_parent_pid(pid_t pid);
-// A direct child of `parent` that holds socket:[inode], or 0 when none.
+// A direct child of `parent` (of its first TA_SOCKET_SCAN_CHILDREN) that holds
+// socket:[inode], or 0 when none.
 pid_t ta_child_with_socket(pid_t parent, uint64_t inode);
 // The only child of `parent` (a shell that forked what it runs), or 0 when
 // it has none or several.

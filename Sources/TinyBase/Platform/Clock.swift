@@ -20,6 +20,7 @@ public struct Duration: Comparable, Hashable, Sendable {
     public var milliseconds: Int64 { nanoseconds / 1_000_000 }
     public var seconds: Int64 { nanoseconds / 1_000_000_000 }
     public static func < (a: Duration, b: Duration) -> Bool { a.nanoseconds < b.nanoseconds }
+    public static func + (a: Duration, b: Duration) -> Duration { Duration(nanoseconds: a.nanoseconds + b.nanoseconds) }
     public static func * (d: Duration, k: Int64) -> Duration { Duration(nanoseconds: d.nanoseconds &* k) }
 }
 

@@ -36,8 +36,10 @@ package enum HeartbeatSender {
 /// - The agent's own pid is never verified.
 ///
 /// Verdicts are cached per (sender, pid) and re-checked after
-/// `revalidateAfter`, and the /proc work is bounded per second so a flood
-/// of spoofed heartbeats cannot make the agent spend its time scanning /proc.
+/// `revalidateAfter`, and the /proc work is bounded per second, in look-ups
+/// and in the time they take (measured as they go: a sender can make one
+/// look-up slow, a pid with many descriptors or children), so a flood of
+/// spoofed heartbeats cannot make the agent spend its time scanning /proc.
 package final class SenderVerifier {
     private struct Key: Hashable {
         var sender: UInt64
@@ -52,16 +54,22 @@ package final class SenderVerifier {
     private var cache: [Key: Cached] = [:]
     private let revalidateAfter: Duration
     private let maximumLookupsPerSecond: Int
+    private let lookupTimePerSecond: Duration
+    private let clock: () -> Instant
     private var lookupsThisSecond = 0
+    private var lookupTimeThisSecond = Duration(nanoseconds: 0)
     private var secondStart = Instant(nanoseconds: 0)
     private let tables: [String]
     private let agentPID: Int32
     static let cacheLimit = 512
 
     package init(revalidateAfter: Duration = .seconds(60), maximumLookupsPerSecond: Int = 200,
-         tables: [String] = ["/proc/net/udp", "/proc/net/udp6"], agentPID: Int32 = Processes.currentPID) {
+                 lookupTimePerSecond: Duration = .milliseconds(100), clock: @escaping () -> Instant = Clock.now,
+                 tables: [String] = ["/proc/net/udp", "/proc/net/udp6"], agentPID: Int32 = Processes.currentPID) {
         self.revalidateAfter = revalidateAfter
         self.maximumLookupsPerSecond = maximumLookupsPerSecond
+        self.lookupTimePerSecond = lookupTimePerSecond
+        self.clock = clock
         self.tables = tables
         self.agentPID = agentPID
         cache.reserveCapacity(SenderVerifier.cacheLimit)
@@ -80,11 +88,14 @@ package final class SenderVerifier {
             key = Key(sender: 1 << 63 | UInt64(credentials.uid) << 32 | UInt64(UInt32(bitPattern: credentials.pid)), pid: pid)
         }
         if let cached = cache[key], now - cached.checkedAt < revalidateAfter { return cached.verdict }
-        if now - secondStart >= .seconds(1) {
-            secondStart = now
+        // The clock, not the wake-up's `now`: one wake-up handles a whole batch.
+        let began = clock()
+        if began - secondStart >= .seconds(1) {
+            secondStart = began
             lookupsThisSecond = 0
+            lookupTimeThisSecond = Duration(nanoseconds: 0)
         }
-        guard lookupsThisSecond < maximumLookupsPerSecond else {
+        guard lookupsThisSecond < maximumLookupsPerSecond, lookupTimeThisSecond < lookupTimePerSecond else {
             return .unverified  // not cached: checked again later
         }
         lookupsThisSecond += 1
@@ -94,6 +105,7 @@ package final class SenderVerifier {
         case .kernel(let credentials):
             verdict = credentials.map { parentRule(claimed: pid, sender: $0.pid, uid: $0.uid) } ?? .unverified
         }
+        lookupTimeThisSecond = lookupTimeThisSecond + (clock() - began)
         if cache.count >= SenderVerifier.cacheLimit { cache.removeAll(keepingCapacity: true) }
         cache[key] = Cached(verdict: verdict, checkedAt: now)
         return verdict
