@@ -186,3 +186,36 @@ def test_a_descriptor_the_app_user_passes_whose_close_would_wait_never_holds_the
         attacker.kill()
         attacker.wait()
     assert "no heartbeat" not in agent.log()
+
+
+def test_the_app_user_holding_every_slot_does_not_lock_root_out(root, make_user, agents):
+    """The control socket takes 8 clients at once; the app user kept 12 connections open
+    (reconnecting when dropped) and root's status was refused as busy every time. Root's
+    client now takes the place of the oldest that is not root's."""
+    pi = make_user()
+    listed_agent(root, pi, agents)
+    hold = ("import socket,sys,time\n"
+            "held = []\n"
+            "end = time.monotonic() + 6\n"
+            "while time.monotonic() < end:\n"
+            "    held = [c for c in held if c.fileno() >= 0]\n"
+            "    while len(held) < 12:\n"
+            "        c = socket.socket(socket.AF_UNIX); c.connect(sys.argv[1]); held.append(c)\n"
+            "    for c in held:\n"
+            "        try:\n"
+            "            c.recv(4096, socket.MSG_DONTWAIT)\n"
+            "            c.close()\n"
+            "        except BlockingIOError:\n"
+            "            pass\n"
+            "    time.sleep(0.05)\n")
+    holder = subprocess.Popen([PYTHON, "-c", hold, os.path.join(root, "wdog", "agent.sock")], user=pi.pw_uid, group=pi.pw_gid)
+    try:
+        time.sleep(1)
+        for _ in range(10):
+            r = subprocess.run([BINARY, "status", "--root", root], capture_output=True, text=True, timeout=10)
+            assert r.returncode == 0, r
+            time.sleep(0.2)
+        assert holder.poll() is None, "it held the slots all along"
+    finally:
+        holder.kill()
+        holder.wait()

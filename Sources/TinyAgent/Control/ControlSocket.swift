@@ -9,7 +9,8 @@ import TinyBase
 /// non-blocking, a request is read as it arrives (at most
 /// `ControlRequest.maximumLength` bytes), a client that has not sent it
 /// within `requestDeadline` is dropped, and beyond `maximumPending` clients
-/// at once new ones are turned away.
+/// at once new ones are turned away, except root's: the oldest client that
+/// is not root's makes room for it, so the app user cannot lock root out.
 package final class ControlSocket {
     package static let name = "agent.sock"
     static let maximumPending = 8
@@ -50,6 +51,11 @@ package final class ControlSocket {
                 continue
             }
             let connection = ControlConnection(fd: fd, peer: peer)
+            if pending.count >= ControlSocket.maximumPending, peer.uid == 0,
+               let oldest = pending.first(where: { $0.connection.peer.uid != 0 })?.connection {
+                stopWatching(oldest)
+                oldest.send(.failed(.unavailable, "busy: dropped to make room for root's request; try again"))
+            }
             guard pending.count < ControlSocket.maximumPending else {
                 connection.send(.failed(.unavailable, "busy: \(ControlSocket.maximumPending) clients are sending requests; try again"))
                 continue
