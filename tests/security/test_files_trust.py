@@ -219,25 +219,29 @@ def provision_card(card, pi):
 def test_a_link_at_a_process_log_is_not_followed_when_the_process_restarts(root, make_user, agents, etc_marker):
     """Before: logs/NAME.log was opened create/append following links and handed to the
     restarted process: with logs/ pi's, a link to /etc/X made root create /etc/X. Now the
-    log is opened with O_NOFOLLOW; the process still restarts (its output refused)."""
+    log is opened with O_NOFOLLOW; the process still restarts (its output refused). And an
+    old card's logs/ is made root's at start, so pi plants nothing more there."""
     pi = make_user()
     make_tree(root, pi)
     os.chown(os.path.join(root, "logs"), pi.pw_uid, pi.pw_gid)  # an old card's logs/
-    agent = agents(FAST).start()
-    sample = agent.start_sample("ocr", user=pi.pw_uid)
-    wait_for(lambda: (agent.process("ocr") or {}).get("verified"), what="the verified sample")
     marker = etc_marker
     log = os.path.join(root, "logs", "ocr.log")
-    r = run_as(pi, "import os,sys\ntry: os.unlink(sys.argv[2])\nexcept OSError: pass\nos.symlink(sys.argv[1], sys.argv[2])",
-               marker, log)
+    r = run_as(pi, "import os,sys; os.symlink(sys.argv[1], sys.argv[2])", marker, log)
     assert r.returncode == 0, r.stderr
+    agent = agents(FAST).start()
+    assert "%s/logs: uid %d" % (root, pi.pw_uid) in agent.log(), "a warning at start, not fatal"
+    st = os.stat(os.path.join(root, "logs"))
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (0, pi.pw_gid, 0o750), "made root's"
+    again = run_as(pi, "import os,sys; os.symlink(sys.argv[1], sys.argv[2])", marker, log + ".2")
+    assert again.returncode != 0 and "PermissionError" in again.stderr, again
+    sample = agent.start_sample("ocr", user=pi.pw_uid)
+    wait_for(lambda: (agent.process("ocr") or {}).get("verified"), what="the verified sample")
     os.killpg(sample.pid, signal.SIGKILL)
     sample.wait()
     restarted = wait_for(lambda: (lambda p: p if p and p["pid"] != sample.pid and p["state"] == "running" else None)(
         agent.process("ocr")), timeout=15, what="the restart")
     assert not os.path.exists(marker)
     assert harness.uid_of(restarted["pid"]) == pi.pw_uid
-    assert "%s/logs: uid %d" % (root, pi.pw_uid) in agent.log(), "a warning at start, not fatal"
     assert os.readlink(log) == marker, "the link itself is left alone"
     assert "ocr: logs/ocr.log is a symbolic link (not followed)" in agent.log()
     # Beside it: a plain log is written, root:app group 0640, readable by the app user.
@@ -248,6 +252,32 @@ def test_a_link_at_a_process_log_is_not_followed_when_the_process_restarts(root,
              what="a fresh ocr.log of the app group")
     st = os.stat(log)
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (0, pi.pw_gid, 0o640)
+
+
+def test_a_file_the_app_user_left_in_an_old_logs_folder_is_never_made_roots(root, make_user, agents):
+    """With logs/ pi's, pi wrote logs/zzz.log holding a manifest that runs a command as
+    root, heartbeated as zzz, and the agent made the file root's 0640 (its contents pi's);
+    renamed into SmartMeter/ (pi owned both folders) it passed for root's own manifest. Now
+    a log another user made stays that user's, and logs/ is made root's at start, so
+    nothing is renamed out of it."""
+    pi = make_user()
+    make_tree(root, pi)
+    os.chown(os.path.join(root, "logs"), pi.pw_uid, pi.pw_gid)
+    planted = os.path.join(root, "logs", "zzz.log")
+    manifest = json.dumps({"processes": [{"name": "blessed", "user": "root", "run_command": "id > /tmp/ta-pwned"}]})
+    assert run_as(pi, "import sys; open(sys.argv[1], 'w').write(sys.argv[2])", planted, manifest).returncode == 0
+    agent = agents(dict(FAST, root_processes=["blessed"])).start()
+    sample = agent.start_sample("zzz", user=pi.pw_uid)
+    wait_for(lambda: (agent.process("zzz") or {}).get("verified"), what="the verified zzz")
+    os.killpg(sample.pid, signal.SIGKILL)
+    sample.wait()
+    wait_for(lambda: (lambda p: p and p["pid"] != sample.pid and p["state"] == "running")(agent.process("zzz")),
+             timeout=15, what="zzz restarted with its output in logs/zzz.log")
+    assert os.stat(planted).st_uid == pi.pw_uid, "pi's file stays pi's"
+    moved = run_as(pi, "import os,sys; os.rename(sys.argv[1], sys.argv[2])", planted,
+                   os.path.join(root, "SmartMeter", "tinyagent.json"))
+    assert moved.returncode != 0 and "PermissionError" in moved.stderr, moved
+    assert not os.path.exists("/tmp/ta-pwned")
 
 
 def test_config_encrypt_into_a_users_folder_never_writes_through_a_planted_link(tmp_path, make_user, etc_marker):

@@ -15,7 +15,7 @@ public struct FolderProblem: Equatable {
 /// `wdog/` or `downloads/` owned by, or group/other-writable for, a user
 /// other than the agent's (root); a link or a non-folder where one belongs.
 /// Warnings: `cfg/` or `config_file.bin` readable by others (the password),
-/// `logs/` writable by others (its files are opened safely anyway), a
+/// `logs/` writable by others (then made root's: `prepare`), a
 /// group/other-writable `SmartMeter/`.
 package enum FolderCheck {
     static let rootOnly = ["bin", "cfg", "certs", "wdog", "downloads"]
@@ -44,7 +44,7 @@ package enum FolderCheck {
             guard let st = try? folder.status() else { continue }
             if name == "logs" && st.writableByOthers(than: agentUID) {
                 problems.append(FolderProblem(fatal: false, message: "\(folder.path): \(st.ownerAndMode): another user can write "
-                    + "here (log files are opened without following links); make it root's, mode 0750"))
+                    + "here; the agent makes it root's, mode 0750 (an old card's: it could rename the files root writes)"))
             } else if fatalOnly && st.permissions & 0o022 != 0 {
                 problems.append(FolderProblem(fatal: false, message: "\(folder.path): \(st.ownerAndMode): group- or other-writable; "
                     + "other users can change the app's code"))
@@ -99,7 +99,11 @@ package enum FolderCheck {
             return nil
         }
         guard let folder = opened(name, in: root, fatal: name == "wdog", &problems) else { return nil }
-        if let st = try? folder.status(), !st.writableByOthers(than: agentUID), st.gid != group || st.permissions != mode {
+        // logs/ is taken over whoever made it: a user who can write it could rename a file
+        // root owns and filled (a log, the app's output) into SmartMeter/, where a file of
+        // root's passes for root's own manifest. wdog/ another user can write is fatal.
+        let takeOver = name == "logs"
+        if let st = try? folder.status(), takeOver || !st.writableByOthers(than: agentUID), st.uid != agentUID || st.gid != group || st.permissions != mode {
             // Not root (a developer's run): the group may not be the agent's to give.
             try? folder.fd.setOwner(uid: agentUID, gid: group)
             try? folder.fd.setPermissions(mode)

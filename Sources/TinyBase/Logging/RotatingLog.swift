@@ -46,8 +46,13 @@ public final class RotatingLog {
     /// mode set on the descriptor. A link, a FIFO, a device or a file with a
     /// second name is refused (`Folder.openForAppending`). `existing`: only a
     /// file that is there, opened for reading too (to copy it aside).
+    /// Only a file the agent's user owns (made now or before) gets that owner
+    /// and mode: one another user made (in a `logs/` it can write: an old
+    /// card) stays that user's, or root would vouch for its contents (renamed
+    /// into `SmartMeter/`, it passed for root's own manifest).
     package static func open(_ name: String, in folder: Folder, group: UInt32, existing: Bool = false) throws(FileError) -> FileDescriptor {
         let fd = try folder.openForAppending(name, mode: mode, create: !existing, reading: existing)
+        guard (try? fd.status().uid) == Processes.effectiveUID else { return fd }
         do {
             try fd.setOwner(uid: 0, gid: group)
             try fd.setPermissions(mode)
