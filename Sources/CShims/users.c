@@ -4,9 +4,10 @@
 // none of it runs in the agent: a hung backend costs a look-up its deadline
 // (TA_USER_LOOKUP_MS, then the child is killed) instead of stalling the event loop past
 // systemd's watchdog, no module stays loaded in the root process, and the agent never maps
-// the ~400 KiB of libc that NSS and stdio fault in (BENCHMARKS.md §3). The agent is
-// single-threaded, so the child may allocate. A fork of the small agent takes well under
-// a millisecond; the agent looks users up at start and once for each process it starts.
+// the ~400 KiB of libc that NSS and stdio fault in (BENCHMARKS.md §3). The agent's only
+// other thread (closer.c) takes no lock, so the child may allocate. A fork of the small
+// agent takes well under a millisecond; the agent looks users up at start and once for
+// each process it starts.
 #define _GNU_SOURCE
 #include "cshims.h"
 #include "child.h"
