@@ -67,14 +67,16 @@ void ta_discard(int fd) {
     // descriptor stays open rather than the loop waiting: the descriptor limit bounds it.
 }
 
-void ta_discard_passed(struct msghdr *msg) {
+void ta_take_passed(struct msghdr *msg, int *fds, int max, int *count) {
+    *count = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < count; i++) {
+        size_t passed = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < passed; i++) {
             int fd;
             memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-            ta_discard(fd);
+            if (*count < max) fds[(*count)++] = fd;
+            else ta_discard(fd);
         }
     }
 }

@@ -6,5 +6,6 @@
 // with room for them all receives every one, so none is dropped, and closed, by the kernel.
 enum { TA_SCM_MAX_FD = 253 };
 
-// ta_discard (cshims.h) for each descriptor the message carries (SCM_RIGHTS).
-void ta_discard_passed(struct msghdr *msg);
+// The first `max` descriptors the message carries (SCM_RIGHTS) into `fds` (`*count` of
+// them); ta_discard (cshims.h) for the others: never leaked, never closed by the loop.
+void ta_take_passed(struct msghdr *msg, int *fds, int max, int *count);

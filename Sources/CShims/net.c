@@ -161,7 +161,8 @@ ssize_t ta_unix_dgram_recv(int fd, void *buf, size_t cap, ta_credentials *sender
         }
     }
     // Descriptors nobody asked for: never kept, and never closed by the loop (closer.c).
-    ta_discard_passed(&msg);
+    int none;
+    ta_take_passed(&msg, NULL, 0, &none);
     return n;
 }
 

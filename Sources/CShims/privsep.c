@@ -57,18 +57,7 @@ ssize_t ta_packet_recv_fds(int sock, void *buf, size_t cap, int *fds, int max, i
     *count = 0;
     ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
     if (n < 0) return -1;
-    int *slot = fds;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        size_t got = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        // The first `max` are the caller's; it takes them out of the message, and the
-        // others are discarded with it: never leaked, never closed by the loop (closer.c).
-        for (size_t i = 0; i < got && *count < max; i++, (*count)++) {
-            memcpy(slot++, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-            memset(CMSG_DATA(c) + i * sizeof(int), 0xff, sizeof(int));
-        }
-    }
-    ta_discard_passed(&msg);
+    ta_take_passed(&msg, fds, max, count);
     return n;
 }
 

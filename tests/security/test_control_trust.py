@@ -148,7 +148,13 @@ try:
 except BlockingIOError:
     pass
 client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 2**31 - 1))
-rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [client.fileno()] * 3))]
+passed = client
+if sys.argv[2] == "nested":
+    # The lingering socket queued, unread, inside a Unix socket that is what gets passed:
+    # only its last close (the agent's) drops it, and nothing the agent can set first.
+    passed, inner = socket.socketpair()
+    inner.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [client.fileno()]))])
+rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [passed.fileno()] * 3))]
 if sys.argv[1].endswith("agent.sock"):
     s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
     s.sendmsg([b'{"verb":"status"}\n'], rights)
@@ -157,21 +163,25 @@ else:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     s.sendmsg([b'{"process_name":"x"}'], rights, 0, sys.argv[1])
 client.close()
+passed.close()
 print("passed", flush=True)
 time.sleep(30)
 '''
 
 
 @pytest.mark.parametrize("target", ["agent.sock", "heartbeat.sock"])
-def test_a_descriptor_the_app_user_passes_whose_close_would_wait_never_holds_the_loop(root, make_user, agents, target):
+@pytest.mark.parametrize("how", ["direct", "nested"])
+def test_a_descriptor_the_app_user_passes_whose_close_would_wait_never_holds_the_loop(root, make_user, agents, target, how):
     """The kernel closes what a client passes where the receiver lets go of it: in the
     agent's one thread, which a lingering TCP socket with unsent data (or a FUSE file)
     held for as long as the client liked. Passed descriptors, and the connections that
     carried them, are closed by a thread of their own (Sources/CShims/closer.c): root's
-    status is answered and heartbeats go on while the client holds on."""
+    status is answered and heartbeats go on while the client holds on. `nested`: the
+    lingering socket rides inside a passed Unix socket, out of reach of the reset
+    (SO_LINGER 0) the agent gives a passed socket: only the thread keeps the loop free."""
     pi = make_user()
     agent = listed_agent(root, pi, agents)
-    attacker = subprocess.Popen([PYTHON, "-c", LINGERING, os.path.join(root, "wdog", target)], user=pi.pw_uid,
+    attacker = subprocess.Popen([PYTHON, "-c", LINGERING, os.path.join(root, "wdog", target), how], user=pi.pw_uid,
                                 group=pi.pw_gid, stdout=subprocess.PIPE, text=True)
     try:
         assert attacker.stdout.readline() == "passed\n"

@@ -140,14 +140,8 @@ package enum UnixSocket {
     /// Reads what has arrived (blocking, unless the socket is not), and the
     /// descriptors that came with it; 0 bytes at the end.
     package static func receive(on socket: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> (count: Int, descriptors: [FileDescriptor]) {
-        var fds = [Int32](repeating: -1, count: Int(TA_MAX_PASSED_FDS))
-        var count: Int32 = 0
-        let n = try valueOrErrno {
-            fds.withUnsafeMutableBufferPointer {
-                ta_packet_recv_fds(socket.rawValue, buffer.baseAddress, buffer.count, $0.baseAddress, Int32(TA_MAX_PASSED_FDS), &count)
-            }
-        }
-        return (n, fds[0..<Int(count)].map { FileDescriptor($0) })
+        let (n, descriptors) = try PacketSocket.receive(into: buffer, on: socket, keeping: PacketSocket.maximumDescriptors)
+        return (n, descriptors)
     }
 }
 

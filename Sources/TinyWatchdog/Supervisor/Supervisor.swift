@@ -493,8 +493,13 @@ public final class Supervisor {
     /// another uid the sender's own command stands: the app user's manifest
     /// must not choose what another user runs.
     private func listedCommand(_ name: String, uid: UInt32, appUID: UInt32?) -> String? {
-        guard let spec = listed.first(where: { $0.name == name }), uid == spec.launch.user?.uid ?? appUID else { return nil }
+        guard let spec = listed.first(where: { $0.name == name }), runsAsListed(spec, uid: uid, appUID: appUID) else { return nil }
         return spec.runCommand
+    }
+
+    /// Whether `uid` is whom the manifest runs `spec` as: its `user`, else the app user.
+    private func runsAsListed(_ spec: ProcessSpec, uid: UInt32, appUID: UInt32?) -> Bool {
+        uid == spec.launch.user?.uid ?? appUID
     }
 
     /// How the manifest says to start `name` (environment, folder, restart
@@ -504,7 +509,7 @@ public final class Supervisor {
     /// set what root or another user runs with (LD_PRELOAD, say).
     private func listedLaunch(_ name: String, uid: UInt32, verified: Bool, appUID: UInt32?) -> LaunchOptions {
         guard let spec = listed.first(where: { $0.name == name }) else { return LaunchOptions() }
-        if verified && uid != spec.launch.user?.uid ?? appUID { return LaunchOptions() }
+        if verified && !runsAsListed(spec, uid: uid, appUID: appUID) { return LaunchOptions() }
         return spec.launch
     }
 
